@@ -1,0 +1,360 @@
+"""Run the CPU kernels on pinned threads, validate every result, and collect the samples.
+
+Order of a run: inspect the CPU, choose the CPUs, start one pinned worker per CPU, allocate the STREAM
+arrays and have each worker first-touch its own slice (prefault + NUMA placement), then measure each
+selected kernel, then the clock. Nothing here formats output or computes ceilings (see ``ceilings``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from .errors import MeasurementError, UsageError
+from .kernels import cpu_fma, cpu_stream
+from .kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
+from .machine import CpuInfo, inspect_cpu
+from .pinning import read_topology, select_cpus
+from .specs import BANDWIDTH_SPECS, BandwidthSpec
+from .stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from .theory import CoreModel, assumed_core, identify_core
+
+STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
+NT_KERNELS = ("copy_nt", "scale_nt", "add_nt", "triad_nt")
+FMA_KERNELS = ("fma_fp64", "fma_fp32")
+CPU_KERNELS = STREAM_KERNELS + NT_KERNELS + FMA_KERNELS
+KERNEL_GROUPS = {"stream": STREAM_KERNELS, "nt": NT_KERNELS, "fma": FMA_KERNELS, "all": CPU_KERNELS}
+
+# STREAM initial values (exact in binary) and scalar; validation replays each kernel on these scalars.
+STREAM_INITIAL = {"a": 1.0, "b": 2.0, "c": 0.5}
+STREAM_SCALAR = 3.0
+MIN_ARRAY_BYTES = 64 * 2**20
+LLC_MULTIPLE = 4  # STREAM rule: each array at least 4x the total last-level cache
+MEMORY_FRACTION = 0.6  # the three arrays may take at most this share of available memory
+
+
+@dataclass(frozen=True)
+class CpuRunOptions:
+    kernels: tuple[str, ...] = CPU_KERNELS
+    threads: int | None = None
+    cpus: str | None = None
+    pinning: str = "compact"
+    quick: bool = False
+    array_bytes: int | None = None  # per array; default from the cache sizes (tests use smaller)
+
+
+@dataclass(frozen=True)
+class KernelResult:
+    name: str
+    precision: str
+    level: str
+    unit: str
+    summary: RateSummary
+    working_set_bytes: int
+    bytes_stream: int | None  # per repetition, STREAM convention
+    bytes_traffic: int | None  # per repetition, with write-allocate reads
+    flops: int  # per repetition
+    validated: bool
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClockResult:
+    method: str
+    tsc_mhz: float
+    scalar_mhz: float | None  # add chain alone on every selected core
+    under_load_mhz: dict[str, float]  # precision -> clock while the FMA kernel runs on every core
+
+
+@dataclass(frozen=True)
+class CpuMeasurement:
+    cpu: CpuInfo
+    core: CoreModel
+    core_known: bool
+    cpus: list[int]
+    physical_cores: int
+    pinning: str
+    quick: bool
+    policy: RepetitionPolicy
+    array_elements: int
+    results: list[KernelResult]
+    clock: ClockResult | None
+    warnings: list[str]
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def resolve_kernels(spec: str | None) -> tuple[str, ...]:
+    """'triad,fma' -> ('triad', 'fma_fp64', 'fma_fp32'), in the canonical order; unknown names exit 2."""
+    if spec is None or not spec.strip():
+        return CPU_KERNELS
+    chosen: set[str] = set()
+    for name in (part.strip() for part in spec.split(",")):
+        if name in KERNEL_GROUPS:
+            chosen.update(KERNEL_GROUPS[name])
+        elif name in CPU_KERNELS:
+            chosen.add(name)
+        else:
+            known = ", ".join(list(KERNEL_GROUPS) + list(CPU_KERNELS))
+            raise UsageError(f"--kernels: unknown kernel {name!r}; choose from {known}")
+    return tuple(k for k in CPU_KERNELS if k in chosen)
+
+
+def array_elements(cpu: CpuInfo, threads: int, array_bytes: int | None) -> tuple[int, list[str]]:
+    """Elements per STREAM array: at least 4x the last-level cache, capped by available memory, and a
+    multiple of 8 x threads so every thread's slice starts on a 64-byte boundary."""
+    warnings = []
+    llc = cpu.l3_total_bytes or (cpu.caches.get("l2") or 0) * cpu.physical_cores
+    wanted = array_bytes or max(LLC_MULTIPLE * llc, MIN_ARRAY_BYTES)
+    cap = int(cpu.available_memory_bytes * MEMORY_FRACTION / 3)
+    if wanted > cap:
+        warnings.append(f"STREAM arrays capped at {cap / 2**20:.0f} MiB each by available memory; "
+                        f"{wanted / 2**20:.0f} MiB wanted: free memory for a DRAM-bound measurement")
+        wanted = cap
+    if llc and wanted < LLC_MULTIPLE * llc:
+        warnings.append(f"STREAM arrays of {wanted / 2**20:.1f} MiB are under 4x the last-level cache "
+                        f"({llc / 2**20:.0f} MiB): bandwidth kernels may measure the cache, not DRAM")
+    granule = 8 * threads
+    return max(granule, wanted // 8 // granule * granule), warnings
+
+
+def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    """Split [0, n) into ``parts`` ranges whose bounds are multiples of 8 (n is a multiple of 8*parts)."""
+    size = n // parts
+    return [(i * size, (i + 1) * size) for i in range(parts)]
+
+
+class CpuRunner:
+    def __init__(self, options: CpuRunOptions, progress: ProgressCallback | None = None):
+        self.options = options
+        self.progress = progress or (lambda label, index, total: None)
+        self.policy = RepetitionPolicy.for_mode(options.quick)
+        self.cpu = inspect_cpu()
+        self.cpus = select_cpus(options.threads, options.cpus, options.pinning)
+        self.physical_cores = len({(t.package, t.core) for t in read_topology(set(self.cpus))})
+        known = identify_core(self.cpu)
+        self.core = known or assumed_core(self.cpu)
+        self.core_known = known is not None
+        self.lanes64 = self.core.simd_bits // 64
+        self.warnings: list[str] = []
+
+    def run(self) -> CpuMeasurement:
+        from .workers import PinnedPool
+
+        kernels = self.options.kernels
+        bandwidth = [k for k in kernels if k in BANDWIDTH_SPECS]
+        fma = [k for k in kernels if k in FMA_KERNELS]
+        clock_steps = 1 if fma and CLOCK_SUPPORTED else 0
+        total = len(bandwidth) + len(fma) + clock_steps + (1 if bandwidth else 0)
+        step = 0
+        results: list[KernelResult] = []
+        n = 0
+        with PinnedPool(self.cpus) as pool:
+            if bandwidth:
+                self.progress("allocate and first-touch arrays", step, total)
+                n, warnings = array_elements(self.cpu, len(self.cpus), self.options.array_bytes)
+                self.warnings += warnings
+                arrays = self._allocate(pool, n)
+                step += 1
+                state = dict(STREAM_INITIAL)
+                for name in bandwidth:
+                    self.progress(name, step, total)
+                    results.append(self._measure_bandwidth(pool, name, arrays, state))
+                    step += 1
+                del arrays
+            for name in fma:
+                self.progress(name, step, total)
+                results.append(self._measure_fma(pool, name.split("_")[1]))
+                step += 1
+            clock = None
+            if clock_steps:
+                self.progress("clock", step, total)
+                clock = self._measure_clock(pool, [name.split("_")[1] for name in fma])
+            elif fma:
+                self.warnings.append(f"clock not measured: no add-chain probe for {self.cpu.arch}")
+            self.progress("done", total, total)
+        for result in results:
+            warning = spread_warning(result.name, result.summary)
+            if warning:
+                self.warnings.append(warning)
+        return CpuMeasurement(self.cpu, self.core, self.core_known, self.cpus, self.physical_cores,
+                              self.options.pinning, self.options.quick, self.policy, n, results, clock,
+                              self.warnings)
+
+    # STREAM -------------------------------------------------------------------------------------
+
+    def _allocate(self, pool, n: int) -> dict[str, np.ndarray]:
+        arrays = {name: cpu_stream.aligned_empty(n) for name in STREAM_INITIAL}
+        bounds = _chunks(n, len(self.cpus))
+        for name, value in STREAM_INITIAL.items():
+            pool.run([partial(cpu_stream.fill, arrays[name], value, lo, hi) for lo, hi in bounds])
+        return arrays
+
+    def _measure_bandwidth(self, pool, name: str, arrays: dict[str, np.ndarray], state: dict) -> KernelResult:
+        spec = BANDWIDTH_SPECS[name]
+        form = name.removesuffix("_nt")
+        kernel = (cpu_stream.nontemporal_kernel(form, self.lanes64) if spec.nontemporal
+                  else cpu_stream.TEMPORAL_KERNELS[form])
+        a, b, c = arrays["a"], arrays["b"], arrays["c"]
+        n = a.size
+        tasks = [partial(kernel, a, b, c, STREAM_SCALAR, lo, hi) for lo, hi in _chunks(n, len(self.cpus))]
+        last: list[float] = []
+
+        def once() -> float:
+            seconds, partials = pool.run(tasks)
+            last[:] = partials
+            return seconds
+
+        seconds = repeat_timed(once, self.policy)
+        validate_stream(form, arrays, state, sum(last), n)
+        return KernelResult(
+            name=name, precision="fp64", level=spec.level, unit="GB/s",
+            summary=summarize(spec.bytes_stream * n, seconds),
+            working_set_bytes=(spec.reads + spec.writes) * spec.element_bytes * n,
+            bytes_stream=spec.bytes_stream * n, bytes_traffic=spec.bytes_traffic * n,
+            flops=spec.flops_per_element * n, validated=True,
+            details={"elements": n, "nontemporal": spec.nontemporal, **_traffic_detail(spec)},
+        )
+
+    # FMA ----------------------------------------------------------------------------------------
+
+    def fma_shape(self, precision: str) -> tuple[int, int]:
+        """(lanes, chains): the full-rate vector width, and chains to cover latency x units (see cpu_fma)."""
+        lanes = self.core.simd_bits // (64 if precision == "fp64" else 32)
+        chains = 16 if self.cpu.arch in ("aarch64", "arm64") else 12
+        return lanes, chains
+
+    def _measure_fma(self, pool, precision: str) -> KernelResult:
+        lanes, chains = self.fma_shape(precision)
+        kernel = cpu_fma.fma_kernel(precision, lanes, chains)
+        dtype = cpu_fma.dtype_of(precision)
+        a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
+        n_iter = self._calibrate_iterations(pool, kernel, (a, b, x0), 0.02 if self.options.quick else 0.05)
+        tasks = [partial(kernel, n_iter, a, b, x0) for _ in self.cpus]
+        last: list[float] = []
+
+        def once() -> float:
+            seconds, sums = pool.run(tasks)
+            last[:] = sums
+            return seconds
+
+        seconds = repeat_timed(once, self.policy)
+        expected = cpu_fma.expected_checksum(n_iter, 1.0, lanes, chains)
+        check_close(f"fma_{precision}", last, expected, 1e-4 if precision == "fp32" else 1e-9)
+        flops = cpu_fma.flops_per_iteration(lanes, chains) * n_iter * len(self.cpus)
+        return KernelResult(
+            name=f"fma_{precision}", precision=precision, level="core", unit="GFLOP/s",
+            summary=summarize(flops, seconds), working_set_bytes=0, bytes_stream=None,
+            bytes_traffic=None, flops=flops, validated=True,
+            details={"simd_bits": lanes * (64 if precision == "fp64" else 32), "lanes": lanes,
+                     "chains": chains, "iterations_per_thread": n_iter,
+                     "flop_counting": f"2 FLOP per FMA x {lanes} lanes x {chains} chains x iterations x threads"},
+        )
+
+    def _calibrate_iterations(self, pool, kernel, args: tuple, target_seconds: float) -> int:
+        """Iterations per call so that one call takes about ``target_seconds`` (JIT compile included in
+        the first, discarded, call)."""
+        probe = 100_000
+        pool.run([partial(kernel, probe, *args) for _ in self.cpus])
+        seconds, _ = pool.run([partial(kernel, probe, *args) for _ in self.cpus])
+        return max(probe, int(probe * target_seconds / max(seconds, 1e-6)))
+
+    # Clock --------------------------------------------------------------------------------------
+
+    def _measure_clock(self, pool, precisions: Sequence[str]) -> ClockResult:
+        tsc_hz = calibrate_timestamp_hz()
+        blocks = 150  # 30k dependent adds per probe: ~10 us, rdtsc overhead under 0.5%
+        duration = 0.25 if self.options.quick else 1.0
+        # Scalar: the add chain alone, on every selected core at once.
+        cpu_fma.scalar_clock_kernel(1, 1)
+        outer = max(1, int(duration * 3e9 / (blocks * ADDS_PER_BLOCK) / 2))
+        _, counts = pool.run([partial(cpu_fma.scalar_clock_kernel, outer, blocks) for _ in self.cpus])
+        scalar = median_clock_mhz(counts, tsc_hz, outer * blocks * ADDS_PER_BLOCK)
+        under_load = {}
+        for precision in precisions:
+            lanes, chains = self.fma_shape(precision)
+            kernel = cpu_fma.fma_clock_kernel(precision, lanes, chains)
+            dtype = cpu_fma.dtype_of(precision)
+            a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
+            # FMA blocks of ~200 us between 10 us probes: the cores spend ~95% of the time in FMA.
+            iterations = self._calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains),
+                                                    (a, b, x0), 200e-6)
+            rounds = max(1, int(duration / 210e-6))
+            _, replies = pool.run([partial(kernel, rounds, iterations, blocks, a, b, x0) for _ in self.cpus])
+            expected = rounds * cpu_fma.expected_checksum(iterations, 1.0, lanes, chains)
+            check_close(f"clock probe fma_{precision}", [r[0] for r in replies], expected,
+                        1e-4 if precision == "fp32" else 1e-9)
+            under_load[precision] = median_clock_mhz([r[1:] for r in replies], tsc_hz,
+                                                     rounds * blocks * ADDS_PER_BLOCK)
+        return ClockResult(
+            method=f"dependent chain of 1-cycle integer adds ({blocks * ADDS_PER_BLOCK} per probe) timed with "
+                   "the invariant time-stamp counter, interleaved with the FMA kernel on every selected core",
+            tsc_mhz=tsc_hz / 1e6, scalar_mhz=scalar, under_load_mhz=under_load)
+
+
+def _traffic_detail(spec: BandwidthSpec) -> dict:
+    allocate = "none (non-temporal stores)" if spec.nontemporal else f"{spec.writes} write-allocate read(s)"
+    return {"bytes_per_element_stream": spec.bytes_stream, "bytes_per_element_traffic": spec.bytes_traffic,
+            "traffic_model": f"{spec.reads} read(s) + {spec.writes} write(s) + {allocate}, 8 bytes each"}
+
+
+def replay_stream(form: str, state: dict[str, float], scalar: float = STREAM_SCALAR) -> tuple[str, float]:
+    """Apply STREAM kernel ``form`` to the scalar state (BabelStream's check_solution); return the array it
+    wrote and the value every element of it must now hold."""
+    a, b, c = state["a"], state["b"], state["c"]
+    if form == "copy":
+        state["c"] = a
+    elif form == "scale":
+        state["b"] = scalar * c
+    elif form == "add":
+        state["c"] = a + b
+    elif form == "triad":
+        state["a"] = b + scalar * c
+    else:
+        raise ValueError(form)
+    target = {"copy": "c", "scale": "b", "add": "c", "triad": "a"}[form]
+    return target, state[target]
+
+
+def validate_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
+                    n: int) -> None:
+    """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
+    if form == "dot":
+        check_close("dot", [dot_sum], n * state["a"] * state["b"], 1e-9)
+        return
+    target, value = replay_stream(form, state)
+    deviation = cpu_stream.max_deviation(arrays[target], value)
+    if not deviation <= 1e-12 * abs(value):
+        raise MeasurementError(f"{form} validation failed: array {target} deviates from {value} by "
+                               f"{deviation:g}; the kernel computed a wrong result, so no figure is reported")
+
+
+def check_close(name: str, values: Sequence[float], expected: float, rel_tol: float) -> None:
+    for value in values:
+        if not abs(float(value) - expected) <= rel_tol * abs(expected):
+            raise MeasurementError(f"{name} validation failed: result {float(value)!r}, expected {expected!r} "
+                                   f"(relative tolerance {rel_tol:g}); no figure is reported")
+
+
+def calibrate_timestamp_hz(seconds: float = 0.05) -> float:
+    """Ticks per second of the time-stamp counter, against the OS monotonic clock."""
+    cpu_fma.timestamp_now()
+    t0, p0 = cpu_fma.timestamp_now(), time.perf_counter()
+    time.sleep(seconds)
+    t1, p1 = cpu_fma.timestamp_now(), time.perf_counter()
+    return (t1 - t0) / (p1 - p0)
+
+
+def median_clock_mhz(counts: Sequence[Sequence[int]], tsc_hz: float, expected_adds: int) -> float:
+    """Median over threads of adds / (ticks / tsc_hz): each (adds, ticks) pair is one thread's probes."""
+    clocks = []
+    for adds, ticks in counts:
+        if adds != expected_adds:
+            raise MeasurementError(f"clock probe ran {adds} adds, expected {expected_adds}")
+        clocks.append(adds / (ticks / tsc_hz) / 1e6)
+    return float(np.median(clocks))

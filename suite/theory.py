@@ -1,0 +1,125 @@
+"""Theoretical ceilings: the paper numbers hwbench compares its measurements with.
+
+Compute (per precision):   cores x clock x FMA units x SIMD lanes x 2 FLOP per FMA
+DRAM bandwidth:            channels x MT/s x 8 bytes (64-bit channels)
+Ridge point:               peak FLOP/s / peak bytes/s, in FLOP per byte (Williams, Waterman and Patterson,
+                           "Roofline", CACM 52(4), 2009)
+
+FMA units and their full-rate width come from a table keyed on vendor, family, model (x86) or CPU part
+(Arm), with the source of each entry: Intel's optimisation manual (248966), AMD's software optimisation
+guides (Zen 1-5), Arm's Neoverse software optimisation guides, and Agner Fog's instruction tables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .machine import CpuInfo
+
+FLOPS_PER_FMA = 2
+ELEMENT_BITS = {"fp64": 64, "fp32": 32}
+
+
+@dataclass(frozen=True)
+class CoreModel:
+    """How many FMA units a core has and the widest vector they run at full rate."""
+
+    name: str
+    fma_units: int
+    simd_bits: int
+    source: str
+
+    def flop_per_cycle(self, precision: str) -> int:
+        """FLOP per cycle per core: units x lanes x 2."""
+        return self.fma_units * (self.simd_bits // ELEMENT_BITS[precision]) * FLOPS_PER_FMA
+
+
+INTEL_SDM = "Intel 64 and IA-32 Architectures Optimization Reference Manual (248966)"
+AMD_SOG = "AMD Software Optimization Guide for the {} microarchitecture"
+ARM_SOG = "Arm Neoverse {} Software Optimization Guide"
+
+# Intel family 6 model numbers (Intel SDM vol. 4, table 2-1) -> core.
+_INTEL_MODELS: dict[str, tuple[set[int], int, int]] = {
+    "Haswell": ({0x3C, 0x3F, 0x45, 0x46}, 2, 256),
+    "Broadwell": ({0x3D, 0x47, 0x4F, 0x56}, 2, 256),
+    "Skylake (client)": ({0x4E, 0x5E, 0x8E, 0x9E, 0xA5, 0xA6}, 2, 256),
+    "Skylake-SP / Cascade Lake": ({0x55}, 2, 512),
+    "Ice Lake-SP": ({0x6A, 0x6C}, 2, 512),
+    # Client Ice Lake / Tiger Lake: one 512-bit FMA (ports 0+1 fused) = two 256-bit: same FLOP/cycle.
+    "Ice Lake / Tiger Lake (client)": ({0x7D, 0x7E, 0x8C, 0x8D}, 2, 256),
+    "Sapphire Rapids / Emerald Rapids": ({0x8F, 0xCF}, 2, 512),
+    "Granite Rapids": ({0xAD, 0xAE}, 2, 512),
+    # Hybrid client parts: P-core figures (Golden Cove and later without AVX-512; E-cores are slower).
+    "Alder Lake / Raptor Lake (P-core)": ({0x97, 0x9A, 0xB7, 0xBA, 0xBF}, 2, 256),
+    "Meteor Lake / Arrow Lake / Lunar Lake (P-core)": ({0xAA, 0xAC, 0xC5, 0xC6, 0xBD}, 2, 256),
+}
+
+# Xeon SKUs of Skylake-SP, Cascade Lake and Ice Lake-SP with a single 512-bit FMA unit (Intel ARK:
+# "# of AVX-512 FMA Units"): Bronze, Silver, and Gold 5xxx except the 5122.
+_ONE_FMA_XEON = re.compile(r"Xeon\(R\)\s+(Bronze|Silver|Gold\s+5(?!122)\d{3})", re.IGNORECASE)
+
+
+def _amd_core(family: int, model: int) -> CoreModel | None:
+    if family == 0x17:
+        if model < 0x30:  # Zen / Zen+: AVX2 split into two 128-bit halves
+            return CoreModel("Zen / Zen+", 2, 128, AMD_SOG.format("Zen"))
+        return CoreModel("Zen 2", 2, 256, AMD_SOG.format("Zen 2"))
+    if family == 0x19:
+        zen4 = 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF
+        if zen4:  # AVX-512 executes as two 256-bit halves: full rate is 256 bits
+            return CoreModel("Zen 4", 2, 256, AMD_SOG.format("Zen 4"))
+        return CoreModel("Zen 3", 2, 256, AMD_SOG.format("Zen 3"))
+    if family == 0x1A:
+        # Server (Turin, models 0x00-0x1F) and desktop (Granite Ridge, 0x40-0x4F) Zen 5 have a full
+        # 512-bit datapath; mobile parts (Strix, Krackan: 0x20-0x2F, 0x60-0x7F) keep 256 bits.
+        full_width = model <= 0x1F or 0x40 <= model <= 0x4F
+        return CoreModel("Zen 5", 2, 512 if full_width else 256, AMD_SOG.format("Zen 5"))
+    return None
+
+
+# Arm "CPU part" numbers (Arm TRMs) -> (name, 128-bit FMA pipes). SVE on V1 is 2x256 = 4x128 bits.
+_ARM_PARTS = {
+    0xD0C: ("Neoverse N1", 2), 0xD49: ("Neoverse N2", 2), 0xD8E: ("Neoverse N3", 2),
+    0xD40: ("Neoverse V1", 4), 0xD4F: ("Neoverse V2", 4), 0xD84: ("Neoverse V3", 4),
+}
+
+
+def identify_core(cpu: CpuInfo) -> CoreModel | None:
+    """The core's FMA configuration, or None when the table does not know it."""
+    if cpu.vendor == "GenuineIntel" and cpu.family == 6 and cpu.model is not None:
+        for name, (models, units, bits) in _INTEL_MODELS.items():
+            if cpu.model in models:
+                if bits == 512 and _ONE_FMA_XEON.search(cpu.name):
+                    units = 1
+                return CoreModel(name, units, bits, INTEL_SDM)
+        return None
+    if cpu.vendor == "AuthenticAMD" and cpu.family is not None and cpu.model is not None:
+        return _amd_core(cpu.family, cpu.model)
+    if cpu.arm_part in _ARM_PARTS:
+        name, pipes = _ARM_PARTS[cpu.arm_part]
+        return CoreModel(name, pipes, 128, ARM_SOG.format(name.split()[-1]))
+    return None
+
+
+def assumed_core(cpu: CpuInfo) -> CoreModel:
+    """For CPUs outside the table: two FMA units at the widest ISA width. Marked as an assumption."""
+    return CoreModel(f"unknown ({cpu.vendor} family {cpu.family} model {cpu.model})", 2,
+                     cpu.widest_simd_bits, "assumed from ISA flags: micro-architecture not in hwbench's table")
+
+
+def peak_gflops(cores: int, mhz: float, flop_per_cycle: float) -> float:
+    """Theoretical FLOP/s in GFLOP/s: cores x clock x FLOP per cycle per core."""
+    return cores * mhz * 1e6 * flop_per_cycle / 1e9
+
+
+def dram_gbps(channels: int, mega_transfers: float, bus_bytes: int = 8) -> float:
+    """Theoretical DRAM bandwidth in GB/s: channels x MT/s x bytes per transfer."""
+    return channels * mega_transfers * 1e6 * bus_bytes / 1e9
+
+
+def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
+    """FLOP per byte at which the roofline's two roofs meet (None if either is unknown)."""
+    if not gflops or not gbps:
+        return None
+    return gflops / gbps
