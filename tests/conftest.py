@@ -1,0 +1,62 @@
+"""Shared fixtures: hand-made CPU descriptions and measurements with known numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from hwbench.cpu_runner import ClockResult, CpuMeasurement, KernelResult
+from hwbench.machine import CpuInfo
+from hwbench.stats import RateSummary, RepetitionPolicy
+from hwbench.theory import CoreModel
+
+
+def make_cpu(**overrides) -> CpuInfo:
+    fields = dict(
+        name="AMD EPYC 9555", vendor="AuthenticAMD", arch="x86_64", family=0x1A, model=0x02, arm_part=None,
+        flags=frozenset({"sse2", "avx", "avx2", "fma", "avx512f"}), logical_cpus=2, physical_cores=2,
+        caches={"l1d": 49152, "l2": 1048576, "l3": 33554432}, l3_total_bytes=33554432,
+        memory_bytes=24 * 2**30, available_memory_bytes=23 * 2**30, nominal_mhz=2600.0,
+        nominal_source="brand string",
+    )
+    fields.update(overrides)
+    return CpuInfo(**fields)
+
+
+def make_measurement() -> CpuMeasurement:
+    """2 cores of a Zen 5 at 2600 MHz nominal: fp64 theory 166.4 GFLOP/s; triad 36 GB/s STREAM."""
+    n = 16 * 2**20
+    triad = KernelResult("triad", "fp64", "dram", "GB/s", RateSummary((35.0, 36.0, 35.5)), 24 * n, 24 * n, 32 * n,
+                         2 * n, True, {"elements": n})
+    copy_nt = KernelResult("copy_nt", "fp64", "dram", "GB/s", RateSummary((50.0, 52.0, 51.0)), 16 * n, 16 * n,
+                           16 * n, 0, True, {"elements": n})
+    fma64 = KernelResult("fma_fp64", "fp64", "core", "GFLOP/s", RateSummary((230.0, 240.0, 235.0)), 0, None, None,
+                         10**10, True, {"lanes": 8, "chains": 12})
+    fma32 = KernelResult("fma_fp32", "fp32", "core", "GFLOP/s", RateSummary((470.0, 480.0, 475.0)), 0, None, None,
+                         10**10, True, {"lanes": 16, "chains": 12})
+    return CpuMeasurement(
+        cpu=make_cpu(), core=CoreModel("Zen 5", 2, 512, "AMD Software Optimization Guide for the Zen 5"),
+        core_known=True, cpus=[0, 1], physical_cores=2, pinning="compact", quick=True,
+        policy=RepetitionPolicy.for_mode(True), array_elements=n, results=[triad, copy_nt, fma64, fma32],
+        clock=ClockResult("add chain", 2600.0, 3700.0, {"fp64": 3750.0, "fp32": 3750.0}), warnings=[],
+    )
+
+
+FIXED_TIME = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def measurement() -> CpuMeasurement:
+    return make_measurement()
+
+
+@pytest.fixture
+def profile_data(monkeypatch) -> dict:
+    from hwbench import ceilings
+    from hwbench.smbios import DramTheory
+
+    monkeypatch.setattr(ceilings.socket, "gethostname", lambda: "testhost")
+    monkeypatch.setattr(ceilings.platform, "release", lambda: "6.0")
+    monkeypatch.setattr(ceilings, "__version__", "0.1.0")
+    return ceilings.cpu_profile(make_measurement(), DramTheory(76.8, "SMBIOS type 17: test"), FIXED_TIME)

@@ -1,0 +1,99 @@
+"""The command line as a user meets it: every error path (one line, exit 2, no file) and a real quick run."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hwbench import __version__
+from hwbench.cli import app
+from hwbench.profile import json_schema
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"hwbench {__version__}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--device", "tpu"], "--device 'tpu' is not known"),
+    (["run", "--device", "cpu", "--threads", "0"], "--threads 0 must be at least 1"),
+    (["run", "--device", "cpu", "--kernels", "nosuch"], "unknown kernel 'nosuch'"),
+    (["run", "--device", "cpu", "--cpus", "999"], "may not use"),
+    (["run", "--device", "cpu", "--pinning", "scatter"], "compact or spread"),
+    (["run", "--device", "cpu", "-o", "/nonexistent-dir/p.yaml"], "does not exist"),
+    (["run", "--device", "cpu", "-o", "/"], "is a directory"),
+    (["show", "/nonexistent.yaml"], "no such file"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hwbench: error:") and message in lines[0]
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no partial output file
+
+
+def test_cuda_without_cupy_or_gpu_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "--device", "cuda:7")
+    assert result.exit_code == 2
+    assert "pip install 'hwbench[cuda]'" in result.stderr or "cuda:7" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_refuses_a_file_that_is_not_a_profile(tmp_path):
+    path = tmp_path / "notes.yaml"
+    path.write_text("hello: world\n")
+    result = invoke("show", str(path))
+    assert result.exit_code == 2 and "not an hwbench profile" in result.stderr
+
+
+def test_validation_failure_exits_1_without_a_file(tmp_path, monkeypatch):
+    from hwbench import cpu_runner
+
+    def wrong_replay(form, state, scalar=3.0):
+        return "a", 123.0  # not what the kernel wrote
+
+    monkeypatch.setattr(cpu_runner, "replay_stream", wrong_replay)
+    monkeypatch.setattr(cpu_runner, "MIN_ARRAY_BYTES", 1 << 20)
+    out = tmp_path / "p.yaml"
+    result = invoke("run", "--device", "cpu", "--quick", "--kernels", "copy", "-o", str(out))
+    assert result.exit_code == 1
+    assert "validation failed" in result.stderr and not out.exists()
+
+
+@pytest.mark.slow
+def test_real_quick_run_writes_a_valid_profile(tmp_path):
+    """A real measurement on this machine: every kernel validated, the profile matches the schema."""
+    out = tmp_path / "cpu.yaml"
+    result = invoke("run", "--device", "cpu", "--quick", "--kernels", "triad,dot,triad_nt,fma", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    assert [k["name"] for k in data["kernels"]] == ["triad", "dot", "triad_nt", "fma_fp64", "fma_fp32"]
+    assert all(k["validated"] and k["best"] > 0 and k["repetitions"] >= 10 for k in data["kernels"])
+    assert data["compute"]["fp32"]["measured_gflops"] > data["compute"]["fp64"]["measured_gflops"]
+    assert data["memory"]["dram"]["measured_gbps"] > 0
+    assert data["clock"]["measured_mhz"] and data["compute"]["fp64"]["flop_per_cycle"] > 0
+    assert data["run"]["prefault"] is True and data["run"]["cpus"]
+    shown = invoke("show", str(out))
+    assert shown.exit_code == 0 and "fp64 GFLOP/s" in shown.stdout
+
+
+@pytest.mark.slow
+def test_yaml_to_stdout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "--device", "cpu", "--quick", "--kernels", "fma_fp64", "-o", "-")
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.stdout)["compute"]["fp64"]["measured_gflops"] > 0
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,54 @@
+"""Statistics, the repetition policy, and the byte/FLOP declarations."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from hwbench.specs import BANDWIDTH_SPECS, work_rate
+from hwbench.stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
+
+
+def test_summary_of_known_samples():
+    s = RateSummary((10.0, 12.0, 11.0, 9.0))
+    assert (s.best, s.min, s.max, s.median, s.repetitions) == (12.0, 9.0, 12.0, 10.5, 4)
+    assert s.cv == pytest.approx(1.2909944 / 10.5, rel=1e-6)
+    assert RateSummary((5.0,)).cv == 0.0
+
+
+def test_summarize_converts_seconds_to_rates():
+    s = summarize(24e9, [1.0, 2.0, 0.5])
+    assert s.samples == (24.0, 12.0, 48.0)
+    with pytest.raises(ValueError):
+        work_rate(1.0, 0.0)
+
+
+def test_repeat_until_min_repetitions_and_min_time():
+    calls = itertools.count()
+
+    def run_once():
+        next(calls)
+        return 0.05
+
+    samples = repeat_timed(run_once, RepetitionPolicy(warmups=2, min_repetitions=10, min_seconds=1.0))
+    assert len(samples) == 20  # 1.0 s / 0.05 s, more than the 10 minimum
+    assert next(calls) == 22  # plus 2 discarded warm-ups
+    assert len(repeat_timed(lambda: 1.0, RepetitionPolicy(warmups=0, min_repetitions=10, min_seconds=1.0))) == 10
+    assert len(repeat_timed(lambda: 1e-9, RepetitionPolicy(0, 10, 1.0, max_repetitions=50))) == 50
+
+
+def test_spread_warning_names_the_remedy():
+    assert spread_warning("triad", RateSummary((10.0, 10.1, 10.05))) is None
+    message = spread_warning("triad", RateSummary((10.0, 14.0, 8.0)))
+    assert "triad" in message and "--cpus" in message and "cv" in message
+
+
+@pytest.mark.parametrize("name, stream, traffic", [
+    ("copy", 16, 24), ("scale", 16, 24), ("add", 24, 32), ("triad", 24, 32), ("dot", 16, 16),
+    ("copy_nt", 16, 16), ("triad_nt", 24, 24),
+])
+def test_stream_byte_counts(name, stream, traffic):
+    # STREAM convention (stream.c) and with write-allocate: one extra read per written array.
+    spec = BANDWIDTH_SPECS[name]
+    assert (spec.bytes_stream, spec.bytes_traffic) == (stream, traffic)
