@@ -169,8 +169,10 @@ def measure(target: str, kernels: str | None, quick: bool, threads: int | None, 
         return cpu_profile(measurement, dram_theory())
     if threads is not None or cpus is not None:
         raise UsageError("--threads and --cpus apply to --device cpu only")
-    from .gpu_runner import measure_gpu
-
+    try:
+        from .gpu_runner import measure_gpu
+    except ModuleNotFoundError:
+        raise UsageError(f"--device {target}: this hwbench release has no GPU kernels yet; use --device cpu") from None
     with _Progress(target) as progress:
         return measure_gpu(target, kernels, quick, progress)
 

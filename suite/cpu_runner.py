@@ -179,7 +179,7 @@ class CpuRunner:
                 self.warnings.append(f"clock not measured: no add-chain probe for {self.cpu.arch}")
             self.progress("done", total, total)
         for result in results:
-            warning = spread_warning(result.name, result.summary)
+            warning = spread_warning(result.name, result.summary, self.options.quick)
             if warning:
                 self.warnings.append(warning)
         return CpuMeasurement(self.cpu, self.core, self.core_known, self.cpus, self.physical_cores,

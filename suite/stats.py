@@ -82,12 +82,14 @@ def summarize(work: float, seconds: Sequence[float]) -> RateSummary:
     return RateSummary(tuple(work_rate(work, t) for t in seconds))
 
 
-def spread_warning(name: str, summary: RateSummary, threshold: float = HIGH_SPREAD_CV) -> str | None:
+def spread_warning(name: str, summary: RateSummary, quick: bool = False,
+                   threshold: float = HIGH_SPREAD_CV) -> str | None:
     """A warning with its remedy when the samples of ``name`` spread more than ``threshold``."""
     if summary.cv <= threshold:
         return None
+    more = "run without --quick for more repetitions" if quick else "run again when the machine is idle"
     return (
         f"{name}: high spread (cv {summary.cv:.1%} over {summary.repetitions} repetitions); other programs "
-        "or noisy neighbours are competing for the cores or memory: close them, pick idle cores with "
-        "--cpus, or run without --quick for more repetitions"
+        f"or noisy neighbours are competing for the cores or memory: close them, pick idle cores with --cpus, "
+        f"or {more}"
     )

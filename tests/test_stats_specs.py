@@ -40,8 +40,9 @@ def test_repeat_until_min_repetitions_and_min_time():
 
 def test_spread_warning_names_the_remedy():
     assert spread_warning("triad", RateSummary((10.0, 10.1, 10.05))) is None
-    message = spread_warning("triad", RateSummary((10.0, 14.0, 8.0)))
-    assert "triad" in message and "--cpus" in message and "cv" in message
+    message = spread_warning("triad", RateSummary((10.0, 14.0, 8.0)), quick=True)
+    assert "triad" in message and "--cpus" in message and "cv" in message and "without --quick" in message
+    assert "without --quick" not in spread_warning("triad", RateSummary((10.0, 14.0, 8.0)), quick=False)
 
 
 @pytest.mark.parametrize("name, stream, traffic", [
