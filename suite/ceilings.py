@@ -17,6 +17,7 @@ from .smbios import DramTheory
 from .theory import peak_gflops, ridge_point
 
 PRECISIONS = ("fp64", "fp32")
+LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -50,6 +51,12 @@ def _compute_entry(m: CpuMeasurement, precision: str, result: KernelResult, warn
             f"({theoretical:.1f} GFLOP/s, efficiency {efficiency:.2f}): the nominal clock ({nominal:.0f} MHz, "
             f"{m.cpu.nominal_source}) is below the clock the cores ran at"
             + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock_gflops" if clock else ""))
+    per_cycle = measured * 1e3 / (cores * clock) if clock else None
+    if per_cycle is not None and per_cycle < LOW_FLOP_PER_CYCLE * fpc_theory:
+        warnings.append(
+            f"{precision}: {per_cycle:.1f} FLOP per cycle per core at {clock:.0f} MHz, against {fpc_theory} "
+            "possible: the clock is not the cause. The FMA units are shared (a busy SMT sibling, or a hypervisor "
+            "placing vCPUs on one physical core) or the core model is wrong: run with --threads 1 to compare")
     return {
         "kernel": result.name,
         "theoretical_gflops": _round(theoretical),
@@ -63,7 +70,7 @@ def _compute_entry(m: CpuMeasurement, precision: str, result: KernelResult, warn
         "efficiency": _round(efficiency, 4),
         "efficiency_at_measured_clock": _round(measured / at_clock, 4) if at_clock else None,
         "clock_mhz": _round(clock, 1),
-        "flop_per_cycle": _round(measured * 1e3 / (cores * clock), 2) if clock else None,
+        "flop_per_cycle": _round(per_cycle, 2),
         "flop_per_cycle_theoretical": fpc_theory,
     }
 

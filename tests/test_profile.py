@@ -90,3 +90,18 @@ def test_load_refuses_schema_violations(tmp_path, profile_data):
 def test_write_atomic_refuses_missing_directory(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         write_atomic(tmp_path / "nope" / "p.yaml", "x")
+
+
+def test_low_flop_per_cycle_names_a_cause_other_than_the_clock(monkeypatch):
+    from conftest import make_measurement
+    from hwbench.ceilings import cpu_profile
+    from hwbench.smbios import DramTheory
+    from hwbench.stats import RateSummary
+
+    m = make_measurement()
+    half = [r if r.name != "fma_fp64" else type(r)(**{**r.__dict__, "summary": RateSummary((120.0,))})
+            for r in m.results]
+    data = cpu_profile(type(m)(**{**m.__dict__, "results": half}), DramTheory(None, "unknown"))
+    assert data["compute"]["fp64"]["flop_per_cycle"] == 16.0
+    assert any("the clock is not the cause" in w and w.startswith("fp64") for w in data["warnings"])
+    assert not any("the clock is not the cause" in w and w.startswith("fp32") for w in data["warnings"])
