@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from .errors import HwbenchError, UsageError
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "device", "compute", "memory", "kernels")
@@ -180,13 +180,24 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"-o {path}: directory {directory} is not writable; choose another path")
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"-o {path}: file is not writable; choose another path")
+    # os.access trusts permission bits only (root passes on /proc or a read-only mount): create a probe.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=directory)
+    except OSError as error:
+        raise UsageError(f"-o {path}: cannot create a file in {directory} ({error.strerror}); "
+                         "choose another path") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it over: readers never see half a file."""
     check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise HwbenchError(f"could not write {path}: {error.strerror}") from None
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
@@ -194,6 +205,9 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise HwbenchError(f"could not write {path}: {error.strerror}; nothing was written") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

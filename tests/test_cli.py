@@ -31,6 +31,7 @@ def test_version():
     (["run", "--device", "cpu", "--pinning", "scatter"], "compact or spread"),
     (["run", "--device", "cpu", "-o", "/nonexistent-dir/p.yaml"], "does not exist"),
     (["run", "--device", "cpu", "-o", "/"], "is a directory"),
+    (["run", "--device", "cpu", "-o", "/proc/p.yaml"], "cannot create a file in /proc"),
     (["show", "/nonexistent.yaml"], "no such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
