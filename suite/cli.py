@@ -192,5 +192,36 @@ def show(
         warn(message)
 
 
+@app.command()
+@domain_errors
+def predict(
+    profile: Annotated[Path, typer.Argument(help="A profile written by 'hwbench run'.")],
+    flops: Annotated[float, typer.Option("--flops", help="FLOPs the kernel does.")],
+    bytes_moved: Annotated[float, typer.Option("--bytes", help="Bytes the kernel moves to and from memory.")],
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp64, fp32, ...")] = "fp64",
+    theoretical: Annotated[bool, typer.Option("--theoretical", help="Use the paper roofs, not the measured.")]
+    = False,
+) -> None:
+    """Roofline prediction: attainable FLOP/s, minimum time, and which roof bounds a kernel."""
+    from .profile import Profile
+
+    if flops < 0 or bytes_moved < 0:
+        raise UsageError("--flops and --bytes must be non-negative")
+    if bytes_moved == 0 and flops == 0:
+        raise UsageError("--flops and --bytes are both 0: give the kernel's work")
+    loaded = Profile.load(profile)
+    compute_time = loaded.compute_time(flops, precision, theoretical)
+    memory_time = loaded.memory_time(bytes_moved, theoretical=theoretical)
+    seconds = max(compute_time, memory_time)
+    roofs = "theoretical" if theoretical else "measured"
+    bound = "compute" if compute_time >= memory_time else "memory bandwidth"
+    intensity = f"{flops / bytes_moved:.4g} FLOP/byte" if bytes_moved else "infinite"
+    typer.echo(f"intensity:  {intensity}")
+    typer.echo(f"attainable: {flops / seconds / 1e9:.4g} GFLOP/s ({roofs} {precision} roofs of {loaded.device_id})"
+               if flops else "attainable: - (no FLOPs)")
+    typer.echo(f"time:       {seconds:.4g} s")
+    typer.echo(f"bound by:   {bound} (compute {compute_time:.4g} s, memory {memory_time:.4g} s)")
+
+
 def main() -> None:
     app()

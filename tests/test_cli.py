@@ -98,3 +98,35 @@ def test_yaml_to_stdout(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert yaml.safe_load(result.stdout)["compute"]["fp64"]["measured_gflops"] > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def _saved_profile(tmp_path, profile_data):
+    from hwbench import Profile
+
+    path = tmp_path / "p.yaml"
+    Profile(profile_data).save(path)
+    return path
+
+
+def test_predict_golden_output(tmp_path, profile_data):
+    # Hand-made profile: fp64 240 GFLOP/s measured, DRAM 52 GB/s measured (copy_nt), 76.8 GB/s theoretical.
+    path = _saved_profile(tmp_path, profile_data)
+    result = invoke("predict", str(path), "--flops", "2e9", "--bytes", "52e9")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "intensity:  0.03846 FLOP/byte\n"
+        "attainable: 2 GFLOP/s (measured fp64 roofs of cpu)\n"
+        "time:       1 s\n"
+        "bound by:   memory bandwidth (compute 0.008333 s, memory 1 s)\n"
+    )
+    compute_bound = invoke("predict", str(path), "--flops", "480e9", "--bytes", "1e9", "-p", "fp32")
+    assert "bound by:   compute" in compute_bound.stdout and "time:       1 s" in compute_bound.stdout
+
+
+def test_predict_bad_input(tmp_path, profile_data):
+    path = _saved_profile(tmp_path, profile_data)
+    for args, message in ((["--flops", "1", "--bytes", "1", "-p", "fp16"], "no fp16"),
+                          (["--flops", "-1", "--bytes", "1"], "non-negative"),
+                          (["--flops", "0", "--bytes", "0"], "both 0")):
+        result = invoke("predict", str(path), *args)
+        assert result.exit_code == 2 and message in result.stderr
