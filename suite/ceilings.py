@@ -132,6 +132,7 @@ def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = N
             "core_model": {"name": m.core.name, "fma_units": m.core.fma_units, "simd_bits": m.core.simd_bits,
                            "source": m.core.source, "known": m.core_known},
             "os": f"{platform.system()} {platform.release()}",
+            "sources": cpu.sources,
         },
         "run": {
             "threads": len(m.cpus), "cpus": m.cpus, "pinning": m.pinning, "prefault": True, "quick": m.quick,

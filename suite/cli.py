@@ -133,8 +133,6 @@ def run(
     from .profile import check_writable, dump_yaml, write_atomic
     from .render import print_profile
 
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads {threads} must be at least 1")
     target = resolve_device(device)
     path = None if output == "-" else Path(output) if output else default_output(target)
     if path is not None:

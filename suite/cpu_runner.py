@@ -18,7 +18,7 @@ from .errors import MeasurementError, UsageError
 from .kernels import cpu_fma, cpu_stream
 from .kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
 from .machine import CpuInfo, inspect_cpu
-from .pinning import read_topology, select_cpus
+from .pinning import physical_core_count, read_topology, select_cpus
 from .specs import BANDWIDTH_SPECS, BandwidthSpec
 from .stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
 from .theory import CoreModel, assumed_core, identify_core
@@ -136,7 +136,7 @@ class CpuRunner:
         self.policy = RepetitionPolicy.for_mode(options.quick)
         self.cpu = inspect_cpu()
         self.cpus = select_cpus(options.threads, options.cpus, options.pinning)
-        self.physical_cores = len({(t.package, t.core) for t in read_topology(set(self.cpus))})
+        self.physical_cores = physical_core_count(read_topology(set(self.cpus)))
         known = identify_core(self.cpu)
         self.core = known or assumed_core(self.cpu)
         self.core_known = known is not None
@@ -272,6 +272,7 @@ class CpuRunner:
         duration = 0.25 if self.options.quick else 1.0
         # Scalar: the add chain alone, on every selected core at once.
         cpu_fma.scalar_clock_kernel(1, 1)
+        # Sized for about half of ``duration`` at up to 3 GHz (one add per cycle); slower clocks take longer.
         outer = max(1, int(duration * 3e9 / (blocks * ADDS_PER_BLOCK) / 2))
         _, counts = pool.run([partial(cpu_fma.scalar_clock_kernel, outer, blocks) for _ in self.cpus])
         scalar = median_clock_mhz(counts, tsc_hz, outer * blocks * ADDS_PER_BLOCK)

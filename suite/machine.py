@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psutil
 
+from .pinning import physical_core_count, read_topology
+
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 PROC_CPUINFO = Path("/proc/cpuinfo")
 
@@ -136,12 +138,6 @@ def _int(text: str | None, base: int = 10) -> int | None:
         return None
 
 
-def physical_core_count(cpus: set[int], sysfs: Path = SYSFS_CPU) -> int:
-    from .pinning import read_topology
-
-    return len({(t.package, t.core) for t in read_topology(cpus, sysfs)})
-
-
 def inspect_cpu() -> CpuInfo:
     text = _read(PROC_CPUINFO) or ""
     fields = parse_cpuinfo(text)
@@ -173,7 +169,7 @@ def inspect_cpu() -> CpuInfo:
         arm_part=_int(fields.get("CPU part"), 16),
         flags=frozenset(flags_text.split()),
         logical_cpus=len(allowed),
-        physical_cores=physical_core_count(allowed),
+        physical_cores=physical_core_count(read_topology(allowed)),
         caches=caches,
         l3_total_bytes=l3_total,
         memory_bytes=memory.total,

@@ -43,6 +43,11 @@ def read_topology(cpus: set[int], sysfs: Path = SYSFS_CPU) -> list[LogicalCpu]:
     return topology
 
 
+def physical_core_count(topology: list[LogicalCpu]) -> int:
+    """Distinct (package, core) pairs: SMT siblings count once."""
+    return len({(t.package, t.core) for t in topology})
+
+
 def parse_cpu_list(text: str) -> list[int]:
     """'0-3,8' -> [0, 1, 2, 3, 8] (the kernel's cpulist format, as in taskset -c)."""
     cpus: list[int] = []
@@ -102,7 +107,7 @@ def select_cpus(threads: int | None = None, cpus: str | None = None, pinning: st
     topology = read_topology(allowed, sysfs)
     order = order_cpus(topology, pinning)
     if threads is None:
-        return order[: len({(t.package, t.core) for t in topology})]
+        return order[: physical_core_count(topology)]
     if threads > len(order):
         raise UsageError(f"--threads {threads} exceeds the {len(order)} CPUs this process may use: "
                          f"use at most {len(order)}")

@@ -18,7 +18,7 @@ def make_cpu(**overrides) -> CpuInfo:
         flags=frozenset({"sse2", "avx", "avx2", "fma", "avx512f"}), logical_cpus=2, physical_cores=2,
         caches={"l1d": 49152, "l2": 1048576, "l3": 33554432}, l3_total_bytes=33554432,
         memory_bytes=24 * 2**30, available_memory_bytes=23 * 2**30, nominal_mhz=2600.0,
-        nominal_source="brand string",
+        nominal_source="brand string", sources={"identity": "/proc/cpuinfo", "caches": "sysfs cpu0/cache"},
     )
     fields.update(overrides)
     return CpuInfo(**fields)
