@@ -14,6 +14,7 @@ from . import __version__
 from .cpu_runner import CpuMeasurement, KernelResult
 from .profile import SCHEMA_VERSION
 from .smbios import DramTheory
+from .sustain import sustain_warnings, sustained_section
 from .theory import peak_gflops, ridge_point
 
 PRECISIONS = ("fp64", "fp32")
@@ -119,6 +120,14 @@ def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = N
         }
     under_load = m.clock.under_load_mhz if m.clock else {}
     cpu = m.cpu
+    extra = {}
+    if m.sustained:
+        duration = max(t.t_s[-1] for t in m.sustained if t.t_s)
+        extra["sustained"] = sustained_section(
+            list(m.sustained), m.sustained_seconds or round(duration), m.sustained_interval,
+            "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; bandwidth "
+            "timeline: no clock (the cores wait on memory)")
+        warnings += sustain_warnings(extra["sustained"])
     return {
         "schema_version": SCHEMA_VERSION,
         "hwbench_version": __version__,
@@ -152,5 +161,6 @@ def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = N
         "memory": memory,
         "ridge_point": ridge,
         "kernels": [kernel_entry(r) for r in m.results],
+        **extra,
         "warnings": warnings,
     }

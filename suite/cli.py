@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -111,6 +112,9 @@ def default_output(device: str) -> Path:
     return Path(f"hwbench-{device.replace(':', '')}.yaml")
 
 
+SAVE_ROOT = Path("results")
+
+
 @app.command()
 @domain_errors
 def run(
@@ -127,17 +131,28 @@ def run(
                                                 "one per physical core.")] = None,
     cpus: Annotated[str | None, typer.Option("--cpus", help="CPUs to pin to, e.g. 0-3,8 (CPU).")] = None,
     pinning: Annotated[str, typer.Option("--pinning", help="compact or spread (CPU).")] = "compact",
+    sustain: Annotated[float | None, typer.Option("--sustain", metavar="SECONDS", help="Also keep the FMA kernel "
+                                                  "and a bandwidth kernel busy this long each, sampled every "
+                                                  "--interval, and record burst vs sustained ceilings.")] = None,
+    interval: Annotated[float, typer.Option("--interval", metavar="SECONDS", help="Sampling interval of "
+                                            "--sustain.")] = 1.0,
+    save: Annotated[bool, typer.Option("--save", help="Also store the profile as "
+                                       "results/<host>/<device>/<timestamp>.yaml for 'hwbench history'.")] = False,
 ) -> None:
     """Measure the ceilings of one device and write its profile."""
     from .device import resolve_device
+    from .history import history_path
     from .profile import check_writable, dump_yaml, write_atomic
     from .render import print_profile
 
     target = resolve_device(device)
+    sustain_plan = check_sustain(sustain, interval)
     path = None if output == "-" else Path(output) if output else default_output(target)
     if path is not None:
         check_writable(path)
-    data = measure(target, kernels, quick, threads, cpus, pinning)
+    if save:
+        check_writable(SAVE_ROOT / "probe.yaml", create_parents=True)
+    data = measure(target, kernels, quick, threads, cpus, pinning, sustain_plan)
     for message in data.get("warnings", []):
         warn(message)
     text = dump_yaml(data)
@@ -148,10 +163,26 @@ def run(
         write_atomic(path, text)
         print_profile(data, stdout_console())
         stderr.print(f"hwbench: profile written to {path}", markup=False)
+    if save:
+        saved = history_path(SAVE_ROOT, data)
+        write_atomic(saved, text, create_parents=True)
+        stderr.print(f"hwbench: profile saved as {saved}", markup=False)
+
+
+def check_sustain(seconds: float | None, interval: float) -> tuple[float, float] | None:
+    from .sustain import MIN_INTERVAL_S
+
+    if seconds is None:
+        return None
+    if not seconds > 0:
+        raise UsageError(f"--sustain {seconds:g} must be a positive number of seconds, e.g. --sustain 60")
+    if not MIN_INTERVAL_S <= interval <= seconds:
+        raise UsageError(f"--interval {interval:g} must be between {MIN_INTERVAL_S} s and --sustain ({seconds:g} s)")
+    return seconds, interval
 
 
 def measure(target: str, kernels: str | None, quick: bool, threads: int | None, cpus: str | None,
-            pinning: str) -> dict:
+            pinning: str, sustain: tuple[float, float] | None = None) -> dict:
     """Run the measurement for ``target`` and return the profile data."""
     if target == "cpu":
         from .ceilings import cpu_profile
@@ -159,7 +190,8 @@ def measure(target: str, kernels: str | None, quick: bool, threads: int | None, 
         from .smbios import dram_theory
 
         options = CpuRunOptions(kernels=resolve_kernels(kernels), threads=threads, cpus=cpus, pinning=pinning,
-                                quick=quick)
+                                quick=quick, sustain_seconds=sustain and sustain[0],
+                                sustain_interval=sustain[1] if sustain else 1.0)
         runner = CpuRunner(options)
         with _Progress("cpu") as progress:
             runner.progress = progress
@@ -172,7 +204,7 @@ def measure(target: str, kernels: str | None, quick: bool, threads: int | None, 
     except ModuleNotFoundError:
         raise UsageError(f"--device {target}: this hwbench release has no GPU kernels yet; use --device cpu") from None
     with _Progress(target) as progress:
-        return measure_gpu(target, kernels, quick, progress)
+        return measure_gpu(target, kernels, quick, progress, sustain)
 
 
 @app.command()
@@ -219,6 +251,105 @@ def predict(
                if flops else "attainable: - (no FLOPs)")
     typer.echo(f"time:       {seconds:.4g} s")
     typer.echo(f"bound by:   {bound} (compute {compute_time:.4g} s, memory {memory_time:.4g} s)")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+@domain_errors
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="The reference profile.")],
+    current: Annotated[Path, typer.Argument(help="The profile to check against it.")],
+    threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop that counts as a regression, "
+                                           "e.g. 5%.")] = "5%",
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
+    force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
+) -> None:
+    """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
+    from .compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
+    from .profile import Profile
+    from .render import comparison_table
+
+    limit = parse_threshold(threshold)
+    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), limit, force)
+    if output_format is OutputFormat.json:
+        sys.stdout.write(to_json(comparison))
+    elif output_format is OutputFormat.markdown:
+        sys.stdout.write(to_markdown(comparison))
+    else:
+        console = stdout_console()
+        console.print(comparison_table(comparison))
+        for note in comparison.notes:
+            console.print(f"note: {note}", markup=False)
+        console.print(summary_line(comparison), markup=False)
+    if comparison.regressed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@domain_errors
+def roofline(
+    profiles: Annotated[list[Path], typer.Argument(help="One or more profiles, overlaid.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Image file: .png, .svg or .pdf.")]
+    = Path("roofline.png"),
+    point: Annotated[list[str] | None, typer.Option("--point", help="Place an application kernel: "
+                                                    "NAME:FLOPS:BYTES[:SECONDS]; repeatable.")] = None,
+    precision: Annotated[list[str] | None, typer.Option("--precision", "-p", help="Precisions to draw "
+                                                        "(repeatable). Default: all in the profile.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Figure title.")] = None,
+) -> None:
+    """Draw the log-log roofline: measured (solid) and theoretical (dashed) roofs, ridge points, kernels."""
+    from .plot import import_pyplot, output_format, parse_point, render_roofline
+    from .profile import Profile, check_writable, write_atomic
+
+    fmt = output_format(output)
+    points = [parse_point(text) for text in point or []]
+    loaded = [Profile.load(path) for path in profiles]
+    check_writable(output)
+    import_pyplot()
+    stems = [path.stem for path in profiles]
+    labels = stems if len(set(stems)) == len(stems) else [str(path) for path in profiles]
+    image = render_roofline(loaded, labels, points, precision or None, title, fmt)
+    write_atomic(output, image)
+    stderr.print(f"hwbench: roofline written to {output}", markup=False)
+
+
+@app.command()
+@domain_errors
+def history(
+    directory: Annotated[Path, typer.Argument(help="Folder of saved profiles (what 'run --save' writes: "
+                                              "results/).")] = Path("results"),
+    threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop that counts as a regression, "
+                                           "e.g. 5%.")] = "5%",
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Profile to compare every run with. "
+                                                  "Default: the oldest run of each device.")] = None,
+) -> None:
+    """Each ceiling's trend over saved runs; exit 1 when the latest run regressed against the baseline."""
+    from .compare import parse_threshold
+    from .history import build_history, load_profiles
+    from .profile import Profile
+    from .render import history_table
+
+    limit = parse_threshold(threshold)
+    chosen = Profile.load(baseline) if baseline is not None else None
+    profiles, skipped = load_profiles(directory)
+    for note in skipped:
+        warn(note)
+    console = stdout_console()
+    regressed = False
+    for series in build_history(profiles, limit, chosen):
+        console.print(history_table(series))
+        if series.latest_regressed:
+            regressed = True
+            console.print(f"REGRESSION in the latest run of {series.device} on {series.host}: "
+                          f"{', '.join(series.latest_regressed)}", markup=False)
+    if regressed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

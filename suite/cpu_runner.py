@@ -21,6 +21,7 @@ from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .specs import BANDWIDTH_SPECS, BandwidthSpec
 from .stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from .sustain import Timeline
 from .theory import CoreModel, assumed_core, identify_core
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
@@ -35,6 +36,7 @@ STREAM_SCALAR = 3.0
 MIN_ARRAY_BYTES = 64 * 2**20
 LLC_MULTIPLE = 4  # STREAM rule: each array at least 4x the total last-level cache
 MEMORY_FRACTION = 0.6  # the three arrays may take at most this share of available memory
+CLOCK_PROBE_BLOCKS = 150  # x ADDS_PER_BLOCK = 30k dependent adds per probe: ~10 us, rdtsc overhead under 0.5%
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class CpuRunOptions:
     pinning: str = "compact"
     quick: bool = False
     array_bytes: int | None = None  # per array; default from the cache sizes (tests use smaller)
+    sustain_seconds: float | None = None  # per sustained kernel; None: no sustained run
+    sustain_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class CpuMeasurement:
     results: list[KernelResult]
     clock: ClockResult | None
     warnings: list[str]
+    sustained: tuple[Timeline, ...] = ()
+    sustained_seconds: float | None = None
+    sustained_interval: float | None = None
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -150,21 +157,30 @@ class CpuRunner:
         bandwidth = [k for k in kernels if k in BANDWIDTH_SPECS]
         fma = [k for k in kernels if k in FMA_KERNELS]
         clock_steps = 1 if fma and CLOCK_SUPPORTED else 0
-        total = len(bandwidth) + len(fma) + clock_steps + (1 if bandwidth else 0)
+        sustain = self.options.sustain_seconds
+        sustain_bandwidth = sustained_bandwidth_kernel(bandwidth) if sustain else None
+        sustain_fma = fma[0] if sustain and fma and CLOCK_SUPPORTED else None
+        total = (len(bandwidth) + len(fma) + clock_steps + (1 if bandwidth else 0) + (sustain_bandwidth is not None)
+                 + (sustain_fma is not None))
         step = 0
         results: list[KernelResult] = []
+        timelines: list[Timeline] = []
         n = 0
         with PinnedPool(self.cpus) as pool:
             if bandwidth:
                 self.progress("allocate and first-touch arrays", step, total)
                 n, warnings = array_elements(self.cpu, len(self.cpus), self.options.array_bytes)
                 self.warnings += warnings
-                arrays = self._allocate(pool, n)
+                arrays = self.allocate_arrays(pool, n)
                 step += 1
                 state = dict(STREAM_INITIAL)
                 for name in bandwidth:
                     self.progress(name, step, total)
                     results.append(self._measure_bandwidth(pool, name, arrays, state))
+                    step += 1
+                if sustain_bandwidth:
+                    self.progress(f"sustained {sustain_bandwidth} ({sustain:g} s)", step, total)
+                    timelines.append(self._sustain_bandwidth(pool, sustain_bandwidth, arrays, state))
                     step += 1
                 del arrays
             for name in fma:
@@ -177,6 +193,10 @@ class CpuRunner:
                 clock = self._measure_clock(pool, [name.split("_")[1] for name in fma])
             elif fma:
                 self.warnings.append(f"clock not measured: no add-chain probe for {self.cpu.arch}")
+            if sustain_fma:
+                step += 1
+                self.progress(f"sustained {sustain_fma} ({sustain:g} s)", step, total)
+                timelines.insert(0, self._sustain_fma(pool, sustain_fma.split("_")[1]))
             self.progress("done", total, total)
         for result in results:
             warning = spread_warning(result.name, result.summary, self.options.quick)
@@ -184,25 +204,31 @@ class CpuRunner:
                 self.warnings.append(warning)
         return CpuMeasurement(self.cpu, self.core, self.core_known, self.cpus, self.physical_cores,
                               self.options.pinning, self.options.quick, self.policy, n, results, clock,
-                              self.warnings)
+                              self.warnings, tuple(timelines), self.options.sustain_seconds,
+                              self.options.sustain_interval if timelines else None)
 
     # STREAM -------------------------------------------------------------------------------------
 
-    def _allocate(self, pool, n: int) -> dict[str, np.ndarray]:
+    def allocate_arrays(self, pool, n: int) -> dict[str, np.ndarray]:
         arrays = {name: cpu_stream.aligned_empty(n) for name in STREAM_INITIAL}
         bounds = _chunks(n, len(self.cpus))
         for name, value in STREAM_INITIAL.items():
             pool.run([partial(cpu_stream.fill, arrays[name], value, lo, hi) for lo, hi in bounds])
         return arrays
 
-    def _measure_bandwidth(self, pool, name: str, arrays: dict[str, np.ndarray], state: dict) -> KernelResult:
+    def stream_tasks(self, name: str, arrays: dict[str, np.ndarray]) -> tuple[BandwidthSpec, str, list]:
+        """(spec, form, one task per worker) of bandwidth kernel ``name``; each task does its thread's slice."""
         spec = BANDWIDTH_SPECS[name]
         form = name.removesuffix("_nt")
         kernel = (cpu_stream.nontemporal_kernel(form, self.lanes64) if spec.nontemporal
                   else cpu_stream.TEMPORAL_KERNELS[form])
         a, b, c = arrays["a"], arrays["b"], arrays["c"]
-        n = a.size
-        tasks = [partial(kernel, a, b, c, STREAM_SCALAR, lo, hi) for lo, hi in _chunks(n, len(self.cpus))]
+        return spec, form, [partial(kernel, a, b, c, STREAM_SCALAR, lo, hi) for lo, hi in _chunks(a.size,
+                                                                                                 len(self.cpus))]
+
+    def _measure_bandwidth(self, pool, name: str, arrays: dict[str, np.ndarray], state: dict) -> KernelResult:
+        spec, form, tasks = self.stream_tasks(name, arrays)
+        n = arrays["a"].size
         last: list[float] = []
 
         def once() -> float:
@@ -221,6 +247,54 @@ class CpuRunner:
             details={"elements": n, "nontemporal": spec.nontemporal, **_traffic_detail(spec)},
         )
 
+    def _sustain_bandwidth(self, pool, name: str, arrays: dict[str, np.ndarray], state: dict) -> Timeline:
+        """Run bandwidth kernel ``name`` back to back for ``sustain_seconds``; one sample per interval.
+
+        Repeating a STREAM kernel leaves its arrays as one run does (no kernel reads the array it writes),
+        so one scalar replay validates the whole sustained run."""
+        spec, form, tasks = self.stream_tasks(name, arrays)
+        n = arrays["a"].size
+        timeline = Timeline(name, "GB/s")
+        last: list[float] = []
+        start = time.perf_counter()
+        while (now := time.perf_counter()) - start < self.options.sustain_seconds:
+            busy, repetitions = 0.0, 0
+            while time.perf_counter() - now < self.options.sustain_interval:
+                seconds, last = pool.run(tasks)
+                busy += seconds
+                repetitions += 1
+            timeline.add(now - start, spec.bytes_stream * n * repetitions / busy / 1e9)
+        validate_stream(form, arrays, state, sum(last), n)
+        return timeline
+
+    def _sustain_fma(self, pool, precision: str) -> Timeline:
+        """The FMA kernel with the clock probe, on every selected core, for ``sustain_seconds``; each
+        interval gives one throughput sample (validated) and the clock under that load."""
+        lanes, chains = self.fma_shape(precision)
+        kernel = cpu_fma.fma_clock_kernel(precision, lanes, chains)
+        dtype = cpu_fma.dtype_of(precision)
+        a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
+        tsc_hz = calibrate_timestamp_hz()
+        blocks = CLOCK_PROBE_BLOCKS
+        iterations = self.calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains), (a, b, x0),
+                                                200e-6)
+        rounds = max(1, int(self.options.sustain_interval / 210e-6))
+        timeline = Timeline(f"fma_{precision}", "GFLOP/s")
+        start = time.perf_counter()
+        while (now := time.perf_counter()) - start < self.options.sustain_seconds:
+            seconds, replies = pool.run([partial(kernel, rounds, iterations, blocks, a, b, x0) for _ in self.cpus])
+            check_close(f"sustained fma_{precision}", [r[0] for r in replies],
+                        rounds * cpu_fma.expected_checksum(iterations, 1.0, lanes, chains),
+                        1e-4 if precision == "fp32" else 1e-9)
+            clock = median_clock_mhz([r[1:] for r in replies], tsc_hz, rounds * blocks * ADDS_PER_BLOCK)
+            # The rate over the FMA blocks alone: the probes' time (about 5%) is subtracted, so the sustained
+            # figure is comparable with compute.<precision>.measured_gflops.
+            probe_seconds = float(np.mean([r[2] for r in replies])) / tsc_hz
+            flops = rounds * iterations * cpu_fma.flops_per_iteration(lanes, chains) * len(self.cpus)
+            timeline.add(now - start, flops / (seconds - probe_seconds) / 1e9, clock)
+            rounds = max(1, round(rounds * self.options.sustain_interval / seconds))  # keep to the interval
+        return timeline
+
     # FMA ----------------------------------------------------------------------------------------
 
     def fma_shape(self, precision: str) -> tuple[int, int]:
@@ -234,7 +308,7 @@ class CpuRunner:
         kernel = cpu_fma.fma_kernel(precision, lanes, chains)
         dtype = cpu_fma.dtype_of(precision)
         a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
-        n_iter = self._calibrate_iterations(pool, kernel, (a, b, x0), 0.02 if self.options.quick else 0.05)
+        n_iter = self.calibrate_iterations(pool, kernel, (a, b, x0), 0.02 if self.options.quick else 0.05)
         tasks = [partial(kernel, n_iter, a, b, x0) for _ in self.cpus]
         last: list[float] = []
 
@@ -256,7 +330,7 @@ class CpuRunner:
                      "flop_counting": f"2 FLOP per FMA x {lanes} lanes x {chains} chains x iterations x threads"},
         )
 
-    def _calibrate_iterations(self, pool, kernel, args: tuple, target_seconds: float) -> int:
+    def calibrate_iterations(self, pool, kernel, args: tuple, target_seconds: float) -> int:
         """Iterations per call so that one call takes about ``target_seconds`` (JIT compile included in
         the first, discarded, call)."""
         probe = 100_000
@@ -268,7 +342,7 @@ class CpuRunner:
 
     def _measure_clock(self, pool, precisions: Sequence[str]) -> ClockResult:
         tsc_hz = calibrate_timestamp_hz()
-        blocks = 150  # 30k dependent adds per probe: ~10 us, rdtsc overhead under 0.5%
+        blocks = CLOCK_PROBE_BLOCKS
         duration = 0.25 if self.options.quick else 1.0
         # Scalar: the add chain alone, on every selected core at once.
         cpu_fma.scalar_clock_kernel(1, 1)
@@ -283,7 +357,7 @@ class CpuRunner:
             dtype = cpu_fma.dtype_of(precision)
             a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
             # FMA blocks of ~200 us between 10 us probes: the cores spend ~95% of the time in FMA.
-            iterations = self._calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains),
+            iterations = self.calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains),
                                                     (a, b, x0), 200e-6)
             rounds = max(1, int(duration / 210e-6))
             _, replies = pool.run([partial(kernel, rounds, iterations, blocks, a, b, x0) for _ in self.cpus])
@@ -296,6 +370,13 @@ class CpuRunner:
             method=f"dependent chain of 1-cycle integer adds ({blocks * ADDS_PER_BLOCK} per probe) timed with "
                    "the invariant time-stamp counter, interleaved with the FMA kernel on every selected core",
             tsc_mhz=tsc_hz / 1e6, scalar_mhz=scalar, under_load_mhz=under_load)
+
+
+def sustained_bandwidth_kernel(bandwidth: Sequence[str]) -> str | None:
+    """The bandwidth kernel of a sustained run: triad when selected, else the first that writes memory."""
+    if "triad" in bandwidth:
+        return "triad"
+    return next((name for name in bandwidth if name != "dot"), None)
 
 
 def _traffic_detail(spec: BandwidthSpec) -> dict:

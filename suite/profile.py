@@ -169,9 +169,16 @@ def dump_yaml(data: dict) -> str:
     return yaml.dump(data, Dumper=_ProfileDumper, sort_keys=False, width=110, allow_unicode=True)
 
 
-def check_writable(path: Path) -> None:
-    """Fail before measuring, not after, when the output cannot be written."""
+def check_writable(path: Path, create_parents: bool = False) -> None:
+    """Fail before measuring, not after, when the output cannot be written. With ``create_parents``, the
+    missing directories of ``path`` will be created at write time: check the nearest one that exists."""
     directory = path.parent if str(path.parent) else Path(".")
+    if create_parents:
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent
+        if not directory.is_dir():
+            raise UsageError(f"{path}: {directory} is not a directory; remove it or run from another directory")
+        path = directory / path.name
     if path.is_dir():
         raise UsageError(f"-o {path}: is a directory; give a file name such as {path / 'profile.yaml'}")
     if not directory.is_dir():
@@ -190,16 +197,21 @@ def check_writable(path: Path) -> None:
     os.unlink(probe)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes, create_parents: bool = False) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it over: readers never see half a file."""
-    check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
+    if create_parents:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise HwbenchError(f"could not create {directory}: {error.strerror}; nothing was written") from None
+    check_writable(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
         raise HwbenchError(f"could not write {path}: {error.strerror}") from None
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

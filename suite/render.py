@@ -67,6 +67,77 @@ def kernels_table(data: dict) -> Table:
     return table
 
 
+def sustained_table(section: dict) -> Table:
+    table = Table(title=f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
+                        f"{section['interval_s']:g} s", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("kernel", "unit", "burst", "sustained", "drop", "began at", "MHz burst", "MHz sustained",
+                   "samples"):
+        table.add_column(column, justify="left" if column in ("kernel", "unit") else "right", no_wrap=True)
+    for name, entry in section["kernels"].items():
+        began = entry.get("drop_began_s")
+        table.add_row(name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]),
+                      f"{entry['drop_percent']:.1f}%", "-" if began is None else f"{began:.0f} s",
+                      _num(entry.get("clock_burst_mhz"), 0), _num(entry.get("clock_sustained_mhz"), 0),
+                      str(entry["samples"]))
+    table.caption = section["definitions"]
+    table.caption_justify = "left"
+    return table
+
+
 def print_profile(data: dict, console: Console) -> None:
     console.print(ceilings_table(data))
     console.print(kernels_table(data))
+    if data.get("sustained"):
+        console.print(sustained_table(data["sustained"]))
+
+
+def comparison_table(comparison) -> Table:
+    """The rows of ``hwbench compare`` (a ``compare.Comparison``) as a rich table."""
+    from .compare import REGRESSED, table_rows
+
+    header, *body = table_rows(comparison)
+    table = Table(title=f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
+                        f"{comparison.threshold:.0%})", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in header:
+        table.add_column(column, justify="left" if column in ("ceiling", "unit", "verdict", "cause") else "right",
+                         no_wrap=column != "cause")
+    for row in body:
+        table.add_row(*row, style="bold red" if row[6] == REGRESSED else None)
+    return table
+
+
+def history_table(series) -> Table:
+    """One ``history.Series``: a row per run, a column per ceiling, each value with its change from the
+    baseline; a regression is marked with '!' and shown in red."""
+    from .compare import IMPROVED, REGRESSED
+
+    table = Table(title=f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
+                        f"{series.baseline.data['created_at']}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("run", no_wrap=True)
+    units = {}
+    for row in series.rows:
+        for key, cell in row.items():
+            units.setdefault(key, cell.unit)
+    for key in series.keys:
+        group, _, name = key.partition(".")
+        table.add_column(f"{group}\n{name}\n{units.get(key, '')}", justify="right", no_wrap=True)
+    for run, row in zip(series.runs, series.rows):
+        cells = []
+        for key in series.keys:
+            cell = row.get(key)
+            if cell is None or cell.current is None:
+                cells.append("-")
+                continue
+            value = f"{cell.current:,.0f}" if cell.unit == "MHz" else f"{cell.current:,.1f}"
+            if run is series.baseline or cell.change is None:
+                cells.append(value)
+                continue
+            mark = "!" if cell.verdict == REGRESSED else "+" if cell.verdict == IMPROVED else " "
+            text = f"{value} {cell.change:+.1%}{mark}"
+            cells.append(f"[bold red]{text}[/]" if cell.verdict == REGRESSED else text)
+        label = str(run.data["created_at"]) + (" *" if run is series.baseline else "")
+        table.add_row(label, *cells)
+    table.caption = ("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
+                     "+ improved")
+    table.caption_justify = "left"
+    return table

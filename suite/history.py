@@ -1,0 +1,98 @@
+"""A directory of saved profiles as a history: each ceiling's trend, regressions against a baseline.
+
+Layout written by ``hwbench run --save``: ``results/<host>/<device>/<created_at>.yaml`` (device ``cuda:0``
+becomes ``cuda0``). ``hwbench history DIR`` reads every profile under DIR, groups them by host and device,
+orders each group by ``created_at`` and compares every run with the baseline (the oldest, or a chosen
+file) using the same noise-aware rule as ``hwbench compare``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compare import REGRESSED, Row, ceilings_of, compare_row
+from .errors import UsageError
+from .profile import Profile
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unknown"
+
+
+def history_path(root: Path, data: dict) -> Path:
+    """results/<host>/<device>/<YYYYmmddTHHMMSSZ>.yaml; a numeric suffix if that second is taken."""
+    directory = root / _safe(str(data.get("host", "unknown"))) / _safe(str(data["device"]["id"]).replace(":", ""))
+    stamp = re.sub(r"[-:]", "", str(data["created_at"]))
+    path = directory / f"{stamp}.yaml"
+    suffix = 1
+    while path.exists():
+        path = directory / f"{stamp}-{suffix}.yaml"
+        suffix += 1
+    return path
+
+
+@dataclass(frozen=True)
+class Series:
+    """The runs of one device on one host, oldest first, each compared with ``baseline``."""
+
+    host: str
+    device: str
+    name: str
+    runs: list[Profile]
+    baseline: Profile
+    keys: list[str]
+    rows: list[dict[str, Row]]  # per run: ceiling key -> comparison with the baseline
+
+    @property
+    def latest_regressed(self) -> list[str]:
+        return [key for key, row in self.rows[-1].items() if row.verdict == REGRESSED]
+
+
+def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
+    """Every profile under ``directory`` and a note for each YAML file that is not one."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory; give the folder 'hwbench run --save' writes to "
+                         "(results/ by default)")
+    profiles, skipped = [], []
+    for path in sorted(directory.rglob("*.yaml")):
+        try:
+            profiles.append(Profile.load(path))
+        except UsageError as error:
+            skipped.append(f"skipped {error}")
+    if not profiles:
+        raise UsageError(f"{directory}: no hwbench profiles found; save some with 'hwbench run --save'")
+    return profiles, skipped
+
+
+def _same_file(a: Profile, b: Profile) -> bool:
+    return Path(a.source).resolve() == Path(b.source).resolve()
+
+
+def build_history(profiles: list[Profile], threshold: float, baseline: Profile | None = None) -> list[Series]:
+    groups: dict[tuple[str, str, str], list[Profile]] = {}
+    for profile in profiles:
+        device = profile.data["device"]
+        key = (str(profile.data.get("host", "unknown")), str(device["id"]), str(device.get("name", "")))
+        groups.setdefault(key, []).append(profile)
+    if baseline is not None:
+        device = baseline.data["device"]
+        if not any(key[1] == device["id"] and key[2] == device.get("name", "") for key in groups):
+            raise UsageError(f"--baseline {baseline.source} is {device['id']} '{device.get('name')}', a device "
+                             "with no profile in the history; choose a profile of the same device")
+    history = []
+    for (host, device_id, name), runs in sorted(groups.items()):
+        runs.sort(key=lambda p: str(p.data["created_at"]))
+        base = runs[0]
+        if baseline is not None and baseline.data["device"]["id"] == device_id:
+            # The chosen file is usually one of the runs: use that run, so the table marks it.
+            base = next((run for run in runs if _same_file(run, baseline)), baseline)
+        before = ceilings_of(base)
+        per_run = [ceilings_of(run) for run in runs]
+        keys = list(before) + [k for ceilings in per_run for k in ceilings if k not in before]
+        keys = list(dict.fromkeys(keys))
+        rows = [{key: compare_row(before.get(key), ceilings.get(key), threshold)
+                 for key in keys if key in ceilings or key in before} for ceilings in per_run]
+        history.append(Series(host, device_id, name, runs, base, keys, rows))
+    return history

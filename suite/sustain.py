@@ -1,0 +1,125 @@
+"""Sustained runs: a kernel kept busy for minutes, sampled at a fixed interval, and its summary.
+
+A burst ceiling is what a machine gives in its first seconds (turbo budget, cool silicon); the sustained
+ceiling is what it keeps giving. Definitions (stated in every profile that has them):
+
+- burst:      the best sample of the first ``BURST_SHARE`` of the timeline (at least one sample);
+- sustained:  the median of the last ``SUSTAINED_SHARE`` of the timeline;
+- drop:       (burst - sustained) / burst, in per cent;
+- drop began: the time of the first sample below burst x (1 - ``DROP_THRESHOLD``) from which on the
+              median of the remaining samples stays below it too (one slow sample is not the onset);
+              null when the drop is under the threshold.
+
+Nothing here measures; the runners produce a ``Timeline`` and this module summarizes it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+BURST_SHARE = 0.1
+SUSTAINED_SHARE = 0.5
+DROP_THRESHOLD = 0.05
+MIN_INTERVAL_S = 0.1
+
+
+@dataclass
+class Timeline:
+    """Samples of one kernel over a sustained run; ``extra`` holds other per-sample series (GPU telemetry)."""
+
+    kernel: str
+    unit: str
+    t_s: list[float] = field(default_factory=list)  # start of each interval, from the start of the run
+    rate: list[float] = field(default_factory=list)  # throughput over each interval, in ``unit``
+    clock_mhz: list[float | None] = field(default_factory=list)
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def add(self, t_s: float, rate: float, clock_mhz: float | None = None, **extra: object) -> None:
+        self.t_s.append(t_s)
+        self.rate.append(rate)
+        self.clock_mhz.append(clock_mhz)
+        for key, value in extra.items():
+            self.extra.setdefault(key, []).append(value)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _head(values: list, share: float) -> list:
+    return values[:max(1, math.ceil(len(values) * share))]
+
+
+def _tail(values: list, share: float) -> list:
+    return values[-max(1, math.ceil(len(values) * share)):]
+
+
+def drop_onset(t_s: list[float], rate: list[float], burst: float, threshold: float = DROP_THRESHOLD) -> float | None:
+    """When the throughput fell below ``burst`` x (1 - threshold) and stayed there (median of the rest)."""
+    floor = burst * (1 - threshold)
+    for i, value in enumerate(rate):
+        if value < floor and statistics.median(rate[i:]) < floor:
+            return t_s[i]
+    return None
+
+
+def summarize_timeline(timeline: Timeline) -> dict:
+    """The profile entry of one sustained kernel: burst, sustained, drop, onset, clocks, and the timeline."""
+    if not timeline.rate:
+        raise ValueError(f"{timeline.kernel}: empty timeline")
+    burst = max(_head(timeline.rate, BURST_SHARE))
+    tail = _tail(timeline.rate, SUSTAINED_SHARE)
+    sustained = statistics.median(tail)
+    drop = (burst - sustained) / burst if burst > 0 else 0.0
+    clocks = [c for c in timeline.clock_mhz if c is not None]
+    head_clocks = [c for c in _head(timeline.clock_mhz, BURST_SHARE) if c is not None]
+    tail_clocks = [c for c in _tail(timeline.clock_mhz, SUSTAINED_SHARE) if c is not None]
+    from .compare import top_spread  # the same noise estimate the compare gate uses
+
+    entry = {
+        "unit": timeline.unit,
+        "burst": _round(burst),
+        "sustained": _round(sustained),
+        "drop_percent": _round(100 * drop, 2),
+        "drop_began_s": _round(drop_onset(timeline.t_s, timeline.rate, burst)) if drop >= DROP_THRESHOLD else None,
+        "clock_burst_mhz": _round(max(head_clocks), 1) if head_clocks else None,
+        "clock_sustained_mhz": _round(statistics.median(tail_clocks), 1) if tail_clocks else None,
+        "spread": _round(top_spread(tail), 5),
+        "samples": len(timeline.rate),
+        "timeline": {
+            "t_s": [_round(t, 2) for t in timeline.t_s],
+            "rate": [_round(r) for r in timeline.rate],
+            **({"clock_mhz": [_round(c, 1) for c in timeline.clock_mhz]} if clocks else {}),
+            **timeline.extra,
+        },
+    }
+    return entry
+
+
+def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str) -> dict:
+    """The profile's ``sustained`` section."""
+    return {
+        "duration_s": duration_s,
+        "interval_s": interval_s,
+        "definitions": (f"burst: best sample of the first {BURST_SHARE:.0%} of the timeline; sustained: median "
+                        f"of the last {SUSTAINED_SHARE:.0%}; drop_began_s: first sample below burst x "
+                        f"{1 - DROP_THRESHOLD:.2f} after which the median stays below it"),
+        "clock_method": clock_method,
+        "kernels": {t.kernel: summarize_timeline(t) for t in timelines},
+    }
+
+
+def sustain_warnings(section: dict) -> list[str]:
+    warnings = []
+    for name, entry in section["kernels"].items():
+        if entry["drop_percent"] >= 100 * DROP_THRESHOLD:
+            clock = ""
+            if entry.get("clock_burst_mhz") and entry.get("clock_sustained_mhz"):
+                clock = (f"; clock {entry['clock_burst_mhz']:.0f} -> {entry['clock_sustained_mhz']:.0f} MHz")
+            began = f" from t = {entry['drop_began_s']:.0f} s" if entry.get("drop_began_s") is not None else ""
+            warnings.append(f"sustained {name}: {entry['burst']:.1f} -> {entry['sustained']:.1f} {entry['unit']} "
+                            f"({entry['drop_percent']:.1f}% drop{began}{clock}): the burst ceiling is not "
+                            "sustained; use the sustained figure for long-running work")
+    return warnings

@@ -1,0 +1,139 @@
+"""hwbench compare: the noise-aware gate on hand-made profiles with known numbers (golden outputs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hwbench import Profile
+from hwbench.cli import app
+from hwbench.compare import (
+    IMPROVED,
+    REGRESSED,
+    UNCHANGED,
+    WITHIN_NOISE,
+    Ceiling,
+    compare_row,
+    parse_threshold,
+    top_spread,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+runner = CliRunner()
+
+
+def degraded(profile_data: dict) -> dict:
+    """The hand-made profile after a bad day: fp64 throttled (clock -15%), fp32 lost 10% at the same clock
+    (FLOP/cycle -10%), DRAM 3% slower (under the 5% threshold), the clock 15% lower."""
+    current = copy.deepcopy(profile_data)
+    current["created_at"] = "2026-11-23T12:00:00Z"
+    fp64, fp32 = current["compute"]["fp64"], current["compute"]["fp32"]
+    fp64["measured_gflops"] = 204.0  # 240 x 0.85
+    fp64["clock_mhz"] = 3187.5  # 3750 x 0.85
+    fp32["measured_gflops"] = 432.0  # 480 x 0.9
+    fp32["flop_per_cycle"] = round(fp32["flop_per_cycle"] * 0.9, 2)
+    current["memory"]["dram"]["measured_gbps"] = 50.44  # 52 x 0.97
+    current["clock"]["measured_mhz"] = 3187.5
+    return current
+
+
+def write_pair(tmp_path, profile_data) -> tuple[str, str]:
+    Profile(profile_data).save(tmp_path / "base.yaml")
+    Profile(degraded(profile_data)).save(tmp_path / "cur.yaml")
+    return "base.yaml", "cur.yaml"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("HWBENCH_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize("fmt, golden", [("table", "compare-table.txt"), ("markdown", "compare.md"),
+                                         ("json", "compare.json")])
+def test_golden_outputs_and_exit_1_on_regression(tmp_path, monkeypatch, profile_data, fmt, golden):
+    monkeypatch.chdir(tmp_path)
+    base, cur = write_pair(tmp_path, profile_data)
+    result = runner.invoke(app, ["compare", base, cur, "--format", fmt])
+    assert result.exit_code == 1, result.output
+    check_golden(golden, result.stdout)
+
+
+def test_verdicts_and_causes(tmp_path, monkeypatch, profile_data):
+    monkeypatch.chdir(tmp_path)
+    base, cur = write_pair(tmp_path, profile_data)
+    result = json.loads(runner.invoke(app, ["compare", base, cur, "-f", "json"]).stdout)
+    rows = {row["key"]: row for row in result["rows"]}
+    assert result["regressed"] is True
+    assert rows["compute.fp64"]["verdict"] == REGRESSED and rows["compute.fp64"]["cause"].startswith("throttling")
+    assert rows["compute.fp64"]["change"] == pytest.approx(-0.15)
+    assert rows["compute.fp32"]["verdict"] == REGRESSED
+    assert rows["compute.fp32"]["cause"].startswith("not the clock")
+    assert rows["memory.dram"]["verdict"] == UNCHANGED  # -3% is under the 5% threshold
+    assert rows["clock"]["verdict"] == REGRESSED
+
+
+def test_same_profile_passes_and_threshold_matters(tmp_path, monkeypatch, profile_data):
+    monkeypatch.chdir(tmp_path)
+    base, cur = write_pair(tmp_path, profile_data)
+    assert runner.invoke(app, ["compare", base, base]).exit_code == 0
+    assert runner.invoke(app, ["compare", base, cur, "--threshold", "20%"]).exit_code == 0
+    assert runner.invoke(app, ["compare", base, cur, "--threshold", "12"]).exit_code == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.yaml", "base.yaml"], "no such file"),
+    (["notprofile.yaml", "base.yaml"], "not an hwbench profile"),
+    (["v2.yaml", "base.yaml"], "schema_version 2"),
+    (["base.yaml", "gpu.yaml"], "different devices"),
+    (["base.yaml", "base.yaml", "--threshold", "abc"], "not a number"),
+    (["base.yaml", "base.yaml", "--threshold", "150%"], "between 0% and 100%"),
+])
+def test_bad_input_exits_2(tmp_path, monkeypatch, profile_data, args, message):
+    monkeypatch.chdir(tmp_path)
+    Profile(profile_data).save(tmp_path / "base.yaml")
+    (tmp_path / "notprofile.yaml").write_text("a: 1\n")
+    (tmp_path / "v2.yaml").write_text("schema_version: 2\n")
+    other = copy.deepcopy(profile_data)
+    other["device"].update(id="cuda:0", name="NVIDIA H100 80GB HBM3")
+    Profile(other).save(tmp_path / "gpu.yaml")
+    result = runner.invoke(app, ["compare", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_force_compares_different_devices(tmp_path, monkeypatch, profile_data):
+    monkeypatch.chdir(tmp_path)
+    Profile(profile_data).save(tmp_path / "base.yaml")
+    other = copy.deepcopy(profile_data)
+    other["device"]["name"] = "AMD EPYC 9655"
+    Profile(other).save(tmp_path / "other.yaml")
+    result = runner.invoke(app, ["compare", "base.yaml", "other.yaml", "--force"])
+    assert result.exit_code == 0 and "different devices compared" in result.stdout
+
+
+def test_noise_band_hides_a_drop_inside_the_recorded_spread():
+    base = Ceiling("memory.dram", "GB/s", 100.0, 0.08)
+    current = Ceiling("memory.dram", "GB/s", 93.0, 0.06)
+    row = compare_row(base, current, 0.05)  # -7% against a band of hypot(8%, 6%) = 10%
+    assert row.verdict == WITHIN_NOISE and row.noise == pytest.approx(0.10)
+    assert compare_row(base, Ceiling("memory.dram", "GB/s", 85.0, 0.06), 0.05).verdict == REGRESSED
+    assert compare_row(base, Ceiling("memory.dram", "GB/s", 115.0, 0.0), 0.05).verdict == IMPROVED
+
+
+def test_top_spread_ignores_a_single_slow_sample():
+    samples = [100.0] * 9 + [99.0] * 9 + [10.0]  # one descheduled repetition
+    assert top_spread(samples) == pytest.approx(0.0)
+    assert top_spread([90.0, 95.0, 100.0]) == pytest.approx(0.01)  # p90 of the three is 99
+    assert top_spread([42.0]) == 0.0
+
+
+@pytest.mark.parametrize("text, value", [("5%", 0.05), ("5", 0.05), ("0.05", 0.05), ("12.5%", 0.125)])
+def test_parse_threshold(text, value):
+    assert parse_threshold(text) == pytest.approx(value)
