@@ -124,7 +124,9 @@ def run(
                                                "stdout. Default: hwbench-<device>.yaml")] = None,
     kernels: Annotated[str | None, typer.Option("--kernels", "-k", help="Comma-separated kernels or groups "
                                                 "(CPU: stream, nt, fma, all, copy, triad, dot, triad_nt, "
-                                                "fma_fp32, ...). Default: all.")] = None,
+                                                "fma_fp32, ...; GPU: stream, fma, tensor, transfer, all, "
+                                                "triad_fp32, fma_bf16, matmul_bf16, l2_read, h2d, ...). "
+                                                "Default: all.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer repetitions and shorter minimum time "
                                         "(about 20 s on 2 cores).")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Measuring threads (CPU). Default: "
@@ -199,10 +201,8 @@ def measure(target: str, kernels: str | None, quick: bool, threads: int | None, 
         return cpu_profile(measurement, dram_theory())
     if threads is not None or cpus is not None:
         raise UsageError("--threads and --cpus apply to --device cpu only")
-    try:
-        from .gpu_runner import measure_gpu
-    except ModuleNotFoundError:
-        raise UsageError(f"--device {target}: this hwbench release has no GPU kernels yet; use --device cpu") from None
+    from .gpu_runner import measure_gpu
+
     with _Progress(target) as progress:
         return measure_gpu(target, kernels, quick, progress, sustain)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 from .errors import UsageError
@@ -26,8 +25,6 @@ def resolve_device(text: str) -> str:
     """Normalise ``text`` to 'cpu' or 'cuda:N'; 'auto' picks the first usable CUDA GPU, else the CPU."""
     name = text.strip().lower()
     if name == "auto":
-        if importlib.util.find_spec("hwbench.gpu_runner") is None:  # no GPU kernels in this release
-            return "cpu"
         try:
             return "cuda:0" if cuda_device_count() > 0 else "cpu"
         except UsageError:

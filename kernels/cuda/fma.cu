@@ -1,0 +1,70 @@
+// FMA-peak kernels for NVIDIA GPUs: fp64, fp32, fp16 (packed half2) and bf16 (packed bf16x2).
+// Loaded by hwbench with cupy.RawModule; also compiles with plain nvcc: nvcc -arch=sm_90 -c fma.cu
+//
+// Each thread runs CHAINS independent recurrences x = a * x + b (one FMA each), fully unrolled, so every
+// warp has CHAINS independent FMAs in flight: with 4-cycle FMA latency and at least 8 resident warps per
+// scheduler this keeps every FP pipe busy. The host launches enough blocks to fill every SM.
+// With a = 3/4 and b = 1/2 the recurrence converges to 2 and never overflows or reaches subnormals, so
+// the timing does not depend on the data. Each thread stores the sum of its chains (the anti-dead-code
+// store), which the host validates against that limit (hwbench/gpu_runner.py).
+//
+// fp16 and bf16 use inline PTX (fma.rn.f16x2, fma.rn.bf16x2; sm_53 and sm_80 and later) on packed 32-bit
+// registers, so no cuda_fp16.h / cuda_bf16.h is included: the NVRTC header-version trap of CuPy issues
+// 8146 and 9719 cannot occur. a, b and x0 arrive as 32-bit words holding the same value in both halves.
+
+#define CHAINS 8
+#define BLOCK 256
+
+extern "C" __global__ void __launch_bounds__(BLOCK)
+fma_f64(double* __restrict__ out, double a, double b, double x0, int iterations) {
+    double x[CHAINS];
+#pragma unroll
+    for (int c = 0; c < CHAINS; ++c) x[c] = x0;
+#pragma unroll 4
+    for (int i = 0; i < iterations; ++i) {
+#pragma unroll
+        for (int c = 0; c < CHAINS; ++c) x[c] = fma(x[c], a, b);
+    }
+    double sum = 0;
+#pragma unroll
+    for (int c = 0; c < CHAINS; ++c) sum += x[c];
+    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+
+extern "C" __global__ void __launch_bounds__(BLOCK)
+fma_f32(float* __restrict__ out, float a, float b, float x0, int iterations) {
+    float x[CHAINS];
+#pragma unroll
+    for (int c = 0; c < CHAINS; ++c) x[c] = x0;
+#pragma unroll 4
+    for (int i = 0; i < iterations; ++i) {
+#pragma unroll
+        for (int c = 0; c < CHAINS; ++c) x[c] = fmaf(x[c], a, b);
+    }
+    float sum = 0;
+#pragma unroll
+    for (int c = 0; c < CHAINS; ++c) sum += x[c];
+    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+
+// The chains are summed with FMAs by one (x * 1 + sum): add.bf16x2 needs sm_90, fma.rn.bf16x2 only sm_80.
+#define PACKED_FMA_KERNEL(NAME, FMA_OP, ONE)                                                          \
+extern "C" __global__ void __launch_bounds__(BLOCK)                                                      \
+NAME(unsigned int* __restrict__ out, unsigned int a, unsigned int b, unsigned int x0, int iterations) {  \
+    unsigned int x[CHAINS];                                                                              \
+    _Pragma("unroll")                                                                                    \
+    for (int c = 0; c < CHAINS; ++c) x[c] = x0;                                                          \
+    _Pragma("unroll 4")                                                                                  \
+    for (int i = 0; i < iterations; ++i) {                                                               \
+        _Pragma("unroll")                                                                                \
+        for (int c = 0; c < CHAINS; ++c)                                                                 \
+            asm volatile(FMA_OP " %0, %0, %1, %2;" : "+r"(x[c]) : "r"(a), "r"(b));                       \
+    }                                                                                                    \
+    unsigned int sum = x[0], one = ONE;                                                                  \
+    _Pragma("unroll")                                                                                    \
+    for (int c = 1; c < CHAINS; ++c) asm(FMA_OP " %0, %1, %2, %0;" : "+r"(sum) : "r"(x[c]), "r"(one));   \
+    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;                                         \
+}
+
+PACKED_FMA_KERNEL(fma_f16x2, "fma.rn.f16x2", 0x3C003C00u)   // 1.0 in both fp16 halves
+PACKED_FMA_KERNEL(fma_bf16x2, "fma.rn.bf16x2", 0x3F803F80u)  // 1.0 in both bf16 halves
