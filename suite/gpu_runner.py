@@ -232,6 +232,7 @@ class GpuRunner:
                 for _ in range(batch):
                     launch()
                 end.record(self.stream)
+                self.sampler.mark()  # while the batch runs: every window has samples, however short
                 end.synchronize()
                 return cp.cuda.get_elapsed_time(start, end) / 1e3
 
@@ -530,6 +531,7 @@ class GpuRunner:
                 for _ in range(batch):
                     kernel((blocks,), (BLOCK,), args, stream=self.stream)
                 end_event.record(self.stream)
+                self.sampler.mark()
                 end_event.synchronize()
                 elapsed = cp.cuda.get_elapsed_time(start_event, end_event) / 1e3
                 window = self.sampler.window(now, time.monotonic())

@@ -126,6 +126,10 @@ class NvmlSampler:
             reasons=int(self._reasons(handle)),
         )
 
+    def mark(self) -> None:
+        """Take one sample now, from the caller's thread (the background thread keeps sampling too)."""
+        self.samples.append(self.sample())
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.samples.append(self.sample())

@@ -236,3 +236,59 @@ def test_real_quick_gpu_run(tmp_path):
     assert {"dram", "l2", "h2d", "d2h"} <= set(data["memory"])
     assert all(kernel["validated"] for kernel in data["kernels"])
     assert data["compute"]["fp32"]["clock_mhz"] > 0
+
+
+# The runner end to end on a NumPy stand-in for CuPy and NVML -----------------------------------------------
+
+
+def test_runner_orchestration_on_fake_cupy(monkeypatch):
+    import sys
+
+    from fake_cupy import FakeNvml, make_cupy
+
+    from hwbench import gpu_runner
+
+    monkeypatch.setitem(sys.modules, "cupy", make_cupy())
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    monkeypatch.setattr(gpu_runner, "MIN_ARRAY_BYTES", 4 << 20)  # small arrays: NumPy does the work
+    monkeypatch.setattr(gpu_runner.RepetitionPolicy, "for_mode", classmethod(
+        lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
+    kernels = gpu_runner.resolve_gpu_kernels("stream,l2_read,fma")
+    data = gpu_runner.measure_gpu("cuda:0", ",".join(kernels), quick=True, sustain=None)
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    assert [k["name"] for k in data["kernels"]] == list(kernels)
+    assert all(k["validated"] for k in data["kernels"])
+    assert set(data["compute"]) == {"fp64", "fp32", "fp16", "bf16"}
+    assert set(data["memory"]) == {"dram", "l2"}
+    assert data["device"]["name"] == "Fake GPU" and data["memory"]["dram"]["theoretical_gbps"] == 3200.0
+    assert data["compute"]["fp32"]["theoretical_gflops"] == pytest.approx(4 * 256 * 2000 / 1000)
+    assert data["compute"]["fp32"]["throttled"] is True  # the fake NVML reports a power cap on every sample
+
+    sustained = gpu_runner.measure_gpu("cuda:0", "triad,fma_fp32", quick=True, sustain=(0.2, 0.05))
+    jsonschema.Draft202012Validator(json_schema()).validate(sustained)
+    timeline = sustained["sustained"]["kernels"]["fma_fp32"]["timeline"]
+    assert set(sustained["sustained"]["kernels"]) == {"fma_fp32", "triad"}
+    assert timeline["clock_mhz"][0] == 1500.0 and timeline["clock_event_reasons"][0] == ["sw_power_cap"]
+
+
+def test_runner_rejects_a_wrong_kernel_result(monkeypatch):
+    import sys
+
+    from fake_cupy import FakeNvml, Kernel, make_cupy
+
+    from hwbench import gpu_runner
+    from hwbench.errors import MeasurementError
+
+    original = Kernel.__call__
+
+    def broken(self, grid, block, args, stream=None):
+        original(self, grid, block, args, stream)
+        if self.name == "triad_f64":
+            args[0][7] += 1.0  # one wrong element
+
+    monkeypatch.setattr(Kernel, "__call__", broken)
+    monkeypatch.setitem(sys.modules, "cupy", make_cupy())
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    monkeypatch.setattr(gpu_runner, "MIN_ARRAY_BYTES", 4 << 20)
+    with pytest.raises(MeasurementError, match="triad \\(fp64\\) validation failed"):
+        gpu_runner.measure_gpu("cuda:0", "triad", quick=True)
