@@ -13,7 +13,7 @@ import types
 import numpy as np
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fma_sum(dtype, a, b, x0, iterations, chains=8):
     x = dtype(x0)
     for _ in range(iterations):
