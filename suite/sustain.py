@@ -115,11 +115,15 @@ def sustain_warnings(section: dict) -> list[str]:
     warnings = []
     for name, entry in section["kernels"].items():
         if entry["drop_percent"] >= 100 * DROP_THRESHOLD:
-            clock = ""
-            if entry.get("clock_burst_mhz") and entry.get("clock_sustained_mhz"):
-                clock = (f"; clock {entry['clock_burst_mhz']:.0f} -> {entry['clock_sustained_mhz']:.0f} MHz")
+            clock, cause = "", "the burst ceiling is not sustained"
+            burst_clock, sustained_clock = entry.get("clock_burst_mhz"), entry.get("clock_sustained_mhz")
+            if burst_clock and sustained_clock:
+                clock = f"; clock {burst_clock:.0f} -> {sustained_clock:.0f} MHz"
+                clock_drop = 100 * (burst_clock - sustained_clock) / burst_clock
+                cause = ("the clock dropped: throttling" if clock_drop >= entry["drop_percent"] / 2 else
+                         "at an unchanged clock, so not throttling: other work is sharing the cores or memory")
             began = f" from t = {entry['drop_began_s']:.0f} s" if entry.get("drop_began_s") is not None else ""
             warnings.append(f"sustained {name}: {entry['burst']:.1f} -> {entry['sustained']:.1f} {entry['unit']} "
-                            f"({entry['drop_percent']:.1f}% drop{began}{clock}): the burst ceiling is not "
-                            "sustained; use the sustained figure for long-running work")
+                            f"({entry['drop_percent']:.1f}% drop{began}{clock}): {cause}; use the sustained figure "
+                            "for long-running work")
     return warnings
