@@ -14,7 +14,7 @@ from . import __version__
 from .cpu_runner import CpuMeasurement, KernelResult
 from .profile import SCHEMA_VERSION
 from .smbios import DramTheory
-from .sustain import sustain_warnings, sustained_section
+from .sustain import sustained_extra
 from .theory import peak_gflops, ridge_point
 
 PRECISIONS = ("fp64", "fp32")
@@ -98,6 +98,12 @@ def _dram_entry(m: CpuMeasurement, dram: DramTheory) -> dict | None:
     }
 
 
+def profile_header(now: dt.datetime) -> dict:
+    """The keys every profile starts with."""
+    return {"schema_version": SCHEMA_VERSION, "hwbench_version": __version__,
+            "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "host": socket.gethostname()}
+
+
 def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = None) -> dict:
     """The schema-1 profile of a CPU measurement (a plain dict, ready for YAML)."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -120,19 +126,12 @@ def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = N
         }
     under_load = m.clock.under_load_mhz if m.clock else {}
     cpu = m.cpu
-    extra = {}
-    if m.sustained:
-        duration = max(t.t_s[-1] for t in m.sustained if t.t_s)
-        extra["sustained"] = sustained_section(
-            list(m.sustained), m.sustained_seconds or round(duration), m.sustained_interval,
-            "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; bandwidth "
-            "timeline: no clock (the cores wait on memory)")
-        warnings += sustain_warnings(extra["sustained"])
+    extra = sustained_extra(
+        list(m.sustained), m.sustained_seconds, m.sustained_interval,
+        "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; bandwidth "
+        "timeline: no clock (the cores wait on memory)", warnings)
     return {
-        "schema_version": SCHEMA_VERSION,
-        "hwbench_version": __version__,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": socket.gethostname(),
+        **profile_header(now),
         "device": {
             "id": "cpu", "name": cpu.name, "vendor": cpu.vendor, "arch": cpu.arch,
             "family": cpu.family, "model": cpu.model,
@@ -146,8 +145,7 @@ def cpu_profile(m: CpuMeasurement, dram: DramTheory, now: dt.datetime | None = N
         "run": {
             "threads": len(m.cpus), "cpus": m.cpus, "pinning": m.pinning, "prefault": True, "quick": m.quick,
             "array_bytes": m.array_elements * 8 if m.array_elements else None,
-            "repetitions": {"warmups": m.policy.warmups, "min_repetitions": m.policy.min_repetitions,
-                            "min_seconds": m.policy.min_seconds, "max_repetitions": m.policy.max_repetitions},
+            "repetitions": m.policy.as_dict(),
         },
         "clock": {
             "nominal_mhz": _round(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,

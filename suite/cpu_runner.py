@@ -14,12 +14,12 @@ from functools import partial
 
 import numpy as np
 
-from .errors import MeasurementError, UsageError
+from .errors import MeasurementError
 from .kernels import cpu_fma, cpu_stream
 from .kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
-from .specs import BANDWIDTH_SPECS, BandwidthSpec
+from .specs import BANDWIDTH_SPECS, BandwidthSpec, select_kernels
 from .stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
 from .sustain import Timeline
 from .theory import CoreModel, assumed_core, identify_core
@@ -98,18 +98,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 def resolve_kernels(spec: str | None) -> tuple[str, ...]:
     """'triad,fma' -> ('triad', 'fma_fp64', 'fma_fp32'), in the canonical order; unknown names exit 2."""
-    if spec is None or not spec.strip():
-        return CPU_KERNELS
-    chosen: set[str] = set()
-    for name in (part.strip() for part in spec.split(",")):
-        if name in KERNEL_GROUPS:
-            chosen.update(KERNEL_GROUPS[name])
-        elif name in CPU_KERNELS:
-            chosen.add(name)
-        else:
-            known = ", ".join(list(KERNEL_GROUPS) + list(CPU_KERNELS))
-            raise UsageError(f"--kernels: unknown kernel {name!r}; choose from {known}")
-    return tuple(k for k in CPU_KERNELS if k in chosen)
+    return select_kernels(spec, CPU_KERNELS, KERNEL_GROUPS)
 
 
 def array_elements(cpu: CpuInfo, threads: int, array_bytes: int | None) -> tuple[int, list[str]]:

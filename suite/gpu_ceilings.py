@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
-import socket
 
-from . import __version__
+from .ceilings import kernel_entry, profile_header
 from .cpu_runner import KernelResult
 from .gpu_runner import GpuMeasurement
 from .gpu_theory import dram_gbps, peak_gflops, sm_model
-from .profile import SCHEMA_VERSION
-from .sustain import sustain_warnings, sustained_section
+from .sustain import sustained_extra
 from .telemetry import WindowSummary
 from .theory import ridge_point
 
@@ -144,17 +142,11 @@ def gpu_profile(m: GpuMeasurement, now: dt.datetime | None = None) -> dict:
                          "measured": _round(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
              for precision, entry in compute.items()}
     compute_clocks = [e["clock_mhz"] for e in compute.values() if e["clock_mhz"]]
-    extra = {}
-    if m.sustained:
-        extra["sustained"] = sustained_section(
-            list(m.sustained), m.sustained_seconds, m.sustained_interval,
-            "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside")
-        warnings += sustain_warnings(extra["sustained"])
+    extra = sustained_extra(
+        list(m.sustained), m.sustained_seconds, m.sustained_interval,
+        "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside", warnings)
     return {
-        "schema_version": SCHEMA_VERSION,
-        "hwbench_version": __version__,
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": socket.gethostname(),
+        **profile_header(now),
         "device": {
             "id": f"cuda:{gpu.index}", "name": gpu.name, "vendor": "NVIDIA", "arch": f"sm_{cc.replace('.', '')}",
             "compute_capability": cc, "sms": gpu.sms, "max_threads_per_sm": gpu.max_threads_per_sm,
@@ -167,8 +159,7 @@ def gpu_profile(m: GpuMeasurement, now: dt.datetime | None = None) -> dict:
         "run": {
             "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": m.quick,
             "array_bytes": m.array_bytes,
-            "repetitions": {"warmups": m.policy.warmups, "min_repetitions": m.policy.min_repetitions,
-                            "min_seconds": m.policy.min_seconds, "max_repetitions": m.policy.max_repetitions},
+            "repetitions": m.policy.as_dict(),
             "timing": "CUDA events around batches of back-to-back launches; first launch (compile, load) untimed",
         },
         "clock": {
@@ -181,13 +172,9 @@ def gpu_profile(m: GpuMeasurement, now: dt.datetime | None = None) -> dict:
         "compute": compute,
         "memory": memory,
         "ridge_point": ridge,
-        "kernels": [_kernel_entry(r) for r in m.results],
+        "kernels": [kernel_entry(r) for r in m.results],
         **extra,
         "warnings": warnings,
     }
 
 
-def _kernel_entry(result: KernelResult) -> dict:
-    from .ceilings import kernel_entry
-
-    return kernel_entry(result)

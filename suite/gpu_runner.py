@@ -21,7 +21,7 @@ import numpy as np
 from .cpu_runner import STREAM_INITIAL, STREAM_SCALAR, KernelResult, check_close, replay_stream
 from .errors import MeasurementError, UsageError
 from .gpu_theory import launch_blocks
-from .specs import BANDWIDTH_SPECS
+from .specs import BANDWIDTH_SPECS, select_kernels
 from .stats import RepetitionPolicy, repeat_timed, spread_warning, summarize
 from .sustain import Timeline
 from .telemetry import NvmlSampler, WindowSummary
@@ -96,18 +96,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 def resolve_gpu_kernels(spec: str | None) -> tuple[str, ...]:
-    if spec is None or not spec.strip():
-        return GPU_KERNELS
-    chosen: set[str] = set()
-    for name in (part.strip() for part in spec.split(",")):
-        if name in KERNEL_GROUPS:
-            chosen.update(KERNEL_GROUPS[name])
-        elif name in GPU_KERNELS:
-            chosen.add(name)
-        else:
-            raise UsageError(f"--kernels: unknown GPU kernel {name!r}; choose from "
-                             f"{', '.join(list(KERNEL_GROUPS) + list(GPU_KERNELS))}")
-    return tuple(k for k in GPU_KERNELS if k in chosen)
+    return select_kernels(spec, GPU_KERNELS, KERNEL_GROUPS, "GPU kernel")
 
 
 def stream_array_bytes(l2_bytes: int, free_bytes: int) -> tuple[int, list[str]]:

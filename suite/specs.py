@@ -63,3 +63,22 @@ def work_rate(amount: float, seconds: float) -> float:
     if seconds <= 0:
         raise ValueError(f"non-positive duration {seconds!r}")
     return amount / seconds / GIGA
+
+
+def select_kernels(spec: str | None, kernels: tuple[str, ...], groups: dict[str, tuple[str, ...]],
+                   what: str = "kernel") -> tuple[str, ...]:
+    """'triad,fma' -> the named kernels and groups' members, in the canonical order of ``kernels``; an
+    unknown name is a UsageError (exit 2). None or '' selects every kernel."""
+    from .errors import UsageError
+
+    if spec is None or not spec.strip():
+        return kernels
+    chosen: set[str] = set()
+    for name in (part.strip() for part in spec.split(",")):
+        if name in groups:
+            chosen.update(groups[name])
+        elif name in kernels:
+            chosen.add(name)
+        else:
+            raise UsageError(f"--kernels: unknown {what} {name!r}; choose from {', '.join([*groups, *kernels])}")
+    return tuple(k for k in kernels if k in chosen)

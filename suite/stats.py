@@ -23,6 +23,10 @@ class RepetitionPolicy:
     min_seconds: float = 1.0
     max_repetitions: int = 1000
 
+    def as_dict(self) -> dict:
+        return {"warmups": self.warmups, "min_repetitions": self.min_repetitions, "min_seconds": self.min_seconds,
+                "max_repetitions": self.max_repetitions}
+
     @classmethod
     def for_mode(cls, quick: bool) -> RepetitionPolicy:
         return cls(warmups=1, min_repetitions=10, min_seconds=0.1) if quick else cls()

@@ -127,3 +127,14 @@ def sustain_warnings(section: dict) -> list[str]:
                             f"({entry['drop_percent']:.1f}% drop{began}{clock}): {cause}; use the sustained figure "
                             "for long-running work")
     return warnings
+
+
+def sustained_extra(timelines: list[Timeline], duration_s: float | None, interval_s: float | None,
+                    clock_method: str, warnings: list[str]) -> dict:
+    """``{"sustained": section}`` for a profile (empty without timelines); appends the drop warnings."""
+    if not timelines:
+        return {}
+    section = sustained_section(timelines, duration_s or round(max(t.t_s[-1] for t in timelines if t.t_s)),
+                                interval_s or 1.0, clock_method)
+    warnings += sustain_warnings(section)
+    return {"sustained": section}

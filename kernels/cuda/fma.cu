@@ -15,37 +15,25 @@
 #define CHAINS 8
 #define BLOCK 256
 
-extern "C" __global__ void __launch_bounds__(BLOCK)
-fma_f64(double* __restrict__ out, double a, double b, double x0, int iterations) {
-    double x[CHAINS];
-#pragma unroll
-    for (int c = 0; c < CHAINS; ++c) x[c] = x0;
-#pragma unroll 4
-    for (int i = 0; i < iterations; ++i) {
-#pragma unroll
-        for (int c = 0; c < CHAINS; ++c) x[c] = fma(x[c], a, b);
-    }
-    double sum = 0;
-#pragma unroll
-    for (int c = 0; c < CHAINS; ++c) sum += x[c];
-    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;
+#define FMA_KERNEL(NAME, T, FMA_FN)                                                                      \
+extern "C" __global__ void __launch_bounds__(BLOCK)                                                      \
+NAME(T* __restrict__ out, T a, T b, T x0, int iterations) {                                              \
+    T x[CHAINS];                                                                                         \
+    _Pragma("unroll")                                                                                    \
+    for (int c = 0; c < CHAINS; ++c) x[c] = x0;                                                          \
+    _Pragma("unroll 4")                                                                                  \
+    for (int i = 0; i < iterations; ++i) {                                                               \
+        _Pragma("unroll")                                                                                \
+        for (int c = 0; c < CHAINS; ++c) x[c] = FMA_FN(x[c], a, b);                                      \
+    }                                                                                                    \
+    T sum = 0;                                                                                           \
+    _Pragma("unroll")                                                                                    \
+    for (int c = 0; c < CHAINS; ++c) sum += x[c];                                                        \
+    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;                                         \
 }
 
-extern "C" __global__ void __launch_bounds__(BLOCK)
-fma_f32(float* __restrict__ out, float a, float b, float x0, int iterations) {
-    float x[CHAINS];
-#pragma unroll
-    for (int c = 0; c < CHAINS; ++c) x[c] = x0;
-#pragma unroll 4
-    for (int i = 0; i < iterations; ++i) {
-#pragma unroll
-        for (int c = 0; c < CHAINS; ++c) x[c] = fmaf(x[c], a, b);
-    }
-    float sum = 0;
-#pragma unroll
-    for (int c = 0; c < CHAINS; ++c) sum += x[c];
-    out[(long long)blockIdx.x * blockDim.x + threadIdx.x] = sum;
-}
+FMA_KERNEL(fma_f64, double, fma)
+FMA_KERNEL(fma_f32, float, fmaf)
 
 // The chains are summed with FMAs by one (x * 1 + sum): add.bf16x2 needs sm_90, fma.rn.bf16x2 only sm_80.
 #define PACKED_FMA_KERNEL(NAME, FMA_OP, ONE)                                                          \

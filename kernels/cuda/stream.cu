@@ -12,6 +12,18 @@
 
 #define BLOCK 256
 
+// The sum of ``value`` over the block's threads, valid in thread 0 (tree reduction in shared memory).
+template <typename T>
+__device__ T block_sum(T value) {
+    __shared__ T sums[BLOCK];
+    sums[threadIdx.x] = value;
+    for (int half = BLOCK / 2; half > 0; half /= 2) {
+        __syncthreads();
+        if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];
+    }
+    return sums[0];
+}
+
 #define GRID_STRIDE_LOOP(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)
@@ -36,29 +48,19 @@ triad_##SUFFIX(V* __restrict__ a, const V* __restrict__ b, const V* __restrict__
 }                                                                                                         \
 extern "C" __global__ void __launch_bounds__(BLOCK)                                                       \
 dot_##SUFFIX(const V* __restrict__ a, const V* __restrict__ b, T* __restrict__ partial, long long n_vec) { \
-    __shared__ T sums[BLOCK];                                                                             \
     T sum = 0;                                                                                            \
     GRID_STRIDE_LOOP(i, n_vec) { V x = a[i], y = b[i]; sum += DOT(x, y); }                               \
-    sums[threadIdx.x] = sum;                                                                              \
-    for (int half = BLOCK / 2; half > 0; half /= 2) {                                                     \
-        __syncthreads();                                                                                  \
-        if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];                            \
-    }                                                                                                     \
-    if (threadIdx.x == 0) partial[blockIdx.x] = sums[0];                                                  \
+    T total = block_sum(sum);                                                                             \
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;                                                    \
 }                                                                                                         \
 extern "C" __global__ void __launch_bounds__(BLOCK)                                                       \
 l2_read_##SUFFIX(const V* __restrict__ a, T* __restrict__ partial, long long n_vec, int passes) {         \
-    __shared__ T sums[BLOCK];                                                                             \
     T sum = 0;                                                                                            \
     for (int pass = 0; pass < passes; ++pass) {                                                           \
         GRID_STRIDE_LOOP(i, n_vec) { V x = a[i]; sum += HSUM(x); }                                       \
     }                                                                                                     \
-    sums[threadIdx.x] = sum;                                                                              \
-    for (int half = BLOCK / 2; half > 0; half /= 2) {                                                     \
-        __syncthreads();                                                                                  \
-        if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];                            \
-    }                                                                                                     \
-    if (threadIdx.x == 0) partial[blockIdx.x] = sums[0];                                                  \
+    T total = block_sum(sum);                                                                             \
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;                                                    \
 }
 
 // fp64: double2 (16 bytes, two elements per vector)
