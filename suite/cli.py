@@ -353,4 +353,24 @@ def history(
 
 
 def main() -> None:
-    app()
+    """The console entry point. A malformed option value (``--threads abc``) gets hwbench's one-line error
+    with exit 2, like every other bad input, instead of click's three-line usage block."""
+    if not sys.argv[1:]:
+        app()  # no arguments: the help
+        return
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        stderr.print("hwbench: error: interrupted; nothing was written", markup=False)
+        sys.exit(130)
+    except Exception as error:
+        # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
+        exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
+        if not isinstance(exit_code, int) or message is None:
+            raise
+        context = getattr(error, "ctx", None)
+        command = f" {context.info_name}" if context is not None and context.parent is not None else ""
+        text = f"hwbench: error: {message().rstrip('.')}; see 'hwbench{command} --help'"
+        stderr.print(text, markup=False, soft_wrap=True)
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

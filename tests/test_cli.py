@@ -130,3 +130,21 @@ def test_predict_bad_input(tmp_path, profile_data):
                           (["--flops", "0", "--bytes", "0"], "both 0")):
         result = invoke("predict", str(path), *args)
         assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--threads", "abc"], "Invalid value for '--threads'"),
+    (["compare", "only-one.yaml"], "Missing argument 'current'"),
+    (["compare", "a.yaml", "b.yaml", "--format", "xml"], "'xml' is not one of"),
+    (["nosuch"], "No such command 'nosuch'"),
+])
+def test_malformed_options_are_one_line_through_the_entry_point(args, message):
+    """The console script (hwbench.cli.main) turns click's usage errors into hwbench's one-line format."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "hwbench", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hwbench: error: ") and message in lines[0], lines
+    assert "--help'" in lines[0] and "Traceback" not in result.stderr
