@@ -6,7 +6,8 @@ validation of the result, and the NVML summary of the timed window. Nothing here
 ceilings (see ``gpu_ceilings``).
 
 Scalars are passed to raw kernels as NumPy scalars of the kernel's type: CuPy passes a Python float as a
-double and checks nothing, so a float kernel would read garbage.
+double and checks nothing, so a float kernel would read garbage. Raw kernels launch on CuPy's current
+stream, so every launch happens inside ``with self.stream``; the CUDA events are recorded on that stream.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ class GpuRunner:
                 args = (a, b, partial, n_vec) if form == "dot" else (a, b, c, scalar, n_vec)
 
                 def launch(kernel=kernel, args=args) -> None:
-                    kernel((blocks,), (BLOCK,), args, stream=self.stream)
+                    kernel((blocks,), (BLOCK,), args)
 
                 spec = BANDWIDTH_SPECS[form]
                 element_bytes = np.dtype(dtype).itemsize
@@ -308,7 +309,7 @@ class GpuRunner:
         n_vec = np.int64(buffer_bytes // VECTOR_BYTES)
 
         def launch() -> None:
-            kernel((blocks,), (BLOCK,), (buffer, partial, n_vec, passes), stream=self.stream)
+            kernel((blocks,), (BLOCK,), (buffer, partial, n_vec, passes))
 
         bytes_read = int(passes) * buffer_bytes
         summary, batch = self._time("l2_read", launch, bytes_read)
@@ -379,7 +380,7 @@ class GpuRunner:
         iterations = np.int32(4096)
 
         def launch() -> None:
-            kernel((blocks,), (BLOCK,), (out, *constants, iterations), stream=self.stream)
+            kernel((blocks,), (BLOCK,), (out, *constants, iterations))
 
         flops = 2 * FMA_CHAINS * lanes * int(iterations) * blocks * BLOCK
         name = f"fma_{precision}"
@@ -511,14 +512,14 @@ class GpuRunner:
         timeline = Timeline(kernel_name, unit)
         start_event, end_event = cp.cuda.Event(), cp.cuda.Event()
         with self.stream:
-            kernel((blocks,), (BLOCK,), args, stream=self.stream)
+            kernel((blocks,), (BLOCK,), args)
             self.stream.synchronize()
             begin = time.monotonic()
             batch = 1
             while (now := time.monotonic()) - begin < seconds:
                 start_event.record(self.stream)
                 for _ in range(batch):
-                    kernel((blocks,), (BLOCK,), args, stream=self.stream)
+                    kernel((blocks,), (BLOCK,), args)
                 end_event.record(self.stream)
                 self.sampler.mark()
                 end_event.synchronize()

@@ -35,7 +35,7 @@ class Kernel:
     def __init__(self, name: str):
         self.name = name
 
-    def __call__(self, grid, block, args, stream=None):
+    def __call__(self, grid, block, args, *, shared_mem=0):  # CuPy's RawKernel: launches on the current stream
         form, _, suffix = self.name.rpartition("_")
         if self.name.startswith("fma_"):
             out, a, b, x0, iterations = args

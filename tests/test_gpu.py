@@ -281,8 +281,8 @@ def test_runner_rejects_a_wrong_kernel_result(monkeypatch):
 
     original = Kernel.__call__
 
-    def broken(self, grid, block, args, stream=None):
-        original(self, grid, block, args, stream)
+    def broken(self, grid, block, args, *, shared_mem=0):
+        original(self, grid, block, args)
         if self.name == "triad_f64":
             args[0][7] += 1.0  # one wrong element
 
