@@ -9,13 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import socket
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .cpu_runner import CpuMeasurement, KernelResult
 from .profile import SCHEMA_VERSION
 from .smbios import DramTheory
+from .stats import KernelResult
 from .sustain import sustained_extra
 from .theory import peak_gflops, ridge_point
+
+if TYPE_CHECKING:  # the CPU runner (numba) is needed only to produce a measurement, not to read one
+    from .cpu_runner import CpuMeasurement
 
 PRECISIONS = ("fp64", "fp32")
 LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -20,9 +20,10 @@ from .kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .specs import BANDWIDTH_SPECS, BandwidthSpec, select_kernels
-from .stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from .stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
 from .sustain import Timeline
 from .theory import CoreModel, assumed_core, identify_core
+from .validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
 NT_KERNELS = ("copy_nt", "scale_nt", "add_nt", "triad_nt")
@@ -30,9 +31,6 @@ FMA_KERNELS = ("fma_fp64", "fma_fp32")
 CPU_KERNELS = STREAM_KERNELS + NT_KERNELS + FMA_KERNELS
 KERNEL_GROUPS = {"stream": STREAM_KERNELS, "nt": NT_KERNELS, "fma": FMA_KERNELS, "all": CPU_KERNELS}
 
-# STREAM initial values (exact in binary) and scalar; validation replays each kernel on these scalars.
-STREAM_INITIAL = {"a": 1.0, "b": 2.0, "c": 0.5}
-STREAM_SCALAR = 3.0
 MIN_ARRAY_BYTES = 64 * 2**20
 LLC_MULTIPLE = 4  # STREAM rule: each array at least 4x the total last-level cache
 MEMORY_FRACTION = 0.6  # the three arrays may take at most this share of available memory
@@ -49,21 +47,6 @@ class CpuRunOptions:
     array_bytes: int | None = None  # per array; default from the cache sizes (tests use smaller)
     sustain_seconds: float | None = None  # per sustained kernel; None: no sustained run
     sustain_interval: float = 1.0
-
-
-@dataclass(frozen=True)
-class KernelResult:
-    name: str
-    precision: str
-    level: str
-    unit: str
-    summary: RateSummary
-    working_set_bytes: int
-    bytes_stream: int | None  # per repetition, STREAM convention
-    bytes_traffic: int | None  # per repetition, with write-allocate reads
-    flops: int  # per repetition
-    validated: bool
-    details: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +74,16 @@ class CpuMeasurement:
     sustained: tuple[Timeline, ...] = ()
     sustained_seconds: float | None = None
     sustained_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbedRun:
+    """One call of the FMA kernel with the interleaved clock probe (see CpuRunner.fma_with_clock_probe)."""
+
+    seconds: float  # whole call, probes included
+    clock_mhz: float  # median over threads
+    probe_seconds: float  # time in the probes, mean over threads
+    flops: int
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -259,29 +252,16 @@ class CpuRunner:
     def _sustain_fma(self, pool, precision: str) -> Timeline:
         """The FMA kernel with the clock probe, on every selected core, for ``sustain_seconds``; each
         interval gives one throughput sample (validated) and the clock under that load."""
-        lanes, chains = self.fma_shape(precision)
-        kernel = cpu_fma.fma_clock_kernel(precision, lanes, chains)
-        dtype = cpu_fma.dtype_of(precision)
-        a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
-        tsc_hz = calibrate_timestamp_hz()
-        blocks = CLOCK_PROBE_BLOCKS
-        iterations = self.calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains), (a, b, x0),
-                                                200e-6)
+        run = self.fma_with_clock_probe(pool, precision, calibrate_timestamp_hz())
         rounds = max(1, int(self.options.sustain_interval / 210e-6))
         timeline = Timeline(f"fma_{precision}", "GFLOP/s")
         start = time.perf_counter()
         while (now := time.perf_counter()) - start < self.options.sustain_seconds:
-            seconds, replies = pool.run([partial(kernel, rounds, iterations, blocks, a, b, x0) for _ in self.cpus])
-            check_close(f"sustained fma_{precision}", [r[0] for r in replies],
-                        rounds * cpu_fma.expected_checksum(iterations, 1.0, lanes, chains),
-                        1e-4 if precision == "fp32" else 1e-9)
-            clock = median_clock_mhz([r[1:] for r in replies], tsc_hz, rounds * blocks * ADDS_PER_BLOCK)
+            probed = run(rounds)
             # The rate over the FMA blocks alone: the probes' time (about 5%) is subtracted, so the sustained
             # figure is comparable with compute.<precision>.measured_gflops.
-            probe_seconds = float(np.mean([r[2] for r in replies])) / tsc_hz
-            flops = rounds * iterations * cpu_fma.flops_per_iteration(lanes, chains) * len(self.cpus)
-            timeline.add(now - start, flops / (seconds - probe_seconds) / 1e9, clock)
-            rounds = max(1, round(rounds * self.options.sustain_interval / seconds))  # keep to the interval
+            timeline.add(now - start, probed.flops / (probed.seconds - probed.probe_seconds) / 1e9, probed.clock_mhz)
+            rounds = max(1, round(rounds * self.options.sustain_interval / probed.seconds))  # keep to the interval
         return timeline
 
     # FMA ----------------------------------------------------------------------------------------
@@ -329,6 +309,29 @@ class CpuRunner:
 
     # Clock --------------------------------------------------------------------------------------
 
+    def fma_with_clock_probe(self, pool, precision: str, tsc_hz: float) -> Callable[[int], ProbedRun]:
+        """``run(rounds)``: on every selected core, ``rounds`` x (an FMA block of ~200 us, then a ~10 us
+        dependent add chain timed by the TSC), so the cores spend ~95% of the time in FMA and the chain
+        measures the clock of that state. Every call's checksums are validated."""
+        lanes, chains = self.fma_shape(precision)
+        kernel = cpu_fma.fma_clock_kernel(precision, lanes, chains)
+        dtype = cpu_fma.dtype_of(precision)
+        args = (dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0))
+        iterations = self.calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains), args, 200e-6)
+        block_checksum = cpu_fma.expected_checksum(iterations, 1.0, lanes, chains)
+        block_flops = cpu_fma.flops_per_iteration(lanes, chains) * iterations * len(self.cpus)
+
+        def run(rounds: int) -> ProbedRun:
+            seconds, replies = pool.run([partial(kernel, rounds, iterations, CLOCK_PROBE_BLOCKS, *args)
+                                         for _ in self.cpus])
+            check_close(f"fma_{precision} with clock probe", [r[0] for r in replies], rounds * block_checksum,
+                        1e-4 if precision == "fp32" else 1e-9)
+            clock = median_clock_mhz([r[1:] for r in replies], tsc_hz, rounds * CLOCK_PROBE_BLOCKS * ADDS_PER_BLOCK)
+            probe_seconds = float(np.mean([r[2] for r in replies])) / tsc_hz
+            return ProbedRun(seconds, clock, probe_seconds, rounds * block_flops)
+
+        return run
+
     def _measure_clock(self, pool, precisions: Sequence[str]) -> ClockResult:
         tsc_hz = calibrate_timestamp_hz()
         blocks = CLOCK_PROBE_BLOCKS
@@ -340,21 +343,9 @@ class CpuRunner:
         _, counts = pool.run([partial(cpu_fma.scalar_clock_kernel, outer, blocks) for _ in self.cpus])
         scalar = median_clock_mhz(counts, tsc_hz, outer * blocks * ADDS_PER_BLOCK)
         under_load = {}
+        rounds = max(1, int(duration / 210e-6))
         for precision in precisions:
-            lanes, chains = self.fma_shape(precision)
-            kernel = cpu_fma.fma_clock_kernel(precision, lanes, chains)
-            dtype = cpu_fma.dtype_of(precision)
-            a, b, x0 = dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0)
-            # FMA blocks of ~200 us between 10 us probes: the cores spend ~95% of the time in FMA.
-            iterations = self.calibrate_iterations(pool, cpu_fma.fma_kernel(precision, lanes, chains),
-                                                    (a, b, x0), 200e-6)
-            rounds = max(1, int(duration / 210e-6))
-            _, replies = pool.run([partial(kernel, rounds, iterations, blocks, a, b, x0) for _ in self.cpus])
-            expected = rounds * cpu_fma.expected_checksum(iterations, 1.0, lanes, chains)
-            check_close(f"clock probe fma_{precision}", [r[0] for r in replies], expected,
-                        1e-4 if precision == "fp32" else 1e-9)
-            under_load[precision] = median_clock_mhz([r[1:] for r in replies], tsc_hz,
-                                                     rounds * blocks * ADDS_PER_BLOCK)
+            under_load[precision] = self.fma_with_clock_probe(pool, precision, tsc_hz)(rounds).clock_mhz
         return ClockResult(
             method=f"dependent chain of 1-cycle integer adds ({blocks * ADDS_PER_BLOCK} per probe) timed with "
                    "the invariant time-stamp counter, interleaved with the FMA kernel on every selected core",
@@ -374,24 +365,6 @@ def _traffic_detail(spec: BandwidthSpec) -> dict:
             "traffic_model": f"{spec.reads} read(s) + {spec.writes} write(s) + {allocate}, 8 bytes each"}
 
 
-def replay_stream(form: str, state: dict[str, float], scalar: float = STREAM_SCALAR) -> tuple[str, float]:
-    """Apply STREAM kernel ``form`` to the scalar state (BabelStream's check_solution); return the array it
-    wrote and the value every element of it must now hold."""
-    a, b, c = state["a"], state["b"], state["c"]
-    if form == "copy":
-        state["c"] = a
-    elif form == "scale":
-        state["b"] = scalar * c
-    elif form == "add":
-        state["c"] = a + b
-    elif form == "triad":
-        state["a"] = b + scalar * c
-    else:
-        raise ValueError(form)
-    target = {"copy": "c", "scale": "b", "add": "c", "triad": "a"}[form]
-    return target, state[target]
-
-
 def validate_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
                     n: int) -> None:
     """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
@@ -403,13 +376,6 @@ def validate_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, f
     if not deviation <= 1e-12 * abs(value):
         raise MeasurementError(f"{form} validation failed: array {target} deviates from {value} by "
                                f"{deviation:g}; the kernel computed a wrong result, so no figure is reported")
-
-
-def check_close(name: str, values: Sequence[float], expected: float, rel_tol: float) -> None:
-    for value in values:
-        if not abs(float(value) - expected) <= rel_tol * abs(expected):
-            raise MeasurementError(f"{name} validation failed: result {float(value)!r}, expected {expected!r} "
-                                   f"(relative tolerance {rel_tol:g}); no figure is reported")
 
 
 def calibrate_timestamp_hz(seconds: float = 0.05) -> float:

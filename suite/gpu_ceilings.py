@@ -13,9 +13,9 @@ import datetime as dt
 import platform
 
 from .ceilings import kernel_entry, profile_header
-from .cpu_runner import KernelResult
 from .gpu_runner import GpuMeasurement
 from .gpu_theory import dram_gbps, peak_gflops, sm_model
+from .stats import KernelResult
 from .sustain import sustained_extra
 from .telemetry import WindowSummary
 from .theory import ridge_point

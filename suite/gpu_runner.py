@@ -19,13 +19,13 @@ from importlib import resources
 
 import numpy as np
 
-from .cpu_runner import STREAM_INITIAL, STREAM_SCALAR, KernelResult, check_close, replay_stream
 from .errors import MeasurementError, UsageError
 from .gpu_theory import launch_blocks
 from .specs import BANDWIDTH_SPECS, select_kernels
-from .stats import RepetitionPolicy, repeat_timed, spread_warning, summarize
+from .stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
 from .sustain import Timeline
 from .telemetry import NvmlSampler, WindowSummary
+from .validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 
 STREAM_FORMS = ("copy", "scale", "add", "triad", "dot")
 STREAM_KERNELS = STREAM_FORMS + tuple(f"{form}_fp32" for form in STREAM_FORMS)

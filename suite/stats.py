@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .specs import work_rate
 
@@ -97,3 +97,18 @@ def spread_warning(name: str, summary: RateSummary, quick: bool = False,
         f"or noisy neighbours are competing for the cores or memory: close them, pick idle cores with --cpus, "
         f"or {more}"
     )
+
+
+@dataclass(frozen=True)
+class KernelResult:
+    name: str
+    precision: str
+    level: str
+    unit: str
+    summary: RateSummary
+    working_set_bytes: int
+    bytes_stream: int | None  # per repetition, STREAM convention
+    bytes_traffic: int | None  # per repetition, with write-allocate reads
+    flops: int  # per repetition
+    validated: bool
+    details: dict = field(default_factory=dict)

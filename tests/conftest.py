@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from hwbench.cpu_runner import ClockResult, CpuMeasurement, KernelResult
+from hwbench.cpu_runner import ClockResult, CpuMeasurement
 from hwbench.machine import CpuInfo
-from hwbench.stats import RateSummary, RepetitionPolicy
+from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
 from hwbench.theory import CoreModel
 
 

@@ -16,7 +16,6 @@ import jsonschema
 import numpy as np
 import pytest
 
-from hwbench.cpu_runner import KernelResult
 from hwbench.gpu_ceilings import gpu_profile, pcie_gbps
 from hwbench.gpu_runner import (
     GPU_KERNELS,
@@ -30,7 +29,7 @@ from hwbench.gpu_runner import (
 )
 from hwbench.gpu_theory import dram_gbps, launch_blocks, peak_gflops, sm_model
 from hwbench.profile import json_schema
-from hwbench.stats import RateSummary, RepetitionPolicy
+from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
 from hwbench.telemetry import Sample, decode_reasons, is_throttled, summarize_window
 
 CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"

@@ -1,0 +1,37 @@
+"""Validation shared by every backend: STREAM's scalar replay (BabelStream's check_solution) and the
+closeness check. A result that fails is a MeasurementError: no figure is reported for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import MeasurementError
+
+# STREAM initial values (exact in binary) and scalar; validation replays each kernel on these scalars.
+STREAM_INITIAL = {"a": 1.0, "b": 2.0, "c": 0.5}
+STREAM_SCALAR = 3.0
+
+
+def replay_stream(form: str, state: dict[str, float], scalar: float = STREAM_SCALAR) -> tuple[str, float]:
+    """Apply STREAM kernel ``form`` to the scalar state (BabelStream's check_solution); return the array it
+    wrote and the value every element of it must now hold."""
+    a, b, c = state["a"], state["b"], state["c"]
+    if form == "copy":
+        state["c"] = a
+    elif form == "scale":
+        state["b"] = scalar * c
+    elif form == "add":
+        state["c"] = a + b
+    elif form == "triad":
+        state["a"] = b + scalar * c
+    else:
+        raise ValueError(form)
+    target = {"copy": "c", "scale": "b", "add": "c", "triad": "a"}[form]
+    return target, state[target]
+
+
+def check_close(name: str, values: Sequence[float], expected: float, rel_tol: float) -> None:
+    for value in values:
+        if not abs(float(value) - expected) <= rel_tol * abs(expected):
+            raise MeasurementError(f"{name} validation failed: result {float(value)!r}, expected {expected!r} "
+                                   f"(relative tolerance {rel_tol:g}); no figure is reported")
