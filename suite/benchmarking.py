@@ -20,12 +20,12 @@ from functools import partial
 
 import numpy as np
 
-from .cpu_runner import FMA_KERNELS, CpuRunner, CpuRunOptions, array_elements, validate_stream
+from .cpu.session import FMA_KERNELS, CpuRunner, CpuRunOptions, array_elements, validate_stream
 from .errors import UsageError
 from .kernels import cpu_fma
-from .specs import BANDWIDTH_SPECS, work_rate
+from .catalog import BANDWIDTH_SPECS, work_rate
 from .validation import STREAM_INITIAL, check_close
-from .workers import PinnedPool
+from .cpu.workers import PinnedPool
 
 
 class CpuWorkload:

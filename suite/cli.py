@@ -17,8 +17,9 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from . import __version__
+from .version import __version__
 from .errors import HwbenchError, UsageError
+from .runner import RunOptions
 
 app = typer.Typer(
     name="hwbench",
@@ -142,10 +143,10 @@ def run(
                                        "results/<host>/<device>/<timestamp>.yaml for 'hwbench history'.")] = False,
 ) -> None:
     """Measure the ceilings of one device and write its profile."""
-    from .device import resolve_device
-    from .history import history_path
-    from .profile import check_writable, dump_yaml, write_atomic
-    from .render import print_profile
+    from .runner import resolve_device
+    from .tools.history import history_path
+    from .profile.files import check_writable, dump_yaml, write_atomic
+    from .tools.render import print_profile
 
     target = resolve_device(device)
     sustain_plan = check_sustain(sustain, interval)
@@ -154,7 +155,7 @@ def run(
         check_writable(path)
     if save:
         check_writable(SAVE_ROOT / "probe.yaml", create_parents=True)
-    data = measure(target, kernels, quick, threads, cpus, pinning, sustain_plan)
+    data = measure(target, RunOptions(kernels, quick, threads, cpus, pinning, sustain_plan))
     for message in data.get("warnings", []):
         warn(message)
     text = dump_yaml(data)
@@ -172,7 +173,7 @@ def run(
 
 
 def check_sustain(seconds: float | None, interval: float) -> tuple[float, float] | None:
-    from .sustain import MIN_INTERVAL_S
+    from .profile.sustained import MIN_INTERVAL_S
 
     if seconds is None:
         return None
@@ -183,28 +184,12 @@ def check_sustain(seconds: float | None, interval: float) -> tuple[float, float]
     return seconds, interval
 
 
-def measure(target: str, kernels: str | None, quick: bool, threads: int | None, cpus: str | None,
-            pinning: str, sustain: tuple[float, float] | None = None) -> dict:
-    """Run the measurement for ``target`` and return the profile data."""
-    if target == "cpu":
-        from .ceilings import cpu_profile
-        from .cpu_runner import CpuRunner, CpuRunOptions, resolve_kernels
-        from .smbios import dram_theory
-
-        options = CpuRunOptions(kernels=resolve_kernels(kernels), threads=threads, cpus=cpus, pinning=pinning,
-                                quick=quick, sustain_seconds=sustain and sustain[0],
-                                sustain_interval=sustain[1] if sustain else 1.0)
-        runner = CpuRunner(options)
-        with _Progress("cpu") as progress:
-            runner.progress = progress
-            measurement = runner.run()
-        return cpu_profile(measurement, dram_theory())
-    if threads is not None or cpus is not None:
-        raise UsageError("--threads and --cpus apply to --device cpu only")
-    from .gpu_runner import measure_gpu
+def measure(target: str, options: RunOptions) -> dict:
+    """Run the measurement for ``target`` with a progress display; return the profile data."""
+    from .runner import measure as run_measurement
 
     with _Progress(target) as progress:
-        return measure_gpu(target, kernels, quick, progress, sustain)
+        return run_measurement(target, options, progress)
 
 
 @app.command()
@@ -214,7 +199,7 @@ def show(
 ) -> None:
     """Print a saved profile as the same tables 'hwbench run' prints."""
     from .profile import Profile
-    from .render import print_profile
+    from .tools.render import print_profile
 
     loaded = Profile.load(profile)
     print_profile(loaded.data, stdout_console())
@@ -271,9 +256,9 @@ def compare(
     force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
-    from .compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
+    from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
     from .profile import Profile
-    from .render import comparison_table
+    from .tools.render import comparison_table
 
     limit = parse_threshold(threshold)
     comparison = compare_profiles(Profile.load(baseline), Profile.load(current), limit, force)
@@ -304,8 +289,9 @@ def roofline(
     title: Annotated[str | None, typer.Option("--title", help="Figure title.")] = None,
 ) -> None:
     """Draw the log-log roofline: measured (solid) and theoretical (dashed) roofs, ridge points, kernels."""
-    from .plot import import_pyplot, output_format, parse_point, render_roofline
-    from .profile import Profile, check_writable, write_atomic
+    from .tools.plot import import_pyplot, output_format, parse_point, render_roofline
+    from .profile import Profile
+    from .profile.files import check_writable, write_atomic
 
     fmt = output_format(output)
     points = [parse_point(text) for text in point or []]
@@ -330,10 +316,10 @@ def history(
                                                   "Default: the oldest run of each device.")] = None,
 ) -> None:
     """Each ceiling's trend over saved runs; exit 1 when the latest run regressed against the baseline."""
-    from .compare import parse_threshold
-    from .history import build_history, load_profiles
+    from .tools.compare import parse_threshold
+    from .tools.history import build_history, load_profiles
     from .profile import Profile
-    from .render import history_table
+    from .tools.render import history_table
 
     limit = parse_threshold(threshold)
     chosen = Profile.load(baseline) if baseline is not None else None

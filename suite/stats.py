@@ -1,18 +1,20 @@
-"""Repetition policy and the statistics of repeated measurements.
+"""The statistics of repeated measurements, and the results every device session returns.
 
 Policy (likwid-bench and hyperfine): warm up, then repeat until there are at least ``min_repetitions``
-samples *and* ``min_seconds`` of measured time, capped at ``max_repetitions``. Every sample is kept;
-best, median, min, max and the coefficient of variation are derived from them.
+samples *and* ``min_seconds`` of measured time, capped at ``max_repetitions`` (``hwbench.measure`` applies
+it). Every sample is kept; best, median, min, max, the coefficient of variation and the spread near the
+top are derived from them. ``work_rate`` is the one place a rate is derived from an amount and a time.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .specs import work_rate
-
+GIGA = 1e9
+TOP_PERCENTILE = 90  # the noise of a best-of-N figure: best vs this percentile of the samples
 HIGH_SPREAD_CV = 0.05  # pyperf warns at a standard deviation above 10% of the mean; ceilings need tighter
 
 
@@ -66,19 +68,31 @@ class RateSummary:
         return len(self.samples)
 
 
-def repeat_timed(run_once: Callable[[], float], policy: RepetitionPolicy) -> list[float]:
-    """Call ``run_once`` (which returns the seconds it measured) per ``policy``; return the timed samples.
+def work_rate(amount: float, seconds: float) -> float:
+    """Bytes or FLOPs per second, in units of 1e9 (GB/s, GFLOP/s). The one place rates are derived."""
+    if seconds <= 0:
+        raise ValueError(f"non-positive duration {seconds!r}")
+    return amount / seconds / GIGA
 
-    Warm-up calls are run and discarded: they absorb JIT compilation, page-table and frequency ramp-up.
-    """
-    for _ in range(policy.warmups):
-        run_once()
-    seconds: list[float] = []
-    while len(seconds) < policy.max_repetitions and (
-        len(seconds) < policy.min_repetitions or sum(seconds) < policy.min_seconds
-    ):
-        seconds.append(run_once())
-    return seconds
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile with linear interpolation between closest ranks (NumPy's default method)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def top_spread(samples: Sequence[float]) -> float:
+    """(best - 90th percentile) / best: how far the top decile of the samples spreads below the best.
+
+    A best-of-N figure's noise is the spread of the samples near the top, not of all of them: one
+    descheduled repetition must not widen it (the compare gate and sustained summaries use this)."""
+    if len(samples) < 2:
+        return 0.0
+    best = max(samples)
+    return float((best - percentile(samples, TOP_PERCENTILE)) / best) if best > 0 else 0.0
 
 
 def summarize(work: float, seconds: Sequence[float]) -> RateSummary:
@@ -101,14 +115,39 @@ def spread_warning(name: str, summary: RateSummary, quick: bool = False,
 
 @dataclass(frozen=True)
 class KernelResult:
+    """One validated kernel: its samples and the work of one call. ``clocks_mhz`` holds the clocks read while
+    it ran (CPU: ``core`` from the add-chain probe; GPU: NVML ``sm`` and ``memory``, medians of the timed
+    window); ``throttle_note`` says why a GPU figure is a throttled one (None when it is not)."""
+
     name: str
     precision: str
     level: str
     unit: str
     summary: RateSummary
     working_set_bytes: int
-    bytes_stream: int | None  # per repetition, STREAM convention
-    bytes_traffic: int | None  # per repetition, with write-allocate reads
-    flops: int  # per repetition
+    bytes_stream: int | None  # per call, STREAM convention
+    bytes_traffic: int | None  # per call, with write-allocate reads
+    flops: int  # per call
     validated: bool
     details: dict = field(default_factory=dict)
+    clocks_mhz: dict[str, float] = field(default_factory=dict)
+    throttle_note: str | None = None
+
+
+@dataclass
+class Timeline:
+    """Samples of one kernel over a sustained run; ``extra`` holds other per-sample series (GPU telemetry)."""
+
+    kernel: str
+    unit: str
+    t_s: list[float] = field(default_factory=list)  # start of each interval, from the start of the run
+    rate: list[float] = field(default_factory=list)  # throughput over each interval, in ``unit``
+    clock_mhz: list[float | None] = field(default_factory=list)
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def add(self, t_s: float, rate: float, clock_mhz: float | None = None, **extra: object) -> None:
+        self.t_s.append(t_s)
+        self.rate.append(rate)
+        self.clock_mhz.append(clock_mhz)
+        for key, value in extra.items():
+            self.extra.setdefault(key, []).append(value)

@@ -19,13 +19,13 @@ from importlib import resources
 
 import numpy as np
 
-from .errors import MeasurementError, UsageError
-from .gpu_theory import launch_blocks
-from .specs import BANDWIDTH_SPECS, select_kernels
-from .stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
-from .sustain import Timeline
-from .telemetry import NvmlSampler, WindowSummary
-from .validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+from ..errors import MeasurementError, UsageError
+from ..gpu.theory import launch_blocks
+from ..catalog import BANDWIDTH_SPECS, select_kernels
+from ..stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from ..profile.sustained import Timeline
+from ..gpu.telemetry import NvmlSampler, WindowSummary
+from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 
 STREAM_FORMS = ("copy", "scale", "add", "triad", "dot")
 STREAM_KERNELS = STREAM_FORMS + tuple(f"{form}_fp32" for form in STREAM_FORMS)
@@ -605,7 +605,7 @@ class GpuRunner:
 def measure_gpu(target: str, kernels: str | None, quick: bool, progress: ProgressCallback | None = None,
                 sustain: tuple[float, float] | None = None) -> dict:
     """The profile of ``target`` ('cuda:N'): run every selected kernel and build the schema-1 profile."""
-    from .gpu_ceilings import gpu_profile
+    from ..profile.build_gpu import gpu_profile
 
     index = int(target.split(":")[1])
     runner = GpuRunner(index, resolve_gpu_kernels(kernels), quick, progress, sustain)

@@ -14,16 +14,16 @@ from functools import partial
 
 import numpy as np
 
-from .errors import MeasurementError
-from .kernels import cpu_fma, cpu_stream
-from .kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
-from .machine import CpuInfo, inspect_cpu
-from .pinning import physical_core_count, read_topology, select_cpus
-from .specs import BANDWIDTH_SPECS, BandwidthSpec, select_kernels
-from .stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
-from .sustain import Timeline
-from .theory import CoreModel, assumed_core, identify_core
-from .validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+from ..errors import MeasurementError
+from ..kernels import cpu_fma, cpu_stream
+from ..kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
+from ..cpu.machine import CpuInfo, inspect_cpu
+from ..cpu.pinning import physical_core_count, read_topology, select_cpus
+from ..catalog import BANDWIDTH_SPECS, BandwidthSpec, select_kernels
+from ..stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from ..profile.sustained import Timeline
+from ..cpu.theory import CoreModel, assumed_core, identify_core
+from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
 NT_KERNELS = ("copy_nt", "scale_nt", "add_nt", "triad_nt")
@@ -133,7 +133,7 @@ class CpuRunner:
         self.warnings: list[str] = []
 
     def run(self) -> CpuMeasurement:
-        from .workers import PinnedPool
+        from ..cpu.workers import PinnedPool
 
         kernels = self.options.kernels
         bandwidth = [k for k in kernels if k in BANDWIDTH_SPECS]

@@ -93,7 +93,7 @@ def print_profile(data: dict, console: Console) -> None:
 
 def comparison_table(comparison) -> Table:
     """The rows of ``hwbench compare`` (a ``compare.Comparison``) as a rich table."""
-    from .compare import REGRESSED, table_rows
+    from ..tools.compare import REGRESSED, table_rows
 
     header, *body = table_rows(comparison)
     table = Table(title=f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
@@ -109,7 +109,7 @@ def comparison_table(comparison) -> Table:
 def history_table(series) -> Table:
     """One ``history.Series``: a row per run, a column per ceiling, each value with its change from the
     baseline; a regression is marked with '!' and shown in red."""
-    from .compare import IMPROVED, REGRESSED
+    from ..tools.compare import IMPROVED, REGRESSED
 
     table = Table(title=f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
                         f"{series.baseline.data['created_at']}", title_justify="left", box=box.SIMPLE_HEAD)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import MeasurementError
+from ..errors import MeasurementError
 
 
 class PinnedPool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .machine import CpuInfo
+from ..cpu.machine import CpuInfo
 
 FLOPS_PER_FMA = 2
 ELEMENT_BITS = {"fp64": 64, "fp32": 32}

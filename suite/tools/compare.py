@@ -23,12 +23,10 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
+from ..errors import UsageError
+from ..profile import Profile
+from ..stats import TOP_PERCENTILE, top_spread
 
-from .errors import UsageError
-from .profile import Profile
-
-TOP_PERCENTILE = 90  # the noise of a best-of-N ceiling: best vs this percentile of the samples
 DEFAULT_THRESHOLD = 0.05
 
 REGRESSED = "REGRESSED"
@@ -88,14 +86,6 @@ def parse_threshold(text: str) -> float:
     if not 0 < value < 1 or math.isnan(value):
         raise UsageError(f"--threshold {text!r} must be between 0% and 100%, e.g. 5%")
     return value
-
-
-def top_spread(samples: list[float]) -> float:
-    """(best - 90th percentile) / best: how far the top decile of the samples spreads below the best."""
-    if len(samples) < 2:
-        return 0.0
-    best = max(samples)
-    return float((best - np.percentile(samples, TOP_PERCENTILE)) / best) if best > 0 else 0.0
 
 
 def _kernel_spread(data: dict, name: str | None) -> float:

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .profile import Profile
+from ..errors import UsageError
+from ..profile import Profile
 
 FORMATS = ("png", "svg", "pdf")
 PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "tensor_fp16", "tensor_bf16", "tensor_tf32",

@@ -17,31 +17,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+
+from ..stats import Timeline, top_spread
 
 BURST_SHARE = 0.1
 SUSTAINED_SHARE = 0.5
 DROP_THRESHOLD = 0.05
 MIN_INTERVAL_S = 0.1
-
-
-@dataclass
-class Timeline:
-    """Samples of one kernel over a sustained run; ``extra`` holds other per-sample series (GPU telemetry)."""
-
-    kernel: str
-    unit: str
-    t_s: list[float] = field(default_factory=list)  # start of each interval, from the start of the run
-    rate: list[float] = field(default_factory=list)  # throughput over each interval, in ``unit``
-    clock_mhz: list[float | None] = field(default_factory=list)
-    extra: dict[str, list] = field(default_factory=dict)
-
-    def add(self, t_s: float, rate: float, clock_mhz: float | None = None, **extra: object) -> None:
-        self.t_s.append(t_s)
-        self.rate.append(rate)
-        self.clock_mhz.append(clock_mhz)
-        for key, value in extra.items():
-            self.extra.setdefault(key, []).append(value)
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -76,8 +58,6 @@ def summarize_timeline(timeline: Timeline) -> dict:
     clocks = [c for c in timeline.clock_mhz if c is not None]
     head_clocks = [c for c in _head(timeline.clock_mhz, BURST_SHARE) if c is not None]
     tail_clocks = [c for c in _tail(timeline.clock_mhz, SUSTAINED_SHARE) if c is not None]
-    from .compare import top_spread  # the same noise estimate the compare gate uses
-
     entry = {
         "unit": timeline.unit,
         "burst": _round(burst),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 PINNINGS = ("compact", "spread")

@@ -1,0 +1,220 @@
+"""Every kernel hwbench measures, declared once, as data.
+
+likwid-bench declares ``FLOPS`` and ``BYTES`` in each kernel file's header and nvbandwidth keeps its test
+cases in one list; hwbench does both here. A ``Kernel`` says what it is (device, family, memory level,
+precision), how much work one element or one call does, and, for CUDA kernels, the source file and the
+compile-time constants that reach it as ``-D`` options. Nothing else in hwbench spells a kernel's
+precision, block size or chain count: the sessions and the profile builder read them from here.
+
+Two byte counts are kept for bandwidth kernels (both go into the profile):
+
+* ``bytes_stream``: what the kernel must read and write, the STREAM convention (triad: 3 x 8 bytes);
+* ``bytes_traffic``: what actually crosses the memory bus. A normal CPU store first reads the line it
+  writes (write-allocate, or read-for-ownership), so every written array costs one extra read; a
+  non-temporal store does not, and neither does a GPU store. (Some recent Intel cores elide that read for
+  full-line writes; where they do, ``bytes_traffic`` overstates the traffic of the temporal kernels.)
+
+To add a kernel: declare it below (and in ``CPU_KERNELS`` or ``GPU_KERNELS``), then give its family a
+module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session finds through ``family``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .errors import UsageError
+
+GIGA = 1e9
+
+
+@dataclass(frozen=True)
+class CudaModule:
+    """A ``.cu`` file under ``hwbench/kernels/cuda`` and the constants it is compiled with.
+
+    The file keeps ``#ifndef NAME / #define NAME value / #endif`` defaults equal to ``constants`` so that
+    plain ``nvcc`` builds the same kernel hwbench runs (BabelStream's ``TBSIZE``); a test checks that they
+    agree."""
+
+    source: str
+    constants: Mapping[str, int]
+
+    def compile_options(self) -> tuple[str, ...]:
+        """NVRTC options: the C++ standard, then ``-DNAME=value`` for every constant."""
+        return ("-std=c++17", *(f"-D{name}={value}" for name, value in self.constants.items()))
+
+
+STREAM_CU = CudaModule("stream.cu", MappingProxyType({"BLOCK": 256}))
+# CHAINS independent FMA chains per thread; UNROLL iterations of all chains per trip of the loop.
+FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNROLL": 4}))
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One measured kernel. Per element: ``reads`` and ``writes`` arrays of ``element_bytes`` each and
+    ``flops_per_element`` FLOPs. ``launch`` holds the shape of a launch (waves, iterations, sizes...)."""
+
+    name: str
+    device: str  # "cpu" or "gpu"
+    family: str  # the module that runs it: stream, fma, l2, transfer, tensor
+    level: str  # dram, l2, h2d, d2h, or core for compute kernels
+    precision: str  # profile compute key (fp64, fp32, fp16, bf16, tensor_fp16, ...) or data type; "-" for bytes
+    unit: str  # "GB/s" or "GFLOP/s"
+    groups: tuple[str, ...] = ()
+    form: str = ""  # STREAM form (copy, scale, add, triad, dot)
+    reads: int = 0
+    writes: int = 0
+    flops_per_element: int = 0
+    element_bytes: int = 8
+    nontemporal: bool = False
+    entry: str | None = None  # CUDA: the __global__ function
+    module: CudaModule | None = None
+    launch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def bytes_stream(self) -> int:
+        """Bytes per element by the STREAM convention: each array read or written once."""
+        return (self.reads + self.writes) * self.element_bytes
+
+    @property
+    def bytes_traffic(self) -> int:
+        """Bytes per element actually moved: plus one write-allocate read per array written, unless the
+        stores are non-temporal or on a GPU (whose stores allocate no read)."""
+        allocate = 0 if self.nontemporal or self.device == "gpu" else self.writes
+        return (self.reads + self.writes + allocate) * self.element_bytes
+
+    @property
+    def constants(self) -> Mapping[str, int]:
+        """Compile-time constants of a CUDA kernel (empty for CPU kernels)."""
+        return self.module.constants if self.module else MappingProxyType({})
+
+    def traffic_model(self) -> str:
+        """How ``bytes_traffic`` is counted, in words (written into the profile)."""
+        if self.device == "gpu":
+            return (f"{self.reads} read(s) + {self.writes} write(s) of {self.element_bytes} bytes per element "
+                    "(GPU stores allocate no read)")
+        allocate = "none (non-temporal stores)" if self.nontemporal else f"{self.writes} write-allocate read(s)"
+        return f"{self.reads} read(s) + {self.writes} write(s) + {allocate}, {self.element_bytes} bytes each"
+
+
+def _frozen(**values: Any) -> Mapping[str, Any]:
+    return MappingProxyType(values)
+
+
+# STREAM (McCalpin, stream.c) byte and FLOP counts per element; dot is BabelStream's read-only kernel.
+STREAM_FORMS: dict[str, tuple[int, int, int]] = {  # form -> (reads, writes, FLOPs)
+    "copy": (1, 1, 0), "scale": (1, 1, 1), "add": (2, 1, 1), "triad": (2, 1, 2), "dot": (2, 0, 2),
+}
+NT_FORMS = ("copy", "scale", "add", "triad")  # dot writes nothing, so it has no non-temporal variant
+
+# CPU FMA: chains cover FMA latency x units (4 cycles x 2 units on x86 cores since Haswell and Zen 2, with
+# headroom; Neoverse V1/V2 have 4 units of 128 bits), see kernels/cpu_fma.py.
+CPU_FMA_CHAINS = _frozen(x86_64=12, amd64=12, aarch64=16, arm64=16)
+
+
+def _cpu_stream(form: str, nontemporal: bool = False) -> Kernel:
+    reads, writes, flops = STREAM_FORMS[form]
+    return Kernel(f"{form}_nt" if nontemporal else form, "cpu", "stream", "dram", "fp64", "GB/s",
+                  ("nt",) if nontemporal else ("stream",), form, reads, writes, flops, 8, nontemporal)
+
+
+def _cpu_fma(precision: str) -> Kernel:
+    return Kernel(f"fma_{precision}", "cpu", "fma", "core", precision, "GFLOP/s", ("fma",),
+                  launch=_frozen(chains=CPU_FMA_CHAINS))
+
+
+CPU_KERNELS: tuple[Kernel, ...] = (
+    *(_cpu_stream(form) for form in STREAM_FORMS),
+    *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
+    _cpu_fma("fp64"), _cpu_fma("fp32"),
+)
+
+
+def _gpu_stream(form: str, precision: str) -> Kernel:
+    reads, writes, flops = STREAM_FORMS[form]
+    suffix, element_bytes = {"fp64": ("f64", 8), "fp32": ("f32", 4)}[precision]
+    # 16-byte vectors (double2, float4), grid-stride loops over SMs x resident blocks (one wave).
+    return Kernel(form if precision == "fp64" else f"{form}_fp32", "gpu", "stream", "dram", precision, "GB/s",
+                  ("stream",), form, reads, writes, flops, element_bytes, entry=f"{form}_{suffix}", module=STREAM_CU,
+                  launch=_frozen(vector_bytes=16, waves=1))
+
+
+def _gpu_fma(precision: str, entry: str, lanes: int) -> Kernel:
+    # lanes: scalar FMAs per instruction (packed half2 / bf16x2 do two).
+    return Kernel(f"fma_{precision}", "gpu", "fma", "core", precision, "GFLOP/s", ("fma",), entry=entry,
+                  module=FMA_CU, launch=_frozen(waves=4, iterations=4096, lanes=lanes))
+
+
+def _gpu_matmul(data: str) -> Kernel:
+    # cuBLAS cublasGemmEx on square matrices; the best size is the ceiling (quick runs skip the largest).
+    return Kernel(f"matmul_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GFLOP/s", ("tensor",),
+                  launch=_frozen(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192)))
+
+
+def _gpu_transfer(direction: str) -> Kernel:
+    # Pinned host memory (cudaHostAlloc) <-> device, cudaMemcpyAsync of 256 MiB.
+    return Kernel(direction, "gpu", "transfer", direction, "-", "GB/s", ("transfer",), reads=1, writes=0,
+                  element_bytes=1, launch=_frozen(bytes=256 << 20))
+
+
+GPU_KERNELS: tuple[Kernel, ...] = (
+    *(_gpu_stream(form, "fp64") for form in STREAM_FORMS),
+    *(_gpu_stream(form, "fp32") for form in STREAM_FORMS),
+    # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch.
+    Kernel("l2_read", "gpu", "l2", "l2", "fp64", "GB/s", ("transfer",), reads=1, entry="l2_read_f64",
+           module=STREAM_CU, launch=_frozen(vector_bytes=16, waves=1, passes=64, l2_share=0.25)),
+    _gpu_transfer("h2d"), _gpu_transfer("d2h"),
+    _gpu_fma("fp64", "fma_f64", 1), _gpu_fma("fp32", "fma_f32", 1),
+    _gpu_fma("fp16", "fma_f16x2", 2), _gpu_fma("bf16", "fma_bf16x2", 2),
+    _gpu_matmul("fp16"), _gpu_matmul("bf16"), _gpu_matmul("tf32"), _gpu_matmul("fp64"),
+)
+
+CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
+GROUP_ORDER = ("stream", "nt", "fma", "tensor", "transfer")  # as --help and error messages list them
+CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU)
+
+
+def kernels(device: str) -> tuple[Kernel, ...]:
+    """Every kernel of ``device`` ("cpu" or "gpu"), in the order a run measures them."""
+    return CATALOG[device]
+
+
+def kernel(device: str, name: str) -> Kernel:
+    """The kernel called ``name`` on ``device``; KeyError when there is none."""
+    for candidate in CATALOG[device]:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no {device} kernel {name!r}")
+
+
+def groups(device: str) -> dict[str, tuple[str, ...]]:
+    """Group name -> member kernel names, in catalog order; ``all`` is every kernel."""
+    found: dict[str, list[str]] = {}
+    for candidate in CATALOG[device]:
+        for group in candidate.groups:
+            found.setdefault(group, []).append(candidate.name)
+    ordered = sorted(found, key=GROUP_ORDER.index)
+    return {**{name: tuple(found[name]) for name in ordered},
+            "all": tuple(k.name for k in CATALOG[device])}
+
+
+def select(device: str, spec: str | None) -> tuple[Kernel, ...]:
+    """'triad,fma' -> the named kernels and groups' members, in catalog order; an unknown name is a
+    UsageError (exit 2). None or '' selects every kernel."""
+    every = CATALOG[device]
+    if spec is None or not spec.strip():
+        return every
+    named = groups(device)
+    names = {k.name for k in every}
+    chosen: set[str] = set()
+    for part in (part.strip() for part in spec.split(",")):
+        if part in named:
+            chosen.update(named[part])
+        elif part in names:
+            chosen.add(part)
+        else:
+            what = "GPU kernel" if device == "gpu" else "kernel"
+            raise UsageError(f"--kernels: unknown {what} {part!r}; choose from {', '.join([*named, *names])}")
+    return tuple(k for k in every if k.name in chosen)

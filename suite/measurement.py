@@ -1,0 +1,82 @@
+"""What a device session hands to the profile builder: a device-neutral measurement.
+
+A session (``hwbench.cpu.session``, ``hwbench.gpu.session``) knows its device: it reads the facts, runs the
+kernels, and states the inputs of every theoretical figure (units x FLOP per cycle x clock, with the source
+of each). The builder (``hwbench.profile.build``) knows the file format: it does the arithmetic once, for
+both devices, and writes every figure beside its provenance. Neither imports the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import socket
+from dataclasses import dataclass, field
+
+from .stats import KernelResult, Timeline
+from .version import __version__
+
+
+@dataclass(frozen=True)
+class ComputeTheory:
+    """The inputs of one compute ceiling's paper figure: units x FLOP per cycle per unit x clock."""
+
+    units: int  # cores (CPU) or SMs (GPU)
+    per: str  # "core" or "SM"
+    clock: str  # the key in KernelResult.clocks_mhz of this unit's clock: "core" or "sm"
+    clock_source: str  # how that clock was read
+    flop_per_cycle: int | None  # per unit, from the device's table; None when the table has no figure
+    nominal_mhz: float | None
+    nominal_source: str
+    source: str  # the formula with its inputs and sources, or why the figure is unknown
+    low_per_cycle_cause: str | None = None  # what a FLOP/cycle under 75% of the table's means on this device
+
+
+@dataclass(frozen=True)
+class MemoryTheory:
+    """The paper figure of one memory level, how its bytes are counted, and the clock that drives it."""
+
+    gbps: float | None
+    source: str
+    counting: str
+    clock: str | None = None  # the key in KernelResult.clocks_mhz for bytes per cycle ("memory", "sm")
+
+
+@dataclass(frozen=True)
+class Sustained:
+    """Timelines of a sustained run and how it was sampled."""
+
+    timelines: tuple[Timeline, ...]
+    seconds: float | None
+    interval: float | None
+    clock_method: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
+    of the same names, as the session read them (facts, no arithmetic)."""
+
+    device: dict
+    run: dict
+    clock: dict
+    results: list[KernelResult]
+    compute_theory: dict[str, ComputeTheory]  # precision -> inputs
+    memory_theory: dict[str, MemoryTheory]  # level -> inputs; a level without one is "measured only"
+    warnings: list[str] = field(default_factory=list)
+    sustained: Sustained | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where and when a profile was made: the profile builder takes this instead of reading the OS."""
+
+    name: str
+    os: str
+    hwbench_version: str
+    created_at: dt.datetime
+
+    @classmethod
+    def current(cls) -> Host:
+        return cls(socket.gethostname(), f"{platform.system()} {platform.release()}", __version__,
+                   dt.datetime.now(dt.timezone.utc))

@@ -1,0 +1,156 @@
+"""Turn a device-neutral measurement into profile data: theoretical and measured ceilings side by side.
+
+One builder for every device. Every figure carries where it came from: the kernel that measured it, how
+bytes and FLOPs were counted, the clock and its source, and the formula of each theoretical number.
+
+    peak FLOP/s         = units (cores or SMs) x clock x FLOP per cycle per unit
+    FLOP per cycle      = measured FLOP/s / (units x the clock read while the kernel ran)
+    bytes per cycle     = measured bytes/s / the clock of the level (GPU memory or SM clock)
+    ridge point         = peak FLOP/s / peak bytes/s  (Williams, Waterman and Patterson, CACM 52(4), 2009)
+"""
+
+from __future__ import annotations
+
+from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
+from ..stats import KernelResult
+from .model import SCHEMA_VERSION
+from .sustained import sustained_extra
+
+LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock
+MEASURED_ONLY = MemoryTheory(None, "not published by the vendor; measured only",
+                             "bytes read + written by the kernel; STREAM convention")
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def peak_gflops(units: int, mhz: float | None, flop_per_cycle: float | None) -> float | None:
+    """Theoretical GFLOP/s: units x clock x FLOP per cycle per unit; None when a factor is unknown."""
+    if not mhz or not flop_per_cycle:
+        return None
+    return units * mhz * 1e6 * flop_per_cycle / 1e9
+
+
+def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
+    """FLOP per byte at which the roofline's two roofs meet (None if either is unknown)."""
+    if not gflops or not gbps:
+        return None
+    return gflops / gbps
+
+
+def kernel_entry(result: KernelResult) -> dict:
+    s = result.summary
+    return {
+        "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
+        "best": _round(s.best), "median": _round(s.median), "min": _round(s.min), "max": _round(s.max),
+        "cv": _round(s.cv, 5), "repetitions": s.repetitions, "samples": [_round(x) for x in s.samples],
+        "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
+        "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
+        "details": result.details,
+    }
+
+
+def _throttled(result: KernelResult, warnings: list[str]) -> bool | None:
+    """True (with a warning) when the kernel ran throttled; None on devices that report no throttle reasons."""
+    if result.throttle_note is None:
+        return False if "sm" in result.clocks_mhz else None
+    warnings.append(f"{result.name}: {result.throttle_note}")
+    return True
+
+
+def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict:
+    fpc_theory = theory.flop_per_cycle
+    theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
+    clock = result.clocks_mhz.get(theory.clock)
+    at_clock = peak_gflops(theory.units, clock, fpc_theory)
+    measured = result.summary.best
+    efficiency = measured / theoretical if theoretical else None
+    if efficiency is not None and efficiency > 1.0:
+        warnings.append(
+            f"{precision}: measured {measured:.1f} GFLOP/s exceeds the theoretical peak at the nominal clock "
+            f"({theoretical:.1f} GFLOP/s, efficiency {efficiency:.2f}): the nominal clock "
+            f"({theory.nominal_mhz:.0f} MHz, {theory.nominal_source}) is below the clock the {theory.per}s ran at"
+            + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock_gflops" if clock else ""))
+    per_cycle = measured * 1e3 / (theory.units * clock) if clock else None
+    if (per_cycle is not None and fpc_theory and theory.low_per_cycle_cause
+            and per_cycle < LOW_FLOP_PER_CYCLE * fpc_theory):
+        warnings.append(f"{precision}: {per_cycle:.1f} FLOP per cycle per {theory.per} at {clock:.0f} MHz, against "
+                        f"{fpc_theory} possible: the clock is not the cause. {theory.low_per_cycle_cause}")
+    return {
+        "kernel": result.name,
+        "theoretical_gflops": _round(theoretical),
+        "theoretical_source": theory.source,
+        "theoretical_at_measured_clock_gflops": _round(at_clock),
+        "measured_gflops": _round(measured),
+        "efficiency": _round(efficiency, 4),
+        "efficiency_at_measured_clock": _round(measured / at_clock, 4) if at_clock else None,
+        "clock_mhz": _round(clock, 1),
+        "clock_source": theory.clock_source if clock else None,
+        "flop_per_cycle": _round(per_cycle, 2),
+        "flop_per_cycle_theoretical": fpc_theory,
+        "per": theory.per,
+        "throttled": _throttled(result, warnings),
+    }
+
+
+def _traffic_rate(result: KernelResult) -> float:
+    """The best rate in bytes actually moved (STREAM-convention rate x traffic / STREAM bytes)."""
+    return result.summary.best * result.bytes_traffic / result.bytes_stream
+
+
+def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str]) -> dict:
+    """The ceiling of one memory level: the kernel that moved the most bytes per second."""
+    top = max(results, key=_traffic_rate)
+    top_stream = max(results, key=lambda r: r.summary.best)
+    measured = _traffic_rate(top)
+    clock = top.clocks_mhz.get(theory.clock) if theory.clock else None
+    return {
+        "theoretical_gbps": _round(theory.gbps),
+        "theoretical_source": theory.source,
+        "measured_gbps": _round(measured),
+        "kernel": top.name,
+        "counting": theory.counting,
+        "measured_stream_gbps": _round(top_stream.summary.best),
+        "stream_kernel": top_stream.name,
+        "efficiency": _round(measured / theory.gbps, 4) if theory.gbps else None,
+        "clock_mhz": _round(clock, 1),
+        "bytes_per_cycle": _round(measured * 1e3 / clock, 1) if clock else None,
+        "bytes_per_cycle_clock": theory.clock if clock else None,
+        "throttled": _throttled(top, warnings),
+    }
+
+
+def build_profile(m: Measurement, host: Host) -> dict:
+    """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
+    warnings = list(m.warnings)
+    compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
+                                               warnings)
+               for result in m.results if result.unit == "GFLOP/s" and result.precision in m.compute_theory}
+    by_level: dict[str, list[KernelResult]] = {}
+    for result in m.results:
+        if result.unit == "GB/s":
+            by_level.setdefault(result.level, []).append(result)
+    memory = {level: memory_entry(results, m.memory_theory.get(level, MEASURED_ONLY), warnings)
+              for level, results in by_level.items()}
+    dram = memory.get("dram", {})
+    ridge = {precision: {"theoretical": _round(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
+                         "measured": _round(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
+             for precision, entry in compute.items()}
+    extra = {}
+    if m.sustained is not None:
+        extra = sustained_extra(list(m.sustained.timelines), m.sustained.seconds, m.sustained.interval,
+                                m.sustained.clock_method, warnings)
+    return {
+        "schema_version": SCHEMA_VERSION, "hwbench_version": host.hwbench_version,
+        "created_at": host.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host.name,
+        "device": {**m.device, "os": host.os},
+        "run": m.run,
+        "clock": m.clock,
+        "compute": compute,
+        "memory": memory,
+        "ridge_point": ridge,
+        "kernels": [kernel_entry(r) for r in m.results],
+        **extra,
+        "warnings": warnings,
+    }

@@ -1,0 +1,112 @@
+"""``hwbench.Profile``: a loaded profile and the roofline questions it answers.
+
+The roofline model (Williams, Waterman and Patterson, CACM 2009):
+    attainable FLOP/s = min(peak FLOP/s, intensity x bandwidth)
+    time              = max(FLOPs / peak FLOP/s, bytes / bandwidth)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from ..errors import UsageError
+from .files import dump_yaml, write_atomic
+from .format import SCHEMA_VERSION, check_profile
+
+__all__ = ["Profile", "SCHEMA_VERSION"]
+
+
+class Profile:
+    """A loaded profile. ``data`` is the parsed YAML; the methods answer roofline questions from it."""
+
+    def __init__(self, data: dict, source: str = "<profile>"):
+        check_profile(data, source)
+        self.data = data
+        self.source = source
+
+    # I/O ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Profile:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file; give the path of a profile written by 'hwbench run'") from None
+        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+            raise UsageError(f"{path}: cannot read it as a profile ({error.__class__.__name__}); "
+                             "give a YAML file written by 'hwbench run'") from None
+        return cls.from_yaml(text, str(path))
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<profile>") -> Profile:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise UsageError(f"{source}: not valid YAML{where}; give a profile written by 'hwbench run'") from None
+        return cls(data, source)
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.data)
+
+    def save(self, path: str | os.PathLike) -> None:
+        write_atomic(Path(path), self.to_yaml())
+
+    # Accessors ---------------------------------------------------------------------------------
+
+    @property
+    def device_id(self) -> str:
+        return str(self.data["device"]["id"])
+
+    @property
+    def precisions(self) -> list[str]:
+        return list(self.data["compute"])
+
+    def peak_gflops(self, precision: str = "fp64", theoretical: bool = False) -> float:
+        entry = self.data["compute"].get(precision)
+        if entry is None:
+            raise UsageError(f"{self.source} has no {precision} compute ceiling; it has: "
+                             f"{', '.join(self.precisions) or 'none'}")
+        key = "theoretical_gflops" if theoretical else "measured_gflops"
+        if entry.get(key) is None:
+            raise UsageError(f"{self.source}: compute.{precision}.{key} is unknown; use the other roof")
+        return float(entry[key])
+
+    def bandwidth_gbps(self, level: str = "dram", theoretical: bool = False) -> float:
+        entry = self.data["memory"].get(level)
+        if entry is None:
+            raise UsageError(f"{self.source} has no memory level {level!r}; it has: "
+                             f"{', '.join(self.data['memory']) or 'none'}")
+        key = "theoretical_gbps" if theoretical else "measured_gbps"
+        if entry.get(key) is None:
+            reason = entry.get("theoretical_source", "not measured")
+            raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
+        return float(entry[key])
+
+    # Roofline model ----------------------------------------------------------------------------
+
+    def attainable(self, intensity: float, precision: str = "fp64", theoretical: bool = False,
+                   level: str = "dram") -> float:
+        """Attainable FLOP/s at ``intensity`` FLOP per byte: min(peak, intensity x bandwidth)."""
+        if intensity < 0:
+            raise UsageError(f"arithmetic intensity {intensity} must be non-negative")
+        peak = self.peak_gflops(precision, theoretical) * 1e9
+        bandwidth = self.bandwidth_gbps(level, theoretical) * 1e9
+        return min(peak, intensity * bandwidth)
+
+    def predict_time(self, flops: float, bytes_moved: float, precision: str = "fp64",
+                     theoretical: bool = False, level: str = "dram") -> float:
+        """Seconds a kernel of ``flops`` and ``bytes_moved`` needs at best: max(F / peak, B / bandwidth)."""
+        return max(self.compute_time(flops, precision, theoretical),
+                   self.memory_time(bytes_moved, level, theoretical))
+
+    def compute_time(self, flops: float, precision: str = "fp64", theoretical: bool = False) -> float:
+        return flops / (self.peak_gflops(precision, theoretical) * 1e9)
+
+    def memory_time(self, bytes_moved: float, level: str = "dram", theoretical: bool = False) -> float:
+        return bytes_moved / (self.bandwidth_gbps(level, theoretical) * 1e9)
