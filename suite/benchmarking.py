@@ -20,12 +20,17 @@ from functools import partial
 
 import numpy as np
 
-from .cpu.session import FMA_KERNELS, CpuRunner, CpuRunOptions, array_elements, validate_stream
+from . import catalog
+from .cpu import fma, stream
+from .cpu.family import CpuContext, CpuRunOptions
+from .cpu.machine import inspect_cpu
+from .cpu.pinning import select_cpus
+from .cpu.theory import assumed_core, identify_core
+from .cpu.workers import PinnedPool
 from .errors import UsageError
 from .kernels import cpu_fma
-from .catalog import BANDWIDTH_SPECS, work_rate
+from .stats import RepetitionPolicy, work_rate
 from .validation import STREAM_INITIAL, check_close
-from .cpu.workers import PinnedPool
 
 
 class CpuWorkload:
@@ -33,48 +38,50 @@ class CpuWorkload:
 
     def __init__(self, kernel: str, threads: int | None = None, cpus: str | None = None,
                  array_bytes: int | None = None, fma_seconds: float = 0.02):
-        if kernel not in BANDWIDTH_SPECS and kernel not in FMA_KERNELS:
-            raise UsageError(f"unknown kernel {kernel!r}; choose from {', '.join([*BANDWIDTH_SPECS, *FMA_KERNELS])}")
-        self.kernel = kernel
-        self.runner = CpuRunner(CpuRunOptions(kernels=(kernel,), threads=threads, cpus=cpus,
-                                              array_bytes=array_bytes))
-        self.array_bytes = array_bytes
+        names = [k.name for k in catalog.kernels("cpu")]
+        if kernel not in names:
+            raise UsageError(f"unknown kernel {kernel!r}; choose from {', '.join(names)}")
+        self.kernel = catalog.kernel("cpu", kernel)
+        self.options = CpuRunOptions(kernels=(self.kernel,), threads=threads, cpus=cpus, array_bytes=array_bytes)
+        self.cpu = inspect_cpu()
+        self.cpus = select_cpus(threads, cpus, "compact")
+        self.core = identify_core(self.cpu) or assumed_core(self.cpu)
         self.fma_seconds = fma_seconds
         self.pool: PinnedPool | None = None
         self._last: list = []
 
     def __enter__(self) -> CpuWorkload:
-        self.pool = PinnedPool(self.runner.cpus)
+        self.pool = PinnedPool(self.cpus)
         try:
-            if self.kernel in BANDWIDTH_SPECS:
-                self._set_up_bandwidth()
+            context = CpuContext(self.options, RepetitionPolicy(), self.cpu, self.core, self.cpus, self.pool,
+                                 lambda label: None)
+            if self.kernel.family == "stream":
+                self._set_up_bandwidth(context)
             else:
-                self._set_up_fma()
+                self._set_up_fma(context)
         except BaseException:
             self.pool.close()
             raise
         return self
 
-    def _set_up_bandwidth(self) -> None:
-        n, _ = array_elements(self.runner.cpu, len(self.runner.cpus), self.array_bytes)
-        self.arrays = self.runner.allocate_arrays(self.pool, n)
-        spec, self.form, self.tasks = self.runner.stream_tasks(self.kernel, self.arrays)
+    def _set_up_bandwidth(self, context: CpuContext) -> None:
+        n, _ = stream.array_elements(self.cpu, len(self.cpus), self.options.array_bytes)
+        self.arrays = stream.allocate_arrays(self.pool, n)
+        self.tasks = stream.stream_tasks(self.kernel, self.arrays, len(self.cpus), self.core.simd_bits)
         self.unit = "GB/s"
-        self.work_per_call = spec.bytes_stream * n
+        self.work_per_call = self.kernel.bytes_stream * n
         self.pool.run(self.tasks)  # compile outside any timing
 
-    def _set_up_fma(self) -> None:
-        precision = self.kernel.split("_")[1]
-        lanes, chains = self.runner.fma_shape(precision)
-        kernel = cpu_fma.fma_kernel(precision, lanes, chains)
-        dtype = cpu_fma.dtype_of(precision)
-        args = (dtype(cpu_fma.FMA_A), dtype(cpu_fma.FMA_B), dtype(1.0))
-        iterations = self.runner.calibrate_iterations(self.pool, kernel, args, self.fma_seconds)
-        self.tasks = [partial(kernel, iterations, *args) for _ in self.runner.cpus]
+    def _set_up_fma(self, context: CpuContext) -> None:
+        lanes, chains = fma.fma_shape(context, self.kernel)
+        kernel_fn = cpu_fma.fma_kernel(self.kernel.precision, lanes, chains)
+        args = fma.fma_arguments(self.kernel)
+        iterations = fma.calibrate_iterations(context, kernel_fn, args, self.fma_seconds)
+        self.tasks = [partial(kernel_fn, iterations, *args) for _ in self.cpus]
         self.expected = cpu_fma.expected_checksum(iterations, 1.0, lanes, chains)
-        self.tolerance = 1e-4 if precision == "fp32" else 1e-9
+        self.tolerance = fma.fma_tolerance(self.kernel)
         self.unit = "GFLOP/s"
-        self.work_per_call = cpu_fma.flops_per_iteration(lanes, chains) * iterations * len(self.runner.cpus)
+        self.work_per_call = cpu_fma.flops_per_iteration(lanes, chains) * iterations * len(self.cpus)
 
     def __call__(self) -> None:
         _, self._last = self.pool.run(self.tasks)
@@ -83,12 +90,12 @@ class CpuWorkload:
         """Raise ``MeasurementError`` unless the last call computed the right result."""
         if not self._last:
             raise RuntimeError("validate() before the workload was called")
-        if self.kernel in FMA_KERNELS:
-            check_close(self.kernel, self._last, self.expected, self.tolerance)
+        if self.kernel.family == "fma":
+            check_close(self.kernel.name, self._last, self.expected, self.tolerance)
         else:
             # Every call of one STREAM kernel leaves the arrays as one call does: replay it once.
-            validate_stream(self.form, self.arrays, dict(STREAM_INITIAL), float(np.sum(self._last)),
-                            self.arrays["a"].size)
+            stream.validate_stream(self.kernel.form, self.arrays, dict(STREAM_INITIAL), float(np.sum(self._last)),
+                                   self.arrays["a"].size)
 
     def rate(self, seconds: float) -> float:
         """GB/s or GFLOP/s of one call that took ``seconds``."""
@@ -96,8 +103,8 @@ class CpuWorkload:
 
     def info(self, seconds: float | None = None) -> dict:
         """What to record next to the timing (pytest-benchmark's ``extra_info``)."""
-        info = {"kernel": self.kernel, "unit": self.unit, "work_per_call": self.work_per_call,
-                "threads": len(self.runner.cpus), "cpus": self.runner.cpus}
+        info = {"kernel": self.kernel.name, "unit": self.unit, "work_per_call": self.work_per_call,
+                "threads": len(self.cpus), "cpus": self.cpus}
         if seconds:
             info[self.unit] = round(self.rate(seconds), 3)
         return info

@@ -111,7 +111,7 @@ NT_FORMS = ("copy", "scale", "add", "triad")  # dot writes nothing, so it has no
 
 # CPU FMA: chains cover FMA latency x units (4 cycles x 2 units on x86 cores since Haswell and Zen 2, with
 # headroom; Neoverse V1/V2 have 4 units of 128 bits), see kernels/cpu_fma.py.
-CPU_FMA_CHAINS = _frozen(x86_64=12, amd64=12, aarch64=16, arm64=16)
+CPU_FMA_CHAINS = _frozen(default=12, aarch64=16, arm64=16)
 
 
 def _cpu_stream(form: str, nontemporal: bool = False) -> Kernel:
@@ -122,7 +122,7 @@ def _cpu_stream(form: str, nontemporal: bool = False) -> Kernel:
 
 def _cpu_fma(precision: str) -> Kernel:
     return Kernel(f"fma_{precision}", "cpu", "fma", "core", precision, "GFLOP/s", ("fma",),
-                  launch=_frozen(chains=CPU_FMA_CHAINS))
+                  element_bytes={"fp64": 8, "fp32": 4}[precision], launch=_frozen(chains=CPU_FMA_CHAINS))
 
 
 CPU_KERNELS: tuple[Kernel, ...] = (

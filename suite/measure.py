@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .catalog import Kernel
-from .stats import KernelResult, RateSummary, RepetitionPolicy, work_rate
+from .stats import KernelResult, RepetitionPolicy, summarize
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,7 @@ def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work:
     """Time ``kernel`` per ``policy``, validate its output, and return its result (every sample kept)."""
     timing = time_kernel(run, policy, sample_seconds)
     validate()
-    rated = work.rated * timing.calls_per_sample
-    summary = RateSummary(tuple(work_rate(rated, seconds) for seconds in timing.seconds))
+    summary = summarize(work.rated * timing.calls_per_sample, timing.seconds)
     clocks = [s.clock_mhz for s in timing.samples if s.clock_mhz is not None]
     shown = dict(details or {})
     if sample_seconds is not None:

@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 
-from hwbench.cpu_runner import ClockResult, CpuMeasurement
-from hwbench.machine import CpuInfo
+from hwbench.cpu.clock import ClockResult
+from hwbench.cpu.machine import CpuInfo
+from hwbench.cpu.session import CpuRun
+from hwbench.cpu.theory import CoreModel
+from hwbench.measurement import Host
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
-from hwbench.theory import CoreModel
 
 
 def make_cpu(**overrides) -> CpuInfo:
@@ -24,7 +26,7 @@ def make_cpu(**overrides) -> CpuInfo:
     return CpuInfo(**fields)
 
 
-def make_measurement() -> CpuMeasurement:
+def make_measurement() -> CpuRun:
     """2 cores of a Zen 5 at 2600 MHz nominal: fp64 theory 166.4 GFLOP/s; triad 36 GB/s STREAM."""
     n = 16 * 2**20
     triad = KernelResult("triad", "fp64", "dram", "GB/s", RateSummary((35.0, 36.0, 35.5)), 24 * n, 24 * n, 32 * n,
@@ -32,10 +34,10 @@ def make_measurement() -> CpuMeasurement:
     copy_nt = KernelResult("copy_nt", "fp64", "dram", "GB/s", RateSummary((50.0, 52.0, 51.0)), 16 * n, 16 * n,
                            16 * n, 0, True, {"elements": n})
     fma64 = KernelResult("fma_fp64", "fp64", "core", "GFLOP/s", RateSummary((230.0, 240.0, 235.0)), 0, None, None,
-                         10**10, True, {"lanes": 8, "chains": 12})
+                         10**10, True, {"lanes": 8, "chains": 12}, clocks_mhz={"core": 3750.0})
     fma32 = KernelResult("fma_fp32", "fp32", "core", "GFLOP/s", RateSummary((470.0, 480.0, 475.0)), 0, None, None,
-                         10**10, True, {"lanes": 16, "chains": 12})
-    return CpuMeasurement(
+                         10**10, True, {"lanes": 16, "chains": 12}, clocks_mhz={"core": 3750.0})
+    return CpuRun(
         cpu=make_cpu(), core=CoreModel("Zen 5", 2, 512, "AMD Software Optimization Guide for the Zen 5"),
         core_known=True, cpus=[0, 1], physical_cores=2, pinning="compact", quick=True,
         policy=RepetitionPolicy.for_mode(True), array_elements=n, results=[triad, copy_nt, fma64, fma32],
@@ -47,16 +49,23 @@ FIXED_TIME = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def measurement() -> CpuMeasurement:
+def measurement() -> CpuRun:
     return make_measurement()
 
 
-@pytest.fixture
-def profile_data(monkeypatch) -> dict:
-    from hwbench import ceilings
-    from hwbench.smbios import DramTheory
+TEST_HOST = Host("testhost", "Linux 6.0", "0.1.0", FIXED_TIME)
 
-    monkeypatch.setattr(ceilings.socket, "gethostname", lambda: "testhost")
-    monkeypatch.setattr(ceilings.platform, "release", lambda: "6.0")
-    monkeypatch.setattr(ceilings, "__version__", "0.1.0")
-    return ceilings.cpu_profile(make_measurement(), DramTheory(76.8, "SMBIOS type 17: test"), FIXED_TIME)
+
+def cpu_profile(run: CpuRun, dram) -> dict:
+    """The profile the builder writes for a hand-made CPU run, on a fixed host."""
+    from hwbench.cpu.session import to_measurement
+    from hwbench.profile.build import build_profile
+
+    return build_profile(to_measurement(run, dram), TEST_HOST)
+
+
+@pytest.fixture
+def profile_data() -> dict:
+    from hwbench.cpu.smbios import DramTheory
+
+    return cpu_profile(make_measurement(), DramTheory(76.8, "SMBIOS type 17: test"))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hwbench import Profile
 from hwbench.cli import app
-from hwbench.compare import (
+from hwbench.tools.compare import (
     IMPROVED,
     REGRESSED,
     UNCHANGED,

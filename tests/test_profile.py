@@ -11,7 +11,8 @@ import yaml
 
 from hwbench import Profile
 from hwbench.errors import UsageError
-from hwbench.profile import dump_yaml, json_schema, write_atomic
+from hwbench.profile import json_schema
+from hwbench.profile.files import dump_yaml, write_atomic
 
 GOLDEN = Path(__file__).parent / "golden" / "cpu-profile.yaml"
 
@@ -93,9 +94,8 @@ def test_write_atomic_refuses_missing_directory(tmp_path):
 
 
 def test_low_flop_per_cycle_names_a_cause_other_than_the_clock(monkeypatch):
-    from conftest import make_measurement
-    from hwbench.ceilings import cpu_profile
-    from hwbench.smbios import DramTheory
+    from conftest import cpu_profile, make_measurement
+    from hwbench.cpu.smbios import DramTheory
     from hwbench.stats import RateSummary
 
     m = make_measurement()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hwbench import Profile
 from hwbench.cli import app
-from hwbench.plot import parse_point
+from hwbench.tools.plot import parse_point
 
 pytest.importorskip("matplotlib")
 runner = CliRunner()

@@ -6,8 +6,10 @@ import itertools
 
 import pytest
 
-from hwbench.specs import BANDWIDTH_SPECS, work_rate
-from hwbench.stats import RateSummary, RepetitionPolicy, repeat_timed, spread_warning, summarize
+from hwbench.catalog import kernel as catalog_kernel
+from hwbench.stats import work_rate
+from hwbench.measure import Sample, time_kernel
+from hwbench.stats import RateSummary, RepetitionPolicy, spread_warning, summarize
 
 
 def test_summary_of_known_samples():
@@ -27,15 +29,16 @@ def test_summarize_converts_seconds_to_rates():
 def test_repeat_until_min_repetitions_and_min_time():
     calls = itertools.count()
 
-    def run_once():
+    def run_once(launches: int) -> Sample:
         next(calls)
-        return 0.05
+        return Sample(0.05)
 
-    samples = repeat_timed(run_once, RepetitionPolicy(warmups=2, min_repetitions=10, min_seconds=1.0))
+    samples = time_kernel(run_once, RepetitionPolicy(warmups=2, min_repetitions=10, min_seconds=1.0)).samples
     assert len(samples) == 20  # 1.0 s / 0.05 s, more than the 10 minimum
     assert next(calls) == 22  # plus 2 discarded warm-ups
-    assert len(repeat_timed(lambda: 1.0, RepetitionPolicy(warmups=0, min_repetitions=10, min_seconds=1.0))) == 10
-    assert len(repeat_timed(lambda: 1e-9, RepetitionPolicy(0, 10, 1.0, max_repetitions=50))) == 50
+    one_second = time_kernel(lambda n: Sample(1.0), RepetitionPolicy(warmups=0, min_repetitions=10, min_seconds=1.0))
+    assert len(one_second.samples) == 10
+    assert len(time_kernel(lambda n: Sample(1e-9), RepetitionPolicy(0, 10, 1.0, max_repetitions=50)).samples) == 50
 
 
 def test_spread_warning_names_the_remedy():
@@ -51,5 +54,5 @@ def test_spread_warning_names_the_remedy():
 ])
 def test_stream_byte_counts(name, stream, traffic):
     # STREAM convention (stream.c) and with write-allocate: one extra read per written array.
-    spec = BANDWIDTH_SPECS[name]
+    spec = catalog_kernel("cpu", name)
     assert (spec.bytes_stream, spec.bytes_traffic) == (stream, traffic)

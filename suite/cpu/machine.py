@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from ..cpu.pinning import physical_core_count, read_topology
+from .pinning import physical_core_count, read_topology
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 PROC_CPUINFO = Path("/proc/cpuinfo")

@@ -1,9 +1,8 @@
 """Theoretical ceilings: the paper numbers hwbench compares its measurements with.
 
 Compute (per precision):   cores x clock x FMA units x SIMD lanes x 2 FLOP per FMA
-DRAM bandwidth:            channels x MT/s x 8 bytes (64-bit channels)
-Ridge point:               peak FLOP/s / peak bytes/s, in FLOP per byte (Williams, Waterman and Patterson,
-                           "Roofline", CACM 52(4), 2009)
+(The arithmetic is done by the profile builder, hwbench.profile.build; the DRAM figure comes from SMBIOS,
+smbios.py.)
 
 FMA units and their full-rate width come from a table keyed on vendor, family, model (x86) or CPU part
 (Arm), with the source of each entry: Intel's optimisation manual (248966), AMD's software optimisation
@@ -15,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..cpu.machine import CpuInfo
+from .machine import CpuInfo
 
 FLOPS_PER_FMA = 2
 ELEMENT_BITS = {"fp64": 64, "fp32": 32}
@@ -106,20 +105,3 @@ def assumed_core(cpu: CpuInfo) -> CoreModel:
     """For CPUs outside the table: two FMA units at the widest ISA width. Marked as an assumption."""
     return CoreModel(f"unknown ({cpu.vendor} family {cpu.family} model {cpu.model})", 2,
                      cpu.widest_simd_bits, "assumed from ISA flags: micro-architecture not in hwbench's table")
-
-
-def peak_gflops(cores: int, mhz: float, flop_per_cycle: float) -> float:
-    """Theoretical FLOP/s in GFLOP/s: cores x clock x FLOP per cycle per core."""
-    return cores * mhz * 1e6 * flop_per_cycle / 1e9
-
-
-def dram_gbps(channels: int, mega_transfers: float, bus_bytes: int = 8) -> float:
-    """Theoretical DRAM bandwidth in GB/s: channels x MT/s x bytes per transfer."""
-    return channels * mega_transfers * 1e6 * bus_bytes / 1e9
-
-
-def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
-    """FLOP per byte at which the roofline's two roofs meet (None if either is unknown)."""
-    if not gflops or not gbps:
-        return None
-    return gflops / gbps

@@ -20,7 +20,7 @@ from ..errors import UsageError
 from ..profile import Profile
 
 FORMATS = ("png", "svg", "pdf")
-PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "tensor_fp16", "tensor_bf16", "tensor_tf32",
+PRECISION_ORDER = ("fp64", "fp32", "fp16", "bf16", "tensor_fp16", "tensor_bf16", "tensor_tf32",
                    "tensor_fp64")
 
 

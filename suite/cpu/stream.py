@@ -1,0 +1,159 @@
+"""The STREAM family on the CPU: copy, scale, add, triad, dot and the non-temporal variants (kernels/cpu_stream.py).
+
+Set-up (STREAM's rules): three float64 arrays of at least 4x the last-level cache each, capped by available
+memory; every pinned worker first-touches its own slice (prefault and NUMA placement) before any timing,
+and runs its slice of each kernel; a sample lasts from the earliest start to the latest end (workers.py).
+Validation is STREAM's scalar replay (BabelStream's check_solution) on every element written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+
+from ..catalog import Kernel
+from ..errors import MeasurementError
+from ..kernels import cpu_stream
+from ..measure import Sample, Work, measure_kernel
+from ..stats import KernelResult, Timeline
+from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+from .family import CpuContext, FamilyRun
+from .machine import CpuInfo
+from .workers import PinnedPool
+
+MIN_ARRAY_BYTES = 64 * 2**20
+LLC_MULTIPLE = 4  # STREAM rule: each array at least 4x the total last-level cache
+MEMORY_FRACTION = 0.6  # the three arrays may take at most this share of available memory
+
+
+def array_elements(cpu: CpuInfo, threads: int, array_bytes: int | None) -> tuple[int, list[str]]:
+    """Elements per STREAM array: at least 4x the last-level cache, capped by available memory, and a
+    multiple of 8 x threads so every thread's slice starts on a 64-byte boundary."""
+    warnings = []
+    llc = cpu.l3_total_bytes or (cpu.caches.get("l2") or 0) * cpu.physical_cores
+    wanted = array_bytes or max(LLC_MULTIPLE * llc, MIN_ARRAY_BYTES)
+    cap = int(cpu.available_memory_bytes * MEMORY_FRACTION / 3)
+    if wanted > cap:
+        warnings.append(f"STREAM arrays capped at {cap / 2**20:.0f} MiB each by available memory; "
+                        f"{wanted / 2**20:.0f} MiB wanted: free memory for a DRAM-bound measurement")
+        wanted = cap
+    if llc and wanted < LLC_MULTIPLE * llc:
+        warnings.append(f"STREAM arrays of {wanted / 2**20:.1f} MiB are under 4x the last-level cache "
+                        f"({llc / 2**20:.0f} MiB): bandwidth kernels may measure the cache, not DRAM")
+    granule = 8 * threads
+    return max(granule, wanted // 8 // granule * granule), warnings
+
+
+def chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    """Split [0, n) into ``parts`` ranges whose bounds are multiples of 8 (n is a multiple of 8*parts)."""
+    size = n // parts
+    return [(i * size, (i + 1) * size) for i in range(parts)]
+
+
+def allocate_arrays(pool: PinnedPool, n: int) -> dict[str, np.ndarray]:
+    """The three STREAM arrays, 64-byte aligned, each worker first-touching (filling) its own slice."""
+    arrays = {name: cpu_stream.aligned_empty(n) for name in STREAM_INITIAL}
+    bounds = chunks(n, len(pool.cpus))
+    for name, value in STREAM_INITIAL.items():
+        pool.run([partial(cpu_stream.fill, arrays[name], value, lo, hi) for lo, hi in bounds])
+    return arrays
+
+
+def stream_tasks(kernel: Kernel, arrays: dict[str, np.ndarray], workers: int, simd_bits: int) -> list[partial]:
+    """One task per worker, each running ``kernel`` on its slice of the arrays."""
+    if kernel.nontemporal:
+        kernel_fn = cpu_stream.nontemporal_kernel(kernel.form, simd_bits // (8 * kernel.element_bytes))
+    else:
+        kernel_fn = cpu_stream.TEMPORAL_KERNELS[kernel.form]
+    a, b, c = arrays["a"], arrays["b"], arrays["c"]
+    return [partial(kernel_fn, a, b, c, STREAM_SCALAR, lo, hi) for lo, hi in chunks(a.size, workers)]
+
+
+def validate_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
+                    n: int) -> None:
+    """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
+    if form == "dot":
+        check_close("dot", [dot_sum], n * state["a"] * state["b"], 1e-9)
+        return
+    target, value = replay_stream(form, state)
+    deviation = cpu_stream.max_deviation(arrays[target], value)
+    if not deviation <= 1e-12 * abs(value):
+        raise MeasurementError(f"{form} validation failed: array {target} deviates from {value} by "
+                               f"{deviation:g}; the kernel computed a wrong result, so no figure is reported")
+
+
+def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.ndarray],
+                      state: dict[str, float]) -> KernelResult:
+    tasks = stream_tasks(kernel, arrays, len(context.cpus), context.core.simd_bits)
+    n = arrays["a"].size
+    last: list[float] = []
+
+    def run(calls: int) -> Sample:
+        seconds = 0.0
+        for _ in range(calls):
+            elapsed, partials = context.pool.run(tasks)
+            seconds += elapsed
+            last[:] = partials
+        return Sample(seconds)
+
+    def validate() -> None:
+        validate_stream(kernel.form, arrays, state, sum(last), n)
+
+    details = {"elements": n, "nontemporal": kernel.nontemporal, "bytes_per_element_stream": kernel.bytes_stream,
+               "bytes_per_element_traffic": kernel.bytes_traffic, "traffic_model": kernel.traffic_model()}
+    return measure_kernel(kernel, run, validate, Work.of_stream(kernel, n), context.policy, details).result
+
+
+def sustained_kernel(kernels: Sequence[Kernel]) -> Kernel | None:
+    """The kernel of a sustained run: triad when selected, else the first that writes memory."""
+    return next((k for k in kernels if k.name == "triad"), None) or next((k for k in kernels if k.writes), None)
+
+
+def sustain_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.ndarray],
+                      state: dict[str, float]) -> Timeline:
+    """Run ``kernel`` back to back for ``sustain_seconds``; one sample per interval.
+
+    Repeating a STREAM kernel leaves its arrays as one run does (no kernel reads the array it writes),
+    so one scalar replay validates the whole sustained run."""
+    options = context.options
+    tasks = stream_tasks(kernel, arrays, len(context.cpus), context.core.simd_bits)
+    n = arrays["a"].size
+    timeline = Timeline(kernel.name, "GB/s")
+    last: list[float] = []
+    start = time.perf_counter()
+    while (now := time.perf_counter()) - start < options.sustain_seconds:
+        busy, repetitions = 0.0, 0
+        while time.perf_counter() - now < options.sustain_interval:
+            seconds, last = context.pool.run(tasks)
+            busy += seconds
+            repetitions += 1
+        timeline.add(now - start, kernel.bytes_stream * n * repetitions / busy / 1e9)
+    validate_stream(kernel.form, arrays, state, sum(last), n)
+    return timeline
+
+
+def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
+    """Progress steps of ``run_family``: allocation, one per kernel, and the sustained run."""
+    sustained = context.options.sustain_seconds and sustained_kernel(kernels) is not None
+    return 1 + len(kernels) + (1 if sustained else 0)
+
+
+def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+    context.step("allocate and first-touch arrays")
+    n, warnings = array_elements(context.cpu, len(context.cpus), context.options.array_bytes)
+    context.warnings.extend(warnings)
+    arrays = allocate_arrays(context.pool, n)
+    state = dict(STREAM_INITIAL)
+    results = []
+    for kernel in kernels:
+        context.step(kernel.name)
+        results.append(measure_bandwidth(context, kernel, arrays, state))
+    timelines = []
+    sustained = sustained_kernel(kernels) if context.options.sustain_seconds else None
+    if sustained is not None:
+        context.step(f"sustained {sustained.name} ({context.options.sustain_seconds:g} s)")
+        timelines.append(sustain_bandwidth(context, sustained, arrays, state))
+    return FamilyRun(results, timelines, array_elements=n)
