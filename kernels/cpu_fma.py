@@ -21,9 +21,11 @@ from numba import njit
 from numba.extending import intrinsic
 
 from .cpu_llvm import (
+    ADDS_PER_BLOCK,
     I64,
     declare_vector_fma,
     dependent_add_chain,
+    dependent_mul_chain,
     horizontal_sum,
     llvm_float_type,
     numba_float_type,
@@ -114,40 +116,53 @@ def fma_kernel(precision: str, lanes: int, chains: int) -> Callable[[int, float,
 
 @functools.cache
 def fma_clock_kernel(precision: str, lanes: int, chains: int):
-    """A compiled ``kernel(n_outer, n_iter, n_blocks, a, b, x0) -> (checksum, adds, ticks)``.
+    """A compiled ``kernel(n_iter, n_blocks, n_mul_blocks, a, b, x0, add_ticks, mul_ticks) -> (checksum, adds,
+    muls)`` running ``len(add_ticks)`` rounds.
 
-    Alternates an FMA block of ``n_iter`` iterations with a short dependent add chain timed by the
-    time-stamp counter. The chain runs while the core is still in the FMA workload's frequency state
+    Each round is an FMA block of ``n_iter`` iterations, then the add chain of ``n_blocks`` blocks and the
+    multiply chain of ``n_mul_blocks``, each timed by the time-stamp counter into ``add_ticks[round]`` and
+    ``mul_ticks[round]``. The chains run while the core is still in the FMA workload's frequency state
     (AVX-512 licence, power and thermal limits), and the other cores keep running FMA blocks, so
-    ``adds / (ticks / tsc_hz)`` is the clock under FMA load.
+    ``steps x latency / seconds`` of either chain in a round is the clock under FMA load. Per-round ticks let
+    the runner take the median over rounds: a round in which the thread was descheduled is an outlier, not
+    a slower clock. ``muls`` counts only steps whose product came out right.
     """
     chains_op = _fma_chains_intrinsic(precision, lanes, chains)
 
     @njit(nogil=True)
-    def kernel(n_outer, n_iter, n_blocks, a, b, x0):
+    def kernel(n_iter, n_blocks, n_mul_blocks, a, b, x0, add_ticks, mul_ticks):
         checksum = 0.0
-        adds = 0
-        ticks = 0
-        for _ in range(n_outer):
+        adds = muls = 0
+        for i in range(add_ticks.size):
             checksum += chains_op(n_iter, a, b, x0)
             start = read_timestamp()
-            adds += dependent_add_chain(n_blocks)
-            ticks += read_timestamp() - start
-        return checksum, adds, ticks
+            adds += dependent_add_chain(n_blocks, 1)
+            middle = read_timestamp()
+            product = dependent_mul_chain(n_mul_blocks, 1)
+            end = read_timestamp()
+            add_ticks[i] = middle - start
+            mul_ticks[i] = end - middle
+            muls += n_mul_blocks * ADDS_PER_BLOCK if product == 1 else 0
+        return checksum, adds, muls
 
     return kernel
 
 
 @njit(nogil=True)
-def scalar_clock_kernel(n_outer, n_blocks):
-    """The add chain alone: the clock with no vector load (the highest turbo the cores reach)."""
-    adds = 0
-    ticks = 0
-    for _ in range(n_outer):
+def scalar_clock_kernel(n_blocks, n_mul_blocks, add_ticks, mul_ticks):
+    """The two chains alone, ``len(add_ticks)`` rounds: the clock with no vector load (the highest turbo the
+    cores reach). Returns (adds, muls) and fills the per-round ticks, as ``fma_clock_kernel`` does."""
+    adds = muls = 0
+    for i in range(add_ticks.size):
         start = read_timestamp()
-        adds += dependent_add_chain(n_blocks)
-        ticks += read_timestamp() - start
-    return adds, ticks
+        adds += dependent_add_chain(n_blocks, 1)
+        middle = read_timestamp()
+        product = dependent_mul_chain(n_mul_blocks, 1)
+        end = read_timestamp()
+        add_ticks[i] = middle - start
+        mul_ticks[i] = end - middle
+        muls += n_mul_blocks * ADDS_PER_BLOCK if product == 1 else 0
+    return adds, muls
 
 
 @njit(nogil=True)

@@ -6,9 +6,12 @@ Plain numba cannot express three things the CPU kernels need, so they are writte
   reach the FMA units' throughput where numba's auto-vectoriser does not;
 * stores carrying ``!nontemporal`` metadata (``vmovntpd`` on x86, ``stnp`` on AArch64), which skip the
   write-allocate read;
-* a dependent chain of one-cycle integer adds in inline assembly, and the time-stamp counter, which
+* dependent chains of integer adds and multiplies in inline assembly, and the time-stamp counter, which
   together measure the core clock (the avx-turbo method). LLVM folds a plain ``x += 1`` loop into closed
-  form, so the chain must be opaque to the optimiser: inline asm is.
+  form, so the chain must be opaque to the optimiser: inline asm is. The add takes its operand from a
+  register, never an immediate: recent Intel cores (Golden Cove and later) fold chains of ``add $1, reg``
+  in the renamer and retire several per cycle (measured on a Sapphire Rapids-class Xeon: 7.7-10.6 "GHz"
+  from ``add $1``, 2.5-2.7 from ``add reg, reg``). A multiply chain of another latency cross-checks it.
 """
 
 from __future__ import annotations
@@ -29,15 +32,26 @@ MACHINE = platform.machine().lower()
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 
-# One step of the dependent add chain per architecture: each instruction reads the previous result, so
-# the chain retires exactly one add per core cycle on every core this project targets (x86-64 since
-# Haswell/Zen, Arm Neoverse). ``$0`` is the tied in/out register.
-_ADD_STEP = {"x86_64": "add $$1, $0", "amd64": "add $$1, $0", "aarch64": "add $0, $0, #1",
-             "arm64": "add $0, $0, #1"}
+# One step of each dependent chain per architecture: ``$0`` is the tied in/out register, ``$2`` a register
+# holding 1, so each instruction reads the previous result and nothing can be folded. Latencies (cycles per
+# step) from Agner Fog's instruction tables and uops.info (x86: add r64,r64 = 1 and imul r64,r64 = 3 on
+# every Intel core since Nehalem and AMD Zen 1-5) and Arm's Neoverse N1/N2/V1/V2 software optimisation
+# guides (add = 1, 64-bit mul = 2).
+_CHAIN_STEPS = {
+    "add": {"x86_64": "add $2, $0", "amd64": "add $2, $0", "aarch64": "add $0, $0, $2", "arm64": "add $0, $0, $2"},
+    "mul": {"x86_64": "imul $2, $0", "amd64": "imul $2, $0", "aarch64": "mul $0, $0, $2", "arm64": "mul $0, $0, $2"},
+}
+CHAIN_LATENCY = {"add": {"default": 1}, "mul": {"default": 3, "aarch64": 2, "arm64": 2}}
 # Flags the chain clobbers: without the clobber LLVM may test the loop counter's flags after the asm.
-_ADD_CLOBBERS = {"x86_64": "~{flags}", "amd64": "~{flags}", "aarch64": "~{cc}", "arm64": "~{cc}"}
-ADDS_PER_BLOCK = 200
-CLOCK_SUPPORTED = MACHINE in _ADD_STEP
+_CLOBBERS = {"x86_64": "~{flags}", "amd64": "~{flags}", "aarch64": "~{cc}", "arm64": "~{cc}"}
+ADDS_PER_BLOCK = 200  # steps of either chain per asm block
+CLOCK_SUPPORTED = MACHINE in _CLOBBERS
+
+
+def chain_latency(kind: str, machine: str = MACHINE) -> int:
+    """Cycles per step of the ``kind`` chain ("add" or "mul") on ``machine``."""
+    table = CHAIN_LATENCY[kind]
+    return table.get(machine, table["default"])
 
 
 def llvm_float_type(precision: str) -> ir.Type:
@@ -93,39 +107,49 @@ def read_timestamp(typingctx):
     return sig, codegen
 
 
-@intrinsic
-def dependent_add_chain(typingctx, n_blocks):
-    """Run ``n_blocks * ADDS_PER_BLOCK`` dependent integer adds and return the count (it must equal it).
+def _chain_intrinsic(kind: str):
+    """An intrinsic ``chain(n_blocks, one) -> value`` running ``n_blocks * ADDS_PER_BLOCK`` dependent steps of
+    the ``kind`` chain, each with ``one`` (which must be 1) as its second operand. The add chain returns its
+    step count (the runner checks it); the multiply chain returns its start value (1 x 1 x ... = 1).
 
-    At one add per cycle, the elapsed time of the chain is its length in core cycles: that is how the
-    effective clock is measured without MSR access (the method of Travis Downs' avx-turbo).
+    At ``chain_latency(kind)`` cycles per step, the elapsed time of the chain is its length in core cycles:
+    that is how the effective clock is measured without MSR access (the method of Travis Downs' avx-turbo).
     """
-    sig = types.int64(types.int64)
 
-    def codegen(context, builder, signature, args):
-        (blocks,) = args
-        step = _ADD_STEP[MACHINE]
-        asm_type = ir.FunctionType(I64, [I64])
-        body = "\n".join([step] * ADDS_PER_BLOCK)
-        constraints = f"=r,0,{_ADD_CLOBBERS[MACHINE]}"
-        entry = builder.block
-        loop = builder.append_basic_block("chain.loop")
-        done = builder.append_basic_block("chain.done")
-        builder.cbranch(builder.icmp_signed(">", blocks, ir.Constant(I64, 0)), loop, done)
-        builder.position_at_end(loop)
-        index = builder.phi(I64)
-        count = builder.phi(I64)
-        next_count = builder.asm(asm_type, body, constraints, [count], side_effect=True)
-        next_index = builder.add(index, ir.Constant(I64, 1))
-        index.add_incoming(ir.Constant(I64, 0), entry)
-        index.add_incoming(next_index, loop)
-        count.add_incoming(ir.Constant(I64, 0), entry)
-        count.add_incoming(next_count, loop)
-        builder.cbranch(builder.icmp_signed("<", next_index, blocks), loop, done)
-        builder.position_at_end(done)
-        result = builder.phi(I64)
-        result.add_incoming(ir.Constant(I64, 0), entry)
-        result.add_incoming(next_count, loop)
-        return result
+    @intrinsic
+    def chain(typingctx, n_blocks, one):
+        sig = types.int64(types.int64, types.int64)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            blocks, operand = args
+            asm_type = ir.FunctionType(I64, [I64, I64])
+            body = "\n".join([_CHAIN_STEPS[kind][MACHINE]] * ADDS_PER_BLOCK)
+            constraints = f"=r,0,r,{_CLOBBERS[MACHINE]}"
+            start = ir.Constant(I64, 0 if kind == "add" else 1)
+            entry = builder.block
+            loop = builder.append_basic_block(f"{kind}.loop")
+            done = builder.append_basic_block(f"{kind}.done")
+            builder.cbranch(builder.icmp_signed(">", blocks, ir.Constant(I64, 0)), loop, done)
+            builder.position_at_end(loop)
+            index = builder.phi(I64)
+            value = builder.phi(I64)
+            next_value = builder.asm(asm_type, body, constraints, [value, operand], side_effect=True)
+            next_index = builder.add(index, ir.Constant(I64, 1))
+            index.add_incoming(ir.Constant(I64, 0), entry)
+            index.add_incoming(next_index, loop)
+            value.add_incoming(start, entry)
+            value.add_incoming(next_value, loop)
+            builder.cbranch(builder.icmp_signed("<", next_index, blocks), loop, done)
+            builder.position_at_end(done)
+            result = builder.phi(I64)
+            result.add_incoming(start, entry)
+            result.add_incoming(next_value, loop)
+            return result
+
+        return sig, codegen
+
+    return chain
+
+
+dependent_add_chain = _chain_intrinsic("add")
+dependent_mul_chain = _chain_intrinsic("mul")

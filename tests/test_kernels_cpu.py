@@ -72,8 +72,11 @@ def test_fma_flop_count():
 
 @pytest.mark.skipif(not CLOCK_SUPPORTED, reason="no add-chain probe for this architecture")
 def test_add_chain_runs_exactly_its_length():
-    adds, ticks = cpu_fma.scalar_clock_kernel(3, 10)
-    assert adds == 3 * 10 * ADDS_PER_BLOCK and ticks > 0
-    checksum, adds, ticks = cpu_fma.fma_clock_kernel("fp64", 8, 12)(2, 100, 5, 0.75, 0.5, 1.0)
-    assert adds == 2 * 5 * ADDS_PER_BLOCK
+    add_ticks, mul_ticks = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
+    adds, muls = cpu_fma.scalar_clock_kernel(10, 4, add_ticks, mul_ticks)
+    assert adds == 3 * 10 * ADDS_PER_BLOCK and (add_ticks > 0).all()
+    assert muls == 3 * 4 * ADDS_PER_BLOCK and (mul_ticks > 0).all()  # every product of the multiply chain was 1
+    add_ticks, mul_ticks = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
+    checksum, adds, muls = cpu_fma.fma_clock_kernel("fp64", 8, 12)(100, 5, 3, 0.75, 0.5, 1.0, add_ticks, mul_ticks)
+    assert adds == 2 * 5 * ADDS_PER_BLOCK and muls == 2 * 3 * ADDS_PER_BLOCK and (mul_ticks > 0).all()
     assert checksum == pytest.approx(2 * cpu_fma.expected_checksum(100, 1.0, 8, 12))

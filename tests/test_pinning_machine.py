@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hwbench.errors import UsageError
 from hwbench.cpu.machine import nominal_clock, parse_cpuinfo, parse_size, read_caches
 from hwbench.cpu.pinning import LogicalCpu, format_cpu_list, order_cpus, parse_cpu_list, select_cpus
+from hwbench.errors import UsageError
 
 
 def test_parse_and_format_cpu_lists():

@@ -7,9 +7,8 @@ import itertools
 import pytest
 
 from hwbench.catalog import kernel as catalog_kernel
-from hwbench.stats import work_rate
 from hwbench.measure import Sample, time_kernel
-from hwbench.stats import RateSummary, RepetitionPolicy, spread_warning, summarize
+from hwbench.stats import RateSummary, RepetitionPolicy, spread_warning, summarize, work_rate
 
 
 def test_summary_of_known_samples():

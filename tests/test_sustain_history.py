@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from hwbench import Profile, cli
 from hwbench.profile import json_schema
-from hwbench.stats import Timeline
 from hwbench.profile.sustained import summarize_timeline, sustain_warnings, sustained_section
+from hwbench.stats import Timeline
 
 runner = CliRunner()
 

@@ -126,7 +126,8 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     if not run.core_known:
         warnings.append(f"micro-architecture not in hwbench's table ({core.name}): theoretical peaks assume "
                         f"2 FMA units of {core.simd_bits} bits; report the CPU to get it added")
-    under_load = run.clock.under_load_mhz if run.clock else {}
+    probe = run.clock
+    under_load = probe.trusted_under_load if probe else {}
     device = {
         "id": "cpu", "name": cpu.name, "vendor": cpu.vendor, "arch": cpu.arch, "family": cpu.family,
         "model": cpu.model, "cores": run.physical_cores, "threads": len(run.cpus), "simd": cpu.widest_simd_bits,
@@ -144,10 +145,17 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         "nominal_mhz": _round(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": _round(min(under_load.values()), 1) if under_load else None,
         "measured_under": "FMA kernel on every selected core (lowest over precisions)" if under_load else None,
-        "scalar_mhz": _round(run.clock.scalar_mhz, 1) if run.clock else None,
-        "tsc_mhz": _round(run.clock.tsc_mhz, 1) if run.clock else None,
-        "method": run.clock.method if run.clock else None,
+        "scalar_mhz": _round(probe.scalar_mhz, 1) if probe and not probe.failure else None,
+        "tsc_mhz": _round(probe.tsc_mhz, 1) if probe else None,
+        "method": probe.method if probe else None,
     }
+    if probe and probe.cross_check_mhz is not None:
+        clock["cross_check_mhz"] = {state: _round(mhz, 1) for state, mhz in probe.cross_check_mhz.items()}
+        clock["probe_status"] = (f"failed: {probe.failure}" if probe.failure else
+                                 "ok: the add and multiply chains agree within 5%")
+        if probe.failure:  # kept to diagnose the probe, never used as a clock
+            clock["untrusted_mhz"] = {"scalar": _round(probe.scalar_mhz, 1),
+                                      **{p: _round(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
     precisions = {r.precision for r in run.results if r.unit == "GFLOP/s"}
     sustained = None
     if run.sustained:

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..tools.compare import REGRESSED, Row, ceilings_of, compare_row
 from ..errors import UsageError
 from ..profile import Profile
+from ..tools.compare import REGRESSED, Row, ceilings_of, compare_row
 
 
 def _safe(text: str) -> str:
