@@ -111,14 +111,13 @@ def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work:
     timing = time_kernel(run, policy, sample_seconds)
     validate()
     summary = summarize(work.rated * timing.calls_per_sample, timing.seconds)
-    clocks = [s.clock_mhz for s in timing.samples if s.clock_mhz is not None]
     shown = dict(details or {})
     if sample_seconds is not None:
         shown["launches_per_sample"] = timing.calls_per_sample
-    if clocks:
-        shown["sample_clocks_mhz"] = [round(c, 1) for c in clocks]
+    clocks = tuple(s.clock_mhz for s in timing.samples)
     result = KernelResult(
         name=name or kernel.name, precision=kernel.precision, level=kernel.level, unit=kernel.unit, summary=summary,
         working_set_bytes=work.working_set_bytes, bytes_stream=work.bytes_stream, bytes_traffic=work.bytes_traffic,
-        flops=work.flops, validated=True, details=shown)
+        flops=work.flops, validated=True, details=shown,
+        sample_clocks_mhz=clocks if any(c is not None for c in clocks) else ())
     return Measured(result, timing)

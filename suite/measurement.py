@@ -30,6 +30,7 @@ class ComputeTheory:
     nominal_source: str
     source: str  # the formula with its inputs and sources, or why the figure is unknown
     low_per_cycle_cause: str | None = None  # what a FLOP/cycle under 75% of the table's means on this device
+    nominal_is_max: bool = False  # True where no unit can run above the nominal clock (a GPU's NVML max clock)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class KernelResult:
     details: dict = field(default_factory=dict)
     clocks_mhz: dict[str, float] = field(default_factory=dict)
     throttle_note: str | None = None
+    sample_clocks_mhz: tuple[float | None, ...] = ()  # the clock read during each sample, where the device can
 
 
 @dataclass

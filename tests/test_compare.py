@@ -20,6 +20,7 @@ from hwbench.tools.compare import (
     Ceiling,
     compare_row,
     parse_threshold,
+    reference_clock_mhz,
     top_spread,
 )
 
@@ -137,3 +138,24 @@ def test_top_spread_ignores_a_single_slow_sample():
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("5", 0.05), ("0.05", 0.05), ("12.5%", 0.125)])
 def test_parse_threshold(text, value):
     assert parse_threshold(text) == pytest.approx(value)
+
+
+REAL = Path(__file__).parent / "profiles"
+
+
+def test_two_real_h100_runs_compare_clean():
+    """Two full runs of one H100 SXM two minutes apart (tests/profiles, unedited hwbench 0.1.0 output): the
+    tensor GEMMs ran power-capped at different clocks, which must not read as a clock change (issue 10)."""
+    result = runner.invoke(app, ["compare", str(REAL / "h100-sxm-full-1.yaml"), str(REAL / "h100-sxm-full-2.yaml"),
+                                 "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["key"]: row for row in json.loads(result.stdout)["rows"]}
+    assert {row["verdict"] for row in rows.values()} == {"ok"}
+    # The clock row follows the fp32 FMA kernel (1980 MHz in both), not the lowest tensor clock (1380 vs 1425).
+    assert rows["clock"]["baseline"] == rows["clock"]["current"] == 1980.0
+
+
+def test_clock_row_follows_the_fma_ceiling_not_the_lowest_kernel():
+    base = Profile.load(REAL / "h100-sxm-full-1.yaml")
+    assert base.data["clock"]["measured_mhz"] == 1380.0  # the old definition: lowest over every kernel
+    assert reference_clock_mhz(base.data) == base.data["compute"]["fp32"]["clock_mhz"] == 1980.0

@@ -11,12 +11,17 @@ bytes and FLOPs were counted, the clock and its source, and the formula of each 
 
 from __future__ import annotations
 
+import statistics
+
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import KernelResult
 from .model import SCHEMA_VERSION
 from .sustained import sustained_extra
 
 LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock
+# A figure this far above its physical limit is a measurement error, never a ceiling: the clock reading, the
+# timing or the work count is wrong. 1% covers clock-reading granularity (NVML reports 15 MHz steps).
+LIMIT_TOLERANCE = 0.01
 MEASURED_ONLY = MemoryTheory(None, "not published by the vendor; measured only",
                              "bytes read + written by the kernel; STREAM convention")
 
@@ -41,10 +46,12 @@ def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
 
 def kernel_entry(result: KernelResult) -> dict:
     s = result.summary
+    clocks = [_round(c, 1) for c in result.sample_clocks_mhz]
     return {
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
         "best": _round(s.best), "median": _round(s.median), "min": _round(s.min), "max": _round(s.max),
         "cv": _round(s.cv, 5), "repetitions": s.repetitions, "samples": [_round(x) for x in s.samples],
+        **({"sample_clocks_mhz": clocks} if clocks else {}),
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
         "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
         "details": result.details,
@@ -59,6 +66,22 @@ def _throttled(result: KernelResult, warnings: list[str]) -> bool | None:
     return True
 
 
+def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
+    """FLOP per cycle per unit, from figures of the same samples.
+
+    Where the device read a clock during each sample (NVML, inside every timed batch), each sample's rate is
+    divided by its own clock and the median of those ratios is taken: a power-capped GPU's clock swings from
+    sample to sample, and the best sample's rate over the window's median clock gave an H100 4,227 FLOP per
+    cycle per SM against 4,096 possible. Otherwise (the CPU's probe, interleaved with the same kernel and
+    free of preemption like the best sample) the best rate is divided by the clock read under that load."""
+    paired = [rate * 1e3 / (theory.units * clock)
+              for rate, clock in zip(result.summary.samples, result.sample_clocks_mhz) if clock]
+    if paired:
+        return statistics.median(paired)
+    clock = result.clocks_mhz.get(theory.clock)
+    return result.summary.best * 1e3 / (theory.units * clock) if clock else None
+
+
 def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict:
     fpc_theory = theory.flop_per_cycle
     theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
@@ -66,25 +89,37 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
     at_clock = peak_gflops(theory.units, clock, fpc_theory)
     measured = result.summary.best
     efficiency = measured / theoretical if theoretical else None
-    if efficiency is not None and efficiency > 1.0:
+    above_limit = []
+    if efficiency is not None and efficiency > 1.0 and theory.nominal_is_max:
+        if efficiency > 1 + LIMIT_TOLERANCE:
+            above_limit.append(f"measured {measured:.1f} GFLOP/s is above the theoretical peak at the highest clock "
+                               f"the device allows ({theoretical:.1f} GFLOP/s)")
+    elif efficiency is not None and efficiency > 1.0:
         warnings.append(
             f"{precision}: measured {measured:.1f} GFLOP/s exceeds the theoretical peak at the nominal clock "
             f"({theoretical:.1f} GFLOP/s, efficiency {efficiency:.2f}): the nominal clock "
             f"({theory.nominal_mhz:.0f} MHz, {theory.nominal_source}) is below the clock the {theory.per}s ran at"
             + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock_gflops" if clock else ""))
-    per_cycle = measured * 1e3 / (theory.units * clock) if clock else None
+    per_cycle = flop_per_cycle(result, theory)
+    rejected = None
+    if per_cycle is not None and fpc_theory and per_cycle > fpc_theory * (1 + LIMIT_TOLERANCE):
+        above_limit.append(f"{per_cycle:.1f} FLOP per cycle per {theory.per} is above the hardware's {fpc_theory}")
+        rejected, per_cycle = per_cycle, None
     if (per_cycle is not None and fpc_theory and theory.low_per_cycle_cause
             and per_cycle < LOW_FLOP_PER_CYCLE * fpc_theory):
         warnings.append(f"{precision}: {per_cycle:.1f} FLOP per cycle per {theory.per} at {clock:.0f} MHz, against "
                         f"{fpc_theory} possible: the clock is not the cause. {theory.low_per_cycle_cause}")
-    return {
+    if above_limit:
+        warnings.append(f"{precision}: measurement error, not a ceiling: {'; '.join(above_limit)} (the clock reading, "
+                        "the timing or the work count is wrong; the figure is flagged in the profile)")
+    entry = {
         "kernel": result.name,
         "theoretical_gflops": _round(theoretical),
         "theoretical_source": theory.source,
         "theoretical_at_measured_clock_gflops": _round(at_clock),
         "measured_gflops": _round(measured),
         "efficiency": _round(efficiency, 4),
-        "efficiency_at_measured_clock": _round(measured / at_clock, 4) if at_clock else None,
+        "efficiency_at_measured_clock": _round(per_cycle / fpc_theory, 4) if per_cycle and fpc_theory else None,
         "clock_mhz": _round(clock, 1),
         "clock_source": theory.clock_source if clock else None,
         "flop_per_cycle": _round(per_cycle, 2),
@@ -92,6 +127,11 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "per": theory.per,
         "throttled": _throttled(result, warnings),
     }
+    if above_limit:
+        entry["measurement_error"] = "; ".join(above_limit)
+        if rejected is not None:
+            entry["flop_per_cycle_rejected"] = _round(rejected, 2)
+    return entry
 
 
 def _traffic_rate(result: KernelResult) -> float:
@@ -105,7 +145,8 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
     top_stream = max(results, key=lambda r: r.summary.best)
     measured = _traffic_rate(top)
     clock = top.clocks_mhz.get(theory.clock) if theory.clock else None
-    return {
+    efficiency = measured / theory.gbps if theory.gbps else None
+    entry = {
         "theoretical_gbps": _round(theory.gbps),
         "theoretical_source": theory.source,
         "measured_gbps": _round(measured),
@@ -113,12 +154,17 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
         "counting": theory.counting,
         "measured_stream_gbps": _round(top_stream.summary.best),
         "stream_kernel": top_stream.name,
-        "efficiency": _round(measured / theory.gbps, 4) if theory.gbps else None,
+        "efficiency": _round(efficiency, 4),
         "clock_mhz": _round(clock, 1),
         "bytes_per_cycle": _round(measured * 1e3 / clock, 1) if clock else None,
         "bytes_per_cycle_clock": theory.clock if clock else None,
         "throttled": _throttled(top, warnings),
     }
+    if efficiency is not None and efficiency > 1 + LIMIT_TOLERANCE:  # a paper bandwidth is a hard limit
+        entry["measurement_error"] = (f"measured {measured:.1f} GB/s is above the theoretical {theory.gbps:.1f} GB/s "
+                                      f"({theory.source})")
+        warnings.append(f"{top.level}: measurement error, not a ceiling: {entry['measurement_error']}")
+    return entry
 
 
 def build_profile(m: Measurement, host: Host) -> dict:

@@ -110,7 +110,7 @@ def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
         if entry.get("measured_gbps") is not None:
             found[f"memory.{level}"] = Ceiling(f"memory.{level}", "GB/s", float(entry["measured_gbps"]),
                                                _kernel_spread(data, entry.get("kernel")))
-    clock = data.get("clock", {}).get("measured_mhz")
+    clock = reference_clock_mhz(data)
     if clock is not None:
         found["clock"] = Ceiling("clock", "MHz", float(clock), 0.0)
     for name, entry in (data.get("sustained") or {}).get("kernels", {}).items():
@@ -118,6 +118,18 @@ def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
             found[f"sustained.{name}"] = Ceiling(f"sustained.{name}", entry["unit"], float(entry["sustained"]),
                                                  float(entry.get("spread") or 0.0), entry.get("clock_sustained_mhz"))
     return found
+
+
+def reference_clock_mhz(data: dict) -> float | None:
+    """The clock ``compare`` tracks as its own row: the lowest clock over the non-tensor FMA ceilings.
+
+    On CPUs that is ``clock.measured_mhz`` (the lowest under-load clock over precisions). On GPUs, profiles
+    written before hwbench 0.2 put the lowest clock over *every* kernel there, i.e. whichever tensor GEMM the
+    power cap hit hardest: two identical H100 runs then differed by 6.5%. Tensor ceilings still carry their
+    own clock, and every compute drop is split against that ceiling's own clock (``_cause``)."""
+    clocks = [float(entry["clock_mhz"]) for precision, entry in data.get("compute", {}).items()
+              if not precision.startswith("tensor_") and isinstance(entry, dict) and entry.get("clock_mhz")]
+    return min(clocks) if clocks else data.get("clock", {}).get("measured_mhz")
 
 
 def _relative(before: float | None, after: float | None) -> float | None:
