@@ -20,7 +20,7 @@ module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -46,9 +46,14 @@ class CudaModule:
         return ("-std=c++17", *(f"-D{name}={value}" for name, value in self.constants.items()))
 
 
-STREAM_CU = CudaModule("stream.cu", MappingProxyType({"BLOCK": 256}))
-# CHAINS independent FMA chains per thread; UNROLL iterations of all chains per trip of the loop.
-FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNROLL": 4}))
+# BLOCK: the largest block a STREAM launch may use (``__launch_bounds__`` and the reduction's shared array); the
+# block of each launch is the launch shape's (below), chosen when the kernel runs.
+STREAM_CU = CudaModule("stream.cu", MappingProxyType({"BLOCK": 1024}))
+# CHAINS independent FMA chains per thread; UNROLL iterations of all chains per trip of the loop. With UNROLL 4
+# the loop counter, compare and branch took 3 of every 35 issue slots, and fp32 reached 88% of an H100's
+# peak (58.9 of 66.9 TFLOP/s); at 32, 256 FMAs share a trip with those 3 (98.8%; 65.7 TFLOP/s measured with
+# unroll 32 on the same card, 2026-11-22). The FMA launch's iterations must stay a multiple of UNROLL.
+FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNROLL": 32}))
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,12 @@ class Kernel:
 
     name: str
     device: str  # "cpu" or "gpu"
-    family: str  # the module that runs it: stream, fma, l2, transfer, tensor
-    level: str  # dram, l2, h2d, d2h, or core for compute kernels
+    family: str  # the module that runs it: stream, fma, caches, l2, transfer, tensor
+    level: str  # dram, l2, h2d, d2h, core for compute kernels, or sweep (every level, by working set)
     precision: str  # profile compute key (fp64, fp32, fp16, bf16, tensor_fp16, ...) or data type; "-" for bytes
     unit: str  # "GB/s" or "GFLOP/s"
     groups: tuple[str, ...] = ()
-    form: str = ""  # STREAM form (copy, scale, add, triad, dot)
+    form: str = ""  # STREAM form (copy, scale, add, triad, dot) or cache form (read, copy, triad)
     reads: int = 0
     writes: int = 0
     flops_per_element: int = 0
@@ -125,20 +130,44 @@ def _cpu_fma(precision: str) -> Kernel:
                   element_bytes={"fp64": 8, "fp32": 4}[precision], launch=_frozen(chains=CPU_FMA_CHAINS))
 
 
+# Cache sweep (kernels/cpu_cache.py, suite/cpu/caches.py): working sets from 4 KiB to 4x the last-level cache,
+# per core and on all cores. form -> (reads, writes, FLOPs) per element; ``unroll`` vectors per loop trip
+# (independent accumulators of the sum: add latency x FP add ports is at most 8 on current cores).
+CACHE_FORMS: dict[str, tuple[int, int, int]] = {"read": (1, 0, 1), "copy": (1, 1, 0), "triad": (2, 1, 2)}
+
+
+def _cpu_cache(form: str) -> Kernel:
+    reads, writes, flops = CACHE_FORMS[form]
+    return Kernel(f"cache_{form}", "cpu", "caches", "sweep", "fp64", "GB/s", ("caches",), form, reads, writes, flops,
+                  launch=_frozen(unroll=8, smallest_bytes=4096, llc_multiple=4))
+
+
 CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
     _cpu_fma("fp64"), _cpu_fma("fp32"),
+    *(_cpu_cache(form) for form in CACHE_FORMS),
+)
+
+
+# Launch shapes of the GPU STREAM kernels (issue 10): threads per block, and waves of a grid-stride launch
+# (SMs x resident blocks x waves) or None for one vector per thread on a grid that covers the array in one pass
+# (BabelStream's launch). On an H100 the one-pass launch of 1024-thread blocks gave triad 3078 GB/s, grid-stride
+# loops 2898-2908 at one wave and 3000-3012 at 64. Simplest first: a tie goes to the earlier shape.
+GPU_STREAM_SHAPES: tuple[Mapping[str, Any], ...] = (
+    _frozen(block=1024, waves=None), _frozen(block=256, waves=None),
+    *(_frozen(block=block, waves=waves) for waves in (1, 4, 16, 64) for block in (256, 1024)),
 )
 
 
 def _gpu_stream(form: str, precision: str) -> Kernel:
     reads, writes, flops = STREAM_FORMS[form]
     suffix, element_bytes = {"fp64": ("f64", 8), "fp32": ("f32", 4)}[precision]
-    # 16-byte vectors (double2, float4), grid-stride loops over SMs x resident blocks (one wave).
+    # 16-byte vectors (double2, float4) in grid-stride loops, launched in the shape an untimed sweep of
+    # GPU_STREAM_SHAPES found fastest on the device (suite/gpu/stream.py), ``sweep_launches`` launches per shape.
     return Kernel(form if precision == "fp64" else f"{form}_fp32", "gpu", "stream", "dram", precision, "GB/s",
                   ("stream",), form, reads, writes, flops, element_bytes, entry=f"{form}_{suffix}", module=STREAM_CU,
-                  launch=_frozen(vector_bytes=16, waves=1))
+                  launch=_frozen(vector_bytes=16, shapes=GPU_STREAM_SHAPES, sweep_launches=3))
 
 
 def _gpu_fma(precision: str, entry: str, lanes: int) -> Kernel:
@@ -162,9 +191,10 @@ def _gpu_transfer(direction: str) -> Kernel:
 GPU_KERNELS: tuple[Kernel, ...] = (
     *(_gpu_stream(form, "fp64") for form in STREAM_FORMS),
     *(_gpu_stream(form, "fp32") for form in STREAM_FORMS),
-    # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch.
+    # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch, in one shape.
     Kernel("l2_read", "gpu", "l2", "l2", "fp64", "GB/s", ("transfer",), reads=1, entry="l2_read_f64",
-           module=STREAM_CU, launch=_frozen(vector_bytes=16, waves=1, passes=64, l2_share=0.25)),
+           module=STREAM_CU, launch=_frozen(vector_bytes=16, shapes=(_frozen(block=256, waves=1),), passes=64,
+                                            l2_share=0.25)),
     _gpu_transfer("h2d"), _gpu_transfer("d2h"),
     _gpu_fma("fp64", "fma_f64", 1), _gpu_fma("fp32", "fma_f32", 1),
     _gpu_fma("fp16", "fma_f16x2", 2), _gpu_fma("bf16", "fma_bf16x2", 2),
@@ -172,7 +202,7 @@ GPU_KERNELS: tuple[Kernel, ...] = (
 )
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
-GROUP_ORDER = ("stream", "nt", "fma", "tensor", "transfer")  # as --help and error messages list them
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "tensor", "transfer")  # as --help and error messages list them
 CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU)
 
 
@@ -218,3 +248,14 @@ def select(device: str, spec: str | None) -> tuple[Kernel, ...]:
             what = "GPU kernel" if device == "gpu" else "kernel"
             raise UsageError(f"--kernels: unknown {what} {part!r}; choose from {', '.join([*named, *names])}")
     return tuple(k for k in every if k.name in chosen)
+
+
+def by_family(kernels: Sequence[Kernel], families: Collection[str]) -> dict[str, list[Kernel]]:
+    """The selected kernels grouped by family (catalog order kept); a kernel whose family has no module in
+    ``families`` (a session's table) is a programming error."""
+    grouped: dict[str, list[Kernel]] = {}
+    for item in kernels:
+        if item.family not in families:
+            raise ValueError(f"{item.name}: no {item.device.upper()} family module for {item.family!r}")
+        grouped.setdefault(item.family, []).append(item)
+    return grouped

@@ -7,35 +7,39 @@ figures of any GPU and appear nowhere else.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
 
-from hwbench.gpu_ceilings import gpu_profile, pcie_gbps
-from hwbench.gpu_runner import (
-    GPU_KERNELS,
-    GpuInfo,
-    GpuMeasurement,
-    decode_packed,
-    fma_expected,
-    fp16_word,
-    resolve_gpu_kernels,
-    stream_array_bytes,
-)
-from hwbench.gpu_theory import dram_gbps, launch_blocks, peak_gflops, sm_model
+from hwbench import catalog
+from hwbench.errors import UsageError
+from hwbench.gpu import session as gpu_session
+from hwbench.gpu import stream as gpu_stream
+from hwbench.gpu.fma import decode_packed, fma_expected, fp16_word
+from hwbench.gpu.session import GpuInfo, GpuRun, to_measurement, with_telemetry
+from hwbench.gpu.stream import granule, stream_array_bytes
+from hwbench.gpu.telemetry import Sample, WindowSummary, decode_reasons, is_throttled, summarize_window
+from hwbench.gpu.theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
+from hwbench.measurement import Host
 from hwbench.profile import json_schema
+from hwbench.profile.build import build_profile
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
-from hwbench.telemetry import Sample, decode_reasons, is_throttled, summarize_window
 
 CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"
 NVCC = shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if Path(p).exists()), None)
 
-# Every kernel name the runner asks a module for (gpu_runner.py), by file.
+GPU_KERNELS = catalog.kernels("gpu")
+HOST = Host("test-host", "Linux 6.0", "0.0-test", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+
+# Every kernel name the session asks a module for (the catalog's entries), by file; the fp32 L2 kernel is
+# compiled too, though no catalog kernel runs it.
 EXPECTED_ENTRIES = {
     "stream.cu": [f"{form}_{suffix}" for suffix in ("f64", "f32")
                   for form in ("copy", "scale", "add", "triad", "dot", "l2_read")],
@@ -43,12 +47,46 @@ EXPECTED_ENTRIES = {
 }
 
 
+def test_expected_entries_cover_the_catalog():
+    for kernel in GPU_KERNELS:
+        if kernel.module is not None:
+            assert kernel.entry in EXPECTED_ENTRIES[kernel.module.source], kernel.name
+
+
+def cu_defaults(source: str) -> dict[str, int]:
+    """NAME -> value of every ``#ifndef NAME / #define NAME value / #endif`` default in a .cu file."""
+    text = (CUDA_DIR / source).read_text()
+    return {name: int(value) for name, value in
+            re.findall(r"^#ifndef (\w+)\n#define \1 (\d+)\b[^\n]*\n#endif", text, flags=re.MULTILINE)}
+
+
+@pytest.mark.parametrize("module", catalog.CUDA_MODULES, ids=lambda m: m.source)
+def test_cu_defaults_equal_the_catalog(module):
+    """Plain nvcc builds the kernel hwbench runs: the file's defaults are the catalog's -D constants, and the
+    file defines nothing else unguarded that the catalog passes."""
+    assert cu_defaults(module.source) == dict(module.constants)
+    text = (CUDA_DIR / module.source).read_text()
+    for name in module.constants:
+        assert len(re.findall(rf"^#define {name}\b", text, flags=re.MULTILINE)) == 1, name
+
+
+def test_every_cuda_module_is_in_the_catalog():
+    assert {path.name for path in CUDA_DIR.glob("*.cu")} == {m.source for m in catalog.CUDA_MODULES}
+
+
+def catalog_options(source: str) -> tuple[str, ...]:
+    return next(m for m in catalog.CUDA_MODULES if m.source == source).compile_options()
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("options", ["plain", "catalog"])
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 @pytest.mark.parametrize("source", sorted(EXPECTED_ENTRIES))
-def test_cuda_sources_compile_with_plain_nvcc(tmp_path, arch, source):
+def test_cuda_sources_compile_with_plain_nvcc(tmp_path, arch, source, options):
+    """Plain nvcc (the files' defaults) and nvcc with the options hwbench gives NVRTC both build every entry."""
     ptx = tmp_path / f"{source}.ptx"
-    result = subprocess.run([NVCC, f"-arch={arch}", "-ptx", str(CUDA_DIR / source), "-o", str(ptx)],
+    extra = list(catalog_options(source)) if options == "catalog" else []
+    result = subprocess.run([NVCC, f"-arch={arch}", "-ptx", *extra, str(CUDA_DIR / source), "-o", str(ptx)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     entries = set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
@@ -56,21 +94,54 @@ def test_cuda_sources_compile_with_plain_nvcc(tmp_path, arch, source):
     assert "warning" not in result.stderr.lower(), result.stderr
 
 
+def fma_ptx(tmp_path: Path, *options: str) -> str:
+    ptx = tmp_path / "fma.ptx"
+    subprocess.run([NVCC, "-arch=sm_90", "-ptx", *options, str(CUDA_DIR / "fma.cu"), "-o", str(ptx)], check=True,
+                   timeout=300)
+    return ptx.read_text()
+
+
+def ptx_body(text: str, name: str) -> str:
+    return text[text.index(f".entry {name}("):].split(".entry ")[1]
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
 def test_fma_kernels_keep_every_chain(tmp_path):
     """8 chains x 4 unrolled + 8 remainder FMAs in the loop, and 7 more summing packed chains: no chain is
     removed as dead code."""
-    ptx = tmp_path / "fma.ptx"
-    subprocess.run([NVCC, "-arch=sm_90", "-ptx", str(CUDA_DIR / "fma.cu"), "-o", str(ptx)], check=True,
-                   timeout=300)
-    text = ptx.read_text()
+    text = fma_ptx(tmp_path, "-DCHAINS=8", "-DUNROLL=4")
+    assert ptx_body(text, "fma_f32").count("fma.rn.f32") == 40
+    assert ptx_body(text, "fma_f64").count("fma.rn.f64") == 40
+    assert ptx_body(text, "fma_bf16x2").count("fma.rn.bf16x2") == 47
 
-    def body(name: str) -> str:
-        return text[text.index(f".entry {name}("):].split(".entry ")[1]
 
-    assert body("fma_f32").count("fma.rn.f32") == 40
-    assert body("fma_f64").count("fma.rn.f64") == 40
-    assert body("fma_bf16x2").count("fma.rn.bf16x2") == 47
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("options", ["plain", "catalog"])
+def test_fma_kernels_run_the_catalog_constants(tmp_path, options):
+    """Plain nvcc (the file's defaults) and the catalog's -D options build the same loop: CHAINS x UNROLL
+    unrolled + CHAINS remainder FMAs, and CHAINS - 1 more summing packed chains."""
+    chains, unroll = catalog.FMA_CU.constants["CHAINS"], catalog.FMA_CU.constants["UNROLL"]
+    text = fma_ptx(tmp_path, *(catalog.FMA_CU.compile_options() if options == "catalog" else ()))
+    assert ptx_body(text, "fma_f32").count("fma.rn.f32") == chains * unroll + chains
+    assert ptx_body(text, "fma_f64").count("fma.rn.f64") == chains * unroll + chains
+    assert ptx_body(text, "fma_f16x2").count("fma.rn.f16x2") == chains * unroll + chains + chains - 1
+    assert ptx_body(text, "fma_bf16x2").count("fma.rn.bf16x2") == chains * unroll + chains + chains - 1
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
+def test_fma_constants_reach_the_kernel(tmp_path):
+    """-DCHAINS and -DUNROLL change the code: CHAINS x UNROLL unrolled + CHAINS remainder FMAs in the loop,
+    CHAINS - 1 more summing packed chains."""
+    text = fma_ptx(tmp_path, "-DCHAINS=4", "-DUNROLL=2")
+    assert ptx_body(text, "fma_f32").count("fma.rn.f32") == 4 * 2 + 4
+    assert ptx_body(text, "fma_bf16x2").count("fma.rn.bf16x2") == 4 * 2 + 4 + 3
+
+
+def test_fma_iterations_are_a_multiple_of_unroll():
+    """The unrolled loop then never runs its remainder: every launch's FMAs are in the unrolled body."""
+    for kernel in GPU_KERNELS:
+        if kernel.family == "fma":
+            assert kernel.launch["iterations"] % kernel.constants["UNROLL"] == 0, kernel.name
 
 
 # Theoretical tables against datasheets ----------------------------------------------------------------
@@ -137,9 +208,11 @@ def test_window_summary():
 
 
 def test_stream_array_size():
-    size, warnings = stream_array_bytes(50 * 2**20, 80 * 2**30)
+    triad = catalog.kernel("gpu", "triad")
+    assert granule(triad) == 16 * 1024  # 16-byte vectors x the largest block of the catalog's shapes
+    size, warnings = stream_array_bytes(50 * 2**20, 80 * 2**30, granule(triad))
     assert size == 2**30 and not warnings
-    size, warnings = stream_array_bytes(50 * 2**20, 300 * 2**20)
+    size, warnings = stream_array_bytes(50 * 2**20, 300 * 2**20, granule(triad))
     assert size == 60 * 2**20 and "under 4x the L2" in warnings[0]
 
 
@@ -149,44 +222,53 @@ def test_packed_half_words():
     words = np.array([fp16_word(0.75, False), fp16_word(0.5, False)], dtype=np.uint32)
     assert decode_packed(words, bf16=False).tolist() == [0.75, 0.75, 0.5, 0.5]
     assert decode_packed(np.array([fp16_word(0.75, True)]), bf16=True).tolist() == [0.75, 0.75]
-    assert fma_expected("fp32", 4096) == pytest.approx(16.0)  # 8 chains converged to 2
-    assert fma_expected("fp32", 1) == pytest.approx(8 * 1.25)
+    fma_fp32 = catalog.kernel("gpu", "fma_fp32")
+    assert fma_expected(fma_fp32, 4096) == pytest.approx(16.0)  # 8 chains converged to 2
+    assert fma_expected(fma_fp32, 1) == pytest.approx(8 * 1.25)
+
+
+def names(kernels) -> tuple[str, ...]:
+    return tuple(kernel.name for kernel in kernels)
 
 
 def test_gpu_kernel_selection():
-    assert resolve_gpu_kernels("tensor,triad_fp32") == ("triad_fp32", "matmul_fp16", "matmul_bf16",
-                                                        "matmul_tf32", "matmul_fp64")
-    assert resolve_gpu_kernels(None) == GPU_KERNELS
-    with pytest.raises(Exception, match="unknown GPU kernel 'fma_fp8'"):
-        resolve_gpu_kernels("fma_fp8")
+    assert names(catalog.select("gpu", "tensor,triad_fp32")) == ("triad_fp32", "matmul_fp16", "matmul_bf16",
+                                                                 "matmul_tf32", "matmul_fp64")
+    assert catalog.select("gpu", None) == GPU_KERNELS
+    with pytest.raises(UsageError, match="unknown GPU kernel 'fma_fp8'"):
+        catalog.select("gpu", "fma_fp8")
+
+
+def test_every_gpu_family_has_a_module():
+    assert {kernel.family for kernel in GPU_KERNELS} == set(gpu_session.FAMILIES)
+    assert set(gpu_session.SUSTAINED) <= set(gpu_session.FAMILIES)
 
 
 # Profile from a synthetic measurement --------------------------------------------------------------------
 
 
-def synthetic_measurement() -> GpuMeasurement:
-    from hwbench.telemetry import WindowSummary
-
+def synthetic_run() -> GpuRun:
     gpu = GpuInfo(0, "Test GPU (Hopper-like)", (9, 0), 100, 2048, 50 * 2**20, 80 * 2**30, 79 * 2**30, 5120,
                   2000.0, 2500.0, "NVML nvmlDeviceGetMaxClockInfo (SM and memory)", "580.00", "13.0", "14.0.0",
                   700.0)
-
-    def result(name, precision, level, unit, best):
-        return KernelResult(name, precision, level, unit, RateSummary((best * 0.98, best)), 0, None, None, 0, True,
-                            {})
-
-    results = [result("triad", "fp64", "dram", "GB/s", 2800.0), result("l2_read", "fp64", "l2", "GB/s", 9000.0),
-               result("h2d", "-", "h2d", "GB/s", 50.0), result("fma_fp32", "fp32", "core", "GFLOP/s", 48_000.0),
-               result("matmul_bf16", "tensor_bf16", "core", "GFLOP/s", 600_000.0)]
     calm = WindowSummary(20, 1875.0, 1860.0, 2500.0, 500.0, 60.0, [], 0)
     capped = WindowSummary(20, 1500.0, 1400.0, 2500.0, 700.0, 75.0, ["sw_power_cap"], 12)
-    telemetry = {"triad": calm, "l2_read": calm, "h2d": calm, "fma_fp32": calm, "matmul_bf16": capped}
-    return GpuMeasurement(gpu, False, RepetitionPolicy(), results, telemetry, [], array_bytes=2**30,
-                          details={"pcie": {"generation": 5, "width": 16}})
+
+    def result(name, best, window):
+        kernel = catalog.kernel("gpu", name)
+        moved = 1 if kernel.unit == "GB/s" else None
+        plain = KernelResult(name, kernel.precision, kernel.level, kernel.unit, RateSummary((best * 0.98, best)), 0,
+                             moved, moved, 0, True, {})
+        return with_telemetry(plain, window, gpu.max_sm_mhz)
+
+    results = [result("triad", 2800.0, calm), result("l2_read", 9000.0, calm), result("h2d", 50.0, calm),
+               result("fma_fp32", 48_000.0, calm), result("matmul_bf16", 600_000.0, capped)]
+    return GpuRun(gpu, False, RepetitionPolicy(), results, [], array_bytes=2**30,
+                  pcie={"generation": 5, "width": 16})
 
 
 def test_gpu_profile_arithmetic_and_schema():
-    data = gpu_profile(synthetic_measurement())
+    data = build_profile(to_measurement(synthetic_run()), HOST)
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     assert data["device"]["id"] == "cuda:0" and data["device"]["arch"] == "sm_90"
     fp32 = data["compute"]["fp32"]
@@ -203,7 +285,8 @@ def test_gpu_profile_arithmetic_and_schema():
     assert data["memory"]["h2d"]["theoretical_gbps"] == pytest.approx(63.015, rel=1e-4)
     assert data["memory"]["l2"]["theoretical_gbps"] is None
     assert data["ridge_point"]["fp32"]["measured"] == pytest.approx(48_000 / 2800, rel=1e-3)
-    assert data["clock"]["measured_mhz"] == 1500.0
+    # The profile-wide clock is the FMA kernels' (1875), not the power-capped GEMM's (1500): issue 10, item 5.
+    assert data["clock"]["measured_mhz"] == 1875.0 and data["clock"]["measured_under"].startswith("FMA kernels")
 
 
 # Real GPU runs (skipped without CuPy and a GPU) ------------------------------------------------------------
@@ -237,23 +320,33 @@ def test_real_quick_gpu_run(tmp_path):
     assert data["compute"]["fp32"]["clock_mhz"] > 0
 
 
-# The runner end to end on a NumPy stand-in for CuPy and NVML -----------------------------------------------
+# The session end to end on a NumPy stand-in for CuPy and NVML -----------------------------------------------
 
 
-def test_runner_orchestration_on_fake_cupy(monkeypatch):
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """The NumPy stand-in for CuPy and NVML in place of the real ones, small STREAM arrays, few samples."""
     import sys
 
     from fake_cupy import FakeNvml, make_cupy
 
-    from hwbench import gpu_runner
-
-    monkeypatch.setitem(sys.modules, "cupy", make_cupy())
+    cupy = make_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
-    monkeypatch.setattr(gpu_runner, "MIN_ARRAY_BYTES", 4 << 20)  # small arrays: NumPy does the work
-    monkeypatch.setattr(gpu_runner.RepetitionPolicy, "for_mode", classmethod(
+    monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)  # small arrays: NumPy does the work
+    monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
-    kernels = gpu_runner.resolve_gpu_kernels("stream,l2_read,fma")
-    data = gpu_runner.measure_gpu("cuda:0", ",".join(kernels), quick=True, sustain=None)
+    return cupy
+
+
+def fake_profile(spec: str, sustain: tuple[float, float] | None = None) -> dict:
+    measurement = gpu_session.measure_gpu(0, catalog.select("gpu", spec), quick=True, sustain=sustain)
+    return build_profile(measurement, HOST)
+
+
+def test_runner_orchestration_on_fake_cupy(fake_gpu):
+    kernels = names(catalog.select("gpu", "stream,l2_read,fma"))
+    data = fake_profile(",".join(kernels))
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     assert [k["name"] for k in data["kernels"]] == list(kernels)
     assert all(k["validated"] for k in data["kernels"])
@@ -262,20 +355,74 @@ def test_runner_orchestration_on_fake_cupy(monkeypatch):
     assert data["device"]["name"] == "Fake GPU" and data["memory"]["dram"]["theoretical_gbps"] == 3200.0
     assert data["compute"]["fp32"]["theoretical_gflops"] == pytest.approx(4 * 256 * 2000 / 1000)
     assert data["compute"]["fp32"]["throttled"] is True  # the fake NVML reports a power cap on every sample
+    assert data["compute"]["fp32"]["clock_mhz"] == 1500.0 and data["clock"]["measured_mhz"] == 1500.0
+    assert data["memory"]["dram"]["clock_mhz"] == 2500.0 and data["memory"]["l2"]["clock_mhz"] == 1500.0
+    triad = next(k for k in data["kernels"] if k["name"] == "triad")
+    assert triad["details"]["telemetry"]["clock_event_reasons"] == ["sw_power_cap"]
+    assert set(triad["sample_clocks_mhz"]) == {1500.0} and triad["details"]["launches_per_sample"] >= 1
+    assert any(w.startswith("fma_fp32: clock-event reasons sw_power_cap in ") for w in data["warnings"])
 
-    sustained = gpu_runner.measure_gpu("cuda:0", "triad,fma_fp32", quick=True, sustain=(0.2, 0.05))
+    sustained = fake_profile("triad,fma_fp32", sustain=(0.2, 0.05))
     jsonschema.Draft202012Validator(json_schema()).validate(sustained)
     timeline = sustained["sustained"]["kernels"]["fma_fp32"]["timeline"]
     assert set(sustained["sustained"]["kernels"]) == {"fma_fp32", "triad"}
     assert timeline["clock_mhz"][0] == 1500.0 and timeline["clock_event_reasons"][0] == ["sw_power_cap"]
 
 
-def test_runner_rejects_a_wrong_kernel_result(monkeypatch):
-    import sys
+def test_transfers_on_fake_cupy(fake_gpu):
+    """h2d and d2h copy (and validate) the catalog's bytes, here shrunk to 1 MiB; PCIe gen 5 x16 is the paper
+    figure of both."""
+    small = tuple(replace(k, launch={**k.launch, "bytes": 1 << 20}) for k in catalog.select("gpu", "h2d,d2h"))
+    data = build_profile(gpu_session.measure_gpu(0, small, quick=True), HOST)
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    assert [k["name"] for k in data["kernels"]] == ["h2d", "d2h"]
+    assert all(k["validated"] and k["details"]["bytes"] == 1 << 20 for k in data["kernels"])
+    for level in ("h2d", "d2h"):
+        assert data["memory"][level]["theoretical_gbps"] == pytest.approx(63.015, rel=1e-4)
+        assert data["memory"][level]["theoretical_source"] == "PCIe gen 5 x16, one direction"
 
-    from fake_cupy import FakeNvml, Kernel, make_cupy
 
-    from hwbench import gpu_runner
+def catalog_grids(kernel, n_vec: int) -> dict[int, set[int]]:
+    """Block -> the grids the catalog's shapes of ``kernel`` give on the stand-in (4 SMs of 2048 threads) over
+    ``n_vec`` vectors: one pass (ceil(n_vec / block)) or SMs x resident blocks x waves, capped at one pass."""
+    grids: dict[int, set[int]] = {}
+    for shape in kernel.launch["shapes"]:
+        one_pass = -(-n_vec // shape["block"])
+        grid = one_pass if shape["waves"] is None else min(
+            one_pass, launch_blocks(4, 2048, shape["block"], waves=shape["waves"]))
+        grids.setdefault(shape["block"], set()).add(grid)
+    return grids
+
+
+def test_launches_and_modules_follow_the_catalog(fake_gpu):
+    """Every launch on the stand-in has a block and grid of the catalog: for the STREAM and L2 kernels a block
+    of one of its shapes (at most the module's BLOCK) and the grid that shape gives, else the module's BLOCK and
+    a grid of the catalog's waves; every module got -DNAME=value for each of its catalog constants."""
+    fake_profile("stream,l2_read,fma", sustain=(0.05, 0.02))
+    modules = fake_gpu.RawModule.created
+    by_source = {m.source: m for m in catalog.CUDA_MODULES}
+    assert sorted(module.code for module in modules) == sorted((CUDA_DIR / s).read_text() for s in by_source)
+    launched = set()
+    for module in modules:
+        cuda = next(m for m in catalog.CUDA_MODULES if (CUDA_DIR / m.source).read_text() == module.code)
+        assert module.options == cuda.compile_options()
+        assert {f"-D{name}={value}" for name, value in cuda.constants.items()} <= set(module.options)
+        entries = {k.entry: k for k in GPU_KERNELS if k.module == cuda}
+        for launch in module.launches:
+            kernel = entries[launch.name]
+            assert launch.block[0] <= cuda.constants["BLOCK"]
+            if "shapes" in kernel.launch:
+                assert launch.grid[0] in catalog_grids(kernel, launch.n_vec)[launch.block[0]], launch
+            else:
+                assert launch.block == (cuda.constants["BLOCK"],)
+                assert launch.grid == (launch_blocks(4, 2048, cuda.constants["BLOCK"], waves=kernel.launch["waves"]),)
+            launched.add(launch.name)
+    assert launched == {k.entry for k in catalog.select("gpu", "stream,l2_read,fma")}
+
+
+def test_runner_rejects_a_wrong_kernel_result(fake_gpu, monkeypatch):
+    from fake_cupy import Kernel
+
     from hwbench.errors import MeasurementError
 
     original = Kernel.__call__
@@ -286,8 +433,10 @@ def test_runner_rejects_a_wrong_kernel_result(monkeypatch):
             args[0][7] += 1.0  # one wrong element
 
     monkeypatch.setattr(Kernel, "__call__", broken)
-    monkeypatch.setitem(sys.modules, "cupy", make_cupy())
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
-    monkeypatch.setattr(gpu_runner, "MIN_ARRAY_BYTES", 4 << 20)
     with pytest.raises(MeasurementError, match="triad \\(fp64\\) validation failed"):
-        gpu_runner.measure_gpu("cuda:0", "triad", quick=True)
+        gpu_session.measure_gpu(0, catalog.select("gpu", "triad"), quick=True)
+
+
+def test_session_rejects_a_bad_device(fake_gpu):
+    with pytest.raises(UsageError, match="cuda:3: this machine has 1 CUDA GPU"):
+        gpu_session.measure_gpu(3, catalog.select("gpu", "triad"), quick=True)

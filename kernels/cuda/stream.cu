@@ -1,27 +1,48 @@
 // STREAM kernels for NVIDIA GPUs: copy, scale, add, triad, dot (McCalpin's STREAM; BabelStream's forms),
-// and an L2 read kernel. Loaded by hwbench with cupy.RawModule; also compiles with plain nvcc:
+// and an L2 read kernel. Loaded by suite/gpu/session.py (hwbench.gpu.session) with cupy.RawModule; also
+// compiles with plain nvcc:
 //     nvcc -arch=sm_90 -c stream.cu
 //
-// Invariants the host code relies on (hwbench/gpu_runner.py):
+// Invariants the host code relies on (suite/gpu/stream.py, imported as hwbench.gpu.stream):
 // - every array holds n_vec 16-byte vectors (double2 or float4): 16-byte loads and stores, coalesced;
-// - grid-stride loops, so any grid covers the array; the host launches SMs x (resident blocks per SM);
+// - grid-stride loops, so any grid covers the array. The block size is chosen at launch: any multiple of 32
+//   up to BLOCK. The host tries the catalog's launch shapes (one vector per thread on a grid of
+//   ceil(n_vec / blockDim.x) blocks, which makes one trip of the loop, or SMs x resident blocks x waves) in
+//   an untimed sweep and times the fastest;
 // - forms: copy c = a; scale b = s * c; add c = a + b; triad a = b + s * c; dot sum(a * b).
 //   No kernel reads the array it writes, so repeating a kernel leaves the arrays as one call does.
-// - dot and l2_read write one partial sum per block (BLOCK threads reduced in shared memory); the host
-//   adds the partials and validates the total.
+// - dot and l2_read write one partial sum per block, to partial[blockIdx.x]; the host adds the first
+//   gridDim.x partials and validates the total.
 
-#define BLOCK 256
+// Compile-time constants: hwbench passes them as -DNAME=value from suite/catalog.py (STREAM_CU); the
+// defaults below equal the catalog's (a test checks), so plain nvcc builds the kernels hwbench runs.
+#ifndef BLOCK
+#define BLOCK 1024  // the most threads per block a launch may use (__launch_bounds__, block_sum's array)
+#endif
+#if BLOCK % 32 != 0 || BLOCK > 1024
+#error "BLOCK must be a multiple of 32, at most 1024"
+#endif
 
-// The sum of ``value`` over the block's threads, valid in thread 0 (tree reduction in shared memory).
+// The sum of ``value`` over a warp's 32 threads, valid in lane 0 (shuffles, no shared memory).
+template <typename T>
+__device__ T warp_sum(T value) {
+    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+    return value;
+}
+
+// The sum of ``value`` over the block's threads, valid in thread 0, for any blockDim.x that is a multiple
+// of 32 up to BLOCK: each warp reduces with shuffles, warp 0 reduces the warps' sums. The shared array of
+// BLOCK / 32 sums is small enough (256 bytes of doubles) not to limit how many blocks an SM holds.
 template <typename T>
 __device__ T block_sum(T value) {
-    __shared__ T sums[BLOCK];
-    sums[threadIdx.x] = value;
-    for (int half = BLOCK / 2; half > 0; half /= 2) {
-        __syncthreads();
-        if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];
-    }
-    return sums[0];
+    __shared__ T warps[BLOCK / 32];
+    const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    value = warp_sum(value);
+    if (lane == 0) warps[warp] = value;
+    __syncthreads();
+    if (warp != 0) return value;  // only thread 0's result is used
+    value = lane < blockDim.x / 32 ? warps[lane] : T(0);
+    return warp_sum(value);
 }
 
 #define GRID_STRIDE_LOOP(i, n) \

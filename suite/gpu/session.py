@@ -1,150 +1,106 @@
-"""Run the GPU kernels (CuPy raw kernels from ``hwbench/kernels/cuda``, cuBLAS, copies) and collect samples.
+"""The GPU session: open the device and NVML, compile the CUDA modules, run each kernel family through the
+one timing path, and hand a device-neutral ``Measurement`` (with the inputs of every theoretical figure) to
+the profile builder.
 
-Order of a run: open the device and NVML, compile the modules (outside any timing), then per kernel: one
-untimed launch, a calibrated batch size, timed batches (CUDA events around ``batch`` back-to-back launches),
-validation of the result, and the NVML summary of the timed window. Nothing here formats output or computes
-ceilings (see ``gpu_ceilings``).
+Order of a run: open the device and NVML, compile every CUDA module the selected kernels need (NVRTC,
+outside any timing, with the catalog's ``-D`` constants), then each family in catalog order through
+``FAMILIES``; per kernel ``hwbench.measure`` runs one untimed launch, one timed launch to size a batch of
+~5 ms, warm-up batches and timed batches (CUDA events around back-to-back launches; ``run`` below),
+validates the result, and the NVML summary of the timed window is attached. Sustained timelines last.
+Nothing here formats output or computes ceilings (``hwbench.profile.build`` does, for both devices).
 
-Scalars are passed to raw kernels as NumPy scalars of the kernel's type: CuPy passes a Python float as a
-double and checks nothing, so a float kernel would read garbage. Raw kernels launch on CuPy's current
-stream, so every launch happens inside ``with self.stream``; the CUDA events are recorded on that stream.
+Raw kernels launch on CuPy's current stream, so every launch happens inside ``with self.stream``; the CUDA
+events are recorded on that stream.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from importlib import resources
+from typing import Any
 
-import numpy as np
+from .. import catalog
+from ..catalog import CudaModule, Kernel
+from ..errors import UsageError
+from ..measure import Run, Sample, Work, measure_kernel
+from ..measurement import ComputeTheory, Measurement, MemoryTheory, Sustained
+from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
+from . import fma, stream, tensor, transfer
+from .family import GpuContext, GpuInfo, Launch
+from .telemetry import NvmlSampler, WindowSummary
+from .theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
 
-from ..errors import MeasurementError, UsageError
-from ..gpu.theory import launch_blocks
-from ..catalog import BANDWIDTH_SPECS, select_kernels
-from ..stats import KernelResult, RepetitionPolicy, repeat_timed, spread_warning, summarize
-from ..profile.sustained import Timeline
-from ..gpu.telemetry import NvmlSampler, WindowSummary
-from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
 
-STREAM_FORMS = ("copy", "scale", "add", "triad", "dot")
-STREAM_KERNELS = STREAM_FORMS + tuple(f"{form}_fp32" for form in STREAM_FORMS)
-FMA_KERNELS = ("fma_fp64", "fma_fp32", "fma_fp16", "fma_bf16")
-TENSOR_KERNELS = ("matmul_fp16", "matmul_bf16", "matmul_tf32", "matmul_fp64")
-TRANSFER_KERNELS = ("l2_read", "h2d", "d2h")
-GPU_KERNELS = STREAM_KERNELS + TRANSFER_KERNELS + FMA_KERNELS + TENSOR_KERNELS
-KERNEL_GROUPS = {"stream": STREAM_KERNELS, "fma": FMA_KERNELS, "tensor": TENSOR_KERNELS,
-                 "transfer": TRANSFER_KERNELS, "all": GPU_KERNELS}
+Family = Callable[[GpuContext, Sequence[Kernel]], list[KernelResult]]
+Sustain = Callable[[GpuContext, float, float], Timeline]
 
-BLOCK = 256  # threads per block; must match BLOCK in the .cu files
-FMA_CHAINS = 8  # must match CHAINS in fma.cu
-VECTOR_BYTES = 16  # double2 / float4
-L2_MULTIPLE = 4  # DRAM arrays at least 4x the L2 (gpu-benches issue 6)
-MIN_ARRAY_BYTES = 1 << 30  # per array; bigger arrays amortize the tail of each launch
-MEMORY_FRACTION = 0.6  # the three STREAM arrays may take at most this share of free device memory
-L2_WORKING_SET_SHARE = 0.25  # the L2 kernel reads a buffer of a quarter of the L2, far inside it
-BATCH_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
-MATMUL_SIZES = {True: (4096, 8192), False: (4096, 8192, 16384)}  # quick: smaller set
-TRANSFER_BYTES = 256 << 20
+# Kernel family (catalog ``Kernel.family``) -> the function that measures its selected kernels. Adding a
+# family: a module with ``measure(session, kernels)``, one line here, and its kernels in the catalog.
+FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2, "fma": fma.measure,
+                               "tensor": tensor.measure, "transfer": transfer.measure}
+# Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
+# compute first.
+SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
+                                             "stream": (stream.SUSTAINED_KERNEL, stream.sustain)}
 
-# Packed fp16 / bf16 words with the same value in both halves (IEEE binary16; bfloat16 = top of binary32).
-HALF_BITS = {0.75: 0x3A00, 0.5: 0x3800, 1.0: 0x3C00}
-BF16_BITS = {0.75: 0x3F40, 0.5: 0x3F00, 1.0: 0x3F80}
+COUNTING = "bytes read + written by the kernel (GPU stores allocate no read); STREAM convention"
+CLOCK_SOURCE = "NVML SM clock, median over the timed window"
+SUSTAINED_CLOCK = "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside"
+TIMING = "CUDA events around batches of back-to-back launches; first launch (compile, load) untimed"
 
-# cuBLAS / CUDA library constants (cublas_api.h, library_types.h).
-CUDA_R_32F, CUDA_R_64F, CUDA_R_16F, CUDA_R_16BF = 0, 1, 2, 14
-CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F = 68, 77, 70
-CUBLAS_OP_N, CUBLAS_GEMM_DEFAULT = 0, -1
-MEMCPY_HOST_TO_DEVICE, MEMCPY_DEVICE_TO_HOST = 1, 2  # cudaMemcpyKind (driver_types.h)
+ProgressCallback = Callable[[str, int, int], None]
+
+__all__ = ["FAMILIES", "GpuInfo", "GpuRun", "GpuSession", "measure_gpu", "to_measurement", "with_telemetry"]
 
 
 @dataclass(frozen=True)
-class GpuInfo:
-    index: int
-    name: str
-    compute_capability: tuple[int, int]
-    sms: int
-    max_threads_per_sm: int
-    l2_bytes: int
-    memory_bytes: int
-    free_bytes: int
-    bus_width_bits: int | None
-    max_sm_mhz: float | None
-    max_memory_mhz: float | None
-    clock_source: str
-    driver: str | None
-    cuda_runtime: str
-    cupy_version: str
-    power_limit_w: float | None
+class GpuRun:
+    """The facts of one GPU run, before they are put in profile terms (``to_measurement``)."""
 
-
-@dataclass(frozen=True)
-class GpuMeasurement:
     gpu: GpuInfo
     quick: bool
     policy: RepetitionPolicy
     results: list[KernelResult]
-    telemetry: dict[str, WindowSummary]
     warnings: list[str]
     sustained: tuple[Timeline, ...] = ()
     sustained_seconds: float | None = None
     sustained_interval: float | None = None
     array_bytes: int | None = None
-    details: dict = field(default_factory=dict)
+    pcie: dict | None = None  # NVML's widest PCIe link: generation, width
 
 
-ProgressCallback = Callable[[str, int, int], None]
+
+def throttle_note(window: WindowSummary, max_sm_mhz: float | None) -> str | None:
+    """Why a figure is a throttled one: NVML reported a clock-event reason other than idle while it ran."""
+    if not window.throttled_samples:
+        return None
+    clock = (f"; SM clock median {window.sm_mhz:.0f} MHz of {max_sm_mhz:.0f} max"
+             if window.sm_mhz and max_sm_mhz else "")
+    return (f"clock-event reasons {', '.join(window.reasons) or 'set'} in {window.throttled_samples} of "
+            f"{window.samples} NVML samples{clock}: the figure is the throttled one (power or thermal limits as "
+            "the card is set up; hwbench changes none)")
 
 
-def resolve_gpu_kernels(spec: str | None) -> tuple[str, ...]:
-    return select_kernels(spec, GPU_KERNELS, KERNEL_GROUPS, "GPU kernel")
+def with_telemetry(result: KernelResult, window: WindowSummary, max_sm_mhz: float | None) -> KernelResult:
+    """``result`` with the NVML summary of its timed window: details, clocks and the throttle note."""
+    clocks = {key: mhz for key, mhz in (("SM", window.sm_mhz), ("memory", window.memory_mhz)) if mhz is not None}
+    return replace(result, details={**result.details, "telemetry": window.as_dict()}, clocks_mhz=clocks,
+                   throttle_note=throttle_note(window, max_sm_mhz))
 
 
-def stream_array_bytes(l2_bytes: int, free_bytes: int) -> tuple[int, list[str]]:
-    """Bytes per STREAM array: max(4 x L2, 1 GiB), capped so three arrays fit in 60% of free memory; a
-    multiple of 16 bytes x BLOCK so every vector is whole."""
-    warnings = []
-    wanted = max(L2_MULTIPLE * l2_bytes, MIN_ARRAY_BYTES)
-    cap = int(free_bytes * MEMORY_FRACTION / 3)
-    if wanted > cap:
-        wanted = cap
-        if wanted < L2_MULTIPLE * l2_bytes:
-            warnings.append(f"STREAM arrays capped at {cap / 2**20:.0f} MiB by free device memory, under 4x the "
-                            f"L2 ({l2_bytes / 2**20:.0f} MiB): DRAM figures may include L2 hits; free GPU memory")
-    granule = VECTOR_BYTES * BLOCK
-    return max(granule, wanted // granule * granule), warnings
+class GpuSession:
+    """One CUDA device with its NVML sampler; implements ``family.GpuContext`` for the family modules."""
 
-
-def fp16_word(value: float, bf16: bool) -> np.uint32:
-    bits = (BF16_BITS if bf16 else HALF_BITS)[value]
-    return np.uint32(bits << 16 | bits)
-
-
-def decode_packed(words: np.ndarray, bf16: bool) -> np.ndarray:
-    """uint32 words of two fp16 / bf16 halves -> float32 array of both halves."""
-    halves = np.stack([words & 0xFFFF, words >> 16], axis=-1).astype(np.uint32).ravel()
-    if bf16:
-        return (halves << 16).view(np.float32)
-    return halves.astype(np.uint16).view(np.float16).astype(np.float32)
-
-
-def fma_expected(precision: str, iterations: int, x0: float = 1.0, a: float = 0.75, b: float = 0.5) -> float:
-    """Sum over the chains of x_n = c + a**n (x0 - c), c = b / (1 - a) (every chain starts at x0)."""
-    c = b / (1 - a)
-    return FMA_CHAINS * (c + a**iterations * (x0 - c))
-
-
-FMA_TOLERANCE = {"fp64": 1e-12, "fp32": 1e-5, "fp16": 1e-2, "bf16": 2e-2}  # relative; a few ulps of the sum
-
-
-class GpuRunner:
-    def __init__(self, index: int, kernels: Sequence[str], quick: bool, progress: ProgressCallback | None = None,
+    def __init__(self, index: int, kernels: Sequence[Kernel], quick: bool, progress: ProgressCallback | None = None,
                  sustain: tuple[float, float] | None = None):
         try:
             import cupy
         except ImportError:
             raise UsageError("--device cuda needs CuPy: pip install 'hwbench[cuda]'") from None
-        self.cp = cupy
+        self.cp: Any = cupy
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except cupy.cuda.runtime.CUDARuntimeError as error:
@@ -156,12 +112,12 @@ class GpuRunner:
         self.index = index
         self.kernels = tuple(kernels)
         self.quick = quick
-        self.sustain = sustain
+        self.sustain_for = sustain
         self.progress = progress or (lambda label, i, total: None)
         self.policy = RepetitionPolicy.for_mode(quick)
         self.device = cupy.cuda.Device(index)
         self.device.use()
-        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.stream: Any = cupy.cuda.Stream(non_blocking=True)
         try:
             self.sampler = NvmlSampler(index)
         except ImportError:
@@ -172,9 +128,9 @@ class GpuRunner:
                              "the clocks: install the NVIDIA driver's NVML") from None
         self.gpu = self._inspect()
         self.warnings: list[str] = []
-        self.telemetry: dict[str, WindowSummary] = {}
-
-    # Inspection ------------------------------------------------------------------------------------------
+        self.array_bytes: int | None = None
+        self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._step, self._total = 0, 0
 
     def _inspect(self) -> GpuInfo:
         cp, runtime = self.cp, self.cp.cuda.runtime
@@ -194,335 +150,69 @@ class GpuRunner:
             cupy_version=cp.__version__, power_limit_w=self.sampler.power_limit_w(),
         )
 
-    def _module(self, filename: str):
-        source = resources.files("hwbench.kernels").joinpath(f"cuda/{filename}").read_text()
-        module = self.cp.RawModule(code=source, options=("-std=c++17",))
-        module.compile()  # NVRTC now, so no compile time lands in a timed window
-        return module
+    # What the families use (family.GpuContext) ------------------------------------------------------------
 
-    # Timing ----------------------------------------------------------------------------------------------
+    def step(self, label: str) -> None:
+        self.progress(label, self._step, self._total)
+        self._step += 1
 
-    def _time(self, name: str, launch: Callable[[], None], work_per_launch: float):
-        """Calibrate a batch of ~BATCH_SECONDS, then time batches per the repetition policy; returns the
-        summary of rates and the batch size. The NVML window covers the timed batches only."""
+    def module(self, kernel: Kernel) -> Any:
+        """The compiled RawModule of ``kernel.module``, once per (file, options)."""
+        cuda: CudaModule | None = kernel.module
+        if cuda is None:
+            raise ValueError(f"{kernel.name} has no CUDA module in the catalog")
+        key = (cuda.source, cuda.compile_options())
+        if key not in self._modules:
+            source = resources.files("hwbench.kernels").joinpath(f"cuda/{cuda.source}").read_text()
+            module = self.cp.RawModule(code=source, options=cuda.compile_options())
+            module.compile()  # NVRTC now, so no compile time lands in a timed window
+            self._modules[key] = module
+        return self._modules[key]
+
+    def blocks(self, kernel: Kernel) -> int:
+        return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, kernel.constants["BLOCK"],
+                             waves=kernel.launch["waves"])
+
+    def runner(self, launch: Launch) -> Run:
+        """``run(calls)`` for ``hwbench.measure``: CUDA events around ``calls`` back-to-back launches, and the
+        SM clock of the NVML sample taken while they run."""
         cp = self.cp
         start, end = cp.cuda.Event(), cp.cuda.Event()
-        with self.stream:
-            launch()  # first call: module load, cuBLAS heuristics; never timed
-            self.stream.synchronize()
-            start.record(self.stream)
-            launch()
-            end.record(self.stream)
-            end.synchronize()
-            one = max(cp.cuda.get_elapsed_time(start, end) / 1e3, 1e-7)
-            batch = max(1, round(BATCH_SECONDS / one))
 
-            def once() -> float:
+        def run(calls: int) -> Sample:
+            with self.stream:
                 start.record(self.stream)
-                for _ in range(batch):
+                for _ in range(calls):
                     launch()
                 end.record(self.stream)
-                self.sampler.mark()  # while the batch runs: every window has samples, however short
+                reading = self.sampler.mark()  # while the batch runs: every window has samples, however short
                 end.synchronize()
-                return cp.cuda.get_elapsed_time(start, end) / 1e3
+            return Sample(cp.cuda.get_elapsed_time(start, end) / 1e3, reading.sm_mhz)
 
-            window_start = time.monotonic()
-            seconds = repeat_timed(once, self.policy)
-            self.telemetry[name] = self.sampler.window(window_start, time.monotonic())
-        return summarize(work_per_launch * batch, seconds), batch
+        return run
 
-    # STREAM ----------------------------------------------------------------------------------------------
+    def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
+                name: str | None = None) -> KernelResult:
+        measured = measure_kernel(kernel, self.runner(launch), validate, work, self.policy, details,
+                                  SAMPLE_SECONDS, name)
+        window = self.sampler.window(measured.timing.started, measured.timing.ended)
+        return with_telemetry(measured.result, window, self.gpu.max_sm_mhz)
 
-    def _stream(self, module, names: Sequence[str]) -> list[KernelResult]:
+    def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:
+        """Keep ``launch`` busy for ``seconds``; one sample per ``interval``, with NVML's view of it (the batch
+        size follows the rate so that each sample lasts about ``interval``)."""
         cp = self.cp
-        results = []
-        array_bytes, warnings = stream_array_bytes(self.gpu.l2_bytes, self.gpu.free_bytes)
-        self.warnings += warnings
-        self.array_bytes = array_bytes
-        blocks = launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, BLOCK)
-        for precision, suffix, dtype in (("fp64", "f64", np.float64), ("fp32", "f32", np.float32)):
-            chosen = [n for n in names if (n.endswith("_fp32")) == (precision == "fp32")]
-            if not chosen:
-                continue
-            n = array_bytes // np.dtype(dtype).itemsize
-            n_vec = np.int64(array_bytes // VECTOR_BYTES)
-            arrays = {key: cp.full(n, value, dtype=dtype) for key, value in STREAM_INITIAL.items()}
-            partial = cp.zeros(blocks, dtype=dtype)
-            scalar = dtype(STREAM_SCALAR)
-            state = dict(STREAM_INITIAL)
-            for name in chosen:
-                form = name.removesuffix("_fp32")
-                self.progress(name, self._step, self._total)
-                kernel = module.get_function(f"{form}_{suffix}")
-                a, b, c = arrays["a"], arrays["b"], arrays["c"]
-                args = (a, b, partial, n_vec) if form == "dot" else (a, b, c, scalar, n_vec)
-
-                def launch(kernel=kernel, args=args) -> None:
-                    kernel((blocks,), (BLOCK,), args)
-
-                spec = BANDWIDTH_SPECS[form]
-                element_bytes = np.dtype(dtype).itemsize
-                bytes_stream = (spec.reads + spec.writes) * element_bytes * n
-                summary, batch = self._time(name, launch, bytes_stream)
-                self.stream.synchronize()
-                self._validate_stream(form, arrays, partial, state, n, precision)
-                results.append(KernelResult(
-                    name=name, precision=precision, level="dram", unit="GB/s", summary=summary,
-                    working_set_bytes=bytes_stream, bytes_stream=bytes_stream, bytes_traffic=bytes_stream,
-                    flops=spec.flops_per_element * n, validated=True,
-                    details={"elements": int(n), "vector_bytes": VECTOR_BYTES, "blocks": blocks, "block": BLOCK,
-                             "launches_per_sample": batch,
-                             "traffic_model": f"{spec.reads} read(s) + {spec.writes} write(s) of {element_bytes} "
-                                              "bytes per element (GPU stores allocate no read)",
-                             "timing": "CUDA events around back-to-back launches on one stream",
-                             "telemetry": self.telemetry[name].as_dict()}))
-                self._step += 1
-            del arrays, partial
-            cp.get_default_memory_pool().free_all_blocks()
-        return results
-
-    def _validate_stream(self, form: str, arrays: dict, partial, state: dict, n: int, precision: str) -> None:
-        cp = self.cp
-        tolerance = 1e-12 if precision == "fp64" else 1e-6
-        if form == "dot":
-            check_close(f"dot ({precision})", [float(cp.sum(partial, dtype=cp.float64))],
-                        n * state["a"] * state["b"], 1e-9 if precision == "fp64" else 1e-4)
-            return
-        target, value = replay_stream(form, state)
-        deviation = float(cp.max(cp.abs(arrays[target] - value)))
-        if not deviation <= tolerance * abs(value):
-            raise MeasurementError(f"{form} ({precision}) validation failed: array {target} deviates from {value} "
-                                   f"by {deviation:g}; no figure is reported")
-
-    # L2 --------------------------------------------------------------------------------------------------
-
-    def _l2(self, module) -> KernelResult:
-        cp = self.cp
-        granule = VECTOR_BYTES * BLOCK
-        buffer_bytes = max(granule, int(self.gpu.l2_bytes * L2_WORKING_SET_SHARE) // granule * granule)
-        n = buffer_bytes // 8
-        buffer = cp.ones(n, dtype=cp.float64)
-        blocks = launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, BLOCK)
-        partial = cp.zeros(blocks, dtype=cp.float64)
-        passes = np.int32(64)
-        kernel = module.get_function("l2_read_f64")
-        n_vec = np.int64(buffer_bytes // VECTOR_BYTES)
-
-        def launch() -> None:
-            kernel((blocks,), (BLOCK,), (buffer, partial, n_vec, passes))
-
-        bytes_read = int(passes) * buffer_bytes
-        summary, batch = self._time("l2_read", launch, bytes_read)
-        self.stream.synchronize()
-        check_close("l2_read", [float(cp.sum(partial))], float(int(passes) * n), 1e-12)
-        return KernelResult(
-            name="l2_read", precision="fp64", level="l2", unit="GB/s", summary=summary,
-            working_set_bytes=buffer_bytes, bytes_stream=bytes_read, bytes_traffic=bytes_read, flops=0,
-            validated=True,
-            details={"buffer_bytes": buffer_bytes, "l2_bytes": self.gpu.l2_bytes, "passes": int(passes),
-                     "blocks": blocks, "block": BLOCK, "launches_per_sample": batch,
-                     "traffic_model": "passes x buffer bytes read; the buffer is a quarter of the L2",
-                     "telemetry": self.telemetry["l2_read"].as_dict()})
-
-    # Host <-> device -------------------------------------------------------------------------------------
-
-    def _transfer(self, direction: str) -> KernelResult:
-        cp = self.cp
-        nbytes = TRANSFER_BYTES
-        runtime = cp.cuda.runtime
-        pinned = cp.cuda.alloc_pinned_memory(nbytes)
-        host = np.frombuffer(pinned, dtype=np.uint8, count=nbytes)
-        pattern = (np.arange(nbytes, dtype=np.uint64) * 2654435761 % 251).astype(np.uint8)
-        device = cp.empty(nbytes, dtype=cp.uint8)
-        if direction == "h2d":
-            host[:] = pattern
-            source, target, kind = pinned.ptr, device.data.ptr, MEMCPY_HOST_TO_DEVICE
-        else:
-            device.set(pattern)
-            source, target, kind = device.data.ptr, pinned.ptr, MEMCPY_DEVICE_TO_HOST
-
-        def launch() -> None:
-            runtime.memcpyAsync(target, source, nbytes, kind, self.stream.ptr)
-
-        summary, batch = self._time(direction, launch, nbytes)
-        self.stream.synchronize()
-        moved = cp.asnumpy(device) if direction == "h2d" else host
-        if not np.array_equal(moved, pattern):
-            raise MeasurementError(f"{direction} validation failed: the copied bytes differ from the source")
-        return KernelResult(
-            name=direction, precision="-", level=direction, unit="GB/s", summary=summary,
-            working_set_bytes=nbytes, bytes_stream=nbytes, bytes_traffic=nbytes, flops=0, validated=True,
-            details={"bytes": nbytes, "host_memory": "pinned (cudaHostAlloc)", "launches_per_sample": batch,
-                     "telemetry": self.telemetry[direction].as_dict()})
-
-    # FMA -------------------------------------------------------------------------------------------------
-
-    def fma_launch(self, module, precision: str):
-        """(kernel, blocks, args builder) of the FMA kernel of ``precision``."""
-        cp = self.cp
-        blocks = launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, BLOCK, waves=4)
-        if precision in ("fp64", "fp32"):
-            dtype = np.float64 if precision == "fp64" else np.float32
-            out = cp.zeros(blocks * BLOCK, dtype=dtype)
-            kernel = module.get_function("fma_f64" if precision == "fp64" else "fma_f32")
-            constants = (dtype(0.75), dtype(0.5), dtype(1.0))
-        else:
-            bf16 = precision == "bf16"
-            out = cp.zeros(blocks * BLOCK, dtype=cp.uint32)
-            kernel = module.get_function("fma_bf16x2" if bf16 else "fma_f16x2")
-            constants = (fp16_word(0.75, bf16), fp16_word(0.5, bf16), fp16_word(1.0, bf16))
-        return kernel, blocks, out, constants
-
-    def _fma(self, module, precision: str) -> KernelResult:
-        kernel, blocks, out, constants = self.fma_launch(module, precision)
-        lanes = 2 if precision in ("fp16", "bf16") else 1
-        iterations = np.int32(4096)
-
-        def launch() -> None:
-            kernel((blocks,), (BLOCK,), (out, *constants, iterations))
-
-        flops = 2 * FMA_CHAINS * lanes * int(iterations) * blocks * BLOCK
-        name = f"fma_{precision}"
-        summary, batch = self._time(name, launch, flops)
-        self.stream.synchronize()
-        self._validate_fma(name, out, precision, int(iterations))
-        return KernelResult(
-            name=name, precision=precision, level="core", unit="GFLOP/s", summary=summary, working_set_bytes=0,
-            bytes_stream=None, bytes_traffic=None, flops=flops, validated=True,
-            details={"chains": FMA_CHAINS, "lanes_per_instruction": lanes, "iterations": int(iterations),
-                     "blocks": blocks, "block": BLOCK, "launches_per_sample": batch,
-                     "flop_counting": f"2 FLOP per FMA x {lanes} lane(s) x {FMA_CHAINS} chains x iterations x "
-                                      "threads",
-                     "telemetry": self.telemetry[name].as_dict()})
-
-    def _validate_fma(self, name: str, out, precision: str, iterations: int) -> None:
-        """Every thread's stored sum of chains against the closed form (packed halves decoded)."""
-        values = self.cp.asnumpy(out)
-        if precision in ("fp16", "bf16"):
-            values = decode_packed(values, precision == "bf16")
-        expected = fma_expected(precision, iterations)
-        worst = float(np.max(np.abs(values.astype(np.float64) - expected)))
-        if not worst <= FMA_TOLERANCE[precision] * expected:
-            raise MeasurementError(f"{name} validation failed: a thread's sum is off by {worst:g} from {expected:g};"
-                                   " no figure is reported")
-
-    # Tensor cores through cuBLAS ------------------------------------------------------------------------
-
-    def _matmul(self, precision: str) -> KernelResult | None:
-        """cublasGemmEx on random square matrices of a few sizes; the best size is the ceiling."""
-        cp = self.cp
-        from cupy_backends.cuda.libs import cublas
-
-        handle = cp.cuda.device.get_cublas_handle()
-        types = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
-                 "bf16": (CUDA_R_16BF, CUBLAS_COMPUTE_32F, np.float32),
-                 "tf32": (CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, np.float32),
-                 "fp64": (CUDA_R_64F, CUBLAS_COMPUTE_64F, np.float64)}
-        data_type, compute_type, scalar_type = types[precision]
-        alpha, beta = np.array(1.0, dtype=scalar_type), np.array(0.0, dtype=scalar_type)
-        best = None
-        per_size = {}
-        name = f"matmul_{precision}"
-        for size in MATMUL_SIZES[self.quick]:
-            a, b, c = (self._random_matrix(size, precision, seed) for seed in (1, 2, 3))
-
-            def launch(a=a, b=b, c=c, size=size) -> None:
-                cublas.setStream(handle, self.stream.ptr)
-                cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, size, size, size, alpha.ctypes.data, a.data.ptr,
-                              data_type, size, b.data.ptr, data_type, size, beta.ctypes.data, c.data.ptr,
-                              data_type, size, compute_type, CUBLAS_GEMM_DEFAULT)
-
-            flops = 2 * size**3
-            summary, batch = self._time(f"{name}@{size}", launch, flops)
-            self.stream.synchronize()
-            self._validate_matmul(name, a, b, c, precision)
-            per_size[size] = round(summary.best, 1)
-            if best is None or summary.best > best[1].best:
-                best = (size, summary, batch)
-            del a, b, c
-            cp.get_default_memory_pool().free_all_blocks()
-        size, summary, batch = best
-        self.telemetry[name] = self.telemetry[f"{name}@{size}"]
-        return KernelResult(
-            name=name, precision=f"tensor_{precision}", level="core", unit="GFLOP/s", summary=summary,
-            working_set_bytes=0, bytes_stream=None, bytes_traffic=None, flops=2 * size**3, validated=True,
-            details={"library": "cuBLAS cublasGemmEx (through CuPy)", "m_n_k": size, "best_gflops_by_size": per_size,
-                     "compute_type": {68: "CUBLAS_COMPUTE_32F", 77: "CUBLAS_COMPUTE_32F_FAST_TF32",
-                                      70: "CUBLAS_COMPUTE_64F"}[compute_type],
-                     "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)",
-                     "launches_per_sample": batch, "telemetry": self.telemetry[name].as_dict()})
-
-    def _random_matrix(self, size: int, precision: str, seed: int):
-        """Random data (never zeros: they run faster). bf16 is stored as uint16 (the top half of fp32)."""
-        cp = self.cp
-        generator = cp.random.default_rng(seed)
-        values = generator.random((size, size), dtype=cp.float32) * 2 - 1
-        if precision == "fp16":
-            return values.astype(cp.float16)
-        if precision == "bf16":
-            return (values.view(cp.uint32) >> 16).astype(cp.uint16)
-        if precision == "fp64":
-            return values.astype(cp.float64)
-        return values
-
-    def _validate_matmul(self, name: str, a, b, c, precision: str) -> None:
-        """64 random entries against a float64 reference on the host. cuBLAS is column-major: on row-major
-        arrays it computes C = B @ A."""
-        cp = self.cp
-
-        def host(matrix) -> np.ndarray:
-            values = cp.asnumpy(matrix)
-            if precision == "bf16":
-                return (values.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-            return values.astype(np.float64)
-
-        size = a.shape[0]
-        rng = np.random.default_rng(0)
-        rows, cols = rng.integers(0, size, 64), rng.integers(0, size, 64)
-        a_cols = host(a[:, cp.asarray(cols)])  # a[:, j] for the chosen j
-        b_rows = host(b[cp.asarray(rows), :])  # b[i, :] for the chosen i
-        got = host(c[cp.asarray(rows), cp.asarray(cols)])
-        expected = np.einsum("ik,ki->i", b_rows, a_cols)
-        scale = np.einsum("ik,ki->i", np.abs(b_rows), np.abs(a_cols))
-        tolerance = {"fp16": 1e-2, "bf16": 2e-2, "tf32": 5e-3, "fp64": 1e-12}[precision]
-        error = np.max(np.abs(got - expected) / scale)
-        if not error <= tolerance:
-            raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 "
-                                   f"reference (tolerance {tolerance:g}); no figure is reported")
-
-    # Sustained --------------------------------------------------------------------------------------------
-
-    def _sustain(self, module, kernel_name: str, seconds: float, interval: float) -> Timeline:
-        """Keep one kernel busy for ``seconds``; one sample per ``interval``, with NVML's view of it."""
-        cp = self.cp
-        if kernel_name.startswith("fma_"):
-            precision = kernel_name.split("_")[1]
-            kernel, blocks, out, constants = self.fma_launch(module, precision)
-            lanes = 2 if precision in ("fp16", "bf16") else 1
-            iterations = np.int32(4096)
-            args = (out, *constants, iterations)
-            work = 2 * FMA_CHAINS * lanes * int(iterations) * blocks * BLOCK
-            unit = "GFLOP/s"
-        else:
-            array_bytes = self.array_bytes or stream_array_bytes(self.gpu.l2_bytes, self.gpu.free_bytes)[0]
-            n = array_bytes // 8
-            a, b, c = (cp.full(n, value) for value in STREAM_INITIAL.values())
-            kernel = module.get_function("triad_f64")
-            blocks = launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, BLOCK)
-            args = (a, b, c, np.float64(STREAM_SCALAR), np.int64(array_bytes // VECTOR_BYTES))
-            work = 3 * array_bytes
-            unit = "GB/s"
-        timeline = Timeline(kernel_name, unit)
+        timeline = Timeline(kernel.name, kernel.unit)
         start_event, end_event = cp.cuda.Event(), cp.cuda.Event()
         with self.stream:
-            kernel((blocks,), (BLOCK,), args)
+            launch()
             self.stream.synchronize()
             begin = time.monotonic()
             batch = 1
             while (now := time.monotonic()) - begin < seconds:
                 start_event.record(self.stream)
                 for _ in range(batch):
-                    kernel((blocks,), (BLOCK,), args)
+                    launch()
                 end_event.record(self.stream)
                 self.sampler.mark()
                 end_event.synchronize()
@@ -533,59 +223,29 @@ class GpuRunner:
                              clock_event_reasons=window.reasons)
                 batch = max(1, round(batch * interval / elapsed))
         self.stream.synchronize()
-        if kernel_name.startswith("fma_"):
-            self._validate_fma(f"sustained {kernel_name}", out, precision, int(iterations))
-        else:
-            target, value = replay_stream("triad", dict(STREAM_INITIAL))
-            check_close("sustained triad", [float(cp.min(a)), float(cp.max(a))], value, 1e-12)
         return timeline
 
-    # Run -------------------------------------------------------------------------------------------------
+    # Run ----------------------------------------------------------------------------------------------
 
-    def run(self) -> GpuMeasurement:
-        self.array_bytes = None
-        stream = [k for k in self.kernels if k in STREAM_KERNELS]
-        fma = [k for k in self.kernels if k in FMA_KERNELS]
-        tensor = [k for k in self.kernels if k in TENSOR_KERNELS]
-        transfer = [k for k in self.kernels if k in TRANSFER_KERNELS]
-        sustained_kernels = []
-        if self.sustain:
-            sustained_kernels = (["fma_fp32"] if fma else []) + (["triad"] if stream else [])
-        self._total = len(self.kernels) + len(sustained_kernels) + 1
-        self._step = 0
+    def run(self) -> GpuRun:
+        """Measure every selected kernel, family by family; every result validated."""
+        families = catalog.by_family(self.kernels, FAMILIES)
+        sustained = [SUSTAINED[name] for name in SUSTAINED if name in families] if self.sustain_for else []
+        self._step, self._total = 0, len(self.kernels) + len(sustained) + 1
         results: list[KernelResult] = []
         timelines: list[Timeline] = []
         self.sampler.start()
         try:
-            self.progress("compile kernels (NVRTC)", self._step, self._total)
-            stream_module = self._module("stream.cu")
-            fma_module = self._module("fma.cu") if fma or "fma_fp32" in sustained_kernels else None
-            self._step += 1
-            if stream:
-                results += self._stream(stream_module, stream)
-            for name in transfer:
-                self.progress(name, self._step, self._total)
-                results.append(self._l2(stream_module) if name == "l2_read" else self._transfer(name))
-                self._step += 1
-            for name in fma:
-                self.progress(name, self._step, self._total)
-                results.append(self._fma(fma_module, name.split("_")[1]))
-                self._step += 1
-            for name in tensor:
-                self.progress(name, self._step, self._total)
-                precision = name.split("_")[1]
-                try:
-                    results.append(self._matmul(precision))
-                except MeasurementError:
-                    raise
-                except Exception as error:  # cuBLAS or the GPU has no such path: a note, never a number
-                    self.warnings.append(f"{name} not measured: {error.__class__.__name__}: {error}")
-                self._step += 1
-            for name in sustained_kernels:
-                self.progress(f"sustained {name} ({self.sustain[0]:g} s)", self._step, self._total)
-                module = fma_module if name.startswith("fma_") else stream_module
-                timelines.append(self._sustain(module, name, *self.sustain))
-                self._step += 1
+            self.step("compile kernels (NVRTC)")
+            for kernel in self.kernels:
+                if kernel.module is not None:
+                    self.module(kernel)
+            for name, kernels in families.items():
+                results += FAMILIES[name](self, kernels)
+            for kernel_name, sustain in sustained:
+                seconds, interval = self.sustain_for
+                self.step(f"sustained {kernel_name} ({seconds:g} s)")
+                timelines.append(sustain(self, seconds, interval))
             self.progress("done", self._total, self._total)
         except self.cp.cuda.memory.OutOfMemoryError as error:
             raise UsageError(f"cuda:{self.index} is out of memory ({error}); free GPU memory (other processes) "
@@ -596,17 +256,92 @@ class GpuRunner:
             warning = spread_warning(result.name, result.summary, self.quick)
             if warning:
                 self.warnings.append(warning)
-        return GpuMeasurement(self.gpu, self.quick, self.policy, results, self.telemetry, self.warnings,
-                              tuple(timelines), self.sustain[0] if self.sustain else None,
-                              self.sustain[1] if self.sustain else None, self.array_bytes,
-                              {"pcie": self.sampler.pcie_link()})
+        seconds, interval = self.sustain_for or (None, None)
+        return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
+                      self.array_bytes, self.sampler.pcie_link())
 
 
-def measure_gpu(target: str, kernels: str | None, quick: bool, progress: ProgressCallback | None = None,
-                sustain: tuple[float, float] | None = None) -> dict:
-    """The profile of ``target`` ('cuda:N'): run every selected kernel and build the schema-1 profile."""
-    from ..profile.build_gpu import gpu_profile
+# The measurement in profile terms ----------------------------------------------------------------------
 
-    index = int(target.split(":")[1])
-    runner = GpuRunner(index, resolve_gpu_kernels(kernels), quick, progress, sustain)
-    return gpu_profile(runner.run())
+
+def compute_theory(gpu: GpuInfo, precision: str) -> ComputeTheory:
+    """SMs x FLOP per cycle per SM (the compute capability's table) x NVML's max SM clock, with sources."""
+    model = sm_model(*gpu.compute_capability)
+    per_cycle = model.per_cycle(precision) if model else None
+    cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+    source = (f"{gpu.sms} SMs x {per_cycle} FLOP/cycle/SM ({model.name}: {model.source}) x {gpu.max_sm_mhz:.0f} "
+              f"MHz ({gpu.clock_source})" if model and peak_gflops(gpu.sms, gpu.max_sm_mhz, per_cycle) else
+              f"unknown: no {precision} figure for compute capability {cc} in hwbench's table" if not per_cycle
+              else "unknown: NVML gave no max SM clock")
+    return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=CLOCK_SOURCE, flop_per_cycle=per_cycle,
+                         nominal_mhz=gpu.max_sm_mhz, nominal_source=gpu.clock_source, source=source,
+                         nominal_is_max=True)
+
+
+def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
+    """The paper figure of every GPU memory level: DRAM from NVML's memory clock and bus width, the PCIe
+    link for h2d and d2h, none for the L2 (NVIDIA publishes no L2 bandwidth)."""
+    dram = dram_gbps(gpu.max_memory_mhz, gpu.bus_width_bits)
+    dram_source = (f"2 x {gpu.max_memory_mhz:.0f} MHz ({gpu.clock_source}) x {gpu.bus_width_bits} bits / 8"
+                   if dram else "unknown: NVML gave no max memory clock or bus width")
+    link = pcie or {}
+    pcie_theory = pcie_gbps(link.get("generation"), link.get("width"))
+    pcie_source = (f"PCIe gen {link['generation']} x{link['width']}, one direction" if pcie_theory else
+                   "unknown: NVML gave no PCIe link (NVLink-C2C or a virtual GPU?)")
+    return {"dram": MemoryTheory(dram, dram_source, COUNTING, "memory"),
+            "l2": MemoryTheory(None, "not published by NVIDIA; measured only", COUNTING, "SM"),
+            "h2d": MemoryTheory(pcie_theory, pcie_source, COUNTING),
+            "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}
+
+
+def to_measurement(run: GpuRun) -> Measurement:
+    """The device-neutral measurement of a GPU run: its facts and the inputs of every paper figure."""
+    gpu = run.gpu
+    warnings = list(run.warnings)
+    model = sm_model(*gpu.compute_capability)
+    cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+    if model is None:
+        warnings.append(f"compute capability {cc} is not in hwbench's table: theoretical compute peaks are "
+                        "unknown; report the GPU to get it added")
+    device = {
+        "id": f"cuda:{gpu.index}", "name": gpu.name, "vendor": "NVIDIA", "arch": f"sm_{cc.replace('.', '')}",
+        "compute_capability": cc, "sms": gpu.sms, "max_threads_per_sm": gpu.max_threads_per_sm,
+        "caches": {"l2": gpu.l2_bytes}, "memory_bytes": gpu.memory_bytes, "bus_width_bits": gpu.bus_width_bits,
+        "max_sm_mhz": gpu.max_sm_mhz, "max_memory_mhz": gpu.max_memory_mhz, "power_limit_w": gpu.power_limit_w,
+        "driver": gpu.driver, "cuda_runtime": gpu.cuda_runtime, "cupy": gpu.cupy_version,
+        "sm_model": {"name": model.name, "source": model.source} if model else None,
+    }
+    run_section = {
+        "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": run.quick,
+        "array_bytes": run.array_bytes, "repetitions": run.policy.as_dict(), "timing": TIMING,
+    }
+    compute = [r for r in run.results if r.unit == "GFLOP/s"]
+    # The profile-wide clock is the FMA kernels' (lowest over them): tensor GEMMs run power-capped at clocks
+    # of their own, which each tensor ceiling records; mixing them in made two identical H100 runs differ
+    # by 6.5% (1605 vs 1710 MHz). Ceilings without FMA kernels fall back to every compute kernel.
+    clocked = [r for r in compute if r.clocks_mhz.get("SM")]
+    fma_clocks = [r.clocks_mhz["SM"] for r in clocked if not r.precision.startswith("tensor_")]
+    compute_clocks = fma_clocks or [r.clocks_mhz["SM"] for r in clocked]
+    clock = {
+        "nominal_mhz": _round(gpu.max_sm_mhz, 1), "nominal_source": gpu.clock_source,
+        "measured_mhz": _round(min(compute_clocks), 1) if compute_clocks else None,
+        "measured_under": ("FMA kernels (not tensor GEMMs): NVML SM clock, median per timed window, lowest over "
+                           "kernels" if fma_clocks else "tensor GEMMs (no FMA kernel selected): NVML SM clock, "
+                           "median per timed window, lowest over kernels") if compute_clocks else None,
+        "max_memory_mhz": _round(gpu.max_memory_mhz, 1),
+    }
+    sustained = (Sustained(run.sustained, run.sustained_seconds, run.sustained_interval, SUSTAINED_CLOCK)
+                 if run.sustained else None)
+    return Measurement(device, run_section, clock, run.results,
+                       {r.precision: compute_theory(gpu, r.precision) for r in compute},
+                       memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True)
+
+
+def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,
+                sustain: tuple[float, float] | None = None) -> Measurement:
+    """``hwbench run --device cuda:N``: run every selected kernel on GPU ``index`` and assemble."""
+    return to_measurement(GpuSession(index, kernels, quick, progress, sustain).run())
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)

@@ -126,9 +126,12 @@ class NvmlSampler:
             reasons=int(self._reasons(handle)),
         )
 
-    def mark(self) -> None:
-        """Take one sample now, from the caller's thread (the background thread keeps sampling too)."""
-        self.samples.append(self.sample())
+    def mark(self) -> Sample:
+        """Take one sample now, from the caller's thread (the background thread keeps sampling too), and
+        return it: the timing path pairs each timed batch with the SM clock read while it ran."""
+        sample = self.sample()
+        self.samples.append(sample)
+        return sample
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -3,6 +3,7 @@
     peak FLOP/s (precision) = SMs x FLOP per cycle per SM (precision) x SM clock
     FLOP per cycle per SM   = lanes per SM x 2 (one FMA is two FLOPs)            (non-tensor pipes)
     DRAM bytes/s            = 2 (double data rate) x memory clock x bus width / 8
+    PCIe bytes/s            = lanes x transfer rate x encoding / 8                  (one direction)
 
 The per-SM figures are dense rates (never the 2:4-sparse ones) from NVIDIA's architecture whitepapers and
 the CUDA C++ Programming Guide's "Arithmetic Instructions" throughput table. The memory clock is the one
@@ -86,3 +87,14 @@ def launch_blocks(sms: int, max_threads_per_sm: int, block: int, waves: int = 1)
     """Blocks that fill every SM ``waves`` times: SMs x resident blocks per SM x waves (BabelStream issue
     137: filling the chip took an A100's dot from 1555 to 1745 GB/s)."""
     return sms * resident_blocks_per_sm(max_threads_per_sm, block) * waves
+
+
+def pcie_gbps(generation: int | None, width: int | None) -> float | None:
+    """One direction of a PCIe link: lanes x transfer rate x encoding / 8 (PCI-SIG base specifications:
+    2.5, 5, 8, 16, 32, 64 GT/s for generations 1-6; 8b/10b to gen 2, 128b/130b from gen 3; gen 6's FLIT
+    mode is counted as 242/256)."""
+    rates = {1: 2.5, 2: 5.0, 3: 8.0, 4: 16.0, 5: 32.0, 6: 64.0}
+    if not generation or not width or generation not in rates:
+        return None
+    encoding = 0.8 if generation <= 2 else 242 / 256 if generation == 6 else 128 / 130
+    return width * rates[generation] * encoding / 8

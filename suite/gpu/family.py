@@ -1,0 +1,74 @@
+"""What a GPU kernel family receives from the session (see ``session.FAMILIES``).
+
+A family module (``stream``, ``fma``, ``tensor``, ``transfer``) exposes ``measure(session, kernels) ->
+list[KernelResult]`` and, where it has a sustained kernel, ``sustain(session, seconds, interval) ->
+Timeline``. It never imports the session (the session imports it): it sees the session through
+``GpuContext``, and reads every launch shape (block, waves, iterations, passes, sizes, bytes) from its
+``catalog.Kernel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..catalog import Kernel
+from ..measure import Run, Work
+from ..stats import KernelResult, RepetitionPolicy, Timeline
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    compute_capability: tuple[int, int]
+    sms: int
+    max_threads_per_sm: int
+    l2_bytes: int
+    memory_bytes: int
+    free_bytes: int
+    bus_width_bits: int | None
+    max_sm_mhz: float | None
+    max_memory_mhz: float | None
+    clock_source: str
+    driver: str | None
+    cuda_runtime: str
+    cupy_version: str
+    power_limit_w: float | None
+
+
+Launch = Callable[[], None]
+
+
+class GpuContext(Protocol):
+    """The session as a family sees it: CuPy, the device facts, the stream every launch goes on, and the one
+    timing path (``measure``: CUDA events around batches, NVML window, result with clocks)."""
+
+    cp: Any  # the cupy module
+    gpu: GpuInfo
+    stream: Any  # cupy.cuda.Stream; raw kernels launch on the current stream, so families launch inside it
+    quick: bool
+    policy: RepetitionPolicy
+    warnings: list[str]
+    array_bytes: int | None  # bytes per STREAM array, once the stream family chose it
+
+    def step(self, label: str) -> None:
+        """Report the next progress step."""
+
+    def module(self, kernel: Kernel) -> Any:
+        """The compiled ``cupy.RawModule`` of ``kernel.module`` (compiled once per module)."""
+
+    def blocks(self, kernel: Kernel) -> int:
+        """Blocks of ``kernel``'s launch (FMA): SMs x resident blocks of BLOCK threads x the catalog's waves."""
+
+    def runner(self, launch: Launch) -> Run:
+        """``run(calls)``: CUDA events around ``calls`` back-to-back launches (the timer ``measure`` uses; the
+        STREAM family's untimed launch-shape sweep uses it too)."""
+
+    def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
+                name: str | None = None) -> KernelResult:
+        """Time ``launch`` through ``hwbench.measure`` and attach the NVML summary of the timed window."""
+
+    def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:
+        """Keep ``launch`` busy for ``seconds``, one timeline sample (with NVML's view) per ``interval``."""
