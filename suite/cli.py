@@ -1,25 +1,26 @@
 """The ``hwbench`` command line: a thin typer layer over the runners and the profile tools.
 
-Streams have jobs: results go to the output file or stdout (``-o -``); progress, warnings and errors go
-to stderr. Domain errors are caught only here and become one line on stderr and an exit code:
-0 success, 1 measurement failure (or a regression, for ``compare``), 2 bad usage.
+Parse, call, print. Streams have jobs: results go to the output file or stdout (``-o -``); progress, warnings
+and errors go to stderr (``console.py``). Domain errors are caught only at the commands and become one line
+on stderr and an exit code: 0 success, 1 measurement failure (or a regression, for ``compare`` and
+``fleet``), 2 bad usage, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
-import functools
+import math
 import sys
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from .version import __version__
-from .errors import HwbenchError, UsageError
+from .console import Progress, domain_errors, interrupted, interruption_reported, stderr, stdout_console, warn
+from .errors import UsageError
 from .runner import RunOptions
+from .version import __version__
 
 app = typer.Typer(
     name="hwbench",
@@ -29,38 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-# Tables need about 100 columns; when the stream is not a terminal (a log, a pipe) rich would assume 80.
-TABLE_WIDTH = 110
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else TABLE_WIDTH)
-
-
-def stdout_console() -> Console:
-    return Console(highlight=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
-F = TypeVar("F", bound=Callable)
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    stderr.print(f"hwbench: error: {message}", markup=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def domain_errors(command: F) -> F:
-    """Turn HwbenchError into one line on stderr and its exit code (no traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except HwbenchError as error:
-            raise fail(str(error), error.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; nothing was written", 130) from None
-        except MemoryError:
-            raise fail("out of memory; close other programs or measure fewer kernels with --kernels", 1) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -76,39 +45,6 @@ def main_options(
     """Measure the real FLOP/s and GB/s ceilings of this machine and write a calibrated roofline profile."""
 
 
-def warn(message: str) -> None:
-    stderr.print(f"hwbench: warning: {message}", markup=False, soft_wrap=True)
-
-
-class _Progress:
-    """A rich progress bar on a terminal; plain lines when stderr is not one (logs, CI)."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.bar = None
-        self.task = None
-
-    def __enter__(self) -> _Progress:
-        if stderr.is_terminal:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/"
-                                "{task.total}"), TimeElapsedColumn(), console=stderr, transient=True)
-            self.bar.__enter__()
-            self.task = self.bar.add_task(self.label, total=1)
-        return self
-
-    def __call__(self, step: str, index: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, description=f"{self.label}: {step}", completed=index, total=total)
-        elif step != "done":
-            stderr.print(f"hwbench: [{index + 1}/{total}] {self.label}: {step}", markup=False)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
 def default_output(device: str) -> Path:
     return Path(f"hwbench-{device.replace(':', '')}.yaml")
 
@@ -122,7 +58,9 @@ def run(
     device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda, cuda:N, or auto (first CUDA GPU, "
                                         "else cpu).")] = "auto",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Profile path; '-' writes YAML to "
-                                               "stdout. Default: hwbench-<device>.yaml")] = None,
+                                               "stdout. A file is replaced atomically; a symlink is followed "
+                                               "(its target is replaced); a device or FIFO is written "
+                                               "through. Default: hwbench-<device>.yaml")] = None,
     kernels: Annotated[str | None, typer.Option("--kernels", "-k", help="Comma-separated kernels or groups "
                                                 "(CPU: stream, nt, fma, all, copy, triad, dot, triad_nt, "
                                                 "fma_fp32, ...; GPU: stream, fma, tensor, transfer, all, "
@@ -143,18 +81,18 @@ def run(
                                        "results/<host>/<device>/<timestamp>.yaml for 'hwbench history'.")] = False,
 ) -> None:
     """Measure the ceilings of one device and write its profile."""
+    from .profile.files import check_writable, dump_yaml, write_atomic
     from .runner import resolve_device
     from .tools.history import history_path
-    from .profile.files import check_writable, dump_yaml, write_atomic
     from .tools.render import print_profile
 
     target = resolve_device(device)
     sustain_plan = check_sustain(sustain, interval)
-    path = None if output == "-" else Path(output) if output else default_output(target)
+    path = None if output == "-" else output if output else default_output(target)
     if path is not None:
         check_writable(path)
     if save:
-        check_writable(SAVE_ROOT / "probe.yaml", create_parents=True)
+        check_writable(SAVE_ROOT / "probe.yaml", create_parents=True, option="--save")
     data = measure(target, RunOptions(kernels, quick, threads, cpus, pinning, sustain_plan))
     for message in data.get("warnings", []):
         warn(message)
@@ -177,9 +115,9 @@ def check_sustain(seconds: float | None, interval: float) -> tuple[float, float]
 
     if seconds is None:
         return None
-    if not seconds > 0:
+    if not (seconds > 0 and math.isfinite(seconds)):
         raise UsageError(f"--sustain {seconds:g} must be a positive number of seconds, e.g. --sustain 60")
-    if not MIN_INTERVAL_S <= interval <= seconds:
+    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= seconds):
         raise UsageError(f"--interval {interval:g} must be between {MIN_INTERVAL_S} s and --sustain ({seconds:g} s)")
     return seconds, interval
 
@@ -188,7 +126,7 @@ def measure(target: str, options: RunOptions) -> dict:
     """Run the measurement for ``target`` with a progress display; return the profile data."""
     from .runner import measure as run_measurement
 
-    with _Progress(target) as progress:
+    with Progress(target) as progress:
         return run_measurement(target, options, progress)
 
 
@@ -220,8 +158,9 @@ def predict(
     """Roofline prediction: attainable FLOP/s, minimum time, and which roof bounds a kernel."""
     from .profile import Profile
 
-    if flops < 0 or bytes_moved < 0:
-        raise UsageError("--flops and --bytes must be non-negative")
+    for option, value in (("--flops", flops), ("--bytes", bytes_moved)):
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"{option} {value:g} must be a finite non-negative number, e.g. {option} 2e9")
     if bytes_moved == 0 and flops == 0:
         raise UsageError("--flops and --bytes are both 0: give the kernel's work")
     loaded = Profile.load(profile)
@@ -256,8 +195,8 @@ def compare(
     force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
-    from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
     from .profile import Profile
+    from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
     from .tools.render import comparison_table
 
     limit = parse_threshold(threshold)
@@ -280,8 +219,10 @@ def compare(
 @domain_errors
 def roofline(
     profiles: Annotated[list[Path], typer.Argument(help="One or more profiles, overlaid.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Image file: .png, .svg or .pdf.")]
-    = Path("roofline.png"),
+    output: Annotated[str, typer.Option("--output", "-o", help="Image file: .png, .svg or .pdf; '-' writes "
+                                        "PNG to stdout. A file is replaced atomically; a symlink is followed (its "
+                                        "target is replaced); a device or FIFO is written through.")]
+    = "roofline.png",
     point: Annotated[list[str] | None, typer.Option("--point", help="Place an application kernel: "
                                                     "NAME:FLOPS:BYTES[:SECONDS]; repeatable.")] = None,
     precision: Annotated[list[str] | None, typer.Option("--precision", "-p", help="Precisions to draw "
@@ -289,20 +230,20 @@ def roofline(
     title: Annotated[str | None, typer.Option("--title", help="Figure title.")] = None,
 ) -> None:
     """Draw the log-log roofline: measured (solid) and theoretical (dashed) roofs, ridge points, kernels."""
-    from .tools.plot import import_pyplot, output_format, parse_point, render_roofline
     from .profile import Profile
-    from .profile.files import check_writable, write_atomic
+    from .profile.files import STDOUT, check_writable, is_stream, write_atomic
+    from .tools.plot import import_pyplot, output_format, parse_point, render_roofline
 
-    fmt = output_format(output)
+    check_writable(output)
+    fmt = output_format(output, stream=is_stream(output))
     points = [parse_point(text) for text in point or []]
     loaded = [Profile.load(path) for path in profiles]
-    check_writable(output)
     import_pyplot()
     stems = [path.stem for path in profiles]
     labels = stems if len(set(stems)) == len(stems) else [str(path) for path in profiles]
     image = render_roofline(loaded, labels, points, precision or None, title, fmt)
     write_atomic(output, image)
-    stderr.print(f"hwbench: roofline written to {output}", markup=False)
+    stderr.print(f"hwbench: roofline written to {'standard output' if output == STDOUT else output}", markup=False)
 
 
 @app.command()
@@ -316,9 +257,9 @@ def history(
                                                   "Default: the oldest run of each device.")] = None,
 ) -> None:
     """Each ceiling's trend over saved runs; exit 1 when the latest run regressed against the baseline."""
+    from .profile import Profile
     from .tools.compare import parse_threshold
     from .tools.history import build_history, load_profiles
-    from .profile import Profile
     from .tools.render import history_table
 
     limit = parse_threshold(threshold)
@@ -338,17 +279,67 @@ def history(
         raise typer.Exit(1)
 
 
+@app.command()
+@domain_errors
+def fleet(
+    directories: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Folders of profiles, read "
+                                                      "recursively (*.yaml); the newest profile of each host + "
+                                                      "device counts.")],
+    threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop below the model's median that "
+                                           "counts, e.g. 5%; it must also exceed 3 x MAD x 1.4826.")] = "5%",
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
+    prometheus: Annotated[Path | None, typer.Option("--prometheus", metavar="PATH", help="Also write ceilings "
+                                                    "and flags for node-exporter's textfile collector "
+                                                    "(written atomically).")] = None,
+) -> None:
+    """Compare devices of the same model across hosts; exit 1 when one is slower than its siblings."""
+    from .profile.files import check_writable, write_atomic
+    from .tools.compare import parse_threshold
+    from .tools.fleet import fleet_report, load_fleet, rich_tables, summary_line, to_json, to_markdown, to_prometheus
+
+    limit = parse_threshold(threshold)
+    if prometheus is not None:
+        check_writable(prometheus)
+    members, skipped = load_fleet(directories)
+    for note in skipped:
+        warn(note)
+    report = fleet_report(members, limit)
+    if prometheus is not None:
+        write_atomic(prometheus, to_prometheus(report))
+    if output_format is OutputFormat.json:
+        sys.stdout.write(to_json(report))
+    elif output_format is OutputFormat.markdown:
+        sys.stdout.write(to_markdown(report))
+    else:  # host names are user text: no markup, emoji or highlighting
+        console = Console(markup=False, emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+        for item in [*rich_tables(report), *(f"note: {note}" for note in report.notes), summary_line(report)]:
+            console.print(item)
+    if prometheus is not None:
+        stderr.print(f"hwbench: Prometheus metrics written to {prometheus}", markup=False)
+    if report.flagged:
+        raise typer.Exit(1)
+
+
 def main() -> None:
-    """The console entry point. A malformed option value (``--threads abc``) gets hwbench's one-line error
-    with exit 2, like every other bad input, instead of click's three-line usage block."""
+    """The command line behind the console entry point (``hwbench.__main__.main``, which also covers the
+    imports). A malformed option value (``--threads abc``) gets hwbench's one-line error with exit 2, like
+    every other bad input, instead of click's three-line usage block; Ctrl-C at any point gets one line and
+    exit 130."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        interrupted()
+
+
+def _main() -> None:
     if not sys.argv[1:]:
         app()  # no arguments: the help
         return
     try:
         code = app(standalone_mode=False)
     except typer.Abort:
-        stderr.print("hwbench: error: interrupted; nothing was written", markup=False)
-        sys.exit(130)
+        interrupted()
     except Exception as error:
         # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
         exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
@@ -359,4 +350,6 @@ def main() -> None:
         text = f"hwbench: error: {message().rstrip('.')}; see 'hwbench{command} --help'"
         stderr.print(text, markup=False, soft_wrap=True)
         sys.exit(exit_code)
+    if code == 130:  # typer turns a KeyboardInterrupt outside the command (while parsing) into a silent 130
+        interrupted(reported=interruption_reported())
     sys.exit(code if isinstance(code, int) else 0)

@@ -105,3 +105,24 @@ def test_low_flop_per_cycle_names_a_cause_other_than_the_clock(monkeypatch):
     assert data["compute"]["fp64"]["flop_per_cycle"] == 16.0
     assert any("the clock is not the cause" in w and w.startswith("fp64") for w in data["warnings"])
     assert not any("the clock is not the cause" in w and w.startswith("fp32") for w in data["warnings"])
+
+
+REAL_PROFILES = sorted((Path(__file__).parent / "profiles").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", REAL_PROFILES, ids=lambda p: p.name)
+def test_the_fast_check_and_the_shipped_schema_agree(path):
+    """hwbench checks per-sample arrays in a loop instead of through jsonschema (0.2 s per H100 profile); the
+    shipped schema, which other tools use, keeps the same rule."""
+    import jsonschema
+    import yaml
+
+    from hwbench.profile.format import check_profile
+
+    data = yaml.safe_load(path.read_text())
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    check_profile(data, str(path))
+    data["kernels"][0]["samples"][0] = 0.0
+    assert not jsonschema.Draft202012Validator(json_schema()).is_valid(data)
+    with pytest.raises(UsageError, match=r"kernels\[0\]\.samples\[0\] is 0; it must be a number greater than 0"):
+        check_profile(data, str(path))

@@ -5,12 +5,16 @@ versions (as pyperf does). Version history:
 
     1: first version (CPU and GPU devices; compute, memory, ridge_point, kernels, clock).
 
-The JSON Schema ships with the package (``hwbench/profile/schema/profile-v1.schema.json``).
+The JSON Schema ships with the package (``hwbench/profile/schema/profile-v1.schema.json``) and bounds every
+number it can (rates and sizes positive, spreads non-negative). JSON Schema has no NaN or infinity, which
+YAML has (``.nan``, ``.inf``): ``check_profile`` refuses those itself, naming the key (``compute.fp64.
+measured_gflops is nan``), before the schema check.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,6 +23,7 @@ from ..errors import UsageError
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "device", "compute", "memory", "kernels")
+_SHOWN = 60  # characters of a bad value shown in a message
 
 
 @lru_cache(maxsize=1)
@@ -28,23 +33,112 @@ def json_schema() -> dict:
     return json.loads(text)
 
 
+SAMPLE_ARRAYS = ("samples", "sample_clocks_mhz")  # per-kernel arrays of positive numbers, thousands long
+
+
+def _inline_scalar_refs(node: Any, defs: dict) -> Any:
+    """``node`` with every ``$ref`` to a scalar definition (``positive``, ``number_or_null``...) replaced by the
+    definition itself: the same rules, without a reference lookup for each of thousands of numbers."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if len(node) == 1 and ref.startswith("#/$defs/") and "$ref" not in json.dumps(defs[ref[8:]]):
+            return defs[ref[8:]]
+        return {key: _inline_scalar_refs(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_scalar_refs(value, defs) for value in node]
+    return node
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    """The schema as hwbench checks it: scalar ``$ref``s inlined, and the bounds of the per-sample arrays left to
+    ``_check_sample_arrays`` (the same rule in a plain loop). An H100 profile holds ~4,300 samples; checked
+    through jsonschema they took 0.2 s of every load."""
+    import jsonschema  # a dependency; imported on first use (it takes a while to import)
+
+    schema = _inline_scalar_refs(json_schema(), json_schema()["$defs"])
+    kernel = schema["properties"]["kernels"]["items"]["properties"]
+    for name in SAMPLE_ARRAYS:
+        kernel[name] = {"type": "array"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check_sample_arrays(data: dict, source: str) -> None:
+    """Every per-sample figure of every kernel is a positive number (the shipped schema's rule for them)."""
+    kernels = data.get("kernels")
+    for index, kernel in enumerate(kernels if isinstance(kernels, list) else ()):
+        for name in SAMPLE_ARRAYS:
+            values = kernel.get(name) if isinstance(kernel, dict) else None
+            for position, value in enumerate(values if isinstance(values, list) else ()):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                    raise UsageError(f"{source}: {yaml_path(('kernels', index, name, position))} is "
+                                     f"{_show(value)}; it must be a number greater than 0: re-run 'hwbench run' "
+                                     "or fix the file")
+
+
+def _one_line(text: str, limit: int = _SHOWN) -> str:
+    """``text`` made safe for a one-line message: control characters escaped, long text shortened."""
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def yaml_path(parts) -> str:
+    """A location in the profile as its YAML keys: ``compute.fp64.measured_gflops``, ``kernels[0].best``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + _one_line(str(part), 40)
+    return text or "(top level)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return _one_line(repr(value) if isinstance(value, str) else str(value))
+
+
+def _non_finite(data: Any, parts: tuple = ()):
+    """The path and value of the first NaN or infinity anywhere in ``data``, or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return parts, data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _non_finite(value, (*parts, key))
+        if found is not None:
+            return found
+    return None
+
+
 def check_profile(data: Any, source: str) -> None:
-    """Refuse anything that is not a schema-1 profile, with a one-line reason."""
+    """Refuse anything that is not a schema-1 profile with finite numbers in their bounds, with a one-line
+    reason that names the key."""
     if not isinstance(data, dict) or "schema_version" not in data:
         raise UsageError(f"{source} is not an hwbench profile (no schema_version); give a file written by "
                          "'hwbench run'")
     version = data["schema_version"]
-    if version != SCHEMA_VERSION:
-        raise UsageError(f"{source} is a schema_version {version!r} profile; this hwbench reads version "
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise UsageError(f"{source} is a schema_version {_show(version)} profile; this hwbench reads version "
                          f"{SCHEMA_VERSION}: re-run 'hwbench run' or use a matching hwbench")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
         raise UsageError(f"{source} is not a complete hwbench profile: missing {', '.join(missing)}")
+    bad = _non_finite(data)
+    if bad is not None:
+        raise UsageError(f"{source}: {yaml_path(bad[0])} is {bad[1]}; every number in a profile must be finite: "
+                         "re-run 'hwbench run' or fix the file")
+    _check_sample_arrays(data, source)
+    from jsonschema.exceptions import best_match
+
     try:
-        import jsonschema
-    except ImportError:  # the test extra; without it only the checks above apply
+        error = best_match(_validator().iter_errors(data))
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply to be an hwbench profile") from None
+    if error is None:
         return
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(json_schema()).iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise UsageError(f"{source} does not match the profile schema at {where}: {error.message}")
+    where = yaml_path(error.absolute_path)
+    bound = {"exclusiveMinimum": "greater than", "minimum": "at least"}.get(error.validator)
+    if bound is not None:
+        raise UsageError(f"{source}: {where} is {_show(error.instance)}; it must be {bound} "
+                         f"{_show(error.validator_value)}: re-run 'hwbench run' or fix the file")
+    slashed = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    raise UsageError(f"{source} does not match the profile schema at {_one_line(slashed, 80)}: "
+                     f"{_one_line(error.message, 160)}")

@@ -7,6 +7,7 @@ The roofline model (Williams, Waterman and Patterson, CACM 2009):
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from .files import dump_yaml, write_atomic
 from .format import SCHEMA_VERSION, check_profile
 
 __all__ = ["Profile", "SCHEMA_VERSION"]
+
+# libyaml's safe loader where PyYAML was built with it (about 10x faster on a GPU profile's samples); the same
+# safe subset of YAML either way.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Profile:
@@ -44,11 +49,14 @@ class Profile:
     @classmethod
     def from_yaml(cls, text: str, source: str = "<profile>") -> Profile:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_LOADER)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark else ""
             raise UsageError(f"{source}: not valid YAML{where}; give a profile written by 'hwbench run'") from None
+        except RecursionError:
+            raise UsageError(f"{source}: nested too deeply to be a profile; give a profile written by "
+                             "'hwbench run'") from None
         return cls(data, source)
 
     def to_yaml(self) -> str:
@@ -75,7 +83,7 @@ class Profile:
         key = "theoretical_gflops" if theoretical else "measured_gflops"
         if entry.get(key) is None:
             raise UsageError(f"{self.source}: compute.{precision}.{key} is unknown; use the other roof")
-        return float(entry[key])
+        return self._rate(entry[key], f"compute.{precision}.{key}")
 
     def bandwidth_gbps(self, level: str = "dram", theoretical: bool = False) -> float:
         entry = self.data["memory"].get(level)
@@ -86,15 +94,26 @@ class Profile:
         if entry.get(key) is None:
             reason = entry.get("theoretical_source", "not measured")
             raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
-        return float(entry[key])
+        return self._rate(entry[key], f"memory.{level}.{key}")
+
+    def _rate(self, value: object, where: str) -> float:
+        """A roof read from the profile: a finite positive number, else a UsageError naming the key (the
+        loader checks this too; ``data`` can be changed after loading)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{self.source}: {where} is {value!r}, not a number; re-run 'hwbench run'")
+        if not (math.isfinite(value) and value > 0):
+            shown = int(value) if math.isfinite(value) and float(value).is_integer() else value
+            raise UsageError(f"{self.source}: {where} is {shown}; a roof must be a positive finite number: "
+                             "re-run 'hwbench run'")
+        return float(value)
 
     # Roofline model ----------------------------------------------------------------------------
 
     def attainable(self, intensity: float, precision: str = "fp64", theoretical: bool = False,
                    level: str = "dram") -> float:
         """Attainable FLOP/s at ``intensity`` FLOP per byte: min(peak, intensity x bandwidth)."""
-        if intensity < 0:
-            raise UsageError(f"arithmetic intensity {intensity} must be non-negative")
+        if not (math.isfinite(intensity) and intensity >= 0):
+            raise UsageError(f"arithmetic intensity {intensity} must be a finite non-negative number")
         peak = self.peak_gflops(precision, theoretical) * 1e9
         bandwidth = self.bandwidth_gbps(level, theoretical) * 1e9
         return min(peak, intensity * bandwidth)
@@ -106,7 +125,14 @@ class Profile:
                    self.memory_time(bytes_moved, level, theoretical))
 
     def compute_time(self, flops: float, precision: str = "fp64", theoretical: bool = False) -> float:
+        _check_work(flops, "flops")
         return flops / (self.peak_gflops(precision, theoretical) * 1e9)
 
     def memory_time(self, bytes_moved: float, level: str = "dram", theoretical: bool = False) -> float:
+        _check_work(bytes_moved, "bytes")
         return bytes_moved / (self.bandwidth_gbps(level, theoretical) * 1e9)
+
+
+def _check_work(value: float, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{what} {value!r} must be a finite non-negative number")

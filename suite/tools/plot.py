@@ -39,7 +39,8 @@ class KernelPoint:
 
 
 def parse_point(text: str) -> KernelPoint:
-    """NAME:FLOPS:BYTES[:SECONDS], e.g. 'gemv:2e9:8e9' or 'stencil:1.2e10:4.8e9:0.35'."""
+    """NAME:FLOPS:BYTES[:SECONDS], e.g. 'gemv:2e9:8e9' or 'stencil:1.2e10:4.8e9:0.35'. The numbers must be
+    finite and positive; errors quote ``text`` as given (it is never read as markup)."""
     parts = text.split(":")
     hint = "give NAME:FLOPS:BYTES[:SECONDS], e.g. --point gemv:2e9:8e9"
     if len(parts) not in (3, 4) or not parts[0]:
@@ -53,8 +54,11 @@ def parse_point(text: str) -> KernelPoint:
     return KernelPoint(parts[0], numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
 
 
-def output_format(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
+def output_format(path: str | Path, stream: bool = False) -> str:
+    """The image format named by the file's suffix; a stream (``-``, a device, a FIFO) without one gets PNG."""
+    suffix = Path(path).suffix.lower().lstrip(".") if str(path) != "-" else ""
+    if stream and not suffix:
+        return "png"
     if suffix not in FORMATS:
         raise UsageError(f"-o {path}: unknown image format {suffix or '(none)'!r}; end the name with "
                          f"{', '.join('.' + f for f in FORMATS)}")
@@ -84,8 +88,15 @@ def _precisions(profile: Profile, wanted: list[str] | None) -> list[str]:
 
 
 def _value(entry: dict | None, key: str) -> float | None:
-    value = entry.get(key) if entry else None
-    return float(value) if value else None
+    value = entry.get(key) if isinstance(entry, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value > 0 and math.isfinite(value) else None
+
+
+def _plain(text: object) -> str:
+    """``text`` shown as written: matplotlib would read a pair of '$' as mathematics (and fail on bad TeX)."""
+    return str(text).replace("$", r"\$")
 
 
 def render_roofline(profiles: list[Profile], labels: list[str], points: list[KernelPoint],
@@ -112,6 +123,7 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
     x_high = 2 ** math.ceil(math.log2(max([64, *[r * 16 for r in ridges], *intensities])))
     xs = [x_low * (x_high / x_low) ** (i / 400) for i in range(401)]
 
+    labels = [_plain(label) for label in labels]
     for profile, label in zip(profiles, labels):
         memory = profile.data["memory"]
         dram = memory.get("dram")
@@ -127,7 +139,7 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
             peak = _value(entry, "measured_gflops")
             if peak:
                 axes.plot(xs, [min(peak, x * bw_measured) for x in xs], color=color, linewidth=2,
-                          label=f"{label} {precision} measured: {peak:,.0f} GFLOP/s, {bw_measured:,.0f} GB/s, "
+                          label=f"{label} {_plain(precision)} measured: {peak:,.0f} GFLOP/s, {bw_measured:,.0f} GB/s, "
                                 f"ridge {peak / bw_measured:.3g} F/B")
                 axes.plot([peak / bw_measured], [peak], "o", color=color, markersize=6)
             theory = _value(entry, "theoretical_gflops")
@@ -135,7 +147,7 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
                 start = theory / bw_theory if bw_theory else theory / bw_measured
                 ys = [min(theory, x * bw_theory) if bw_theory else (theory if x >= start else math.nan) for x in xs]
                 axes.plot(xs, ys, color=color, linewidth=1.2, linestyle="--",
-                          label=f"{label} {precision} theoretical: {theory:,.0f} GFLOP/s, "
+                          label=f"{label} {_plain(precision)} theoretical: {theory:,.0f} GFLOP/s, "
                                 + (f"{bw_theory:,.0f} GB/s, ridge {start:.3g} F/B" if bw_theory
                                    else "bandwidth unknown"))
                 if bw_theory:
@@ -148,7 +160,7 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
             color = colors[color_index % len(colors)]
             color_index += 1
             axes.plot(xs, [min(top, x * bandwidth) for x in xs], color=color, linewidth=1, linestyle="-.",
-                      label=f"{label} {level} measured ({bandwidth:,.0f} GB/s)")
+                      label=f"{label} {_plain(level)} measured ({bandwidth:,.0f} GB/s)")
 
     first = profiles[0]
     first_precision = _precisions(first, precisions)[0]
@@ -161,7 +173,8 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
             how = f"bound on {labels[0]} {first_precision}"
         axes.plot([point.intensity], [y], marker="*", markersize=13, color="black", linestyle="none")
         right_half = math.log(point.intensity / x_low) > math.log(x_high / x_low) / 2
-        axes.annotate(f"{point.name}\n{point.intensity:.3g} F/B, {y:,.3g} GFLOP/s ({how})", (point.intensity, y),
+        axes.annotate(f"{_plain(point.name)}\n{point.intensity:.3g} F/B, {y:,.3g} GFLOP/s ({_plain(how)})",
+                      (point.intensity, y),
                       textcoords="offset points", xytext=(-8, 6) if right_half else (8, 6),
                       ha="right" if right_half else "left", fontsize=8)
 
@@ -173,7 +186,7 @@ def render_roofline(profiles: list[Profile], labels: list[str], points: list[Ker
     axes.set_xlabel("arithmetic intensity (FLOP per byte of DRAM traffic)")
     axes.set_ylabel("attainable GFLOP/s")
     devices = dict.fromkeys(f"{p.data['device']['name']} ({p.data['device']['id']})" for p in profiles)
-    axes.set_title(title or "roofline: " + ", ".join(devices), fontsize=11)
+    axes.set_title(_plain(title or "roofline: " + ", ".join(devices)), fontsize=11)
     axes.grid(True, which="major", linewidth=0.5, alpha=0.6)
     axes.grid(True, which="minor", linewidth=0.3, alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")

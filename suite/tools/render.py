@@ -1,18 +1,43 @@
-"""Terminal tables of a profile (rich). Formatting only: every number shown is read from the profile."""
+"""Terminal tables of a profile (rich). Formatting only: every number shown is read from the profile.
+
+Every string put in a table (cells, titles, captions) is a ``rich.text.Text``: text from a profile or the
+command line (a device name, a path, a kernel name) is shown as written, never read as rich markup
+(``[bold]``) or emoji codes (``:abc:``), whatever console prints it. Styles (a regression in red) are set
+on the ``Text``, not written as markup.
+"""
 
 from __future__ import annotations
+
+import math
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def _text(value: object, style: str = "") -> Text:
+    return Text(str(value), style=style)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:,.{digits}f}{suffix}"
+    return f"{value:,.{digits}f}{suffix}" if _is_number(value) else "-"
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
+    return f"{value:.0%}" if _is_number(value) else "-"
+
+
+def _table(title: str, **options) -> Table:
+    return Table(title=_text(title), title_justify="left", box=box.SIMPLE_HEAD, **options)
+
+
+def _row(table: Table, *cells: object, style: str = "") -> None:
+    table.add_row(*(_text(cell, style) for cell in cells))
 
 
 def ceilings_table(data: dict) -> Table:
@@ -20,7 +45,7 @@ def ceilings_table(data: dict) -> Table:
     title = f"{device['name']} ({device['id']})"
     if device["id"] == "cpu":
         title += f": {device.get('threads')} threads on {device.get('cores')} cores"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table = _table(title)
     # theory: paper peak at the nominal clock; @clock: the same formula at the measured clock;
     # FLOP/cyc: measured / theoretical FLOP per cycle per core (CPU) or per SM (GPU).
     for column in ("ceiling", "theory", "@clock", "measured", "eff", "MHz", "FLOP/cyc", "kernel"):
@@ -29,21 +54,21 @@ def ceilings_table(data: dict) -> Table:
     for precision, entry in data["compute"].items():
         per_cycle = entry.get("flop_per_cycle")
         theory_per_cycle = entry.get("flop_per_cycle_theoretical")
-        table.add_row(
-            f"{precision} GFLOP/s", _num(entry.get("theoretical_gflops")),
+        _row(
+            table, f"{precision} GFLOP/s", _num(entry.get("theoretical_gflops")),
             _num(entry.get("theoretical_at_measured_clock_gflops")), _num(entry.get("measured_gflops")),
             _pct(entry.get("efficiency")), _num(entry.get("clock_mhz"), 0),
             f"{_num(per_cycle, 1)} / {_num(theory_per_cycle, 0)}" if per_cycle is not None else "-",
             entry.get("kernel", ""),
         )
     for level, entry in data["memory"].items():
-        table.add_row(f"{level} GB/s", _num(entry.get("theoretical_gbps")), "", _num(entry.get("measured_gbps")),
-                      _pct(entry.get("efficiency")), "", "", entry.get("kernel", ""))
+        _row(table, f"{level} GB/s", _num(entry.get("theoretical_gbps")), "", _num(entry.get("measured_gbps")),
+             _pct(entry.get("efficiency")), "", "", entry.get("kernel", ""))
     for precision, entry in data.get("ridge_point", {}).items():
-        table.add_row(f"{precision} ridge F/B", _num(entry.get("theoretical"), 2), "",
-                      _num(entry.get("measured"), 2), "", "", "", "")
+        _row(table, f"{precision} ridge F/B", _num(entry.get("theoretical"), 2), "",
+             _num(entry.get("measured"), 2), "", "", "", "")
     clock = data.get("clock", {})
-    table.caption = (
+    table.caption = _text(
         f"nominal clock {_num(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
         f"under FMA load {_num(clock.get('measured_mhz'), 0)} MHz; add chain alone "
         f"{_num(clock.get('scalar_mhz'), 0)} MHz. per cycle: measured / theoretical FLOP per cycle per core"
@@ -56,30 +81,29 @@ def ceilings_table(data: dict) -> Table:
 
 
 def kernels_table(data: dict) -> Table:
-    table = Table(title="kernels (bandwidth kernels in STREAM-convention GB/s)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = _table("kernels (bandwidth kernels in STREAM-convention GB/s)")
     for column in ("kernel", "level", "unit", "best", "median", "min", "max", "cv", "reps", "ok"):
         table.add_column(column, justify="left" if column in ("kernel", "level", "unit") else "right",
                          no_wrap=True)
     for k in data["kernels"]:
-        table.add_row(k["name"], k["level"], k["unit"], _num(k["best"]), _num(k["median"]), _num(k["min"]),
-                      _num(k["max"]), f"{k['cv']:.1%}", str(k["repetitions"]), "yes" if k["validated"] else "NO")
+        _row(table, k["name"], k["level"], k["unit"], _num(k["best"]), _num(k["median"]), _num(k["min"]),
+             _num(k["max"]), f"{k['cv']:.1%}", k["repetitions"], "yes" if k["validated"] else "NO")
     return table
 
 
 def sustained_table(section: dict) -> Table:
-    table = Table(title=f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
-                        f"{section['interval_s']:g} s", title_justify="left", box=box.SIMPLE_HEAD)
+    table = _table(f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
+                   f"{section['interval_s']:g} s")
     for column in ("kernel", "unit", "burst", "sustained", "drop", "began at", "MHz burst", "MHz sustained",
                    "samples"):
         table.add_column(column, justify="left" if column in ("kernel", "unit") else "right", no_wrap=True)
     for name, entry in section["kernels"].items():
         began = entry.get("drop_began_s")
-        table.add_row(name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]),
-                      f"{entry['drop_percent']:.1f}%", "-" if began is None else f"{began:.0f} s",
-                      _num(entry.get("clock_burst_mhz"), 0), _num(entry.get("clock_sustained_mhz"), 0),
-                      str(entry["samples"]))
-    table.caption = section["definitions"]
+        _row(table, name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]),
+             _num(entry["drop_percent"], 1, "%"), _num(began, 0, " s"),
+             _num(entry.get("clock_burst_mhz"), 0), _num(entry.get("clock_sustained_mhz"), 0),
+             entry.get("samples", "-"))
+    table.caption = _text(section.get("definitions", ""))
     table.caption_justify = "left"
     return table
 
@@ -96,13 +120,13 @@ def comparison_table(comparison) -> Table:
     from ..tools.compare import REGRESSED, table_rows
 
     header, *body = table_rows(comparison)
-    table = Table(title=f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
-                        f"{comparison.threshold:.0%})", title_justify="left", box=box.SIMPLE_HEAD)
+    table = _table(f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
+                   f"{comparison.threshold:.0%})")
     for column in header:
         table.add_column(column, justify="left" if column in ("ceiling", "unit", "verdict", "cause") else "right",
                          no_wrap=column != "cause")
     for row in body:
-        table.add_row(*row, style="bold red" if row[6] == REGRESSED else None)
+        _row(table, *row, style="bold red" if row[6] == REGRESSED else "")
     return table
 
 
@@ -111,8 +135,8 @@ def history_table(series) -> Table:
     baseline; a regression is marked with '!' and shown in red."""
     from ..tools.compare import IMPROVED, REGRESSED
 
-    table = Table(title=f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
-                        f"{series.baseline.data['created_at']}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = _table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
+                   f"{series.baseline.data['created_at']}")
     table.add_column("run", no_wrap=True)
     units = {}
     for row in series.rows:
@@ -120,24 +144,24 @@ def history_table(series) -> Table:
             units.setdefault(key, cell.unit)
     for key in series.keys:
         group, _, name = key.partition(".")
-        table.add_column(f"{group}\n{name}\n{units.get(key, '')}", justify="right", no_wrap=True)
+        table.add_column(_text(f"{group}\n{name}\n{units.get(key, '')}"), justify="right", no_wrap=True)
     for run, row in zip(series.runs, series.rows):
         cells = []
         for key in series.keys:
             cell = row.get(key)
             if cell is None or cell.current is None:
-                cells.append("-")
+                cells.append(_text("-"))
                 continue
             value = f"{cell.current:,.0f}" if cell.unit == "MHz" else f"{cell.current:,.1f}"
             if run is series.baseline or cell.change is None:
-                cells.append(value)
+                cells.append(_text(value))
                 continue
             mark = "!" if cell.verdict == REGRESSED else "+" if cell.verdict == IMPROVED else " "
             text = f"{value} {cell.change:+.1%}{mark}"
-            cells.append(f"[bold red]{text}[/]" if cell.verdict == REGRESSED else text)
+            cells.append(_text(text, "bold red" if cell.verdict == REGRESSED else ""))
         label = str(run.data["created_at"]) + (" *" if run is series.baseline else "")
-        table.add_row(label, *cells)
-    table.caption = ("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
+        table.add_row(_text(label), *cells)
+    table.caption = _text("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
                      "+ improved")
     table.caption_justify = "left"
     return table

@@ -1,0 +1,106 @@
+"""The command line's streams: stdout for results, stderr for progress, warnings and one-line errors.
+
+Text from users and files (paths, device names, kernel names) is never read as rich markup or emoji: the
+consoles here have both off, and the tables in ``tools.render`` hold such text as plain ``Text``. Errors
+become one line and an exit code here, never a traceback (hyperfine's and fastapi-cli's habit).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from .errors import HwbenchError
+
+# Tables need about 100 columns; when the stream is not a terminal (a log, a pipe) rich would assume 80.
+TABLE_WIDTH = 110
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False,
+                 width=None if sys.stderr.isatty() else TABLE_WIDTH)
+INTERRUPTED = "hwbench: error: interrupted; nothing was written"
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
+
+
+F = TypeVar("F", bound=Callable)
+_reported: list[int] = []  # an interruption domain_errors has already printed
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    stderr.print(f"hwbench: error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def domain_errors(command: F) -> F:
+    """Turn HwbenchError into one line on stderr and its exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HwbenchError as error:
+            raise fail(str(error), error.exit_code) from None
+        except KeyboardInterrupt:
+            _reported.append(130)
+            raise fail("interrupted; nothing was written", 130) from None
+        except MemoryError:
+            raise fail("out of memory; close other programs or measure fewer kernels with --kernels", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def interruption_reported() -> bool:
+    """Whether ``domain_errors`` already printed the interruption line."""
+    return bool(_reported)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"hwbench: warning: {message}", markup=False, soft_wrap=True)
+
+
+class Progress:
+    """A rich progress bar on a terminal; plain lines when stderr is not one (logs, CI)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> Progress:
+        if stderr.is_terminal:
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(TextColumn("{task.description:<34}", markup=False), BarColumn(),
+                                TextColumn("{task.completed}/{task.total}", markup=False), TimeElapsedColumn(),
+                                console=stderr, transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.label, total=1)
+        return self
+
+    def __call__(self, step: str, index: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"{self.label}: {step}", completed=index, total=total)
+        elif step != "done":
+            stderr.print(f"hwbench: [{index + 1}/{total}] {self.label}: {step}", markup=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def interrupted(reported: bool = False) -> None:
+    """Ctrl-C: one line and exit 130, whatever was running. A second Ctrl-C while exiting is ignored, so it
+    cannot print a traceback either."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not reported:
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+    sys.exit(130)

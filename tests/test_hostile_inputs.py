@@ -1,0 +1,280 @@
+"""Hostile input that is not a damaged profile: numeric flags, zero or non-finite roofs, rich markup and emoji
+codes in user text, and Ctrl-C at any instant. Each is one line on stderr and a definite exit code, never a
+traceback, and never a file."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hwbench import Profile, cli
+from hwbench.errors import UsageError
+
+runner = CliRunner()
+INTERRUPTED = "hwbench: error: interrupted; nothing was written"
+
+
+def invoke(*args: str):
+    return runner.invoke(cli.app, list(args))
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hwbench: error: "), result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    return lines[0]
+
+
+@pytest.fixture
+def saved(tmp_path, profile_data):
+    def save(data=None, name="p.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data if data is not None else profile_data, allow_unicode=True))
+        return path
+    return save
+
+
+# Numbers from flags --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flops, bytes_moved, message", [
+    ("inf", "1e9", "--flops inf must be a finite non-negative number"),
+    ("nan", "1e9", "--flops nan must be a finite non-negative number"),
+    ("-inf", "1e9", "--flops -inf must be a finite non-negative number"),
+    ("1e9", "nan", "--bytes nan must be a finite non-negative number"),
+    ("1e9", "inf", "--bytes inf must be a finite non-negative number"),
+    ("-1", "1e9", "--flops -1 must be a finite non-negative number"),
+    ("0", "0", "both 0"),
+])
+def test_predict_refuses_non_finite_work(saved, flops, bytes_moved, message):
+    result = invoke("predict", str(saved()), "--flops", flops, "--bytes", bytes_moved)
+    assert result.exit_code == 2 and message in one_error_line(result)
+    assert "nan" not in result.stdout and result.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sustain", "inf"], "--sustain inf must be a positive number"),
+    (["--sustain", "nan"], "--sustain nan must be a positive number"),
+    (["--sustain", "-5"], "--sustain -5 must be a positive number"),
+    (["--sustain", "10", "--interval", "nan"], "--interval nan must be between"),
+    (["--sustain", "10", "--interval", "inf"], "--interval inf must be between"),
+])
+def test_run_refuses_non_finite_durations(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "measure", lambda *a, **k: pytest.fail("measured despite a bad flag"))
+    result = invoke("run", "--device", "cpu", *args)
+    assert result.exit_code == 2 and message in one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-inf", "nan%", "0", "100%", "-5%", "abc"])
+def test_compare_and_history_refuse_bad_thresholds(saved, threshold):
+    path = saved()
+    for args in (["compare", str(path), str(path)], ["history", str(path.parent)]):
+        result = invoke(*args, "--threshold", threshold)
+        assert result.exit_code == 2 and "--threshold" in one_error_line(result)
+
+
+@pytest.mark.parametrize("point", ["k:inf:1e9", "k:1e9:nan", "k:1e9:1e9:inf", "k:0:1e9", "k:1e9:-1", "k:1e9:1e9:0"])
+def test_roofline_refuses_bad_point_numbers(saved, tmp_path, point):
+    out = tmp_path / "r.png"
+    result = invoke("roofline", str(saved()), "-o", str(out), "--point", point)
+    assert result.exit_code == 2 and f"--point '{point}'" in one_error_line(result)
+    assert not out.exists()
+
+
+# Numbers from profiles -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    (("compute", "fp64", "measured_gflops"), 0, "compute.fp64.measured_gflops is 0"),
+    (("compute", "fp64", "measured_gflops"), -240.0, "compute.fp64.measured_gflops is -240"),
+    (("compute", "fp64", "measured_gflops"), math.nan, "compute.fp64.measured_gflops is nan"),
+    (("compute", "fp64", "measured_gflops"), math.inf, "compute.fp64.measured_gflops is inf"),
+    (("memory", "dram", "measured_gbps"), 0.0, "memory.dram.measured_gbps is 0"),
+    (("memory", "dram", "theoretical_gbps"), -math.inf, "memory.dram.theoretical_gbps is -inf"),
+    (("clock", "measured_mhz"), 0, "clock.measured_mhz is 0"),
+    (("ridge_point", "fp64", "measured"), -1, "ridge_point.fp64.measured is -1"),
+    (("kernels", 0, "best"), math.nan, "kernels[0].best is nan"),
+    (("kernels", 0, "cv"), -0.5, "kernels[0].cv is -0.5"),
+])
+def test_zero_negative_and_non_finite_roofs_are_refused_by_name(saved, profile_data, key, value, shown):
+    data = copy.deepcopy(profile_data)
+    node = data
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+    path = saved(data)
+    for args in (["predict", str(path), "--flops", "1e9", "--bytes", "1e9"], ["show", str(path)],
+                 ["compare", str(path), str(path)], ["roofline", str(path), "-o", str(path.with_suffix(".png"))]):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert shown in one_error_line(result), args
+    assert not path.with_suffix(".png").exists()
+
+
+def test_roofs_changed_after_loading_are_checked_where_read(profile_data):
+    profile = Profile(copy.deepcopy(profile_data))
+    profile.data["compute"]["fp64"]["measured_gflops"] = 0
+    with pytest.raises(UsageError, match=r"compute\.fp64\.measured_gflops is 0"):
+        profile.predict_time(1e9, 1e9)
+    profile.data["memory"]["dram"]["measured_gbps"] = math.nan
+    with pytest.raises(UsageError, match=r"memory\.dram\.measured_gbps is nan"):
+        profile.memory_time(1e9)
+    with pytest.raises(UsageError, match="finite non-negative"):
+        Profile(copy.deepcopy(profile_data)).attainable(math.inf)
+
+
+# Markup and emoji codes in user text --------------------------------------------------------------------
+
+HOSTILE = "[bold red]evil:abc:[/]"
+
+
+def test_device_name_is_shown_as_written(saved, profile_data):
+    data = copy.deepcopy(profile_data)
+    data["device"]["name"] = HOSTILE
+    data["compute"]["fp64"]["kernel"] = "[blink]k:smile:"
+    path = saved(data, "[bold]x:abc:.yaml")
+    result = invoke("show", str(path))
+    assert result.exit_code == 0, result.output
+    assert HOSTILE in result.stdout and "[blink]k:smile:" in result.stdout
+    compared = invoke("compare", str(path), str(path))
+    assert compared.exit_code == 0 and "[bold]x:abc:.yaml ->" in compared.stdout
+
+
+def test_paths_with_markup_are_echoed_as_written(tmp_path, monkeypatch, profile_data):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "measure", lambda *a, **k: copy.deepcopy(profile_data))
+    missing = invoke("show", "[bold]x:abc:.yaml")
+    assert missing.exit_code == 2 and "[bold]x:abc:.yaml: no such file" in one_error_line(missing)
+    bad_dir = invoke("run", "--device", "cpu", "-o", "[red]d:abc:/p.yaml")
+    assert bad_dir.exit_code == 2 and "-o [red]d:abc:/p.yaml: directory [red]d:abc: does not exist" in \
+        one_error_line(bad_dir)
+    written = invoke("run", "--device", "cpu", "-o", "[bold]x:abc:.yaml")
+    assert written.exit_code == 0 and "profile written to [bold]x:abc:.yaml" in written.stderr
+    assert (tmp_path / "[bold]x:abc:.yaml").exists()
+
+
+def test_point_names_and_errors_are_echoed_as_written(saved, tmp_path):
+    malformed = invoke("roofline", str(saved()), "-o", str(tmp_path / "r.png"), "--point", "x:abc:1e9")
+    assert malformed.exit_code == 2
+    line = one_error_line(malformed)
+    assert "--point 'x:abc:1e9'" in line and "🔤" not in line
+    out = tmp_path / "r.svg"
+    named = invoke("roofline", str(saved()), "-o", str(out), "--point", "[bold]x $y$ é:1e9:4e9",
+                   "--title", "[b]t:abc: $\\frac{$")
+    assert named.exit_code == 0, named.output
+    svg = out.read_text()
+    assert "[bold]x $y$ é" in svg and "[b]t:abc: $\\frac{$" in svg
+
+
+def test_history_marks_a_regression_with_a_style_not_markup(tmp_path, profile_data):
+    from rich.console import Console
+
+    from hwbench.tools.compare import parse_threshold
+    from hwbench.tools.history import build_history
+    from hwbench.tools.render import history_table
+
+    runs = []
+    for day, value in ((20, 240.0), (21, 120.0)):
+        data = copy.deepcopy(profile_data)
+        data["created_at"] = f"2026-11-{day}T12:00:00Z"
+        data["host"] = "[bold]host:abc:"
+        data["compute"]["fp64"]["measured_gflops"] = value
+        runs.append(Profile(data, f"{day}.yaml"))
+    (series,) = build_history(runs, parse_threshold("5%"))
+    console = Console(record=True, width=200, markup=True, emoji=True)  # even a console that reads markup
+    console.print(history_table(series))
+    text = console.export_text()
+    assert "[bold]host:abc:" in text and "120.0 -50.0%!" in text and "[/]" not in text
+    table = history_table(series)
+    regressed = [cell for column in table.columns for cell in column._cells if "-50.0%!" in str(cell)]
+    assert regressed and regressed[0].style == "bold red"
+
+
+# Ctrl-C -------------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_the_imports_is_one_line(monkeypatch, capsys):
+    """KeyboardInterrupt before any command runs (here: while the command line is being imported)."""
+    import hwbench.__main__ as entry
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            entry.main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == INTERRUPTED + "\n"
+
+
+def test_ctrl_c_while_parsing_is_one_line(monkeypatch, capsys):
+    def app(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(sys, "argv", ["hwbench", "show", "x.yaml"])
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exit_info.value.code == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
+
+
+def test_ctrl_c_while_measuring_writes_nothing(tmp_path, monkeypatch):
+    def measure(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "measure", measure)
+    out = tmp_path / "p.yaml"
+    result = invoke("run", "--device", "cpu", "-o", str(out))
+    assert result.exit_code == 130 and one_error_line(result) == INTERRUPTED
+    assert list(tmp_path.iterdir()) == []
+
+
+def _startup_seconds() -> float:
+    """How long this machine takes to start a bare Python (the interpreter's own startup, before any hwbench
+    code can run: a SIGINT inside it is Python's, not hwbench's)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
+    """The real console script, interrupted at several instants from just after the interpreter is up (while
+    typer, rich and numpy are still being imported) to mid-measurement."""
+    script = Path(sys.executable).with_name("hwbench")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "hwbench"]
+    floor = 3 * _startup_seconds()
+    out = tmp_path / "p.yaml"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for delay in (0.0, 0.02, 0.05, 0.1, 0.15, 0.25, 0.4, 0.7, 1.2):
+        child = subprocess.Popen([*command, "run", "--device", "cpu", "--quick", "-o", str(out)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(floor + delay)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err[-2000:])
+        if child.returncode == 0:  # finished before the signal (a very fast machine): nothing to check
+            out.unlink()
+            continue
+        assert child.returncode == 130, (delay, child.returncode, err[-2000:])
+        assert err.strip().splitlines()[-1] == INTERRUPTED, (delay, err[-2000:])
+        assert list(tmp_path.iterdir()) == [], delay

@@ -1,0 +1,294 @@
+"""Output paths of ``run -o``, ``run --save`` and ``roofline -o``: what hwbench writes to, and what it refuses.
+
+The rules (hwbench.profile.files): a regular file or nothing is replaced atomically; a symbolic link is
+followed (its target replaced, the link kept); a character device, a FIFO or '-' is written through as a
+stream; a directory, a block device, a socket or a name ending in '/' is refused with exit 2 before
+measuring. Each test asserts what the path *is* afterwards: nothing is ever clobbered.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hwbench import cli
+from hwbench.errors import UsageError
+from hwbench.profile.files import check_writable, write_atomic
+
+runner = CliRunner()
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes and writing /dev/null need root")
+
+
+@pytest.fixture
+def fake_run(monkeypatch, profile_data):
+    """``hwbench run`` with the measurement replaced by a canned profile: only the output handling runs."""
+    calls = []
+
+    def measure(*args, **kwargs):
+        calls.append(args)
+        return copy.deepcopy(profile_data)
+
+    monkeypatch.setattr(cli, "measure", measure)
+    return calls
+
+
+def run(*args: str):
+    return runner.invoke(cli.app, ["run", "--device", "cpu", *args])
+
+
+def only_line(result) -> str:
+    """The error line: the only line on stderr, or the last after the profile's warnings once measured."""
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("hwbench: warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("hwbench: error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def kind(path: Path) -> str:
+    mode = os.lstat(path).st_mode
+    for name, test in (("link", stat.S_ISLNK), ("file", stat.S_ISREG), ("dir", stat.S_ISDIR),
+                       ("chr", stat.S_ISCHR), ("blk", stat.S_ISBLK), ("fifo", stat.S_ISFIFO), ("sock", stat.S_ISSOCK)):
+        if test(mode):
+            return name
+    return "other"
+
+
+def mknod(path: Path, mode: int, device: tuple[int, int]) -> None:
+    try:
+        os.mknod(path, mode | 0o666, os.makedev(*device))
+    except PermissionError:
+        pytest.skip("this container does not allow device nodes")
+
+
+# Regular file, nothing, symlink ----------------------------------------------------------------------------
+
+
+def test_nothing_there_is_created_and_a_regular_file_replaced(tmp_path, fake_run, profile_data):
+    out = tmp_path / "p.yaml"
+    assert run("-o", str(out)).exit_code == 0
+    out.write_text("old\n")
+    inode = out.stat().st_ino
+    result = run("-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert kind(out) == "file" and yaml.safe_load(out.read_text()) == profile_data
+    assert out.stat().st_ino != inode  # replaced by a rename, not rewritten in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]  # no temporary file left
+
+
+def test_a_symlink_is_followed_and_stays_a_link(tmp_path, fake_run, profile_data):
+    target_dir = tmp_path / "real"
+    target_dir.mkdir()
+    target = target_dir / "profile.yaml"
+    target.write_text("old\n")
+    link = tmp_path / "latest.yaml"
+    link.symlink_to(target)
+    result = run("-o", str(link))
+    assert result.exit_code == 0, result.output
+    assert kind(link) == "link" and os.readlink(link) == str(target)
+    assert kind(target) == "file" and yaml.safe_load(target.read_text()) == profile_data
+    assert sorted(p.name for p in target_dir.iterdir()) == ["profile.yaml"]  # the temporary file was beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.yaml", "real"]
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path, fake_run):
+    link = tmp_path / "latest.yaml"
+    link.symlink_to(tmp_path / "new.yaml")
+    assert run("-o", str(link)).exit_code == 0
+    assert kind(link) == "link" and kind(tmp_path / "new.yaml") == "file"
+
+
+def test_a_symlink_to_a_directory_is_refused(tmp_path, fake_run):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    result = run("-o", str(tmp_path / "link"))
+    assert result.exit_code == 2 and "is a directory" in only_line(result)
+    assert not fake_run and list((tmp_path / "d").iterdir()) == []
+
+
+# Streams: character devices, FIFOs, '-' -------------------------------------------------------------------
+
+
+@ROOT_ONLY
+def test_dev_null_stays_a_character_device(fake_run):
+    before = os.stat("/dev/null")
+    result = run("-o", "/dev/null")
+    assert result.exit_code == 0, result.output
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev and after.st_ino == before.st_ino
+    assert "profile written to /dev/null" in result.stderr
+
+
+@ROOT_ONLY
+def test_dev_full_is_a_write_error_and_stays_a_device(fake_run):
+    result = run("-o", "/dev/full")
+    assert result.exit_code == 1 and "could not write /dev/full" in only_line(result)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@ROOT_ONLY
+def test_a_character_device_node_is_written_through(tmp_path, fake_run):
+    node = tmp_path / "null"
+    mknod(node, stat.S_IFCHR, (1, 3))  # the null device
+    result = run("-o", str(node))
+    assert result.exit_code == 0, result.output
+    assert kind(node) == "chr" and os.stat(node).st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_a_fifo_is_written_through(tmp_path, fake_run, profile_data):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run("-o", str(fifo))
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert kind(fifo) == "fifo"
+    assert yaml.safe_load(received[0]) == profile_data
+
+
+def test_dash_is_stdout(tmp_path, monkeypatch, fake_run, profile_data):
+    monkeypatch.chdir(tmp_path)
+    result = run("-o", "-")
+    assert result.exit_code == 0 and yaml.safe_load(result.stdout) == profile_data
+    assert list(tmp_path.iterdir()) == []
+
+
+# Refused: directories, trailing '/', block devices, sockets -------------------------------------------------
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a directory"),
+    (None, "ends in '/'"),
+])
+def test_a_trailing_slash_names_a_directory(tmp_path, monkeypatch, fake_run, make, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "newdir").mkdir()
+    if make:
+        make(tmp_path / "newdir" / "sub")
+    result = run("-o", "newdir/sub/")
+    assert result.exit_code == 2
+    line = only_line(result)
+    assert "newdir/sub/" in line and ("is a directory" in line if make else "does not exist" in line)
+    assert not fake_run  # refused before measuring
+    assert [p.name for p in (tmp_path / "newdir").iterdir()] == (["sub"] if make else [])
+    if make:
+        assert kind(tmp_path / "newdir" / "sub") == "dir"
+
+
+def test_a_directory_is_refused(tmp_path, fake_run):
+    result = run("-o", str(tmp_path))
+    assert result.exit_code == 2 and "is a directory" in only_line(result) and not fake_run
+
+
+@ROOT_ONLY
+def test_a_block_device_is_refused(tmp_path, fake_run):
+    node = tmp_path / "disk"
+    mknod(node, stat.S_IFBLK, (7, 0))  # a loop device node; never opened
+    result = run("-o", str(node))
+    assert result.exit_code == 2 and "is a block device" in only_line(result) and not fake_run
+    assert kind(node) == "blk"
+
+
+def test_a_socket_is_refused(tmp_path, fake_run):
+    path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        result = run("-o", str(path))
+        assert result.exit_code == 2 and "is a socket" in only_line(result) and not fake_run
+        assert kind(path) == "sock"
+
+
+def test_check_writable_and_write_atomic_refuse_the_same(tmp_path):
+    path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        for call in (lambda: check_writable(path), lambda: write_atomic(path, "x")):
+            with pytest.raises(UsageError, match="is a socket"):
+                call()
+    with pytest.raises(UsageError, match="ends in '/'"):
+        write_atomic(str(tmp_path / "nope") + "/", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sock"]
+
+
+# run --save and roofline -o follow the same rules -----------------------------------------------------------
+
+
+def test_save_follows_a_symlinked_results_folder(tmp_path, monkeypatch, fake_run):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "results").symlink_to(tmp_path / "elsewhere")
+    result = run("--save", "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert kind(tmp_path / "results") == "link"
+    assert [p.name for p in (tmp_path / "elsewhere").rglob("*.yaml")] == ["20261122T120000Z.yaml"]
+
+
+def test_save_refuses_a_results_fifo(tmp_path, monkeypatch, fake_run):
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo(tmp_path / "results")
+    result = run("--save", "-o", "-")
+    assert result.exit_code == 2 and "--save" in only_line(result) and not fake_run
+    assert kind(tmp_path / "results") == "fifo"
+
+
+@pytest.fixture
+def saved_profile(tmp_path, profile_data):
+    from hwbench import Profile
+
+    path = tmp_path / "zen5.yaml"
+    Profile(profile_data).save(path)
+    return path
+
+
+def roofline(*args: str):
+    pytest.importorskip("matplotlib")
+    return runner.invoke(cli.app, ["roofline", *args])
+
+
+@ROOT_ONLY
+def test_roofline_to_dev_null_stays_a_device(saved_profile):
+    result = roofline(str(saved_profile), "-o", "/dev/null")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_roofline_through_a_symlink_and_a_fifo(tmp_path, saved_profile):
+    target = tmp_path / "real.svg"
+    target.write_text("old")
+    link = tmp_path / "roof.svg"
+    link.symlink_to(target)
+    assert roofline(str(saved_profile), "-o", str(link)).exit_code == 0
+    assert kind(link) == "link" and target.read_text().lstrip().startswith("<?xml")
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = roofline(str(saved_profile), "-o", str(fifo))  # no suffix on a stream: PNG
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert kind(fifo) == "fifo" and received[0].startswith(b"\x89PNG")
+
+
+def test_roofline_to_stdout(saved_profile):
+    result = roofline(str(saved_profile), "-o", "-")
+    assert result.exit_code == 0 and result.stdout_bytes.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("output, message", [("{tmp}/", "is a directory"), ("{tmp}/new/", "ends in '/'"),
+                                             ("{tmp}", "is a directory")])
+def test_roofline_refuses_directories(tmp_path, saved_profile, output, message):
+    result = roofline(str(saved_profile), "-o", output.format(tmp=tmp_path))
+    assert result.exit_code == 2 and message in only_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zen5.yaml"]
