@@ -114,6 +114,20 @@ def fma_kernel(precision: str, lanes: int, chains: int) -> Callable[[int, float,
     return kernel
 
 
+@njit(nogil=True)
+def probe_round(n_blocks, n_mul_blocks, add_ticks, mul_ticks, i):
+    """One probe round: the add chain then the multiply chain, each timed by the TSC into ``add_ticks[i]`` and
+    ``mul_ticks[i]``. Returns (adds run, multiply steps whose product came out right)."""
+    start = read_timestamp()
+    adds = dependent_add_chain(n_blocks, 1)
+    middle = read_timestamp()
+    product = dependent_mul_chain(n_mul_blocks, 1)
+    end = read_timestamp()
+    add_ticks[i] = middle - start
+    mul_ticks[i] = end - middle
+    return adds, n_mul_blocks * ADDS_PER_BLOCK if product == 1 else 0
+
+
 @functools.cache
 def fma_clock_kernel(precision: str, lanes: int, chains: int):
     """A compiled ``kernel(n_iter, n_blocks, n_mul_blocks, a, b, x0, add_ticks, mul_ticks) -> (checksum, adds,
@@ -135,14 +149,9 @@ def fma_clock_kernel(precision: str, lanes: int, chains: int):
         adds = muls = 0
         for i in range(add_ticks.size):
             checksum += chains_op(n_iter, a, b, x0)
-            start = read_timestamp()
-            adds += dependent_add_chain(n_blocks, 1)
-            middle = read_timestamp()
-            product = dependent_mul_chain(n_mul_blocks, 1)
-            end = read_timestamp()
-            add_ticks[i] = middle - start
-            mul_ticks[i] = end - middle
-            muls += n_mul_blocks * ADDS_PER_BLOCK if product == 1 else 0
+            round_adds, round_muls = probe_round(n_blocks, n_mul_blocks, add_ticks, mul_ticks, i)
+            adds += round_adds
+            muls += round_muls
         return checksum, adds, muls
 
     return kernel
@@ -154,14 +163,9 @@ def scalar_clock_kernel(n_blocks, n_mul_blocks, add_ticks, mul_ticks):
     cores reach). Returns (adds, muls) and fills the per-round ticks, as ``fma_clock_kernel`` does."""
     adds = muls = 0
     for i in range(add_ticks.size):
-        start = read_timestamp()
-        adds += dependent_add_chain(n_blocks, 1)
-        middle = read_timestamp()
-        product = dependent_mul_chain(n_mul_blocks, 1)
-        end = read_timestamp()
-        add_ticks[i] = middle - start
-        mul_ticks[i] = end - middle
-        muls += n_mul_blocks * ADDS_PER_BLOCK if product == 1 else 0
+        round_adds, round_muls = probe_round(n_blocks, n_mul_blocks, add_ticks, mul_ticks, i)
+        adds += round_adds
+        muls += round_muls
     return adds, muls
 
 

@@ -32,13 +32,16 @@ from .kernels import cpu_fma
 from .stats import RepetitionPolicy, work_rate
 from .validation import STREAM_INITIAL, check_close
 
+WORKLOAD_FAMILIES = ("stream", "fma")
+
 
 class CpuWorkload:
     """One kernel, set up and ready to call: ``with cpu_workload(name) as work: work()``."""
 
     def __init__(self, kernel: str, threads: int | None = None, cpus: str | None = None,
                  array_bytes: int | None = None, fma_seconds: float = 0.02):
-        names = [k.name for k in catalog.kernels("cpu")]
+        # The sweep kernels (family "caches") are curves over many working sets, not one callable.
+        names = [k.name for k in catalog.kernels("cpu") if k.family in WORKLOAD_FAMILIES]
         if kernel not in names:
             raise UsageError(f"unknown kernel {kernel!r}; choose from {', '.join(names)}")
         self.kernel = catalog.kernel("cpu", kernel)

@@ -54,6 +54,33 @@ class Sustained:
 
 
 @dataclass(frozen=True)
+class SweepCurve:
+    """One kernel's working-set sweep on ``threads`` threads: the curve a profile keeps whole.
+
+    ``points``: (working set in bytes over all threads, best GB/s, median GB/s), smallest first, rates counted
+    the STREAM way (bytes the kernel loads and stores); ``traffic_per_stream`` converts them to the traffic
+    convention (plus write-allocate reads)."""
+
+    kernel: str
+    form: str
+    threads: int
+    points: tuple[tuple[int, float, float], ...]
+    traffic_per_stream: float = 1.0
+
+
+@dataclass(frozen=True)
+class CacheSweep:
+    """The cache sweep of a CPU run: its curves, how it was run, and the paper figures of the cache levels
+    (theoretical bytes per cycle per core by level and kernel, STREAM convention, with their source or the
+    reason there are none)."""
+
+    curves: tuple[SweepCurve, ...]
+    definition: dict
+    bytes_per_cycle_per_core: dict[str, dict[str, float]] = field(default_factory=dict)
+    theory_source: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
@@ -66,6 +93,8 @@ class Measurement:
     memory_theory: dict[str, MemoryTheory]  # level -> inputs; a level without one is "measured only"
     warnings: list[str] = field(default_factory=list)
     sustained: Sustained | None = None
+    reports_throttling: bool = False  # the device says why it throttled (NVML clock-event reasons)
+    cache_sweep: CacheSweep | None = None  # CPU: the working-set sweep (memory.l1/l2/l3, profile section caches)
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,12 @@ def test_compare_fail_gates_on_the_saved_baseline(tmp_path, factor, fails):
         assert compared.returncode != 0 and "Performance has regressed" in output, output
     else:
         assert compared.returncode == 0, output
+
+
+def test_sweep_kernels_are_not_single_workloads():
+    """The cache sweep is a curve over working sets, not one callable: cpu_workload refuses it by name."""
+    from hwbench.benchmarking import cpu_workload
+    from hwbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown kernel 'cache_read'; choose from copy"):
+        cpu_workload("cache_read")

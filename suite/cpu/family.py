@@ -1,16 +1,19 @@
 """What a CPU kernel family receives from the session and returns to it (see ``session.FAMILIES``).
 
-A family module (``stream``, ``fma``) exposes ``planned_steps(context, kernels)`` and
+A family module (``stream``, ``fma``, ``caches``) exposes ``planned_steps(context, kernels)`` and
 ``run_family(context, kernels) -> FamilyRun``. It never imports the session: the session imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import catalog
 from ..catalog import Kernel
+from ..measure import Run, Sample
+from ..measurement import CacheSweep
 from ..stats import KernelResult, RepetitionPolicy, Timeline
 from .clock import ClockResult
 from .machine import CpuInfo
@@ -50,3 +53,19 @@ class FamilyRun:
     timelines: list[Timeline] = field(default_factory=list)
     clock: ClockResult | None = None  # the FMA family's clock measurement
     array_elements: int | None = None  # the STREAM family's array length
+    cache_sweep: CacheSweep | None = None  # the caches family's working-set sweep
+
+
+def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list) -> Run:
+    """``run(calls)`` for ``measure.time_kernel``: ``calls`` runs of ``tasks`` on the pinned pool, their seconds
+    added up (each the slowest worker's), and the workers' last return values kept in ``last`` to validate."""
+
+    def run(calls: int) -> Sample:
+        seconds = 0.0
+        for _ in range(calls):
+            elapsed, values = context.pool.run(tasks)
+            seconds += elapsed
+            last[:] = values
+        return Sample(seconds)
+
+    return run

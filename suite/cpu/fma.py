@@ -19,7 +19,7 @@ import numpy as np
 from ..catalog import Kernel
 from ..kernels import cpu_fma
 from ..kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED, chain_latency
-from ..measure import Sample, Work, measure_kernel
+from ..measure import Work, measure_kernel
 from ..stats import KernelResult, Timeline
 from ..validation import check_close
 from .clock import (
@@ -34,7 +34,7 @@ from .clock import (
     new_ticks,
     probe_problem,
 )
-from .family import CpuContext, FamilyRun
+from .family import CpuContext, FamilyRun, pool_runner
 
 CALL_SECONDS = {True: 0.02, False: 0.05}  # quick, full
 MUL_BLOCKS = CLOCK_PROBE_BLOCKS // chain_latency("mul")  # the multiply chain lasts about as long as the add chain
@@ -74,13 +74,7 @@ def measure_fma(context: CpuContext, kernel: Kernel) -> KernelResult:
     tasks = [partial(kernel_fn, n_iter, *args) for _ in context.cpus]
     last: list[float] = []
 
-    def run(calls: int) -> Sample:
-        seconds = 0.0
-        for _ in range(calls):
-            elapsed, sums = context.pool.run(tasks)
-            seconds += elapsed
-            last[:] = sums
-        return Sample(seconds)
+    run = pool_runner(context, tasks, last)
 
     def validate() -> None:
         check_close(kernel.name, last, cpu_fma.expected_checksum(n_iter, 1.0, lanes, chains), fma_tolerance(kernel))

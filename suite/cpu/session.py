@@ -8,14 +8,14 @@ under load), then the sustained timelines. Nothing here formats output or writes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
-from ..catalog import Kernel
-from ..measurement import ComputeTheory, Measurement, MemoryTheory, Sustained
+from .. import catalog
+from ..measurement import CacheSweep, ComputeTheory, Measurement, MemoryTheory, Sustained
 from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
-from . import fma, stream
+from . import caches, fma, stream
 from .clock import ClockResult
 from .family import CpuContext, CpuRunOptions
 from .machine import CpuInfo, inspect_cpu
@@ -26,7 +26,7 @@ from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma}
+FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches}
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -54,16 +54,8 @@ class CpuRun:
     sustained: tuple[Timeline, ...] = ()
     sustained_seconds: float | None = None
     sustained_interval: float | None = None
+    cache_sweep: CacheSweep | None = None
 
-
-def by_family(kernels: Sequence[Kernel]) -> dict[str, list[Kernel]]:
-    """The selected kernels grouped by family, families in catalog order."""
-    grouped: dict[str, list[Kernel]] = {}
-    for kernel in kernels:
-        if kernel.family not in FAMILIES:
-            raise ValueError(f"{kernel.name}: no CPU family module for {kernel.family!r}")
-        grouped.setdefault(kernel.family, []).append(kernel)
-    return grouped
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -74,7 +66,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     known = identify_core(cpu)
     core = known or assumed_core(cpu)
     policy = RepetitionPolicy.for_mode(options.quick)
-    families = by_family(options.kernels)
+    families = catalog.by_family(options.kernels, FAMILIES)
     counter = {"step": 0, "total": 0}
 
     def step(label: str) -> None:
@@ -83,7 +75,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
 
     results: list[KernelResult] = []
     timelines: list[Timeline] = []
-    clock, elements = None, 0
+    clock, elements, sweep = None, 0, None
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -93,6 +85,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             timelines += run.timelines
             clock = run.clock or clock
             elements = run.array_elements or elements
+            sweep = run.cache_sweep or sweep
         report("done", counter["total"], counter["total"])
     warnings = context.warnings
     for result in results:
@@ -102,7 +95,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None)
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -164,7 +157,8 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
                               "bandwidth timeline: no clock (the cores wait on memory)")
     return Measurement(device, run_section, clock, run.results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
-                       {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained)
+                       {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
+                       cache_sweep=run.cache_sweep)
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

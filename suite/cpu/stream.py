@@ -17,10 +17,10 @@ import numpy as np
 from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..kernels import cpu_stream
-from ..measure import Sample, Work, measure_kernel
+from ..measure import Work, measure_kernel
 from ..stats import KernelResult, Timeline
 from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
-from .family import CpuContext, FamilyRun
+from .family import CpuContext, FamilyRun, pool_runner
 from .machine import CpuInfo
 from .workers import PinnedPool
 
@@ -91,13 +91,7 @@ def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
     n = arrays["a"].size
     last: list[float] = []
 
-    def run(calls: int) -> Sample:
-        seconds = 0.0
-        for _ in range(calls):
-            elapsed, partials = context.pool.run(tasks)
-            seconds += elapsed
-            last[:] = partials
-        return Sample(seconds)
+    run = pool_runner(context, tasks, last)
 
     def validate() -> None:
         validate_stream(kernel.form, arrays, state, sum(last), n)

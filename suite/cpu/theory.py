@@ -105,3 +105,49 @@ def assumed_core(cpu: CpuInfo) -> CoreModel:
     """For CPUs outside the table: two FMA units at the widest ISA width. Marked as an assumption."""
     return CoreModel(f"unknown ({cpu.vendor} family {cpu.family} model {cpu.model})", 2,
                      cpu.widest_simd_bits, "assumed from ISA flags: micro-architecture not in hwbench's table")
+
+
+# Cache bandwidth per core ---------------------------------------------------------------------------------
+# Bytes per cycle per core: L1D loads and stores (ports x width at full vector width), and lines filled from L2
+# into L1D. Only entries whose figures the vendor's guide states; other cores get no cache paper figure.
+
+
+@dataclass(frozen=True)
+class CacheWidths:
+    l1_load: int  # bytes per cycle per core the L1D can load (load ports x width)
+    l1_store: int  # bytes per cycle per core it can store
+    l2_fill: int | None  # bytes per cycle per core from L2 into L1D (None: not stated)
+    source: str
+
+    def l1_bytes_per_cycle(self, reads: int, writes: int) -> float:
+        """Bytes per cycle of a kernel doing ``reads`` loads and ``writes`` stores per element, counted the
+        STREAM way, when the load or the store ports are the bottleneck."""
+        limits = [self.l1_load * (reads + writes) / reads] if reads else []
+        limits += [self.l1_store * (reads + writes) / writes] if writes else []
+        return min(limits)
+
+
+_INTEL_CACHE = INTEL_SDM + ", cache characteristics tables (L1D: 2 loads + 1 store per cycle; L2: peak 64 bytes/cycle)"
+_GOLDEN_COVE = INTEL_SDM + ", Golden Cove (L1D: 3 loads + 2 stores of 256 bits per cycle; L2: 64 bytes/cycle)"
+_CACHE_WIDTHS: dict[tuple[str, int], CacheWidths] = {  # (core name, full-rate SIMD bits) -> widths
+    **{(name, 256): CacheWidths(64, 32, 64, _INTEL_CACHE) for name in ("Haswell", "Broadwell", "Skylake (client)")},
+    **{(name, 512): CacheWidths(128, 64, 64, _INTEL_CACHE) for name in (
+        "Skylake-SP / Cascade Lake", "Ice Lake-SP", "Sapphire Rapids / Emerald Rapids", "Granite Rapids")},
+    # Client Sunny/Willow Cove: 2 loads + 1 store per cycle at the 256-bit width hwbench's kernels use there.
+    ("Ice Lake / Tiger Lake (client)", 256): CacheWidths(64, 32, 64, _INTEL_CACHE),
+    ("Alder Lake / Raptor Lake (P-core)", 256): CacheWidths(96, 64, 64, _GOLDEN_COVE),
+    ("Zen / Zen+", 128): CacheWidths(32, 16, 32, AMD_SOG.format("Zen") + " (L1D: 2 loads + 1 store of 128 bits per "
+                                                                       "cycle; L2 to L1: 32 bytes/cycle)"),
+    **{(name, 256): CacheWidths(64, 32, 32, AMD_SOG.format(name) + " (L1D: 2 loads + 1 store of 256 bits per cycle; "
+                                                                   "L2 to L1: 32 bytes/cycle)")
+       for name in ("Zen 2", "Zen 3")},
+    ("Zen 4", 256): CacheWidths(64, 32, None, AMD_SOG.format("Zen 4") + " (L1D: 2 loads + 1 store of 256 bits per "
+                                                                       "cycle; L2 fill width not stated)"),
+    ("Zen 5", 512): CacheWidths(128, 64, 64, AMD_SOG.format("Zen 5") + " (L1D: 2 loads + 1 store of 512 bits per "
+                                                                      "cycle; L2 to L1: 64 bytes/cycle)"),
+}
+
+
+def cache_widths(core: CoreModel) -> CacheWidths | None:
+    """The L1D and L2 bandwidth of ``core`` per cycle, or None when the table does not state them."""
+    return _CACHE_WIDTHS.get((core.name, core.simd_bits))

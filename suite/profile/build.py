@@ -15,6 +15,7 @@ import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import KernelResult
+from .levels import cache_levels
 from .model import SCHEMA_VERSION
 from .sustained import sustained_extra
 
@@ -58,10 +59,10 @@ def kernel_entry(result: KernelResult) -> dict:
     }
 
 
-def _throttled(result: KernelResult, warnings: list[str]) -> bool | None:
+def _throttled(result: KernelResult, reported: bool, warnings: list[str]) -> bool | None:
     """True (with a warning) when the kernel ran throttled; None on devices that report no throttle reasons."""
     if result.throttle_note is None:
-        return False if "sm" in result.clocks_mhz else None
+        return False if reported else None
     warnings.append(f"{result.name}: {result.throttle_note}")
     return True
 
@@ -82,7 +83,8 @@ def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
     return result.summary.best * 1e3 / (theory.units * clock) if clock else None
 
 
-def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict:
+def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str],
+                  reports_throttling: bool = False) -> dict:
     fpc_theory = theory.flop_per_cycle
     theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
     clock = result.clocks_mhz.get(theory.clock)
@@ -125,7 +127,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "flop_per_cycle": _round(per_cycle, 2),
         "flop_per_cycle_theoretical": fpc_theory,
         "per": theory.per,
-        "throttled": _throttled(result, warnings),
+        "throttled": _throttled(result, reports_throttling, warnings),
     }
     if above_limit:
         entry["measurement_error"] = "; ".join(above_limit)
@@ -139,7 +141,8 @@ def _traffic_rate(result: KernelResult) -> float:
     return result.summary.best * result.bytes_traffic / result.bytes_stream
 
 
-def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str]) -> dict:
+def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str],
+                 reports_throttling: bool = False) -> dict:
     """The ceiling of one memory level: the kernel that moved the most bytes per second."""
     top = max(results, key=_traffic_rate)
     top_stream = max(results, key=lambda r: r.summary.best)
@@ -158,7 +161,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
         "clock_mhz": _round(clock, 1),
         "bytes_per_cycle": _round(measured * 1e3 / clock, 1) if clock else None,
         "bytes_per_cycle_clock": theory.clock if clock else None,
-        "throttled": _throttled(top, warnings),
+        "throttled": _throttled(top, reports_throttling, warnings),
     }
     if efficiency is not None and efficiency > 1 + LIMIT_TOLERANCE:  # a paper bandwidth is a hard limit
         entry["measurement_error"] = (f"measured {measured:.1f} GB/s is above the theoretical {theory.gbps:.1f} GB/s "
@@ -171,14 +174,18 @@ def build_profile(m: Measurement, host: Host) -> dict:
     """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
-                                               warnings)
+                                               warnings, m.reports_throttling)
                for result in m.results if result.unit == "GFLOP/s" and result.precision in m.compute_theory}
     by_level: dict[str, list[KernelResult]] = {}
     for result in m.results:
         if result.unit == "GB/s":
             by_level.setdefault(result.level, []).append(result)
-    memory = {level: memory_entry(results, m.memory_theory.get(level, MEASURED_ONLY), warnings)
+    memory = {level: memory_entry(results, m.memory_theory.get(level, MEASURED_ONLY), warnings, m.reports_throttling)
               for level, results in by_level.items()}
+    caches = {}
+    if m.cache_sweep is not None:  # memory.l1/l2/l3 and the caches section
+        levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
+        memory = {**levels, **memory}
     dram = memory.get("dram", {})
     ridge = {precision: {"theoretical": _round(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
                          "measured": _round(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
@@ -198,5 +205,6 @@ def build_profile(m: Measurement, host: Host) -> dict:
         "ridge_point": ridge,
         "kernels": [kernel_entry(r) for r in m.results],
         **extra,
+        **({"caches": caches} if caches else {}),
         "warnings": warnings,
     }
