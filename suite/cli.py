@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from .console import Progress, domain_errors, interrupted, interruption_reported, stderr, stdout_console, warn
 from .errors import UsageError
@@ -197,7 +196,7 @@ def compare(
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from .profile import Profile
     from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
-    from .tools.render import comparison_table
+    from .tools.render import comparison_table, print_table
 
     limit = parse_threshold(threshold)
     comparison = compare_profiles(Profile.load(baseline), Profile.load(current), limit, force)
@@ -207,7 +206,7 @@ def compare(
         sys.stdout.write(to_markdown(comparison))
     else:
         console = stdout_console()
-        console.print(comparison_table(comparison))
+        print_table(comparison_table(comparison), console)
         for note in comparison.notes:
             console.print(f"note: {note}", markup=False)
         console.print(summary_line(comparison), markup=False)
@@ -260,7 +259,7 @@ def history(
     from .profile import Profile
     from .tools.compare import parse_threshold
     from .tools.history import build_history, load_profiles
-    from .tools.render import history_table
+    from .tools.render import history_table, print_table
 
     limit = parse_threshold(threshold)
     chosen = Profile.load(baseline) if baseline is not None else None
@@ -270,7 +269,7 @@ def history(
     console = stdout_console()
     regressed = False
     for series in build_history(profiles, limit, chosen):
-        console.print(history_table(series))
+        print_table(history_table(series), console)
         if series.latest_regressed:
             regressed = True
             console.print(f"REGRESSION in the latest run of {series.device} on {series.host}: "
@@ -297,6 +296,7 @@ def fleet(
     from .profile.files import check_writable, write_atomic
     from .tools.compare import parse_threshold
     from .tools.fleet import fleet_report, load_fleet, rich_tables, summary_line, to_json, to_markdown, to_prometheus
+    from .tools.render import print_table
 
     limit = parse_threshold(threshold)
     if prometheus is not None:
@@ -311,10 +311,12 @@ def fleet(
         sys.stdout.write(to_json(report))
     elif output_format is OutputFormat.markdown:
         sys.stdout.write(to_markdown(report))
-    else:  # host names are user text: no markup, emoji or highlighting
-        console = Console(markup=False, emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
-        for item in [*rich_tables(report), *(f"note: {note}" for note in report.notes), summary_line(report)]:
-            console.print(item)
+    else:  # host names are user text: the console has no markup, emoji or highlighting
+        console = stdout_console()
+        for table in rich_tables(report):
+            print_table(table, console)
+        for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
+            console.print(line)
     if prometheus is not None:
         stderr.print(f"hwbench: Prometheus metrics written to {prometheus}", markup=False)
     if report.flagged:

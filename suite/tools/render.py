@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -33,7 +34,8 @@ def _pct(value: float | None) -> str:
 
 
 def _table(title: str, **options) -> Table:
-    return Table(title=_text(title), title_justify="left", box=box.SIMPLE_HEAD, **options)
+    # collapse_padding: one padding between columns, not two; a CPU kernels table then fits 80 columns (74).
+    return Table(title=_text(title), title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, **options)
 
 
 def _row(table: Table, *cells: object, style: str = "") -> None:
@@ -108,11 +110,58 @@ def sustained_table(section: dict) -> Table:
     return table
 
 
+TEXT_MIN_WIDTH = 30  # a text column's floor: its longest word, up to this many characters
+UNBOUNDED = 100_000
+
+
+def fitted(table: Table, console: Console) -> RenderableType:
+    """``table`` as it fits the console's width without cutting a figure (issue 10: "1,9…" MHz in a pipe).
+
+    Right-justified columns hold figures: they never wrap and never get narrower than their widest cell. Text
+    columns (names, causes) wrap between words, never narrower than their longest word (up to
+    ``TEXT_MIN_WIDTH``; a longer word, a path, folds). When even that is wider than the console, every row is
+    stacked as "header  value" lines instead, so a figure is never cut or folded, at 80 columns or in a pipe."""
+    for column in table.columns:
+        lines = [line for cell in [*column.cells, column.header] for line in str(cell).splitlines()]
+        if column.justify == "right":
+            column.no_wrap = True
+            column.min_width = max(map(len, lines), default=1)
+        else:
+            words = [word for line in lines for word in line.split()]
+            column.no_wrap, column.overflow = False, "fold"
+            column.min_width = min(max(map(len, words), default=1), TEXT_MIN_WIDTH)
+    # Measured against a boundless width: Measurement.get clamps the minimum to the width it is given.
+    needed = Measurement.get(console, console.options.update_width(UNBOUNDED), table).minimum
+    return table if needed <= console.width else stacked(table)
+
+
+def stacked(table: Table) -> Group:
+    """Every row of ``table`` as a block: its first cell as a heading, then "header  value" lines for the other
+    cells, under the table's title and over its caption."""
+    headers = [_text(str(column.header).replace("\n", " ")) for column in table.columns]
+    parts: list[RenderableType] = [table.title] if table.title else []
+    for first, *rest in zip(*(list(column.cells) for column in table.columns)):
+        block = Table(box=None, show_header=False, padding=(0, 2, 0, 2))
+        block.add_column(no_wrap=True)
+        block.add_column(overflow="fold")
+        for header, cell in zip(headers[1:], rest):
+            if str(cell).strip():
+                block.add_row(header, cell)
+        parts += [first, block]
+    if table.caption:
+        parts.append(table.caption)
+    return Group(*parts)
+
+
+def print_table(table: Table, console: Console) -> None:
+    console.print(fitted(table, console))
+
+
 def print_profile(data: dict, console: Console) -> None:
-    console.print(ceilings_table(data))
-    console.print(kernels_table(data))
+    print_table(ceilings_table(data), console)
+    print_table(kernels_table(data), console)
     if data.get("sustained"):
-        console.print(sustained_table(data["sustained"]))
+        print_table(sustained_table(data["sustained"]), console)
 
 
 def comparison_table(comparison) -> Table:
