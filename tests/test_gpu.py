@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from conftest import find_nvcc
 from hwbench import catalog
 from hwbench.errors import UsageError
 from hwbench.gpu import session as gpu_session
@@ -33,7 +33,7 @@ from hwbench.profile.build import build_profile
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
 
 CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"
-NVCC = shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if Path(p).exists()), None)
+NVCC = find_nvcc()  # PATH, the CUDA toolkit or the nvidia-cuda-nvcc wheel; under CI a missing nvcc fails
 
 GPU_KERNELS = catalog.kernels("gpu")
 HOST = Host("test-host", "Linux 6.0", "0.0-test", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
