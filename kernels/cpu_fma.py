@@ -138,7 +138,7 @@ def fma_clock_kernel(precision: str, lanes: int, chains: int):
     ``mul_ticks[round]``. The chains run while the core is still in the FMA workload's frequency state
     (AVX-512 licence, power and thermal limits), and the other cores keep running FMA blocks, so
     ``steps x latency / seconds`` of either chain in a round is the clock under FMA load. Per-round ticks let
-    the runner take the median over rounds: a round in which the thread was descheduled is an outlier, not
+    the CPU session take the median over rounds: a round in which the thread was descheduled is an outlier, not
     a slower clock. ``muls`` counts only steps whose product came out right.
     """
     chains_op = _fma_chains_intrinsic(precision, lanes, chains)

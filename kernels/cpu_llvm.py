@@ -94,7 +94,7 @@ def read_timestamp(typingctx):
     """The invariant time-stamp counter: ``rdtsc`` on x86-64, ``cntvct_el0`` on AArch64.
 
     Both tick at a constant rate independent of the core clock (the ``constant_tsc`` flag on x86); the
-    runner calibrates the rate against ``time.perf_counter``.
+    CPU session calibrates the rate against ``time.perf_counter``.
     """
     sig = types.int64()
 
@@ -110,7 +110,7 @@ def read_timestamp(typingctx):
 def _chain_intrinsic(kind: str):
     """An intrinsic ``chain(n_blocks, one) -> value`` running ``n_blocks * ADDS_PER_BLOCK`` dependent steps of
     the ``kind`` chain, each with ``one`` (which must be 1) as its second operand. The add chain returns its
-    step count (the runner checks it); the multiply chain returns its start value (1 x 1 x ... = 1).
+    step count (the CPU session checks it); the multiply chain returns its start value (1 x 1 x ... = 1).
 
     At ``chain_latency(kind)`` cycles per step, the elapsed time of the chain is its length in core cycles:
     that is how the effective clock is measured without MSR access (the method of Travis Downs' avx-turbo).

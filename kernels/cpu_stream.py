@@ -13,7 +13,7 @@ blocks LLVM's vectoriser (measured on the CI machine: 7-9 GB/s against 33-38 GB/
 
 The ``*_nt`` variants store with non-temporal hints (llvmlite IR, ``!nontemporal``), which bypass the
 cache and so skip the write-allocate read of the destination. They need 64-byte aligned arrays and
-ranges whose bounds are multiples of the vector length; the runner guarantees both.
+ranges whose bounds are multiples of the vector length; the CPU session guarantees both.
 """
 
 from __future__ import annotations

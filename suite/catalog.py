@@ -27,8 +27,6 @@ from typing import Any
 
 from .errors import UsageError
 
-GIGA = 1e9
-
 
 @dataclass(frozen=True)
 class CudaModule:
@@ -237,9 +235,11 @@ def select(device: str, spec: str | None) -> tuple[Kernel, ...]:
     if spec is None or not spec.strip():
         return every
     named = groups(device)
-    names = {k.name for k in every}
+    names = [k.name for k in every]  # catalog order, for the message below
     chosen: set[str] = set()
     for part in (part.strip() for part in spec.split(",")):
+        if not part:  # "triad," or "triad,,dot"
+            continue
         if part in named:
             chosen.update(named[part])
         elif part in names:

@@ -1,4 +1,4 @@
-"""The ``hwbench`` command line: a thin typer layer over the runners and the profile tools.
+"""The ``hwbench`` command line: a thin typer layer over the run path (``runner.py``) and the profile tools.
 
 Parse, call, print. Streams have jobs: results go to the output file or stdout (``-o -``); progress, warnings
 and errors go to stderr (``console.py``). Domain errors are caught only at the commands and become one line
@@ -16,7 +16,16 @@ from typing import Annotated
 
 import typer
 
-from .console import Progress, domain_errors, interrupted, interruption_reported, stderr, stdout_console, warn
+from .console import (
+    Progress,
+    domain_errors,
+    internal_error,
+    interrupted,
+    interruption_reported,
+    stderr,
+    stdout_console,
+    warn,
+)
 from .errors import UsageError
 from .runner import RunOptions
 from .version import __version__
@@ -82,7 +91,6 @@ def run(
     """Measure the ceilings of one device and write its profile."""
     from .profile.files import check_writable, dump_yaml, write_atomic
     from .runner import resolve_device
-    from .tools.history import history_path
     from .tools.render import print_profile
 
     target = resolve_device(device)
@@ -104,6 +112,8 @@ def run(
         print_profile(data, stdout_console())
         stderr.print(f"hwbench: profile written to {path}", markup=False)
     if save:
+        from .tools.history import history_path
+
         saved = history_path(SAVE_ROOT, data)
         write_atomic(saved, text, create_parents=True)
         stderr.print(f"hwbench: profile saved as {saved}", markup=False)
@@ -346,7 +356,7 @@ def _main() -> None:
         # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
         exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
         if not isinstance(exit_code, int) or message is None:
-            raise
+            internal_error(error)
         context = getattr(error, "ctx", None)
         command = f" {context.info_name}" if context is not None and context.parent is not None else ""
         text = f"hwbench: error: {message().rstrip('.')}; see 'hwbench{command} --help'"

@@ -104,3 +104,20 @@ def interrupted(reported: bool = False) -> None:
     if not reported:
         print(INTERRUPTED, file=sys.stderr, flush=True)
     sys.exit(130)
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): not 1, which compare, history and fleet gates read as a regression
+
+
+def internal_error(error: BaseException) -> None:
+    """A bug in hwbench, not bad input or a failed measurement: one line and exit 70, so that a CI gate on
+    compare/history/fleet (exit 1: regression) cannot mistake it for a result. HWBENCH_DEBUG=1 re-raises it
+    for the traceback."""
+    import os
+
+    if os.environ.get("HWBENCH_DEBUG"):
+        raise error
+    stderr.print(f"hwbench: internal error: {error.__class__.__name__}: {error}; this is a bug in hwbench: "
+                 "please report it with the output of the same command under HWBENCH_DEBUG=1", markup=False,
+                 soft_wrap=True)
+    sys.exit(INTERNAL_ERROR)

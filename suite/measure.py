@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .catalog import Kernel
 from .stats import KernelResult, RepetitionPolicy, summarize
@@ -101,7 +101,6 @@ class Measured:
 
     result: KernelResult
     timing: Timing
-    extra: dict = field(default_factory=dict)
 
 
 def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work: Work, policy: RepetitionPolicy,

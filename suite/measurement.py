@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .stats import KernelResult, Timeline
 from .version import __version__
+
+# A session's progress report: (what it is doing, steps done, steps in all).
+ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class ComputeTheory:
 
     units: int  # cores (CPU) or SMs (GPU)
     per: str  # "core" or "SM"
-    clock: str  # the key in KernelResult.clocks_mhz of this unit's clock: "core" or "sm"
+    clock: str  # the key in KernelResult.clocks_mhz of this unit's clock: "core" or "SM"
     clock_source: str  # how that clock was read
     flop_per_cycle: int | None  # per unit, from the device's table; None when the table has no figure
     nominal_mhz: float | None
@@ -40,7 +44,7 @@ class MemoryTheory:
     gbps: float | None
     source: str
     counting: str
-    clock: str | None = None  # the key in KernelResult.clocks_mhz for bytes per cycle ("memory", "sm")
+    clock: str | None = None  # the key in KernelResult.clocks_mhz for bytes per cycle ("memory", "SM")
 
 
 @dataclass(frozen=True)

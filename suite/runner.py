@@ -9,10 +9,10 @@ The CLI parses and prints; the sessions measure; the builder writes the format. 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .measurement import ProgressCallback
 
 CUDA_INSTALL_HINT = "pip install 'hwbench[cuda]'"
 
@@ -62,7 +62,6 @@ class RunOptions:
     sustain: tuple[float, float] | None = None  # (seconds per kernel, sampling interval)
 
 
-ProgressCallback = Callable[[str, int, int], None]
 
 
 def measure(target: str, options: RunOptions, progress: ProgressCallback | None = None) -> dict:
@@ -80,8 +79,8 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
                                     sustain_interval=options.sustain[1] if options.sustain else 1.0)
         measurement = measure_cpu(cpu_options, progress)
     else:
-        if options.threads is not None or options.cpus is not None:
-            raise UsageError("--threads and --cpus apply to --device cpu only")
+        if options.threads is not None or options.cpus is not None or options.pinning != "compact":
+            raise UsageError("--threads, --cpus and --pinning apply to --device cpu only; drop them for a GPU")
         from .gpu.session import measure_gpu
 
         measurement = measure_gpu(int(target.split(":")[1]), catalog.select("gpu", options.kernels), options.quick,

@@ -1,4 +1,4 @@
-"""A stand-in for CuPy and NVML, backed by NumPy, so the GPU runner's orchestration (launch arguments, timing
+"""A stand-in for CuPy and NVML, backed by NumPy, so the GPU session's orchestration (launch arguments, timing
 loop, validation, telemetry windows, profile assembly) runs in CI without a GPU.
 
 Each "kernel" does in NumPy what the .cu kernel of the same name does, so validation sees real results;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jsonschema
 import pytest
 import yaml
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 
 from hwbench import __version__
 from hwbench.cli import app
+from hwbench.errors import UsageError
 from hwbench.profile import json_schema
 
 runner = CliRunner()
@@ -153,3 +156,44 @@ def test_malformed_options_are_one_line_through_the_entry_point(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hwbench: error: ") and message in lines[0], lines
     assert "--help'" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_bug_is_one_line_and_exit_70_never_a_regression_exit(monkeypatch, capsys, tmp_path):
+    """An unexpected exception (a bug) must not exit 1, which compare/history/fleet gates read as a
+    regression: one line naming it, exit 70 (EX_SOFTWARE); HWBENCH_DEBUG=1 re-raises it."""
+    import sys
+
+    from hwbench import cli
+    from hwbench.tools import compare
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(compare, "compare_profiles", broken)
+    golden = str(Path(__file__).parent / "golden" / "cpu-profile.yaml")
+    monkeypatch.setattr(sys, "argv", ["hwbench", "compare", golden, golden])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 70
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hwbench: internal error: RuntimeError: simulated bug"), lines
+    monkeypatch.setenv("HWBENCH_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        cli.main()
+
+
+def test_cpu_only_options_are_refused_for_a_gpu(monkeypatch):
+    from hwbench import runner
+
+    with pytest.raises(UsageError, match="--threads, --cpus and --pinning apply to --device cpu only"):
+        runner.measure("cuda:0", runner.RunOptions(pinning="spread"))
+
+
+def test_kernel_lists_tolerate_a_trailing_comma_and_name_choices_in_catalog_order():
+    from hwbench import catalog
+
+    assert [k.name for k in catalog.select("cpu", "triad,")] == ["triad"]
+    with pytest.raises(UsageError) as error:
+        catalog.select("cpu", "nosuch")
+    names = [k.name for k in catalog.kernels("cpu")]
+    assert str(error.value).endswith(", ".join([*catalog.groups("cpu"), *names]))

@@ -33,7 +33,7 @@ from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..measure import Sample, time_kernel
 from ..measurement import CacheSweep, SweepCurve
 from ..stats import RepetitionPolicy, summarize
-from ..validation import check_close
+from ..validation import STREAM_SCALAR, check_close
 from .family import CpuContext, FamilyRun
 from .machine import CpuInfo
 from .theory import CoreModel, cache_widths
@@ -43,7 +43,7 @@ POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.01, max_re
 PAD_BYTES = 320  # between a kernel's arrays (five cache lines, so no 4 KiB aliasing of src[i] and dst[i])
 BUFFER_ALIGN = 2 * 2**20  # a huge page (x86-64, AArch64 with 4 KiB pages): small working sets sit in one page
 MEMORY_FRACTION = 0.4  # the buffers may take at most this share of available memory
-SCALAR = 3.0
+SCALAR = STREAM_SCALAR  # the triad's scalar, as in STREAM
 # Initial values per form, per array (a, b, c), and what validation expects afterwards.
 INITIAL = {"read": (2.0, 0.0, 0.0), "copy": (1.5, 0.0, 0.0), "triad": (0.0, 1.0, 2.0)}
 ARRAYS = {"read": 1, "copy": 2, "triad": 3}

@@ -8,15 +8,14 @@ under load), then the sustained timelines. Nothing here formats output or writes
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
 from .. import catalog
-from ..measurement import CacheSweep, ComputeTheory, Measurement, MemoryTheory, Sustained
+from ..measurement import CacheSweep, ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
 from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
 from . import caches, fma, stream
-from .clock import ClockResult
+from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
@@ -28,7 +27,6 @@ from .workers import PinnedPool
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches}
 
-ProgressCallback = Callable[[str, int, int], None]
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
 LOW_PER_CYCLE_CAUSE = ("The FMA units are shared (a busy SMT sibling, or a hypervisor placing vCPUs on one "
@@ -145,7 +143,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     if probe and probe.cross_check_mhz is not None:
         clock["cross_check_mhz"] = {state: _round(mhz, 1) for state, mhz in probe.cross_check_mhz.items()}
         clock["probe_status"] = (f"failed: {probe.failure}" if probe.failure else
-                                 "ok: the add and multiply chains agree within 5%")
+                                 f"ok: the add and multiply chains agree within {CROSS_CHECK_TOLERANCE:.0%}")
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": _round(probe.scalar_mhz, 1),
                                       **{p: _round(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}

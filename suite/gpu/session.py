@@ -25,7 +25,7 @@ from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import ComputeTheory, Measurement, MemoryTheory, Sustained
+from ..measurement import ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
 from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
 from . import fma, stream, tensor, transfer
 from .family import GpuContext, GpuInfo, Launch
@@ -51,7 +51,6 @@ CLOCK_SOURCE = "NVML SM clock, median over the timed window"
 SUSTAINED_CLOCK = "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside"
 TIMING = "CUDA events around batches of back-to-back launches; first launch (compile, load) untimed"
 
-ProgressCallback = Callable[[str, int, int], None]
 
 __all__ = ["FAMILIES", "GpuInfo", "GpuRun", "GpuSession", "measure_gpu", "to_measurement", "with_telemetry"]
 
