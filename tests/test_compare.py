@@ -130,9 +130,55 @@ def test_noise_band_hides_a_drop_inside_the_recorded_spread():
 
 def test_top_spread_ignores_a_single_slow_sample():
     samples = [100.0] * 9 + [99.0] * 9 + [10.0]  # one descheduled repetition
-    assert top_spread(samples) == pytest.approx(0.0)
-    assert top_spread([90.0, 95.0, 100.0]) == pytest.approx(0.01)  # p90 of the three is 99
+    assert top_spread(samples) == pytest.approx(0.01)  # ceiling 100, median 99: the slow sample is not counted
+    assert top_spread([90.0, 95.0, 100.0, 96.0]) == pytest.approx((96 - 95.5) / 96)  # ceiling 96, median 95.5
     assert top_spread([42.0]) == 0.0
+
+
+def test_top_spread_ignores_a_single_lucky_sample():
+    """The band describes the samples around the headline (ceiling vs median); a lucky sample lies above the
+    ceiling and cannot widen it (nor narrow it)."""
+    samples = [100.0, 99.0, 98.0, 97.0, 96.0] * 4
+    assert top_spread(samples + [180.0]) == pytest.approx(top_spread(samples), abs=0.002)
+    assert top_spread(samples) == pytest.approx((100 - 98) / 100)
+
+
+def test_noise_on_the_new_rule_separates_a_regression_from_noise(profile_data):
+    """compare reads the band from each profile's samples: a DRAM drop of 8% against samples that spread 1%
+    is a regression; the same drop against samples that spread 10% around the headline is noise."""
+    from hwbench.tools.compare import compare_profiles
+
+    def with_dram(samples: list[float]) -> Profile:
+        data = copy.deepcopy(profile_data)
+        kernel = next(k for k in data["kernels"] if k["name"] == "copy_nt")
+        kernel.update(samples=samples, ceiling=sorted(samples)[-2], best=max(samples), median=sorted(samples)[2])
+        data["memory"]["dram"]["measured_gbps"] = sorted(samples)[-2]
+        return Profile(data)
+
+    tight = with_dram([52.0, 51.8, 51.6, 51.5, 51.4])  # ceiling 51.8, median 51.6: ±0.4%
+    worse = with_dram([47.7, 47.6, 47.5, 47.4, 47.3])  # ceiling 47.6: -8.1%
+    rows = {r.key: r for r in compare_profiles(tight, worse).rows}
+    assert rows["memory.dram"].verdict == REGRESSED
+    noisy = with_dram([60.0, 52.0, 50.0, 46.0, 44.0])  # a lucky 60 is not the headline: ceiling 52, ±3.8%
+    noisy_worse = with_dram([47.7, 47.6, 42.0, 41.0, 40.0])  # ceiling 47.6, median 42: ±11.8%
+    rows = {r.key: r for r in compare_profiles(noisy, noisy_worse).rows}
+    assert rows["memory.dram"].change == pytest.approx(47.6 / 52.0 - 1)  # -8.5%, inside hypot(3.8%, 11.8%)
+    assert rows["memory.dram"].verdict == WITHIN_NOISE
+
+
+def test_old_profiles_without_ceilings_compare_with_a_note(profile_data):
+    """A profile written before the confirmed-best rule (no headline_rule, no kernels[].ceiling) still loads and
+    compares; its spread comes from its samples, and a note says the rules differ."""
+    from hwbench.tools.compare import compare_profiles
+
+    old = copy.deepcopy(profile_data)
+    del old["headline_rule"]
+    for kernel in old["kernels"]:
+        del kernel["ceiling"]
+    comparison = compare_profiles(Profile(old), Profile(profile_data))
+    assert {row.verdict for row in comparison.rows} == {UNCHANGED}
+    assert any("different rules" in note for note in comparison.notes)
+    assert not any("different rules" in n for n in compare_profiles(Profile(old), Profile(old)).notes)
 
 
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("5", 0.05), ("0.05", 0.05), ("12.5%", 0.125)])

@@ -257,8 +257,9 @@ def synthetic_run() -> GpuRun:
     def result(name, best, window):
         kernel = catalog.kernel("gpu", name)
         moved = 1 if kernel.unit == "GB/s" else None
-        plain = KernelResult(name, kernel.precision, kernel.level, kernel.unit, RateSummary((best * 0.98, best)), 0,
-                             moved, moved, 0, True, {})
+        # The best reached twice: a clean run, whose ceiling (the confirmed best) is ``best``.
+        plain = KernelResult(name, kernel.precision, kernel.level, kernel.unit,
+                             RateSummary((best * 0.98, best, best)), 0, moved, moved, 0, True, {})
         return with_telemetry(plain, window, gpu.max_sm_mhz)
 
     results = [result("triad", 2800.0, calm), result("l2_read", 9000.0, calm), result("h2d", 50.0, calm),

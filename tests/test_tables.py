@@ -45,6 +45,7 @@ def figures(data: dict) -> list[str]:
     """Every ceiling figure of a profile as the tables print it (1 decimal, thousands separators)."""
     values = [e["measured_gflops"] for e in data["compute"].values()] + [e["measured_gbps"] for e in
                                                                           data["memory"].values()]
+    values += [e["measured_stream_gbps"] for e in data["memory"].values() if "measured_stream_gbps" in e]
     return [f"{v:,.1f}" for v in values] + [f"{e['clock_mhz']:,.0f}" for e in data["compute"].values()]
 
 
@@ -80,3 +81,38 @@ def test_history_table_keeps_its_marks(tmp_path, profile_data, width):
     text = render(lambda console: print_table(history_table(series), console), WIDTHS[width])
     check(f"history-{width}.txt", text.replace(str(tmp_path), "<tmp>"), WIDTHS[width])
     assert "-16.7%!" in text  # the latest run's regression mark survives at every width
+
+
+def cells(table) -> list[dict[str, str]]:
+    """The rows of a rich table as {header: cell text}."""
+    headers = [str(column.header) for column in table.columns]
+    return [dict(zip(headers, map(str, row))) for row in zip(*(column.cells for column in table.columns))]
+
+
+@pytest.mark.parametrize("lucky", [False, True])
+def test_every_peak_names_its_convention_and_matches_a_kernel_row(lucky):
+    """Issue 11: the peaks table showed 'dram GB/s 58.2 ... scale' where scale's best in the kernels table was
+    38.8 (58.2 was traffic, x 1.5). Each memory figure now names its byte convention and kernel, and is the
+    kernel's ceiling (STREAM) or its traffic column in the kernels table."""
+    import dataclasses
+
+    from conftest import cpu_profile, make_measurement
+    from hwbench.cpu.smbios import DramTheory
+    from hwbench.stats import RateSummary
+    from hwbench.tools.render import ceilings_table, kernels_table
+
+    run = make_measurement()
+    if lucky:  # triad's confirmed best (40 STREAM, 53.3 traffic) wins traffic; its lucky 60 is no headline
+        run = dataclasses.replace(run, results=[dataclasses.replace(r, summary=RateSummary((35.0, 40.0, 60.0, 40.0)))
+                                                if r.name == "triad" else r for r in run.results])
+    data = cpu_profile(run, DramTheory(76.8, "SMBIOS type 17: test"))
+    peaks = {row["ceiling"]: row for row in cells(ceilings_table(data))}
+    kernels = {row["kernel"]: row for row in cells(kernels_table(data))}
+    traffic, stream = peaks["dram GB/s traffic"], peaks["dram GB/s STREAM"]
+    assert traffic["kernel"] == ("triad" if lucky else "copy_nt") and traffic["measured"] == kernels[traffic["kernel"]][
+        "traffic"]
+    assert stream["kernel"] == "copy_nt" and stream["measured"] == kernels["copy_nt"]["ceiling"] == "52.0"
+    assert kernels["triad"]["best"] == ("60.0" if lucky else "36.0")
+    for row in peaks.values():  # every compute figure is its kernel's ceiling too
+        if row["ceiling"].endswith("GFLOP/s"):
+            assert row["measured"] == kernels[row["kernel"]]["ceiling"]

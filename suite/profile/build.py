@@ -7,6 +7,10 @@ bytes and FLOPs were counted, the clock and its source, and the formula of each 
     FLOP per cycle      = measured FLOP/s / (units x the clock read while the kernel ran)
     bytes per cycle     = measured bytes/s / the clock of the level (GPU memory or SM clock)
     ridge point         = peak FLOP/s / peak bytes/s  (Williams, Waterman and Patterson, CACM 52(4), 2009)
+
+A measured ceiling (``measured_gflops``, ``measured_gbps``, ``measured_stream_gbps``) is its kernel's
+confirmed best (``stats.CEILING_RULE``, written into every profile as ``headline_rule``), never one lucky
+sample; each kernel entry keeps both its ``ceiling`` and its raw ``best``.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from __future__ import annotations
 import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
-from ..stats import KernelResult
+from ..stats import CEILING_RULE, KernelResult, top_spread
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
-from .sustained import sustained_extra
+from .sustained import RunCeiling, sustained_extra
 
 LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock
 # A figure this far above its physical limit is a measurement error, never a ceiling: the clock reading, the
@@ -50,7 +54,8 @@ def kernel_entry(result: KernelResult) -> dict:
     clocks = [_round(c, 1) for c in result.sample_clocks_mhz]
     return {
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
-        "best": _round(s.best), "median": _round(s.median), "min": _round(s.min), "max": _round(s.max),
+        "ceiling": _round(s.ceiling), "best": _round(s.best), "median": _round(s.median), "min": _round(s.min),
+        "max": _round(s.max),
         "cv": _round(s.cv, 5), "repetitions": s.repetitions, "samples": [_round(x) for x in s.samples],
         **({"sample_clocks_mhz": clocks} if clocks else {}),
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
@@ -73,14 +78,14 @@ def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
     Where the device read a clock during each sample (NVML, inside every timed batch), each sample's rate is
     divided by its own clock and the median of those ratios is taken: a power-capped GPU's clock swings from
     sample to sample, and the best sample's rate over the window's median clock gave an H100 4,227 FLOP per
-    cycle per SM against 4,096 possible. Otherwise (the CPU's probe, interleaved with the same kernel and
-    free of preemption like the best sample) the best rate is divided by the clock read under that load."""
+    cycle per SM against 4,096 possible. Otherwise (the CPU's probe, interleaved with the same kernel) the
+    kernel's ceiling (its confirmed best) is divided by the clock read under that load."""
     paired = [rate * 1e3 / (theory.units * clock)
               for rate, clock in zip(result.summary.samples, result.sample_clocks_mhz) if clock]
     if paired:
         return statistics.median(paired)
     clock = result.clocks_mhz.get(theory.clock)
-    return result.summary.best * 1e3 / (theory.units * clock) if clock else None
+    return result.summary.ceiling * 1e3 / (theory.units * clock) if clock else None
 
 
 def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str],
@@ -89,7 +94,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
     theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
     clock = result.clocks_mhz.get(theory.clock)
     at_clock = peak_gflops(theory.units, clock, fpc_theory)
-    measured = result.summary.best
+    measured = result.summary.ceiling
     efficiency = measured / theoretical if theoretical else None
     above_limit = []
     if efficiency is not None and efficiency > 1.0 and theory.nominal_is_max:
@@ -137,15 +142,16 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
 
 
 def _traffic_rate(result: KernelResult) -> float:
-    """The best rate in bytes actually moved (STREAM-convention rate x traffic / STREAM bytes)."""
-    return result.summary.best * result.bytes_traffic / result.bytes_stream
+    """The ceiling in bytes actually moved (STREAM-convention ceiling x traffic / STREAM bytes)."""
+    return result.summary.ceiling * result.bytes_traffic / result.bytes_stream
 
 
 def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str],
                  reports_throttling: bool = False) -> dict:
-    """The ceiling of one memory level: the kernel that moved the most bytes per second."""
+    """The ceiling of one memory level: the kernel whose ceiling moved the most bytes per second (traffic),
+    and the kernel with the highest ceiling by the STREAM convention."""
     top = max(results, key=_traffic_rate)
-    top_stream = max(results, key=lambda r: r.summary.best)
+    top_stream = max(results, key=lambda r: r.summary.ceiling)
     measured = _traffic_rate(top)
     clock = top.clocks_mhz.get(theory.clock) if theory.clock else None
     efficiency = measured / theory.gbps if theory.gbps else None
@@ -155,7 +161,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
         "measured_gbps": _round(measured),
         "kernel": top.name,
         "counting": theory.counting,
-        "measured_stream_gbps": _round(top_stream.summary.best),
+        "measured_stream_gbps": _round(top_stream.summary.ceiling),
         "stream_kernel": top_stream.name,
         "efficiency": _round(efficiency, 4),
         "clock_mhz": _round(clock, 1),
@@ -168,6 +174,19 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
                                       f"({theory.source})")
         warnings.append(f"{top.level}: measurement error, not a ceiling: {entry['measurement_error']}")
     return entry
+
+
+def run_ceilings(results: list[KernelResult], compute: dict) -> dict[str, RunCeiling]:
+    """Each kernel's own ceiling in this run, in its unit and convention (bandwidth: STREAM, as timelines
+    count), for comparing a sustained timeline of the same kernel with it."""
+    found = {}
+    for result in results:
+        key = next((f"compute.{precision}.measured_gflops" for precision, entry in compute.items()
+                    if entry["kernel"] == result.name), f"kernels[{result.name}].ceiling")
+        clock = result.clocks_mhz.get("core") or result.clocks_mhz.get("SM")  # the clock a timeline reads
+        found.setdefault(result.name, RunCeiling(result.summary.ceiling, top_spread(result.summary.samples), clock,
+                                                 key))
+    return found
 
 
 def build_profile(m: Measurement, host: Host) -> dict:
@@ -193,13 +212,16 @@ def build_profile(m: Measurement, host: Host) -> dict:
     extra = {}
     if m.sustained is not None:
         extra = sustained_extra(list(m.sustained.timelines), m.sustained.seconds, m.sustained.interval,
-                                m.sustained.clock_method, warnings)
+                                m.sustained.clock_method, warnings, run_ceilings(m.results, compute))
+    rule = CEILING_RULE + ("; memory levels found by the cache sweep (l1, l2, l3) are plateaus of its curves "
+                           "(caches.plateau_rule)" if caches else "")
     return {
         "schema_version": SCHEMA_VERSION, "hwbench_version": host.hwbench_version,
         "created_at": host.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host.name,
         "device": {**m.device, "os": host.os},
         "run": m.run,
         "clock": m.clock,
+        "headline_rule": rule,
         "compute": compute,
         "memory": memory,
         "ridge_point": ridge,

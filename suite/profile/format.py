@@ -4,6 +4,10 @@
 versions (as pyperf does). Version history:
 
     1: first version (CPU and GPU devices; compute, memory, ridge_point, kernels, clock).
+       hwbench 0.2.0 adds optional keys only, so 0.1.0's profiles stay readable and comparable:
+       headline_rule (measured_* is each kernel's confirmed best, kernels[].ceiling, not its single best
+       sample; a profile without the key used the best), clock.cross_check_mhz/probe_status, per-ceiling
+       clock_source/per/throttled/measurement_error, memory.l1/l2/l3 and caches, kernels[].sample_clocks_mhz.
 
 The JSON Schema ships with the package (``hwbench/profile/schema/profile-v1.schema.json``) and bounds every
 number it can (rates and sizes positive, spreads non-negative). JSON Schema has no NaN or infinity, which

@@ -9,6 +9,15 @@ ceiling is what it keeps giving. Definitions (stated in every profile that has t
 - drop began: the time of the first sample below burst x (1 - ``DROP_THRESHOLD``) from which on the
               median of the remaining samples stays below it too (one slow sample is not the onset);
               null when the drop is under the threshold.
+- ceiling:    the same kernel's ceiling in the same run (``compute.<precision>.measured_gflops``, or the
+              kernel's own ``ceiling`` for bandwidth kernels, STREAM convention as the timeline counts);
+              ``of_ceiling`` = sustained / ceiling.
+
+Burst is the start of the timeline, not the machine's ceiling: a timeline can run at half the ceiling from
+its first second (another guest on the cores), and then burst and sustained agree while both sit far below
+it. A warning says so when the sustained figure sits below the ceiling by more than ``DROP_THRESHOLD`` and
+by more than the noise: the timeline's spread and the ceiling's (``stats.top_spread``), combined in
+quadrature as ``compare`` does.
 
 Nothing here measures; the runners produce a ``Timeline`` and this module summarizes it.
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 from ..stats import Timeline, top_spread
 
@@ -24,6 +34,17 @@ BURST_SHARE = 0.1
 SUSTAINED_SHARE = 0.5
 DROP_THRESHOLD = 0.05
 MIN_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class RunCeiling:
+    """A kernel's ceiling in the run that also sustained it: its value, its spread (``top_spread``), the clock
+    read while it was measured (None when unknown) and the profile key it is shown under."""
+
+    value: float
+    spread: float
+    clock_mhz: float | None
+    key: str
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -47,8 +68,9 @@ def drop_onset(t_s: list[float], rate: list[float], burst: float, threshold: flo
     return None
 
 
-def summarize_timeline(timeline: Timeline) -> dict:
-    """The profile entry of one sustained kernel: burst, sustained, drop, onset, clocks, and the timeline."""
+def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) -> dict:
+    """The profile entry of one sustained kernel: burst, sustained, drop, onset, clocks, the run's own ceiling
+    of the kernel (when given) and the timeline."""
     if not timeline.rate:
         raise ValueError(f"{timeline.kernel}: empty timeline")
     burst = max(_head(timeline.rate, BURST_SHARE))
@@ -68,6 +90,7 @@ def summarize_timeline(timeline: Timeline) -> dict:
         "clock_sustained_mhz": _round(statistics.median(tail_clocks), 1) if tail_clocks else None,
         "spread": _round(top_spread(tail), 5),
         "samples": len(timeline.rate),
+        **(_against(sustained, ceiling) if ceiling is not None else {}),
         "timeline": {
             "t_s": [_round(t, 2) for t in timeline.t_s],
             "rate": [_round(r) for r in timeline.rate],
@@ -78,16 +101,26 @@ def summarize_timeline(timeline: Timeline) -> dict:
     return entry
 
 
-def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str) -> dict:
+def _against(sustained: float, ceiling: RunCeiling) -> dict:
+    return {"ceiling": _round(ceiling.value), "ceiling_key": ceiling.key,
+            "ceiling_spread": _round(ceiling.spread, 5), "ceiling_clock_mhz": _round(ceiling.clock_mhz, 1),
+            "of_ceiling": _round(sustained / ceiling.value, 4) if ceiling.value > 0 else None}
+
+
+def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str,
+                      ceilings: dict[str, RunCeiling] | None = None) -> dict:
     """The profile's ``sustained`` section."""
+    ceilings = ceilings or {}
     return {
         "duration_s": duration_s,
         "interval_s": interval_s,
         "definitions": (f"burst: best sample of the first {BURST_SHARE:.0%} of the timeline; sustained: median "
                         f"of the last {SUSTAINED_SHARE:.0%}; drop_began_s: first sample below burst x "
-                        f"{1 - DROP_THRESHOLD:.2f} after which the median stays below it"),
+                        f"{1 - DROP_THRESHOLD:.2f} after which the median stays below it; burst is the start "
+                        "of the timeline, not the ceiling: ceiling is the same kernel's ceiling in this run "
+                        "(ceiling_key), of_ceiling = sustained / ceiling"),
         "clock_method": clock_method,
-        "kernels": {t.kernel: summarize_timeline(t) for t in timelines},
+        "kernels": {t.kernel: summarize_timeline(t, ceilings.get(t.kernel)) for t in timelines},
     }
 
 
@@ -109,12 +142,45 @@ def sustain_warnings(section: dict) -> list[str]:
     return warnings
 
 
+def below_ceiling_warnings(section: dict) -> list[str]:
+    """A warning for each kernel whose sustained figure sits below the run's own ceiling of it by more than
+    ``DROP_THRESHOLD`` and by more than the noise (the timeline's spread and the ceiling's, in quadrature),
+    with the likely cause from the clocks: the clock fell by at least half the gap -> throttling; else the
+    same clock -> other work on the cores or memory."""
+    warnings = []
+    for name, entry in section["kernels"].items():
+        ceiling, sustained = entry.get("ceiling"), entry.get("sustained")
+        if not ceiling or sustained is None:
+            continue
+        gap = (ceiling - sustained) / ceiling
+        noise = math.hypot(entry.get("spread") or 0.0, entry.get("ceiling_spread") or 0.0)
+        if gap < DROP_THRESHOLD or gap <= noise:
+            continue
+        if entry["drop_percent"] >= 100 * DROP_THRESHOLD and (ceiling - entry["burst"]) / ceiling < DROP_THRESHOLD:
+            continue  # it started at the ceiling and dropped: sustain_warnings says so
+        base_clock, sustained_clock = entry.get("ceiling_clock_mhz"), entry.get("clock_sustained_mhz")
+        if base_clock and sustained_clock:
+            clock_drop = (base_clock - sustained_clock) / base_clock
+            clock = f"clock {base_clock:.0f} MHz for the ceiling, {sustained_clock:.0f} MHz sustained"
+            cause = (f"{clock}: the clock dropped, throttling" if clock_drop >= gap / 2 else
+                     f"{clock}, the same clock, so not throttling: other work is sharing the cores or memory "
+                     "(a shared or noisy host)")
+        else:
+            cause = ("no clock to tell throttling from other work sharing the cores or memory; run it again "
+                     "when the machine is idle")
+        warnings.append(f"sustained {name}: {sustained:.1f} {entry['unit']} sustained is {gap:.0%} below this "
+                        f"run's own ceiling of it, {ceiling:.1f} {entry['unit']} ({entry.get('ceiling_key')}), "
+                        f"beyond the noise (±{noise:.1%}); {cause}; use the sustained figure for long-running work")
+    return warnings
+
+
 def sustained_extra(timelines: list[Timeline], duration_s: float | None, interval_s: float | None,
-                    clock_method: str, warnings: list[str]) -> dict:
-    """``{"sustained": section}`` for a profile (empty without timelines); appends the drop warnings."""
+                    clock_method: str, warnings: list[str], ceilings: dict[str, RunCeiling] | None = None) -> dict:
+    """``{"sustained": section}`` for a profile (empty without timelines); appends the drop warnings and those
+    of a sustained figure below the run's own ceiling."""
     if not timelines:
         return {}
     section = sustained_section(timelines, duration_s or round(max(t.t_s[-1] for t in timelines if t.t_s)),
-                                interval_s or 1.0, clock_method)
-    warnings += sustain_warnings(section)
+                                interval_s or 1.0, clock_method, ceilings)
+    warnings += sustain_warnings(section) + below_ceiling_warnings(section)
     return {"sustained": section}

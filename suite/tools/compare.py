@@ -1,11 +1,14 @@
 """Compare two profiles ceiling by ceiling: the throttling and regression gate.
 
 A ceiling regressed when it dropped by more than the threshold *and* by more than the noise of the two
-runs. A ceiling is the best of its kernel's samples, so its noise is the spread of the samples near the
-top, not of all of them (one descheduled repetition must not widen the band): the relative gap between
-the best sample and the 90th percentile, ``top_spread``. The two runs' spreads are combined in quadrature,
+runs. A ceiling is its kernel's confirmed best (``stats.CEILING_RULE``: the K-th highest sample, about the
+90th percentile), so its noise is the spread of the samples between it and their median, not of all of
+them (one descheduled repetition must not widen the band, one lucky sample lies above the ceiling):
+(ceiling - median) / ceiling, ``top_spread``. The two runs' spreads are combined in quadrature,
 sqrt(s_baseline**2 + s_current**2), as for the difference of two independent quantities; a drop inside
-that band is inside the recorded spread and is not a regression.
+that band is inside the recorded spread and is not a regression. Profiles written before the confirmed-best
+rule (no ``ceiling`` in their kernel entries) still compare: the spread is computed from their samples, and
+a note says that their ceilings are single best samples.
 
 For compute ceilings the change is split into its two factors, since
     FLOP/s = cores (or SMs) x clock x FLOP per cycle,
@@ -25,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import UsageError
 from ..profile import Profile
-from ..stats import TOP_PERCENTILE, top_spread
+from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
 
 DEFAULT_THRESHOLD = 0.05
 
@@ -92,9 +95,20 @@ def _kernel_spread(data: dict, name: str | None) -> float:
     for kernel in data.get("kernels", []):
         if kernel.get("name") == name:
             samples = kernel.get("samples")
-            # Without the samples, the cv of all of them is the only (wider) estimate recorded.
-            return top_spread(samples) if samples else float(kernel.get("cv") or 0.0)
+            if samples:
+                return top_spread(samples)
+            ceiling, median = kernel.get("ceiling"), kernel.get("median")
+            if ceiling and median is not None:
+                return max(0.0, (ceiling - median) / ceiling)
+            # Without either, the cv of all the samples is the only (wider) estimate recorded.
+            return float(kernel.get("cv") or 0.0)
     return 0.0
+
+
+def headline_rule(data: dict) -> str:
+    """How the profile chose its ceilings: its ``headline_rule``, or the single best sample (profiles written
+    before the confirmed-best rule)."""
+    return data.get("headline_rule") or "best: the single best sample of the kernel"
 
 
 def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
@@ -196,6 +210,10 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
     base_threads, current_threads = baseline.data["run"].get("threads"), current.data["run"].get("threads")
     if base_threads != current_threads:
         notes.append(f"measured with {base_threads} and {current_threads} threads: ceilings scale with them")
+    if headline_rule(baseline.data).split(";")[0] != headline_rule(current.data).split(";")[0]:
+        notes.append("the two profiles chose their ceilings by different rules (headline_rule): a profile written "
+                     "before the confirmed-best rule has single best samples as ceilings, usually higher on a "
+                     "noisy machine; compare runs made by the same hwbench")
     before, after = ceilings_of(baseline), ceilings_of(current)
     keys = list(before) + [key for key in after if key not in before]
     rows = [compare_row(before.get(key), after.get(key), threshold) for key in keys]
@@ -247,7 +265,8 @@ def to_markdown(comparison: Comparison) -> str:
 def to_json(comparison: Comparison) -> str:
     data = {"baseline": comparison.baseline, "current": comparison.current, "device": comparison.device,
             "threshold": comparison.threshold,
-            "noise": f"best vs {TOP_PERCENTILE}th percentile of each run's samples, combined in quadrature",
+            "ceiling": CEILING_RULE,
+            "noise": f"{SPREAD_RULE}, combined in quadrature",
             "regressed": comparison.regressed,
             "rows": [asdict(row) for row in comparison.rows], "notes": comparison.notes}
     return json.dumps(data, indent=2) + "\n"

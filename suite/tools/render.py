@@ -60,52 +60,104 @@ def ceilings_table(data: dict) -> Table:
             table, f"{precision} GFLOP/s", _num(entry.get("theoretical_gflops")),
             _num(entry.get("theoretical_at_measured_clock_gflops")), _num(entry.get("measured_gflops")),
             _pct(entry.get("efficiency")), _num(entry.get("clock_mhz"), 0),
-            f"{_num(per_cycle, 1)} / {_num(theory_per_cycle, 0)}" if per_cycle is not None else "-",
+            f"{_num(per_cycle, 1)}/{_num(theory_per_cycle, 0)}" if per_cycle is not None else "-",
             entry.get("kernel", ""),
         )
     for level, entry in data["memory"].items():
-        _row(table, f"{level} GB/s", _num(entry.get("theoretical_gbps")), "", _num(entry.get("measured_gbps")),
-             _pct(entry.get("efficiency")), "", "", entry.get("kernel", ""))
+        for convention, value, kernel, is_measured in memory_figures(entry):
+            theory = _num(entry.get("theoretical_gbps")) if is_measured else ""
+            _row(table, f"{level} GB/s {convention}".rstrip(), theory, "", _num(value),
+                 _pct(entry.get("efficiency")) if is_measured else "", "", "", kernel)
     for precision, entry in data.get("ridge_point", {}).items():
         _row(table, f"{precision} ridge F/B", _num(entry.get("theoretical"), 2), "",
              _num(entry.get("measured"), 2), "", "", "", "")
     clock = data.get("clock", {})
     table.caption = _text(
+        f"measured: {headline(data)}. GB/s traffic: bytes actually moved (write-allocate reads included); "
+        "STREAM: bytes the kernel reads and writes; both match the kernels table. " + (
         f"nominal clock {_num(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
         f"under FMA load {_num(clock.get('measured_mhz'), 0)} MHz; add chain alone "
         f"{_num(clock.get('scalar_mhz'), 0)} MHz. per cycle: measured / theoretical FLOP per cycle per core"
         if device["id"] == "cpu" else
         f"max SM clock {_num(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
         f"observed {_num(clock.get('measured_mhz'), 0)} MHz. per cycle: FLOP per cycle per SM"
-    )
+    ))
     table.caption_justify = "left"
     return table
 
 
+def memory_figures(entry: dict) -> list[tuple[str, float | None, str, bool]]:
+    """(byte convention, figure, kernel, whether it is ``measured_gbps``) of a memory level: both conventions
+    where the profile has both (``measured_gbps`` is traffic beside ``measured_stream_gbps``, or STREAM beside
+    the cache levels' ``measured_traffic_gbps``); profiles without them name the one from ``counting``."""
+    kernel = entry.get("kernel", "")
+    if "measured_stream_gbps" in entry:
+        return [("traffic", entry.get("measured_gbps"), kernel, True),
+                ("STREAM", entry.get("measured_stream_gbps"), entry.get("stream_kernel") or kernel, False)]
+    if "measured_traffic_gbps" in entry:
+        return [("traffic", entry.get("measured_traffic_gbps"), kernel, False),
+                ("STREAM", entry.get("measured_gbps"), kernel, True)]
+    counting = str(entry.get("counting", ""))
+    convention = "traffic" if counting.startswith("actual traffic") else "STREAM" if "STREAM" in counting else ""
+    return [(convention, entry.get("measured_gbps"), kernel, True)]
+
+
+def headline(data: dict) -> str:
+    """What ``measured`` means in this profile, in a few words."""
+    if data.get("headline_rule"):
+        return "each kernel's confirmed best (the K-th highest sample, K = max(2, 10% of the samples); headline_rule)"
+    return "each kernel's single best sample (a profile written before the confirmed-best rule)"
+
+
+def kernel_ceiling(k: dict) -> float | None:
+    """The figure a kernel entry gives the peaks table: its ``ceiling``; in profiles written before the
+    confirmed-best rule, its ``best`` (which was their headline)."""
+    return k["ceiling"] if _is_number(k.get("ceiling")) else k.get("best")
+
+
+def traffic(k: dict, ceiling: float | None) -> float | None:
+    """The ceiling of a bandwidth kernel in bytes actually moved: x bytes_traffic / bytes_stream."""
+    stream, moved = k.get("bytes_stream"), k.get("bytes_traffic")
+    if k.get("unit") != "GB/s" or not _is_number(ceiling) or not stream or not moved:
+        return None
+    return ceiling * moved / stream
+
+
 def kernels_table(data: dict) -> Table:
     table = _table("kernels (bandwidth kernels in STREAM-convention GB/s)")
-    for column in ("kernel", "level", "unit", "best", "median", "min", "max", "cv", "reps", "ok"):
+    for column in ("kernel", "level", "unit", "ceiling", "traffic", "best", "median", "cv", "reps", "ok"):
         table.add_column(column, justify="left" if column in ("kernel", "level", "unit") else "right",
                          no_wrap=True)
     for k in data["kernels"]:
-        _row(table, k["name"], k["level"], k["unit"], _num(k["best"]), _num(k["median"]), _num(k["min"]),
-             _num(k["max"]), f"{k['cv']:.1%}", k["repetitions"], "yes" if k["validated"] else "NO")
+        ceiling = kernel_ceiling(k)
+        moved = traffic(k, ceiling)
+        _row(table, k["name"], k["level"], k["unit"], _num(ceiling), _num(moved) if moved is not None else "",
+             _num(k["best"]), _num(k["median"]), f"{k['cv']:.1%}", k["repetitions"],
+             "yes" if k["validated"] else "NO")
+    table.caption = _text(f"ceiling: {headline(data)}; traffic: the ceiling in bytes actually moved (x bytes_traffic "
+                          "/ bytes_stream); best: the single best sample")
+    table.caption_justify = "left"
     return table
 
 
-def sustained_table(section: dict) -> Table:
+def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
     table = _table(f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
                    f"{section['interval_s']:g} s")
-    for column in ("kernel", "unit", "burst", "sustained", "drop", "began at", "MHz burst", "MHz sustained",
-                   "samples"):
+    # of ceiling: sustained / the same kernel's ceiling in this run; burst is only the start of the timeline.
+    own = {k.get("name"): kernel_ceiling(k) for k in kernels}
+    for column in ("kernel", "unit", "burst", "sustained", "of ceiling", "drop", "began at", "MHz burst",
+                   "MHz sustained", "samples"):
         table.add_column(column, justify="left" if column in ("kernel", "unit") else "right", no_wrap=True)
     for name, entry in section["kernels"].items():
         began = entry.get("drop_began_s")
-        _row(table, name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]),
+        ceiling = entry.get("ceiling") or own.get(name)  # profiles written before "ceiling": the kernel's
+        of_ceiling = entry.get("of_ceiling") or (entry["sustained"] / ceiling if _is_number(ceiling) else None)
+        _row(table, name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]), _pct(of_ceiling),
              _num(entry["drop_percent"], 1, "%"), _num(began, 0, " s"),
              _num(entry.get("clock_burst_mhz"), 0), _num(entry.get("clock_sustained_mhz"), 0),
              entry.get("samples", "-"))
-    table.caption = _text(section.get("definitions", ""))
+    table.caption = _text(section.get("definitions", "") + ("" if "ceiling" in section.get("definitions", "") else
+                                                              "; of ceiling: sustained / the same kernel's ceiling"))
     table.caption_justify = "left"
     return table
 
@@ -161,7 +213,7 @@ def print_profile(data: dict, console: Console) -> None:
     print_table(ceilings_table(data), console)
     print_table(kernels_table(data), console)
     if data.get("sustained"):
-        print_table(sustained_table(data["sustained"]), console)
+        print_table(sustained_table(data["sustained"], data.get("kernels", ())), console)
 
 
 def comparison_table(comparison) -> Table:
