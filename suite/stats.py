@@ -87,6 +87,11 @@ class RateSummary:
         return len(self.samples)
 
 
+def rounded(value: float | None, digits: int = 3) -> float | None:
+    """``value`` rounded for a profile, or None when it is unknown."""
+    return None if value is None else round(float(value), digits)
+
+
 def work_rate(amount: float, seconds: float) -> float:
     """Bytes or FLOPs per second, in units of 1e9 (GB/s, GFLOP/s). The one place rates are derived."""
     if seconds <= 0:
@@ -144,6 +149,11 @@ def spread_warning(name: str, summary: RateSummary, quick: bool = False,
         f"or noisy neighbours are competing for the cores or memory: close them, pick idle cores with --cpus, "
         f"or {more}"
     )
+
+
+def spread_warnings(results: Sequence[KernelResult], quick: bool = False) -> list[str]:
+    """The high-spread warning of every result that has one (see ``spread_warning``)."""
+    return [w for r in results if (w := spread_warning(r.name, r.summary, quick))]
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,15 @@ def _startup_seconds() -> float:
     return time.perf_counter() - start
 
 
+def _in_interpreter_startup(err: str) -> bool:
+    """A traceback none of whose frames is in hwbench's own files: the SIGINT landed in Python's start-up
+    (site, the import system) before any hwbench code could run, which no program can turn into one line.
+    On a loaded 2-core machine that window can outlast the test's floor."""
+    frames = re.findall(r'File "([^"]+)"', err)
+    return "Traceback" in err and not any(re.search(r"[/\\](hwbench|suite|kernels)[/\\]", f) for f in frames)
+
+
+@pytest.mark.slow
 def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
     """The real console script, interrupted at several instants from just after the interpreter is up (while
     typer, rich and numpy are still being imported) to mid-measurement."""
@@ -273,6 +282,8 @@ def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
         time.sleep(floor + delay)
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=120)
+        if _in_interpreter_startup(err):
+            continue
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err[-2000:])
         if child.returncode == 0:  # finished before the signal (a very fast machine): nothing to check
             out.unlink()
@@ -280,3 +291,11 @@ def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
         assert child.returncode == 130, (delay, child.returncode, err[-2000:])
         assert err.strip().splitlines()[-1] == INTERRUPTED, (delay, err[-2000:])
         assert list(tmp_path.iterdir()) == [], delay
+
+
+def test_only_a_traceback_outside_hwbench_counts_as_interpreter_startup():
+    startup = 'Traceback (most recent call last):\n  File "<frozen site>", line 1\nKeyboardInterrupt\n'
+    ours = ('Traceback (most recent call last):\n  File "/x/site-packages/hwbench/cli.py", line 9, in main\n'
+            'KeyboardInterrupt\n')
+    assert _in_interpreter_startup(startup) and not _in_interpreter_startup(ours)
+    assert not _in_interpreter_startup("hwbench: error: interrupted; nothing was written\n")

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from .. import catalog
 from ..measurement import CacheSweep, ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
-from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
+from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import caches, fma, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
@@ -85,11 +85,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             elements = run.array_elements or elements
             sweep = run.cache_sweep or sweep
         report("done", counter["total"], counter["total"])
-    warnings = context.warnings
-    for result in results:
-        warning = spread_warning(result.name, result.summary, options.quick)
-        if warning:
-            warnings.append(warning)
+    warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
@@ -133,20 +129,20 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         "repetitions": run.policy.as_dict(),
     }
     clock = {
-        "nominal_mhz": _round(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
-        "measured_mhz": _round(min(under_load.values()), 1) if under_load else None,
+        "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
+        "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
         "measured_under": "FMA kernel on every selected core (lowest over precisions)" if under_load else None,
-        "scalar_mhz": _round(probe.scalar_mhz, 1) if probe and not probe.failure else None,
-        "tsc_mhz": _round(probe.tsc_mhz, 1) if probe else None,
+        "scalar_mhz": rounded(probe.scalar_mhz, 1) if probe and not probe.failure else None,
+        "tsc_mhz": rounded(probe.tsc_mhz, 1) if probe else None,
         "method": probe.method if probe else None,
     }
     if probe and probe.cross_check_mhz is not None:
-        clock["cross_check_mhz"] = {state: _round(mhz, 1) for state, mhz in probe.cross_check_mhz.items()}
+        clock["cross_check_mhz"] = {state: rounded(mhz, 1) for state, mhz in probe.cross_check_mhz.items()}
         clock["probe_status"] = (f"failed: {probe.failure}" if probe.failure else
                                  f"ok: the add and multiply chains agree within {CROSS_CHECK_TOLERANCE:.0%}")
         if probe.failure:  # kept to diagnose the probe, never used as a clock
-            clock["untrusted_mhz"] = {"scalar": _round(probe.scalar_mhz, 1),
-                                      **{p: _round(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
+            clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
+                                      **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
     precisions = {r.precision for r in run.results if r.unit == "GFLOP/s"}
     sustained = None
     if run.sustained:
@@ -163,9 +159,6 @@ def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None
     """``hwbench run --device cpu``: run, then read the DRAM paper figure (SMBIOS) and assemble."""
     return to_measurement(run_cpu(options, progress), dram_theory())
 
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(float(value), digits)
 
 
 __all__ = ["CpuRun", "CpuRunOptions", "FAMILIES", "measure_cpu", "run_cpu", "to_measurement"]

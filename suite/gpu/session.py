@@ -26,7 +26,7 @@ from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
 from ..measurement import ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
-from ..stats import KernelResult, RepetitionPolicy, Timeline, spread_warning
+from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import fma, stream, tensor, transfer
 from .family import GpuContext, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary
@@ -251,10 +251,7 @@ class GpuSession:
                              "or measure fewer kernels with --kernels") from None
         finally:
             self.sampler.stop()
-        for result in results:
-            warning = spread_warning(result.name, result.summary, self.quick)
-            if warning:
-                self.warnings.append(warning)
+        self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
                       self.array_bytes, self.sampler.pcie_link())
@@ -322,12 +319,12 @@ def to_measurement(run: GpuRun) -> Measurement:
     fma_clocks = [r.clocks_mhz["SM"] for r in clocked if not r.precision.startswith("tensor_")]
     compute_clocks = fma_clocks or [r.clocks_mhz["SM"] for r in clocked]
     clock = {
-        "nominal_mhz": _round(gpu.max_sm_mhz, 1), "nominal_source": gpu.clock_source,
-        "measured_mhz": _round(min(compute_clocks), 1) if compute_clocks else None,
+        "nominal_mhz": rounded(gpu.max_sm_mhz, 1), "nominal_source": gpu.clock_source,
+        "measured_mhz": rounded(min(compute_clocks), 1) if compute_clocks else None,
         "measured_under": ("FMA kernels (not tensor GEMMs): NVML SM clock, median per timed window, lowest over "
                            "kernels" if fma_clocks else "tensor GEMMs (no FMA kernel selected): NVML SM clock, "
                            "median per timed window, lowest over kernels") if compute_clocks else None,
-        "max_memory_mhz": _round(gpu.max_memory_mhz, 1),
+        "max_memory_mhz": rounded(gpu.max_memory_mhz, 1),
     }
     sustained = (Sustained(run.sustained, run.sustained_seconds, run.sustained_interval, SUSTAINED_CLOCK)
                  if run.sustained else None)
@@ -341,6 +338,3 @@ def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: 
     """``hwbench run --device cuda:N``: run every selected kernel on GPU ``index`` and assemble."""
     return to_measurement(GpuSession(index, kernels, quick, progress, sustain).run())
 
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(float(value), digits)

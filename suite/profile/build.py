@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
-from ..stats import CEILING_RULE, KernelResult, top_spread
+from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
 from .sustained import RunCeiling, sustained_extra
@@ -30,9 +30,6 @@ LIMIT_TOLERANCE = 0.01
 MEASURED_ONLY = MemoryTheory(None, "not published by the vendor; measured only",
                              "bytes read + written by the kernel; STREAM convention")
 
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(float(value), digits)
 
 
 def peak_gflops(units: int, mhz: float | None, flop_per_cycle: float | None) -> float | None:
@@ -51,12 +48,12 @@ def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
 
 def kernel_entry(result: KernelResult) -> dict:
     s = result.summary
-    clocks = [_round(c, 1) for c in result.sample_clocks_mhz]
+    clocks = [rounded(c, 1) for c in result.sample_clocks_mhz]
     return {
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
-        "ceiling": _round(s.ceiling), "best": _round(s.best), "median": _round(s.median), "min": _round(s.min),
-        "max": _round(s.max),
-        "cv": _round(s.cv, 5), "repetitions": s.repetitions, "samples": [_round(x) for x in s.samples],
+        "ceiling": rounded(s.ceiling), "best": rounded(s.best), "median": rounded(s.median), "min": rounded(s.min),
+        "max": rounded(s.max),
+        "cv": rounded(s.cv, 5), "repetitions": s.repetitions, "samples": [rounded(x) for x in s.samples],
         **({"sample_clocks_mhz": clocks} if clocks else {}),
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
         "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
@@ -121,15 +118,15 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
                         "the timing or the work count is wrong; the figure is flagged in the profile)")
     entry = {
         "kernel": result.name,
-        "theoretical_gflops": _round(theoretical),
+        "theoretical_gflops": rounded(theoretical),
         "theoretical_source": theory.source,
-        "theoretical_at_measured_clock_gflops": _round(at_clock),
-        "measured_gflops": _round(measured),
-        "efficiency": _round(efficiency, 4),
-        "efficiency_at_measured_clock": _round(per_cycle / fpc_theory, 4) if per_cycle and fpc_theory else None,
-        "clock_mhz": _round(clock, 1),
+        "theoretical_at_measured_clock_gflops": rounded(at_clock),
+        "measured_gflops": rounded(measured),
+        "efficiency": rounded(efficiency, 4),
+        "efficiency_at_measured_clock": rounded(per_cycle / fpc_theory, 4) if per_cycle and fpc_theory else None,
+        "clock_mhz": rounded(clock, 1),
         "clock_source": theory.clock_source if clock else None,
-        "flop_per_cycle": _round(per_cycle, 2),
+        "flop_per_cycle": rounded(per_cycle, 2),
         "flop_per_cycle_theoretical": fpc_theory,
         "per": theory.per,
         "throttled": _throttled(result, reports_throttling, warnings),
@@ -137,7 +134,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
     if above_limit:
         entry["measurement_error"] = "; ".join(above_limit)
         if rejected is not None:
-            entry["flop_per_cycle_rejected"] = _round(rejected, 2)
+            entry["flop_per_cycle_rejected"] = rounded(rejected, 2)
     return entry
 
 
@@ -156,16 +153,16 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
     clock = top.clocks_mhz.get(theory.clock) if theory.clock else None
     efficiency = measured / theory.gbps if theory.gbps else None
     entry = {
-        "theoretical_gbps": _round(theory.gbps),
+        "theoretical_gbps": rounded(theory.gbps),
         "theoretical_source": theory.source,
-        "measured_gbps": _round(measured),
+        "measured_gbps": rounded(measured),
         "kernel": top.name,
         "counting": theory.counting,
-        "measured_stream_gbps": _round(top_stream.summary.ceiling),
+        "measured_stream_gbps": rounded(top_stream.summary.ceiling),
         "stream_kernel": top_stream.name,
-        "efficiency": _round(efficiency, 4),
-        "clock_mhz": _round(clock, 1),
-        "bytes_per_cycle": _round(measured * 1e3 / clock, 1) if clock else None,
+        "efficiency": rounded(efficiency, 4),
+        "clock_mhz": rounded(clock, 1),
+        "bytes_per_cycle": rounded(measured * 1e3 / clock, 1) if clock else None,
         "bytes_per_cycle_clock": theory.clock if clock else None,
         "throttled": _throttled(top, reports_throttling, warnings),
     }
@@ -206,8 +203,8 @@ def build_profile(m: Measurement, host: Host) -> dict:
         levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
         memory = {**levels, **memory}
     dram = memory.get("dram", {})
-    ridge = {precision: {"theoretical": _round(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
-                         "measured": _round(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
+    ridge = {precision: {"theoretical": rounded(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
+                         "measured": rounded(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
              for precision, entry in compute.items()}
     extra = {}
     if m.sustained is not None:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..measurement import CacheSweep, SweepCurve
+from ..stats import rounded
 
 PLATEAU_TOLERANCE = 0.10
 MIN_PLATEAU_POINTS = 2
@@ -101,9 +102,6 @@ def curve_plateaus(curve: SweepCurve, caches: dict, l3_total: int | None,
     return sorted(found.values(), key=lambda p: p.first)
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(float(value), digits)
-
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
@@ -119,22 +117,22 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
     at_clock = per_cycle_theory * cores * mhz / 1e3 if per_cycle_theory and mhz else None
     per_core = measured * 1e3 / (mhz * cores) if mhz else None
     entry = {
-        "theoretical_gbps": _round(theoretical),
+        "theoretical_gbps": rounded(theoretical),
         "theoretical_source": sweep.theory_source.get(level, "not modelled"),
-        "theoretical_at_measured_clock_gbps": _round(at_clock),
-        "measured_gbps": _round(measured),
+        "theoretical_at_measured_clock_gbps": rounded(at_clock),
+        "measured_gbps": rounded(measured),
         "kernel": curve.kernel,
         "counting": CACHE_COUNTING,
-        "measured_stream_gbps": _round(measured),
+        "measured_stream_gbps": rounded(measured),
         "stream_kernel": curve.kernel,
-        "measured_traffic_gbps": _round(measured * curve.traffic_per_stream),
-        "efficiency": _round(_ratio(measured, theoretical), 4),
-        "efficiency_at_measured_clock": _round(_ratio(measured, at_clock), 4),
-        "clock_mhz": _round(mhz, 1),
+        "measured_traffic_gbps": rounded(measured * curve.traffic_per_stream),
+        "efficiency": rounded(_ratio(measured, theoretical), 4),
+        "efficiency_at_measured_clock": rounded(_ratio(measured, at_clock), 4),
+        "clock_mhz": rounded(mhz, 1),
         "clock_source": clock_source if mhz else None,
-        "bytes_per_cycle": _round(measured * 1e3 / mhz, 1) if mhz else None,
+        "bytes_per_cycle": rounded(measured * 1e3 / mhz, 1) if mhz else None,
         "bytes_per_cycle_clock": "core" if mhz else None,
-        "bytes_per_cycle_per_core": _round(per_core, 2),
+        "bytes_per_cycle_per_core": rounded(per_core, 2),
         "bytes_per_cycle_per_core_theoretical": per_cycle_theory,
         "working_set_bytes": [plateau.low_bytes, plateau.high_bytes],
         "working_set_per_thread_bytes": [plateau.low_bytes // curve.threads, plateau.high_bytes // curve.threads],
@@ -189,11 +187,11 @@ def cache_levels(sweep: CacheSweep, device: dict, clock: dict, warnings: list[st
         "theory": {"bytes_per_cycle_per_core": sweep.bytes_per_cycle_per_core, "sources": sweep.theory_source},
         "curves": [{"kernel": c.kernel, "form": c.form, "threads": c.threads,
                     "working_set_bytes": [p[0] for p in c.points],
-                    "best_gbps": [_round(p[1]) for p in c.points],
-                    "median_gbps": [_round(p[2]) for p in c.points]} for c in sweep.curves],
+                    "best_gbps": [rounded(p[1]) for p in c.points],
+                    "median_gbps": [rounded(p[2]) for p in c.points]} for c in sweep.curves],
         "plateaus": [{"kernel": p.kernel, "threads": p.threads, "level": p.level,
                       "working_set_bytes": [p.low_bytes, p.high_bytes], "points": p.points,
-                      "best_gbps": _round(p.best_gbps), "median_gbps": _round(p.median_gbps)}
+                      "best_gbps": rounded(p.best_gbps), "median_gbps": rounded(p.median_gbps)}
                      for _, plateaus in found for p in plateaus],
     }
     return entries, section

@@ -28,7 +28,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from ..stats import Timeline, top_spread
+from ..stats import Timeline, rounded, top_spread
 
 BURST_SHARE = 0.1
 SUSTAINED_SHARE = 0.5
@@ -46,9 +46,6 @@ class RunCeiling:
     clock_mhz: float | None
     key: str
 
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(float(value), digits)
 
 
 def _head(values: list, share: float) -> list:
@@ -82,19 +79,19 @@ def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) ->
     tail_clocks = [c for c in _tail(timeline.clock_mhz, SUSTAINED_SHARE) if c is not None]
     entry = {
         "unit": timeline.unit,
-        "burst": _round(burst),
-        "sustained": _round(sustained),
-        "drop_percent": _round(100 * drop, 2),
-        "drop_began_s": _round(drop_onset(timeline.t_s, timeline.rate, burst)) if drop >= DROP_THRESHOLD else None,
-        "clock_burst_mhz": _round(max(head_clocks), 1) if head_clocks else None,
-        "clock_sustained_mhz": _round(statistics.median(tail_clocks), 1) if tail_clocks else None,
-        "spread": _round(top_spread(tail), 5),
+        "burst": rounded(burst),
+        "sustained": rounded(sustained),
+        "drop_percent": rounded(100 * drop, 2),
+        "drop_began_s": rounded(drop_onset(timeline.t_s, timeline.rate, burst)) if drop >= DROP_THRESHOLD else None,
+        "clock_burst_mhz": rounded(max(head_clocks), 1) if head_clocks else None,
+        "clock_sustained_mhz": rounded(statistics.median(tail_clocks), 1) if tail_clocks else None,
+        "spread": rounded(top_spread(tail), 5),
         "samples": len(timeline.rate),
         **(_against(sustained, ceiling) if ceiling is not None else {}),
         "timeline": {
-            "t_s": [_round(t, 2) for t in timeline.t_s],
-            "rate": [_round(r) for r in timeline.rate],
-            **({"clock_mhz": [_round(c, 1) for c in timeline.clock_mhz]} if clocks else {}),
+            "t_s": [rounded(t, 2) for t in timeline.t_s],
+            "rate": [rounded(r) for r in timeline.rate],
+            **({"clock_mhz": [rounded(c, 1) for c in timeline.clock_mhz]} if clocks else {}),
             **timeline.extra,
         },
     }
@@ -102,9 +99,9 @@ def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) ->
 
 
 def _against(sustained: float, ceiling: RunCeiling) -> dict:
-    return {"ceiling": _round(ceiling.value), "ceiling_key": ceiling.key,
-            "ceiling_spread": _round(ceiling.spread, 5), "ceiling_clock_mhz": _round(ceiling.clock_mhz, 1),
-            "of_ceiling": _round(sustained / ceiling.value, 4) if ceiling.value > 0 else None}
+    return {"ceiling": rounded(ceiling.value), "ceiling_key": ceiling.key,
+            "ceiling_spread": rounded(ceiling.spread, 5), "ceiling_clock_mhz": rounded(ceiling.clock_mhz, 1),
+            "of_ceiling": rounded(sustained / ceiling.value, 4) if ceiling.value > 0 else None}
 
 
 def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str,
