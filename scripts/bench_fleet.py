@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from hwbench.profile import Profile
-from hwbench.tools.fleet import fleet_report, load_fleet, load_profile, profile_paths
+from hwbench.tools.fleet import fleet_report, load_fleet, profile_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BASES = {"gpu": ROOT / "tests" / "profiles" / "h100-sxm-full-1.yaml",
@@ -98,11 +98,11 @@ def split_load_time(paths: list[Path]) -> str:
         Profile(data, str(path))
     t3 = time.perf_counter()
     for path in sample:
-        load_profile(path)
+        Profile.load(path)
     t4 = time.perf_counter()
     ms = 1000
     return (f"per file: yaml.safe_load {ms * (t1 - t0) / 20:.1f} ms, CSafeLoader {ms * (t2 - t1) / len(texts):.1f} ms, "
-            f"schema check (Profile()) {ms * (t3 - t2) / len(texts):.1f} ms, fleet.load_profile "
+            f"schema check (Profile()) {ms * (t3 - t2) / len(texts):.1f} ms, Profile.load "
             f"{ms * (t4 - t3) / len(texts):.1f} ms")
 
 

@@ -34,9 +34,9 @@ from datetime import datetime
 
 from ..profile import Profile
 from .compare import DEFAULT_THRESHOLD
-from .fleet_load import Member, Reading, load_fleet, load_profile, member_of, profile_paths
+from .fleet_load import Member, Reading, load_fleet, member_of, profile_paths
 
-__all__ = ["FleetReport", "Flag", "GroupStats", "Member", "Reading", "fleet_report", "load_fleet", "load_profile",
+__all__ = ["FleetReport", "Flag", "GroupStats", "Member", "Reading", "fleet_report", "load_fleet",
            "member_of", "profile_paths", "rich_tables", "robust_sigma", "to_json", "to_markdown", "to_prometheus"]
 
 K_MAD = 3.0  # flag beyond k robust standard deviations (Leys et al. 2013: 3 is "very conservative")

@@ -1,9 +1,9 @@
 """Reading a fleet: every profile under some folders, each reduced to a ``Member`` (its ceilings, clocks,
 per-cycle figures and NVML clock-event reasons), for ``hwbench.tools.fleet``.
 
-Loading is the slow part of ``hwbench fleet``: ``load_profile`` parses with libyaml's C parser when PyYAML
-has it (about 6x faster than ``yaml.safe_load``) and keeps the schema check every reader applies
-(``Profile``'s constructor runs ``check_profile``); ``load_fleet`` spreads the files over processes.
+Loading is the slow part of ``hwbench fleet``: each file goes through ``Profile.load`` (libyaml's C parser
+where PyYAML has it, and the schema check every reader applies), and ``load_fleet`` spreads the files over
+processes.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import UsageError
 from ..profile import Profile
 from .compare import ceilings_of, reference_clock_mhz
 
 PARALLEL_FROM = 64  # files; below that a process pool costs more than it saves
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -54,28 +51,6 @@ class Member:
     def group(self) -> tuple[str, str, int | None]:
         return self.kind, self.model, self.threads
 
-
-
-def load_profile(path: Path) -> Profile:
-    """``Profile.load`` with the C YAML parser when PyYAML has it; the same schema check (``Profile``'s
-    constructor runs ``check_profile``) and the same one-line errors."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; give the path of a profile written by 'hwbench run'") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read it as a profile ({error.__class__.__name__}); "
-                         "give a YAML file written by 'hwbench run'") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a safe loader
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"{path}: not valid YAML{where}; give a profile written by 'hwbench run'") from None
-    except RecursionError:
-        raise UsageError(f"{path}: nested too deeply to be a profile; give a profile written by "
-                         "'hwbench run'") from None
-    return Profile(data, str(path))
 
 
 def _telemetry_reasons(data: dict, kernel: str | None) -> tuple[str, ...]:
@@ -121,7 +96,7 @@ def member_of(profile: Profile) -> Member:
 
 def _load_member(path: Path) -> Member | str:
     try:
-        return member_of(load_profile(path))
+        return member_of(Profile.load(path))
     except UsageError as error:
         return f"skipped {error}"
 
