@@ -142,7 +142,7 @@ def measure(target: str, options: RunOptions) -> dict:
 @app.command()
 @domain_errors
 def show(
-    profile: Annotated[Path, typer.Argument(help="A profile written by 'hwbench run'.")],
+    profile: Annotated[Path, typer.Argument(metavar="PROFILE", help="A profile written by 'hwbench run'.")],
 ) -> None:
     """Print a saved profile as the same tables 'hwbench run' prints."""
     from .profile import Profile
@@ -157,7 +157,7 @@ def show(
 @app.command()
 @domain_errors
 def predict(
-    profile: Annotated[Path, typer.Argument(help="A profile written by 'hwbench run'.")],
+    profile: Annotated[Path, typer.Argument(metavar="PROFILE", help="A profile written by 'hwbench run'.")],
     flops: Annotated[float, typer.Option("--flops", help="FLOPs the kernel does.")],
     bytes_moved: Annotated[float, typer.Option("--bytes", help="Bytes the kernel moves to and from memory.")],
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp64, fp32, ...")] = "fp64",
@@ -195,8 +195,8 @@ class OutputFormat(str, Enum):
 @app.command()
 @domain_errors
 def compare(
-    baseline: Annotated[Path, typer.Argument(help="The reference profile.")],
-    current: Annotated[Path, typer.Argument(help="The profile to check against it.")],
+    baseline: Annotated[Path, typer.Argument(metavar="BASELINE", help="The reference profile.")],
+    current: Annotated[Path, typer.Argument(metavar="CURRENT", help="The profile to check against it.")],
     threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop that counts as a regression, "
                                            "e.g. 5%.")] = "5%",
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
@@ -227,15 +227,17 @@ def compare(
 @app.command()
 @domain_errors
 def roofline(
-    profiles: Annotated[list[Path], typer.Argument(help="One or more profiles, overlaid.")],
+    profiles: Annotated[list[Path], typer.Argument(metavar="PROFILE", help="One or more profiles, overlaid.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Image file: .png, .svg or .pdf; '-' writes "
                                         "PNG to stdout. A file is replaced atomically; a symlink is followed (its "
                                         "target is replaced); a device or FIFO is written through.")]
     = "roofline.png",
-    point: Annotated[list[str] | None, typer.Option("--point", help="Place an application kernel: "
-                                                    "NAME:FLOPS:BYTES[:SECONDS]; repeatable.")] = None,
-    precision: Annotated[list[str] | None, typer.Option("--precision", "-p", help="Precisions to draw "
-                                                        "(repeatable). Default: all in the profile.")] = None,
+    point: Annotated[list[str] | None, typer.Option(
+        "--point", metavar="NAME:FLOPS:BYTES[:SECONDS]",
+        help="Place an application kernel: NAME:FLOPS:BYTES[:SECONDS]; repeatable.")] = None,
+    precision: Annotated[list[str] | None, typer.Option(
+        "--precision", "-p", metavar="PRECISION",
+        help="Precisions to draw (repeatable). Default: all in the profile.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Figure title.")] = None,
 ) -> None:
     """Draw the log-log roofline: measured (solid) and theoretical (dashed) roofs, ridge points, kernels."""
@@ -258,7 +260,7 @@ def roofline(
 @app.command()
 @domain_errors
 def history(
-    directory: Annotated[Path, typer.Argument(help="Folder of saved profiles (what 'run --save' writes: "
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of saved profiles (what 'run --save' writes: "
                                               "results/).")] = Path("results"),
     threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop that counts as a regression, "
                                            "e.g. 5%.")] = "5%",
@@ -291,7 +293,7 @@ def history(
 @app.command()
 @domain_errors
 def fleet(
-    directories: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Folders of profiles, read "
+    directories: Annotated[list[Path], typer.Argument(metavar="DIR", help="Folders of profiles, read "
                                                       "recursively (*.yaml); the newest profile of each host + "
                                                       "device counts.")],
     threshold: Annotated[str, typer.Option("--threshold", help="Smallest drop below the model's median that "

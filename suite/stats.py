@@ -176,6 +176,7 @@ class KernelResult:
     clocks_mhz: dict[str, float] = field(default_factory=dict)
     throttle_note: str | None = None
     sample_clocks_mhz: tuple[float | None, ...] = ()  # the clock read during each sample, where the device can
+    paired_gflops: float | None = None  # a rate measured with clocks_mhz, in the same run (the CPU's probed FMA run)
 
 
 @dataclass

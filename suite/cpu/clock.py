@@ -38,6 +38,9 @@ class ClockResult:
     under_load_mhz: dict[str, float]  # precision -> clock while the FMA kernel runs on every core
     cross_check_mhz: dict[str, float] | None = None  # "scalar" and precision -> the multiply chain's clock
     failure: str | None = None  # why the probe cannot be believed; None when both chains agree
+    # precision -> GFLOP/s of the FMA blocks of the probed run itself: the rate measured with the clock above,
+    # in the same call on the same cores (FLOP per cycle divides this pair, never figures from two moments).
+    under_load_gflops: dict[str, float] | None = None
 
     @property
     def trusted_under_load(self) -> dict[str, float]:

@@ -118,6 +118,8 @@ def fma_with_clock_probe(context: CpuContext, kernel: Kernel, tsc_hz: float) -> 
                                       FMA_BLOCK_SECONDS)
     block_checksum = cpu_fma.expected_checksum(iterations, 1.0, lanes, chains)
     block_flops = cpu_fma.flops_per_iteration(lanes, chains) * iterations * len(context.cpus)
+    # Compile (numba JIT) outside any timed call: the first call's wall time would include the compiler.
+    context.pool.run([partial(probed, 1, 1, 1, *args, *new_ticks(1)) for _ in context.cpus])
 
     def run(rounds: int) -> ProbedRun:
         buffers = [new_ticks(rounds) for _ in context.cpus]
@@ -158,10 +160,11 @@ def measure_clock(context: CpuContext, kernels: Sequence[Kernel]) -> ClockResult
     nominal = context.cpu.nominal_mhz
     problems = [probe_problem("alone", scalar, cross["scalar"], nominal)]
     rounds = max(1, int(duration / ROUND_SECONDS))
-    under_load = {}
+    under_load, rates = {}, {}
     for kernel in kernels:
         probed = fma_with_clock_probe(context, kernel, tsc_hz)(rounds)
         under_load[kernel.precision], cross[kernel.precision] = probed.clock_mhz, probed.mul_clock_mhz
+        rates[kernel.precision] = probed.flops / (probed.seconds - probed.probe_seconds) / 1e9
         problems.append(probe_problem(f"under {kernel.name}", probed.clock_mhz, probed.mul_clock_mhz, nominal))
     failure = next((problem for problem in problems if problem), None)
     return ClockResult(
@@ -169,7 +172,8 @@ def measure_clock(context: CpuContext, kernels: Sequence[Kernel]) -> ClockResult
                f"cross-checked by a chain of {chain_latency('mul')}-cycle multiplies "
                f"({MUL_BLOCKS * ADDS_PER_BLOCK} per probe), timed with the invariant time-stamp counter, "
                "interleaved with the FMA kernel on every selected core",
-        tsc_mhz=tsc_hz / 1e6, scalar_mhz=scalar, under_load_mhz=under_load, cross_check_mhz=cross, failure=failure)
+        tsc_mhz=tsc_hz / 1e6, scalar_mhz=scalar, under_load_mhz=under_load, cross_check_mhz=cross, failure=failure,
+        under_load_gflops=rates)
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
@@ -192,8 +196,9 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         context.warnings.append(f"clock probe failed ({clock.failure}): no clock, FLOP per cycle or theory at "
                                 "the measured clock is reported; the FMA ceilings themselves stand")
     trusted = clock.trusted_under_load
-    results = [dataclasses.replace(r, clocks_mhz={"core": trusted[r.precision]}) if r.precision in trusted else r
-               for r in results]
+    rates = clock.under_load_gflops or {}
+    results = [dataclasses.replace(r, clocks_mhz={"core": trusted[r.precision]}, paired_gflops=rates.get(r.precision))
+               if r.precision in trusted else r for r in results]
     timelines = []
     if context.options.sustain_seconds:
         context.step(f"sustained {kernels[0].name} ({context.options.sustain_seconds:g} s)")

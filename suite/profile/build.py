@@ -75,14 +75,19 @@ def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
     Where the device read a clock during each sample (NVML, inside every timed batch), each sample's rate is
     divided by its own clock and the median of those ratios is taken: a power-capped GPU's clock swings from
     sample to sample, and the best sample's rate over the window's median clock gave an H100 4,227 FLOP per
-    cycle per SM against 4,096 possible. Otherwise (the CPU's probe, interleaved with the same kernel) the
-    kernel's ceiling (its confirmed best) is divided by the clock read under that load."""
+    cycle per SM against 4,096 possible. Where the device measured a rate together with the clock (the CPU's
+    probed FMA run: the FMA blocks' rate and the add chain's clock, in the same call on the same cores), that
+    pair is divided: the kernel's own samples and the probe run at different moments, and a VM's clock can
+    move in between. Otherwise the kernel's ceiling is divided by the clock read under that load."""
     paired = [rate * 1e3 / (theory.units * clock)
               for rate, clock in zip(result.summary.samples, result.sample_clocks_mhz) if clock]
     if paired:
         return statistics.median(paired)
     clock = result.clocks_mhz.get(theory.clock)
-    return result.summary.ceiling * 1e3 / (theory.units * clock) if clock else None
+    if not clock:
+        return None
+    rate = result.paired_gflops if result.paired_gflops is not None else result.summary.ceiling
+    return rate * 1e3 / (theory.units * clock)
 
 
 def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str],
