@@ -150,7 +150,7 @@ def test_predict_bad_input(tmp_path, profile_data):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--threads", "abc"], "Invalid value for '--threads'"),
-    (["compare", "only-one.yaml"], "Missing argument 'current'"),
+    (["compare", "only-one.yaml"], "Missing argument 'CURRENT'"),
     (["compare", "a.yaml", "b.yaml", "--format", "xml"], "'xml' is not one of"),
     (["nosuch"], "No such command 'nosuch'"),
 ])

@@ -300,7 +300,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, cpu_fleet, args, message
 def test_cli_without_a_folder_is_one_line_and_exit_2():
     result = subprocess.run([sys.executable, "-m", "hwbench", "fleet"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip() == "hwbench: error: Missing argument 'DIR...'; see 'hwbench fleet --help'"
+    assert result.stderr.strip() == "hwbench: error: Missing argument 'DIR'; see 'hwbench fleet --help'"
 
 
 def test_files_that_are_not_profiles_are_skipped_with_a_warning(tmp_path):
