@@ -9,7 +9,7 @@ Timeline``. It never imports the session (the session imports it): it sees the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,3 +72,13 @@ class GpuContext(Protocol):
 
     def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:
         """Keep ``launch`` busy for ``seconds``, one timeline sample (with NVML's view) per ``interval``."""
+
+
+def each_kernel(session: GpuContext, kernels: Sequence[Kernel],
+                measure_one: Callable[[GpuContext, Kernel], KernelResult]) -> list[KernelResult]:
+    """A family whose kernels share no set-up: report each as a progress step, then measure it."""
+    results = []
+    for kernel in kernels:
+        session.step(kernel.name)
+        results.append(measure_one(session, kernel))
+    return results

@@ -19,7 +19,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..measure import Work
 from ..stats import KernelResult, Timeline
-from .family import GpuContext
+from .family import GpuContext, each_kernel
 
 # Packed fp16 / bf16 words with the same value in both halves (IEEE binary16; bfloat16 = top of binary32).
 HALF_BITS = {0.75: 0x3A00, 0.5: 0x3800, 1.0: 0x3C00}
@@ -76,11 +76,7 @@ def fma_launch(session: GpuContext, kernel: Kernel) -> tuple[Any, int, Any, tupl
 
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    results = []
-    for kernel in kernels:
-        session.step(kernel.name)
-        results.append(_measure_one(session, kernel))
-    return results
+    return each_kernel(session, kernels, _measure_one)
 
 
 def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:

@@ -33,7 +33,7 @@ from ..errors import MeasurementError
 from ..measure import Work
 from ..stats import KernelResult, Timeline
 from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
-from .family import GpuContext, Launch
+from .family import GpuContext, Launch, each_kernel
 from .theory import launch_blocks
 
 L2_MULTIPLE = 4  # DRAM arrays at least 4x the L2 (gpu-benches issue 6)
@@ -236,11 +236,7 @@ def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: i
 
 def measure_l2(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
     """The L2 family: grid-stride reads of a buffer of ``l2_share`` of the L2, ``passes`` times per launch."""
-    results = []
-    for kernel in kernels:
-        session.step(kernel.name)
-        results.append(_measure_l2(session, kernel))
-    return results
+    return each_kernel(session, kernels, _measure_l2)
 
 
 def _measure_l2(session: GpuContext, kernel: Kernel) -> KernelResult:

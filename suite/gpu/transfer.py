@@ -15,7 +15,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..measure import Work
 from ..stats import KernelResult
-from .family import GpuContext
+from .family import GpuContext, each_kernel
 
 MEMCPY_HOST_TO_DEVICE, MEMCPY_DEVICE_TO_HOST = 1, 2  # cudaMemcpyKind (driver_types.h)
 DIRECTIONS = {"h2d": MEMCPY_HOST_TO_DEVICE, "d2h": MEMCPY_DEVICE_TO_HOST}  # Kernel.level -> memcpy kind
@@ -27,11 +27,7 @@ def pattern(nbytes: int) -> np.ndarray:
 
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    results = []
-    for kernel in kernels:
-        session.step(kernel.name)
-        results.append(_copy(session, kernel))
-    return results
+    return each_kernel(session, kernels, _copy)
 
 
 def _copy(session: GpuContext, kernel: Kernel) -> KernelResult:
