@@ -205,3 +205,9 @@ def test_kernel_lists_tolerate_a_trailing_comma_and_name_choices_in_catalog_orde
         catalog.select("cpu", "nosuch")
     names = [k.name for k in catalog.kernels("cpu")]
     assert str(error.value).endswith(", ".join([*catalog.groups("cpu"), *names]))
+
+
+def test_show_a_directory_says_so(tmp_path):
+    result = invoke("show", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path}: cannot read it as a profile (it is a directory)" in result.stderr

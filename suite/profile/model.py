@@ -42,8 +42,10 @@ class Profile:
         except FileNotFoundError:
             raise UsageError(f"{path}: no such file; give the path of a profile written by 'hwbench run'") from None
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-            raise UsageError(f"{path}: cannot read it as a profile ({error.__class__.__name__}); "
-                             "give a YAML file written by 'hwbench run'") from None
+            why = {IsADirectoryError: "it is a directory", PermissionError: "permission denied",
+                   UnicodeDecodeError: "it is not text"}[type(error)]
+            raise UsageError(f"{path}: cannot read it as a profile ({why}); give a YAML file written by "
+                             "'hwbench run'") from None
         return cls.from_yaml(text, str(path))
 
     @classmethod
