@@ -85,6 +85,24 @@ class CacheSweep:
 
 
 @dataclass(frozen=True)
+class IntensityCurve:
+    """One arithmetic-intensity sweep (the ERT kernel, kernels/cpu_intensity.py and kernels/cuda/intensity.cu)
+    over a working set that lives in ``level``: the measured roofline of one precision.
+
+    ``points``: (FLOPs per element, ceiling GFLOP/s, median GFLOP/s), fewest FLOPs first; each element is loaded
+    and stored once, ``bytes_per_element`` in all, so a point's intensity is FLOPs / ``bytes_per_element``."""
+
+    kernel: str
+    precision: str
+    level: str
+    working_set_bytes: int
+    bytes_per_element: int
+    counting: str
+    points: tuple[tuple[int, float, float], ...]
+    method: str = ""
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
@@ -99,6 +117,7 @@ class Measurement:
     sustained: Sustained | None = None
     reports_throttling: bool = False  # the device says why it throttled (NVML clock-event reasons)
     cache_sweep: CacheSweep | None = None  # CPU: the working-set sweep (memory.l1/l2/l3, profile section caches)
+    intensity_sweep: tuple[IntensityCurve, ...] = ()  # the measured roofline curves (profile section intensity_sweep)
 
 
 @dataclass(frozen=True)

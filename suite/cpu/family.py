@@ -1,6 +1,6 @@
 """What a CPU kernel family receives from the session and returns to it (see ``session.FAMILIES``).
 
-A family module (``stream``, ``fma``, ``caches``) exposes ``planned_steps(context, kernels)`` and
+A family module (``stream``, ``fma``, ``caches``, ``intensity``) exposes ``planned_steps(context, kernels)`` and
 ``run_family(context, kernels) -> FamilyRun``. It never imports the session: the session imports it.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from .. import catalog
 from ..catalog import Kernel
 from ..measure import Run, Sample
-from ..measurement import CacheSweep
+from ..measurement import CacheSweep, IntensityCurve
 from ..stats import KernelResult, RepetitionPolicy, Timeline
 from .clock import ClockResult
 from .machine import CpuInfo
@@ -54,6 +54,7 @@ class FamilyRun:
     clock: ClockResult | None = None  # the FMA family's clock measurement
     array_elements: int | None = None  # the STREAM family's array length
     cache_sweep: CacheSweep | None = None  # the caches family's working-set sweep
+    intensity_curves: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
 
 
 def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list) -> Run:

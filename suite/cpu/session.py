@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from .. import catalog
-from ..measurement import CacheSweep, ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
+from ..measurement import (
+    CacheSweep,
+    ComputeTheory,
+    IntensityCurve,
+    Measurement,
+    MemoryTheory,
+    ProgressCallback,
+    Sustained,
+)
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, stream
+from . import caches, fma, intensity, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
 from .machine import CpuInfo, inspect_cpu
@@ -25,7 +33,7 @@ from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches}
+FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -53,7 +61,7 @@ class CpuRun:
     sustained_seconds: float | None = None
     sustained_interval: float | None = None
     cache_sweep: CacheSweep | None = None
-
+    intensity_sweep: tuple[IntensityCurve, ...] = ()
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -74,6 +82,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     results: list[KernelResult] = []
     timelines: list[Timeline] = []
     clock, elements, sweep = None, 0, None
+    curves: list[IntensityCurve] = []
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -84,12 +93,13 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             clock = run.clock or clock
             elements = run.array_elements or elements
             sweep = run.cache_sweep or sweep
+            curves += run.intensity_curves
         report("done", counter["total"], counter["total"])
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep)
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves))
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -152,7 +162,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
-                       cache_sweep=run.cache_sweep)
+                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep)
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..catalog import Kernel
 from ..measure import Run, Work
+from ..measurement import IntensityCurve
 from ..stats import KernelResult, RepetitionPolicy, Timeline
 
 
@@ -52,6 +53,7 @@ class GpuContext(Protocol):
     policy: RepetitionPolicy
     warnings: list[str]
     array_bytes: int | None  # bytes per STREAM array, once the stream family chose it
+    intensity_curves: list[IntensityCurve]  # the intensity family's curves (a point is not a kernel result)
 
     def step(self, label: str) -> None:
         """Report the next progress step."""

@@ -25,9 +25,9 @@ from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import ComputeTheory, Measurement, MemoryTheory, ProgressCallback, Sustained
+from ..measurement import ComputeTheory, IntensityCurve, Measurement, MemoryTheory, ProgressCallback, Sustained
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import fma, stream, tensor, transfer
+from . import fma, intensity, onchip, stream, tensor, transfer
 from .family import GpuContext, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary
 from .theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
@@ -40,7 +40,8 @@ Sustain = Callable[[GpuContext, float, float], Timeline]
 # Kernel family (catalog ``Kernel.family``) -> the function that measures its selected kernels. Adding a
 # family: a module with ``measure(session, kernels)``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2, "fma": fma.measure,
-                               "tensor": tensor.measure, "transfer": transfer.measure}
+                               "tensor": tensor.measure, "transfer": transfer.measure, "onchip": onchip.measure,
+                               "intensity": intensity.measure}
 # Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
 # compute first.
 SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
@@ -69,7 +70,7 @@ class GpuRun:
     sustained_interval: float | None = None
     array_bytes: int | None = None
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
-
+    intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
 
 
 def throttle_note(window: WindowSummary, max_sm_mhz: float | None) -> str | None:
@@ -128,6 +129,7 @@ class GpuSession:
         self.gpu = self._inspect()
         self.warnings: list[str] = []
         self.array_bytes: int | None = None
+        self.intensity_curves: list[IntensityCurve] = []  # filled by the intensity family
         self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._step, self._total = 0, 0
 
@@ -230,7 +232,9 @@ class GpuSession:
         """Measure every selected kernel, family by family; every result validated."""
         families = catalog.by_family(self.kernels, FAMILIES)
         sustained = [SUSTAINED[name] for name in SUSTAINED if name in families] if self.sustain_for else []
-        self._step, self._total = 0, len(self.kernels) + len(sustained) + 1
+        steps = sum(intensity.planned_steps(kernels) if name == "intensity" else len(kernels)
+                    for name, kernels in families.items())
+        self._step, self._total = 0, steps + len(sustained) + 1
         results: list[KernelResult] = []
         timelines: list[Timeline] = []
         self.sampler.start()
@@ -254,7 +258,7 @@ class GpuSession:
         self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
-                      self.array_bytes, self.sampler.pcie_link())
+                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves))
 
 
 # The measurement in profile terms ----------------------------------------------------------------------
@@ -274,6 +278,21 @@ def compute_theory(gpu: GpuInfo, precision: str) -> ComputeTheory:
                          nominal_is_max=True)
 
 
+SHARED_BANKS, SHARED_BANK_BYTES = 32, 4  # per SM, one 32-bit word per bank per clock: CUDA C++ Programming Guide,
+# "Shared Memory" of compute capabilities 5.x and later (the same through 9.0 and 10.0)
+ONCHIP_COUNTING = "bytes the SMs load from shared memory or L1 (passes x buffer x blocks)"
+
+
+def shared_theory(gpu: GpuInfo) -> MemoryTheory:
+    """Shared memory: SMs x 32 banks x 4 bytes per clock x NVML's max SM clock."""
+    if not gpu.max_sm_mhz:
+        return MemoryTheory(None, "unknown: NVML gave no max SM clock", ONCHIP_COUNTING, "SM")
+    gbps = gpu.sms * SHARED_BANKS * SHARED_BANK_BYTES * gpu.max_sm_mhz * 1e6 / 1e9
+    source = (f"{gpu.sms} SMs x {SHARED_BANKS} banks x {SHARED_BANK_BYTES} bytes per clock x {gpu.max_sm_mhz:.0f} "
+              f"MHz ({gpu.clock_source}); CUDA C++ Programming Guide, shared memory of compute capability 5.x+")
+    return MemoryTheory(gbps, source, ONCHIP_COUNTING, "SM")
+
+
 def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
     """The paper figure of every GPU memory level: DRAM from NVML's memory clock and bus width, the PCIe
     link for h2d and d2h, none for the L2 (NVIDIA publishes no L2 bandwidth)."""
@@ -286,6 +305,9 @@ def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
                    "unknown: NVML gave no PCIe link (NVLink-C2C or a virtual GPU?)")
     return {"dram": MemoryTheory(dram, dram_source, COUNTING, "memory"),
             "l2": MemoryTheory(None, "not published by NVIDIA; measured only", COUNTING, "SM"),
+            "shared": shared_theory(gpu),
+            "l1": MemoryTheory(None, "not published by NVIDIA (the L1 shares its data array with shared memory, but "
+                               "its tag path may deliver less); measured only", ONCHIP_COUNTING, "SM"),
             "h2d": MemoryTheory(pcie_theory, pcie_source, COUNTING),
             "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}
 
@@ -330,7 +352,8 @@ def to_measurement(run: GpuRun) -> Measurement:
                  if run.sustained else None)
     return Measurement(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
-                       memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True)
+                       memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
+                       intensity_sweep=run.intensity_sweep)
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,

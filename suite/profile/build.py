@@ -19,6 +19,7 @@ import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
+from .intensity import intensity_section
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
 from .sustained import RunCeiling, sustained_extra
@@ -230,5 +231,6 @@ def build_profile(m: Measurement, host: Host) -> dict:
         "kernels": [kernel_entry(r) for r in m.results],
         **extra,
         **({"caches": caches} if caches else {}),
+        **({"intensity_sweep": intensity_section(m.intensity_sweep, compute, memory)} if m.intensity_sweep else {}),
         "warnings": warnings,
     }

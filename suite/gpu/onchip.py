@@ -1,0 +1,68 @@
+"""The on-chip family on NVIDIA GPUs: shared-memory and L1 bandwidth (kernels/cuda/onchip.cu).
+
+Each block reads a 32 KiB buffer (``VECTORS`` float4) ``passes`` times: ``shared_read`` from its own shared
+array (filled from global memory once per launch), ``l1_read`` from one small global buffer through the
+read-only data path, held in every SM's L1 after the first pass. The grid is ``waves`` x (SMs x resident
+blocks), so every SM is busy. Bytes counted: passes x the buffer's bytes x blocks (what the SMs load from
+shared memory or L1; the one fill of shared memory per block from L2 is not counted, 1/passes of the total).
+
+Validation: the buffer holds ``value`` everywhere, so every thread's sum is passes x (VECTORS / BLOCK) x 4 x
+value, exact in float below 2^24; every thread's sum is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..catalog import Kernel
+from ..errors import MeasurementError
+from ..measure import Work
+from ..stats import KernelResult
+from .family import GpuContext, each_kernel
+
+COUNTING = "passes x buffer bytes x blocks: what the SMs load from shared memory or L1 (the fill from L2 not counted)"
+
+
+def expected_sum(kernel: Kernel) -> float:
+    """Each thread's sum: passes x vectors per thread x 4 components x value."""
+    constants, launch = kernel.constants, kernel.launch
+    return float(launch["passes"] * constants["VECTORS"] // constants["BLOCK"] * 4 * launch["value"])
+
+
+def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+    """shared_read and l1_read, each timed and validated on every thread's sum."""
+    return each_kernel(session, kernels, _measure_onchip)
+
+
+def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
+    cp = session.cp
+    block, vectors = kernel.constants["BLOCK"], kernel.constants["VECTORS"]
+    passes = np.int32(kernel.launch["passes"])
+    if expected_sum(kernel) >= 2**24:
+        raise ValueError(f"{kernel.name}: passes x vectors per thread is too large to validate exactly in float")
+    blocks = session.blocks(kernel)
+    source = cp.full(vectors * 4, kernel.launch["value"], dtype=np.float32)
+    out = cp.zeros(blocks * block, dtype=np.float32)
+    function = session.module(kernel).get_function(kernel.entry)
+    buffer_bytes = vectors * 16
+
+    def launch() -> None:
+        function((blocks,), (block,), (source, out, passes))
+
+    def validate() -> None:
+        session.stream.synchronize()
+        sums = cp.asnumpy(out)
+        wrong = np.flatnonzero(sums != expected_sum(kernel))
+        if wrong.size:
+            raise MeasurementError(f"{kernel.name} validation failed: {wrong.size} of {sums.size} threads summed "
+                                   f"{sums[wrong[0]]:g}, not {expected_sum(kernel):g}; no figure is reported")
+
+    bytes_read = int(passes) * buffer_bytes * blocks
+    details = {"buffer_bytes": buffer_bytes, "blocks": blocks, "block": block, "passes": int(passes),
+               "traffic_model": COUNTING}
+    return session.measure(kernel, launch, validate, Work(buffer_bytes, bytes_read, bytes_read), details)
+
+
+__all__ = ["expected_sum", "measure"]
