@@ -70,9 +70,10 @@ def run(
                                                "(its target is replaced); a device or FIFO is written "
                                                "through. Default: hwbench-<device>.yaml")] = None,
     kernels: Annotated[str | None, typer.Option("--kernels", "-k", help="Comma-separated kernels or groups "
-                                                "(CPU: stream, nt, fma, caches, all, copy, triad, dot, triad_nt, "
-                                                "fma_fp32, ...; GPU: stream, fma, tensor, transfer, all, "
-                                                "triad_fp32, fma_bf16, matmul_bf16, l2_read, h2d, ...). "
+                                                "(CPU: stream, nt, fma, caches, intensity, all, copy, triad, dot, "
+                                                "triad_nt, fma_fp32, ...; GPU: stream, fma, tensor, transfer, "
+                                                "caches, intensity, all, triad_fp32, fma_bf16, matmul_bf16, "
+                                                "l2_read, shared_read, h2d, ...). "
                                                 "Default: all.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer repetitions and shorter minimum time "
                                         "(about 8 s for a CPU on 2 cores, measured 2026-11-23).")] = False,
@@ -194,6 +195,42 @@ class OutputFormat(str, Enum):
 
 @app.command()
 @domain_errors
+def validate(
+    profile: Annotated[Path | None, typer.Argument(metavar="[PROFILE]", help="The profile whose roofs predict the "
+                                                   "workloads. Default: a quick 'hwbench run' first.")] = None,
+    device: Annotated[str | None, typer.Option("--device", "-d", help="cpu or cuda:N (default: the profile's).")]
+    = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Also write the report (YAML, atomically).")]
+    = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes and fewer repetitions.")] = False,
+) -> None:
+    """Time real programs (NumPy, OpenBLAS, numba; CuPy, cuBLAS) and compare them with the calibrated and the
+    theoretical roofline; exit 1 when the calibrated one predicts worse on median."""
+    from .profile import Profile
+    from .profile.files import check_writable, dump_yaml, write_atomic
+    from .runner import run_validation, validation_target
+    from .tools import validate as report_of
+
+    if output is not None:
+        check_writable(output)
+    loaded = Profile.load(profile) if profile is not None else None
+    target = validation_target(loaded, device)
+    if loaded is None:
+        stderr.print(f"hwbench: no PROFILE given: measuring {target} first with a quick 'hwbench run' (not saved)",
+                     markup=False)
+        loaded = Profile(measure(target, RunOptions(quick=True)), f"quick run of {target}")
+    with Progress(f"validate {target}") as progress:
+        report = run_validation(loaded, str(profile or loaded.source), target, quick, progress)
+    if output is not None:
+        write_atomic(output, dump_yaml(report))
+    report_of.print_report(report, output_format.value, stdout_console())
+    raise typer.Exit(report_of.exit_code(report))
+
+
+@app.command()
+@domain_errors
 def compare(
     baseline: Annotated[Path, typer.Argument(metavar="BASELINE", help="The reference profile.")],
     current: Annotated[Path, typer.Argument(metavar="CURRENT", help="The profile to check against it.")],
@@ -235,24 +272,43 @@ def roofline(
     point: Annotated[list[str] | None, typer.Option(
         "--point", metavar="NAME:FLOPS:BYTES[:SECONDS]",
         help="Place an application kernel: NAME:FLOPS:BYTES[:SECONDS]; repeatable.")] = None,
+    precisions: Annotated[str | None, typer.Option(
+        "--precisions", metavar="fp64,fp32,...|all",
+        help="Flat compute roofs to draw, comma-separated, or 'all'. Default: fp64, fp32 (and tensor_bf16 on a "
+             "GPU).")] = None,
     precision: Annotated[list[str] | None, typer.Option(
         "--precision", "-p", metavar="PRECISION",
-        help="Precisions to draw (repeatable). Default: all in the profile.")] = None,
+        help="One precision to draw; repeatable (the same as --precisions).")] = None,
+    levels: Annotated[str | None, typer.Option(
+        "--levels", metavar="l1,dram,...|all",
+        help="Memory levels to draw as diagonals, comma-separated, or 'all'. Default: l1, l2, l3, dram on a "
+             "CPU; l1, shared, l2, dram (HBM) on a GPU; those the profile has.")] = None,
+    validation: Annotated[Path | None, typer.Option(
+        "--validation", metavar="REPORT.yaml",
+        help="Mark the workloads of a report written by 'hwbench validate -o FILE'.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Figure title.")] = None,
 ) -> None:
-    """Draw the log-log roofline: measured (solid) and theoretical (dashed) roofs, ridge points, kernels."""
+    """Draw the hierarchical roofline: memory levels as diagonals, precisions as flat roofs, each named on its
+    line; measured solid, theoretical dashed; ridge points; sweep, validation and --point marks."""
     from .profile import Profile
     from .profile.files import STDOUT, check_writable, is_stream, write_atomic
     from .tools.plot import import_pyplot, output_format, parse_point, render_roofline
+    from .tools.roofs import parse_names
+    from .tools.validation_report import load_validation_report
 
     check_writable(output)
     fmt = output_format(output, stream=is_stream(output))
     points = [parse_point(text) for text in point or []]
+    chosen_precisions = parse_names(precisions, "--precisions")
+    if precision:
+        chosen_precisions = (chosen_precisions or []) + [name.strip().lower() for name in precision]
+    chosen_levels = parse_names(levels, "--levels")
+    report = load_validation_report(validation) if validation is not None else None
     loaded = [Profile.load(path) for path in profiles]
     import_pyplot()
     stems = [path.stem for path in profiles]
     labels = stems if len(set(stems)) == len(stems) else [str(path) for path in profiles]
-    image = render_roofline(loaded, labels, points, precision or None, title, fmt)
+    image = render_roofline(loaded, labels, points, chosen_precisions, title, fmt, chosen_levels, report)
     write_atomic(output, image)
     stderr.print(f"hwbench: roofline written to {'standard output' if output == STDOUT else output}", markup=False)
 

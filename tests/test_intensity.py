@@ -140,3 +140,20 @@ def test_small_real_sweep():
         assert [flops for flops, _, _ in sweep.points] == list(kernel.launch["quick_flops"])
         assert all(ceiling > 0 and median > 0 for _, ceiling, median in sweep.points)
         assert sweep.working_set_bytes <= 4 * 2**20
+
+
+def test_show_prints_the_sweep_beside_its_errors():
+    from rich.console import Console
+
+    from hwbench.tools.render import print_profile
+
+    run = dataclasses.replace(make_measurement(), intensity_sweep=(curve(), curve("fp32", ((1, 3.0, 3.0),))))
+    data = cpu_profile(run, DramTheory(76.8, "SMBIOS type 17: test"))
+    console = Console(width=120, record=True, color_system=None)
+    print_profile(data, console)
+    text = console.export_text()
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip().startswith(("1/", "64"))}
+    assert rows["1/16"] == ["2.0", "-38%"]  # 2.0 against min(240, 52/16) = 3.25
+    assert rows["1/8"] == ["3.0", "-54%"]  # fp32: 3.0 against min(480, 52/8) = 6.5
+    assert rows["64"] == ["200.0", "-17%"]  # against the fp64 peak, 240
+    assert "median |err|" in text

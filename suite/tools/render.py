@@ -162,6 +162,31 @@ def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
     return table
 
 
+def _ratio(value: float) -> str:
+    """An intensity as people write it: 1/16, 1/8, ... below 1, else the number."""
+    return f"1/{round(1 / value)}" if 0 < value < 1 and float(1 / value).is_integer() else f"{value:g}"
+
+
+def intensity_table(curves: list) -> Table:
+    """The ``intensity_sweep``: a row per intensity, a column per curve; each cell the measured GFLOP/s and its
+    error against min(peak, intensity x bandwidth) of the same profile."""
+    table = _table("intensity sweep: the measured roofline (GFLOP/s, and its error against the profile's roofline)")
+    table.add_column("FLOP/byte", justify="right", no_wrap=True)
+    cells: dict[float, dict[int, str]] = {}
+    for index, curve in enumerate(curves):
+        error = curve.get("median_abs_error_pct")
+        table.add_column(f"{curve['precision']} {curve['level']}" + (f"\n(median |err| {error:.1f}%)"
+                                                                      if _is_number(error) else ""),
+                         justify="right", no_wrap=True)
+        for point in curve["points"]:
+            err = point.get("error_pct")
+            cells.setdefault(point["flops_per_byte"], {})[index] = (
+                _num(point["gflops"]) + (f" {err:+.0f}%" if _is_number(err) else ""))
+    for intensity in sorted(cells):
+        _row(table, _ratio(intensity), *(cells[intensity].get(index, "") for index in range(len(curves))))
+    return table
+
+
 TEXT_MIN_WIDTH = 30  # a text column's floor: its longest word, up to this many characters
 UNBOUNDED = 100_000
 
@@ -212,6 +237,8 @@ def print_table(table: Table, console: Console) -> None:
 def print_profile(data: dict, console: Console) -> None:
     print_table(ceilings_table(data), console)
     print_table(kernels_table(data), console)
+    if data.get("intensity_sweep"):
+        print_table(intensity_table(data["intensity_sweep"]), console)
     if data.get("sustained"):
         print_table(sustained_table(data["sustained"], data.get("kernels", ())), console)
 
