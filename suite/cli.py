@@ -164,6 +164,9 @@ def predict(
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp64, fp32, ...")] = "fp64",
     theoretical: Annotated[bool, typer.Option("--theoretical", help="Use the paper roofs, not the measured.")]
     = False,
+    level: Annotated[str, typer.Option("--level", "-l", help="Memory level the kernel's working set lives in: "
+                                       "dram (default), l1, l2, l3 (CPU), l2, shared (GPU), as the profile has "
+                                       "them.")] = "dram",
 ) -> None:
     """Roofline prediction: attainable FLOP/s, minimum time, and which roof bounds a kernel."""
     from .profile import Profile
@@ -175,10 +178,10 @@ def predict(
         raise UsageError("--flops and --bytes are both 0: give the kernel's work")
     loaded = Profile.load(profile)
     compute_time = loaded.compute_time(flops, precision, theoretical)
-    memory_time = loaded.memory_time(bytes_moved, theoretical=theoretical)
+    memory_time = loaded.memory_time(bytes_moved, level, theoretical)
     seconds = max(compute_time, memory_time)
     roofs = "theoretical" if theoretical else "measured"
-    bound = "compute" if compute_time >= memory_time else "memory bandwidth"
+    bound = "compute" if compute_time >= memory_time else f"{level} memory bandwidth"
     intensity = f"{flops / bytes_moved:.4g} FLOP/byte" if bytes_moved else "infinite"
     typer.echo(f"intensity:  {intensity}")
     typer.echo(f"attainable: {flops / seconds / 1e9:.4g} GFLOP/s ({roofs} {precision} roofs of {loaded.device_id})"

@@ -133,10 +133,19 @@ def test_predict_golden_output(tmp_path, profile_data):
         "intensity:  0.03846 FLOP/byte\n"
         "attainable: 2 GFLOP/s (measured fp64 roofs of cpu)\n"
         "time:       1 s\n"
-        "bound by:   memory bandwidth (compute 0.008333 s, memory 1 s)\n"
+        "bound by:   dram memory bandwidth (compute 0.008333 s, memory 1 s)\n"
     )
     compute_bound = invoke("predict", str(path), "--flops", "480e9", "--bytes", "1e9", "-p", "fp32")
     assert "bound by:   compute" in compute_bound.stdout and "time:       1 s" in compute_bound.stdout
+
+
+def test_predict_at_a_cache_level():
+    """--level picks the memory roof: the Zen 3 profile's L2 (190.3 GB/s) instead of its DRAM (39.3 GB/s)."""
+    profile = Path(__file__).parent.parent / "results" / "ci-kvm-amd-epyc-zen3-2c.yaml"
+    l2 = invoke("predict", str(profile), "--flops", "1e9", "--bytes", "190.3e9", "--level", "l2")
+    assert l2.exit_code == 0 and "time:       1 s" in l2.stdout and "bound by:   l2 memory bandwidth" in l2.stdout
+    unknown = invoke("predict", str(profile), "--flops", "1", "--bytes", "1", "--level", "l9")
+    assert unknown.exit_code == 2 and "no memory level 'l9'; it has: l1, l2, l3, dram" in unknown.stderr
 
 
 def test_predict_bad_input(tmp_path, profile_data):
