@@ -185,3 +185,25 @@ def test_small_real_sweep(monkeypatch):
     device = {"caches": run.cpu.caches, "l3_total_bytes": run.cpu.l3_total_bytes, "cores": 1}
     entries, section = cache_levels(sweep_run, device, {"scalar_mhz": 3000.0}, [])
     assert len(section["curves"]) == 2 and set(entries) <= {"l1", "l2", "l3"}
+
+
+def test_show_prints_the_cache_table_from_the_profile():
+    """Every figure of the cache table is the profile's: the Zen 3 run committed in results/."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from hwbench.profile import Profile
+    from hwbench.tools.render import caches_table, print_table
+
+    data = Profile.load(Path(__file__).parent.parent / "results" / "ci-kvm-amd-epyc-zen3-2c.yaml").data
+    console = Console(width=150, record=True, color_system=None)
+    print_table(caches_table(data), console)
+    rows = {line.split()[0]: line.split() for line in console.export_text().splitlines()
+            if line.strip().startswith(("l1 ", "l2 ", "l3 ", "dram "))}
+    l1 = data["memory"]["l1"]
+    one_thread = max(p["best_gbps"] for p in data["caches"]["plateaus"] if p["level"] == "l1" and p["threads"] == 1)
+    assert rows["l1"][1:3] == ["32", "KiB"] and rows["l1"][-4:] == [
+        f"{l1['measured_stream_gbps']:,.1f}", f"{one_thread:,.1f}", f"{l1['bytes_per_cycle_per_core']:.1f}",
+        f"{l1['bytes_per_cycle_per_core_theoretical']:.1f}"]
+    assert rows["dram"][2:4] == ["(STREAM", "arrays)"] and rows["l3"][-1] == "-"  # no paper L3 figure

@@ -162,6 +162,47 @@ def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
     return table
 
 
+def _bytes(value: object) -> str:
+    """4096 -> 4 KiB, 33554432 -> 32 MiB (sizes are powers of two, or near them)."""
+    if not _is_number(value):
+        return "-"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            number = value / size
+            return f"{number:.0f} {unit}" if number >= 10 else f"{number:.3g} {unit}"
+    return f"{value:g} B"
+
+
+def caches_table(data: dict) -> Table:
+    """The cache levels the sweep found: each level's plateau, its ceiling on all threads and on one, and bytes
+    per cycle per core beside the core table's paper figure."""
+    threads = data["device"].get("threads")
+    table = _table(f"cache levels (working-set sweep; GB/s by the STREAM convention, {threads} threads and 1)")
+    for column in ("level", "size", "plateau", "kernel", "GB/s", "1 thread", "B/cyc/core", "paper"):
+        table.add_column(column, justify="left" if column in ("level", "plateau", "kernel") else "right",
+                         no_wrap=True)
+    sizes = data["caches"].get("sizes", {})
+    one_thread: dict[str, float] = {}
+    for plateau in data["caches"].get("plateaus", []):
+        if plateau.get("threads") == 1 and _is_number(plateau.get("best_gbps")):
+            one_thread[plateau["level"]] = max(one_thread.get(plateau["level"], 0.0), plateau["best_gbps"])
+    for level in ("l1", "l2", "l3", "dram"):
+        entry = data["memory"].get(level)
+        if entry is None:
+            continue
+        low, high = (entry.get("working_set_bytes") or [None, None])[:2]
+        plateau = f"{_bytes(low)}-{_bytes(high)}" if low else "(STREAM arrays)"
+        size = sizes.get("l1d" if level == "l1" else "l3_total" if level == "l3" else level)
+        _row(table, level, _bytes(size), plateau, entry.get("stream_kernel") or entry.get("kernel"),
+             _num(entry.get("measured_stream_gbps") or entry.get("measured_gbps")), _num(one_thread.get(level)),
+             _num(entry.get("bytes_per_cycle_per_core")), _num(entry.get("bytes_per_cycle_per_core_theoretical")))
+    table.caption = _text("plateau: the working sets (all threads) over which the rate stays within the plateau "
+                          "rule (caches.plateau_rule); B/cyc/core at the clock measured under load; paper: the core "
+                          "table's load/store or fill width (theoretical_source)")
+    table.caption_justify = "left"
+    return table
+
+
 def _ratio(value: float) -> str:
     """An intensity as people write it: 1/16, 1/8, ... below 1, else the number."""
     return f"1/{round(1 / value)}" if 0 < value < 1 and float(1 / value).is_integer() else f"{value:g}"
@@ -237,6 +278,8 @@ def print_table(table: Table, console: Console) -> None:
 def print_profile(data: dict, console: Console) -> None:
     print_table(ceilings_table(data), console)
     print_table(kernels_table(data), console)
+    if data.get("caches"):
+        print_table(caches_table(data), console)
     if data.get("intensity_sweep"):
         print_table(intensity_table(data["intensity_sweep"]), console)
     if data.get("sustained"):
