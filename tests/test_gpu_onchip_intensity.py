@@ -37,6 +37,7 @@ def test_shared_and_l1_levels(fake_gpu):  # noqa: F811
     assert "Programming Guide" in shared["theoretical_source"]
     assert l1["theoretical_gbps"] is None and "measured only" in l1["theoretical_source"]
     assert shared["bytes_per_cycle_clock"] == "SM" and shared["clock_mhz"] == 1500.0
+    assert shared["bytes_per_cycle_per_sm"] == pytest.approx(shared["bytes_per_cycle"] / 4, abs=0.01)  # 4 SMs
     for name in ("shared_read", "l1_read"):
         entry = next(k for k in data["kernels"] if k["name"] == name)
         blocks, passes = entry["details"]["blocks"], entry["details"]["passes"]

@@ -204,6 +204,10 @@ def build_profile(m: Measurement, host: Host) -> dict:
             by_level.setdefault(result.level, []).append(result)
     memory = {level: memory_entry(results, m.memory_theory.get(level, MEASURED_ONLY), warnings, m.reports_throttling)
               for level, results in by_level.items()}
+    if m.device.get("sms"):  # GPU levels clocked by the SM clock: bytes per cycle per SM too
+        for entry in memory.values():
+            if entry["bytes_per_cycle_clock"] == "SM":
+                entry["bytes_per_cycle_per_sm"] = rounded(entry["bytes_per_cycle"] / m.device["sms"], 2)
     caches = {}
     if m.cache_sweep is not None:  # memory.l1/l2/l3 and the caches section
         levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
@@ -221,6 +225,7 @@ def build_profile(m: Measurement, host: Host) -> dict:
     return {
         "schema_version": SCHEMA_VERSION, "hwbench_version": host.hwbench_version,
         "created_at": host.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host.name,
+        **({"node_label": host.node_label} if host.node_label else {}),
         "device": {**m.device, "os": host.os},
         "run": m.run,
         "clock": m.clock,
