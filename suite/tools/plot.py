@@ -1,27 +1,48 @@
-"""``hwbench roofline``: the log-log roofline of one or more profiles, with application kernels placed on it.
+"""``hwbench roofline``: the hierarchical roofline of one or more profiles, drawn to be read.
 
-Roofs (Williams, Waterman and Patterson, CACM 2009): attainable GFLOP/s = min(peak, intensity x bandwidth).
-Per profile and precision: the measured roof (solid, compute.<p>.measured_gflops with memory.dram.measured_gbps)
-and the theoretical roof (dashed, the paper figures; where the paper bandwidth is unknown only the paper compute
-roof is drawn, from the measured ridge on). Other memory levels (l2, h2d, d2h) are thinner slanted roofs under
-the highest compute peak. Ridge points, where the memory and compute roofs meet, are marked.
+The model (Williams, Waterman and Patterson, CACM 2009): attainable GFLOP/s = min(peak, intensity x bandwidth).
+The chart follows ERT's and Intel Advisor's cache-aware rooflines: each memory level is a diagonal (intensity x
+bandwidth) that ends at the highest compute roof drawn, each precision a flat roof that starts where it meets
+the fastest diagonal. Measured roofs are solid; theoretical (datasheet) ones dashed and lighter, only where the
+profile has the figure. Dots mark the ridge points against DRAM (hollow: theoretical). Every roof is named on
+its line (along each diagonal at its angle on screen; above each flat roof near its right end), never in a
+legend; no two labels overlap (``labels.py``). Marks: the profile's ``intensity_sweep`` curves, the workloads of
+a validation report, and ``--point`` kernels. A legend appears only to tell overlaid profiles apart.
 
-matplotlib is the ``plot`` extra; this module imports it only when a plot is drawn.
+matplotlib is the ``plot`` extra; this module imports it only when a chart is drawn.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
+from ..version import __version__
+from .labels import LabelPlacer, Place, display_angle, spread
+from .roofs import PRECISION_ORDER, ProfileRoofs, Roof, choose_roofs, device_kind, level_label, number
+from .validation_report import ValidationReport
 
 FORMATS = ("png", "svg", "pdf")
-PRECISION_ORDER = ("fp64", "fp32", "fp16", "bf16", "tensor_fp16", "tensor_bf16", "tensor_tf32",
-                   "tensor_fp64")
+FIGURE_SIZE = (10.0, 6.4)  # inches
+DPI = 110
+ROOF_FONT = 8.0
+MARK_FONT = 7.5
+
+# Fixed colours, so a roof looks the same in every chart of one profile (tab10 and ColorBrewer hues).
+PRECISION_COLORS = {"fp64": "#1f5fbf", "fp32": "#e6550d", "fp16": "#31a354", "bf16": "#17becf",
+                    "tensor_fp64": "#3182bd", "tensor_tf32": "#756bb1", "tensor_fp16": "#de2d26",
+                    "tensor_bf16": "#c51b7d"}
+LEVEL_COLORS = {"l1": "#238b45", "shared": "#74c476", "l2": "#00838f", "l3": "#6a51a3", "dram": "#252525",
+                "h2d": "#a0522d", "d2h": "#cd853f"}
+PROFILE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+OTHER_COLOR = "#555555"
+MARK_COLOR = "#222222"
 
 
 @dataclass(frozen=True)
@@ -76,130 +97,407 @@ def import_pyplot():
     return plt
 
 
-def _precisions(profile: Profile, wanted: list[str] | None) -> list[str]:
-    have = profile.precisions
-    if wanted:
-        missing = [p for p in wanted if p not in have]
-        if missing:
-            raise UsageError(f"{profile.source} has no {', '.join(missing)} compute ceiling; it has "
-                             f"{', '.join(have) or 'none'}")
-        return wanted
-    return sorted(have, key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER))
-
-
-def _value(entry: dict | None, key: str) -> float | None:
-    value = entry.get(key) if isinstance(entry, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if value > 0 and math.isfinite(value) else None
-
-
 def _plain(text: object) -> str:
     """``text`` shown as written: matplotlib would read a pair of '$' as mathematics (and fail on bad TeX)."""
     return str(text).replace("$", r"\$")
 
 
+@dataclass(frozen=True)
+class Units:
+    """GFLOP/s and GB/s, or TFLOP/s and TB/s (GPUs): ``scale`` GFLOP/s per unit."""
+
+    scale: float
+    flops: str
+    bandwidth: str
+
+    def rate(self, gflops: float) -> str:
+        return f"{_figure(gflops / self.scale)} {self.flops}"
+
+    def speed(self, gbps: float) -> str:
+        if self.scale > 1 and gbps < self.scale:  # a host link on a GPU chart: 55.4 GB/s, not 0.0554 TB/s
+            return f"{_figure(gbps)} GB/s"
+        return f"{_figure(gbps / self.scale)} {self.bandwidth}"
+
+
+def _figure(value: float) -> str:
+    """Four significant figures with thousands separators: 431.8, 39.31, 1,071."""
+    return f"{value:,.4g}" if value < 1e4 else f"{value:,.0f}"
+
+
+def chart_units(profiles: list[Profile]) -> Units:
+    if all(device_kind(p) == "gpu" for p in profiles):
+        return Units(1000.0, "TFLOP/s", "TB/s")
+    return Units(1.0, "GFLOP/s", "GB/s")
+
+
+def _slug(text: str) -> str:
+    """An SVG-id-safe form of a name (ids of labels and lines, found by tests in the SVG)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 def render_roofline(profiles: list[Profile], labels: list[str], points: list[KernelPoint],
-                    precisions: list[str] | None = None, title: str | None = None, fmt: str = "png") -> bytes:
-    """The roofline figure as image bytes in ``fmt``."""
+                    precisions: list[str] | None = None, title: str | None = None, fmt: str = "png",
+                    levels: list[str] | None = None, validation: ValidationReport | None = None) -> bytes:
+    """The roofline chart as image bytes in ``fmt`` (``draw_roofline``'s figure, saved)."""
     plt = import_pyplot()
-    figure, axes = plt.subplots(figsize=(9, 6), dpi=120)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    color_index = 0
-    peaks, ridges = [], []
-    for profile in profiles:
-        peaks += [p for e in profile.data["compute"].values() for p in (_value(e, "measured_gflops"),
-                                                                        _value(e, "theoretical_gflops")) if p]
-        dram = profile.data["memory"].get("dram")
-        for entry in profile.data["compute"].values():
-            for bw in (_value(dram, "measured_gbps"), _value(dram, "theoretical_gbps")):
-                peak = _value(entry, "measured_gflops")
-                if bw and peak:
-                    ridges.append(peak / bw)
-    if not peaks:
-        raise UsageError("no compute ceilings in the profiles: run 'hwbench run' with an FMA kernel")
-    intensities = [p.intensity for p in points]
-    x_low = 2 ** math.floor(math.log2(min([1 / 16, *[r / 64 for r in ridges], *intensities])))
-    x_high = 2 ** math.ceil(math.log2(max([64, *[r * 16 for r in ridges], *intensities])))
-    xs = [x_low * (x_high / x_low) ** (i / 400) for i in range(401)]
-
-    labels = [_plain(label) for label in labels]
-    for profile, label in zip(profiles, labels):
-        memory = profile.data["memory"]
-        dram = memory.get("dram")
-        bw_measured, bw_theory = _value(dram, "measured_gbps"), _value(dram, "theoretical_gbps")
-        if bw_measured is None:
-            raise UsageError(f"{profile.source} has no measured DRAM bandwidth: run 'hwbench run' with a "
-                             "bandwidth kernel (e.g. --kernels stream,fma)")
-        chosen = _precisions(profile, precisions)
-        for precision in chosen:
-            entry = profile.data["compute"][precision]
-            color = colors[color_index % len(colors)]
-            color_index += 1
-            peak = _value(entry, "measured_gflops")
-            if peak:
-                axes.plot(xs, [min(peak, x * bw_measured) for x in xs], color=color, linewidth=2,
-                          label=f"{label} {_plain(precision)} measured: {peak:,.0f} GFLOP/s, {bw_measured:,.0f} GB/s, "
-                                f"ridge {peak / bw_measured:.3g} F/B")
-                axes.plot([peak / bw_measured], [peak], "o", color=color, markersize=6)
-            theory = _value(entry, "theoretical_gflops")
-            if theory:
-                start = theory / bw_theory if bw_theory else theory / bw_measured
-                ys = [min(theory, x * bw_theory) if bw_theory else (theory if x >= start else math.nan) for x in xs]
-                axes.plot(xs, ys, color=color, linewidth=1.2, linestyle="--",
-                          label=f"{label} {_plain(precision)} theoretical: {theory:,.0f} GFLOP/s, "
-                                + (f"{bw_theory:,.0f} GB/s, ridge {start:.3g} F/B" if bw_theory
-                                   else "bandwidth unknown"))
-                if bw_theory:
-                    axes.plot([start], [theory], "o", color=color, markersize=5, markerfacecolor="none")
-        top = max(_value(profile.data["compute"][p], "measured_gflops") or 0 for p in chosen)
-        for level, entry in memory.items():
-            bandwidth = _value(entry, "measured_gbps")
-            if level == "dram" or not bandwidth or not top:
-                continue
-            color = colors[color_index % len(colors)]
-            color_index += 1
-            axes.plot(xs, [min(top, x * bandwidth) for x in xs], color=color, linewidth=1, linestyle="-.",
-                      label=f"{label} {_plain(level)} measured ({bandwidth:,.0f} GB/s)")
-
-    first = profiles[0]
-    first_precision = _precisions(first, precisions)[0]
-    for point in points:
-        if point.seconds is not None:
-            y = point.flops / point.seconds / 1e9
-            how = "achieved"
-        else:
-            y = first.attainable(point.intensity, first_precision) / 1e9
-            how = f"bound on {labels[0]} {first_precision}"
-        axes.plot([point.intensity], [y], marker="*", markersize=13, color="black", linestyle="none")
-        right_half = math.log(point.intensity / x_low) > math.log(x_high / x_low) / 2
-        axes.annotate(f"{_plain(point.name)}\n{point.intensity:.3g} F/B, {y:,.3g} GFLOP/s ({_plain(how)})",
-                      (point.intensity, y),
-                      textcoords="offset points", xytext=(-8, 6) if right_half else (8, 6),
-                      ha="right" if right_half else "left", fontsize=8)
-
-    axes.set_xscale("log", base=2)
-    axes.set_yscale("log")
-    axes.set_xlim(x_low, x_high)
-    y_top = max(peaks) * 3
-    axes.set_ylim(min(x_low * min(bw for bw in _all_bandwidths(profiles)), max(peaks) / 1000), y_top)
-    axes.set_xlabel("arithmetic intensity (FLOP per byte of DRAM traffic)")
-    axes.set_ylabel("attainable GFLOP/s")
-    devices = dict.fromkeys(f"{p.data['device']['name']} ({p.data['device']['id']})" for p in profiles)
-    axes.set_title(_plain(title or "roofline: " + ", ".join(devices)), fontsize=11)
-    axes.grid(True, which="major", linewidth=0.5, alpha=0.6)
-    axes.grid(True, which="minor", linewidth=0.3, alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
-    figure.text(0.01, 0.01, "solid: measured roofs; dashed: theoretical; dots: ridge points; "
-                "stars: kernels given with --point (on the first profile's roof unless SECONDS is given)",
-                fontsize=7, color="gray")
-    figure.tight_layout(rect=(0, 0.02, 1, 1))
+    figure = draw_roofline(profiles, labels, points, precisions, title, levels, validation)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     plt.close(figure)
     return buffer.getvalue()
 
 
-def _all_bandwidths(profiles: list[Profile]) -> list[float]:
-    values = [_value(e, "measured_gbps") for p in profiles for e in p.data["memory"].values()]
-    return [v for v in values if v] or [1.0]
+def draw_roofline(profiles: list[Profile], labels: list[str], points: list[KernelPoint],
+                  precisions: list[str] | None = None, title: str | None = None, levels: list[str] | None = None,
+                  validation: ValidationReport | None = None):
+    """The roofline chart as a matplotlib Figure (the caller closes it). Labels carry gids: ``label-roof-...``,
+    ``label-sweep-...``, ``label-workload-...``, ``label-point-...``; roof lines ``roof-...``."""
+    plt = import_pyplot()
+    chosen = choose_roofs(profiles, labels, precisions, levels)
+    units = chart_units(profiles)
+    single = len(chosen) == 1
+    drawn_precisions = {r.key for roofs in chosen for r in roofs.compute}
+    drawn_levels = {r.key for roofs in chosen for r in roofs.memory}
+    sweeps = [(i, curve) for i, roofs in enumerate(chosen) for curve in _sweep_curves(roofs.profile)
+              if curve["precision"] in drawn_precisions and curve["level"] in drawn_levels]
+    marks = _kernel_marks(points, chosen[0])
+    workloads = validation.workloads if validation else []
+
+    figure = plt.figure(figsize=FIGURE_SIZE, dpi=DPI)
+    key = "\n".join(textwrap.wrap(_key_line(chosen, sweeps, workloads, marks) + f" · drawn by hwbench {__version__}",
+                                  width=190))
+    # A fixed layout: label angles and extents are computed in display space and must not move afterwards.
+    figure.subplots_adjust(left=0.085, right=0.975, top=0.925, bottom=0.105 + 0.018 * key.count("\n"))
+    axes = figure.add_subplot()
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    x_low, x_high, y_low, y_high = _limits(chosen, units, sweeps, marks, workloads)
+    axes.set_xlim(x_low, x_high)
+    axes.set_ylim(y_low, y_high)
+    _axes_style(axes, units)
+    placer = LabelPlacer(axes)
+
+    def color(index: int, roof: Roof) -> str:
+        if not single:
+            return PROFILE_COLORS[index % len(PROFILE_COLORS)]
+        table = PRECISION_COLORS if roof.kind == "compute" else LEVEL_COLORS
+        return table.get(roof.key, OTHER_COLOR)
+
+    # Marks first: their boxes are obstacles that the roof labels keep off.
+    for index, curve in sweeps:
+        curve_color = color(index, Roof("compute", curve["precision"], "", None, None))
+        xs = [p["flops_per_byte"] for p in curve["points"]]
+        ys = [p["gflops"] / units.scale for p in curve["points"]]
+        axes.plot(xs, ys, color=curve_color, linewidth=0.8, marker="o", markersize=3.2, alpha=0.9, zorder=4,
+                  gid=f"sweep-{index}-{_slug(curve['precision'])}-{_slug(curve['level'])}")
+        for xy in zip(xs, ys):
+            placer.add_point_obstacle(xy, 2.2)
+    for workload in workloads:
+        xy = (workload.intensity, workload.measured_gflops / units.scale)
+        axes.plot(*xy, marker="D", markersize=5.5, color=MARK_COLOR, linestyle="none", zorder=5,
+                  markerfacecolor="white" if workload.excluded else MARK_COLOR,
+                  gid=f"workload-{_slug(workload.name)}")
+        placer.add_point_obstacle(xy, 3.5)
+    for mark in marks:
+        axes.plot(*mark.xy, marker="*", markersize=12, color=MARK_COLOR, linestyle="none", zorder=5,
+                  gid=f"point-{_slug(mark.point.name)}")
+        placer.add_point_obstacle(mark.xy, 6)
+
+    if not single:  # which profile is which: the only legend, in the upper-left corner (above every diagonal)
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=PROFILE_COLORS[i % len(PROFILE_COLORS)], linewidth=2) for i in
+                   range(len(chosen))]
+        legend = axes.legend(handles, [_plain(r.name) for r in chosen], loc="upper left", fontsize=8,
+                             framealpha=0.9, title="profiles", title_fontsize=8)
+        placer.add_obstacle(legend.get_window_extent(placer.renderer))
+
+    segments = [_draw_roofs(axes, placer, roofs, units, lambda roof, i=index: color(i, roof), index,
+                            (x_low, x_high)) for index, roofs in enumerate(chosen)]
+    for index, roofs in enumerate(chosen):  # labels once every line is drawn: they keep off all of them
+        _label_roofs(axes, placer, roofs, units, lambda roof, i=index: color(i, roof), index, segments[index])
+
+    for index, curve in sweeps:
+        curve_color = color(index, Roof("compute", curve["precision"], "", None, None))
+        text = f"{curve['precision']} sweep, {level_label(curve['level'], chosen[index].profile)}"
+        error = number(curve, "median_abs_error_pct")
+        if error is not None or curve.get("median_abs_error_pct") == 0:
+            text += f" (median |error| {curve['median_abs_error_pct']:.1f}%)"
+        label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT, color=curve_color, zorder=6,
+                          gid=f"label-sweep-{index}-{_slug(curve['precision'])}-{_slug(curve['level'])}")
+        xys = [(p["flops_per_byte"], p["gflops"] / units.scale) for p in curve["points"]]
+        placer.place(label, _around(xys[len(xys) // 2:] + xys[:len(xys) // 2][::-1], prefer_below=True))
+    for workload in workloads:
+        text = workload.name
+        if workload.excluded:
+            text += " (excluded)"
+        elif workload.calibrated_error_pct is not None:
+            text += f" {workload.calibrated_error_pct:+.0f}%"
+        label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT, color=MARK_COLOR, zorder=6,
+                          gid=f"label-workload-{_slug(workload.name)}")
+        xy = (workload.intensity, workload.measured_gflops / units.scale)
+        _leader(axes, placer.place(label, _around([xy])), xy, 5.0)
+    for mark in marks:
+        label = axes.text(0, 0, _plain(f"{mark.point.name}: {units.rate(mark.xy[1] * units.scale)} {mark.how}"),
+                          fontsize=MARK_FONT, color=MARK_COLOR, zorder=6, gid=f"label-point-{_slug(mark.point.name)}")
+        _leader(axes, placer.place(label, _around([mark.xy], radius=8)), mark.xy, 8.0)
+
+    axes.set_title(_plain(title) if title else _title(profiles), fontsize=11)
+    figure.text(0.01, 0.008, key, fontsize=7, color="#666666", va="bottom", linespacing=1.4)
+    return figure
+
+
+def _axes_style(axes, units: Units) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def plain(value: float, _position: object) -> str:
+        return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(LogLocator(base=10))
+        axis.set_major_formatter(FuncFormatter(plain))
+        axis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("arithmetic intensity (FLOP/byte)")
+    axes.set_ylabel(f"performance ({units.flops})")
+    axes.grid(True, which="major", linewidth=0.5, alpha=0.5)
+    axes.grid(True, which="minor", linewidth=0.3, alpha=0.2)
+
+
+def _draw_roofs(axes, placer: LabelPlacer, roofs: ProfileRoofs, units: Units, color, index: int,
+                x_span: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    """The diagonals, the flat roofs and the ridge points of one profile; each line and dot is registered with
+    ``placer`` as something labels keep off. Returns each measured roof's visible x range, by key."""
+    x_low, x_high = x_span
+    top = {False: roofs.top(False) / units.scale, True: roofs.top(True) / units.scale}
+    fastest = {False: max(r.measured for r in roofs.memory if r.measured) / units.scale}
+    fastest[True] = max([r.theoretical for r in roofs.memory if r.theoretical] or [fastest[False] * units.scale]) \
+        / units.scale
+    segments: dict[str, tuple[float, float]] = {}
+    for roof in roofs.memory:
+        for theoretical in (False, True):
+            bandwidth = roof.theoretical if theoretical else roof.measured
+            if not bandwidth:
+                continue
+            slope = bandwidth / units.scale
+            x_end = min(top[theoretical] / slope, x_high)
+            axes.plot([x_low, x_end], [x_low * slope, x_end * slope], **_line_style(color(roof), theoretical),
+                      gid=f"roof-{index}-{_slug(roof.key)}-{'theoretical' if theoretical else 'measured'}")
+            placer.add_line((x_low, x_low * slope), (x_end, x_end * slope), _owner(index, roof, theoretical))
+            if not theoretical:
+                segments[roof.key] = (x_low, x_end)
+    ridge = roofs.ridge_level
+    for roof in roofs.compute:
+        for theoretical in (False, True):
+            peak = roof.theoretical if theoretical else roof.measured
+            if not peak:
+                continue
+            y = peak / units.scale
+            x_start = y / fastest[theoretical]
+            axes.plot([x_start, x_high], [y, y], **_line_style(color(roof), theoretical),
+                      gid=f"roof-{index}-{_slug(roof.key)}-{'theoretical' if theoretical else 'measured'}")
+            placer.add_line((x_start, y), (x_high, y), _owner(index, roof, theoretical))
+            bandwidth = (ridge.theoretical if theoretical else ridge.measured) if ridge else None
+            if bandwidth:
+                xy = (y / (bandwidth / units.scale), y)
+                axes.plot(*xy, marker="o", markersize=5.5 if theoretical else 6,
+                          color=color(roof), alpha=0.6 if theoretical else 1.0, linestyle="none", zorder=3,
+                          markerfacecolor="white" if theoretical else color(roof),
+                          gid=f"ridge-{index}-{_slug(roof.key)}-{'theoretical' if theoretical else 'measured'}")
+                placer.add_point_obstacle(xy, 3, soft=True, owner=_owner(index, roof))
+            if not theoretical:
+                segments[roof.key] = (x_start, x_high)
+    return segments
+
+
+def _owner(index: int, roof: Roof, theoretical: bool = False) -> str:
+    """The name a line is registered under: a roof's label may sit on its own measured line only."""
+    return f"{index}-{roof.kind}-{roof.key}{'-theoretical' if theoretical else ''}"
+
+
+def _label_roofs(axes, placer: LabelPlacer, roofs: ProfileRoofs, units: Units, color, index: int,
+                 segments: dict[str, tuple[float, float]]) -> None:
+    """Each measured roof named on its line: flat roofs first (highest first), then the diagonals (fastest
+    first). A theoretical figure is given in the same label, in brackets."""
+    for roof in roofs.compute:
+        if not roof.measured:
+            continue
+        short = f"{roof.label}  {units.rate(roof.measured)}"
+        text = short + (f" (theory {_figure(roof.theoretical / units.scale)})" if roof.theoretical else "")
+        _label_flat(axes, placer, roof, (text, short), roof.measured / units.scale, segments[roof.key], color(roof),
+                    index)
+    for roof in roofs.memory:
+        if not roof.measured:
+            continue
+        short = f"{roof.label}  {units.speed(roof.measured)}"
+        text = short
+        if roof.theoretical:
+            figure, unit = units.speed(roof.theoretical).split()
+            text += f" (theory {figure})" if unit == short.split()[-1] else f" (theory {figure} {unit})"
+        _label_diagonal(axes, placer, roof, (text, short), roof.measured / units.scale, segments[roof.key], color(roof),
+                        index)
+
+
+def _line_style(color: str, theoretical: bool) -> dict:
+    if theoretical:
+        return {"color": color, "linewidth": 1.3, "linestyle": (0, (5, 3)), "alpha": 0.5, "zorder": 2}
+    return {"color": color, "linewidth": 2.0, "linestyle": "-", "zorder": 3}
+
+
+def _roof_text(axes, text: str, color: str, gid: str):
+    return axes.text(0, 0, _plain(text), fontsize=ROOF_FONT, color=color, zorder=6, gid=gid,
+                     bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
+
+
+def _label_flat(axes, placer: LabelPlacer, roof: Roof, texts: tuple[str, str], y: float, segment: tuple[float, float],
+                color: str, index: int) -> None:
+    """Above the flat roof, right-aligned near its right end; further left (still over the line), then below
+    it, when that place is taken."""
+    label = _roof_text(axes, texts[0], color, f"label-roof-{index}-compute-{_slug(roof.key)}")
+    x_start, x_end = segment
+    start_px = axes.transData.transform((x_start, y))[0]
+    positions = [_along(axes, segment, 1 - f) for f in spread(0.015, 0.015, 0.985, 0.02)]
+    places = [Place((x, y), (0, 2.5), "right", "bottom") for x in positions]
+    places += [Place((x, y), (0, -2.5), "right", "top") for x in positions]
+    placer.place(label, places, accept=lambda box: box.x0 >= start_px, owner=_owner(index, roof),
+                 variants=(_plain(texts[1]),))
+
+
+def _label_diagonal(axes, placer: LabelPlacer, roof: Roof, texts: tuple[str, str], slope: float,
+                    segment: tuple[float, float], color: str, index: int) -> None:
+    """Along the diagonal at its angle on screen, in the lower-left part of its visible length first (where the
+    diagonals are alone), above the line; below it when every place above is taken."""
+    label = _roof_text(axes, texts[0], color, f"label-roof-{index}-memory-{_slug(roof.key)}")
+    x_start, x_end = segment
+    y_low = axes.get_ylim()[0]
+    x_start = max(x_start, y_low / slope)  # where the line enters the axes
+    visible = (x_start, x_end)
+    angle = display_angle(axes, (x_start, x_start * slope), (x_end, x_end * slope))
+    normal = (-math.sin(math.radians(angle)), math.cos(math.radians(angle)))
+    end_px = axes.transData.transform((x_end, x_end * slope))[0]
+    places = []
+    for side, va in ((1, "bottom"), (-1, "top")):
+        for fraction in spread(0.12, 0.0, 0.9, 0.03):
+            x = _along(axes, visible, fraction)
+            places.append(Place((x, x * slope), (side * 2.5 * normal[0], side * 2.5 * normal[1]), "left", va,
+                                angle))
+    placer.place(label, places, accept=lambda box: box.x1 <= end_px + 4, owner=_owner(index, roof),
+                 variants=(_plain(texts[1]),))
+
+
+def _along(axes, segment: tuple[float, float], fraction: float) -> float:
+    """The x at ``fraction`` of a segment's length on the (log) x axis."""
+    low, high = segment
+    return low * (high / low) ** fraction
+
+
+def _around(xys: list[tuple[float, float]], radius: float = 5.0, prefer_below: bool = False) -> Iterator[Place]:
+    """Places beside a mark, nearest first: right, left, below, above it, then further out; for each mark."""
+    sides = [((1, 0), "left", "center"), ((-1, 0), "right", "center"), ((0, -1), "center", "top"),
+             ((0, 1), "center", "bottom"), ((1, -1), "left", "top"), ((1, 1), "left", "bottom"),
+             ((-1, -1), "right", "top"), ((-1, 1), "right", "bottom")]
+    if prefer_below:
+        sides = sides[4:5] + sides[2:3] + sides[6:7] + sides[:2] + sides[3:4] + sides[5:6] + sides[7:]
+    for distance in (radius, 2 * radius, 3.5 * radius, 5 * radius):
+        for xy in xys:
+            for (dx, dy), ha, va in sides:
+                yield Place(xy, (dx * distance, dy * distance), ha, va)
+
+
+def _leader(axes, place: Place | None, xy: tuple[float, float], radius: float) -> None:
+    """A thin line from a mark to its label when the label had to go further than beside it."""
+    if place is not None and place.xy == xy and math.hypot(*place.offset) > 1.5 * radius:
+        axes.annotate("", xy=xy, xytext=place.offset, textcoords="offset points", zorder=4,
+                      arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6, "shrinkA": 0,
+                                  "shrinkB": 3})
+
+
+def _sweep_curves(profile: Profile) -> list[dict]:
+    """The profile's intensity_sweep curves that can be drawn (points with a positive intensity and rate)."""
+    curves = profile.data.get("intensity_sweep") or []
+    result = []
+    for curve in curves:
+        if not isinstance(curve, dict) or not isinstance(curve.get("precision"), str):
+            continue
+        points = [p for p in curve.get("points") or [] if number(p, "flops_per_byte") and number(p, "gflops")]
+        if points:
+            result.append({**curve, "level": str(curve.get("level", "dram")),
+                           "points": sorted(points, key=lambda p: p["flops_per_byte"])})
+    return result
+
+
+@dataclass(frozen=True)
+class _KernelMark:
+    point: KernelPoint
+    xy: tuple[float, float]
+    how: str
+
+
+def _kernel_marks(points: list[KernelPoint], roofs: ProfileRoofs) -> list[_KernelMark]:
+    """--point kernels: at the rate achieved when SECONDS is given, else on the first profile's roof: its
+    first measured compute roof drawn in PRECISION_ORDER (fp64 first), against its ridge level (DRAM)."""
+    units = chart_units([roofs.profile])
+    marks = []
+    for point in points:
+        if point.seconds is not None:
+            gflops, how = point.flops / point.seconds / 1e9, "(achieved)"
+        else:
+            compute = min(roofs.compute, key=lambda r: (not r.measured, _rank(r.key)))
+            level = roofs.ridge_level
+            gflops = min(compute.measured or compute.theoretical or 0.0, point.intensity * level.measured)
+            how = f"(bound: {compute.key}, {level.label})"
+        marks.append(_KernelMark(point, (point.intensity, gflops / units.scale), how))
+    return marks
+
+
+def _rank(precision: str) -> int:
+    return PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else len(PRECISION_ORDER)
+
+
+def _limits(chosen: list[ProfileRoofs], units: Units, sweeps: list, marks: list[_KernelMark],
+            workloads: list) -> tuple[float, float, float, float]:
+    """Axes limits from the roofs and the marks, with margins: x from a sixteenth of the smallest ridge (any
+    precision against any level) to 10x the largest (room for the top roof's label right of its ridge); y from
+    the slowest diagonal at the left edge to 3x the highest roof (room for the flat roofs' labels)."""
+    ridges, peaks, slopes = [], [], []
+    for roofs in chosen:
+        for c in roofs.compute:
+            for m in roofs.memory:
+                ridges += [p / b for p in (c.measured, c.theoretical) for b in (m.measured, m.theoretical) if p and b]
+        peaks += [v / units.scale for c in roofs.compute for v in (c.measured, c.theoretical) if v]
+        slopes += [v / units.scale for m in roofs.memory for v in (m.measured, m.theoretical) if v]
+    mark_xy = [m.xy for m in marks] + [(w.intensity, w.measured_gflops / units.scale) for w in workloads]
+    mark_xy += [(p["flops_per_byte"], p["gflops"] / units.scale) for _, curve in sweeps for p in curve["points"]]
+    x_low = min(ridges + [x for x, _ in mark_xy]) / 16
+    x_high = max(ridges + [x for x, _ in mark_xy]) * 10
+    y_high = max(peaks + [y for _, y in mark_xy]) * 3
+    y_low = min([min(slopes) * x_low] + [y / 2 for _, y in mark_xy])
+    y_low = max(y_low, y_high / 1e7)  # a host link's diagonal must not squash the chart into its bottom
+    return x_low, x_high, y_low, y_high
+
+
+def _title(profiles: list[Profile]) -> str:
+    """The device(s), the date(s) measured and the hwbench version(s) that measured."""
+    devices = dict.fromkeys(f"{p.data['device'].get('name', '?')} ({p.device_id})" for p in profiles)
+    dates = dict.fromkeys(str(p.data.get("created_at", "?"))[:10] for p in profiles)
+    versions = dict.fromkeys(str(p.data.get("hwbench_version", "?")) for p in profiles)
+    return _plain(f"{', '.join(devices)} · measured {', '.join(dates)} · hwbench {', '.join(versions)}")
+
+
+def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: list) -> str:
+    """The footnote that replaces a legend of line styles: only what this chart shows."""
+    parts = ["solid: measured roofs", "dashed: theoretical (datasheet)"]
+    ridge_levels = dict.fromkeys(r.ridge_level.label for r in chosen if r.ridge_level)
+    ridges = ""
+    if len(chosen) == 1 and chosen[0].ridge_level:
+        level = chosen[0].ridge_level
+        ridges = ": " + ", ".join(f"{r.key} {_figure(r.measured / level.measured)}" for r in chosen[0].compute
+                                  if r.measured) + " F/B"
+    parts.append(f"dots: ridge points against {'/'.join(ridge_levels)}{ridges} (hollow: theoretical)")
+    if sweeps:
+        parts.append("small dots: intensity sweep")
+    if workloads:
+        parts.append("diamonds: validate workloads, measured (hollow: excluded; % = error of the calibrated "
+                     "prediction)")
+    if marks:
+        parts.append("stars: --point kernels")
+    return " · ".join(parts)

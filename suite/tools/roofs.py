@@ -1,0 +1,144 @@
+"""Which roofs a roofline chart draws, read from profiles: the default set, ``--precisions``/``--levels``, units.
+
+A hierarchical roofline (Ilic, Pratas and Sousa, "Cache-aware Roofline model", IEEE CAL 2014; Intel Advisor's
+chart; ERT's) draws each memory level as a diagonal, attainable = intensity x bandwidth, and each precision as
+a flat roof, attainable = peak. Where a roof has a theoretical (datasheet) figure it is drawn beside the measured
+one. This module only chooses and names the roofs (no matplotlib): ``plot.py`` draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from ..profile import Profile
+
+# The roofs most people need (the issue's list). Names absent from a profile are skipped; a GPU profile that
+# gains memory.l1 or memory.shared gets them drawn by default, as a CPU gets its L1.
+DEFAULT_PRECISIONS = {"cpu": ("fp64", "fp32"), "gpu": ("fp64", "fp32", "tensor_bf16")}
+DEFAULT_LEVELS = {"cpu": ("l1", "l2", "l3", "dram"), "gpu": ("l1", "shared", "l2", "dram")}
+LEVEL_ALIASES = {"hbm": "dram"}  # a GPU's dram roof is labelled HBM on the chart; accept the name a reader sees
+
+PRECISION_ORDER = ("fp64", "fp32", "fp16", "bf16", "tensor_fp64", "tensor_tf32", "tensor_fp16", "tensor_bf16")
+LEVEL_ORDER = ("l1", "shared", "l2", "l3", "dram", "h2d", "d2h")  # fastest first
+TRANSFERS = ("h2d", "d2h")  # host links: roofs of their own, never the "ridge" level
+
+
+@dataclass(frozen=True)
+class Roof:
+    """One roof of one profile: a flat compute roof (``kind == "compute"``, GFLOP/s) or a memory diagonal
+    (``kind == "memory"``, GB/s). ``measured`` or ``theoretical`` is None where the profile does not know it."""
+
+    kind: str
+    key: str  # the profile's key: compute.<key> or memory.<key>
+    label: str  # the name printed on the chart
+    measured: float | None
+    theoretical: float | None
+
+
+@dataclass(frozen=True)
+class ProfileRoofs:
+    """The roofs chosen from one profile, fastest level and highest peak first."""
+
+    profile: Profile
+    name: str  # how the chart's legend names this profile (file stem)
+    compute: list[Roof]
+    memory: list[Roof]
+
+    @property
+    def ridge_level(self) -> Roof | None:
+        """The level the ridge points are taken against: DRAM where drawn (the classic ridge, Williams et al.
+        2009), else the slowest on-device level drawn (a host link only when nothing else is drawn)."""
+        measured = [r for r in self.memory if r.measured]
+        on_device = [r for r in measured if r.key not in TRANSFERS] or measured
+        return next((r for r in on_device if r.key == "dram"), on_device[-1] if on_device else None)
+
+    def top(self, theoretical: bool = False) -> float:
+        """The highest compute roof drawn: where the diagonals end (Intel Advisor's convention)."""
+        values = [(r.theoretical if theoretical else None) or r.measured for r in self.compute]
+        return max([v for v in values if v] or [0.0])
+
+
+def device_kind(profile: Profile) -> str:
+    return "gpu" if profile.device_id.startswith("cuda") else "cpu"
+
+
+def number(entry: object, key: str) -> float | None:
+    """A finite positive figure of a profile entry, else None (unknown, null, or not a number)."""
+    value = entry.get(key) if isinstance(entry, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value > 0 and math.isfinite(value) else None
+
+
+def parse_names(text: str | None, option: str) -> list[str] | None:
+    """'fp64,fp32' -> ['fp64', 'fp32']; None (option not given) stays None; 'all' is kept as ['all']."""
+    if text is None:
+        return None
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"{option} {text!r}: give comma-separated names, e.g. {option} fp64,fp32, or 'all'")
+    return names
+
+
+def level_label(key: str, profile: Profile) -> str:
+    """The chart's name for a memory level: L1, L2, L3, DRAM, shared, H2D; a GPU's device memory is HBM when
+    the device name says so (NVIDIA's datacentre cards), else DRAM."""
+    if key == "dram" and device_kind(profile) == "gpu":
+        return "HBM" if "hbm" in str(profile.data["device"].get("name", "")).lower() else "DRAM"
+    return {"shared": "shared"}.get(key, key.upper())
+
+
+def _ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+
+
+def _choose(wanted: list[str] | None, defaults: tuple[str, ...], available: dict[str, list[str]], option: str,
+            what: str, aliases: dict[str, str]) -> list[str]:
+    """The names to draw: the defaults, everything ('all'), or the names given, each present in at least one
+    profile (a UsageError naming the choices otherwise)."""
+    everything = list(dict.fromkeys(n for names in available.values() for n in names))
+    if wanted is None:
+        return [n for n in defaults if n in everything] or everything
+    if "all" in wanted:
+        return everything
+    chosen = [aliases.get(n, n) for n in wanted]
+    for given, name in zip(wanted, chosen):
+        if name not in everything:
+            sources = ", ".join(available)
+            raise UsageError(f"{option}: no {given} {what} in {sources}; choose from {', '.join(everything)}, or all")
+    return list(dict.fromkeys(chosen))
+
+
+def choose_roofs(profiles: list[Profile], names: list[str], precisions: list[str] | None = None,
+                 levels: list[str] | None = None) -> list[ProfileRoofs]:
+    """The roofs of each profile to draw. ``precisions``/``levels``: names from ``--precisions``/``--levels``
+    (None: the default set of the first profile's device kind; ['all']: everything)."""
+    kind = device_kind(profiles[0])
+    computes = {p.source: _ordered(list(p.data["compute"]), PRECISION_ORDER) for p in profiles}
+    memories = {p.source: _ordered(list(p.data["memory"]), LEVEL_ORDER) for p in profiles}
+    chosen_precisions = _choose(precisions, DEFAULT_PRECISIONS[kind], computes, "--precisions", "compute ceiling",
+                                {})
+    chosen_levels = _choose(levels, DEFAULT_LEVELS[kind], memories, "--levels", "memory level", LEVEL_ALIASES)
+    result = []
+    for profile, name in zip(profiles, names):
+        compute = [Roof("compute", key, key, number(profile.data["compute"][key], "measured_gflops"),
+                        number(profile.data["compute"][key], "theoretical_gflops"))
+                   for key in chosen_precisions if key in profile.data["compute"]]
+        memory = [Roof("memory", key, level_label(key, profile), number(profile.data["memory"][key], "measured_gbps"),
+                       number(profile.data["memory"][key], "theoretical_gbps"))
+                  for key in chosen_levels if key in profile.data["memory"]]
+        compute = [r for r in compute if r.measured or r.theoretical]
+        memory = [r for r in memory if r.measured or r.theoretical]
+        if not compute:
+            raise UsageError(f"{profile.source} has no compute ceiling among {', '.join(chosen_precisions)}: run "
+                             "'hwbench run' with an FMA kernel, or choose others with --precisions")
+        if not any(r.measured for r in memory):
+            raise UsageError(f"{profile.source} has no measured bandwidth among {', '.join(chosen_levels)}: run "
+                             "'hwbench run' with a bandwidth kernel (e.g. --kernels stream,fma), or choose "
+                             "others with --levels")
+        compute.sort(key=lambda r: -(r.measured or r.theoretical or 0))
+        memory.sort(key=lambda r: -(r.measured or r.theoretical or 0))
+        result.append(ProfileRoofs(profile, name, compute, memory))
+    return result

@@ -1,0 +1,110 @@
+"""Read a validation report (``hwbench validate -o FILE``) for the roofline chart: its workloads as marks.
+
+The format (version 1, ``hwbench_validation: 1``) is issue 12's: a mapping with ``workloads``, a list of
+mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null), ``measured_gflops``,
+``precision``, ``level``, ``error_pct`` ({calibrated, theoretical}) and ``excluded`` (null, or why no roofline
+should predict it). Only what the chart needs is read and checked; a damaged file is refused with one line
+naming the problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import UsageError
+
+FORMAT_VERSION = 1
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class WorkloadMark:
+    """One workload of a validation report, where the chart puts it: (intensity, measured GFLOP/s)."""
+
+    name: str
+    intensity: float
+    measured_gflops: float
+    precision: str | None
+    calibrated_error_pct: float | None  # 100 x (measured - predicted) / predicted seconds, calibrated roofs
+    excluded: str | None  # why no roofline should predict it; None when it counts
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    source: str
+    device_name: str | None
+    workloads: list[WorkloadMark]
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def load_validation_report(path: str | Path) -> ValidationReport:
+    """The report at ``path``; a UsageError (one line: the file, the problem, the fix) when it cannot be read
+    or is not a version-1 validation report with well-formed workloads."""
+    source = str(path)
+    fix = "give a report written by 'hwbench validate -o FILE'"
+
+    def refuse(problem: str) -> UsageError:
+        return UsageError(f"--validation {source}: {problem}; {fix}")
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise refuse("no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+        why = {IsADirectoryError: "it is a directory", PermissionError: "permission denied",
+               UnicodeDecodeError: "it is not text"}[type(error)]
+        raise refuse(f"cannot read it ({why})") from None
+    try:
+        data = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise refuse(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    except RecursionError:
+        raise refuse("nested too deeply") from None
+    if not isinstance(data, dict) or "hwbench_validation" not in data:
+        raise refuse("not a validation report (no hwbench_validation key)")
+    version = data["hwbench_validation"]
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise refuse(f"format version {version!r} is not {FORMAT_VERSION}, the one this hwbench reads")
+    workloads = data.get("workloads")
+    if not isinstance(workloads, list):
+        raise refuse("'workloads' is missing or not a list")
+    marks: list[WorkloadMark] = []
+    for index, entry in enumerate(workloads):
+        where = f"workloads[{index}]"
+        if not isinstance(entry, dict):
+            raise refuse(f"{where} is not a mapping")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise refuse(f"{where}.name is missing or not text")
+        if any(mark.name == name for mark in marks):
+            raise refuse(f"{where}: workload name {name!r} is used twice")
+        numbers = {key: _positive(entry.get(key)) for key in ("intensity", "measured_gflops")}
+        flops, moved = _positive(entry.get("flops")), _positive(entry.get("bytes"))
+        if entry.get("intensity") is None and flops and moved:  # the writer leaves it null only if it could
+            numbers["intensity"] = flops / moved                # not divide; recompute it from the counts
+        for key, value in numbers.items():
+            if value is None:
+                raise refuse(f"{where} ({name}).{key} is {entry.get(key)!r}, not a positive finite number")
+        excluded = entry.get("excluded")
+        if excluded is not None and not isinstance(excluded, str):
+            raise refuse(f"{where} ({name}).excluded is {excluded!r}: give null or a reason")
+        errors = entry.get("error_pct")
+        calibrated = errors.get("calibrated") if isinstance(errors, dict) else None
+        calibrated = float(calibrated) if isinstance(calibrated, (int, float)) and not isinstance(calibrated, bool) \
+            and math.isfinite(calibrated) else None
+        precision = entry.get("precision")
+        marks.append(WorkloadMark(name, numbers["intensity"], numbers["measured_gflops"],
+                                  precision if isinstance(precision, str) else None, calibrated, excluded))
+    device = data.get("device")
+    device_name = device.get("name") if isinstance(device, dict) and isinstance(device.get("name"), str) else None
+    return ValidationReport(source, device_name, marks)
