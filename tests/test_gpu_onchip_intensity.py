@@ -8,13 +8,13 @@ from __future__ import annotations
 import jsonschema
 import numpy as np
 import pytest
+from test_gpu import fake_gpu, fake_profile  # noqa: F401  (the fixture and the helper of the stand-in)
 
 from hwbench import catalog
 from hwbench.errors import MeasurementError
 from hwbench.gpu import intensity as gpu_intensity
 from hwbench.gpu import onchip
 from hwbench.profile import json_schema
-from test_gpu import fake_gpu, fake_profile  # noqa: F401  (the fixture and the helper of the stand-in)
 
 ONCHIP = catalog.ONCHIP_CU.constants
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from hwbench import Profile
 from hwbench.cli import app
-from hwbench.tools.plot import draw_roofline, parse_point
+from hwbench.tools.marks import parse_point
+from hwbench.tools.plot import draw_roofline
 from hwbench.tools.roofs import choose_roofs
 from hwbench.tools.validation_report import load_validation_report
 

@@ -11,7 +11,7 @@ matplotlib is imported by the caller (``plot.py``); this module only works on th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 
@@ -185,3 +185,30 @@ def spread(preferred: float, low: float = 0.02, high: float = 0.98, step: float 
             return fractions
         fractions += [f for f in (below, above) if low <= f <= high]
         k += 1
+
+
+def along(axes, segment: tuple[float, float], fraction: float) -> float:
+    """The x at ``fraction`` of a segment's length on the (log) x axis."""
+    low, high = segment
+    return low * (high / low) ** fraction
+
+
+def around(xys: list[tuple[float, float]], radius: float = 5.0, prefer_below: bool = False) -> Iterator[Place]:
+    """Places beside a mark, nearest first: right, left, below, above it, then further out; for each mark."""
+    sides = [((1, 0), "left", "center"), ((-1, 0), "right", "center"), ((0, -1), "center", "top"),
+             ((0, 1), "center", "bottom"), ((1, -1), "left", "top"), ((1, 1), "left", "bottom"),
+             ((-1, -1), "right", "top"), ((-1, 1), "right", "bottom")]
+    if prefer_below:
+        sides = sides[4:5] + sides[2:3] + sides[6:7] + sides[:2] + sides[3:4] + sides[5:6] + sides[7:]
+    for distance in (radius, 2 * radius, 3.5 * radius, 5 * radius):
+        for xy in xys:
+            for (dx, dy), ha, va in sides:
+                yield Place(xy, (dx * distance, dy * distance), ha, va)
+
+
+def leader(axes, place: Place | None, xy: tuple[float, float], radius: float) -> None:
+    """A thin line from a mark to its label when the label had to go further than beside it."""
+    if place is not None and place.xy == xy and math.hypot(*place.offset) > 1.5 * radius:
+        axes.annotate("", xy=xy, xytext=place.offset, textcoords="offset points", zorder=4,
+                      arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6, "shrinkA": 0,
+                                  "shrinkB": 3})

@@ -17,15 +17,14 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
 from ..version import __version__
-from .labels import LabelPlacer, Place, display_angle, spread
-from .roofs import PRECISION_ORDER, ProfileRoofs, Roof, choose_roofs, device_kind, level_label, number
+from .labels import LabelPlacer, Place, along, around, display_angle, leader, spread
+from .marks import KernelMark, KernelPoint, kernel_marks, sweep_curves
+from .roofs import ProfileRoofs, Roof, Units, chart_units, choose_roofs, format_figure, level_label, number
 from .validation_report import ValidationReport
 
 FORMATS = ("png", "svg", "pdf")
@@ -43,36 +42,6 @@ LEVEL_COLORS = {"l1": "#238b45", "shared": "#74c476", "l2": "#00838f", "l3": "#6
 PROFILE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 OTHER_COLOR = "#555555"
 MARK_COLOR = "#222222"
-
-
-@dataclass(frozen=True)
-class KernelPoint:
-    """An application kernel: its FLOPs and bytes (and, when known, the seconds it took)."""
-
-    name: str
-    flops: float
-    bytes_moved: float
-    seconds: float | None = None
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes_moved
-
-
-def parse_point(text: str) -> KernelPoint:
-    """NAME:FLOPS:BYTES[:SECONDS], e.g. 'gemv:2e9:8e9' or 'stencil:1.2e10:4.8e9:0.35'. The numbers must be
-    finite and positive; errors quote ``text`` as given (it is never read as markup)."""
-    parts = text.split(":")
-    hint = "give NAME:FLOPS:BYTES[:SECONDS], e.g. --point gemv:2e9:8e9"
-    if len(parts) not in (3, 4) or not parts[0]:
-        raise UsageError(f"--point {text!r}: {hint}")
-    try:
-        numbers = [float(x) for x in parts[1:]]
-    except ValueError:
-        raise UsageError(f"--point {text!r}: FLOPS, BYTES and SECONDS must be numbers; {hint}") from None
-    if not all(x > 0 and math.isfinite(x) for x in numbers):
-        raise UsageError(f"--point {text!r}: FLOPS, BYTES and SECONDS must be positive; {hint}")
-    return KernelPoint(parts[0], numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
 
 
 def output_format(path: str | Path, stream: bool = False) -> str:
@@ -100,34 +69,6 @@ def import_pyplot():
 def _plain(text: object) -> str:
     """``text`` shown as written: matplotlib would read a pair of '$' as mathematics (and fail on bad TeX)."""
     return str(text).replace("$", r"\$")
-
-
-@dataclass(frozen=True)
-class Units:
-    """GFLOP/s and GB/s, or TFLOP/s and TB/s (GPUs): ``scale`` GFLOP/s per unit."""
-
-    scale: float
-    flops: str
-    bandwidth: str
-
-    def rate(self, gflops: float) -> str:
-        return f"{_figure(gflops / self.scale)} {self.flops}"
-
-    def speed(self, gbps: float) -> str:
-        if self.scale > 1 and gbps < self.scale:  # a host link on a GPU chart: 55.4 GB/s, not 0.0554 TB/s
-            return f"{_figure(gbps)} GB/s"
-        return f"{_figure(gbps / self.scale)} {self.bandwidth}"
-
-
-def _figure(value: float) -> str:
-    """Four significant figures with thousands separators: 431.8, 39.31, 1,071."""
-    return f"{value:,.4g}" if value < 1e4 else f"{value:,.0f}"
-
-
-def chart_units(profiles: list[Profile]) -> Units:
-    if all(device_kind(p) == "gpu" for p in profiles):
-        return Units(1000.0, "TFLOP/s", "TB/s")
-    return Units(1.0, "GFLOP/s", "GB/s")
 
 
 def _slug(text: str) -> str:
@@ -158,9 +99,9 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
     single = len(chosen) == 1
     drawn_precisions = {r.key for roofs in chosen for r in roofs.compute}
     drawn_levels = {r.key for roofs in chosen for r in roofs.memory}
-    sweeps = [(i, curve) for i, roofs in enumerate(chosen) for curve in _sweep_curves(roofs.profile)
+    sweeps = [(i, curve) for i, roofs in enumerate(chosen) for curve in sweep_curves(roofs.profile)
               if curve["precision"] in drawn_precisions and curve["level"] in drawn_levels]
-    marks = _kernel_marks(points, chosen[0])
+    marks = kernel_marks(points, chosen[0], units.scale)
     workloads = validation.workloads if validation else []
 
     figure = plt.figure(figsize=FIGURE_SIZE, dpi=DPI)
@@ -226,7 +167,7 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
         label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT, color=curve_color, zorder=6,
                           gid=f"label-sweep-{index}-{_slug(curve['precision'])}-{_slug(curve['level'])}")
         xys = [(p["flops_per_byte"], p["gflops"] / units.scale) for p in curve["points"]]
-        placer.place(label, _around(xys[len(xys) // 2:] + xys[:len(xys) // 2][::-1], prefer_below=True))
+        placer.place(label, around(xys[len(xys) // 2:] + xys[:len(xys) // 2][::-1], prefer_below=True))
     for workload in workloads:
         text = workload.name
         if workload.excluded:
@@ -236,11 +177,11 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
         label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT, color=MARK_COLOR, zorder=6,
                           gid=f"label-workload-{_slug(workload.name)}")
         xy = (workload.intensity, workload.measured_gflops / units.scale)
-        _leader(axes, placer.place(label, _around([xy])), xy, 5.0)
+        leader(axes, placer.place(label, around([xy])), xy, 5.0)
     for mark in marks:
         label = axes.text(0, 0, _plain(f"{mark.point.name}: {units.rate(mark.xy[1] * units.scale)} {mark.how}"),
                           fontsize=MARK_FONT, color=MARK_COLOR, zorder=6, gid=f"label-point-{_slug(mark.point.name)}")
-        _leader(axes, placer.place(label, _around([mark.xy], radius=8)), mark.xy, 8.0)
+        leader(axes, placer.place(label, around([mark.xy], radius=8)), mark.xy, 8.0)
 
     axes.set_title(_plain(title) if title else _title(profiles), fontsize=11)
     figure.text(0.01, 0.008, key, fontsize=7, color="#666666", va="bottom", linespacing=1.4)
@@ -322,7 +263,7 @@ def _label_roofs(axes, placer: LabelPlacer, roofs: ProfileRoofs, units: Units, c
         if not roof.measured:
             continue
         short = f"{roof.label}  {units.rate(roof.measured)}"
-        text = short + (f" (theory {_figure(roof.theoretical / units.scale)})" if roof.theoretical else "")
+        text = short + (f" (theory {format_figure(roof.theoretical / units.scale)})" if roof.theoretical else "")
         _label_flat(axes, placer, roof, (text, short), roof.measured / units.scale, segments[roof.key], color(roof),
                     index)
     for roof in roofs.memory:
@@ -355,7 +296,7 @@ def _label_flat(axes, placer: LabelPlacer, roof: Roof, texts: tuple[str, str], y
     label = _roof_text(axes, texts[0], color, f"label-roof-{index}-compute-{_slug(roof.key)}")
     x_start, x_end = segment
     start_px = axes.transData.transform((x_start, y))[0]
-    positions = [_along(axes, segment, 1 - f) for f in spread(0.015, 0.015, 0.985, 0.02)]
+    positions = [along(axes, segment, 1 - f) for f in spread(0.015, 0.015, 0.985, 0.02)]
     places = [Place((x, y), (0, 2.5), "right", "bottom") for x in positions]
     places += [Place((x, y), (0, -2.5), "right", "top") for x in positions]
     placer.place(label, places, accept=lambda box: box.x0 >= start_px, owner=_owner(index, roof),
@@ -377,83 +318,14 @@ def _label_diagonal(axes, placer: LabelPlacer, roof: Roof, texts: tuple[str, str
     places = []
     for side, va in ((1, "bottom"), (-1, "top")):
         for fraction in spread(0.12, 0.0, 0.9, 0.03):
-            x = _along(axes, visible, fraction)
+            x = along(axes, visible, fraction)
             places.append(Place((x, x * slope), (side * 2.5 * normal[0], side * 2.5 * normal[1]), "left", va,
                                 angle))
     placer.place(label, places, accept=lambda box: box.x1 <= end_px + 4, owner=_owner(index, roof),
                  variants=(_plain(texts[1]),))
 
 
-def _along(axes, segment: tuple[float, float], fraction: float) -> float:
-    """The x at ``fraction`` of a segment's length on the (log) x axis."""
-    low, high = segment
-    return low * (high / low) ** fraction
-
-
-def _around(xys: list[tuple[float, float]], radius: float = 5.0, prefer_below: bool = False) -> Iterator[Place]:
-    """Places beside a mark, nearest first: right, left, below, above it, then further out; for each mark."""
-    sides = [((1, 0), "left", "center"), ((-1, 0), "right", "center"), ((0, -1), "center", "top"),
-             ((0, 1), "center", "bottom"), ((1, -1), "left", "top"), ((1, 1), "left", "bottom"),
-             ((-1, -1), "right", "top"), ((-1, 1), "right", "bottom")]
-    if prefer_below:
-        sides = sides[4:5] + sides[2:3] + sides[6:7] + sides[:2] + sides[3:4] + sides[5:6] + sides[7:]
-    for distance in (radius, 2 * radius, 3.5 * radius, 5 * radius):
-        for xy in xys:
-            for (dx, dy), ha, va in sides:
-                yield Place(xy, (dx * distance, dy * distance), ha, va)
-
-
-def _leader(axes, place: Place | None, xy: tuple[float, float], radius: float) -> None:
-    """A thin line from a mark to its label when the label had to go further than beside it."""
-    if place is not None and place.xy == xy and math.hypot(*place.offset) > 1.5 * radius:
-        axes.annotate("", xy=xy, xytext=place.offset, textcoords="offset points", zorder=4,
-                      arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6, "shrinkA": 0,
-                                  "shrinkB": 3})
-
-
-def _sweep_curves(profile: Profile) -> list[dict]:
-    """The profile's intensity_sweep curves that can be drawn (points with a positive intensity and rate)."""
-    curves = profile.data.get("intensity_sweep") or []
-    result = []
-    for curve in curves:
-        if not isinstance(curve, dict) or not isinstance(curve.get("precision"), str):
-            continue
-        points = [p for p in curve.get("points") or [] if number(p, "flops_per_byte") and number(p, "gflops")]
-        if points:
-            result.append({**curve, "level": str(curve.get("level", "dram")),
-                           "points": sorted(points, key=lambda p: p["flops_per_byte"])})
-    return result
-
-
-@dataclass(frozen=True)
-class _KernelMark:
-    point: KernelPoint
-    xy: tuple[float, float]
-    how: str
-
-
-def _kernel_marks(points: list[KernelPoint], roofs: ProfileRoofs) -> list[_KernelMark]:
-    """--point kernels: at the rate achieved when SECONDS is given, else on the first profile's roof: its
-    first measured compute roof drawn in PRECISION_ORDER (fp64 first), against its ridge level (DRAM)."""
-    units = chart_units([roofs.profile])
-    marks = []
-    for point in points:
-        if point.seconds is not None:
-            gflops, how = point.flops / point.seconds / 1e9, "(achieved)"
-        else:
-            compute = min(roofs.compute, key=lambda r: (not r.measured, _rank(r.key)))
-            level = roofs.ridge_level
-            gflops = min(compute.measured or compute.theoretical or 0.0, point.intensity * level.measured)
-            how = f"(bound: {compute.key}, {level.label})"
-        marks.append(_KernelMark(point, (point.intensity, gflops / units.scale), how))
-    return marks
-
-
-def _rank(precision: str) -> int:
-    return PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else len(PRECISION_ORDER)
-
-
-def _limits(chosen: list[ProfileRoofs], units: Units, sweeps: list, marks: list[_KernelMark],
+def _limits(chosen: list[ProfileRoofs], units: Units, sweeps: list, marks: list[KernelMark],
             workloads: list) -> tuple[float, float, float, float]:
     """Axes limits from the roofs and the marks, with margins: x from a sixteenth of the smallest ridge (any
     precision against any level) to 10x the largest (room for the top roof's label right of its ridge); y from
@@ -490,7 +362,7 @@ def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: 
     ridges = ""
     if len(chosen) == 1 and chosen[0].ridge_level:
         level = chosen[0].ridge_level
-        ridges = ": " + ", ".join(f"{r.key} {_figure(r.measured / level.measured)}" for r in chosen[0].compute
+        ridges = ": " + ", ".join(f"{r.key} {format_figure(r.measured / level.measured)}" for r in chosen[0].compute
                                   if r.measured) + " F/B"
     parts.append(f"dots: ridge points against {'/'.join(ridge_levels)}{ridges} (hollow: theoretical)")
     if sweeps:

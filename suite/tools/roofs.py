@@ -142,3 +142,31 @@ def choose_roofs(profiles: list[Profile], names: list[str], precisions: list[str
         memory.sort(key=lambda r: -(r.measured or r.theoretical or 0))
         result.append(ProfileRoofs(profile, name, compute, memory))
     return result
+
+
+@dataclass(frozen=True)
+class Units:
+    """GFLOP/s and GB/s, or TFLOP/s and TB/s (GPUs): ``scale`` GFLOP/s per unit."""
+
+    scale: float
+    flops: str
+    bandwidth: str
+
+    def rate(self, gflops: float) -> str:
+        return f"{format_figure(gflops / self.scale)} {self.flops}"
+
+    def speed(self, gbps: float) -> str:
+        if self.scale > 1 and gbps < self.scale:  # a host link on a GPU chart: 55.4 GB/s, not 0.0554 TB/s
+            return f"{format_figure(gbps)} GB/s"
+        return f"{format_figure(gbps / self.scale)} {self.bandwidth}"
+
+
+def format_figure(value: float) -> str:
+    """Four significant figures with thousands separators: 431.8, 39.31, 1,071."""
+    return f"{value:,.4g}" if value < 1e4 else f"{value:,.0f}"
+
+
+def chart_units(profiles: list[Profile]) -> Units:
+    if all(device_kind(p) == "gpu" for p in profiles):
+        return Units(1000.0, "TFLOP/s", "TB/s")
+    return Units(1.0, "GFLOP/s", "GB/s")
