@@ -52,6 +52,12 @@ STREAM_CU = CudaModule("stream.cu", MappingProxyType({"BLOCK": 1024}))
 # peak (58.9 of 66.9 TFLOP/s); at 32, 256 FMAs share a trip with those 3 (98.8%; 65.7 TFLOP/s measured with
 # unroll 32 on the same card, 2026-11-22). The FMA launch's iterations must stay a multiple of UNROLL.
 FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNROLL": 32}))
+# The intensity sweep (ERT's kernel): BLOCK threads per block, one chain each; UNROLL FMA steps per loop trip.
+INTENSITY_CU = CudaModule("intensity.cu", MappingProxyType({"BLOCK": 256, "UNROLL": 8}))
+# Shared memory and L1: every block reads a buffer of VECTORS float4 (32 KiB) with BLOCK threads.
+ONCHIP_CU = CudaModule("onchip.cu", MappingProxyType({"BLOCK": 512, "VECTORS": 2048}))
+# hwbench validate's 5-point stencil: blocks of BLOCK_X x BLOCK_Y threads, one grid point each (one warp per row).
+STENCIL_CU = CudaModule("stencil.cu", MappingProxyType({"BLOCK_X": 32, "BLOCK_Y": 8}))
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class Kernel:
 
     name: str
     device: str  # "cpu" or "gpu"
-    family: str  # the module that runs it: stream, fma, caches, l2, transfer, tensor
+    family: str  # the module that runs it: stream, fma, caches, intensity, l2, transfer, tensor
     level: str  # dram, l2, h2d, d2h, core for compute kernels, or sweep (every level, by working set)
     precision: str  # profile compute key (fp64, fp32, fp16, bf16, tensor_fp16, ...) or data type; "-" for bytes
     unit: str  # "GB/s" or "GFLOP/s"
@@ -140,11 +146,27 @@ def _cpu_cache(form: str) -> Kernel:
                   launch=_frozen(unroll=8, smallest_bytes=4096, llc_multiple=4))
 
 
+# The arithmetic-intensity sweep (ERT's kernel; kernels/cpu_intensity.py, suite/cpu/intensity.py): each element
+# loaded, given ``flops`` FLOPs (1: one add; 2k: k FMAs) and stored back, over a DRAM-sized working set
+# (``llc_multiple`` x the last-level cache, at least ``min_bytes``). One load and one store per element, so the
+# intensity is flops / (2 x element bytes): fp64 from 1/16 to 64 FLOP/byte, fp32 from 1/8 to 64.
+INTENSITY_FLOPS = {"fp64": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+                   "fp32": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)}
+
+
+def _cpu_intensity(precision: str) -> Kernel:
+    return Kernel(f"intensity_{precision}", "cpu", "intensity", "dram", precision, "GFLOP/s", ("intensity",),
+                  "intensity", reads=1, writes=1, element_bytes={"fp64": 8, "fp32": 4}[precision],
+                  launch=_frozen(flops=INTENSITY_FLOPS[precision], quick_flops=INTENSITY_FLOPS[precision][::2],
+                                 chains=CPU_FMA_CHAINS, llc_multiple=4, min_bytes=64 * 2**20))
+
+
 CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
     _cpu_fma("fp64"), _cpu_fma("fp32"),
     *(_cpu_cache(form) for form in CACHE_FORMS),
+    _cpu_intensity("fp64"), _cpu_intensity("fp32"),
 )
 
 
@@ -186,22 +208,48 @@ def _gpu_transfer(direction: str) -> Kernel:
                   element_bytes=1, launch=_frozen(bytes=256 << 20))
 
 
+def _gpu_onchip(level: str) -> Kernel:
+    # Reads of a 32 KiB buffer held in each SM's shared memory or L1, ``passes`` times per launch, on
+    # ``waves`` x (SMs x resident blocks) blocks: what the SMs' load path moves per second.
+    return Kernel(f"{level}_read", "gpu", "onchip", level, "fp32", "GB/s", ("caches",), reads=1, element_bytes=4,
+                  entry=f"{level}_read_f32", module=ONCHIP_CU, launch=_frozen(waves=2, passes=256, value=1.0))
+
+
+def _gpu_intensity(precision: str) -> Kernel:
+    # The intensity sweep over a DRAM-sized array (``dram_l2_multiple`` x the L2, at least ``min_bytes``) and an
+    # L2-sized one (``l2_share`` of the L2); grid-stride launches of ``waves`` x (SMs x resident blocks).
+    suffix, element_bytes = {"fp64": ("f64", 8), "fp32": ("f32", 4)}[precision]
+    return Kernel(f"intensity_{precision}", "gpu", "intensity", "dram", precision, "GFLOP/s", ("intensity",),
+                  "intensity", reads=1, writes=1, element_bytes=element_bytes, entry=f"intensity_{suffix}",
+                  module=INTENSITY_CU,
+                  launch=_frozen(flops=INTENSITY_FLOPS[precision], quick_flops=INTENSITY_FLOPS[precision][::2],
+                                 levels=("dram", "l2"), dram_l2_multiple=4, min_bytes=256 * 2**20, l2_share=0.5,
+                                 waves=4))
+
+
 GPU_KERNELS: tuple[Kernel, ...] = (
     *(_gpu_stream(form, "fp64") for form in STREAM_FORMS),
     *(_gpu_stream(form, "fp32") for form in STREAM_FORMS),
     # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch, in one shape.
-    Kernel("l2_read", "gpu", "l2", "l2", "fp64", "GB/s", ("transfer",), reads=1, entry="l2_read_f64",
+    Kernel("l2_read", "gpu", "l2", "l2", "fp64", "GB/s", ("transfer", "caches"), reads=1, entry="l2_read_f64",
            module=STREAM_CU, launch=_frozen(vector_bytes=16, shapes=(_frozen(block=256, waves=1),), passes=64,
                                             l2_share=0.25)),
     _gpu_transfer("h2d"), _gpu_transfer("d2h"),
     _gpu_fma("fp64", "fma_f64", 1), _gpu_fma("fp32", "fma_f32", 1),
     _gpu_fma("fp16", "fma_f16x2", 2), _gpu_fma("bf16", "fma_bf16x2", 2),
     _gpu_matmul("fp16"), _gpu_matmul("bf16"), _gpu_matmul("tf32"), _gpu_matmul("fp64"),
+    _gpu_onchip("shared"), _gpu_onchip("l1"),
+    _gpu_intensity("fp64"), _gpu_intensity("fp32"),
 )
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
-GROUP_ORDER = ("stream", "nt", "fma", "caches", "tensor", "transfer")  # as --help and error messages list them
-CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU)
+# The order --help and error messages list the groups in.
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "tensor", "transfer")
+# Not measured by 'hwbench run' (so in no CATALOG entry): the raw kernel 'hwbench validate' times as a real
+# workload (hwbench.workloads.gpu), 2 multiplications + 4 additions per interior point, one read + one write.
+VALIDATE_STENCIL = Kernel("stencil5_fp32", "gpu", "validate", "dram", "fp32", "GFLOP/s", reads=1, writes=1,
+                          flops_per_element=6, element_bytes=4, entry="stencil5_f32", module=STENCIL_CU)
+CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU, INTENSITY_CU, ONCHIP_CU, STENCIL_CU)
 
 
 def kernels(device: str) -> tuple[Kernel, ...]:

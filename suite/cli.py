@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from .commands.validate import validate as validate_command
 from .console import (
     Progress,
     domain_errors,
@@ -63,8 +64,8 @@ SAVE_ROOT = Path("results")
 @app.command()
 @domain_errors
 def run(
-    device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda, cuda:N, or auto (first CUDA GPU, "
-                                        "else cpu).")] = "auto",
+    device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda, cuda:N, cuda:all, all, or auto "
+                                        "(first CUDA GPU, else cpu).")] = "auto",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Profile path; '-' writes YAML to "
                                                "stdout. A file is replaced atomically; a symlink is followed "
                                                "(its target is replaced); a device or FIFO is written "
@@ -86,22 +87,28 @@ def run(
                                                   "--interval, and record burst vs sustained ceilings.")] = None,
     interval: Annotated[float, typer.Option("--interval", metavar="SECONDS", help="Sampling interval of "
                                             "--sustain.")] = 1.0,
-    save: Annotated[bool, typer.Option("--save", help="Also store the profile as "
-                                       "results/<host>/<device>/<timestamp>.yaml for 'hwbench history'.")] = False,
+    save: Annotated[bool, typer.Option("--save", help="Also save it under DIR (default results/).")] = False,
+    save_dir: Annotated[Path | None, typer.Argument(metavar="DIR", help="With --save: the folder.")] = None,
+    one_at_a_time: Annotated[bool, typer.Option("--one-at-a-time", help="cuda:all, all: GPUs in turn.")] = False,
+    mpi: Annotated[bool, typer.Option("--mpi", help="Run as one MPI rank; rank 0 gathers (README).")] = False,
 ) -> None:
-    """Measure the ceilings of one device and write its profile."""
+    """Measure the ceilings of one device (or each of cuda:all, all) and write its profile."""
+    from .cluster.run import check_flags, record_job, run_many, saved_file
     from .profile.files import check_writable, dump_yaml, write_atomic
     from .runner import resolve_device
     from .tools.render import print_profile
 
+    options = RunOptions(kernels, quick, threads, cpus, pinning, check_sustain(sustain, interval))
+    if (job := check_flags(device, save_dir, save, one_at_a_time, mpi)) is None:  # several devices, or MPI
+        return run_many(device, output, save_dir or SAVE_ROOT if save else None, one_at_a_time, mpi, options)
     target = resolve_device(device)
-    sustain_plan = check_sustain(sustain, interval)
     path = None if output == "-" else output if output else default_output(target)
     if path is not None:
         check_writable(path)
     if save:
-        check_writable(SAVE_ROOT / "probe.yaml", create_parents=True, option="--save")
-    data = measure(target, RunOptions(kernels, quick, threads, cpus, pinning, sustain_plan))
+        check_writable((save_dir or SAVE_ROOT) / "probe.yaml", create_parents=True, option="--save")
+    data = measure(target, options)
+    record_job(data, job)  # run.slurm and a rank's node_label under srun; nothing otherwise
     for message in data.get("warnings", []):
         warn(message)
     text = dump_yaml(data)
@@ -113,10 +120,7 @@ def run(
         print_profile(data, stdout_console())
         stderr.print(f"hwbench: profile written to {path}", markup=False)
     if save:
-        from .tools.history import history_path
-
-        saved = history_path(SAVE_ROOT, data)
-        write_atomic(saved, text, create_parents=True)
+        write_atomic(saved := saved_file(save_dir or SAVE_ROOT, data, job), text, create_parents=True)
         stderr.print(f"hwbench: profile saved as {saved}", markup=False)
 
 
@@ -190,46 +194,13 @@ def predict(
     typer.echo(f"bound by:   {bound} (compute {compute_time:.4g} s, memory {memory_time:.4g} s)")
 
 
+app.command(name="validate")(validate_command)  # real programs against both rooflines (commands/validate.py)
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     markdown = "markdown"
-
-
-@app.command()
-@domain_errors
-def validate(
-    profile: Annotated[Path | None, typer.Argument(metavar="[PROFILE]", help="The profile whose roofs predict the "
-                                                   "workloads. Default: a quick 'hwbench run' first.")] = None,
-    device: Annotated[str | None, typer.Option("--device", "-d", help="cpu or cuda:N (default: the profile's).")]
-    = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Also write the report (YAML, atomically).")]
-    = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
-    = OutputFormat.table,
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes and fewer repetitions.")] = False,
-) -> None:
-    """Time real programs (NumPy, OpenBLAS, numba; CuPy, cuBLAS) and compare them with the calibrated and the
-    theoretical roofline; exit 1 when the calibrated one predicts worse on median."""
-    from .profile import Profile
-    from .profile.files import check_writable, dump_yaml, write_atomic
-    from .runner import run_validation, validation_target
-    from .tools import validate as report_of
-
-    if output is not None:
-        check_writable(output)
-    loaded = Profile.load(profile) if profile is not None else None
-    target = validation_target(loaded, device)
-    if loaded is None:
-        stderr.print(f"hwbench: no PROFILE given: measuring {target} first with a quick 'hwbench run' (not saved)",
-                     markup=False)
-        loaded = Profile(measure(target, RunOptions(quick=True)), f"quick run of {target}")
-    with Progress(f"validate {target}") as progress:
-        report = run_validation(loaded, str(profile or loaded.source), target, quick, progress)
-    if output is not None:
-        write_atomic(output, dump_yaml(report))
-    report_of.print_report(report, output_format.value, stdout_console())
-    raise typer.Exit(report_of.exit_code(report))
 
 
 @app.command()
@@ -295,7 +266,8 @@ def roofline(
     line; measured solid, theoretical dashed; ridge points; sweep, validation and --point marks."""
     from .profile import Profile
     from .profile.files import STDOUT, check_writable, is_stream, write_atomic
-    from .tools.plot import import_pyplot, output_format, parse_point, render_roofline
+    from .tools.marks import parse_point
+    from .tools.plot import import_pyplot, output_format, render_roofline
     from .tools.roofs import parse_names
     from .tools.validation_report import load_validation_report
 

@@ -9,6 +9,7 @@ both devices, and writes every figure beside its provenance. Neither imports the
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import socket
 from collections.abc import Callable
@@ -120,6 +121,12 @@ class Measurement:
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the measured roofline curves (profile section intensity_sweep)
 
 
+# The environment variable that labels a node (written as the profile's ``node_label``): cloned VMs or
+# containers that share one host name, or runs of one machine kept apart on purpose, become distinct members of
+# a 'hwbench fleet'.
+NODE_LABEL_VARIABLE = "HWBENCH_NODE_LABEL"
+
+
 @dataclass(frozen=True)
 class Host:
     """Where and when a profile was made: the profile builder takes this instead of reading the OS."""
@@ -128,8 +135,10 @@ class Host:
     os: str
     hwbench_version: str
     created_at: dt.datetime
+    node_label: str | None = None  # NODE_LABEL_VARIABLE: names the node where the host name does not tell nodes apart
 
     @classmethod
     def current(cls) -> Host:
+        label = os.environ.get(NODE_LABEL_VARIABLE, "").strip()
         return cls(socket.gethostname(), f"{platform.system()} {platform.release()}", __version__,
-                   dt.datetime.now(dt.timezone.utc))
+                   dt.datetime.now(dt.timezone.utc), label or None)

@@ -50,6 +50,31 @@ def resolve_device(text: str) -> str:
     return f"cuda:{index}"
 
 
+MULTI_DEVICE = ("cuda:all", "all")  # selections that measure several devices, one profile each
+
+
+def is_multi_device(text: str) -> bool:
+    return text.strip().lower() in MULTI_DEVICE
+
+
+def expand_devices(text: str) -> list[str]:
+    """The devices a ``--device`` selection measures: 'cuda:all' is every CUDA GPU (at least one), 'all' every
+    GPU and then the CPU; any other selection is one device (``resolve_device``)."""
+    name = text.strip().lower()
+    if name == "cuda:all":
+        count = cuda_device_count()
+        if count == 0:
+            raise UsageError("--device cuda:all: this machine has no CUDA GPU; use --device cpu")
+        return [f"cuda:{index}" for index in range(count)]
+    if name == "all":
+        try:
+            count = cuda_device_count()
+        except UsageError:
+            count = 0
+        return [*(f"cuda:{index}" for index in range(count)), "cpu"]
+    return [resolve_device(text)]
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What ``hwbench run`` was asked for; ``threads``, ``cpus`` and ``pinning`` apply to the CPU only."""
@@ -86,3 +111,44 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
         measurement = measure_gpu(int(target.split(":")[1]), catalog.select("gpu", options.kernels), options.quick,
                                   progress, options.sustain)
     return build_profile(measurement, Host.current())
+
+
+def validation_target(profile, device: str | None) -> str:
+    """The device ``hwbench validate`` runs on: ``--device`` when given (it must be the profile's), else the
+    profile's device, else 'auto'. ``profile`` is a ``hwbench.Profile`` or None."""
+    from .tools.validate import check_profile_fits
+
+    target = resolve_device(profile.device_id if device is None and profile is not None else device or "auto")
+    if profile is not None:
+        check_profile_fits(profile, target)
+    return target
+
+
+def run_validation(profile, label: str, target: str, quick: bool, progress: ProgressCallback | None = None) -> dict:
+    """``hwbench validate``: run the real workloads on ``target`` at the sizes and on the cores of the profile's
+    roofs, then build the report (``hwbench.tools.validate``). ``profile`` is a ``hwbench.Profile``."""
+    import datetime as dt
+    import os
+
+    from .stats import RepetitionPolicy
+    from .tools.validate import build_report, check_profile_fits
+
+    check_profile_fits(profile, target)
+    policy, device = RepetitionPolicy.for_mode(quick), profile.data["device"]
+    if target == "cpu":
+        from .cpu.machine import inspect_cpu
+        from .workloads.cpu import CpuPlan, run_cpu_workloads
+
+        threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
+        llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
+        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress)
+        name = inspect_cpu().name
+    else:
+        from .workloads.gpu import GpuPlan, open_device, run_gpu_workloads
+
+        cp, name = open_device(int(target.split(":")[1]))
+        l2 = (device.get("caches") or {}).get("l2") or 50 << 20
+        runs = run_gpu_workloads(cp, GpuPlan.for_device(int(l2), cp.cuda.runtime.memGetInfo()[0], quick), policy,
+                                 progress)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return build_report(profile, runs, name, label, created)

@@ -92,6 +92,12 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits, for figures spanning decades (a 1-byte message's GB/s is 1e-5,
+    which ``rounded`` would make 0.0)."""
+    return float(f"{value:.{digits}g}")
+
+
 def work_rate(amount: float, seconds: float) -> float:
     """Bytes or FLOPs per second, in units of 1e9 (GB/s, GFLOP/s). The one place rates are derived."""
     if seconds <= 0:

@@ -119,7 +119,8 @@ class GpuSession:
         self.device.use()
         self.stream: Any = cupy.cuda.Stream(non_blocking=True)
         try:
-            self.sampler = NvmlSampler(index)
+            bus_id = getattr(cupy.cuda.runtime, "deviceGetPCIBusId", None)
+            self.sampler = NvmlSampler(index, pci_bus_id=bus_id(index) if bus_id else None)
         except ImportError:
             raise UsageError("--device cuda needs nvidia-ml-py for clocks and throttle reasons: "
                              "pip install 'hwbench[cuda]'") from None

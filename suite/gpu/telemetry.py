@@ -96,12 +96,16 @@ def summarize_window(samples: list[Sample], start: float, end: float) -> WindowS
 class NvmlSampler:
     """Samples one GPU in a daemon thread between ``start()`` and ``stop()``."""
 
-    def __init__(self, index: int, interval_s: float = 0.05):
+    def __init__(self, index: int, interval_s: float = 0.05, pci_bus_id: str | None = None):
         import pynvml  # nvidia-ml-py
 
         self.nvml = pynvml
         pynvml.nvmlInit()
-        self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        # NVML numbers every GPU of the node and ignores CUDA_VISIBLE_DEVICES: under Slurm's GPU binding each
+        # rank's cuda:0 is another GPU, so the device is found by its PCI bus id (CUDA's) wherever one is known.
+        by_bus = getattr(pynvml, "nvmlDeviceGetHandleByPciBusId_v2", None)
+        self.handle = (by_bus(pci_bus_id.encode()) if pci_bus_id and by_bus else
+                       pynvml.nvmlDeviceGetHandleByIndex(index))
         self.interval_s = interval_s
         self.samples: list[Sample] = []
         self._stop = threading.Event()

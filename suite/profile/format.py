@@ -7,7 +7,11 @@ versions (as pyperf does). Version history:
        hwbench 0.2.0 adds optional keys only, so 0.1.0's profiles stay readable and comparable:
        headline_rule (measured_* is each kernel's confirmed best, kernels[].ceiling, not its single best
        sample; a profile without the key used the best), clock.cross_check_mhz/probe_status, per-ceiling
-       clock_source/per/throttled/measurement_error, memory.l1/l2/l3 and caches, kernels[].sample_clocks_mhz.
+       clock_source/per/throttled/measurement_error, memory.l1/l2/l3 and caches, kernels[].sample_clocks_mhz,
+       intensity_sweep (the measured roofline curves), node_label (HWBENCH_NODE_LABEL: names a node whose
+       host name does not tell it apart), run.peers (--device cuda:all/all), run.slurm, run.mpi and
+       run.cpu_share (srun, --mpi), links (the GPU peer-to-peer matrix), interconnect (--mpi: MPI ping-pong
+       and NCCL all-reduce).
 
 The JSON Schema ships with the package (``hwbench/profile/schema/profile-v1.schema.json``) and bounds every
 number it can (rates and sizes positive, spreads non-negative). JSON Schema has no NaN or infinity, which
@@ -112,9 +116,10 @@ def _non_finite(data: Any, parts: tuple = ()):
     return None
 
 
-def check_profile(data: Any, source: str) -> None:
+def check_profile(data: Any, source: str, validator: Any = None) -> None:
     """Refuse anything that is not a schema-1 profile with finite numbers in their bounds, with a one-line
-    reason that names the key."""
+    reason that names the key. ``validator``: a jsonschema validator of another schema than the profile's
+    (``subset.load_subset`` checks the keys it reads against the schema restricted to them)."""
     if not isinstance(data, dict) or "schema_version" not in data:
         raise UsageError(f"{source} is not an hwbench profile (no schema_version); give a file written by "
                          "'hwbench run'")
@@ -133,7 +138,7 @@ def check_profile(data: Any, source: str) -> None:
     from jsonschema.exceptions import best_match
 
     try:
-        error = best_match(_validator().iter_errors(data))
+        error = best_match((validator or _validator()).iter_errors(data))
     except RecursionError:
         raise UsageError(f"{source}: nested too deeply to be an hwbench profile") from None
     if error is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..profile import Profile
 from ..tools.compare import REGRESSED, Row, ceilings_of, compare_row
+from .fleet_load import node_name
 
 
 def _safe(text: str) -> str:
@@ -74,7 +75,9 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
     groups: dict[tuple[str, str, str], list[Profile]] = {}
     for profile in profiles:
         device = profile.data["device"]
-        key = (str(profile.data.get("host", "unknown")), str(device["id"]), str(device.get("name", "")))
+        # node_name: the host and its node_label, so the ranks of one host (--save under srun or --mpi: "rank N")
+        # or labelled runs are separate series, as in 'hwbench fleet'
+        key = (node_name(profile.data), str(device["id"]), str(device.get("name", "")))
         groups.setdefault(key, []).append(profile)
     if baseline is not None:
         device = baseline.data["device"]

@@ -1,0 +1,219 @@
+"""``hwbench run --mpi``: every rank measures its devices, starting each kernel together; then the network
+between ranks; then rank 0 gathers every profile.
+
+Order on every rank (each step a collective, so every rank takes it):
+
+1. the plan check: every rank must have been given the same ``--device``, ``--kernels`` and ``--quick``
+   (ranks that measure different things cannot be compared, and the barrier counts would differ);
+2. the CPU share: ranks on one host (MPI's shared-memory communicator) split the CPUs they may all use (their
+   common affinity mask, or ``--cpus``) into disjoint contiguous shares by local rank, so no two ranks measure
+   the same cores; ranks the launcher already bound to disjoint masks keep theirs (``run.cpu_share``);
+3. the devices (``devices.measure_devices``) under ``sync.MpiSteps``: every kernel starts after an MPI step
+   barrier, on all ranks at once;
+4. the interconnect: MPI ping-pong latency and bandwidth between rank 0 and every other rank (``osu``), and on
+   GPUs the NCCL all-reduce bus bandwidth over every rank's GPUs (``hwbench.gpu.allreduce``), written to each
+   profile's ``interconnect`` section;
+5. the gather: each rank sends its profiles as YAML text and their file names; rank 0 checks and writes them
+   (atomically) into the folder and returns them for the fleet report.
+
+Bad input is agreed on through a collective, so every rank exits 2 together. Any other error on one rank
+alone (a bug, a failed device check) would leave the others waiting in a collective: that rank prints one
+line and calls ``MPI_Abort``, which ends every rank. Under ``--device cuda:all`` the ranks' barrier is taken by
+whichever GPU thread arrives last (mpi4py initialises MPI_THREAD_MULTIPLE), always under the threads' lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import MeasurementError, UsageError
+from ..profile.files import dump_yaml
+from ..runner import RunOptions
+from .devices import ProgressFor, measure_devices
+from .job import JobContext
+from .naming import record_job
+from .osu import measure_pairs
+from .sync import MpiSteps
+
+MPI_INSTALL_HINT = "pip install 'hwbench[mpi]' (mpi4py; and an MPI library: the 'mpich' wheel, or the cluster's)"
+
+
+def import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise UsageError(f"--mpi needs mpi4py and an MPI library ({error}): {MPI_INSTALL_HINT}") from None
+    return MPI
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    cpus: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise UsageError(f"--cpus {text!r}: write CPUs as a list like 0-3,8")
+        cpus += list(range(int(low), int(high or low) + 1))
+    return sorted(set(cpus))
+
+
+def cpu_share(pool: Sequence[int], local_rank: int, local_size: int) -> list[int]:
+    """The ``local_rank``-th of ``local_size`` disjoint contiguous shares of ``pool`` (sizes differ by at most
+    one; the first ranks get the larger shares)."""
+    if local_size > len(pool):
+        raise UsageError(f"--mpi: {local_size} ranks on this host but only {len(pool)} CPUs to share; start at most "
+                         f"{len(pool)} ranks per host, or give each its CPUs (srun --cpu-bind)")
+    base, extra = divmod(len(pool), local_size)
+    start = local_rank * base + min(local_rank, extra)
+    return list(pool[start:start + base + (local_rank < extra)])
+
+
+def choose_cpu_share(masks: Sequence[Sequence[int]], local_rank: int, user_cpus: str | None) -> tuple[list[int], str]:
+    """This rank's CPUs given every local rank's affinity mask (``masks``, by local rank)."""
+    mine = list(masks[local_rank])
+    if user_cpus is not None:
+        pool = parse_cpu_list(user_cpus)
+        return cpu_share(pool, local_rank, len(masks)), f"--cpus {user_cpus} split by local rank"
+    if len(masks) == 1:
+        return mine, "the whole affinity mask (one rank on this host)"
+    sets = [set(m) for m in masks]
+    if all(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1:]):
+        return mine, "the launcher's binding (affinity masks already disjoint)"
+    pool = sorted(set().union(*sets))
+    return cpu_share(pool, local_rank, len(masks)), (f"the {len(pool)} CPUs the local ranks' affinity masks allow, "
+                                                     f"split into {len(masks)} disjoint shares by local rank")
+
+
+def collective(error: UsageError) -> UsageError:
+    """Mark an error every rank raises together (agreed through a collective): no rank is left waiting, so
+    each exits 2 on its own instead of aborting the job."""
+    error.collective = True  # type: ignore[attr-defined]
+    return error
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What rank 0 holds after the gather: (paths, YAML text) per profile, and the failures of every rank."""
+
+    files: list[tuple[list[str], str]]  # (the paths it goes to, named by the rank that measured it; YAML text)
+    failures: list[str]
+    root: bool = True  # rank 0, which holds every rank's profiles; another rank holds only its own failures
+
+
+def interconnect_section(pairs: Sequence[Any], rank: int, library: str, nccl: dict | None) -> dict:
+    """The profile's ``interconnect``: the ping-pong pairs this rank took part in (rank 0: all), and NCCL's."""
+    mine = [p for p in pairs if rank in p.ranks] if rank != 0 else list(pairs)
+    section: dict = {
+        "mpi": {
+            "library": library,
+            "method": ("OSU micro-benchmarks: osu_latency (ping-pong, one-way latency = elapsed / (2 x iterations)) "
+                       "and osu_bw (windows of 64 non-blocking sends closed by a 4-byte reply; bandwidth = size x 64 "
+                       "x iterations / elapsed), rank 0 against each other rank; last message of each size checked"),
+            "pairs": [{"ranks": list(p.ranks), "hosts": list(p.hosts), "latency": p.latency,
+                       "bandwidth": p.bandwidth} for p in mine],
+        }
+    }
+    if nccl is not None:
+        section["nccl"] = nccl
+    return section
+
+
+def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, one_at_a_time: bool,
+            name_files: Callable[[dict, JobContext], list[str]], progress_for: ProgressFor,
+            links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+    """Run this rank's part; rank 0 returns what it gathered (written by the caller)."""
+    mpi = import_mpi()
+    comm = mpi.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=rank)
+    job = JobContext.from_environment().with_mpi(rank, size, local.Get_rank(), local.Get_size())
+    plans = comm.allgather((spec.strip().lower(), options.kernels, options.quick, one_at_a_time))
+    if any(plan != plans[0] for plan in plans):
+        raise collective(UsageError("--mpi: the ranks were given different --device, --kernels, --quick or "
+                                    "--one-at-a-time; start every rank with the same command"))
+    targets: list[str] = []
+    try:  # rank 0's output folder, every rank's devices
+        targets, problem = setup(rank == 0), None
+    except UsageError as error:
+        problem = f"rank {rank}: {error}" if size > 1 else str(error)
+    problems = [p for p in comm.allgather(problem) if p]
+    if problems:
+        raise collective(UsageError(problems[0]))
+    try:
+        return _measure_and_gather(comm, local, mpi, job, targets, options, one_at_a_time, name_files, progress_for,
+                                   links)
+    except Exception as error:
+        if size == 1 or isinstance(error, UsageError) and getattr(error, "collective", False):
+            raise
+        # One rank failing alone would leave the others waiting in a collective forever: end the whole job.
+        sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {type(error).__name__}: {error}; aborting "
+                         "every rank\n")
+        sys.stderr.flush()
+        comm.Abort(1 if isinstance(error, MeasurementError) else 70)
+        raise
+
+
+def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, targets: list[str], options: RunOptions,
+                        one_at_a_time: bool, name_files: Callable[[dict, JobContext], list[str]],
+                        progress_for: ProgressFor, links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+    """Steps 2-5 of the module docstring, on every rank."""
+    rank, size = comm.Get_rank(), comm.Get_size()
+    masks = local.allgather(sorted(os.sched_getaffinity(0)))
+    share_note, problem = None, None
+    if "cpu" in targets:
+        try:
+            share, how = choose_cpu_share(masks, local.Get_rank(), options.cpus)
+            share_note = {"cpus": share, "how": how, "local_rank": local.Get_rank(), "local_ranks": local.Get_size()}
+            options = replace(options, cpus=",".join(str(cpu) for cpu in share),
+                              threads=None if options.threads is None else min(options.threads, len(share)))
+        except UsageError as error:
+            problem = str(error)
+    problems = [p for p in comm.allgather(problem) if p]  # every rank stops, or none: no rank left waiting
+    if problems:
+        raise collective(UsageError(problems[0]))
+    run = measure_devices(targets, options, progress_for if rank == 0 else (lambda target: None), one_at_a_time,
+                          MpiSteps(comm), links)
+    host = socket.gethostname()
+    pairs = measure_pairs(comm, mpi, host, options.quick) if size > 1 else []
+    nccl, wrong_sum = None, None
+    gpus = [int(t.split(":")[1]) for t in targets if t != "cpu"]
+    counts = comm.allgather(len(gpus))
+    if sum(counts) > 1 and all(counts):
+        from ..gpu.allreduce import make_unique_id, measure_allreduce
+
+        unique_id, missing = None, None
+        if rank == 0:
+            try:
+                unique_id = make_unique_id()
+            except MeasurementError as error:  # this CuPy has no NCCL: every rank skips it, with the reason
+                missing = str(error)
+        unique_id, missing = comm.bcast((unique_id, missing), root=0)
+        try:
+            if missing:
+                raise MeasurementError(missing)
+            nccl = measure_allreduce(gpus, sum(counts[:rank]), sum(counts), unique_id,
+                                     lambda seconds: comm.allreduce(seconds) / size, options.quick)
+        except MeasurementError as error:  # recorded; the device ceilings and MPI figures are kept
+            nccl = {"error": str(error)}
+            wrong_sum = None if missing else f"rank {rank}: {error}"  # a wrong result fails the run (exit 1)
+    library = mpi.Get_library_version().strip().splitlines()[0]
+    failure = [f"rank {rank}: {run.failure}"] if run.failure else []
+    failure += [wrong_sum] if wrong_sum else []
+    mine = []
+    for data in run.profiles:
+        record_job(data, job)
+        data["run"]["mpi"]["kernel_barrier"] = (f"every kernel started after a step barrier (MPI allreduce) on all "
+                                                f"{size} ranks (sync.MpiSteps)")
+        if share_note is not None and data["device"]["id"] == "cpu":
+            data["run"]["cpu_share"] = share_note
+        data["interconnect"] = interconnect_section(pairs, rank, library, nccl)
+        mine.append((name_files(data, job), dump_yaml(data)))
+    everything = comm.gather((mine, failure), root=0)
+    if rank != 0:
+        return Gathered([], failure, root=False)
+    return Gathered([item for files, _ in everything for item in files],
+                    [message for _, failures in everything for message in failures])

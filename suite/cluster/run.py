@@ -1,0 +1,160 @@
+"""``hwbench run`` for several devices (``--device cuda:all``, ``all``) or as a rank of an MPI job (``--mpi``):
+check the output, measure, write one profile per device, print.
+
+    -o DIR        an existing folder: DIR/<host>-<device>[-rank<N>].yaml   (default: the current folder)
+    --save [DIR]  DIR/<host>/<device>/<timestamp>[-rank<N>].yaml           (default DIR: results/)
+
+``-o FILE`` and ``-o -`` are refused (exit 2, before anything is measured): several profiles need a folder.
+Under ``--mpi`` only rank 0 writes (every rank's profiles, gathered) and prints the fleet report; the other
+ranks print nothing but their errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..console import Progress, stderr, stdout_console, warn
+from ..errors import MeasurementError, UsageError
+from ..profile import Profile
+from ..profile.files import check_writable, dump_yaml, write_atomic
+from ..runner import RunOptions, expand_devices, is_multi_device
+from ..tools.render import print_profile
+from .devices import ProgressFor, measure_devices
+from .job import JobContext
+from .naming import profile_file, record_job, saved_file
+
+
+def check_flags(device: str, save_dir: Path | None, save: bool, one_at_a_time: bool, mpi: bool) -> JobContext | None:
+    """The flags of ``hwbench run`` that only a multi-device or MPI run takes. None when ``run_many`` runs;
+    for one device, this process's job context (its Slurm variables, checked before anything is measured)."""
+    if save_dir is not None and not save:
+        raise UsageError(f"unexpected argument {str(save_dir)!r}: a folder is given only after --save "
+                         f"(--save {save_dir})")
+    if one_at_a_time and not is_multi_device(device):
+        raise UsageError(f"--one-at-a-time applies to --device cuda:all or all, not --device {device}")
+    return None if mpi or is_multi_device(device) else JobContext.from_environment()
+
+
+def check_folder(output: str | None, asked: str) -> Path | None:
+    """``-o`` for several profiles: an existing, writable folder (None: no -o). ``asked``: what asked for
+    several profiles ("--device cuda:all", "--mpi"), for the message."""
+    if output is None:
+        return None
+    if output == "-":
+        raise UsageError(f"-o -: {asked} writes one profile per device; give -o DIR (a folder) or --save [DIR]")
+    folder = Path(output)
+    if not folder.is_dir():
+        raise UsageError(f"-o {output}: {asked} writes one profile per device, named by host and device, so -o "
+                         "must be an existing folder; create it, or use --save [DIR]")
+    check_writable(folder / "hwbench-probe.yaml", option="-o")
+    return folder
+
+
+def links_measurer(quick: bool):
+    """The P2P matrix for two or more GPUs (``hwbench.gpu.links``), imported only when GPUs are measured."""
+
+    def measure(indices: Sequence[int]) -> dict:
+        from ..gpu.links import measure_links
+
+        return measure_links(indices, quick)
+
+    return measure
+
+
+def _write(data: dict, folder: Path | None, save_root: Path | None, job: JobContext) -> list[Path]:
+    text = dump_yaml(data)
+    written = []
+    if folder is not None or save_root is None:
+        path = profile_file(folder or Path("."), data, job)
+        write_atomic(path, text)
+        written.append(path)
+    if save_root is not None:
+        path = saved_file(save_root, data, job)
+        write_atomic(path, text, create_parents=True)
+        written.append(path)
+    return written
+
+
+def print_fleet(profiles: list[Profile]) -> None:
+    """The fleet report (``hwbench.tools.fleet``) of the gathered profiles, as ``hwbench fleet`` prints it."""
+    from ..tools.fleet import fleet_report, rich_tables, summary_line
+    from ..tools.render import print_table
+
+    report = fleet_report(profiles)
+    console = stdout_console()
+    for table in rich_tables(report):
+        print_table(table, console)
+    for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
+        console.print(line, markup=False)
+
+
+def run_many(device: str, output: str | None, save_root: Path | None, one_at_a_time: bool, mpi: bool,
+             options: RunOptions) -> None:
+    """Measure every device of ``device`` (all ranks' under ``mpi``) and write one profile per device."""
+    if mpi:
+        return _run_mpi(device, output, save_root, one_at_a_time, options)
+    folder = check_folder(output, f"--device {device}")
+    if save_root is not None:
+        check_writable(save_root / "probe.yaml", create_parents=True, option="--save")
+    job = JobContext.from_environment()
+    targets = expand_devices(device)
+    if targets == ["cpu"] and device.strip().lower() == "all":
+        warn("--device all: no usable CUDA GPU here (CuPy or the driver missing, or no GPU); measuring the CPU only")
+    with Progress(device) as progress:
+        run = measure_devices(targets, options, _progress_for(progress, targets), one_at_a_time,
+                              links=links_measurer(options.quick))
+    for data in run.profiles:
+        record_job(data, job)
+        for message in data.get("warnings", []):
+            warn(f"{data['device']['id']}: {message}")
+        print_profile(data, stdout_console())
+        for path in _write(data, folder, save_root, job):
+            stderr.print(f"hwbench: profile of {data['device']['id']} written to {path}", markup=False)
+    if run.failure:
+        raise run.failure
+
+
+def _progress_for(progress: Progress, targets: Sequence[str]) -> ProgressFor:
+    """One progress display for every device: each step named by its device when there are several."""
+    if len(targets) == 1:
+        return lambda target: progress
+    return lambda target: (lambda label, index, total: progress(f"{target}: {label}", index, total))
+
+
+def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_time: bool,
+             options: RunOptions) -> None:
+    """``--mpi``: rank 0 checks the folder and writes what it gathers; every rank checks its devices. A check
+    that fails on any rank stops every rank (exit 2), before anything is measured."""
+    from .mpi import run_mpi
+
+    state: dict = {}
+
+    def setup(root: bool) -> list[str]:
+        if root:  # only rank 0 writes: the folder need not exist on the other nodes
+            check_folder(output, "--mpi")
+            if save_root is not None:
+                check_writable(save_root / "probe.yaml", create_parents=True, option="--save")
+        state["targets"] = expand_devices(device)
+        return state["targets"]
+
+    def names(data: dict, rank_job: JobContext) -> list[str]:  # computed on the rank that measured
+        paths = [profile_file(Path(output or "."), data, rank_job)] if output or save_root is None else []
+        return [str(p) for p in paths + ([saved_file(save_root, data, rank_job)] if save_root is not None else [])]
+
+    with Progress(device) as progress:
+        gathered = run_mpi(device, setup, options, one_at_a_time, names,
+                           lambda target: _progress_for(progress, state["targets"])(target),
+                           links_measurer(options.quick))
+    profiles = []
+    for paths, text in gathered.files:
+        profile = Profile.from_yaml(text, paths[0])  # checked before it is written
+        for path in paths:
+            write_atomic(path, text, create_parents=True)
+            stderr.print(f"hwbench: profile of {profile.data['host']} {profile.data['device']['id']} written to "
+                         f"{path}", markup=False)
+        profiles.append(profile)
+    if profiles:
+        print_fleet(profiles)
+    if gathered.failures:
+        raise MeasurementError("; ".join(gathered.failures))
