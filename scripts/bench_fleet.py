@@ -3,6 +3,11 @@ load them and run the fleet report; print where the seconds go. Not a test: run 
 
     python scripts/bench_fleet.py [--n 10000] [--kind gpu|cpu] [--workers N] [--keep DIR]
 
+Side by side on the same files: loading with the full loader (``read_member_full``: every key parsed and
+checked, as before) and with the fleet's reader (``read_member``: only the keys fleet reads), then the whole
+``hwbench fleet DIR -f json`` command in a fresh process (start-up, imports, finding the files, loading,
+judging, printing), which is the figure the issue's 10 s goal is about.
+
 The profiles are derived from a real one (tests/profiles/h100-sxm-full-1.yaml, or the golden CPU profile) with
 noise within ±1% on every ceiling and clock, as tests/test_fleet.py does; to write 10,000 files quickly the
 base is dumped once as a template whose varying numbers are placeholders.
@@ -12,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +30,9 @@ import numpy as np
 import yaml
 
 from hwbench.profile import Profile
+from hwbench.profile.subset import load_subset
 from hwbench.tools.fleet import fleet_report, load_fleet, profile_paths
+from hwbench.tools.fleet_load import FLEET_KEYS, read_member, read_member_full
 
 ROOT = Path(__file__).resolve().parent.parent
 BASES = {"gpu": ROOT / "tests" / "profiles" / "h100-sxm-full-1.yaml",
@@ -100,10 +109,13 @@ def split_load_time(paths: list[Path]) -> str:
     for path in sample:
         Profile.load(path)
     t4 = time.perf_counter()
+    for path in sample:
+        load_subset(path, FLEET_KEYS)
+    t5 = time.perf_counter()
     ms = 1000
     return (f"per file: yaml.safe_load {ms * (t1 - t0) / 20:.1f} ms, CSafeLoader {ms * (t2 - t1) / len(texts):.1f} ms, "
             f"schema check (Profile()) {ms * (t3 - t2) / len(texts):.1f} ms, Profile.load "
-            f"{ms * (t4 - t3) / len(texts):.1f} ms")
+            f"{ms * (t4 - t3) / len(texts):.1f} ms, load_subset (fleet's keys) {ms * (t5 - t4) / len(texts):.2f} ms")
 
 
 def main() -> None:
@@ -121,19 +133,30 @@ def main() -> None:
         t1 = time.perf_counter()
         print(f"built {args.n} {args.kind} profiles in {t1 - t0:.1f} s under {root}", flush=True)
         print(split_load_time(profile_paths([root])), flush=True)
-        t2 = time.perf_counter()
-        members, skipped = load_fleet([root], workers=args.workers)
-        t3 = time.perf_counter()
-        report = fleet_report(members)
-        t4 = time.perf_counter()
-        print(f"loading: {t3 - t2:.1f} s ({len(members)} profiles, {len(skipped)} skipped, "
-              f"{1000 * (t3 - t2) / args.n:.1f} ms per file)")
-        print(f"report:  {t4 - t3:.2f} s ({len(report.flags)} flagged ceilings)")
-        found = {(f.host, f.device) for f in report.flags}
         expected = {(f"node{i // 8:05d}", f"cuda:{i % 8}") if args.kind == "gpu" else (f"node{i:05d}", "cpu")
                     for i in planted}
-        assert found == expected, f"flagged {sorted(found)}, planted {sorted(expected)}"
-        print(f"ok: exactly the {len(planted)} planted devices flagged")
+        reports = {}
+        for label, reader in (("full loader", read_member_full), ("fleet reader", read_member)):
+            t2 = time.perf_counter()
+            members, skipped = load_fleet([root], workers=args.workers, reader=reader)
+            t3 = time.perf_counter()
+            report = reports[label] = fleet_report(members)
+            t4 = time.perf_counter()
+            print(f"{label:>12}: loading {t3 - t2:.2f} s ({len(members)} profiles, {len(skipped)} skipped, "
+                  f"{1000 * (t3 - t2) / args.n:.2f} ms per file), report {t4 - t3:.2f} s "
+                  f"({len(report.flags)} flagged ceilings)", flush=True)
+            found = {(f.host, f.device) for f in report.flags}
+            assert found == expected, f"{label}: flagged {sorted(found)}, planted {sorted(expected)}"
+        assert reports["full loader"] == reports["fleet reader"], "the two readers disagree"
+        t5 = time.perf_counter()
+        command = subprocess.run([sys.executable, "-m", "hwbench", "fleet", str(root), "-f", "json"],
+                                 capture_output=True, text=True)
+        t6 = time.perf_counter()
+        assert command.returncode == 1, command.stderr
+        found = {(f["host"], f["device"]) for f in json.loads(command.stdout)["flags"]}
+        assert found == expected, f"hwbench fleet: flagged {sorted(found)}, planted {sorted(expected)}"
+        print(f"'hwbench fleet DIR -f json' (a fresh process, start to exit): {t6 - t5:.2f} s")
+        print(f"ok: exactly the {len(planted)} planted devices flagged, the same report from both readers")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

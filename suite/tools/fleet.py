@@ -125,7 +125,8 @@ def explain(key: str, reading: Reading, peers: list[Reading], threshold: float) 
     elif per_cycle is not None:
         cause = f"not the clock ({label} {per_cycle:+.1%}" + (f", clock {clock:+.1%})" if clock is not None else ")")
     else:
-        cause = f"not the clock (clock {clock:+.1%})" if clock is not None else ""
+        cause = f"not the clock (clock {clock:+.1%})" if clock is not None else \
+            "not split: no clock was recorded with this ceiling"
     nvml = ", ".join(reading.reasons) or ("throttled" if reading.throttled else "")
     return f"{cause}; NVML: {nvml}".lstrip("; ") if nvml else cause
 

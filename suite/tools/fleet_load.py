@@ -1,22 +1,26 @@
 """Reading a fleet: every profile under some folders, each reduced to a ``Member`` (its ceilings, clocks,
 per-cycle figures and NVML clock-event reasons), for ``hwbench.tools.fleet``.
 
-Loading is the slow part of ``hwbench fleet``: each file goes through ``Profile.load`` (libyaml's C parser
-where PyYAML has it, and the schema check every reader applies), and ``load_fleet`` spreads the files over
-processes.
+Loading is the slow part of ``hwbench fleet``. A fleet needs a few dozen keys of each profile (``FLEET_KEYS``),
+not its thousands of per-sample figures, so ``read_member`` reads only those (``profile.subset.load_subset``:
+the text cut to the kept keys, parsed by libyaml, checked against the profile's schema restricted to them;
+anything it cannot vouch for goes through ``Profile.load`` and gets the full loader's message).
+``read_member_full`` is the full loader's way, kept for comparison (tests, ``scripts/bench_fleet.py``).
+``load_fleet`` spreads the files over processes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
-from .compare import ceilings_of, reference_clock_mhz
+from ..profile.subset import KeepTree, load_subset
+from .compare import reference_clock_mhz
 
 PARALLEL_FROM = 64  # files; below that a process pool costs more than it saves
 
@@ -37,7 +41,7 @@ class Reading:
 class Member:
     """One device of the fleet: its newest profile, reduced to the ceilings."""
 
-    host: str
+    host: str  # the node: its host name, and its node_label where it has one ("vm (quiet-1)")
     device: str  # cpu, cuda:0
     model: str  # device.name
     kind: str  # cpu or cuda
@@ -53,48 +57,111 @@ class Member:
 
 
 
-def _telemetry_reasons(data: dict, kernel: str | None) -> tuple[str, ...]:
-    for entry in data.get("kernels", []):
+_CEILING_KEYS: KeepTree = {"kernel": True, "clock_mhz": True, "throttled": True}
+_REASONS: KeepTree = {"clock_event_reasons": True, "reasons": True}
+FLEET_KEYS: KeepTree = {
+    "schema_version": True, "created_at": True, "host": True, "node_label": True,
+    "device": {"id": True, "name": True},
+    "run": {"threads": True, "quick": True},
+    "clock": {"measured_mhz": True},
+    "compute": {"*": {**_CEILING_KEYS, "measured_gflops": True, "flop_per_cycle": True}},
+    "memory": {"*": {**_CEILING_KEYS, "measured_gbps": True, "bytes_per_cycle": True}},
+    "kernels": {"name": True, "details": {"telemetry": _REASONS}},
+    "sustained": {"kernels": {"*": {"unit": True, "sustained": True, "clock_sustained_mhz": True,
+                                    "timeline": {"clock_event_reasons": True}}}},
+}
+"""Every key ``member_from_data`` reads, and nothing else (a tree for ``profile.subset``)."""
+
+
+def _strings(value: object, where: str, source: str) -> tuple[str, ...]:
+    """A list of NVML reason names; anything else is a damaged file, not a crash."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError(f"{source}: {where} is not a list of NVML reason names; re-run 'hwbench run' or fix "
+                         "the file")
+    return tuple(value)
+
+
+def _mapping(value: object, where: str, source: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"{source}: {where} is not a mapping; re-run 'hwbench run' or fix the file")
+    return value
+
+
+def _telemetry_reasons(data: dict, kernel: str | None, source: str) -> tuple[str, ...]:
+    for index, entry in enumerate(data.get("kernels", [])):
         if entry.get("name") == kernel:
-            telemetry = (entry.get("details") or {}).get("telemetry") or {}
-            reasons = telemetry.get("clock_event_reasons", telemetry.get("reasons")) or []
-            return tuple(str(reason) for reason in reasons)
+            where = f"kernels[{index}].details"
+            telemetry = _mapping(_mapping(entry.get("details"), where, source).get("telemetry"),
+                                 f"{where}.telemetry", source)
+            key = "clock_event_reasons" if "clock_event_reasons" in telemetry else "reasons"
+            return _strings(telemetry.get(key), f"{where}.telemetry.{key}", source)
     return ()
 
 
-def member_of(profile: Profile) -> Member:
-    """A profile reduced to what the fleet compares: ``compare.ceilings_of`` plus clocks and reasons."""
-    data = profile.data
+def node_name(data: dict) -> str:
+    """How the fleet names a profile's node: its host, and its ``node_label`` where the run had one
+    (HWBENCH_NODE_LABEL), e.g. ``vm (quiet-1)``: two labelled runs of one host are two members."""
+    host, label = str(data.get("host", "unknown")), data.get("node_label")
+    return f"{host} ({label})" if label else host
+
+
+def member_from_data(data: dict, source: str) -> Member:
+    """A checked profile's data (whole, or its ``FLEET_KEYS``) reduced to what the fleet compares: the ceilings
+    of ``compare.ceilings_of`` (a test keeps the two in step) plus clocks, per-cycle figures and reasons."""
     device = data["device"]
     readings: dict[str, Reading] = {}
-    for key, ceiling in ceilings_of(profile).items():
-        group, _, name = key.partition(".")
-        if group == "compute":
-            entry = data["compute"][name]
-            reading = Reading(ceiling.value, ceiling.unit, ceiling.clock_mhz, ceiling.flop_per_cycle,
-                              entry.get("throttled"), _telemetry_reasons(data, entry.get("kernel")))
-        elif group == "memory":
-            entry = data["memory"][name]
-            reading = Reading(ceiling.value, ceiling.unit, entry.get("clock_mhz"), entry.get("bytes_per_cycle"),
-                              entry.get("throttled"), _telemetry_reasons(data, entry.get("kernel")))
-        elif group == "sustained":
-            timeline = data["sustained"]["kernels"][name].get("timeline") or {}
-            reasons = sorted({str(r) for sample in timeline.get("clock_event_reasons") or [] for r in sample or []})
-            reading = Reading(ceiling.value, ceiling.unit, ceiling.clock_mhz, None, None, tuple(reasons))
-        else:  # the reference clock: the reasons of the compute kernel that set it
-            clock = reference_clock_mhz(data)
-            entry = next((e for p, e in data["compute"].items() if not p.startswith("tensor_")
-                          and isinstance(e, dict) and e.get("clock_mhz") == clock), {})
-            reading = Reading(ceiling.value, ceiling.unit, ceiling.value, None, entry.get("throttled"),
-                              _telemetry_reasons(data, entry.get("kernel")))
-        readings[key] = reading
+    for precision, entry in data["compute"].items():
+        if entry.get("measured_gflops") is not None:
+            readings[f"compute.{precision}"] = Reading(
+                float(entry["measured_gflops"]), "GFLOP/s", entry.get("clock_mhz"), entry.get("flop_per_cycle"),
+                entry.get("throttled"), _telemetry_reasons(data, entry.get("kernel"), source))
+    for level, entry in data["memory"].items():
+        if entry.get("measured_gbps") is not None:
+            readings[f"memory.{level}"] = Reading(
+                float(entry["measured_gbps"]), "GB/s", entry.get("clock_mhz"), entry.get("bytes_per_cycle"),
+                entry.get("throttled"), _telemetry_reasons(data, entry.get("kernel"), source))
+    clock = reference_clock_mhz(data)
+    if clock is not None:  # the reference clock: the reasons of the compute kernel that set it
+        entry = next((e for p, e in data["compute"].items() if not p.startswith("tensor_")
+                      and isinstance(e, dict) and e.get("clock_mhz") == clock), {})
+        readings["clock"] = Reading(float(clock), "MHz", float(clock), None, entry.get("throttled"),
+                                    _telemetry_reasons(data, entry.get("kernel"), source))
+    for name, entry in (data.get("sustained") or {}).get("kernels", {}).items():
+        if entry.get("sustained") is not None:
+            where = f"sustained.kernels.{name}.timeline"
+            samples = _mapping(entry.get("timeline"), where, source).get("clock_event_reasons")
+            if samples is not None and not isinstance(samples, list):
+                raise UsageError(f"{source}: {where}.clock_event_reasons is not a list; re-run 'hwbench run'")
+            reasons = sorted({r for sample in samples or [] for r in _strings(sample, where, source)})
+            readings[f"sustained.{name}"] = Reading(float(entry["sustained"]), entry["unit"],
+                                                    entry.get("clock_sustained_mhz"), None, None, tuple(reasons))
     kind = "cpu" if device["id"] == "cpu" else "cuda"
-    return Member(str(data.get("host", "unknown")), str(device["id"]), str(device.get("name", "")), kind,
-                  data["run"].get("threads") if kind == "cpu" else None, profile.source,
-                  str(data.get("created_at", "")), data["run"].get("quick"), readings)
+    run = data.get("run") or {}
+    return Member(node_name(data), str(device["id"]), str(device.get("name", "")), kind,
+                  run.get("threads") if kind == "cpu" else None, source, str(data.get("created_at", "")),
+                  run.get("quick"), readings)
 
 
-def _load_member(path: Path) -> Member | str:
+def member_of(profile: Profile) -> Member:
+    """A loaded profile reduced to what the fleet compares."""
+    return member_from_data(profile.data, profile.source)
+
+
+def read_member(path: Path) -> Member | str:
+    """The fleet's reader: only ``FLEET_KEYS`` parsed and checked; a skip note for a file that is not a
+    profile (the full loader's message)."""
+    try:
+        return member_from_data(load_subset(path, FLEET_KEYS), str(path))
+    except UsageError as error:
+        return f"skipped {error}"
+
+
+def read_member_full(path: Path) -> Member | str:
+    """The same through ``Profile.load``: every key parsed and checked (slower; for comparison)."""
     try:
         return member_of(Profile.load(path))
     except UsageError as error:
@@ -114,18 +181,20 @@ def profile_paths(directories: Sequence[Path]) -> list[Path]:
     return list(seen.values())
 
 
-def load_fleet(directories: Sequence[Path], workers: int | None = None) -> tuple[list[Member], list[str]]:
+def load_fleet(directories: Sequence[Path], workers: int | None = None,
+               reader: Callable[[Path], Member | str] = read_member) -> tuple[list[Member], list[str]]:
     """Every profile under ``directories`` as a ``Member``, and a note for each YAML file that is not a
     profile. Files are parsed in ``workers`` processes (default: one per CPU from ``PARALLEL_FROM`` files on):
-    parsing and the schema check are CPU-bound, and a Member is small to send back."""
+    parsing and the schema check are CPU-bound, and a Member is small to send back. ``reader`` (a module-level
+    function, so that it pickles): ``read_member`` or ``read_member_full``."""
     paths = profile_paths(directories)
     if workers is None:
         workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_load_member, paths, chunksize=max(1, len(paths) // (workers * 8))))
+            results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
     else:
-        results = [_load_member(path) for path in paths]
+        results = [reader(path) for path in paths]
     members = [r for r in results if isinstance(r, Member)]
     skipped = [r for r in results if isinstance(r, str)]
     if not members:

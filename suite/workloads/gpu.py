@@ -1,0 +1,226 @@
+"""The GPU workloads of ``hwbench validate``: cuBLAS through ``cupy.matmul``, a CuPy elementwise kernel,
+``cupy.sum`` and a 5-point stencil raw kernel (``kernels/cuda/stencil.cu``).
+
+Each workload is set up untimed (arrays on the device, the raw kernel compiled by NVRTC with the catalog's
+``-D`` constants), timed through ``hwbench.measure.time_kernel`` with CUDA events around batches of
+back-to-back calls of about ``SAMPLE_SECONDS`` (the first call untimed: cuBLAS heuristics, kernel loading),
+then validated on the host; a wrong result raises ``MeasurementError``.
+
+Precisions: fp32 matmul runs on the CUDA cores (``compute.fp32``) unless CuPy is told to use TF32
+(``CUPY_TF32=1``: ``compute.tensor_tf32``); fp16 matmul goes through cublasGemmEx on the tensor cores
+(``compute.tensor_fp16``). There is no bf16 workload: CuPy has no bfloat16 dtype (NumPy has none).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from .. import catalog
+from ..errors import MeasurementError, UsageError
+from ..measure import Sample, time_kernel
+from ..measurement import ProgressCallback
+from ..stats import RepetitionPolicy
+from ..validation import STREAM_INITIAL, STREAM_SCALAR
+from .result import WorkloadRun, count_label
+
+SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back calls
+SAMPLED_ENTRIES = 32
+# Relative tolerance of a matmul entry against its float64 reference: fp32 sums of n products err by about
+# sqrt(n) x 6e-8 (5e-6 at n = 8192), fp16 outputs are rounded to 11 bits (5e-4); a wrong entry is off by O(1).
+MATMUL_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
+STENCIL_C0, STENCIL_C1 = 0.5, 0.125  # as the CPU stencil: out = C0 u + C1 (N + S + W + E)
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """The sizes of one run on a GPU: fp32 and fp16 matmul sides, the vector length, the stencil's side."""
+
+    matmul_sizes: tuple[int, ...]
+    half_matmul_sizes: tuple[int, ...]
+    vector_elements: int
+    stencil_side: int
+
+    @classmethod
+    def for_device(cls, l2_bytes: int, free_bytes: int, quick: bool) -> GpuPlan:
+        """Vectors and the grid of fp32 at least 8x the L2 (4x with ``quick``; a power of two), three of them
+        within half the free memory: on an H100 (50 MiB L2) 2^27 elements, so that a sum (one read of 512 MiB)
+        takes some 170 us, above validate's 100 us floor; a 512 matmul (launch-bound, to be excluded), and
+        8192 (4096 with ``quick``)."""
+        multiple = 4 if quick else 8
+        elements = 1 << max(20, (multiple * l2_bytes // 4 - 1).bit_length())
+        while 3 * 4 * elements > free_bytes // 2 and elements > 1 << 20:
+            elements //= 2
+        side = 1 << ((elements.bit_length() - 1 + 1) // 2)
+        big = 4096 if quick else 8192
+        return cls((512, big), (big,), elements, side)
+
+
+@dataclass(frozen=True)
+class _Workload:
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    precision: str
+    element_bytes: int
+    library: str
+    description: str
+    call: Callable[[], object]
+    check: Callable[[], None]
+
+
+def open_device(index: int) -> tuple[Any, str]:
+    """CuPy with device ``index`` current, and the device's name; UsageError without CuPy or that device."""
+    try:
+        import cupy
+    except ImportError:
+        raise UsageError("validate --device cuda needs CuPy: pip install 'hwbench[cuda]'") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDARuntimeError without a driver
+        raise UsageError(f"--device cuda:{index}: no usable NVIDIA GPU or driver ({error}); use --device cpu") from None
+    if not 0 <= index < count:
+        raise UsageError(f"--device cuda:{index}: this machine has {count} CUDA GPU(s)")
+    cupy.cuda.Device(index).use()
+    name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
+    return cupy, name.decode() if isinstance(name, bytes) else str(name)
+
+
+def run_gpu_workloads(cp: Any, plan: GpuPlan, policy: RepetitionPolicy,
+                      progress: ProgressCallback | None = None) -> list[WorkloadRun]:
+    """Set up, time and validate every GPU workload of ``plan`` on CuPy's current device."""
+    stream = cp.cuda.Stream(non_blocking=True)
+    tf32 = os.environ.get("CUPY_TF32") == "1"
+    builders = [*(lambda n=n: _matmul(cp, n, np.float32, "tensor_tf32" if tf32 else "fp32")
+                  for n in plan.matmul_sizes),
+                *(lambda n=n: _matmul(cp, n, np.float16, "tensor_fp16") for n in plan.half_matmul_sizes),
+                lambda: _axpy(cp, plan.vector_elements), lambda: _sum(cp, plan.vector_elements),
+                lambda: _stencil(cp, plan.stencil_side)]
+    runs = []
+    for index, build in enumerate(builders):
+        with stream:
+            workload = build()
+        if progress:
+            progress(workload.name, index, len(builders))
+        runs.append(_timed(cp, stream, workload, policy))
+    return runs
+
+
+def _timed(cp: Any, stream: Any, workload: _Workload, policy: RepetitionPolicy) -> WorkloadRun:
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+
+    def run(calls: int) -> Sample:
+        with stream:
+            start.record(stream)
+            for _ in range(calls):
+                workload.call()
+            end.record(stream)
+            end.synchronize()
+        return Sample(cp.cuda.get_elapsed_time(start, end) / 1e3)
+
+    timing = time_kernel(run, policy, SAMPLE_SECONDS)
+    with stream:
+        stream.synchronize()
+        workload.check()
+    samples = tuple(seconds / timing.calls_per_sample for seconds in timing.seconds)
+    return WorkloadRun(workload.name, "gpu", workload.kind, workload.shape, workload.precision,
+                       workload.element_bytes, workload.library, workload.description, float(np.median(samples)),
+                       samples, None, {"calls_per_sample": timing.calls_per_sample})
+
+
+def _fail(name: str, what: str) -> None:
+    raise MeasurementError(f"{name} validation failed: {what}; no figure is reported")
+
+
+def _matmul(cp: Any, n: int, dtype: Any, precision: str) -> _Workload:
+    rng = np.random.default_rng(n)
+    host_a, host_b = (rng.random((n, n)).astype(dtype) for _ in range(2))
+    a, b = cp.asarray(host_a), cp.asarray(host_b)
+    c = cp.empty((n, n), dtype=dtype)
+    kind = np.dtype(dtype).name
+    name = f"cupy_matmul_{'fp16' if kind == 'float16' else 'fp32'}_{n}"
+    tolerance = MATMUL_TOLERANCE[kind]
+
+    def check() -> None:
+        # The float64 checksum identity sum(A B) = (1^T A)(B 1), then sampled entries against a float64 reference.
+        result = cp.asnumpy(c).astype(np.float64)
+        a64, b64 = host_a.astype(np.float64), host_b.astype(np.float64)
+        expected = float(a64.sum(axis=0) @ b64.sum(axis=1))
+        if not abs(float(result.sum()) - expected) <= tolerance * expected:
+            _fail(name, f"checksum {float(result.sum())!r}, expected {expected!r}")
+        for i, j in zip(rng.integers(0, n, SAMPLED_ENTRIES), rng.integers(0, n, SAMPLED_ENTRIES)):
+            reference = float(np.sum(a64[i, :] * b64[:, j]))
+            if not abs(result[i, j] - reference) <= tolerance * reference:
+                _fail(name, f"C[{i}, {j}] = {result[i, j]!r}, expected {reference!r}")
+
+    return _Workload(name, "matmul", (n,), precision, np.dtype(dtype).itemsize, f"cupy {cp.__version__} (cuBLAS)",
+                     f"C = A @ B (cupy.matmul, out=C), {n} x {n}, {kind}", lambda: cp.matmul(a, b, out=c), check)
+
+
+def _axpy(cp: Any, n: int) -> _Workload:
+    kernel = cp.ElementwiseKernel("float32 a, float32 x, float32 y", "float32 z", "z = a * x + y", "hwbench_axpy")
+    x, y = cp.full(n, STREAM_INITIAL["c"], dtype=np.float32), cp.full(n, STREAM_INITIAL["b"], dtype=np.float32)
+    z = cp.empty(n, dtype=np.float32)
+    scalar = np.float32(STREAM_SCALAR)
+    name = f"cupy_axpy_{count_label(n)}"
+
+    def check() -> None:
+        expected = STREAM_INITIAL["b"] + STREAM_SCALAR * STREAM_INITIAL["c"]  # 3.5, exact in fp32
+        result = cp.asnumpy(z)
+        wrong = np.flatnonzero(result != np.float32(expected))
+        if wrong.size:
+            _fail(name, f"z[{int(wrong[0])}] = {float(result[wrong[0]])!r}, expected {expected!r}")
+
+    return _Workload(name, "axpy", (n,), "fp32", 4, f"cupy {cp.__version__} (ElementwiseKernel)",
+                     f"z = a * x + y, one fused elementwise kernel, {n} fp32", lambda: kernel(scalar, x, y, z), check)
+
+
+def _sum(cp: Any, n: int) -> _Workload:
+    x = cp.full(n, STREAM_INITIAL["a"], dtype=np.float32)
+    result: list[Any] = []
+    name = f"cupy_sum_{count_label(n)}"
+
+    def check() -> None:
+        value, expected = float(result[-1]), n * STREAM_INITIAL["a"]
+        if not abs(value - expected) <= 1e-6 * expected:  # fp32 tree reduction of ones: exact up to rounding
+            _fail(name, f"result {value!r}, expected {expected!r}")
+
+    def call() -> None:
+        result[:] = [cp.sum(x)]  # a 0-d device array: no synchronisation inside the timed batch
+
+    return _Workload(name, "sum", (n,), "fp32", 4, f"cupy {cp.__version__} (reduction)", f"cupy.sum(x), {n} fp32",
+                     call, check)
+
+
+def _stencil(cp: Any, side: int) -> _Workload:
+    kernel = catalog.VALIDATE_STENCIL
+    assert kernel.module is not None
+    source = resources.files("hwbench.kernels").joinpath(f"cuda/{kernel.module.source}").read_text()
+    module = cp.RawModule(code=source, options=kernel.module.compile_options())
+    module.compile()  # NVRTC now, outside any timing
+    function = module.get_function(kernel.entry)
+    block_x, block_y = kernel.constants["BLOCK_X"], kernel.constants["BLOCK_Y"]
+    grid = (-(-side // block_x), -(-side // block_y))
+    host_u = np.random.default_rng(side).random((side, side)).astype(np.float32)
+    u, out = cp.asarray(host_u), cp.zeros((side, side), dtype=np.float32)
+    args = (u, out, np.int32(side), np.int32(side), np.float32(STENCIL_C0), np.float32(STENCIL_C1))
+    name = f"cuda_stencil5_{side}"
+
+    def check() -> None:
+        u64 = host_u.astype(np.float64)
+        reference = np.zeros_like(u64)
+        reference[1:-1, 1:-1] = STENCIL_C0 * u64[1:-1, 1:-1] + STENCIL_C1 * (
+            ((u64[:-2, 1:-1] + u64[2:, 1:-1]) + u64[1:-1, :-2]) + u64[1:-1, 2:])
+        result = cp.asnumpy(out).astype(np.float64)
+        if not np.allclose(result, reference, rtol=1e-5, atol=1e-6):
+            worst = np.unravel_index(np.argmax(np.abs(result - reference)), result.shape)
+            _fail(name, f"out{tuple(int(i) for i in worst)} = {result[worst]!r}, expected {reference[worst]!r}")
+
+    return _Workload(name, "stencil5", (side, side), "fp32", 4, f"cupy {cp.__version__} (RawKernel stencil.cu)",
+                     f"5-point stencil raw kernel ({kernel.entry}), {side} x {side}, fp32",
+                     lambda: function(grid, (block_x, block_y), args), check)
