@@ -197,7 +197,8 @@ def caches_table(data: dict) -> Table:
              _num(entry.get("measured_stream_gbps") or entry.get("measured_gbps")), _num(one_thread.get(level)),
              _num(entry.get("bytes_per_cycle_per_core")), _num(entry.get("bytes_per_cycle_per_core_theoretical")))
     table.caption = _text("plateau: the working sets (all threads) over which the rate stays within the plateau "
-                          "rule (caches.plateau_rule); B/cyc/core at the clock measured under load; paper: the core "
+                          "rule (caches.plateau_rule); B/cyc/core at the level's clock_mhz (the probe alone: "
+                          "clock.scalar_mhz); paper: the core "
                           "table's load/store or fill width (theoretical_source)")
     table.caption_justify = "left"
     return table
