@@ -140,9 +140,10 @@ def test_predict_golden_output(tmp_path, profile_data):
 
 
 def test_predict_at_a_cache_level():
-    """--level picks the memory roof: the Zen 3 profile's L2 (190.3 GB/s) instead of its DRAM (39.3 GB/s)."""
+    """--level picks the memory roof: the Zen 3 profile's L2 instead of its DRAM."""
     profile = Path(__file__).parent.parent / "results" / "ci-kvm-amd-epyc-zen3-2c.yaml"
-    l2 = invoke("predict", str(profile), "--flops", "1e9", "--bytes", "190.3e9", "--level", "l2")
+    l2_gbps = yaml.safe_load(profile.read_text())["memory"]["l2"]["measured_gbps"]
+    l2 = invoke("predict", str(profile), "--flops", "1e9", "--bytes", f"{l2_gbps}e9", "--level", "l2")
     assert l2.exit_code == 0 and "time:       1 s" in l2.stdout and "bound by:   l2 memory bandwidth" in l2.stdout
     unknown = invoke("predict", str(profile), "--flops", "1", "--bytes", "1", "--level", "l9")
     assert unknown.exit_code == 2 and "no memory level 'l9'; it has: l1, l2, l3, dram" in unknown.stderr

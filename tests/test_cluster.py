@@ -193,6 +193,19 @@ def test_links_matrix_on_three_fake_gpus(fake_gpus):
     assert fake_gpus.fake_peers.enabled == {(0, 1), (1, 0), (1, 2), (2, 1)}
     copies = {(source, target) for source, target, _ in fake_gpus.fake_peers.copies}
     assert copies == {(s, t) for s in range(3) for t in range(3) if s != t}
+    # show prints the matrix: one row per pair, the PCIe pair without SM copies
+    from rich.console import Console
+
+    from hwbench.tools.render import print_table
+    from hwbench.tools.render_cluster import links_table
+
+    console = Console(width=150, record=True, color_system=None)
+    print_table(links_table(section), console)
+    rows = [line.split() for line in console.export_text().splitlines() if line.strip().startswith("cuda:")]
+    assert len(rows) == 6
+    pcie_row = next(row for row in rows if row[:2] == ["cuda:0", "cuda:2"])
+    assert pcie_row[2] == "pcie" and pcie_row[-2:] == ["-", "-"]
+    assert next(row for row in rows if row[:2] == ["cuda:0", "cuda:1"])[3] == "100.0"
 
 
 def test_an_nvswitch_counts_every_link_for_every_peer(fake_gpus):
@@ -429,3 +442,38 @@ def test_a_wrong_peer_copy_keeps_the_device_profiles_and_exits_1(fake_gpus, tmp_
     assert result.exit_code == 1 and "the destination differs from the source" in result.stderr
     written = [yaml.safe_load(path.read_text()) for path in tmp_path.glob("*.yaml")]
     assert len(written) == 3 and not any("links" in data for data in written)
+
+
+def test_gathered_profiles_never_share_a_file():
+    from hwbench.cluster.run import unique_path
+
+    taken: set[str] = set()
+    names = [unique_path(p, taken) for p in ("out/node-cpu.yaml", "out/node-cpu.yaml", "out/node-cpu.yaml",
+                                              "out/other-cpu.yaml")]
+    assert names == ["out/node-cpu.yaml", "out/node-cpu-2.yaml", "out/node-cpu-3.yaml", "out/other-cpu.yaml"]
+
+
+def test_ranks_sharing_a_gpu_are_refused():
+    from hwbench.cluster.mpi import shared_gpu_problem
+
+    assert shared_gpu_problem([["0000:01:00.0"], ["0000:02:00.0"]], 0, "node1") is None
+    problem = shared_gpu_problem([["0000:01:00.0", "0000:02:00.0"], ["0000:02:00.0"]], 1, "node1")
+    assert problem and "0000:02:00.0" in problem and "--gpus-per-task" in problem
+    assert shared_gpu_problem([[], []], 0, "node1") is None  # CPU-only ranks
+
+
+def test_show_prints_the_interconnect():
+    from rich.console import Console
+
+    from hwbench.tools.render import print_table
+    from hwbench.tools.render_cluster import interconnect_table
+
+    section = {"mpi": {"library": "MPICH", "pairs": [
+        {"ranks": [0, 1], "hosts": ["a", "b"],
+         "latency": [{"bytes": 1, "latency_us": 2.5}, {"bytes": 8, "latency_us": 2.6}],
+         "bandwidth": [{"bytes": 1024, "gbps": 1.0}, {"bytes": 4194304, "gbps": 11.5}]}]},
+        "nccl": {"members": 4, "sizes": [{"bytes": 8, "busbw_gbps": 0.01}, {"bytes": 1 << 30, "busbw_gbps": 360.0}]}}
+    console = Console(width=150, record=True, color_system=None)
+    print_table(interconnect_table(section), console)
+    text = console.export_text()
+    assert "2.5 @ 1 B" in text and "11.5 @ 4,194,304 B" in text and "360 @ 1,073,741,824 B" in text

@@ -40,7 +40,8 @@ from hwbench.tools.fleet import fleet_report
 from hwbench.tools.fleet_load import FLEET_KEYS, member_from_data, member_of, read_member, read_member_full
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = sorted([ROOT / "tests" / "golden" / "cpu-profile.yaml", *(ROOT / "results").glob("*.yaml"),
+REAL = sorted([ROOT / "tests" / "golden" / "cpu-profile.yaml",
+               *(path for path in (ROOT / "results").glob("*.yaml") if not path.name.startswith("validate-")),
                *(ROOT / "results").glob("fleet-*/*.yaml"), *(ROOT / "tests" / "profiles").glob("*.yaml")])
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

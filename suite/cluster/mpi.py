@@ -19,7 +19,8 @@ Order on every rank (each step a collective, so every rank takes it):
 Bad input is agreed on through a collective, so every rank exits 2 together. Any other error on one rank
 alone (a bug, a failed device check) would leave the others waiting in a collective: that rank prints one
 line and calls ``MPI_Abort``, which ends every rank. Under ``--device cuda:all`` the ranks' barrier is taken by
-whichever GPU thread arrives last (mpi4py initialises MPI_THREAD_MULTIPLE), always under the threads' lock.
+whichever GPU thread arrives last, always under the threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of
+several GPUs at once is refused (exit 2, use --one-at-a-time) where the library grants less than SERIALIZED.
 """
 
 from __future__ import annotations
@@ -46,9 +47,31 @@ MPI_INSTALL_HINT = "pip install 'hwbench[mpi]' (mpi4py; and an MPI library: the 
 def import_mpi() -> Any:
     try:
         from mpi4py import MPI
-    except ImportError as error:
+    except (ImportError, RuntimeError) as error:  # mpi4py 4 raises RuntimeError when it finds no libmpi
         raise UsageError(f"--mpi needs mpi4py and an MPI library ({error}): {MPI_INSTALL_HINT}") from None
     return MPI
+
+
+def gpu_bus_ids(targets: Sequence[str]) -> list[str]:
+    """The PCI bus ids of the CUDA devices in ``targets`` (what tells two ranks' GPUs apart on one host)."""
+    gpus = [int(t.split(":")[1]) for t in targets if t != "cpu"]
+    if not gpus:
+        return []
+    import cupy
+
+    return [str(cupy.cuda.runtime.deviceGetPCIBusId(index)) for index in gpus]
+
+
+def shared_gpu_problem(ids_by_local_rank: Sequence[Sequence[str]], local_rank: int, host: str) -> str | None:
+    """Why this rank may not measure: another rank on the host would measure one of its GPUs at the same time
+    (both ranks' figures would be wrong, and nothing would say so)."""
+    mine = set(ids_by_local_rank[local_rank])
+    others = {bus for rank, ids in enumerate(ids_by_local_rank) if rank != local_rank for bus in ids}
+    if mine & others:
+        return (f"ranks on {host} would measure the same GPU(s) ({', '.join(sorted(mine & others))}) at once: give "
+                "each rank its own GPUs (srun --gpus-per-task, or CUDA_VISIBLE_DEVICES per local rank) or run one "
+                "rank per node")
+    return None
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -172,6 +195,12 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
                               threads=None if options.threads is None else min(options.threads, len(share)))
         except UsageError as error:
             problem = str(error)
+    if problem is None:
+        problem = shared_gpu_problem(local.allgather(gpu_bus_ids(targets)), local.Get_rank(), socket.gethostname())
+    if problem is None and len([t for t in targets if t != "cpu"]) > 1 and not one_at_a_time \
+            and mpi.Query_thread() < mpi.THREAD_SERIALIZED:
+        problem = ("--mpi with several GPUs at once calls MPI from the GPU threads, and this MPI library granted "
+                   "less than MPI_THREAD_SERIALIZED: add --one-at-a-time")
     problems = [p for p in comm.allgather(problem) if p]  # every rank stops, or none: no rank left waiting
     if problems:
         raise collective(UsageError(problems[0]))
@@ -195,8 +224,10 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
         try:
             if missing:
                 raise MeasurementError(missing)
+            # measure_allreduce hands over its own GPUs' mean time: weight it by them, so the job's mean is
+            # over every GPU, not every rank (ranks may hold different numbers of GPUs).
             nccl = measure_allreduce(gpus, sum(counts[:rank]), sum(counts), unique_id,
-                                     lambda seconds: comm.allreduce(seconds) / size, options.quick)
+                                     lambda seconds: comm.allreduce(seconds * len(gpus)) / sum(counts), options.quick)
         except MeasurementError as error:  # recorded; the device ceilings and MPI figures are kept
             nccl = {"error": str(error)}
             wrong_sum = None if missing else f"rank {rank}: {error}"  # a wrong result fails the run (exit 1)

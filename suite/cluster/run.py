@@ -122,6 +122,16 @@ def _progress_for(progress: Progress, targets: Sequence[str]) -> ProgressFor:
     return lambda target: (lambda label, index, total: progress(f"{target}: {label}", index, total))
 
 
+def unique_path(path: str, taken: set[str]) -> str:
+    """``path``, or ``name-2.yaml``, ``name-3.yaml``... when another gathered profile already took it."""
+    candidate, number = Path(path), 2
+    while str(candidate) in taken:
+        candidate = Path(path).with_name(f"{Path(path).stem}-{number}{Path(path).suffix}")
+        number += 1
+    taken.add(str(candidate))
+    return str(candidate)
+
+
 def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_time: bool,
              options: RunOptions) -> None:
     """``--mpi``: rank 0 checks the folder and writes what it gathers; every rank checks its devices. A check
@@ -146,9 +156,11 @@ def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_t
         gathered = run_mpi(device, setup, options, one_at_a_time, names,
                            lambda target: _progress_for(progress, state["targets"])(target),
                            links_measurer(options.quick))
-    profiles = []
+    profiles, written = [], set()
     for paths, text in gathered.files:
         profile = Profile.from_yaml(text, paths[0])  # checked before it is written
+        # Names were chosen on the measuring ranks; two nodes with one hostname would name one file twice.
+        paths = [unique_path(path, written) for path in paths]
         for path in paths:
             write_atomic(path, text, create_parents=True)
             stderr.print(f"hwbench: profile of {profile.data['host']} {profile.data['device']['id']} written to "

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from ..console import Progress, domain_errors, stderr, stdout_console
+from ..errors import UsageError
 
 
 class ReportFormat(str, Enum):
@@ -51,6 +52,9 @@ def validate(
     from ..runner import run_validation, validation_target
     from ..tools import validate as report_of
 
+    if output == "-" and output_format.value != "table":
+        raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
+                         "choose one (or give -o a file name)")
     if output is not None:
         check_writable(output)
     loaded = Profile.load(profile) if profile is not None else None
@@ -65,5 +69,6 @@ def validate(
     if output is not None:
         write_atomic(output, dump_yaml(report))
         stderr.print(f"hwbench: validation report written to {output}", markup=False)
-    report_of.print_report(report, output_format.value, stdout_console())
+    # With -o - the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
+    report_of.print_report(report, output_format.value, stderr if output == "-" else stdout_console())
     raise typer.Exit(report_of.exit_code(report))

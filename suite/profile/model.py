@@ -106,8 +106,9 @@ class Profile:
         reduction cannot use and a program's normal stores do not get. This is the best ceiling among the
         profile's own kernels of the same pattern: read-only ones (dot, l2_read, cache_read) for a workload
         that writes nothing, else the ones that write with normal stores. DRAM figures in the level's
-        convention (``memory.<level>.counting``: traffic on a CPU); cache levels from the sweep's all-threads
-        plateaus (STREAM convention, as ``memory.l1``-``l3``)."""
+        convention (``memory.<level>.counting``: traffic on a CPU, so the sweep's DRAM plateaus, counted the STREAM
+        way, get their write-allocate reads added); cache levels from the sweep's all-threads plateaus (STREAM
+        convention, as ``memory.l1``-``l3``)."""
         from ..catalog import CATALOG  # data only: which kernels read only, which store non-temporally
 
         device = "cpu" if self.device_id == "cpu" else "gpu"
@@ -120,9 +121,14 @@ class Profile:
             if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
                     or (kernel.writes == 0) != read_only):
                 continue
-            rate = plateau.get("best_gbps")
-            if isinstance(rate, (int, float)) and rate > 0 and (best is None or rate > best[0]):
-                best = (float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}")
+            rate = plateau.get("best_gbps")  # STREAM convention, as every sweep curve
+            if not (isinstance(rate, (int, float)) and rate > 0):
+                continue
+            if device == "cpu" and level == "dram":  # memory.dram counts traffic: add the write-allocate reads
+                rate = rate * kernel.bytes_traffic / kernel.bytes_stream
+            if best is None or rate > best[0]:
+                best = (float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
+                        + (" in traffic bytes" if kernel.writes and device == "cpu" and level == "dram" else ""))
         for entry in self.data.get("kernels") or []:
             kernel = known.get(entry.get("name"))
             if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal

@@ -285,6 +285,13 @@ def print_profile(data: dict, console: Console) -> None:
         print_table(intensity_table(data["intensity_sweep"]), console)
     if data.get("sustained"):
         print_table(sustained_table(data["sustained"], data.get("kernels", ())), console)
+    if isinstance(data.get("links"), dict) or isinstance(data.get("interconnect"), dict):
+        from .render_cluster import interconnect_table, links_table
+
+        if isinstance(data.get("links"), dict):
+            print_table(links_table(data["links"]), console)
+        if isinstance(data.get("interconnect"), dict):
+            print_table(interconnect_table(data["interconnect"]), console)
 
 
 def comparison_table(comparison) -> Table:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from ..errors import MeasurementError, UsageError
+from ..errors import UsageError
 from ..profile import Profile
 from ..version import __version__
 from ..workloads.result import WorkloadRun
@@ -239,8 +239,8 @@ def summarize(rows: list[dict]) -> dict:
     calibrated median over every included workload is reported beside it."""
     included = [row for row in rows if row["excluded"] is None]
     if not included:
-        raise MeasurementError("every workload was excluded as unpredictable (too short); nothing to validate: "
-                               "run without --quick or on a larger device")
+        raise UsageError("every workload was excluded as unpredictable (too short); nothing to validate: "
+                         "run without --quick or on a larger device")
     paired = [row for row in included if row["error_pct"]["theoretical"] is not None]
     medians = {"calibrated": _median_abs([row["error_pct"]["calibrated"] for row in included]),
                "theoretical": _median_abs([row["error_pct"]["theoretical"] for row in paired])}

@@ -63,6 +63,8 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         why = {IsADirectoryError: "it is a directory", PermissionError: "permission denied",
                UnicodeDecodeError: "it is not text"}[type(error)]
         raise refuse(f"cannot read it ({why})") from None
+    except OSError as error:  # a name too long, a symlink loop, an I/O error
+        raise refuse(f"cannot read it ({error.strerror or error})") from None
     try:
         data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as error:
