@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from .render import _is_number, _num, _row, _table
+from .cells import _is_number, _num, _row, _table
 
 
 def _rate(entry: object) -> str:

@@ -1,0 +1,35 @@
+"""The cells of hwbench's terminal tables: text never read as markup, numbers that keep their digits, one table
+style. Shared by ``render.py`` and ``render_cluster.py``."""
+
+from __future__ import annotations
+
+import math
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+
+def _text(value: object, style: str = "") -> Text:
+    return Text(str(value), style=style)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return f"{value:,.{digits}f}{suffix}" if _is_number(value) else "-"
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.0%}" if _is_number(value) else "-"
+
+
+def _table(title: str, **options) -> Table:
+    # collapse_padding: one padding between columns, not two; a CPU kernels table then fits 80 columns (74).
+    return Table(title=_text(title), title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, **options)
+
+
+def _row(table: Table, *cells: object, style: str = "") -> None:
+    table.add_row(*(_text(cell, style) for cell in cells))
