@@ -328,7 +328,7 @@ def test_cpu_shares_are_disjoint_and_cover_the_pool():
     (["run", "--device", "cuda:all", "-o", "one.yaml"], "-o must be an existing folder"),
     (["run", "--device", "cuda:all", "-o", "-"], "writes one profile per device"),
     (["run", "--device", "cpu", "--one-at-a-time"], "--one-at-a-time applies to --device cuda:all or all"),
-    (["run", "--device", "cpu", "somewhere"], "a folder is given only after --save"),
+    (["run", "--device", "cpu", "somewhere"], "for an output file use -o somewhere"),
 ])
 def test_multi_device_bad_input_is_one_line_and_exit_2(fake_gpus, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

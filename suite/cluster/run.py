@@ -29,8 +29,8 @@ def check_flags(device: str, save_dir: Path | None, save: bool, one_at_a_time: b
     """The flags of ``hwbench run`` that only a multi-device or MPI run takes. None when ``run_many`` runs;
     for one device, this process's job context (its Slurm variables, checked before anything is measured)."""
     if save_dir is not None and not save:
-        raise UsageError(f"unexpected argument {str(save_dir)!r}: a folder is given only after --save "
-                         f"(--save {save_dir})")
+        raise UsageError(f"unexpected argument {str(save_dir)!r}: 'hwbench run' takes no argument but the folder "
+                         f"of --save; for an output file use -o {save_dir}, for a save folder --save {save_dir}")
     if one_at_a_time and not is_multi_device(device):
         raise UsageError(f"--one-at-a-time applies to --device cuda:all or all, not --device {device}")
     return None if mpi or is_multi_device(device) else JobContext.from_environment()
