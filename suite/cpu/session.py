@@ -22,18 +22,20 @@ from ..measurement import (
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, stream
+from . import caches, fma, intensity, lowp, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
+from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
-from .theory import CoreModel, assumed_core, identify_core
+from .theory import CoreModel, assumed_core, identify_core, instruction_rate
 from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity}
+FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
+                                   "lowp": lowp}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -62,6 +64,7 @@ class CpuRun:
     sustained_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
+    selected: tuple[catalog.Kernel, ...] = ()
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -99,7 +102,8 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves))
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
+                  tuple(options.kernels))
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -114,6 +118,58 @@ def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
                          clock_source="add-chain probe interleaved with the FMA kernel (clock.method)",
                          flop_per_cycle=fpc, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
                          source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+LOWP_KERNELS = {k.name: k for k in catalog.kernels("cpu") if k.family == "lowp"}
+
+
+def selected_lowp(run: CpuRun) -> list[catalog.Kernel]:
+    return [k for k in run.selected if k.family == "lowp"]
+
+
+def instruction_theory(run: CpuRun, result: KernelResult) -> ComputeTheory:
+    """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
+    cpu, core, cores = run.cpu, run.core, run.physical_cores
+    kernel = LOWP_KERNELS[result.name]
+    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if run.core_known else None
+    unit = result.unit[1:-2]  # FLOP or OP
+    per_instruction = result.details["ops_per_instruction"]
+    per_cycle = found[0] * per_instruction if found else None
+    if per_cycle is not None and float(per_cycle).is_integer():
+        per_cycle = int(per_cycle)
+    if found is None:
+        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
+    elif not cpu.nominal_mhz:
+        source = f"unknown: {cpu.nominal_source}"
+    else:
+        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} {unit}/cycle "
+                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {per_instruction} {unit}); core: "
+                  f"{core.name}, {found[1]}")
+    return ComputeTheory(units=cores, per="core", clock="core",
+                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
+                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
+                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def clock_by_instruction_class(run: CpuRun, lowp_results: list[KernelResult]) -> dict:
+    """The clock under each instruction class (scalar, the FMA kernels' width, and each low-precision class):
+    the licence drop, where the CPU has one, is the difference from ``scalar``."""
+    probe = run.clock
+    scalar = probe.scalar_mhz if probe and not probe.failure else None
+    fma_class = {512: "avx512", 256: "avx2"}.get(run.core.simd_bits, f"simd{run.core.simd_bits}")
+    under: dict[str, list[tuple[str, float]]] = {}
+    for precision, mhz in (probe.trusted_under_load.items() if probe else ()):
+        under.setdefault(fma_class, []).append((f"fma_{precision}", mhz))
+    for result in lowp_results:
+        if result.clocks_mhz.get("core"):
+            under.setdefault(LOWP_KERNELS[result.name].launch["instruction_class"], []).append(
+                (result.name, result.clocks_mhz["core"]))
+    table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}}
+    for name, pairs in under.items():
+        mhz = min(m for _, m in pairs)
+        table[name] = {"mhz": rounded(mhz, 1), "under": [kernel for kernel, _ in pairs],
+                       "drop_percent": rounded((scalar - mhz) / scalar * 100, 2) if scalar else None}
+    return table
 
 
 def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
@@ -153,7 +209,10 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s"}
+    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in LOWP_KERNELS}
+    lowp_results = [r for r in run.results if r.name in LOWP_KERNELS]
+    if lowp_results or selected_lowp(run):
+        clock["by_instruction_class"] = clock_by_instruction_class(run, lowp_results)
     sustained = None
     if run.sustained:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
@@ -162,7 +221,9 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
-                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep)
+                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
+                       instruction_theory={r.name: instruction_theory(run, r) for r in lowp_results},
+                       instruction_skipped=skip_reasons(selected_lowp(run), cpu.flags, cpu.arch))
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

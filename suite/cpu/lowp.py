@@ -1,0 +1,182 @@
+"""The low-precision peak family on the CPU: bf16 and int8 dot products, fp16 FMA and AMX tiles on every pinned core
+(kernels/cpu_lowp.py), each only where CPUID reports its instruction (features.py).
+
+Each kernel is measured like the FMA peak (calls of about 30 ms, 10 ms with --quick, capped where the result
+would stop being exact; every call's result checked against its closed form), then run again interleaved with
+the FMA family's clock probe (clock.py: the add and multiply chains after each ~200 us block), which gives the
+clock under that instruction's load and the rate measured with it. FLOP or OP per cycle divides that pair, as
+``compute.<precision>.flop_per_cycle`` does for the FMA kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Kernel
+from ..errors import MeasurementError
+from ..kernels import cpu_lowp
+from ..kernels.cpu_llvm import CLOCK_SUPPORTED
+from ..measure import Work, measure_kernel
+from ..stats import KernelResult
+from ..validation import check_close
+from .clock import (
+    CLOCK_PROBE_BLOCKS,
+    FMA_BLOCK_SECONDS,
+    ROUND_SECONDS,
+    calibrate_timestamp_hz,
+    new_ticks,
+    probe_problem,
+)
+from .family import CpuContext, FamilyRun, pool_runner
+from .features import needs_amx, request_amx_state, skip_reasons
+from .fma import MUL_BLOCKS, chain_clocks
+
+CALL_SECONDS = {True: 0.01, False: 0.03}  # quick, full: the kernels are compute-bound, steady within a call
+PROBE_SECONDS = {True: 0.1, False: 0.25}  # the probed run per kernel
+CALIBRATION_ITERATIONS = 20_000
+TOLERANCE = 0.0  # every result is exact (kernels/cpu_lowp.py)
+
+
+@dataclasses.dataclass(frozen=True)
+class LowpShape:
+    """What one kernel runs: its kind, register bits and chains, and how to build a call of ``n`` iterations."""
+
+    kind: str
+    bits: int
+    chains: int
+
+    @property
+    def amx(self) -> bool:
+        return self.kind in cpu_lowp.AMX_OPS
+
+
+def shape_of(kernel: Kernel) -> LowpShape:
+    return LowpShape(kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"])
+
+
+class _Calls:
+    """Per-thread calls of one kernel and the check of their results."""
+
+    def __init__(self, context: CpuContext, shape: LowpShape):
+        self.shape = shape
+        self.threads = len(context.cpus)
+        if shape.amx:
+            self.config = cpu_lowp.amx_tile_config()
+            self.inputs = cpu_lowp.amx_inputs(shape.kind)
+            self.outputs = [cpu_lowp.amx_output_buffer() for _ in context.cpus]
+            self.kernel = cpu_lowp.amx_kernel(shape.kind)
+        else:
+            self.words = cpu_lowp.operand_words(shape.kind)
+            self.kernel = cpu_lowp.vector_kernel(shape.kind, shape.bits, shape.chains)
+
+    def tasks(self, n_iter: int) -> list[Callable[[], Any]]:
+        if self.shape.amx:
+            return [partial(self.kernel, n_iter, self.config, self.inputs, out) for out in self.outputs]
+        return [partial(self.kernel, n_iter, *self.words) for _ in range(self.threads)]
+
+    def check(self, name: str, values: Sequence[Any], n_iter: int, rounds: int = 1) -> None:
+        if self.shape.amx:
+            wrong = [i for i, out in enumerate(self.outputs) if not cpu_lowp.amx_outputs_correct(self.shape.kind,
+                                                                                                   out, n_iter)]
+            if wrong or any(int(v) != rounds * n_iter for v in values):
+                raise MeasurementError(f"{name}: wrong result: accumulator tiles of thread(s) {wrong} differ from "
+                                       f"{cpu_lowp.amx_expected(self.shape.kind, n_iter)} in every element")
+            return
+        expected = rounds * cpu_lowp.expected_checksum(self.shape.kind, n_iter, self.shape.bits, self.shape.chains)
+        check_close(name, [float(v) for v in values], expected, TOLERANCE)
+
+
+def _calibrate(context: CpuContext, calls: _Calls, target_seconds: float) -> int:
+    """Iterations per call for about ``target_seconds``, capped where the result stays exact (the first call
+    compiles and is discarded)."""
+    context.pool.run(calls.tasks(CALIBRATION_ITERATIONS))
+    seconds, _ = context.pool.run(calls.tasks(CALIBRATION_ITERATIONS))
+    wanted = int(CALIBRATION_ITERATIONS * target_seconds / max(seconds, 1e-6))
+    return max(1, min(cpu_lowp.max_iterations(calls.shape.kind), wanted))
+
+
+def measure_lowp(context: CpuContext, kernel: Kernel, calls: _Calls) -> KernelResult:
+    shape = calls.shape
+    n_iter = _calibrate(context, calls, CALL_SECONDS[context.options.quick])
+    last: list[Any] = []
+    run = pool_runner(context, calls.tasks(n_iter), last)
+    ops = cpu_lowp.ops_per_iteration(shape.kind, shape.bits, shape.chains) * n_iter * len(context.cpus)
+    per_instruction = (cpu_lowp.AMX_OPS[shape.kind] if shape.amx else
+                       cpu_lowp.OPS_PER_LANE[shape.kind] * cpu_lowp.lanes(shape.kind, shape.bits))
+    unit = "OP" if kernel.unit == "GOP/s" else "FLOP"
+    details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
+               "accumulate": kernel.launch["accumulate"], "cpuid": list(kernel.launch["needs"]),
+               "register_bits": shape.bits or None,
+               "chains": len(cpu_lowp.AMX_ACCUMULATORS) if shape.amx else shape.chains,
+               "ops_per_instruction": per_instruction, "iterations_per_thread": n_iter,
+               "counting": f"{kernel.launch['counting']}; {per_instruction} {unit} x instructions x threads"}
+    return measure_kernel(kernel, run, lambda: calls.check(kernel.name, last, n_iter), Work(0, flops=ops),
+                          context.policy, details).result
+
+
+def probed_rate(context: CpuContext, kernel: Kernel, calls: _Calls, tsc_hz: float) -> tuple[float, float, float]:
+    """(add-chain MHz, multiply-chain MHz, rate in the kernel's unit) of blocks of the kernel interleaved with the
+    clock probe on every selected core, as the FMA family's probe runs. The rate is each thread's median over
+    rounds of one block's work over its own time (TSC), summed over threads: a round in which a thread was
+    descheduled is dropped, as the clock's median over rounds drops it."""
+    shape = calls.shape
+    n_iter = _calibrate(context, calls, FMA_BLOCK_SECONDS)
+    rounds = max(1, int(PROBE_SECONDS[context.options.quick] / ROUND_SECONDS))
+    buffers = [new_ticks(rounds) for _ in context.cpus]
+    blocks = [np.zeros(rounds, dtype=np.int64) for _ in context.cpus]
+    if shape.amx:
+        probed = cpu_lowp.amx_clock_kernel(shape.kind)
+        head = [(n_iter, CLOCK_PROBE_BLOCKS, MUL_BLOCKS, calls.config, calls.inputs, out) for out in calls.outputs]
+    else:
+        probed = cpu_lowp.vector_clock_kernel(shape.kind, shape.bits, shape.chains)
+        head = [(n_iter, CLOCK_PROBE_BLOCKS, MUL_BLOCKS, *calls.words) for _ in context.cpus]
+    # Compile (numba JIT) outside the timed call.
+    context.pool.run([partial(probed, *args, np.zeros(1, dtype=np.int64), *new_ticks(1)) for args in head])
+    _, replies = context.pool.run([partial(probed, *args, block, *ticks)
+                                   for args, block, ticks in zip(head, blocks, buffers)])
+    calls.check(f"{kernel.name} with clock probe", [r[0] for r in replies], n_iter, rounds)
+    add_mhz, mul_mhz = chain_clocks([r[1:] for r in replies], buffers, tsc_hz)
+    ops_per_block = cpu_lowp.ops_per_iteration(shape.kind, shape.bits, shape.chains) * n_iter
+    rate = sum(float(np.median(ops_per_block / (block / tsc_hz))) for block in blocks) / 1e9
+    return add_mhz, mul_mhz, rate
+
+
+def runnable(context: CpuContext, kernels: Sequence[Kernel]) -> list[Kernel]:
+    """The kernels whose instructions this CPU has (the others are listed with their reason in the profile)."""
+    skipped = skip_reasons(kernels, context.cpu.flags, context.cpu.arch)
+    return [kernel for kernel in kernels if kernel.name not in skipped]
+
+
+def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
+    return len(runnable(context, kernels))
+
+
+def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+    results = []
+    tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
+    for kernel in runnable(context, kernels):
+        context.step(kernel.name)
+        if needs_amx(kernel) and (problem := request_amx_state()):
+            context.warnings.append(f"{kernel.name} not measured: the OS did not grant the AMX tile state ({problem})")
+            continue
+        calls = _Calls(context, shape_of(kernel))
+        result = measure_lowp(context, kernel, calls)
+        if tsc_hz is not None:
+            add_mhz, mul_mhz, rate = probed_rate(context, kernel, calls, tsc_hz)
+            problem = probe_problem(f"under {kernel.name}", add_mhz, mul_mhz, context.cpu.nominal_mhz)
+            if problem:
+                context.warnings.append(f"clock probe failed ({problem}): no clock or {kernel.unit[1:-2]} per cycle "
+                                        f"for {kernel.name}; its ceiling stands")
+            else:
+                result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
+                                             details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
+        results.append(result)
+    return FamilyRun(results)
+
+
+__all__ = ["planned_steps", "run_family", "runnable"]
