@@ -225,3 +225,29 @@ def test_tables_show_each_peak_its_unit_and_the_skipped():
 def test_docs_page_lists_the_counting_rules():
     page = (Path(__file__).parents[1] / "docs" / "precisions.md").read_text()
     assert "16,384 FLOP" in page and "8 OP per int32 lane" in page
+
+
+def test_roofline_draws_op_roofs_only_on_a_chart_of_their_own():
+    from hwbench.errors import UsageError
+    from hwbench.profile import Profile
+    from hwbench.tools.roofs import chart_units, choose_roofs
+
+    profile = Profile(lowp_profile(lowp_result("dp_bf16", 940.0, 945.0), lowp_result("dp_int8", 1890.0, 1880.0)))
+    op = choose_roofs([profile], ["zen5"], ["dp_int8"])
+    assert [(r.key, r.work, r.measured) for r in op[0].compute] == [("dp_int8", "OP", 1890.0)]
+    assert chart_units([profile], op).flops == "GOP/s" and chart_units([profile], op).work == "OP"
+    with pytest.raises(UsageError, match="never drawn on one axis with FLOP/s"):
+        choose_roofs([profile], ["zen5"], ["fp32", "dp_int8"])
+    everything = choose_roofs([profile], ["zen5"], ["all"])
+    assert {r.key for r in everything[0].compute} == {"fp64", "fp32", "dp_bf16"}  # FLOP/s roofs only
+    assert chart_units([profile], everything).flops == "GFLOP/s"
+
+
+def test_op_chart_is_labelled_in_ops(tmp_path):
+    pytest.importorskip("matplotlib")
+    from hwbench.profile import Profile
+    from hwbench.tools.plot import render_roofline
+
+    profile = Profile(lowp_profile(lowp_result("dp_int8", 1890.0, 1880.0)))
+    svg = render_roofline([profile], ["zen5"], [], ["dp_int8"], fmt="svg").decode()
+    assert "GOP/s" in svg and "OP/byte" in svg and "GFLOP/s" not in svg

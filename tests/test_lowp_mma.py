@@ -1,6 +1,6 @@
 """The tensor-pipe microbenchmark (kernels/cuda/mma.cu) compiled with nvcc for every architecture it targets: each
-entry present where its instruction exists, every chain kept, the catalog's constants reaching it. No GPU runs it
-here; the host-side check is its closed form."""
+entry present where its instruction exists, every chain kept, the catalog's constants reaching it. No GPU family
+runs it yet, so no figure comes from it."""
 
 from __future__ import annotations
 
