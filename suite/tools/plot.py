@@ -365,8 +365,9 @@ def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: 
     ridges = ""
     if len(chosen) == 1 and chosen[0].ridge_level:
         level = chosen[0].ridge_level
+        per_byte = " OP/B" if any(r.work == "OP" for r in chosen[0].compute) else " F/B"
         ridges = ": " + ", ".join(f"{r.key} {format_figure(r.measured / level.measured)}" for r in chosen[0].compute
-                                  if r.measured) + (" OP/B" if any(r.work == "OP" for r in chosen[0].compute) else " F/B")
+                                  if r.measured) + per_byte
     parts.append(f"dots: ridge points against {'/'.join(ridge_levels)}{ridges} (hollow: theoretical)")
     if sweeps:
         parts.append("small dots: intensity sweep")
