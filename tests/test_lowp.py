@@ -18,7 +18,7 @@ from hwbench.cpu.machine import PROC_CPUINFO, parse_cpuinfo
 from hwbench.cpu.session import to_measurement
 from hwbench.cpu.smbios import DramTheory
 from hwbench.cpu.theory import CoreModel, instruction_rate
-from hwbench.kernels import cpu_lowp
+from hwbench.kernels import cpu_amx, cpu_lowp
 from hwbench.profile.build import build_profile
 from hwbench.profile.format import check_profile
 from hwbench.stats import KernelResult, RateSummary
@@ -57,7 +57,7 @@ def test_machine_code_has_the_instruction_on_every_chain(kernel):
     kind, bits, chains = kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"]
     body = loop_body(cpu_lowp.assembly(kind, bits, chains, TARGET[kind]))
     hits = [line for line in body if re.match(MNEMONIC[kind], line.removeprefix("{vex} "))]
-    expected = len(cpu_lowp.AMX_ACCUMULATORS) if kind in cpu_lowp.AMX_OPS else chains
+    expected = len(cpu_amx.AMX_ACCUMULATORS) if kind in cpu_lowp.AMX_OPS else chains
     assert len(hits) == expected, body
     register = {512: "%zmm", 256: "%ymm"}.get(bits, "%tmm")
     assert all(line.count(register) == 3 for line in hits)
@@ -102,9 +102,9 @@ def test_amx_kernel_result_is_its_closed_form(kernel):
     if problem := request_amx_state():
         pytest.skip(problem)
     kind = kernel.launch["kind"]
-    outputs = cpu_lowp.amx_output_buffer()
-    assert cpu_lowp.amx_kernel(kind)(1000, cpu_lowp.amx_tile_config(), cpu_lowp.amx_inputs(kind), outputs) == 1000
-    assert cpu_lowp.amx_outputs_correct(kind, outputs, 1000)
+    outputs = cpu_amx.amx_output_buffer()
+    assert cpu_amx.amx_kernel(kind)(1000, cpu_amx.amx_tile_config(), cpu_amx.amx_inputs(kind), outputs) == 1000
+    assert cpu_amx.amx_outputs_correct(kind, outputs, 1000)
 
 
 def test_results_stay_exact_for_every_call_the_family_makes():
@@ -112,8 +112,8 @@ def test_results_stay_exact_for_every_call_the_family_makes():
     count = cpu_lowp.lanes("dpbf16ps", 512) * kernel.launch["chains"]
     assert count - 1 + cpu_lowp.DPBF16_STEP * cpu_lowp.MAX_DPBF16_ITERATIONS < 2**24  # fp32 integers are exact
     assert abs(cpu_lowp.VNNI_STEP) * cpu_lowp.MAX_DPBF16_ITERATIONS + count < 2**31  # no int32 wrap
-    assert cpu_lowp.AMX_STEP["tdpbf16ps"] * cpu_lowp.MAX_AMX_ITERATIONS["tdpbf16ps"] < 2**24
-    assert cpu_lowp.AMX_STEP["tdpbusd"] * cpu_lowp.MAX_AMX_ITERATIONS["tdpbusd"] < 2**31
+    assert cpu_amx.AMX_STEP["tdpbf16ps"] * cpu_amx.MAX_AMX_ITERATIONS["tdpbf16ps"] < 2**24
+    assert cpu_amx.AMX_STEP["tdpbusd"] * cpu_amx.MAX_AMX_ITERATIONS["tdpbusd"] < 2**31
 
 
 def test_closed_forms():
@@ -139,7 +139,7 @@ def test_counting_is_cpufps():
 
 
 def test_tile_config_is_palette_one_with_full_tiles():
-    config = cpu_lowp.amx_tile_config()
+    config = cpu_amx.amx_tile_config()
     assert config.size == 64 and config[0] == 1 and config[1] == 0
     assert list(config[16:48].view(np.uint16)[:8]) == [64] * 8 and list(config[48:56]) == [16] * 8
     assert not config[56:].any() and not config[32:48].any()

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..kernels import cpu_lowp
+from ..kernels import cpu_amx, cpu_lowp
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..measure import Work, measure_kernel
 from ..stats import KernelResult
@@ -66,10 +66,10 @@ class _Calls:
         self.shape = shape
         self.threads = len(context.cpus)
         if shape.amx:
-            self.config = cpu_lowp.amx_tile_config()
-            self.inputs = cpu_lowp.amx_inputs(shape.kind)
-            self.outputs = [cpu_lowp.amx_output_buffer() for _ in context.cpus]
-            self.kernel = cpu_lowp.amx_kernel(shape.kind)
+            self.config = cpu_amx.amx_tile_config()
+            self.inputs = cpu_amx.amx_inputs(shape.kind)
+            self.outputs = [cpu_amx.amx_output_buffer() for _ in context.cpus]
+            self.kernel = cpu_amx.amx_kernel(shape.kind)
         else:
             self.words = cpu_lowp.operand_words(shape.kind)
             self.kernel = cpu_lowp.vector_kernel(shape.kind, shape.bits, shape.chains)
@@ -81,11 +81,11 @@ class _Calls:
 
     def check(self, name: str, values: Sequence[Any], n_iter: int, rounds: int = 1) -> None:
         if self.shape.amx:
-            wrong = [i for i, out in enumerate(self.outputs) if not cpu_lowp.amx_outputs_correct(self.shape.kind,
+            wrong = [i for i, out in enumerate(self.outputs) if not cpu_amx.amx_outputs_correct(self.shape.kind,
                                                                                                    out, n_iter)]
             if wrong or any(int(v) != rounds * n_iter for v in values):
                 raise MeasurementError(f"{name}: wrong result: accumulator tiles of thread(s) {wrong} differ from "
-                                       f"{cpu_lowp.amx_expected(self.shape.kind, n_iter)} in every element")
+                                       f"{cpu_amx.amx_expected(self.shape.kind, n_iter)} in every element")
             return
         expected = rounds * cpu_lowp.expected_checksum(self.shape.kind, n_iter, self.shape.bits, self.shape.chains)
         check_close(name, [float(v) for v in values], expected, TOLERANCE)
@@ -112,7 +112,7 @@ def measure_lowp(context: CpuContext, kernel: Kernel, calls: _Calls) -> KernelRe
     details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
                "accumulate": kernel.launch["accumulate"], "cpuid": list(kernel.launch["needs"]),
                "register_bits": shape.bits or None,
-               "chains": len(cpu_lowp.AMX_ACCUMULATORS) if shape.amx else shape.chains,
+               "chains": len(cpu_amx.AMX_ACCUMULATORS) if shape.amx else shape.chains,
                "ops_per_instruction": per_instruction, "iterations_per_thread": n_iter,
                "counting": f"{kernel.launch['counting']}; {per_instruction} {unit} x instructions x threads"}
     return measure_kernel(kernel, run, lambda: calls.check(kernel.name, last, n_iter), Work(0, flops=ops),
@@ -130,7 +130,7 @@ def probed_rate(context: CpuContext, kernel: Kernel, calls: _Calls, tsc_hz: floa
     buffers = [new_ticks(rounds) for _ in context.cpus]
     blocks = [np.zeros(rounds, dtype=np.int64) for _ in context.cpus]
     if shape.amx:
-        probed = cpu_lowp.amx_clock_kernel(shape.kind)
+        probed = cpu_amx.amx_clock_kernel(shape.kind)
         head = [(n_iter, CLOCK_PROBE_BLOCKS, MUL_BLOCKS, calls.config, calls.inputs, out) for out in calls.outputs]
     else:
         probed = cpu_lowp.vector_clock_kernel(shape.kind, shape.bits, shape.chains)
