@@ -251,3 +251,17 @@ def test_op_chart_is_labelled_in_ops(tmp_path):
     profile = Profile(lowp_profile(lowp_result("dp_int8", 1890.0, 1880.0)))
     svg = render_roofline([profile], ["zen5"], [], ["dp_int8"], fmt="svg").decode()
     assert "GOP/s" in svg and "OP/byte" in svg and "GFLOP/s" not in svg
+
+
+def test_asking_only_for_kernels_the_cpu_lacks_is_a_usage_error():
+    from hwbench.cpu import lowp
+    from hwbench.cpu.family import CpuContext, CpuRunOptions
+    from hwbench.errors import UsageError
+    from hwbench.stats import RepetitionPolicy
+
+    chosen = (catalog.kernel("cpu", "fma_fp16"), catalog.kernel("cpu", "amx_int8"))
+    context = CpuContext(CpuRunOptions(kernels=chosen), RepetitionPolicy.for_mode(True), make_cpu(), None, [0], None,
+                         lambda label: None)
+    assert lowp.planned_steps(context, chosen) == 0
+    with pytest.raises(UsageError, match="this CPU runs none of fma_fp16, amx_int8 .*avx512_fp16"):
+        lowp.run_family(context, chosen)

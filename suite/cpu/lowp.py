@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Kernel
-from ..errors import MeasurementError
+from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_amx, cpu_lowp
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..measure import Work, measure_kernel
@@ -158,8 +158,13 @@ def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
 
 def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     results = []
-    tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
-    for kernel in runnable(context, kernels):
+    chosen = runnable(context, kernels)
+    if not chosen and all(kernel.family == "lowp" for kernel in context.options.kernels):
+        reasons = skip_reasons(kernels, context.cpu.flags, context.cpu.arch)
+        raise UsageError(f"--kernels: this CPU runs none of {', '.join(reasons)} ({'; '.join(reasons.values())}); "
+                         "choose kernels it has, e.g. --kernels fma")
+    tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED and chosen else None
+    for kernel in chosen:
         context.step(kernel.name)
         if needs_amx(kernel) and (problem := request_amx_state()):
             context.warnings.append(f"{kernel.name} not measured: the OS did not grant the AMX tile state ({problem})")

@@ -164,7 +164,8 @@ def clock_by_instruction_class(run: CpuRun, lowp_results: list[KernelResult]) ->
         if result.clocks_mhz.get("core"):
             under.setdefault(LOWP_KERNELS[result.name].launch["instruction_class"], []).append(
                 (result.name, result.clocks_mhz["core"]))
-    table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}}
+    table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}
+                              } if scalar else {}
     for name, pairs in under.items():
         mhz = min(m for _, m in pairs)
         table[name] = {"mhz": rounded(mhz, 1), "under": [kernel for kernel, _ in pairs],
@@ -211,8 +212,8 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
     precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in LOWP_KERNELS}
     lowp_results = [r for r in run.results if r.name in LOWP_KERNELS]
-    if lowp_results or selected_lowp(run):
-        clock["by_instruction_class"] = clock_by_instruction_class(run, lowp_results)
+    if lowp_results and (classes := clock_by_instruction_class(run, lowp_results)):
+        clock["by_instruction_class"] = classes
     sustained = None
     if run.sustained:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
