@@ -265,3 +265,21 @@ def test_asking_only_for_kernels_the_cpu_lacks_is_a_usage_error():
     assert lowp.planned_steps(context, chosen) == 0
     with pytest.raises(UsageError, match="this CPU runs none of fma_fp16, amx_int8 .*avx512_fp16"):
         lowp.run_family(context, chosen)
+
+
+def test_the_family_measures_validates_and_clocks_where_the_cpu_has_the_instruction():
+    from hwbench.cpu.family import CpuRunOptions
+    from hwbench.cpu.session import run_cpu
+    from hwbench.kernels.cpu_llvm import CLOCK_SUPPORTED
+
+    kernel = catalog.kernel("cpu", "dp_int8")
+    if missing := missing_flags(kernel, host_flags()):
+        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch['instruction']} not run here")
+    run = run_cpu(CpuRunOptions(kernels=(kernel,), threads=1, quick=True))
+    (result,) = run.results
+    assert result.validated and result.unit == "GOP/s" and result.details["ops_per_instruction"] == 128
+    assert result.flops == 128 * kernel.launch["chains"] * result.details["iterations_per_thread"]
+    if CLOCK_SUPPORTED and not any(w.startswith("clock probe failed") for w in run.warnings):
+        assert result.clocks_mhz["core"] > 0 and result.paired_gflops > 0
+        assert abs(result.details["probe_cross_check_mhz"] - result.clocks_mhz["core"]) <= 0.05 * result.clocks_mhz[
+            "core"]
