@@ -54,6 +54,11 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
         "efficiency_at_measured_clock": rounded(per_cycle / table, 4) if per_cycle and table else None,
         "per": theory.per, "counting": details.get("counting"),
     }
+    if theoretical and measured > theoretical:
+        warnings.append(f"{result.name}: measured {measured:.1f} {result.unit} exceeds the theoretical peak at the "
+                        f"nominal clock ({theoretical:.1f}): the nominal clock ({theory.nominal_mhz:.0f} MHz, "
+                        f"{theory.nominal_source}) is below the clock the cores ran at"
+                        + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock" if clock else ""))
     if per_cycle is not None and table and per_cycle > table * (1 + LIMIT_TOLERANCE):
         entry["measurement_error"] = (f"{per_cycle:.1f} {unit} per cycle per {theory.per} is above the hardware's "
                                       f"{table}")
