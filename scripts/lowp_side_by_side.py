@@ -42,7 +42,7 @@ def main() -> None:
         context = CpuContext(CpuRunOptions(quick=True), RepetitionPolicy.for_mode(True), cpu, core, cpus, pool,
                              lambda label: None)
         runnable = lowp.runnable(context, kernels)
-        calls = {k.name: lowp._Calls(context, lowp.shape_of(k)) for k in runnable}
+        calls = {k.name: lowp.LowpCalls(context, lowp.shape_of(k)) for k in runnable}
         fma_run = fma.fma_with_clock_probe(context, reference, tsc_hz)
         fma_rounds = max(1, int(lowp.PROBE_SECONDS[True] / 210e-6))
         for _ in range(args.rounds):

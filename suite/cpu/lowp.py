@@ -44,7 +44,7 @@ TOLERANCE = 0.0  # every result is exact (kernels/cpu_lowp.py)
 
 @dataclasses.dataclass(frozen=True)
 class LowpShape:
-    """What one kernel runs: its kind, register bits and chains, and how to build a call of ``n`` iterations."""
+    """What one kernel runs: its kind (kernels/cpu_lowp.py), register bits (0 for AMX tiles) and chains."""
 
     kind: str
     bits: int
@@ -59,7 +59,7 @@ def shape_of(kernel: Kernel) -> LowpShape:
     return LowpShape(kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"])
 
 
-class _Calls:
+class LowpCalls:
     """Per-thread calls of one kernel and the check of their results."""
 
     def __init__(self, context: CpuContext, shape: LowpShape):
@@ -81,8 +81,8 @@ class _Calls:
 
     def check(self, name: str, values: Sequence[Any], n_iter: int, rounds: int = 1) -> None:
         if self.shape.amx:
-            wrong = [i for i, out in enumerate(self.outputs) if not cpu_amx.amx_outputs_correct(self.shape.kind,
-                                                                                                   out, n_iter)]
+            wrong = [i for i, out in enumerate(self.outputs)
+                     if not cpu_amx.amx_outputs_correct(self.shape.kind, out, n_iter)]
             if wrong or any(int(v) != rounds * n_iter for v in values):
                 raise MeasurementError(f"{name}: wrong result: accumulator tiles of thread(s) {wrong} differ from "
                                        f"{cpu_amx.amx_expected(self.shape.kind, n_iter)} in every element")
@@ -91,7 +91,7 @@ class _Calls:
         check_close(name, [float(v) for v in values], expected, TOLERANCE)
 
 
-def _calibrate(context: CpuContext, calls: _Calls, target_seconds: float) -> int:
+def _calibrate(context: CpuContext, calls: LowpCalls, target_seconds: float) -> int:
     """Iterations per call for about ``target_seconds``, capped where the result stays exact (the first call
     compiles and is discarded)."""
     context.pool.run(calls.tasks(CALIBRATION_ITERATIONS))
@@ -100,7 +100,7 @@ def _calibrate(context: CpuContext, calls: _Calls, target_seconds: float) -> int
     return max(1, min(cpu_lowp.max_iterations(calls.shape.kind), wanted))
 
 
-def measure_lowp(context: CpuContext, kernel: Kernel, calls: _Calls) -> KernelResult:
+def measure_lowp(context: CpuContext, kernel: Kernel, calls: LowpCalls) -> KernelResult:
     shape = calls.shape
     n_iter = _calibrate(context, calls, CALL_SECONDS[context.options.quick])
     last: list[Any] = []
@@ -119,7 +119,7 @@ def measure_lowp(context: CpuContext, kernel: Kernel, calls: _Calls) -> KernelRe
                           context.policy, details).result
 
 
-def probed_rate(context: CpuContext, kernel: Kernel, calls: _Calls, tsc_hz: float) -> tuple[float, float, float]:
+def probed_rate(context: CpuContext, kernel: Kernel, calls: LowpCalls, tsc_hz: float) -> tuple[float, float, float]:
     """(add-chain MHz, multiply-chain MHz, rate in the kernel's unit) of blocks of the kernel interleaved with the
     clock probe on every selected core, as the FMA family's probe runs. The rate is each thread's median over
     rounds of one block's work over its own time (TSC), summed over threads: a round in which a thread was
@@ -169,7 +169,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         if needs_amx(kernel) and (problem := request_amx_state()):
             context.warnings.append(f"{kernel.name} not measured: the OS did not grant the AMX tile state ({problem})")
             continue
-        calls = _Calls(context, shape_of(kernel))
+        calls = LowpCalls(context, shape_of(kernel))
         result = measure_lowp(context, kernel, calls)
         if tsc_hz is not None:
             add_mhz, mul_mhz, rate = probed_rate(context, kernel, calls, tsc_hz)
