@@ -1,6 +1,6 @@
 """The tensor-pipe microbenchmark (kernels/cuda/mma.cu) compiled with nvcc for every architecture it targets: each
 entry present where its instruction exists, every chain kept, the catalog's constants reaching it. No GPU family
-runs it yet, so no figure comes from it."""
+runs it yet, so no figure comes from it. wgmma (sm_90a) is compiled and checked the same way."""
 
 from __future__ import annotations
 
@@ -67,3 +67,19 @@ def test_work_per_instruction_is_2mnk():
     for name, shape in {**SM80, **SM89}.items():
         m, n, k = (int(x) for x in re.match(r"m(\d+)n(\d+)k(\d+)", shape).groups())
         assert WORK[name] == 2 * m * n * k
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
+def test_wgmma_builds_for_sm_90a_only_without_serialization_or_spills(tmp_path):
+    found = entries(compile_mma(tmp_path, "sm_90a", "ptx", *catalog.MMA_CU.compile_options()).read_text())
+    assert set(found) == {*SM80, *SM89, "wgmma_bf16"}
+    steps = found["wgmma_bf16"].count("wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16")
+    assert steps and steps % catalog.MMA_CU.constants["UNROLL"] == 0
+    assert found["wgmma_bf16"].count("wgmma.commit_group") == found["wgmma_bf16"].count("wgmma.wait_group")
+    cubin = tmp_path / "wgmma.cubin"
+    result = subprocess.run([NVCC, "-arch=sm_90a", "-cubin", "-Xptxas", "-v", *catalog.MMA_CU.compile_options(),
+                             str(CUDA_DIR / "mma.cu"), "-o", str(cubin)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = result.stderr[result.stderr.index("'wgmma_bf16'"):]
+    assert "0 bytes spill stores" in report.split("Compiling entry")[0]
+    assert "serialized" not in result.stderr  # ptxas's "wgmma.mma_async instructions are serialized" warning
