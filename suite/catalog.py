@@ -57,8 +57,8 @@ INTENSITY_CU = CudaModule("intensity.cu", MappingProxyType({"BLOCK": 256, "UNROL
 # Shared memory and L1: every block reads a buffer of VECTORS float4 (32 KiB) with BLOCK threads.
 ONCHIP_CU = CudaModule("onchip.cu", MappingProxyType({"BLOCK": 512, "VECTORS": 2048}))
 # The tensor-pipe microbenchmark (mma.sync on register operands, and wgmma on sm_90a; kernels/cuda/mma.cu): BLOCK
-# threads, CHAINS independent accumulator fragments per warp, UNROLL iterations per loop trip. Compiled for sm_80, sm_89,
-# sm_90 and sm_90a in the tests; no GPU family runs it yet (no kernel entry below).
+# threads, CHAINS independent accumulator fragments per warp, UNROLL iterations per loop trip. Compiled for sm_80,
+# sm_89, sm_90 and sm_90a in the tests; no GPU family runs it yet (no kernel entry below).
 MMA_CU = CudaModule("mma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 4, "UNROLL": 8}))
 # hwbench validate's 5-point stencil: blocks of BLOCK_X x BLOCK_Y threads, one grid point each (one warp per row).
 STENCIL_CU = CudaModule("stencil.cu", MappingProxyType({"BLOCK_X": 32, "BLOCK_Y": 8}))
