@@ -17,7 +17,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from ..catalog import Kernel
 
@@ -60,7 +60,3 @@ def request_amx_state() -> str | None:
                 "is needed)")
     return None
 
-
-def instruction_classes(kernels: Iterable[Kernel]) -> Mapping[str, str]:
-    """Kernel name -> instruction class (scalar, avx2, avx512, amx): the licence level its clock belongs to."""
-    return {kernel.name: kernel.launch["instruction_class"] for kernel in kernels}
