@@ -17,17 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from .. import catalog
 from ..catalog import Kernel
 from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_amx, cpu_lowp
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..measure import Work, measure_kernel
-from ..stats import KernelResult
+from ..measurement import ComputeTheory
+from ..stats import KernelResult, rounded
 from ..validation import check_close
 from .clock import (
     CLOCK_PROBE_BLOCKS,
     FMA_BLOCK_SECONDS,
     ROUND_SECONDS,
+    ClockResult,
     calibrate_timestamp_hz,
     new_ticks,
     probe_problem,
@@ -35,6 +38,8 @@ from .clock import (
 from .family import CpuContext, FamilyRun, pool_runner
 from .features import needs_amx, request_amx_state, skip_reasons
 from .fma import MUL_BLOCKS, chain_clocks
+from .machine import CpuInfo
+from .theory import CoreModel, instruction_rate
 
 CALL_SECONDS = {True: 0.01, False: 0.03}  # quick, full: the kernels are compute-bound, steady within a call
 PROBE_SECONDS = {True: 0.1, False: 0.25}  # the probed run per kernel
@@ -184,4 +189,56 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     return FamilyRun(results)
 
 
-__all__ = ["planned_steps", "run_family", "runnable"]
+# Theory and the clock table (the session calls these when it builds the measurement) -----------------------
+
+KERNELS = {kernel.name: kernel for kernel in catalog.kernels("cpu") if kernel.family == "lowp"}
+LOW_PER_CYCLE_CAUSE = ("The vector units are shared (a busy SMT sibling, or a hypervisor placing vCPUs on one "
+                       "physical core) or the core model is wrong: run with --threads 1 to compare")
+
+
+def instruction_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int,
+                       result: KernelResult) -> ComputeTheory:
+    """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
+    kernel = KERNELS[result.name]
+    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if core_known else None
+    unit = result.unit[1:-2]  # FLOP or OP
+    per_instruction = result.details["ops_per_instruction"]
+    per_cycle = found[0] * per_instruction if found else None
+    if per_cycle is not None and float(per_cycle).is_integer():
+        per_cycle = int(per_cycle)
+    if found is None:
+        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
+    elif not cpu.nominal_mhz:
+        source = f"unknown: {cpu.nominal_source}"
+    else:
+        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} {unit}/cycle "
+                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {per_instruction} {unit}); core: "
+                  f"{core.name}, {found[1]}")
+    return ComputeTheory(units=cores, per="core", clock="core",
+                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
+                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
+                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def clock_by_instruction_class(probe: ClockResult | None, core: CoreModel, results: Sequence[KernelResult]) -> dict:
+    """The clock under each instruction class (scalar, the FMA kernels' width, and each low-precision class), the
+    lowest over the kernels of the class: the licence drop, where the CPU has one, is the difference from scalar."""
+    scalar = probe.scalar_mhz if probe and not probe.failure else None
+    fma_class = {512: "avx512", 256: "avx2"}.get(core.simd_bits, f"simd{core.simd_bits}")
+    under: dict[str, list[tuple[str, float]]] = {}
+    for precision, mhz in (probe.trusted_under_load.items() if probe else ()):
+        under.setdefault(fma_class, []).append((f"fma_{precision}", mhz))
+    for result in results:
+        if result.clocks_mhz.get("core"):
+            under.setdefault(KERNELS[result.name].launch["instruction_class"], []).append(
+                (result.name, result.clocks_mhz["core"]))
+    table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}
+                              } if scalar else {}
+    for name, pairs in under.items():
+        mhz = min(m for _, m in pairs)
+        table[name] = {"mhz": rounded(mhz, 1), "under": [kernel for kernel, _ in pairs],
+                       "drop_percent": rounded((scalar - mhz) / scalar * 100, 2) if scalar else None}
+    return table
+
+
+__all__ = ["KERNELS", "clock_by_instruction_class", "instruction_theory", "planned_steps", "run_family", "runnable"]

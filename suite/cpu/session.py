@@ -29,7 +29,7 @@ from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
-from .theory import CoreModel, assumed_core, identify_core, instruction_rate
+from .theory import CoreModel, assumed_core, identify_core
 from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
@@ -120,59 +120,6 @@ def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
                          source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
 
 
-LOWP_KERNELS = {k.name: k for k in catalog.kernels("cpu") if k.family == "lowp"}
-
-
-def selected_lowp(run: CpuRun) -> list[catalog.Kernel]:
-    return [k for k in run.selected if k.family == "lowp"]
-
-
-def instruction_theory(run: CpuRun, result: KernelResult) -> ComputeTheory:
-    """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
-    cpu, core, cores = run.cpu, run.core, run.physical_cores
-    kernel = LOWP_KERNELS[result.name]
-    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if run.core_known else None
-    unit = result.unit[1:-2]  # FLOP or OP
-    per_instruction = result.details["ops_per_instruction"]
-    per_cycle = found[0] * per_instruction if found else None
-    if per_cycle is not None and float(per_cycle).is_integer():
-        per_cycle = int(per_cycle)
-    if found is None:
-        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
-    elif not cpu.nominal_mhz:
-        source = f"unknown: {cpu.nominal_source}"
-    else:
-        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} {unit}/cycle "
-                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {per_instruction} {unit}); core: "
-                  f"{core.name}, {found[1]}")
-    return ComputeTheory(units=cores, per="core", clock="core",
-                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
-                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
-                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
-
-
-def clock_by_instruction_class(run: CpuRun, lowp_results: list[KernelResult]) -> dict:
-    """The clock under each instruction class (scalar, the FMA kernels' width, and each low-precision class):
-    the licence drop, where the CPU has one, is the difference from ``scalar``."""
-    probe = run.clock
-    scalar = probe.scalar_mhz if probe and not probe.failure else None
-    fma_class = {512: "avx512", 256: "avx2"}.get(run.core.simd_bits, f"simd{run.core.simd_bits}")
-    under: dict[str, list[tuple[str, float]]] = {}
-    for precision, mhz in (probe.trusted_under_load.items() if probe else ()):
-        under.setdefault(fma_class, []).append((f"fma_{precision}", mhz))
-    for result in lowp_results:
-        if result.clocks_mhz.get("core"):
-            under.setdefault(LOWP_KERNELS[result.name].launch["instruction_class"], []).append(
-                (result.name, result.clocks_mhz["core"]))
-    table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}
-                              } if scalar else {}
-    for name, pairs in under.items():
-        mhz = min(m for _, m in pairs)
-        table[name] = {"mhz": rounded(mhz, 1), "under": [kernel for kernel, _ in pairs],
-                       "drop_percent": rounded((scalar - mhz) / scalar * 100, 2) if scalar else None}
-    return table
-
-
 def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     """The device-neutral measurement of a CPU run: its facts and the inputs of every paper figure."""
     cpu, core = run.cpu, run.core
@@ -210,9 +157,9 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in LOWP_KERNELS}
-    lowp_results = [r for r in run.results if r.name in LOWP_KERNELS]
-    if lowp_results and (classes := clock_by_instruction_class(run, lowp_results)):
+    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS}
+    lowp_results = [r for r in run.results if r.name in lowp.KERNELS]
+    if lowp_results and (classes := lowp.clock_by_instruction_class(probe, core, lowp_results)):
         clock["by_instruction_class"] = classes
     sustained = None
     if run.sustained:
@@ -223,8 +170,11 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
                        cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
-                       instruction_theory={r.name: instruction_theory(run, r) for r in lowp_results},
-                       instruction_skipped=skip_reasons(selected_lowp(run), cpu.flags, cpu.arch))
+                       instruction_theory={r.name: lowp.instruction_theory(cpu, core, run.core_known,
+                                                                           run.physical_cores, r)
+                                           for r in lowp_results},
+                       instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
+                                                        cpu.arch))
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:
