@@ -154,15 +154,16 @@ def cache_widths(core: CoreModel) -> CacheWidths | None:
 
 
 # Low-precision instructions per cycle per core ----------------------------------------------------------------
-# (core name, full-rate SIMD bits) -> {(kernel kind, register bits): (instructions per cycle, source)}. Only rates a
-# vendor guide or measured instruction table states; any other core gets no paper figure for these kernels (the
-# measured ceiling and its clock are still reported). FLOP or OP per cycle = rate x ops per instruction
+# (core name, full-rate SIMD bits) -> {(kernel kind, register bits): (instructions per cycle, source)}. Only rates
+# that follow from a vendor guide's pipe description (and, for Zen 5, were confirmed by measurement); any other core
+# gets no paper figure for these kernels (the measured ceiling and its clock are still reported). FLOP or OP per cycle = rate x ops per instruction
 # (kernels/cpu_lowp.py: cpufp's counting). Zen 5 runs the 512-bit dot products on its two 512-bit FP
 # multiply/FMA pipes, one each per cycle; Zen 4 splits a 512-bit instruction into two 256-bit halves on the same
 # two pipes, so one per cycle. Intel AMX: one 16x16 tile product (tdpbf16ps, tdpbusd) every 16 cycles per core
 # (Intel: 1,024 bf16 FLOP and 2,048 int8 OP per cycle per core); AVX512_FP16 and VNNI run on the two FMA ports.
-_ZEN5_LOWP = AMD_SOG.format("Zen 5") + " (FP pipes 0 and 1: 512-bit multiply/FMA, dot products included); uops.info"
-_ZEN4_LOWP = AMD_SOG.format("Zen 4") + " (512-bit operations as two 256-bit halves on FP pipes 0 and 1); uops.info"
+_ZEN5_LOWP = (AMD_SOG.format("Zen 5") + " (two 512-bit FP multiply/FMA pipes; 2.0 dot products per cycle measured on "
+              "a Zen 5 EPYC, docs/precisions.md)")
+_ZEN4_LOWP = AMD_SOG.format("Zen 4") + " (512-bit operations as two 256-bit halves on the two FP multiply/FMA pipes)"
 _SPR_LOWP = (INTEL_SDM + ", Sapphire Rapids (ports 0 and 5: 512-bit FMA, AVX512_FP16 and VNNI; AMX TMUL: one "
              "16x16 tile product per 16 cycles, 1,024 bf16 FLOP / 2,048 int8 OP per cycle per core)")
 _LOWP_RATES: dict[tuple[str, int], dict[tuple[str, int], tuple[float, str]]] = {
