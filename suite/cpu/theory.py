@@ -156,10 +156,10 @@ def cache_widths(core: CoreModel) -> CacheWidths | None:
 # Low-precision instructions per cycle per core ----------------------------------------------------------------
 # (core name, full-rate SIMD bits) -> {(kernel kind, register bits): (instructions per cycle, source)}. Only rates
 # that follow from a vendor guide's pipe description (and, for Zen 5, were confirmed by measurement); any other core
-# gets no paper figure for these kernels (the measured ceiling and its clock are still reported). FLOP or OP per cycle = rate x ops per instruction
-# (kernels/cpu_lowp.py: cpufp's counting). Zen 5 runs the 512-bit dot products on its two 512-bit FP
-# multiply/FMA pipes, one each per cycle; Zen 4 splits a 512-bit instruction into two 256-bit halves on the same
-# two pipes, so one per cycle. Intel AMX: one 16x16 tile product (tdpbf16ps, tdpbusd) every 16 cycles per core
+# gets no paper figure for these kernels (the measured ceiling and its clock are still reported). FLOP or OP per cycle
+# = rate x ops per instruction (kernels/cpu_lowp.py: cpufp's counting). Zen 5 runs the 512-bit dot products on its two
+# 512-bit FP multiply/FMA pipes, one each per cycle; Zen 4 splits a 512-bit instruction into two 256-bit halves on the
+# same two pipes, so one per cycle. Intel AMX: one 16x16 tile product (tdpbf16ps, tdpbusd) every 16 cycles per core
 # (Intel: 1,024 bf16 FLOP and 2,048 int8 OP per cycle per core); AVX512_FP16 and VNNI run on the two FMA ports.
 _ZEN5_LOWP = (AMD_SOG.format("Zen 5") + " (two 512-bit FP multiply/FMA pipes; 2.0 dot products per cycle measured on "
               "a Zen 5 EPYC, docs/precisions.md)")
