@@ -56,6 +56,10 @@ FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNRO
 INTENSITY_CU = CudaModule("intensity.cu", MappingProxyType({"BLOCK": 256, "UNROLL": 8}))
 # Shared memory and L1: every block reads a buffer of VECTORS float4 (32 KiB) with BLOCK threads.
 ONCHIP_CU = CudaModule("onchip.cu", MappingProxyType({"BLOCK": 512, "VECTORS": 2048}))
+# The tensor-pipe microbenchmark (mma.sync on register operands, and wgmma on sm_90a; kernels/cuda/mma.cu): BLOCK
+# threads, CHAINS independent accumulator fragments per warp, UNROLL iterations per loop trip. Compiled for sm_80,
+# sm_89, sm_90 and sm_90a in the tests; no GPU family runs it yet (no kernel entry below).
+MMA_CU = CudaModule("mma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 4, "UNROLL": 8}))
 # hwbench validate's 5-point stencil: blocks of BLOCK_X x BLOCK_Y threads, one grid point each (one warp per row).
 STENCIL_CU = CudaModule("stencil.cu", MappingProxyType({"BLOCK_X": 32, "BLOCK_Y": 8}))
 
@@ -70,7 +74,7 @@ class Kernel:
     family: str  # the module that runs it: stream, fma, caches, intensity, l2, transfer, tensor
     level: str  # dram, l2, h2d, d2h, core for compute kernels, or sweep (every level, by working set)
     precision: str  # profile compute key (fp64, fp32, fp16, bf16, tensor_fp16, ...) or data type; "-" for bytes
-    unit: str  # "GB/s" or "GFLOP/s"
+    unit: str  # "GB/s", "GFLOP/s", or "GOP/s" (integer kernels: never counted as FLOP)
     groups: tuple[str, ...] = ()
     form: str = ""  # STREAM form (copy, scale, add, triad, dot) or cache form (read, copy, triad)
     reads: int = 0
@@ -161,12 +165,45 @@ def _cpu_intensity(precision: str) -> Kernel:
                                  chains=CPU_FMA_CHAINS, llc_multiple=4, min_bytes=64 * 2**20))
 
 
+# Low-precision peaks (kernels/cpu_lowp.py, suite/cpu/lowp.py): one instruction on ``chains`` independent
+# accumulators of ``bits``-wide registers, or AMX tiles. Each runs only where CPUID reports every flag in ``needs``
+# (/proc/cpuinfo names). 16 chains cover latency x pipes of the dot-product instructions (Zen 5: 2 per cycle on the
+# two 512-bit FMA pipes; latency under 8 cycles), with registers to spare (32 zmm). ``counting``: cpufp's rule.
+# int8 kernels count OP (GOP/s), never FLOP. ``instruction_class`` keys the clock table's licence levels.
+CPU_LOWP_CHAINS = 16
+
+
+def _cpu_lowp(name: str, precision: str, kind: str, bits: int, needs: tuple[str, ...], instruction: str,
+              instruction_class: str, accumulate: str, counting: str) -> Kernel:
+    unit = "GOP/s" if precision == "int8" else "GFLOP/s"
+    return Kernel(name, "cpu", "lowp", "core", precision, unit, ("lowp",),
+                  launch=_frozen(kind=kind, bits=bits, chains=CPU_LOWP_CHAINS, needs=needs, instruction=instruction,
+                                 instruction_class=instruction_class, accumulate=accumulate, counting=counting))
+
+
+CPU_LOWP_KERNELS: tuple[Kernel, ...] = (
+    _cpu_lowp("dp_bf16", "bf16", "dpbf16ps", 512, ("avx512_bf16",), "vdpbf16ps zmm", "avx512", "fp32",
+              "4 FLOP per fp32 lane (2 bf16 multiplies + 2 adds) x 16 lanes per instruction"),
+    _cpu_lowp("fma_fp16", "fp16", "fmaph", 512, ("avx512_fp16",), "vfmadd231ph zmm", "avx512", "fp16",
+              "2 FLOP per fp16 lane x 32 lanes per instruction"),
+    _cpu_lowp("dp_int8", "int8", "vpdpbusd", 512, ("avx512_vnni",), "vpdpbusd zmm", "avx512", "int32",
+              "8 OP per int32 lane (4 u8 x s8 multiplies + 4 adds) x 16 lanes per instruction"),
+    _cpu_lowp("dp_int8_256", "int8", "vpdpbusd", 256, ("avx_vnni",), "vpdpbusd ymm", "avx2", "int32",
+              "8 OP per int32 lane (4 u8 x s8 multiplies + 4 adds) x 8 lanes per instruction"),
+    _cpu_lowp("amx_bf16", "bf16", "tdpbf16ps", 0, ("amx_tile", "amx_bf16"), "tdpbf16ps", "amx", "fp32",
+              "16,384 FLOP per instruction on full 16x16x32 tiles (16 x 16 x 32 bf16 products x 2)"),
+    _cpu_lowp("amx_int8", "int8", "tdpbusd", 0, ("amx_tile", "amx_int8"), "tdpbusd", "amx", "int32",
+              "32,768 OP per instruction on full 16x16x64 tiles (16 x 16 x 64 u8 x s8 products x 2)"),
+)
+
+
 CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
     _cpu_fma("fp64"), _cpu_fma("fp32"),
     *(_cpu_cache(form) for form in CACHE_FORMS),
     _cpu_intensity("fp64"), _cpu_intensity("fp32"),
+    *CPU_LOWP_KERNELS,
 )
 
 
@@ -244,12 +281,12 @@ GPU_KERNELS: tuple[Kernel, ...] = (
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
 # The order --help and error messages list the groups in.
-GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "tensor", "transfer")
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "tensor", "transfer")
 # Not measured by 'hwbench run' (so in no CATALOG entry): the raw kernel 'hwbench validate' times as a real
 # workload (hwbench.workloads.gpu), 2 multiplications + 4 additions per interior point, one read + one write.
 VALIDATE_STENCIL = Kernel("stencil5_fp32", "gpu", "validate", "dram", "fp32", "GFLOP/s", reads=1, writes=1,
                           flops_per_element=6, element_bytes=4, entry="stencil5_f32", module=STENCIL_CU)
-CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU, INTENSITY_CU, ONCHIP_CU, STENCIL_CU)
+CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU, INTENSITY_CU, ONCHIP_CU, STENCIL_CU, MMA_CU)
 
 
 def kernels(device: str) -> tuple[Kernel, ...]:

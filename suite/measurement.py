@@ -119,6 +119,11 @@ class Measurement:
     reports_throttling: bool = False  # the device says why it throttled (NVML clock-event reasons)
     cache_sweep: CacheSweep | None = None  # CPU: the working-set sweep (memory.l1/l2/l3, profile section caches)
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the measured roofline curves (profile section intensity_sweep)
+    # Low-precision instruction peaks (profile section instruction_peaks): kernel name -> the inputs of its paper
+    # figure (``flop_per_cycle`` holds FLOP or OP per cycle, in the kernel's unit), and kernel name -> why a kernel was
+    # not run on this device (its instruction is missing).
+    instruction_theory: dict[str, ComputeTheory] = field(default_factory=dict)
+    instruction_skipped: dict[str, str] = field(default_factory=dict)
 
 
 # The environment variable that labels a node (written as the profile's ``node_label``): cloned VMs or

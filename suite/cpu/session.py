@@ -22,9 +22,10 @@ from ..measurement import (
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, stream
+from . import caches, fma, intensity, lowp, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
+from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
@@ -33,7 +34,8 @@ from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity}
+FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
+                                   "lowp": lowp}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -62,6 +64,7 @@ class CpuRun:
     sustained_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
+    selected: tuple[catalog.Kernel, ...] = ()
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -99,7 +102,8 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves))
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
+                  tuple(options.kernels))
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -153,7 +157,10 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s"}
+    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS}
+    lowp_results = [r for r in run.results if r.name in lowp.KERNELS]
+    if lowp_results and (classes := lowp.clock_by_instruction_class(probe, core, lowp_results)):
+        clock["by_instruction_class"] = classes
     sustained = None
     if run.sustained:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
@@ -162,7 +169,12 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
-                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep)
+                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
+                       instruction_theory={r.name: lowp.instruction_theory(cpu, core, run.core_known,
+                                                                           run.physical_cores, r)
+                                           for r in lowp_results},
+                       instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
+                                                        cpu.arch))
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

@@ -151,3 +151,40 @@ _CACHE_WIDTHS: dict[tuple[str, int], CacheWidths] = {  # (core name, full-rate S
 def cache_widths(core: CoreModel) -> CacheWidths | None:
     """The L1D and L2 bandwidth of ``core`` per cycle, or None when the table does not state them."""
     return _CACHE_WIDTHS.get((core.name, core.simd_bits))
+
+
+# Low-precision instructions per cycle per core ----------------------------------------------------------------
+# (core name, full-rate SIMD bits) -> {(kernel kind, register bits): (instructions per cycle, source)}. Only rates
+# that follow from a vendor guide's pipe description (and, for Zen 5, were confirmed by measurement); any other core
+# gets no paper figure for these kernels (the measured ceiling and its clock are still reported). FLOP or OP per cycle
+# = rate x ops per instruction (kernels/cpu_lowp.py: cpufp's counting). Zen 5 runs the 512-bit dot products on its two
+# 512-bit FP multiply/FMA pipes, one each per cycle; Zen 4 splits a 512-bit instruction into two 256-bit halves on the
+# same two pipes, so one per cycle. Intel AMX: one 16x16 tile product (tdpbf16ps, tdpbusd) every 16 cycles per core
+# (Intel: 1,024 bf16 FLOP and 2,048 int8 OP per cycle per core); AVX512_FP16 and VNNI run on the two FMA ports.
+_ZEN5_LOWP = (AMD_SOG.format("Zen 5") + " (two 512-bit FP multiply/FMA pipes; 2.0 dot products per cycle measured on "
+              "a Zen 5 EPYC, docs/precisions.md)")
+_ZEN4_LOWP = AMD_SOG.format("Zen 4") + " (512-bit operations as two 256-bit halves on the two FP multiply/FMA pipes)"
+_SPR_LOWP = (INTEL_SDM + ", Sapphire Rapids (ports 0 and 5: 512-bit FMA, AVX512_FP16 and VNNI; AMX TMUL: one "
+             "16x16 tile product per 16 cycles, 1,024 bf16 FLOP / 2,048 int8 OP per cycle per core)")
+_LOWP_RATES: dict[tuple[str, int], dict[tuple[str, int], tuple[float, str]]] = {
+    ("Zen 5", 512): {("dpbf16ps", 512): (2.0, _ZEN5_LOWP), ("vpdpbusd", 512): (2.0, _ZEN5_LOWP),
+                     ("vpdpbusd", 256): (2.0, _ZEN5_LOWP)},
+    ("Zen 5", 256): {("dpbf16ps", 512): (1.0, _ZEN5_LOWP), ("vpdpbusd", 512): (1.0, _ZEN5_LOWP),
+                     ("vpdpbusd", 256): (2.0, _ZEN5_LOWP)},
+    ("Zen 4", 256): {("dpbf16ps", 512): (1.0, _ZEN4_LOWP), ("vpdpbusd", 512): (1.0, _ZEN4_LOWP)},
+    **{(name, 512): {("fmaph", 512): (2.0, _SPR_LOWP), ("vpdpbusd", 512): (2.0, _SPR_LOWP),
+                     ("tdpbf16ps", 0): (1 / 16, _SPR_LOWP), ("tdpbusd", 0): (1 / 16, _SPR_LOWP)}
+       for name in ("Sapphire Rapids / Emerald Rapids", "Granite Rapids")},
+}
+
+
+def instruction_rate(core: CoreModel, kind: str, bits: int) -> tuple[float, str] | None:
+    """(instructions per cycle per core, source) of a low-precision kernel's instruction, or None when no table
+    states it. A one-FMA-unit Xeon (``fma_units == 1``) runs half the vector rate; AMX is unaffected."""
+    found = _LOWP_RATES.get((core.name, core.simd_bits), {}).get((kind, bits))
+    if found is None:
+        return None
+    rate, source = found
+    if core.fma_units == 1 and bits:
+        rate /= 2
+    return rate, source

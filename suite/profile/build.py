@@ -19,6 +19,7 @@ import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
+from .instructions import instruction_section
 from .intensity import intensity_section
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
@@ -220,6 +221,7 @@ def build_profile(m: Measurement, host: Host) -> dict:
     if m.sustained is not None:
         extra = sustained_extra(list(m.sustained.timelines), m.sustained.seconds, m.sustained.interval,
                                 m.sustained.clock_method, warnings, run_ceilings(m.results, compute))
+    instructions = instruction_section(m, warnings)
     rule = CEILING_RULE + ("; memory levels found by the cache sweep (l1, l2, l3) are plateaus of its curves "
                            "(caches.plateau_rule)" if caches else "")
     return {
@@ -233,6 +235,7 @@ def build_profile(m: Measurement, host: Host) -> dict:
         "compute": compute,
         "memory": memory,
         "ridge_point": ridge,
+        **({"instruction_peaks": instructions} if instructions else {}),
         "kernels": [kernel_entry(r) for r in m.results],
         **extra,
         **({"caches": caches} if caches else {}),

@@ -95,7 +95,10 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
     ``label-sweep-...``, ``label-workload-...``, ``label-point-...``; roof lines ``roof-...``."""
     plt = import_pyplot()
     chosen = choose_roofs(profiles, labels, precisions, levels)
-    units = chart_units(profiles)
+    units = chart_units(profiles, chosen)
+    if units.work != "FLOP" and (points or validation):
+        raise UsageError("--point and --validation mark FLOP-counted kernels: they have no place on a chart of "
+                         f"{units.flops} roofs; draw them with FLOP/s precisions")
     single = len(chosen) == 1
     drawn_precisions = {r.key for roofs in chosen for r in roofs.compute}
     drawn_levels = {r.key for roofs in chosen for r in roofs.memory}
@@ -198,7 +201,7 @@ def _axes_style(axes, units: Units) -> None:
         axis.set_major_locator(LogLocator(base=10))
         axis.set_major_formatter(FuncFormatter(plain))
         axis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel("arithmetic intensity (FLOP/byte)")
+    axes.set_xlabel(f"arithmetic intensity ({units.work}/byte)")
     axes.set_ylabel(f"performance ({units.flops})")
     axes.grid(True, which="major", linewidth=0.5, alpha=0.5)
     axes.grid(True, which="minor", linewidth=0.3, alpha=0.2)
@@ -362,8 +365,9 @@ def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: 
     ridges = ""
     if len(chosen) == 1 and chosen[0].ridge_level:
         level = chosen[0].ridge_level
+        per_byte = " OP/B" if any(r.work == "OP" for r in chosen[0].compute) else " F/B"
         ridges = ": " + ", ".join(f"{r.key} {format_figure(r.measured / level.measured)}" for r in chosen[0].compute
-                                  if r.measured) + " F/B"
+                                  if r.measured) + per_byte
     parts.append(f"dots: ridge points against {'/'.join(ridge_levels)}{ridges} (hollow: theoretical)")
     if sweeps:
         parts.append("small dots: intensity sweep")

@@ -252,6 +252,14 @@ def print_table(table: Table, console: Console) -> None:
 def print_profile(data: dict, console: Console) -> None:
     print_table(ceilings_table(data), console)
     print_table(kernels_table(data), console)
+    if isinstance(data.get("instruction_peaks"), dict) or isinstance(data.get("clock", {}).get("by_instruction_class"),
+                                                                      dict):
+        from .render_instructions import clock_classes_table, instruction_peaks_table
+
+        if isinstance(data.get("instruction_peaks"), dict):
+            print_table(instruction_peaks_table(data["instruction_peaks"]), console)
+        if isinstance(data["clock"].get("by_instruction_class"), dict):
+            print_table(clock_classes_table(data["clock"]["by_instruction_class"]), console)
     if data.get("caches"):
         print_table(caches_table(data), console)
     if data.get("intensity_sweep"):

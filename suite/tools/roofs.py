@@ -35,6 +35,7 @@ class Roof:
     label: str  # the name printed on the chart
     measured: float | None
     theoretical: float | None
+    work: str = "FLOP"  # what the roof counts: FLOP, or OP for integer instruction peaks (never on one axis)
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,39 @@ def _choose(wanted: list[str] | None, defaults: tuple[str, ...], available: dict
     return list(dict.fromkeys(chosen))
 
 
+def instruction_peaks(profile: Profile) -> dict[str, dict]:
+    """The profile's low-precision instruction peaks (``instruction_peaks.peaks``), by kernel name."""
+    section = profile.data.get("instruction_peaks")
+    peaks = section.get("peaks") if isinstance(section, dict) else None
+    return {key: entry for key, entry in peaks.items() if isinstance(entry, dict)} if isinstance(peaks, dict) else {}
+
+
+def _instruction_roof(key: str, entry: dict) -> Roof:
+    work = "OP" if entry.get("unit") == "GOP/s" else "FLOP"
+    return Roof("compute", key, f"{key} ({entry.get('instruction')})", number(entry, "measured"),
+                number(entry, "theoretical"), work)
+
+
+def _one_unit(roofs: list[ProfileRoofs], precisions: list[str] | None) -> list[ProfileRoofs]:
+    """OP/s roofs (integer instruction peaks) go on a chart of their own, never on one axis with FLOP/s: 'all'
+    keeps the FLOP/s roofs; naming both kinds is a UsageError."""
+    works = {r.work for roofs in roofs for r in roofs.compute}
+    if len(works) < 2:
+        return roofs
+    if precisions and "all" in precisions:
+        return [ProfileRoofs(r.profile, r.name, [c for c in r.compute if c.work == "FLOP"], r.memory) for r in roofs]
+    op_roofs = sorted({c.key for r in roofs for c in r.compute if c.work == "OP"})
+    raise UsageError(f"--precisions: {', '.join(op_roofs)} count integer operations (GOP/s), never drawn on one axis "
+                     f"with FLOP/s: draw them on a chart of their own, e.g. --precisions {','.join(op_roofs)}")
+
+
 def choose_roofs(profiles: list[Profile], names: list[str], precisions: list[str] | None = None,
                  levels: list[str] | None = None) -> list[ProfileRoofs]:
     """The roofs of each profile to draw. ``precisions``/``levels``: names from ``--precisions``/``--levels``
     (None: the default set of the first profile's device kind; ['all']: everything)."""
     kind = device_kind(profiles[0])
-    computes = {p.source: _ordered(list(p.data["compute"]), PRECISION_ORDER) for p in profiles}
+    computes = {p.source: _ordered(list(p.data["compute"]), PRECISION_ORDER) + list(instruction_peaks(p))
+                for p in profiles}
     memories = {p.source: _ordered(list(p.data["memory"]), LEVEL_ORDER) for p in profiles}
     chosen_precisions = _choose(precisions, DEFAULT_PRECISIONS[kind], computes, "--precisions", "compute ceiling",
                                 {})
@@ -126,6 +154,8 @@ def choose_roofs(profiles: list[Profile], names: list[str], precisions: list[str
         compute = [Roof("compute", key, key, number(profile.data["compute"][key], "measured_gflops"),
                         number(profile.data["compute"][key], "theoretical_gflops"))
                    for key in chosen_precisions if key in profile.data["compute"]]
+        compute += [_instruction_roof(key, entry) for key, entry in instruction_peaks(profile).items()
+                    if key in chosen_precisions and key not in profile.data["compute"]]
         memory = [Roof("memory", key, level_label(key, profile), number(profile.data["memory"][key], "measured_gbps"),
                        number(profile.data["memory"][key], "theoretical_gbps"))
                   for key in chosen_levels if key in profile.data["memory"]]
@@ -141,7 +171,7 @@ def choose_roofs(profiles: list[Profile], names: list[str], precisions: list[str
         compute.sort(key=lambda r: -(r.measured or r.theoretical or 0))
         memory.sort(key=lambda r: -(r.measured or r.theoretical or 0))
         result.append(ProfileRoofs(profile, name, compute, memory))
-    return result
+    return _one_unit(result, precisions)
 
 
 @dataclass(frozen=True)
@@ -151,6 +181,7 @@ class Units:
     scale: float
     flops: str
     bandwidth: str
+    work: str = "FLOP"  # what the y axis counts per second: FLOP, or OP (integer instruction peaks)
 
     def rate(self, gflops: float) -> str:
         return f"{format_figure(gflops / self.scale)} {self.flops}"
@@ -166,7 +197,9 @@ def format_figure(value: float) -> str:
     return f"{value:,.4g}" if value < 1e4 else f"{value:,.0f}"
 
 
-def chart_units(profiles: list[Profile]) -> Units:
+def chart_units(profiles: list[Profile], chosen: list[ProfileRoofs] | None = None) -> Units:
+    if chosen and all(r.work == "OP" for roofs in chosen for r in roofs.compute):
+        return Units(1.0, "GOP/s", "GB/s", "OP")
     if all(device_kind(p) == "gpu" for p in profiles):
         return Units(1000.0, "TFLOP/s", "TB/s")
     return Units(1.0, "GFLOP/s", "GB/s")
