@@ -973,3 +973,15 @@ class FakeNvml:
 
 
 Stream.null = Stream(null=True)
+
+
+def install(monkeypatch, cupy: types.ModuleType, nvml: FakeNvml | None = None) -> None:
+    """Put the stand-in in place of the real packages for one test: ``cupy`` and its submodules the code imports
+    by name (``from cupy.cuda import nccl``), so a real CuPy imported earlier (at collection, by another test)
+    is never reached, and ``pynvml``."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", cupy.cuda.nccl)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml if nvml is not None else FakeNvml())

@@ -158,13 +158,12 @@ def test_the_outer_barrier_is_taken_once_per_step_and_left_once():
 def fake_gpus(monkeypatch):
     """Three fake GPUs: 0 and 1 joined by 4 NVLink 4.0 links (nvmlNvlinkVersion_t 6), 2 on PCIe only, with no peer
     access to 0."""
-    from fake_cupy import FakeNvml, make_cupy
+    from fake_cupy import FakeNvml, install, make_cupy
 
     cupy = make_cupy(devices=3, peer=lambda device, other: {device, other} != {0, 2})
     nvml = FakeNvml()
     nvml.nvlinks = {0: [(1, nvml.NVML_NVLINK_VERSION_4_0)] * 4, 1: [(0, nvml.NVML_NVLINK_VERSION_4_0)] * 4}
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    install(monkeypatch, cupy, nvml)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))

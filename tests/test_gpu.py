@@ -297,6 +297,8 @@ def test_gpu_profile_arithmetic_and_schema():
 
 
 def _gpu_available() -> bool:
+    """Asked inside the test, never at collection: importing the real ``cupy.cuda`` then would leave it in
+    ``sys.modules`` for every later test (the stand-in's fixtures replace it, see ``fake_cupy.install``)."""
     try:
         import cupy
 
@@ -306,9 +308,11 @@ def _gpu_available() -> bool:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and an NVIDIA GPU")
 def test_real_quick_gpu_run(tmp_path):
     from typer.testing import CliRunner
+
+    if not _gpu_available():
+        pytest.skip("needs CuPy and an NVIDIA GPU")
 
     from hwbench import Profile
     from hwbench.cli import app
@@ -330,13 +334,10 @@ def test_real_quick_gpu_run(tmp_path):
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """The NumPy stand-in for CuPy and NVML in place of the real ones, small STREAM arrays, few samples."""
-    import sys
-
-    from fake_cupy import FakeNvml, make_cupy
+    from fake_cupy import install, make_cupy
 
     cupy = make_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    install(monkeypatch, cupy)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)  # small arrays: NumPy does the work
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))

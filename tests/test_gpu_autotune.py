@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -136,11 +135,10 @@ def test_tuned_details():
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """The NumPy stand-in for CuPy and NVML, 4 MiB STREAM arrays (2**18 vectors), two samples per kernel."""
-    from fake_cupy import FakeNvml, make_cupy
+    from fake_cupy import install, make_cupy
 
     cupy = make_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    install(monkeypatch, cupy)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
