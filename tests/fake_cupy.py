@@ -917,6 +917,9 @@ class FakeNvml:
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
         return self.state["reasons"]
 
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):  # the name before NVML 12.2
+        return self.state["reasons"]
+
     def nvmlDeviceGetMemoryBusWidth(self, device):
         return 5120
 

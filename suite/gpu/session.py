@@ -267,7 +267,7 @@ class GpuSession:
         results: list[KernelResult] = []
         timelines: list[Timeline] = []
         self.sampler.start()
-        cuda = self.cp.cuda
+        cuda_api = self.cp.cuda
         try:
             self.step("compile kernels (NVRTC)")
             for kernel in self.kernels:
@@ -282,10 +282,10 @@ class GpuSession:
                     timelines.append(sustain(self, seconds, interval))
             self.stream.synchronize()
             self.progress("done", self._total, self._total)
-        except cuda.memory.OutOfMemoryError as error:
+        except cuda_api.memory.OutOfMemoryError as error:
             raise UsageError(f"cuda:{self.index} is out of memory ({error}); free GPU memory (other processes) "
                              "or measure fewer kernels with --kernels") from None
-        except (cuda.runtime.CUDARuntimeError, cuda.driver.CUDADriverError) as error:
+        except (cuda_api.runtime.CUDARuntimeError, cuda_api.driver.CUDADriverError) as error:
             raise cuda_failure(f"cuda:{self.index}", error) from None
         finally:
             self.sampler.stop()

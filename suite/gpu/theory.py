@@ -75,6 +75,12 @@ SM_MODELS: dict[tuple[int, int], SmModel] = {
 # kernel for each through CuPy's NVRTC path). sm_70 only with CUDA 12's NVRTC: CUDA 13 dropped Volta.
 ARCHITECTURES = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
 
+# Per-SM limits by architecture: (resident threads, resident blocks), CUDA C++ Programming Guide, "Technical
+# Specifications per Compute Capability" (the session reads the threads from the device; these serve the
+# occupancy arithmetic where no device is at hand, as in CI).
+SM_LIMITS = {"sm_70": (2048, 32), "sm_75": (1024, 16), "sm_80": (2048, 32), "sm_86": (1536, 16),
+             "sm_89": (1536, 24), "sm_90": (2048, 32), "sm_100": (2048, 32), "sm_120": (1536, 24)}
+
 
 def sm_model(major: int, minor: int) -> SmModel | None:
     return SM_MODELS.get((major, minor))
