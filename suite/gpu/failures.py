@@ -14,6 +14,8 @@ How the real packages fail (cupy-cuda12x / cupy-cuda13x 14.x, nvidia-ml-py 13, r
 
 from __future__ import annotations
 
+import re
+
 from ..errors import MeasurementError, UsageError
 
 INSTALL = "pip install 'hwbench[cuda12]' (CUDA 12 driver) or 'hwbench[cuda13]' (CUDA 13 driver)"
@@ -36,7 +38,10 @@ def missing_library(what: str, error: BaseException) -> UsageError:
 
 
 def library_name(error: BaseException) -> str:
-    text = str(error).lower()
+    """The library cuda.pathfinder looked for: the first quoted name of 'Failure finding "libcublasLt.so.13 ..."'
+    (the rest of its message lists the files it did see, other libraries among them)."""
+    wanted = re.search(r'Failure finding "([^"]+)"', str(error))
+    text = (wanted.group(1) if wanted else str(error)).lower()
     for name in ("nvrtc", "cublas", "curand", "cudart", "nccl"):
         if name in text:
             return {"nvrtc": "NVRTC", "cublas": "cuBLAS", "curand": "cuRAND", "cudart": "CUDA runtime",
