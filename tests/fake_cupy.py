@@ -63,13 +63,22 @@ def _unpack(word: np.uint32, bf16: bool) -> float:
     return float(np.uint32(half << 16).view(np.float32)) if bf16 else float(np.uint16(half).view(np.float16))
 
 
-class LaunchError(RuntimeError):
+class CUDADriverError(RuntimeError):
+    """cupy.cuda.driver.CUDADriverError."""
+
+
+class CUDARuntimeError(RuntimeError):
+    """cupy.cuda.runtime.CUDARuntimeError."""
+
+
+class LaunchError(CUDADriverError):
     """A launch the CUDA driver would refuse (cudaErrorInvalidConfiguration, too many resources requested)
-    or one that would read or write out of bounds."""
+    or one that would read or write out of bounds (CUDA_ERROR_ILLEGAL_ADDRESS)."""
 
 
-class RaceError(LaunchError):
-    """Two operations on the same device bytes, on streams with no order between them (on a GPU: a race)."""
+class RaceError(RuntimeError):
+    """Two operations on the same device bytes, on streams with no order between them. On a GPU nothing would
+    be raised (results would be spoiled at random); the stand-in stops the test instead."""
 
 
 class Stream:
@@ -386,10 +395,6 @@ class DynamicLibNotFoundError(RuntimeError):
     """cuda.pathfinder's error for a CUDA library it cannot find (what CuPy 14 raises without NVRTC)."""
 
 
-class CUDADriverError(RuntimeError):
-    """cupy.cuda.driver.CUDADriverError."""
-
-
 def _missing(library: str) -> str:
     return f'Failure finding "{library}.so.13 or {library}.so.12": No such file'
 
@@ -564,9 +569,9 @@ class PeerRuntime:
     def enable(self, other: int) -> None:
         device = current_device()
         if not self.can_access(device, other):
-            raise RuntimeError(f"cudaErrorInvalidDevice: {device} cannot access {other}")
+            raise CUDARuntimeError(f"cudaErrorInvalidDevice: {device} cannot access {other}")
         if (device, other) in self.enabled:
-            raise RuntimeError("cudaErrorPeerAccessAlreadyEnabled: peer access is already enabled")
+            raise CUDARuntimeError("cudaErrorPeerAccessAlreadyEnabled: peer access is already enabled")
         self.enabled.add((device, other))
 
     def memcpy_peer(self, target: int, target_device: int, source: int, source_device: int, nbytes: int,
@@ -747,7 +752,7 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
         getDeviceProperties=lambda device: {"name": b"Fake GPU", "major": compute_capability[0],
                                             "minor": compute_capability[1], "multiProcessorCount": 4,
                                             "maxThreadsPerMultiProcessor": 2048, "l2CacheSize": l2_bytes},
-        CUDARuntimeError=RuntimeError, memcpyAsync=_memcpy_async,
+        CUDARuntimeError=CUDARuntimeError, memcpyAsync=_memcpy_async,
         deviceCanAccessPeer=peers.can_access, deviceEnablePeerAccess=peers.enable,
         memcpyPeerAsync=peers.memcpy_peer, deviceGetPCIBusId=pci_bus_id,
         deviceSynchronize=lambda: _ORDER.waited(device=current_device()))

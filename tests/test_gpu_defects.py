@@ -186,6 +186,8 @@ def test_launches_follow_the_loaded_kernels_occupancy(monkeypatch):
     cp.RawModule.registers.update({"l2_read_f64": 44, "fma_f32": 64})
     results = {r.name: r for r in run("l2_read,fma_fp32").results}
     assert results["l2_read"].details["blocks"] == FAKE_SMS * 5  # the thread limit alone gave 4 x 8
+    assert results["l2_read"].details["occupancy"]["registers_per_thread"] == 44
+    assert results["l2_read"].details["occupancy"]["resident_blocks_per_sm"] == 5
     fma_block = catalog.FMA_CU.constants["BLOCK"]
     per_sm = min(2048 // fma_block, 65536 // (64 * 32 * -(-fma_block // 32)))
     waves = catalog.kernel("gpu", "fma_fp32").launch["waves"]

@@ -223,6 +223,11 @@ class GpuSession:
 
     def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
                 name: str | None = None) -> KernelResult:
+        if kernel.module is not None and "block" in details:  # the loaded kernel's occupancy, as launched
+            details = {**details, "occupancy": {
+                "registers_per_thread": self.registers(kernel),
+                "resident_blocks_per_sm": self.resident_blocks(kernel, details["block"]),
+                "source": "RawKernel.num_regs; cuOccupancyMaxActiveBlocksPerMultiprocessor for the launch's block"}}
         measured = measure_kernel(kernel, self.runner(launch), validate, work, self.policy, details,
                                   SAMPLE_SECONDS, name)
         window = self.sampler.window(measured.timing.started, measured.timing.ended)
