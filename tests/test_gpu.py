@@ -50,6 +50,19 @@ EXPECTED_ENTRIES = {
 }
 
 
+def test_the_stand_in_finds_the_entries_nvcc_builds():
+    """fake_cupy.entry_names (what the stand-in's get_function accepts) against the entries nvcc builds (the PTX
+    test below): an unknown name fails there as cuModuleGetFunction does."""
+    from fake_cupy import CUDADriverError, entry_names, make_cupy
+
+    for source, expected in EXPECTED_ENTRIES.items():
+        assert entry_names((CUDA_DIR / source).read_text()) == set(expected), source
+    code = (CUDA_DIR / "stream.cu").read_text()
+    module = make_cupy().RawModule(code=code, options=catalog.STREAM_CU.compile_options())
+    with pytest.raises(CUDADriverError, match="CUDA_ERROR_NOT_FOUND: named symbol not found"):
+        module.get_function("triad_f16")
+
+
 def test_expected_entries_cover_the_catalog():
     for kernel in GPU_KERNELS:
         if kernel.module is not None:

@@ -221,6 +221,16 @@ def test_validate_without_cublas_is_one_line_and_exit_2(monkeypatch):
         run_gpu_workloads(cp, plan, RepetitionPolicy(0, 1, 0))
 
 
+def test_validate_without_nvrtc_is_one_line_and_exit_2(monkeypatch):
+    from hwbench.stats import RepetitionPolicy
+    from hwbench.workloads.gpu import GpuPlan, run_gpu_workloads
+
+    cp, _ = stand_in(monkeypatch, missing=frozenset({"nvrtc"}))
+    plan = GpuPlan(matmul_sizes=(), half_matmul_sizes=(), vector_elements=1 << 10, stencil_side=64)
+    with pytest.raises(UsageError, match="needs NVRTC.*Failure finding"):
+        run_gpu_workloads(cp, plan, RepetitionPolicy(0, 1, 0))
+
+
 def test_no_nvml_is_one_line_and_exit_2(monkeypatch, tmp_path):
     from fake_cupy import FakeNvml
 

@@ -216,7 +216,14 @@ def _stencil(cp: Any, side: int) -> _Workload:
     assert kernel.module is not None
     source = resources.files("hwbench.kernels").joinpath(f"cuda/{kernel.module.source}").read_text()
     module = cp.RawModule(code=source, options=kernel.module.compile_options())
-    module.compile()  # NVRTC now, outside any timing
+    try:
+        module.compile()  # NVRTC now, outside any timing
+    except RuntimeError as error:  # cuda.pathfinder's DynamicLibNotFoundError: CuPy without NVRTC
+        if type(error).__name__ != "DynamicLibNotFoundError":
+            raise
+        raise UsageError(f"hwbench validate on a GPU needs NVRTC, which CuPy could not load "
+                         f"({str(error).splitlines()[0]}); pip install 'hwbench[cuda12]' (CUDA 12 driver) or "
+                         "'hwbench[cuda13]' (CUDA 13 driver)") from None
     function = module.get_function(kernel.entry)
     block_x, block_y = kernel.constants["BLOCK_X"], kernel.constants["BLOCK_Y"]
     grid = (-(-side // block_x), -(-side // block_y))
