@@ -239,7 +239,9 @@ def prechecks(nvml: Any, handle: Any, pid: int | None = None) -> list[str]:
     if persistence is not None and persistence != nvml.NVML_FEATURE_ENABLED:
         warnings.append("pre-check: persistence mode is off: the driver may reinitialise the GPU between runs "
                         "(nvidia-smi -pm 1 keeps it loaded)")
-    reasons = read(lambda: nvml.nvmlDeviceGetCurrentClocksEventReasons(handle))
+    current = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)  # NVML 12.2+; the older name:
+               or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
+    reasons = read(lambda: current(handle))
     if reasons is not None and is_throttled(int(reasons)):
         warnings.append(f"pre-check: clocks held down while idle ({', '.join(decode_reasons(int(reasons) & ~IDLE))})"
                         ": an application clock, power or thermal limit is in force before any kernel runs")
