@@ -194,10 +194,6 @@ class GpuSession:
             self._resident[key] = max(1, int(resident))
         return self._resident[key]
 
-    def registers(self, kernel: Kernel) -> int:
-        """Registers per thread of ``kernel``'s loaded function (``RawKernel.num_regs``)."""
-        return int(self.module(kernel).get_function(kernel.entry).num_regs)
-
     def blocks(self, kernel: Kernel) -> int:
         block = kernel.constants["BLOCK"]
         return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, block, waves=kernel.launch["waves"],
@@ -225,7 +221,7 @@ class GpuSession:
                 name: str | None = None) -> KernelResult:
         if kernel.module is not None and "block" in details:  # the loaded kernel's occupancy, as launched
             details = {**details, "occupancy": {
-                "registers_per_thread": self.registers(kernel),
+                "registers_per_thread": int(self.module(kernel).get_function(kernel.entry).num_regs),
                 "resident_blocks_per_sm": self.resident_blocks(kernel, details["block"]),
                 "source": "RawKernel.num_regs; cuOccupancyMaxActiveBlocksPerMultiprocessor for the launch's block"}}
         measured = measure_kernel(kernel, self.runner(launch), validate, work, self.policy, details,
@@ -294,10 +290,7 @@ class GpuSession:
             raise cuda_failure(f"cuda:{self.index}", error) from None
         finally:
             self.sampler.stop()
-        if self.sampler.failed_reads:
-            self.warnings.append("NVML could not read " + "; ".join(f"{name} ({error})" for name, error in
-                                                                   self.sampler.failed_reads.items())
-                                 + ": those samples have no such value")
+        self.warnings += self.sampler.read_failures()
         self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,

@@ -169,6 +169,13 @@ class NvmlSampler:
         self._stop.set()
         self._thread.join(timeout=2)
 
+    def read_failures(self) -> list[str]:
+        """The warning about the NVML queries that failed while sampling (none: no warning)."""
+        if not self.failed_reads:
+            return []
+        failed = "; ".join(f"{name} ({error})" for name, error in self.failed_reads.items())
+        return [f"NVML could not read {failed}: those samples have no such value"]
+
     def window(self, start: float, end: float) -> WindowSummary:
         return summarize_window(list(self.samples), start, end)
 
