@@ -2,8 +2,8 @@
 loop, validation, telemetry windows, profile assembly) runs in CI without a GPU.
 
 Each "kernel" does in NumPy what the .cu kernel of the same name does, so validation sees real results;
-host <-> device copies copy the bytes. cuBLAS (the tensor family) has no stand-in. The STREAM kernels follow
-stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
+host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family) multiplies in NumPy. The STREAM
+kernels follow stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
 grid x block threads takes vectors t, t + grid x block, ...), dot and l2_read write one partial sum per block
 to ``partial[:grid]`` and leave the rest alone; a launch CUDA would refuse (more threads per block than the
 module's ``-DBLOCK`` bound, a reduction block that is not whole warps, partials or vectors out of bounds)
