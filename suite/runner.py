@@ -17,8 +17,9 @@ from .measurement import ProgressCallback
 CUDA_INSTALL_HINT = "pip install 'hwbench[cuda]'"
 
 
-def cuda_device_count() -> int:
-    """Number of CUDA devices CuPy sees; raises UsageError when CuPy or the driver is missing."""
+def cuda_device_count(selection: str = "cuda") -> int:
+    """Number of CUDA devices CuPy sees; raises UsageError when CuPy or the driver is missing (naming the
+    ``--device`` value the user gave, ``selection``)."""
     try:
         import cupy
     except ImportError:
@@ -26,7 +27,8 @@ def cuda_device_count() -> int:
     try:
         return int(cupy.cuda.runtime.getDeviceCount())
     except Exception as error:  # CUDARuntimeError without a driver, among others
-        raise UsageError(f"--device cuda: no usable NVIDIA GPU or driver ({error}); use --device cpu") from None
+        raise UsageError(f"--device {selection}: no usable NVIDIA GPU or driver ({error}); use --device cpu"
+                         ) from None
 
 
 def resolve_device(text: str) -> str:
@@ -43,7 +45,7 @@ def resolve_device(text: str) -> str:
     if not match:
         raise UsageError(f"--device {text!r} is not known: use cpu, cuda, cuda:N or auto")
     index = int(match.group(1) or 0)
-    count = cuda_device_count()
+    count = cuda_device_count(f"cuda:{index}")
     if index >= count:
         have = f"cuda:0 to cuda:{count - 1}" if count else "no CUDA GPU"
         raise UsageError(f"--device {text}: this machine has {have}; pick one of those or --device cpu")
@@ -62,7 +64,7 @@ def expand_devices(text: str) -> list[str]:
     GPU and then the CPU; any other selection is one device (``resolve_device``)."""
     name = text.strip().lower()
     if name == "cuda:all":
-        count = cuda_device_count()
+        count = cuda_device_count(name)
         if count == 0:
             raise UsageError("--device cuda:all: this machine has no CUDA GPU; use --device cpu")
         return [f"cuda:{index}" for index in range(count)]

@@ -2,19 +2,35 @@
 loop, validation, telemetry windows, profile assembly) runs in CI without a GPU.
 
 Each "kernel" does in NumPy what the .cu kernel of the same name does, so validation sees real results;
-host <-> device copies copy the bytes. cuBLAS (the tensor family) has no stand-in. The STREAM kernels follow
-stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
+host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family) multiplies in NumPy. The STREAM
+kernels follow stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
 grid x block threads takes vectors t, t + grid x block, ...), dot and l2_read write one partial sum per block
 to ``partial[:grid]`` and leave the rest alone; a launch CUDA would refuse (more threads per block than the
 module's ``-DBLOCK`` bound, a reduction block that is not whole warps, partials or vectors out of bounds)
 raises ``LaunchError``.
 Times are fixed (1 ms per event pair) unless a test sets ``cp.fake_clock.cost_ms``: the rates are meaningless
 and only tested for shape, or for what a launch-shape sweep makes of a made-up cost.
+
+Held to the real packages (cupy-cuda12x/13x 14.x, nvidia-ml-py 13; tests/test_gpu_real_api.py checks every name
+below against them): only names they have, their formats (CUDA's 12-character PCI bus id, NVML's
+``%08X:%02X:%02X.0`` one, ``nvmlNvlinkVersion_t`` enum values, 128-entry NCCL unique ids, tuple options) and their
+failure modes (``get_function`` of a name the module does not define: ``CUDADriverError``; a source NVRTC
+refuses: ``cupy.cuda.compiler.CompileException``; no NVRTC / cuBLAS library: cuda.pathfinder's
+``DynamicLibNotFoundError`` / ImportError; no NVML: ``NVMLError_LibraryNotFound``; a query a GPU does not
+support: ``NVMLError_NotSupported``).
+
+Stream order: every write (``zeros``, ``full``, ``fill``, ``set``, kernels, copies) is recorded with the stream it
+was issued on (CuPy's current stream, or the stream given) until something waits for that stream; an operation
+on another stream that touches the same bytes without an order between the two (the legacy default stream is
+ordered with blocking streams, never with ``non_blocking=True`` ones) raises ``RaceError``, as the real race
+would spoil results on a GPU at random.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import itertools
 import re
 import threading
 import types
@@ -22,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
 from hwbench import catalog
 
@@ -46,9 +63,122 @@ def _unpack(word: np.uint32, bf16: bool) -> float:
     return float(np.uint32(half << 16).view(np.float32)) if bf16 else float(np.uint16(half).view(np.float16))
 
 
-class LaunchError(RuntimeError):
+class CUDADriverError(RuntimeError):
+    """cupy.cuda.driver.CUDADriverError."""
+
+
+class CUDARuntimeError(RuntimeError):
+    """cupy.cuda.runtime.CUDARuntimeError."""
+
+
+class LaunchError(CUDADriverError):
     """A launch the CUDA driver would refuse (cudaErrorInvalidConfiguration, too many resources requested)
-    or one that would read or write out of bounds."""
+    or one that would read or write out of bounds (CUDA_ERROR_ILLEGAL_ADDRESS)."""
+
+
+class RaceError(RuntimeError):
+    """Two operations on the same device bytes, on streams with no order between them. On a GPU nothing would
+    be raised (results would be spoiled at random); the stand-in stops the test instead."""
+
+
+class Stream:
+    """cupy.cuda.Stream(null=False, non_blocking=False, ptds=False, priority=None): ``with`` makes it CuPy's
+    current stream in the calling thread; ``ptr`` is 0 for the legacy default stream."""
+
+    null: Stream  # the legacy default stream (set below)
+
+    def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
+        self.is_non_blocking = bool(non_blocking)
+        self.ptr = 0 if null else next(_STREAM_IDS)
+        self.device_id = current_device()
+        _STREAMS[self.ptr] = self
+
+    def __enter__(self):
+        _stream_stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stream_stack().pop()
+        return False
+
+    def use(self):
+        stack = _stream_stack()
+        stack[:] = [*stack[:-1], self] if stack else [self]
+        return self
+
+    def synchronize(self):
+        _ORDER.waited(stream=self)
+
+    def __repr__(self):
+        return f"<fake Stream {self.ptr}{' non-blocking' if self.is_non_blocking else ''}>"
+
+
+_STREAM_IDS = itertools.count(1)
+_STREAMS: dict[int, Stream] = {}
+_STREAM_STACK = threading.local()
+
+
+def _stream_stack() -> list:
+    if not hasattr(_STREAM_STACK, "stack"):
+        _STREAM_STACK.stack = []
+    return _STREAM_STACK.stack
+
+
+def get_current_stream() -> Stream:
+    stack = _stream_stack()
+    return stack[-1] if stack else Stream.null
+
+
+def _ordered(first: Stream, first_device: int, second: Stream, second_device: int) -> bool:
+    """Whether work on ``second`` is ordered after earlier work on ``first`` (CUDA Programming Guide, "Default
+    Stream": each device's legacy default stream waits for, and is waited for by, that device's blocking
+    streams; ``non_blocking`` streams are ordered with nothing but themselves)."""
+    if first_device != second_device:
+        return False
+    if first is second:
+        return True
+    return (first.ptr == 0 or second.ptr == 0) and not (first.is_non_blocking or second.is_non_blocking)
+
+
+class StreamOrder:
+    """Writes not yet waited for: (first byte, end, stream, device) -> the operation that wrote them."""
+
+    def __init__(self):
+        self.pending: dict[tuple[int, int, int, int], str] = {}
+        self.lock = threading.Lock()
+
+    def touch(self, arrays, stream: Stream, what: str, writes: bool = True) -> None:
+        """``what`` on ``stream`` reads (and, if ``writes``, writes) ``arrays``: a race with an unordered pending
+        write is refused; the write is recorded."""
+        device = current_device() if stream.ptr == 0 else stream.device_id
+        with self.lock:
+            for array in arrays:
+                low, high = byte_bounds(np.asarray(array))
+                for (start, end, ptr, owner), writer in self.pending.items():
+                    other = _STREAMS[ptr]
+                    if start < high and low < end and not _ordered(other, owner, stream, device):
+                        raise RaceError(f"{what} on {stream!r} touches memory that {writer} on {other!r} wrote, with "
+                                        "nothing ordering the two streams: synchronise, or issue both on one stream")
+                if writes and high > low:
+                    self.pending[(low, high, stream.ptr, device)] = what
+
+    def waited(self, stream: Stream | None = None, device: int | None = None) -> None:
+        """The host waited for ``stream`` (or for every stream of ``device``): its writes are done."""
+        stream_device = None if stream is None else current_device() if stream.ptr == 0 else stream.device_id
+        with self.lock:
+            self.pending = {key: writer for key, writer in self.pending.items()
+                            if not ((stream is not None and key[2] == stream.ptr and key[3] == stream_device)
+                                    or (device is not None and key[3] == device))}
+
+
+_ORDER = StreamOrder()
+
+
+def _host_read(*arrays) -> None:
+    """A host read (``asnumpy``, a reduction's scalar): a copy on the current stream, then the host waits for it."""
+    stream = get_current_stream()
+    _ORDER.touch([a for a in arrays if isinstance(a, np.ndarray)], stream, "a device-to-host read", writes=False)
+    _ORDER.waited(stream=stream)
 
 
 @dataclass(frozen=True)
@@ -105,9 +235,16 @@ def _block_partials(partial: np.ndarray, values: np.ndarray, grid: int, block: i
 
 
 class Kernel:
+    """cupy.RawKernel as ``RawModule.get_function`` returns it: ``num_regs`` (the module's ``registers`` table,
+    32 by default: 2048 threads fill an SM's 64 K registers), ``kernel.ptr`` for the driver's occupancy API."""
+
     def __init__(self, name: str, module: RawModule | None = None):
         self.name = name
         self.module = module
+        self.num_regs = module.registers.get(name, DEFAULT_REGISTERS) if module is not None else DEFAULT_REGISTERS
+        self.max_threads_per_block = 1024
+        self.kernel = types.SimpleNamespace(ptr=id(self))
+        _FUNCTIONS[id(self)] = self
 
     def _check(self, grid: tuple, block: tuple) -> None:
         """What the driver refuses: an empty grid, a block over 1024 threads or over the module's
@@ -120,8 +257,10 @@ class Kernel:
     def __call__(self, grid, block, args, *, shared_mem=0):  # CuPy's RawKernel: launches on the current stream
         grid, block = tuple(grid), tuple(block)
         self._check(grid, block)
+        arrays = [arg for arg in args if isinstance(arg, np.ndarray)]
         if _PEERS is not None:
-            _PEERS.check_access([arg for arg in args if isinstance(arg, np.ndarray)])
+            _PEERS.check_access(arrays)
+        _ORDER.touch(arrays, get_current_stream(), f"kernel {self.name}")
         form, _, suffix = self.name.rpartition("_")
         n_vec = int(args[2 if form == "l2_read" else -1]) if form in ("copy", "scale", "add", "triad", "dot",
                                                                       "l2_read") else None
@@ -138,9 +277,9 @@ class Kernel:
                 out[:] = _packed(float(value), bf16)
             else:
                 out[:] = _fma_sum(out.dtype.type, a, b, x0, int(iterations))
-        elif form == "intensity":  # intensity.cu: each element += 1 per step (alpha = beta = 1 is all hwbench uses)
-            array, n, flops, alpha, beta = args
-            steps = 1 if int(flops) == 1 else int(flops) // 2
+        elif form == "intensity":  # intensity.cu: each element += 1 per step and pass (alpha = beta = 1, as hwbench)
+            array, n, flops, passes, alpha, beta = args
+            steps = (1 if int(flops) == 1 else int(flops) // 2) * int(passes)
             if float(alpha) != 1.0 and int(flops) > 1:
                 raise NotImplementedError("the stand-in's intensity kernel models alpha = 1 only")
             array[:int(n)] += array.dtype.type(steps * float(beta))
@@ -219,51 +358,111 @@ def _matmul(a, b, out=None):
     return out
 
 
+DEFAULT_REGISTERS = 32
+_FUNCTIONS: dict[int, Kernel] = {}  # kernel.ptr -> the function, for the occupancy API
+
+
+def entry_names(code: str) -> set[str]:
+    """The ``extern "C" __global__`` functions a .cu source defines, directly or through a macro invoked at the
+    start of a line (``copy_##SUFFIX`` in STREAM_KERNELS(double, double2, f64) is copy_f64); test_gpu.py checks
+    the result against the entries nvcc builds."""
+    text = code.replace("\\\n", " ")
+    entry = r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\)\s*)?([\w#]+)\s*\('
+    defines = re.findall(r"^#define (\w+)\(([^)]*)\)(.*)$", text, flags=re.MULTILINE)
+    plain = re.sub(r"^#define .*$", "", text, flags=re.MULTILINE)
+    names = set(re.findall(entry, plain))
+    for macro, params, body in defines:
+        templates = re.findall(entry, body)
+        for args in re.findall(rf"^{macro}\(([^)]*)\)", plain, flags=re.MULTILINE) if templates else ():
+            values = dict(zip((p.strip() for p in params.split(",")), (a.strip() for a in args.split(","))))
+            names |= {"".join(values.get(token.strip(), token.strip()) for token in template.split("##"))
+                      for template in templates}
+    return names
+
+
+class CompileException(Exception):
+    """cupy.cuda.compiler.CompileException(msg, source, name, options, backend='nvrtc')."""
+
+    def __init__(self, msg, source, name, options, backend="nvrtc"):
+        self._msg, self.source, self.name, self.options, self.backend = msg, source, name, options, backend
+        super().__init__()
+
+    def __str__(self):
+        return self._msg
+
+
+class DynamicLibNotFoundError(RuntimeError):
+    """cuda.pathfinder's error for a CUDA library it cannot find (what CuPy 14 raises without NVRTC)."""
+
+
+def _missing(library: str) -> str:
+    return f'Failure finding "{library}.so.13 or {library}.so.12": No such file'
+
+
 class RawModule:
-    """Records the source, the NVRTC options and every launch of its kernels; ``created`` lists every module
-    made through one ``make_cupy()`` stand-in (set there)."""
+    """cupy.RawModule(code=..., options=()): records the source, the NVRTC options and every launch of its
+    kernels; ``created`` lists every module made through one ``make_cupy()`` stand-in (set there).
+    ``compile()`` fails as NVRTC does on a source with no kernel or an option that is not ``-X`` form, and as
+    CuPy does without the NVRTC library (``missing``); ``get_function`` of a name the source does not define
+    fails as ``cuModuleGetFunction`` does."""
 
     created: list[RawModule] = []
     clock: Clock | None = None
+    missing: set[str] = set()  # libraries this stand-in lacks: "nvrtc", "cublas"
+    registers: dict[str, int] = {}  # entry -> registers per thread (num_regs); DEFAULT_REGISTERS otherwise
 
-    def __init__(self, code: str, options=()):
+    def __init__(self, code: str = "", options=(), **kwargs):
+        if not isinstance(options, tuple) or not all(isinstance(o, str) for o in options):
+            raise TypeError(f"options must be a tuple of str, not {options!r}")
         self.code = code
-        self.options = tuple(options)
+        self.options = options
         self.launches: list[Launch] = []
         self.created.append(self)
+        self._compiled = False
 
-    def compile(self):
-        return None
+    def compile(self, log_stream=None):
+        if "nvrtc" in self.missing:
+            raise DynamicLibNotFoundError(_missing("libnvrtc"))
+        bad = [o for o in self.options if not o.startswith("-")]
+        if bad or not entry_names(self.code):
+            raise CompileException(f"kern.cu: error: {'unknown option ' + bad[0] if bad else 'no kernel'}",
+                                   self.code, "kern.cu", self.options)
+        self._compiled = True
 
     def get_function(self, name: str) -> Kernel:
-        return Kernel(name, self)  # that the .cu files define every name is checked under nvcc (test_gpu.py)
+        if not self._compiled:
+            self.compile()
+        if name not in entry_names(self.code):
+            raise CUDADriverError("CUDA_ERROR_NOT_FOUND: named symbol not found")
+        return Kernel(name, self)
 
 
-class Stream:
-    ptr = 0
-
-    def __init__(self, non_blocking=False):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def synchronize(self):
-        pass
+def occupancy_max_active_blocks(func: int, block_size: int, dynamic_smem_size: int) -> int:
+    """cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(func, blockSize, dynamicSMemSize) for the
+    stand-in's SM (2048 threads, 32 blocks, 64 K registers allocated per warp in units of 256: the CUDA Occupancy
+    Calculator's rules)."""
+    kernel = _FUNCTIONS[func]
+    per_warp = -(-kernel.num_regs * 32 // 256) * 256
+    warps = -(-block_size // 32)
+    return max(0, min(2048 // block_size, 32, 65536 // (per_warp * warps)))
 
 
 class Event:
+    """cupy.cuda.Event(block=False, disable_timing=False, interprocess=False)."""
+
     clock: Clock | None = None  # set per stand-in (make_cupy)
     mark = 0  # launches recorded before this event
 
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        self.stream: Stream | None = None
+
     def record(self, stream=None):
+        self.stream = stream if stream is not None else get_current_stream()
         self.mark = len(self.clock.launches) if self.clock is not None else 0
 
     def synchronize(self):
-        pass
+        if self.stream is not None:
+            _ORDER.waited(stream=self.stream)
 
 
 _CURRENT = threading.local()  # CUDA's current device is per host thread; CuPy's Device follows it
@@ -296,7 +495,11 @@ class Device:
         return False
 
     def synchronize(self):
-        pass
+        _ORDER.waited(device=self.id)
+
+    @property
+    def pci_bus_id(self) -> str:
+        return pci_bus_id(self.id)
 
 
 class OutOfMemoryError(Exception):
@@ -328,12 +531,26 @@ class DeviceArray(np.ndarray):
         _OWNERS[id(self)] = self.device_id
         return types.SimpleNamespace(ptr=id(self))
 
-    def set(self, values):
-        self[...] = values
+    def set(self, arr, stream=None):
+        """ndarray.set: a host-to-device copy on ``stream`` (CuPy's current stream when None)."""
+        _ORDER.touch([self], stream or get_current_stream(), "ndarray.set")
+        self[...] = arr
+
+    def fill(self, value):
+        """ndarray.fill: a kernel (a memset for zero) on CuPy's current stream."""
+        _ORDER.touch([self], get_current_stream(), "ndarray.fill")
+        super().fill(value)
+
+    def get(self, stream=None):
+        _host_read(self)
+        return np.asarray(self).view(np.ndarray).copy()
 
 
-def _memcpy_async(target: int, source: int, nbytes: int, kind: int, stream: int) -> None:
-    _BUFFERS[target][:nbytes] = _BUFFERS[source][:nbytes]
+def _memcpy_async(dst: int, src: int, size: int, kind: int, stream: int) -> None:
+    """cudaMemcpyAsync on the stream whose ``ptr`` is ``stream``."""
+    _ORDER.touch([_BUFFERS[src][:size]], _STREAMS[stream], "memcpyAsync (source)", writes=False)
+    _ORDER.touch([_BUFFERS[dst][:size]], _STREAMS[stream], "memcpyAsync")
+    _BUFFERS[dst][:size] = _BUFFERS[src][:size]
 
 
 class PeerRuntime:
@@ -352,9 +569,9 @@ class PeerRuntime:
     def enable(self, other: int) -> None:
         device = current_device()
         if not self.can_access(device, other):
-            raise RuntimeError(f"cudaErrorInvalidDevice: {device} cannot access {other}")
+            raise CUDARuntimeError(f"cudaErrorInvalidDevice: {device} cannot access {other}")
         if (device, other) in self.enabled:
-            raise RuntimeError("cudaErrorPeerAccessAlreadyEnabled: peer access is already enabled")
+            raise CUDARuntimeError("cudaErrorPeerAccessAlreadyEnabled: peer access is already enabled")
         self.enabled.add((device, other))
 
     def memcpy_peer(self, target: int, target_device: int, source: int, source_device: int, nbytes: int,
@@ -364,6 +581,9 @@ class PeerRuntime:
             if owner is not None and owner != device:
                 raise LaunchError(f"memcpyPeerAsync: a pointer of device {owner} given as device {device}'s")
         self.copies.append((source_device, target_device, nbytes))
+        with Device(target_device):
+            _ORDER.touch([_BUFFERS[source][:nbytes]], _STREAMS[stream], "memcpyPeerAsync (source)", writes=False)
+            _ORDER.touch([_BUFFERS[target][:nbytes]], _STREAMS[stream], "memcpyPeerAsync")
         _BUFFERS[target][:nbytes] = _BUFFERS[source][:nbytes]
 
     def check_access(self, arrays) -> None:
@@ -380,9 +600,13 @@ _OWNERS: dict[int, int] = {}  # "device pointer" -> device, for memcpyPeerAsync'
 _PEERS: PeerRuntime | None = None  # the latest stand-in's peer state (kernels check their arguments against it)
 
 
+NCCL_UNIQUE_ID_BYTES = 128  # nccl.h: ncclUniqueId is char internal[128]; CuPy hands it around as a tuple
+
+
 class FakeNccl:
     """cupy.cuda.nccl for members that all live in one process: ``allReduce`` calls are held until
-    ``groupEnd`` (as NCCL does inside a group), then every member of the unique id gets the sum of all sends."""
+    ``groupEnd`` (as NCCL does inside a group), then every member of the unique id gets the sum of all sends.
+    The unique id is a tuple of 128 ints (signed chars), as CuPy's ``get_unique_id`` returns it."""
 
     NCCL_FLOAT32, NCCL_SUM = 7, 0
     available = True
@@ -391,9 +615,11 @@ class FakeNccl:
         self.depth = 0
         self.pending: list[tuple] = []
         self.calls = 0
+        self._ids = itertools.count(1)
 
     def get_unique_id(self):
-        return (len(self.pending), id(self))
+        serial = next(self._ids).to_bytes(8, "little", signed=False) + id(self).to_bytes(8, "little", signed=False)
+        return tuple(int(b) - 256 if b > 127 else int(b) for b in serial.ljust(NCCL_UNIQUE_ID_BYTES, b"\0"))
 
     def get_version(self):
         return 22800
@@ -409,90 +635,283 @@ class FakeNccl:
                 calls = [entry for entry in pending if entry[0].uid == uid]
                 if len(calls) != calls[0][0].members:
                     raise RuntimeError(f"NCCL would hang: {len(calls)} of {calls[0][0].members} members called")
-                total = sum(_BUFFERS[send].view(np.float32)[:count] for _, send, _, count in calls)
-                for _, _, receive, count in calls:
+                total = sum(_BUFFERS[send].view(np.float32)[:count] for _, send, _, count, _ in calls)
+                for _, _, receive, count, _ in calls:
                     _BUFFERS[receive].view(np.float32)[:count] = total
 
-    def NcclCommunicator(self, members, uid, rank):
+    def NcclCommunicator(self, ndev, commId, rank):
         nccl = self
+        if not isinstance(commId, tuple):
+            raise TypeError(f"commId must be a tuple, not {type(commId).__name__}")
+        if len(commId) != NCCL_UNIQUE_ID_BYTES:
+            raise ValueError(f"commId must have {NCCL_UNIQUE_ID_BYTES} entries, not {len(commId)}")
 
-        class Communicator:
+        class NcclCommunicator:
             def __init__(self):
-                self.members, self.uid, self.rank = members, uid, rank
+                self.members, self.uid, self.rank = ndev, commId, rank
 
-            def allReduce(self, send, receive, count, datatype, op, stream):
+            def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
                 nccl.calls += 1
-                nccl.pending.append((self, send, receive, count))
+                on = _STREAMS[stream]
+                _ORDER.touch([_BUFFERS[sendbuf].view(np.float32)[:count]], on, "ncclAllReduce (send)", writes=False)
+                _ORDER.touch([_BUFFERS[recvbuf].view(np.float32)[:count]], on, "ncclAllReduce")
+                nccl.pending.append((self, sendbuf, recvbuf, count, stream))
                 if nccl.depth == 0:
                     nccl.groupStart()
                     nccl.groupEnd()
 
-        return Communicator()
+        return NcclCommunicator()
+
+
+class FakeCublas:
+    """cupy.cuda.cublas (cupy_backends.cuda.libs.cublas) for what the tensor family calls: ``setStream`` and
+    ``gemmEx`` on column-major operands (on row-major arrays: C = B @ A), computed by NumPy."""
+
+    TYPES = {0: np.float32, 1: np.float64, 2: np.float16, 14: np.uint16}  # library_types.h cudaDataType
+    SCALARS = {68: np.float32, 77: np.float32, 70: np.float64}  # cublasComputeType_t -> alpha, beta type
+
+    def __init__(self):
+        self.streams: dict[int, int] = {}
+        self.calls: list[tuple] = []
+
+    def setStream(self, handle, stream):
+        self.streams[handle] = stream
+
+    def gemmEx(self, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
+               computeType, algo):
+        if transa or transb or (m, n, k) != (lda, ldb, ldc) or not m == n == k:
+            raise NotImplementedError("the stand-in's gemmEx models square, untransposed operands only")
+        scalar = self.SCALARS[computeType]
+        size = np.dtype(scalar).itemsize
+        alpha_value = np.frombuffer(ctypes.string_at(alpha, size), dtype=scalar)[0]
+        beta_value = np.frombuffer(ctypes.string_at(beta, size), dtype=scalar)[0]
+
+        def matrix(pointer, kind):
+            values = _BUFFERS[pointer].view(self.TYPES[kind])[:m * m].reshape(m, m)
+            return (values.astype(np.uint32) << 16).view(np.float32) if kind == 14 else values
+
+        stream = _STREAMS[self.streams.get(handle, 0)]
+        _ORDER.touch([_BUFFERS[A], _BUFFERS[B]], stream, "cublasGemmEx (A, B)", writes=False)
+        _ORDER.touch([_BUFFERS[C]], stream, "cublasGemmEx")
+        a, b = matrix(A, Atype).astype(np.float64), matrix(B, Btype).astype(np.float64)
+        result = alpha_value * (b @ a) + beta_value * matrix(C, Ctype).astype(np.float64)
+        out = _BUFFERS[C].view(self.TYPES[Ctype])[:m * m].reshape(m, m)
+        if Ctype == 14:
+            out[...] = (result.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        else:
+            out[...] = result.astype(out.dtype)
+        self.calls.append((m, Atype, computeType))
 
 
 def pci_bus_id(index: int) -> str:
-    """The fake PCI bus id of device ``index`` (FakeNvml maps it back)."""
-    return f"00000000:{0x18 + index:02X}:00.0"
+    """CUDA's PCI bus id of device ``index`` (cudaDeviceGetPCIBusId: 4-digit domain, 12 characters)."""
+    return f"0000:{0x18 + index:02x}:00.0"
+
+
+def nvml_pci_bus_id(index: int) -> bytes:
+    """NVML's (nvmlPciInfo_t.busId: NVML_DEVICE_PCI_BUS_ID_FMT, %08X:%02X:%02X.0)."""
+    return f"00000000:{0x18 + index:02X}:00.0".encode()
+
+
+def _device_array(values) -> DeviceArray:
+    return np.asarray(values).view(DeviceArray)
+
+
+def _writer(make, what: str):
+    """An allocation that writes (a memset or a fill kernel) on CuPy's current stream."""
+    def call(*args, **kwargs):
+        array = _device_array(make(*args, **kwargs))
+        _ORDER.touch([array], get_current_stream(), what)
+        return array
+    return call
+
+
+def _reader(function):
+    """A reduction or comparison whose scalar the host reads (a copy on the current stream, then a wait)."""
+    def call(*args, **kwargs):
+        _host_read(*args)
+        result = function(*args, **kwargs)
+        return result.view(DeviceArray) if isinstance(result, np.ndarray) else result
+    return call
 
 
 def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int = 1,
-              peer: Callable[[int, int], bool] | None = None) -> types.ModuleType:
-    """A CuPy stand-in with ``devices`` fake GPUs; ``peer(device, other)``: whether device may access other's
-    memory (default: every pair)."""
+              peer: Callable[[int, int], bool] | None = None, compute_capability: tuple[int, int] = (9, 0),
+              missing: frozenset[str] = frozenset()) -> types.ModuleType:
+    """A CuPy stand-in with ``devices`` fake GPUs of ``compute_capability``; ``peer(device, other)``: whether
+    device may access other's memory (default: every pair); ``missing``: the CUDA libraries it lacks ("nvrtc",
+    "cublas"), to fail as CuPy does on a node with only the driver."""
     global _PEERS
     peers = _PEERS = PeerRuntime(devices, peer)
     _CURRENT.index = 0
+    _ORDER.pending.clear()
+    _stream_stack().clear()
     runtime = types.SimpleNamespace(
-        getDeviceCount=lambda: devices, runtimeGetVersion=lambda: 13000,
+        getDeviceCount=lambda: devices, runtimeGetVersion=lambda: 13000, driverGetVersion=lambda: 13000,
         memGetInfo=lambda: (free_bytes, 2 * free_bytes),
-        getDeviceProperties=lambda index: {"name": b"Fake GPU", "major": 9, "minor": 0, "multiProcessorCount": 4,
-                                           "maxThreadsPerMultiProcessor": 2048, "l2CacheSize": l2_bytes},
-        CUDARuntimeError=RuntimeError, memcpyAsync=_memcpy_async,
+        getDeviceProperties=lambda device: {"name": b"Fake GPU", "major": compute_capability[0],
+                                            "minor": compute_capability[1], "multiProcessorCount": 4,
+                                            "maxThreadsPerMultiProcessor": 2048, "l2CacheSize": l2_bytes},
+        CUDARuntimeError=CUDARuntimeError, memcpyAsync=_memcpy_async,
         deviceCanAccessPeer=peers.can_access, deviceEnablePeerAccess=peers.enable,
-        memcpyPeerAsync=peers.memcpy_peer, deviceGetPCIBusId=pci_bus_id)
+        memcpyPeerAsync=peers.memcpy_peer, deviceGetPCIBusId=pci_bus_id,
+        deviceSynchronize=lambda: _ORDER.waited(device=current_device()))
     clock = Clock()
-    cuda = types.SimpleNamespace(
+    cublas = FakeCublas()
+    cuda = types.ModuleType("cupy.cuda")
+    cuda.__dict__.update(
         runtime=runtime, Device=Device, Stream=Stream, Event=type("Event", (Event,), {"clock": clock}),
-        get_elapsed_time=clock.elapsed_ms,
+        get_elapsed_time=clock.elapsed_ms, get_current_stream=get_current_stream,
         alloc_pinned_memory=PinnedMemory,
-        memory=types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError), nccl=FakeNccl())
+        memory=types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError), nccl=FakeNccl(),
+        compiler=types.SimpleNamespace(CompileException=CompileException),
+        driver=types.SimpleNamespace(CUDADriverError=CUDADriverError,
+                                     occupancyMaxActiveBlocksPerMultiprocessor=occupancy_max_active_blocks),
+        device=types.SimpleNamespace(get_cublas_handle=lambda: 1))
+
+    def lazy_library(name: str):  # cupy.cuda.__getattr__ loads cuBLAS on first use, as CuPy 14 does
+        if name == "cublas":
+            if "cublas" in missing:
+                raise ImportError(_missing("libcublasLt"))
+            return cublas
+        raise AttributeError(f"module 'cupy.cuda' has no attribute {name!r}")
+
+    cuda.__getattr__ = lazy_library
     cp = types.ModuleType("cupy")
     cp.__version__ = "0.0-fake"
     cp.cuda = cuda
-    cp.RawModule = type("RawModule", (RawModule,), {"created": [], "clock": clock})  # this stand-in's own modules
+    cp.RawModule = type("RawModule", (RawModule,), {"created": [], "clock": clock, "missing": set(missing),
+                                                    "registers": {}})  # this stand-in's own modules
     cp.fake_clock = clock
+    cp.fake_cublas = cublas
     cp.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(DeviceArray)
-    cp.arange = lambda *args, dtype=None: np.arange(*args, dtype=dtype).view(DeviceArray)
-    cp.array_equal = np.array_equal
+    cp.zeros = _writer(np.zeros, "cupy.zeros (memset)")
+    cp.ones = _writer(np.ones, "cupy.ones")
+    cp.full = _writer(np.full, "cupy.full")
+    cp.arange = _writer(np.arange, "cupy.arange")
+    cp.asarray = _writer(np.asarray, "cupy.asarray (host-to-device copy)")
     cp.fake_peers = peers
-    for name in ("full", "zeros", "ones", "sum", "max", "min", "abs", "asarray", "float64", "float32",
-                 "uint32", "uint16", "uint8", "float16"):
+    for name in ("sum", "max", "min", "array_equal"):
+        setattr(cp, name, _reader(getattr(np, name)))
+    cp.abs = np.abs
+    for name in ("float64", "float32", "uint32", "uint16", "uint8", "float16"):
         setattr(cp, name, getattr(np, name))
-    cp.asnumpy = lambda array: np.asarray(array).view(np.ndarray)
-    cp.matmul, cp.ElementwiseKernel = _matmul, ElementwiseKernel  # hwbench validate's workloads
+
+    def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+        _host_read(a)
+        return np.asarray(a).view(np.ndarray)
+
+    def matmul(a, b, out=None, **kwargs):
+        lazy_library("cublas")
+        _ORDER.touch([a, b], get_current_stream(), "cupy.matmul (cuBLAS)", writes=False)
+        if out is not None:
+            _ORDER.touch([out], get_current_stream(), "cupy.matmul (cuBLAS)")
+        return _matmul(a, b, out)
+
+    cp.asnumpy = asnumpy
+    cp.matmul, cp.ElementwiseKernel = matmul, ElementwiseKernel  # hwbench validate's workloads
+    cp.random = types.SimpleNamespace(default_rng=lambda seed=None: _Generator(seed))
     cp.get_default_memory_pool = lambda: types.SimpleNamespace(free_all_blocks=lambda: None)
     return cp
 
 
+class _Generator:
+    """cupy.random.default_rng(seed): ``random`` writes its array on the current stream."""
+
+    def __init__(self, seed):
+        self._numpy = np.random.default_rng(seed)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return _writer(lambda: self._numpy.random(size, dtype=dtype), "cupy.random (a kernel)")()
+
+
 class FakeNvml:
-    """The few pynvml calls hwbench makes: a steady 1500 MHz SM clock, power capped on every sample."""
+    """The pynvml calls hwbench makes, by nvidia-ml-py's names: a steady 1500 MHz SM clock, power capped on
+    every sample; devices found by index or by NVML's PCI bus id.
+
+    ``missing_library``: nvmlInit fails as without the driver's libnvidia-ml; ``unsupported``: the queries that
+    raise NVML_ERROR_NOT_SUPPORTED; ``state``: what the pre-checks read (MIG, ECC, processes, persistence, the
+    clock-event reasons at idle)."""
 
     NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_TEMPERATURE_GPU = 1, 2, 0
+    NVML_FEATURE_ENABLED, NVML_DEVICE_MIG_ENABLE = 1, 1
+    NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_NOT_FOUND, NVML_ERROR_LIBRARY_NOT_FOUND = 3, 6, 12
+    NVML_NVLINK_MAX_LINKS = 36  # nvml.h (NVML 13)
+    NVML_NVLINK_VERSION_3_0, NVML_NVLINK_VERSION_3_1, NVML_NVLINK_VERSION_4_0, NVML_NVLINK_VERSION_5_0 = 4, 5, 6, 7
 
     class NVMLError(Exception):
-        pass
+        """pynvml.NVMLError(value): ``value`` is the nvmlReturn_t."""
+
+        MESSAGES = {3: "Not Supported", 6: "Not Found", 12: "NVML Shared Library Not Found"}
+
+        def __init__(self, value):
+            self.value = value
+            super().__init__(value)
+
+        def __str__(self):
+            return self.MESSAGES.get(self.value, f"Unknown Error {self.value}")
+
+    class NVMLError_NotSupported(NVMLError):
+        def __init__(self, value=3):
+            super().__init__(value)
+
+    class NVMLError_NotFound(NVMLError):
+        def __init__(self, value=6):
+            super().__init__(value)
+
+    class NVMLError_LibraryNotFound(NVMLError):
+        def __init__(self, value=12):
+            super().__init__(value)
+
+    def __init__(self, devices: int = 8, missing_library: bool = False, unsupported: frozenset[str] = frozenset()):
+        self.devices = devices
+        self.missing_library = missing_library
+        self.unsupported = set(unsupported)
+        # Several GPUs: ``nvlinks[i]`` lists device i's active links as (the peer's index, or "switch",
+        # nvmlNvlinkVersion_t); none: the GPUs meet over PCIe.
+        self.nvlinks: dict[int, list[tuple[int | str, int]]] = {}
+        self.state = {"mig": (0, 0), "ecc": (1, 1), "processes": [], "persistence": 1,
+                      "reasons": 0x4}  # sw_power_cap: set while idle too, so the pre-check warns of it
+        self.initialised = False
+
+    def __getattribute__(self, name):
+        if name.startswith("nvmlDevice") and name in object.__getattribute__(self, "unsupported"):
+            def unsupported(*args):
+                raise FakeNvml.NVMLError_NotSupported()
+            return unsupported
+        return object.__getattribute__(self, name)
 
     def nvmlInit(self):
-        pass
+        if self.missing_library:
+            raise self.NVMLError_LibraryNotFound()
+        self.initialised = True
 
-    def nvmlDeviceGetHandleByIndex(self, index):
+    def _handle(self, index: int) -> int:
+        if not self.initialised:
+            raise self.NVMLError(1)  # NVML_ERROR_UNINITIALIZED
+        if not 0 <= index < self.devices:
+            raise self.NVMLError_NotFound()
         return index
 
-    def nvmlDeviceGetClockInfo(self, handle, clock):
-        return 1500 if clock == self.NVML_CLOCK_SM else 2500
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return self._handle(index)
 
-    def nvmlDeviceGetMaxClockInfo(self, handle, clock):
-        return 2000 if clock == self.NVML_CLOCK_SM else 2500
+    def nvmlDeviceGetHandleByPciBusId(self, pciBusId):
+        """NVML reads domain:bus:device.function (nvml.h); a bus id of no GPU is NVML_ERROR_NOT_FOUND."""
+        text = pciBusId.decode() if isinstance(pciBusId, bytes) else pciBusId
+        match = re.fullmatch(r"([0-9a-fA-F]{1,8}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])", text)
+        if not match or int(match.group(3), 16) or int(match.group(1), 16):
+            raise self.NVMLError_NotFound()
+        return self._handle(int(match.group(2), 16) - 0x18)
+
+    def nvmlDeviceGetPciInfo(self, handle):
+        return types.SimpleNamespace(busId=nvml_pci_bus_id(handle), busIdLegacy=nvml_pci_bus_id(handle)[4:])
+
+    def nvmlDeviceGetClockInfo(self, handle, type):
+        return 1500 if type == self.NVML_CLOCK_SM else 2500
+
+    def nvmlDeviceGetMaxClockInfo(self, handle, type):
+        return 2000 if type == self.NVML_CLOCK_SM else 2500
 
     def nvmlDeviceGetPowerUsage(self, handle):
         return 650_000
@@ -501,9 +920,12 @@ class FakeNvml:
         return 70
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
-        return 0x4
+        return self.state["reasons"]
 
-    def nvmlDeviceGetMemoryBusWidth(self, handle):
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):  # the name before NVML 12.2
+        return self.state["reasons"]
+
+    def nvmlDeviceGetMemoryBusWidth(self, device):
         return 5120
 
     def nvmlSystemGetDriverVersion(self):
@@ -518,37 +940,56 @@ class FakeNvml:
     def nvmlDeviceGetMaxPcieLinkWidth(self, handle):
         return 16
 
-    # Several GPUs: handles are device indices; ``nvlinks[i]`` lists device i's active links as (the peer's
-    # index, or "switch", NVLink version); none: the GPUs meet over PCIe gen 4 x16 as they run now.
-    NVML_NVLINK_MAX_LINKS = 18
-    nvlinks: dict[int, list[tuple[int | str, int]]] = {}
-
-    def nvmlDeviceGetHandleByPciBusId_v2(self, bus_id):
-        text = bus_id.decode() if isinstance(bus_id, bytes) else bus_id
-        return int(text.split(":")[1], 16) - 0x18
-
     def nvmlDeviceGetCurrPcieLinkGeneration(self, handle):
-        return 4
+        return 1  # an idle GPU downshifts its link
 
     def nvmlDeviceGetCurrPcieLinkWidth(self, handle):
         return 16
 
+    def nvmlDeviceGetMigMode(self, device):
+        return self.state["mig"]
+
+    def nvmlDeviceGetEccMode(self, handle):
+        return self.state["ecc"]
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return [types.SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in self.state["processes"]]
+
+    def nvmlDeviceGetPersistenceMode(self, handle):
+        return self.state["persistence"]
+
     def _link(self, handle, link):
         links = self.nvlinks.get(handle, [])
         if link >= len(links):
-            raise self.NVMLError("NVML_ERROR_NOT_SUPPORTED")
+            raise self.NVMLError_NotSupported()
         return links[link]
 
-    def nvmlDeviceGetNvLinkState(self, handle, link):
-        self._link(handle, link)
+    def nvmlDeviceGetNvLinkState(self, device, link):
+        self._link(device, link)
         return 1
 
-    def nvmlDeviceGetNvLinkVersion(self, handle, link):
-        return self._link(handle, link)[1]
+    def nvmlDeviceGetNvLinkVersion(self, device, link):
+        return self._link(device, link)[1]
 
     def nvmlDeviceGetNvLinkRemoteDeviceType(self, handle, link):
         return 2 if self._link(handle, link)[0] == "switch" else 0
 
-    def nvmlDeviceGetNvLinkRemotePciInfo_v2(self, handle, link):
-        remote = self._link(handle, link)[0]
-        return types.SimpleNamespace(busId=b"ffffffff:ff:00.0" if remote == "switch" else pci_bus_id(remote).encode())
+    def nvmlDeviceGetNvLinkRemotePciInfo(self, device, link):
+        remote = self._link(device, link)[0]
+        bus = b"FFFFFFFF:FF:00.0" if remote == "switch" else nvml_pci_bus_id(remote)
+        return types.SimpleNamespace(busId=bus, busIdLegacy=bus[4:])
+
+
+Stream.null = Stream(null=True)
+
+
+def install(monkeypatch, cupy: types.ModuleType, nvml: FakeNvml | None = None) -> None:
+    """Put the stand-in in place of the real packages for one test: ``cupy`` and its submodules the code imports
+    by name (``from cupy.cuda import nccl``), so a real CuPy imported earlier (at collection, by another test)
+    is never reached, and ``pynvml``."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", cupy.cuda.nccl)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml if nvml is not None else FakeNvml())

@@ -8,6 +8,7 @@ import copy
 import sys
 import threading
 import time
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -155,14 +156,14 @@ def test_the_outer_barrier_is_taken_once_per_step_and_left_once():
 
 @pytest.fixture
 def fake_gpus(monkeypatch):
-    """Three fake GPUs: 0 and 1 joined by 4 NVLink 4 links, 2 on PCIe only, with no peer access to 0."""
-    from fake_cupy import FakeNvml, make_cupy
+    """Three fake GPUs: 0 and 1 joined by 4 NVLink 4.0 links (nvmlNvlinkVersion_t 6), 2 on PCIe only, with no peer
+    access to 0."""
+    from fake_cupy import FakeNvml, install, make_cupy
 
     cupy = make_cupy(devices=3, peer=lambda device, other: {device, other} != {0, 2})
     nvml = FakeNvml()
-    nvml.nvlinks = {0: [(1, 4)] * 4, 1: [(0, 4)] * 4}
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    nvml.nvlinks = {0: [(1, nvml.NVML_NVLINK_VERSION_4_0)] * 4, 1: [(0, nvml.NVML_NVLINK_VERSION_4_0)] * 4}
+    install(monkeypatch, cupy, nvml)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
@@ -182,7 +183,8 @@ def test_links_matrix_on_three_fake_gpus(fake_gpus):
     assert nvlink["link"] == "nvlink" and nvlink["theoretical_gbps"] == 100.0  # 4 links x 25 GB/s (NVLink 4)
     assert nvlink["peer_access"] and nvlink["sm_read"]["gbps"] > 0
     pcie = pairs[("cuda:0", "cuda:2")]
-    assert pcie["link"] == "pcie" and pcie["theoretical_gbps"] == pytest.approx(16 * 16 * 128 / 130 / 8, abs=1e-3)
+    # PCIe gen 5 x16 (the links' maximum: an idle GPU downshifts, the copies run at the maximum)
+    assert pcie["link"] == "pcie" and pcie["theoretical_gbps"] == pytest.approx(16 * 32 * 128 / 130 / 8, abs=1e-3)
     assert not pcie["peer_access"] and "sm_read" not in pcie and "sm_bidirectional" not in pcie  # no peer access
     kernel_both = nvlink["sm_bidirectional"]
     assert kernel_both["total_gbps"] == pytest.approx(kernel_both["forward"]["gbps"] + kernel_both["reverse"]["gbps"],
@@ -212,8 +214,9 @@ def test_an_nvswitch_counts_every_link_for_every_peer(fake_gpus):
     from hwbench.gpu.links import link_theory
 
     nvml = sys.modules["pynvml"]
-    nvml.nvlinks = {0: [("switch", 4)] * 18, 1: [("switch", 4)] * 18}
-    theory = link_theory(nvml, (0, 1), ("00000000:18:00.0", "00000000:19:00.0"))
+    version = nvml.NVML_NVLINK_VERSION_4_0
+    nvml.nvlinks = {0: [("switch", version)] * 18, 1: [("switch", version)] * 18}
+    theory = link_theory(nvml, (0, 1), ("0000:18:00.0", "0000:19:00.0"))
     assert (theory.kind, theory.gbps) == ("nvlink", 450.0)  # an H100 SXM: 18 links x 25 GB/s per direction
 
 
@@ -232,7 +235,8 @@ def test_a_kernel_reading_a_peer_without_access_is_refused_by_the_stand_in(fake_
     with cp.cuda.Device(0):
         remote = cp.empty(64, dtype=cp.float64)
     with cp.cuda.Device(2), pytest.raises(LaunchError, match="without peer access"):
-        module = cp.RawModule(code="", options=catalog.STREAM_CU.compile_options())
+        code = (Path(__file__).parents[1] / "kernels" / "cuda" / "stream.cu").read_text()
+        module = cp.RawModule(code=code, options=catalog.STREAM_CU.compile_options())
         local = cp.empty(64, dtype=cp.float64)
         module.get_function("copy_f64")((1,), (32,), (remote, local, local, 0.0, 32))
 

@@ -50,6 +50,19 @@ EXPECTED_ENTRIES = {
 }
 
 
+def test_the_stand_in_finds_the_entries_nvcc_builds():
+    """fake_cupy.entry_names (what the stand-in's get_function accepts) against the entries nvcc builds (the PTX
+    test below): an unknown name fails there as cuModuleGetFunction does."""
+    from fake_cupy import CUDADriverError, entry_names, make_cupy
+
+    for source, expected in EXPECTED_ENTRIES.items():
+        assert entry_names((CUDA_DIR / source).read_text()) == set(expected), source
+    code = (CUDA_DIR / "stream.cu").read_text()
+    module = make_cupy().RawModule(code=code, options=catalog.STREAM_CU.compile_options())
+    with pytest.raises(CUDADriverError, match="CUDA_ERROR_NOT_FOUND: named symbol not found"):
+        module.get_function("triad_f16")
+
+
 def test_expected_entries_cover_the_catalog():
     for kernel in GPU_KERNELS:
         if kernel.module is not None:
@@ -297,6 +310,8 @@ def test_gpu_profile_arithmetic_and_schema():
 
 
 def _gpu_available() -> bool:
+    """Asked inside the test, never at collection: importing the real ``cupy.cuda`` then would leave it in
+    ``sys.modules`` for every later test (the stand-in's fixtures replace it, see ``fake_cupy.install``)."""
     try:
         import cupy
 
@@ -306,9 +321,11 @@ def _gpu_available() -> bool:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and an NVIDIA GPU")
 def test_real_quick_gpu_run(tmp_path):
     from typer.testing import CliRunner
+
+    if not _gpu_available():
+        pytest.skip("needs CuPy and an NVIDIA GPU")
 
     from hwbench import Profile
     from hwbench.cli import app
@@ -330,13 +347,10 @@ def test_real_quick_gpu_run(tmp_path):
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """The NumPy stand-in for CuPy and NVML in place of the real ones, small STREAM arrays, few samples."""
-    import sys
-
-    from fake_cupy import FakeNvml, make_cupy
+    from fake_cupy import install, make_cupy
 
     cupy = make_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    install(monkeypatch, cupy)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)  # small arrays: NumPy does the work
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,10 @@ STREAM_KERNELS = [k for k in catalog.kernels("gpu") if k.family == "stream"]
 H100 = {"sms": 132, "max_threads_per_sm": 2048}
 GIB_VECTORS = 2**30 // 16  # 16-byte vectors in a 1 GiB array
 FAKE_SMS, FAKE_THREADS = 4, 2048  # the stand-in's device (fake_cupy.make_cupy)
-SWEEP_LAUNCHES = 1 + 3 * len(catalog.GPU_STREAM_SHAPES)  # one untimed, then three per shape
+SHAPES = len(catalog.GPU_STREAM_SHAPES)
+SWEEP_BATCH = gpu_stream.batch_calls(0.001)  # launches per sweep sample at prefer()'s cost (about 1 ms a launch)
+# One sizing launch per shape, one untimed batch, then three batches per shape.
+SWEEP_LAUNCHES = SHAPES + SWEEP_BATCH * (1 + 3 * SHAPES)
 
 
 # The catalog's shapes ------------------------------------------------------------------------------------
@@ -133,11 +135,10 @@ def test_tuned_details():
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """The NumPy stand-in for CuPy and NVML, 4 MiB STREAM arrays (2**18 vectors), two samples per kernel."""
-    from fake_cupy import FakeNvml, make_cupy
+    from fake_cupy import install, make_cupy
 
     cupy = make_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    install(monkeypatch, cupy)
     monkeypatch.setattr(gpu_stream, "MIN_ARRAY_BYTES", 4 << 20)
     monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
@@ -236,7 +237,7 @@ def test_sustained_triad_runs_its_winner(fake_gpu):
     prefer(fake_gpu, {"triad_f64": Shape(256, 16)})
     run_fake("triad", sustain=(0.05, 0.02))
     shapes_run = [(launch.block[0], launch.grid[0]) for launch in launches_of(fake_gpu, "triad_f64")]
-    losers = SWEEP_LAUNCHES - 3  # per sweep: the untimed launch and three of each other shape
+    losers = SWEEP_LAUNCHES - 1 - 3 * SWEEP_BATCH  # per sweep: all but the winner's sizing launch and batches
     assert sum(shape != winner for shape in shapes_run) == 2 * losers  # the measured triad's sweep, the sustained's
     assert shapes_run[-1] == winner
 
@@ -253,12 +254,13 @@ def test_the_stand_in_refuses_what_cuda_refuses(fake_gpu):
     import numpy as np
     from fake_cupy import LaunchError
 
-    module = fake_gpu.RawModule(code="", options=catalog.STREAM_CU.compile_options())
+    code = (CUDA_DIR / "stream.cu").read_text()
+    module = fake_gpu.RawModule(code=code, options=catalog.STREAM_CU.compile_options())
     a, b, c = (np.ones(4096) for _ in range(3))
     triad, dot = module.get_function("triad_f64"), module.get_function("dot_f64")
     with pytest.raises(LaunchError, match="at most 1024 threads"):
         triad((1,), (2048,), (a, b, c, np.float64(3), np.int64(2048)))
-    small = fake_gpu.RawModule(code="", options=("-std=c++17", "-DBLOCK=256"))
+    small = fake_gpu.RawModule(code=code, options=("-std=c++17", "-DBLOCK=256"))
     with pytest.raises(LaunchError, match="at most 256 threads"):
         small.get_function("triad_f64")((2,), (1024,), (a, b, c, np.float64(3), np.int64(2048)))
     with pytest.raises(LaunchError, match="run past"):

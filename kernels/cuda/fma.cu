@@ -69,4 +69,7 @@ NAME(unsigned int* __restrict__ out, unsigned int a, unsigned int b, unsigned in
 }
 
 PACKED_FMA_KERNEL(fma_f16x2, "fma.rn.f16x2", 0x3C003C00u)   // 1.0 in both fp16 halves
+// fma.rn.bf16x2 needs sm_80: on Turing (sm_75) the entry is not compiled and the session skips fma_bf16.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 PACKED_FMA_KERNEL(fma_bf16x2, "fma.rn.bf16x2", 0x3F803F80u)  // 1.0 in both bf16 halves
+#endif

@@ -40,11 +40,14 @@ def algorithm_bandwidth_gbps(size_bytes: int, seconds: float) -> float:
 
 
 def nccl_module(cp: Any) -> Any:
-    """``cupy.cuda.nccl``; a MeasurementError when this CuPy was built without NCCL."""
-    try:
-        from cupy.cuda import nccl
-    except ImportError:
-        nccl = getattr(cp.cuda, "nccl", None)
+    """``cp.cuda.nccl`` of the CuPy module in hand (imported on first use); a MeasurementError when this CuPy
+    has no NCCL (CuPy 14 imports ``cupy.cuda.nccl`` without the library, with ``available`` False)."""
+    nccl = getattr(cp.cuda, "nccl", None)
+    if nccl is None:
+        try:
+            from cupy.cuda import nccl
+        except ImportError:
+            nccl = None
     if nccl is None or not getattr(nccl, "available", True):
         raise MeasurementError("NCCL all-reduce: this CuPy has no NCCL (pip install nvidia-nccl-cu12, or CuPy's "
                                "conda package); the MPI figures are kept")
@@ -74,10 +77,11 @@ def measure_allreduce(indices: Sequence[int], first_rank: int, members: int, uni
     for k, index in enumerate(indices):
         with cp.cuda.Device(index):
             streams.append(cp.cuda.Stream(non_blocking=True))
-            send.append(cp.empty(largest, dtype=cp.float32))
-            send[k].fill(float(first_rank + k + 1))
-            receive.append(cp.empty(largest, dtype=cp.float32))
-            receive[k].fill(0.0)
+            with streams[k]:  # the fills on the stream the all-reduces run on: ordered before them
+                send.append(cp.empty(largest, dtype=cp.float32))
+                send[k].fill(float(first_rank + k + 1))
+                receive.append(cp.empty(largest, dtype=cp.float32))
+                receive[k].fill(0.0)
     expected = members * (members + 1) / 2
     rows: list[dict] = []
     wrong: str | None = None

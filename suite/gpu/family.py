@@ -64,6 +64,10 @@ class GpuContext(Protocol):
     def blocks(self, kernel: Kernel) -> int:
         """Blocks of ``kernel``'s launch (FMA): SMs x resident blocks of BLOCK threads x the catalog's waves."""
 
+    def resident_blocks(self, kernel: Kernel, block: int) -> int:
+        """Blocks of ``block`` threads of ``kernel``'s loaded function one SM holds at once (the driver's
+        occupancy API: threads, registers and shared memory)."""
+
     def runner(self, launch: Launch) -> Run:
         """``run(calls)``: CUDA events around ``calls`` back-to-back launches (the timer ``measure`` uses; the
         STREAM family's untimed launch-shape sweep uses it too)."""

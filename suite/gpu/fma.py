@@ -75,8 +75,18 @@ def fma_launch(session: GpuContext, kernel: Kernel) -> tuple[Any, int, Any, tupl
     return session.module(kernel).get_function(kernel.entry), blocks, out, constants
 
 
+MIN_CAPABILITY = {"bf16": (8, 0)}  # fma.rn.bf16x2 (PTX ISA): fma.cu compiles fma_bf16x2 only from sm_80
+
+
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    return each_kernel(session, kernels, _measure_one)
+    cc = session.gpu.compute_capability
+    runnable = [k for k in kernels if cc >= MIN_CAPABILITY.get(k.precision, (0, 0))]
+    for kernel in kernels:
+        if kernel not in runnable:
+            need = MIN_CAPABILITY[kernel.precision]
+            session.warnings.append(f"{kernel.name} not measured: its packed FMA needs sm_{need[0]}{need[1]}, this "
+                                    f"GPU is sm_{cc[0]}{cc[1]}")
+    return each_kernel(session, runnable, _measure_one)
 
 
 def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:

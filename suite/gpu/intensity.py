@@ -27,11 +27,14 @@ POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.05, max_re
 QUICK_POLICY = RepetitionPolicy(warmups=1, min_repetitions=3, min_seconds=0.02, max_repetitions=20)
 SAMPLE_SECONDS = 0.005  # each timed sample: back-to-back launches for about this long (as the session's)
 MEMORY_FRACTION = 0.3  # the DRAM-sized array may take at most this share of free device memory
+MIN_LAUNCH_BYTES = 1 << 30  # each launch moves at least this much (passes over the array): an L2-sized array's
+# single pass (tens of MiB, 5-8 us) is as short as the host's launch cost
 EXACT_STEPS = {"fp64": 2**53, "fp32": 2**24}
 DTYPES = {"fp64": np.float64, "fp32": np.float32}
 COUNTING = ("per element: one load and one store (GPU stores allocate no read) and 1 FLOP (one add) or 2k FLOPs "
             "(k FMAs); intensity = FLOPs / bytes per element")
-METHOD = ("ERT's kernel: grid-stride launches of waves x SMs x resident blocks, each element updated in place; CUDA "
+METHOD = ("ERT's kernel: grid-stride launches of waves x SMs x resident blocks, each element updated in place, "
+          f"passes over the array per launch so that a launch moves at least {MIN_LAUNCH_BYTES >> 20} MiB; CUDA "
           "events around batches of back-to-back launches; ceiling the confirmed best of the samples; every "
           "element checked on the device after each point")
 
@@ -47,11 +50,25 @@ def level_bytes(kernel: Kernel, level: str, l2_bytes: int, free_bytes: int) -> i
     return max(kernel.element_bytes, wanted // kernel.element_bytes * kernel.element_bytes)
 
 
+EXACT_LAUNCHES = 4096  # launches per point that must stay exactly countable (far above a point's policy)
+
+
+def passes_for(n_bytes: int, steps: int = 1, precision: str = "fp64") -> int:
+    """Passes over an array of ``n_bytes`` per launch: each pass loads and stores every element (2 x n_bytes), and
+    a launch moves at least ``MIN_LAUNCH_BYTES``, unless ``EXACT_LAUNCHES`` launches of ``steps`` adds per element
+    and pass would leave the exact range of ``precision`` (a launch of many FLOPs per element is long anyway)."""
+    wanted = -(-MIN_LAUNCH_BYTES // (2 * n_bytes))
+    exact = EXACT_STEPS[precision] // (EXACT_LAUNCHES * steps)
+    return max(1, min(wanted, exact))
+
+
 def measure_point(session: GpuContext, kernel: Kernel, array, flops: int) -> tuple[int, float, float]:
     """One point: (FLOPs per element, ceiling GFLOP/s, median GFLOP/s), every element checked."""
     cp = session.cp
     dtype = DTYPES[kernel.precision]
-    steps = 1 if flops == 1 else flops // 2
+    per_pass = 1 if flops == 1 else flops // 2
+    passes = passes_for(array.nbytes, per_pass, kernel.precision)
+    steps = per_pass * passes  # adds per element per launch
     n = array.size
     function = session.module(kernel).get_function(kernel.entry)
     blocks = session.blocks(kernel)
@@ -61,7 +78,8 @@ def measure_point(session: GpuContext, kernel: Kernel, array, flops: int) -> tup
 
     def launch() -> None:
         launches["count"] += 1
-        function((blocks,), (block,), (array, np.int64(n), np.int32(flops), dtype(1.0), dtype(1.0)))
+        function((blocks,), (block,), (array, np.int64(n), np.int32(flops), np.int32(passes), dtype(1.0),
+                                       dtype(1.0)))
 
     timed = session.runner(launch)
 
@@ -78,7 +96,7 @@ def measure_point(session: GpuContext, kernel: Kernel, array, flops: int) -> tup
     if deviation != 0.0:
         raise MeasurementError(f"{kernel.name} validation failed at {flops} FLOPs per element: an element deviates "
                                f"from {expected:g} by {deviation:g}; no figure is reported")
-    summary = summarize(flops * n * timing.calls_per_sample, timing.seconds)
+    summary = summarize(flops * n * passes * timing.calls_per_sample, timing.seconds)
     return flops, summary.ceiling, summary.median
 
 
@@ -90,8 +108,8 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         for level in kernel.launch["levels"]:
             session.step(f"{kernel.name} sweep ({level})")
             n_bytes = level_bytes(kernel, level, gpu.l2_bytes, gpu.free_bytes)
-            array = cp.zeros(n_bytes // kernel.element_bytes, dtype=DTYPES[kernel.precision])
-            with session.stream:
+            with session.stream:  # the memset of cp.zeros on the stream the kernel runs on: ordered before it
+                array = cp.zeros(n_bytes // kernel.element_bytes, dtype=DTYPES[kernel.precision])
                 points = tuple(measure_point(session, kernel, array, flops) for flops in flops_list)
             session.intensity_curves.append(IntensityCurve(kernel.name, kernel.precision, level, n_bytes,
                                                            kernel.bytes_stream, COUNTING, points, METHOD))
@@ -104,4 +122,4 @@ def planned_steps(kernels: Sequence[Kernel]) -> int:
     return sum(len(kernel.launch["levels"]) for kernel in kernels)
 
 
-__all__ = ["level_bytes", "measure", "measure_point", "planned_steps"]
+__all__ = ["level_bytes", "measure", "measure_point", "passes_for", "planned_steps"]

@@ -18,10 +18,11 @@ rate = bytes x copies / seconds (10^9 bytes per GB). Every copy is validated: th
 before and compared element by element with the source's pattern after; a wrong copy is a MeasurementError.
 
 The theoretical figure (one direction) is NVML's: NVLink links joining the pair (``nvmlDeviceGetNvLinkState``,
-``nvmlDeviceGetNvLinkRemotePciInfo_v2``; links to an NVSwitch count for every peer) x the per-link rate of
-their version (``nvmlDeviceGetNvLinkVersion``), else the narrower PCIe link of the two ends as they run now
-(``nvmlDeviceGetCurrPcieLinkGeneration`` and ``...Width``; per-lane rates of the PCI-SIG specifications, see
-``theory.pcie_gbps``).
+``nvmlDeviceGetNvLinkRemotePciInfo``, whose bus id is compared with CUDA's through ``pci.canonical_bus_id``; links
+to an NVSwitch count for every peer) x the per-link rate of their version (``nvmlDeviceGetNvLinkVersion``, an
+``nvmlNvlinkVersion_t``), else the narrower PCIe link of the two ends at its maximum generation and width
+(``nvmlDeviceGetMaxPcieLinkGeneration`` and ``...Width``: an idle GPU downshifts its link, and the copies run
+at the maximum; per-lane rates of the PCI-SIG specifications, see ``theory.pcie_gbps``).
 """
 
 from __future__ import annotations
@@ -33,20 +34,24 @@ from typing import Any
 from .. import catalog
 from ..errors import MeasurementError
 from ..stats import rounded, summarize
-from .theory import launch_blocks, pcie_gbps
+from .failures import cuda_failure
+from .pci import canonical_bus_id, nvml_bus_id
+from .theory import pcie_gbps
 
 LOOPS = 16  # copies per sample (nvbandwidth's default loopCount)
 BUFFER_BYTES = {True: 64 << 20, False: 256 << 20}  # per copy: --quick, full run (nvbandwidth: 64-512 MiB)
 SAMPLES = {True: 3, False: 5}
 NVML_FEATURE_ENABLED = 1
 NVML_NVLINK_DEVICE_TYPE_SWITCH = 2
-# One direction of one NVLink, GB/s, by NVLink version as NVML reports it (NVIDIA's NVLink and NVSwitch
-# pages and the P100/V100/A100/H100/B200 architecture whitepapers: 1.0 is 20 GB/s per direction per link;
-# 2.0, 3.0 and 4.0 are 25 GB/s (V100 6 links = 300 GB/s both ways, A100 12 = 600, H100 18 = 900); 5.0 is
-# 50 GB/s (B200 18 links = 1.8 TB/s both ways)).
-NVLINK_GBPS_PER_LINK = {1: 20.0, 2: 25.0, 3: 25.0, 4: 25.0, 5: 50.0}
-NVLINK_SOURCE = "NVIDIA NVLink specifications per version: 20 GB/s (1.0), 25 GB/s (2.0-4.0), 50 GB/s (5.0) " \
-                "per link per direction"
+# One direction of one NVLink, GB/s, by nvmlNvlinkVersion_t as nvmlDeviceGetNvLinkVersion returns it (nvml.h:
+# NVML_NVLINK_VERSION_1_0 = 1, 2_0 = 2, 2_2 = 3, 3_0 = 4, 3_1 = 5, 4_0 = 6, 5_0 = 7; 0 is INVALID). Rates from
+# NVIDIA's architecture whitepapers: NVLink 1.0 20 GB/s per link per direction (P100: 4 links, 160 GB/s both
+# ways); 2.x 25 GB/s (V100: 6 links, 300 GB/s); 3.x 25 GB/s (A100: 12 links, 600 GB/s); 4.0 25 GB/s (H100 SXM:
+# 18 links, 900 GB/s); 5.0 50 GB/s (B200: 18 links, 1.8 TB/s).
+NVLINK_VERSIONS = {1: "1.0", 2: "2.0", 3: "2.2", 4: "3.0", 5: "3.1", 6: "4.0", 7: "5.0"}
+NVLINK_GBPS_PER_LINK = {1: 20.0, 2: 25.0, 3: 25.0, 4: 25.0, 5: 25.0, 6: 25.0, 7: 50.0}
+NVLINK_SOURCE = ("NVIDIA architecture whitepapers: 20 GB/s (NVLink 1.0, P100), 25 GB/s (2.x V100, 3.x A100, 4.0 "
+                 "H100), 50 GB/s (5.0, B200) per link per direction")
 
 
 @dataclass(frozen=True)
@@ -57,27 +62,34 @@ class LinkTheory:
 
 
 def _nvml_optional(read: Any, nvml: Any) -> Any:
+    """An NVML query a GPU may not support (NVML_ERROR_NOT_SUPPORTED and the like): None."""
     try:
         return read()
-    except (nvml.NVMLError, AttributeError):
+    except nvml.NVMLError:
         return None
 
 
-def _bus_id(info: Any) -> str:
-    value = getattr(info, "busId", None) or getattr(info, "busIdLegacy", "")
-    return (value.decode() if isinstance(value, bytes) else str(value)).lower()
+def _bus_id(info: Any) -> str | None:
+    """The canonical bus id of an ``nvmlPciInfo_t`` (``busId``, else ``busIdLegacy``); None if it has none."""
+    value = getattr(info, "busId", None) or getattr(info, "busIdLegacy", None)
+    try:
+        return canonical_bus_id(value) if value else None
+    except ValueError:
+        return None
 
 
-def nvlinks_to(nvml: Any, handle: Any, peer_bus_id: str, max_links: int = 18) -> tuple[int, int | None]:
-    """(active NVLinks of ``handle`` that reach the peer directly or through an NVSwitch, their version)."""
+def nvlinks_to(nvml: Any, handle: Any, peer_bus_id: str) -> tuple[int, int | None]:
+    """(active NVLinks of ``handle`` that reach the peer directly or through an NVSwitch, their
+    ``nvmlNvlinkVersion_t``); ``peer_bus_id`` in any form ``pci.canonical_bus_id`` reads."""
     count, version = 0, None
-    for link in range(getattr(nvml, "NVML_NVLINK_MAX_LINKS", max_links)):
+    peer = canonical_bus_id(peer_bus_id)
+    for link in range(nvml.NVML_NVLINK_MAX_LINKS):
         state = _nvml_optional(lambda link=link: nvml.nvmlDeviceGetNvLinkState(handle, link), nvml)
         if state != NVML_FEATURE_ENABLED:
             continue
-        remote = _nvml_optional(lambda link=link: nvml.nvmlDeviceGetNvLinkRemotePciInfo_v2(handle, link), nvml)
+        remote = _nvml_optional(lambda link=link: nvml.nvmlDeviceGetNvLinkRemotePciInfo(handle, link), nvml)
         kind = _nvml_optional(lambda link=link: nvml.nvmlDeviceGetNvLinkRemoteDeviceType(handle, link), nvml)
-        if kind == NVML_NVLINK_DEVICE_TYPE_SWITCH or (remote is not None and _bus_id(remote) == peer_bus_id):
+        if kind == NVML_NVLINK_DEVICE_TYPE_SWITCH or (remote is not None and _bus_id(remote) == peer):
             count += 1
             version = _nvml_optional(lambda link=link: nvml.nvmlDeviceGetNvLinkVersion(handle, link), nvml) \
                 or version
@@ -92,17 +104,19 @@ def link_theory(nvml: Any, handles: tuple[Any, Any], bus_ids: tuple[str, str]) -
     links, version = min(links_a, links_b), version_a or version_b
     if links and version in NVLINK_GBPS_PER_LINK:
         per_link = NVLINK_GBPS_PER_LINK[version]
-        return LinkTheory(links * per_link, "nvlink", f"{links} NVLink {version} links x {per_link:g} GB/s per "
-                          f"direction (NVML nvmlDeviceGetNvLinkState/Version; {NVLINK_SOURCE})")
+        return LinkTheory(links * per_link, "nvlink", f"{links} NVLink {NVLINK_VERSIONS[version]} links x "
+                          f"{per_link:g} GB/s per direction (NVML nvmlDeviceGetNvLinkState/Version = {version}; "
+                          f"{NVLINK_SOURCE})")
     ends = []
     for handle in (a, b):
-        generation = _nvml_optional(lambda h=handle: nvml.nvmlDeviceGetCurrPcieLinkGeneration(h), nvml)
-        width = _nvml_optional(lambda h=handle: nvml.nvmlDeviceGetCurrPcieLinkWidth(h), nvml)
+        generation = _nvml_optional(lambda h=handle: nvml.nvmlDeviceGetMaxPcieLinkGeneration(h), nvml)
+        width = _nvml_optional(lambda h=handle: nvml.nvmlDeviceGetMaxPcieLinkWidth(h), nvml)
         ends.append((pcie_gbps(generation, width), generation, width))
     if all(gbps for gbps, _, _ in ends):
         gbps, generation, width = min(ends)
-        return LinkTheory(gbps, "pcie", f"PCIe gen {generation} x{width}, one direction, the narrower end as it runs "
-                          "now (NVML nvmlDeviceGetCurrPcieLinkGeneration/Width; PCI-SIG per-lane rates)")
+        return LinkTheory(gbps, "pcie", f"PCIe gen {generation} x{width}, one direction, the narrower end at its "
+                          "maximum (NVML nvmlDeviceGetMaxPcieLinkGeneration/Width: an idle GPU downshifts; PCI-SIG "
+                          "per-lane rates)")
     return LinkTheory(None, "unknown", "unknown: NVML reported neither an NVLink nor a PCIe link")
 
 
@@ -135,8 +149,13 @@ class PeerCopies:
                 module = cp.RawModule(code=code, options=self.kernel.module.compile_options())
                 self.functions[index] = module.get_function(self.kernel.entry)
                 props = runtime.getDeviceProperties(index)
-                self.blocks[index] = launch_blocks(props["multiProcessorCount"], props["maxThreadsPerMultiProcessor"],
-                                                   self.kernel.constants["BLOCK"])
+                # Resident blocks from the loaded kernel (its registers included): the driver's occupancy API.
+                resident = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
+                    self.functions[index].kernel.ptr, self.kernel.constants["BLOCK"], 0)
+                self.blocks[index] = props["multiProcessorCount"] * max(1, int(resident))
+            # The buffers were written on this device's legacy default stream; the copies run on non-blocking
+            # streams, which are not ordered after it.
+            cp.cuda.Device(index).synchronize()
 
     def pattern(self, index: int) -> Any:
         """Device ``index``'s source: element k holds k + (index + 1) x elements (exact in fp64), so a copy from
@@ -206,17 +225,26 @@ def _int64(value: int) -> Any:
 
 
 def measure_links(indices: Sequence[int], quick: bool = False) -> dict:
-    """The ``links`` section of a node's GPU profiles: the P2P matrix of ``indices`` (two or more GPUs)."""
+    """The ``links`` section of a node's GPU profiles: the P2P matrix of ``indices`` (two or more GPUs). A CUDA or
+    NVML call that fails is a MeasurementError (one line; the device profiles are kept)."""
     import cupy as cp
     import pynvml
 
+    try:
+        return _measure_links(cp, pynvml, indices, quick)
+    except pynvml.NVMLError as error:
+        raise cuda_failure("the GPU link matrix (NVML)", error) from None
+    except (cp.cuda.runtime.CUDARuntimeError, cp.cuda.driver.CUDADriverError) as error:
+        raise cuda_failure("the GPU link matrix", error) from None
+
+
+def _measure_links(cp: Any, pynvml: Any, indices: Sequence[int], quick: bool) -> dict:
     pynvml.nvmlInit()
     copies = PeerCopies(cp, indices, quick)
     handles, bus_ids = {}, {}
     for index in indices:
-        bus = cp.cuda.runtime.deviceGetPCIBusId(index)
-        bus_ids[index] = bus.lower()
-        handles[index] = pynvml.nvmlDeviceGetHandleByPciBusId_v2(bus.encode() if isinstance(bus, str) else bus)
+        bus_ids[index] = cp.cuda.runtime.deviceGetPCIBusId(index)  # CUDA's form, 0000:3b:00.0
+        handles[index] = pynvml.nvmlDeviceGetHandleByPciBusId(nvml_bus_id(bus_ids[index]))
     pairs = []
     for source in indices:
         for target in indices:

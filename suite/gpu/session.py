@@ -10,7 +10,9 @@ validates the result, and the NVML summary of the timed window is attached. Sust
 Nothing here formats output or computes ceilings (``hwbench.profile.build`` does, for both devices).
 
 Raw kernels launch on CuPy's current stream, so every launch happens inside ``with self.stream``; the CUDA
-events are recorded on that stream.
+events are recorded on that stream. The families run inside it too, so that their allocations and fills
+(``cp.zeros``, ``fill``, ``set``: memsets, kernels and copies on CuPy's current stream) are ordered before the
+launches: the session's stream is non-blocking, and nothing orders it after the legacy default stream.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from ..measure import Run, Sample, Work, measure_kernel
 from ..measurement import ComputeTheory, IntensityCurve, Measurement, MemoryTheory, ProgressCallback, Sustained
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import fma, intensity, onchip, stream, tensor, transfer
+from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
 from .family import GpuContext, GpuInfo, Launch
-from .telemetry import NvmlSampler, WindowSummary
+from .telemetry import NvmlSampler, WindowSummary, prechecks
 from .theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
 
 SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
@@ -128,7 +131,9 @@ class GpuSession:
             raise UsageError(f"--device cuda:{index}: NVML is not usable ({error}); hwbench needs it to read "
                              "the clocks: install the NVIDIA driver's NVML") from None
         self.gpu = self._inspect()
-        self.warnings: list[str] = []
+        # DCGM-like pre-checks (MIG, ECC, other processes, persistence, clocks held down at idle): recorded.
+        self.warnings: list[str] = prechecks(self.sampler.nvml, self.sampler.handle)
+        self._resident: dict[tuple[str, int], int] = {}
         self.array_bytes: int | None = None
         self.intensity_curves: list[IntensityCurve] = []  # filled by the intensity family
         self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
@@ -167,13 +172,32 @@ class GpuSession:
         if key not in self._modules:
             source = resources.files("hwbench.kernels").joinpath(f"cuda/{cuda.source}").read_text()
             module = self.cp.RawModule(code=source, options=cuda.compile_options())
-            module.compile()  # NVRTC now, so no compile time lands in a timed window
+            what = f"cuda:{self.index}: {cuda.source}"
+            try:
+                module.compile()  # NVRTC now, so no compile time lands in a timed window
+            except self.cp.cuda.compiler.CompileException as error:
+                raise compile_failure(what, error) from None
+            except Exception as error:
+                if is_missing_library(error):  # a driver-only node: CuPy without NVRTC
+                    raise missing_library(what, error) from None
+                raise
             self._modules[key] = module
         return self._modules[key]
 
+    def resident_blocks(self, kernel: Kernel, block: int) -> int:
+        """Blocks of ``block`` threads of ``kernel``'s loaded function per SM: the driver's occupancy API
+        (``cuOccupancyMaxActiveBlocksPerMultiprocessor``: threads, the kernel's registers, shared memory)."""
+        key = (kernel.entry, block)
+        if key not in self._resident:
+            function = self.module(kernel).get_function(kernel.entry)
+            resident = self.cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(function.kernel.ptr, block, 0)
+            self._resident[key] = max(1, int(resident))
+        return self._resident[key]
+
     def blocks(self, kernel: Kernel) -> int:
-        return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, kernel.constants["BLOCK"],
-                             waves=kernel.launch["waves"])
+        block = kernel.constants["BLOCK"]
+        return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, block, waves=kernel.launch["waves"],
+                             resident=self.resident_blocks(kernel, block))
 
     def runner(self, launch: Launch) -> Run:
         """``run(calls)`` for ``hwbench.measure``: CUDA events around ``calls`` back-to-back launches, and the
@@ -195,6 +219,11 @@ class GpuSession:
 
     def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
                 name: str | None = None) -> KernelResult:
+        if kernel.module is not None and "block" in details:  # the loaded kernel's occupancy, as launched
+            details = {**details, "occupancy": {
+                "registers_per_thread": int(self.module(kernel).get_function(kernel.entry).num_regs),
+                "resident_blocks_per_sm": self.resident_blocks(kernel, details["block"]),
+                "source": "RawKernel.num_regs; cuOccupancyMaxActiveBlocksPerMultiprocessor for the launch's block"}}
         measured = measure_kernel(kernel, self.runner(launch), validate, work, self.policy, details,
                                   SAMPLE_SECONDS, name)
         window = self.sampler.window(measured.timing.started, measured.timing.ended)
@@ -239,23 +268,29 @@ class GpuSession:
         results: list[KernelResult] = []
         timelines: list[Timeline] = []
         self.sampler.start()
+        cuda_api = self.cp.cuda
         try:
             self.step("compile kernels (NVRTC)")
             for kernel in self.kernels:
                 if kernel.module is not None:
                     self.module(kernel)
-            for name, kernels in families.items():
-                results += FAMILIES[name](self, kernels)
-            for kernel_name, sustain in sustained:
-                seconds, interval = self.sustain_for
-                self.step(f"sustained {kernel_name} ({seconds:g} s)")
-                timelines.append(sustain(self, seconds, interval))
+            with self.stream:  # allocations, fills and launches all on the session's stream: ordered
+                for name, kernels in families.items():
+                    results += FAMILIES[name](self, kernels)
+                for kernel_name, sustain in sustained:
+                    seconds, interval = self.sustain_for
+                    self.step(f"sustained {kernel_name} ({seconds:g} s)")
+                    timelines.append(sustain(self, seconds, interval))
+            self.stream.synchronize()
             self.progress("done", self._total, self._total)
-        except self.cp.cuda.memory.OutOfMemoryError as error:
+        except cuda_api.memory.OutOfMemoryError as error:
             raise UsageError(f"cuda:{self.index} is out of memory ({error}); free GPU memory (other processes) "
                              "or measure fewer kernels with --kernels") from None
+        except (cuda_api.runtime.CUDARuntimeError, cuda_api.driver.CUDADriverError) as error:
+            raise cuda_failure(f"cuda:{self.index}", error) from None
         finally:
             self.sampler.stop()
+        self.warnings += self.sampler.read_failures()
         self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,

@@ -65,13 +65,14 @@ class Shape:
         waves = f"{self.waves} wave{'' if self.waves == 1 else 's'}"
         return f"{self.block} x {ONE_PASS if self.waves is None else waves}"
 
-    def grid(self, sms: int, max_threads_per_sm: int, n_vec: int) -> int:
+    def grid(self, sms: int, max_threads_per_sm: int, n_vec: int, resident: int | None = None) -> int:
         """Blocks of the launch over ``n_vec`` vectors: enough for one vector per thread, or SMs x resident
-        blocks x waves, never more than one pass needs (a block without a vector would only cost)."""
+        blocks x waves, never more than one pass needs (a block without a vector would only cost).
+        ``resident``: blocks per SM from the occupancy API (registers included), else the thread limit."""
         one_pass = max(1, -(-n_vec // self.block))
         if self.waves is None:
             return one_pass
-        return min(one_pass, launch_blocks(sms, max_threads_per_sm, self.block, waves=self.waves))
+        return min(one_pass, launch_blocks(sms, max_threads_per_sm, self.block, waves=self.waves, resident=resident))
 
 
 def shapes(kernel: Kernel) -> tuple[Shape, ...]:
@@ -94,14 +95,26 @@ def choose(seconds: Mapping[Shape, Sequence[float]]) -> Shape:
 
 
 def sweep(runs: Mapping[Shape, Callable[[], float]], launches: int) -> dict[Shape, list[float]]:
-    """Seconds of ``launches`` launches of every shape, round robin (a drift of clocks or temperature then
-    touches every shape alike); one untimed launch first (lazy module loading lands there)."""
+    """Seconds per launch of every shape, ``launches`` samples each, round robin (a drift of clocks or temperature
+    then touches every shape alike); one untimed sample first (lazy module loading lands there)."""
     seconds: dict[Shape, list[float]] = {shape: [] for shape in runs}
     next(iter(runs.values()))()
     for _ in range(launches):
         for shape, run in runs.items():
             seconds[shape].append(run())
     return seconds
+
+
+SWEEP_BATCH_SECONDS = 0.002  # each sweep sample: back-to-back launches for about this long
+MAX_SWEEP_BATCH = 64
+
+
+def batch_calls(one_launch_seconds: float) -> int:
+    """Launches per sweep sample: enough back-to-back launches for ``SWEEP_BATCH_SECONDS`` (a single launch of a
+    few hundred microseconds carries 10-20 us of host-side jitter, far above the 0.2% tie rule)."""
+    if one_launch_seconds <= 0:
+        return MAX_SWEEP_BATCH
+    return max(1, min(MAX_SWEEP_BATCH, round(SWEEP_BATCH_SECONDS / one_launch_seconds)))
 
 
 @dataclass(frozen=True)
@@ -126,23 +139,30 @@ def autotune(session: GpuContext, kernel: Kernel, launch_for: Callable[[int, int
              rated_bytes: float) -> Tuned:
     """The fastest of ``kernel``'s shapes over ``n_vec`` vectors, by the sweep (``launch_for(grid, block)``
     makes the launch; ``rated_bytes`` per launch gives the rates). A kernel with one shape is not swept."""
-    gpu = session.gpu
-    grids = {shape: shape.grid(gpu.sms, gpu.max_threads_per_sm, n_vec) for shape in shapes(kernel)}
+    grids = {shape: grid_of(session, kernel, shape, n_vec) for shape in shapes(kernel)}
     if len(grids) == 1:
         shape, grid = next(iter(grids.items()))
         return Tuned(shape, grid, {})
     runners = {shape: session.runner(launch_for(grid, shape.block)) for shape, grid in grids.items()}
     launches = kernel.launch["sweep_launches"]
-    seconds = sweep({shape: (lambda run=run: run(1).seconds) for shape, run in runners.items()}, launches)
+    calls = batch_calls(min(run(1).seconds for run in runners.values()))  # untimed: sizes the batches
+    seconds = sweep({shape: (lambda run=run: run(calls).seconds / calls) for shape, run in runners.items()},
+                    launches)
     rates = {shape.label: round(rated_bytes / statistics.median(times) / 1e9, 1) for shape, times in seconds.items()}
     winner = choose(seconds)
     return Tuned(winner, grids[winner], rates, launches)
 
 
+def grid_of(session: GpuContext, kernel: Kernel, shape: Shape, n_vec: int) -> int:
+    """``shape``'s grid over ``n_vec`` vectors on the session's GPU, with the loaded kernel's occupancy."""
+    gpu = session.gpu
+    resident = session.resident_blocks(kernel, shape.block) if shape.waves is not None else None
+    return shape.grid(gpu.sms, gpu.max_threads_per_sm, n_vec, resident=resident)
+
+
 def max_grid(session: GpuContext, kernel: Kernel, n_vec: int) -> int:
     """The largest grid of ``kernel``'s shapes over ``n_vec`` vectors: the length its partial sums need."""
-    gpu = session.gpu
-    return max(shape.grid(gpu.sms, gpu.max_threads_per_sm, n_vec) for shape in shapes(kernel))
+    return max(grid_of(session, kernel, shape, n_vec) for shape in shapes(kernel))
 
 
 def stream_array_bytes(l2_bytes: int, free_bytes: int, granule: int) -> tuple[int, list[str]]:

@@ -9,10 +9,14 @@ Reason bits: NVML's ``nvmlClocksEventReason*`` (formerly ``nvmlClocksThrottleRea
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+from .pci import nvml_bus_id
 
 # nvml.h: nvmlClocksEventReason* bit masks, with what each means for a measurement.
 CLOCK_EVENT_REASONS: dict[int, str] = {
@@ -46,8 +50,8 @@ def is_throttled(mask: int) -> bool:
 @dataclass(frozen=True)
 class Sample:
     t: float  # time.monotonic()
-    sm_mhz: float
-    memory_mhz: float
+    sm_mhz: float | None  # None where NVML could not read it
+    memory_mhz: float | None
     power_w: float | None
     temperature_c: float | None
     reasons: int
@@ -78,14 +82,16 @@ def summarize_window(samples: list[Sample], start: float, end: float) -> WindowS
         return WindowSummary(0, None, None, None, None, None)
     powers = [s.power_w for s in inside if s.power_w is not None]
     temperatures = [s.temperature_c for s in inside if s.temperature_c is not None]
+    sm = [s.sm_mhz for s in inside if s.sm_mhz is not None]
+    memory = [s.memory_mhz for s in inside if s.memory_mhz is not None]
     mask = 0
     for s in inside:
         mask |= s.reasons
     return WindowSummary(
         samples=len(inside),
-        sm_mhz=float(statistics.median(s.sm_mhz for s in inside)),
-        sm_mhz_min=float(min(s.sm_mhz for s in inside)),
-        memory_mhz=float(statistics.median(s.memory_mhz for s in inside)),
+        sm_mhz=float(statistics.median(sm)) if sm else None,
+        sm_mhz_min=float(min(sm)) if sm else None,
+        memory_mhz=float(statistics.median(memory)) if memory else None,
         power_w=round(statistics.fmean(powers), 1) if powers else None,
         temperature_c=max(temperatures) if temperatures else None,
         reasons=decode_reasons(mask & ~IDLE),
@@ -103,8 +109,8 @@ class NvmlSampler:
         pynvml.nvmlInit()
         # NVML numbers every GPU of the node and ignores CUDA_VISIBLE_DEVICES: under Slurm's GPU binding each
         # rank's cuda:0 is another GPU, so the device is found by its PCI bus id (CUDA's) wherever one is known.
-        by_bus = getattr(pynvml, "nvmlDeviceGetHandleByPciBusId_v2", None)
-        self.handle = (by_bus(pci_bus_id.encode()) if pci_bus_id and by_bus else
+        # nvidia-ml-py's name is nvmlDeviceGetHandleByPciBusId (it calls the C library's _v2 itself).
+        self.handle = (pynvml.nvmlDeviceGetHandleByPciBusId(nvml_bus_id(pci_bus_id)) if pci_bus_id else
                        pynvml.nvmlDeviceGetHandleByIndex(index))
         self.interval_s = interval_s
         self.samples: list[Sample] = []
@@ -112,6 +118,7 @@ class NvmlSampler:
         self._thread = threading.Thread(target=self._run, daemon=True, name="hwbench-nvml")
         reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
         self._reasons = reasons or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        self.failed_reads: dict[str, str] = {}  # query -> its first NVML error (a query a GPU does not support)
 
     def _optional(self, read, scale: float = 1.0) -> float | None:
         try:
@@ -119,15 +126,27 @@ class NvmlSampler:
         except self.nvml.NVMLError:
             return None
 
+    def _guarded(self, name: str, read, scale: float = 1.0) -> float | None:
+        """One NVML query of the sampler: an NVML error (a query this GPU or driver does not support) gives None
+        and is remembered once, so it never ends the sampler thread or the timing path."""
+        try:
+            return read() / scale
+        except self.nvml.NVMLError as error:
+            self.failed_reads.setdefault(name, str(error) or type(error).__name__)
+            return None
+
     def sample(self) -> Sample:
         nvml, handle = self.nvml, self.handle
+        reasons = self._guarded("clock-event reasons", lambda: self._reasons(handle))
         return Sample(
             t=time.monotonic(),
-            sm_mhz=float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
-            memory_mhz=float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
-            power_w=self._optional(lambda: nvml.nvmlDeviceGetPowerUsage(handle), 1000.0),
-            temperature_c=self._optional(lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
-            reasons=int(self._reasons(handle)),
+            sm_mhz=self._guarded("SM clock", lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))),
+            memory_mhz=self._guarded("memory clock",
+                                     lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))),
+            power_w=self._guarded("power", lambda: nvml.nvmlDeviceGetPowerUsage(handle), 1000.0),
+            temperature_c=self._guarded("temperature",
+                                        lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+            reasons=int(reasons or 0),
         )
 
     def mark(self) -> Sample:
@@ -149,6 +168,13 @@ class NvmlSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+    def read_failures(self) -> list[str]:
+        """The warning about the NVML queries that failed while sampling (none: no warning)."""
+        if not self.failed_reads:
+            return []
+        failed = "; ".join(f"{name} ({error})" for name, error in self.failed_reads.items())
+        return [f"NVML could not read {failed}: those samples have no such value"]
 
     def window(self, start: float, end: float) -> WindowSummary:
         return summarize_window(list(self.samples), start, end)
@@ -181,3 +207,49 @@ class NvmlSampler:
 
     def power_limit_w(self) -> float | None:
         return self._optional(lambda: self.nvml.nvmlDeviceGetEnforcedPowerLimit(self.handle), 1000.0)
+
+
+# Pre-checks: what spoils figures, as DCGM's diagnostics check it before a run ----------------------------------
+
+
+def prechecks(nvml: Any, handle: Any, pid: int | None = None) -> list[str]:
+    """Warnings about the state the GPU is measured in, read from NVML before the first kernel (DCGM's
+    diagnostic pre-checks read the same): MIG mode on (the figures are the instance's), ECC off or pending a
+    change, other processes on the GPU, persistence mode off, clock-event reasons other than idle while idle.
+    A query the GPU does not support is skipped."""
+    pid = os.getpid() if pid is None else pid
+
+    def read(query):
+        try:
+            return query()
+        except nvml.NVMLError:
+            return None
+
+    warnings = []
+    mig = read(lambda: nvml.nvmlDeviceGetMigMode(handle))
+    if mig is not None and mig[0] == nvml.NVML_DEVICE_MIG_ENABLE:
+        warnings.append("pre-check: MIG mode is enabled: the figures are those of this MIG instance (its share of "
+                        "SMs, L2 and memory bandwidth), not of the whole GPU")
+    ecc = read(lambda: nvml.nvmlDeviceGetEccMode(handle))
+    if ecc is not None and ecc[0] != ecc[1]:
+        warnings.append(f"pre-check: ECC is {'on' if ecc[0] else 'off'} with a change to "
+                        f"{'on' if ecc[1] else 'off'} pending a reboot: the memory figures change after it")
+    elif ecc is not None and not ecc[0]:
+        warnings.append("pre-check: ECC is off: memory figures are higher than with ECC on, as most data-centre "
+                        "GPUs run")
+    processes = read(lambda: nvml.nvmlDeviceGetComputeRunningProcesses(handle)) or []
+    others = sorted({int(p.pid) for p in processes if int(p.pid) != pid})
+    if others:
+        warnings.append(f"pre-check: {len(others)} other process(es) use this GPU (pid {', '.join(map(str, others))})"
+                        ": they share its SMs and memory bandwidth; the figures may be low")
+    persistence = read(lambda: nvml.nvmlDeviceGetPersistenceMode(handle))
+    if persistence is not None and persistence != nvml.NVML_FEATURE_ENABLED:
+        warnings.append("pre-check: persistence mode is off: the driver may reinitialise the GPU between runs "
+                        "(nvidia-smi -pm 1 keeps it loaded)")
+    current = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)  # NVML 12.2+; the older name:
+               or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
+    reasons = read(lambda: current(handle))
+    if reasons is not None and is_throttled(int(reasons)):
+        warnings.append(f"pre-check: clocks held down while idle ({', '.join(decode_reasons(int(reasons) & ~IDLE))})"
+                        ": an application clock, power or thermal limit is in force before any kernel runs")
+    return warnings

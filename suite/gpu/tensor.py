@@ -16,6 +16,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..measure import Work
 from ..stats import KernelResult
+from .failures import is_missing_library, missing_library
 from .family import GpuContext
 
 # cuBLAS / CUDA library constants (cublas_api.h, library_types.h).
@@ -32,8 +33,21 @@ TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
 TOLERANCE = {"fp16": 1e-2, "bf16": 2e-2, "tf32": 5e-3, "fp64": 1e-12}  # relative to sum |b_ik a_ki|
 
 
+def cublas_module(cp):
+    """CuPy's cuBLAS bindings (``cupy.cuda.cublas``, loaded on first use); a node without the cuBLAS library
+    (CuPy without its ``[ctk]`` extra, no CUDA toolkit) is a UsageError naming the install."""
+    try:
+        return cp.cuda.cublas
+    except Exception as error:
+        if is_missing_library(error):
+            raise missing_library("the tensor family (cuBLAS)", error) from None
+        raise
+
+
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
     results = []
+    if kernels:
+        cublas_module(session.cp)
     for kernel in kernels:
         session.step(kernel.name)
         try:
@@ -41,6 +55,8 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         except MeasurementError:
             raise
         except Exception as error:  # cuBLAS or the GPU has no such path: a note, never a number
+            if is_missing_library(error):
+                raise missing_library(f"{kernel.name} (cuBLAS)", error) from None
             session.warnings.append(f"{kernel.name} not measured: {error.__class__.__name__}: {error}")
     return results
 
@@ -48,8 +64,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
     """cublasGemmEx at every size of the catalog (``quick_sizes`` with --quick); the best size is kept."""
     cp = session.cp
-    from cupy_backends.cuda.libs import cublas
-
+    cublas = cublas_module(cp)
     handle = cp.cuda.device.get_cublas_handle()
     data = kernel.launch["data"]
     data_type, compute_type, scalar_type = TYPES[data]

@@ -41,8 +41,12 @@ def _lanes(fp64: int, fp32: int, fp16: int, bf16: int | None) -> dict[str, int |
 # fp16/bf16 (data-centre parts; GeForce parts run fp16-with-fp32-accumulate at half this rate).
 SM_MODELS: dict[tuple[int, int], SmModel] = {
     (7, 0): SmModel("Volta (GV100)", "NVIDIA Tesla V100 whitepaper: 64 FP32, 32 FP64 lanes/SM; 8 tensor cores "
-                    "x 64 FMA/cycle",
+                    "x 64 FMA/cycle (CUDA 12 only: CUDA 13's NVRTC has no sm_70)",
                     {**_lanes(32, 64, 128, None), "tensor_fp16": 1024}),
+    (7, 5): SmModel("Turing (TU10x)", "NVIDIA Turing architecture whitepaper: 64 FP32 lanes/SM, FP64 1/32 of FP32, "
+                    "FP16 (half2) 2x FP32, no BF16; 8 tensor cores x 64 FP16 FMA/cycle (T4: 40 SMs, 1590 MHz -> 8.1 "
+                    "TFLOP/s FP32, 65 TFLOP/s FP16 tensor)",
+                    {**_lanes(2, 64, 128, None), "tensor_fp16": 1024}),
     (8, 0): SmModel("Ampere (GA100)", "NVIDIA A100 whitepaper: 64 FP32, 32 FP64 lanes/SM; non-tensor FP16 "
                     "4x and BF16 2x the FP32 rate; tensor: 1024 dense FP16 FMA/cycle/SM, TF32 half that, FP64 64",
                     {**_lanes(32, 64, 256, 128), "tensor_fp16": 2048, "tensor_bf16": 2048, "tensor_tf32": 1024,
@@ -57,7 +61,25 @@ SM_MODELS: dict[tuple[int, int], SmModel] = {
                     "FP16/BF16 2x the FP32 rate; tensor: 2048 dense FP16 FMA/cycle/SM, TF32 half that, FP64 128",
                     {**_lanes(64, 128, 256, 256), "tensor_fp16": 4096, "tensor_bf16": 4096, "tensor_tf32": 2048,
                      "tensor_fp64": 256}),
+    (10, 0): SmModel("Blackwell (GB100)", "CUDA C++ Programming Guide, arithmetic instruction throughput of "
+                     "compute capability 10.0: 128 FP32, 64 FP64 results/cycle/SM, FP16/BF16 (x2) 2x FP32; tensor "
+                     "rates not in hwbench's table (unknown, measured only)",
+                     _lanes(64, 128, 256, 256)),
+    (12, 0): SmModel("Blackwell (GB20x)", "CUDA C++ Programming Guide, arithmetic instruction throughput of "
+                     "compute capability 12.0: 128 FP32 results/cycle/SM, FP64 1/64 of FP32, FP16/BF16 (x2) at the "
+                     "FP32 rate; tensor rates not in hwbench's table (unknown, measured only)",
+                     _lanes(2, 128, 128, 128)),
 }
+
+# The architectures hwbench compiles its kernels for (docs/gpu.md; tests/test_nvrtc_compile.py compiles every
+# kernel for each through CuPy's NVRTC path). sm_70 only with CUDA 12's NVRTC: CUDA 13 dropped Volta.
+ARCHITECTURES = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
+
+# Per-SM limits by architecture: (resident threads, resident blocks), CUDA C++ Programming Guide, "Technical
+# Specifications per Compute Capability" (the session reads the threads from the device; these serve the
+# occupancy arithmetic where no device is at hand, as in CI).
+SM_LIMITS = {"sm_70": (2048, 32), "sm_75": (1024, 16), "sm_80": (2048, 32), "sm_86": (1536, 16),
+             "sm_89": (1536, 24), "sm_90": (2048, 32), "sm_100": (2048, 32), "sm_120": (1536, 24)}
 
 
 def sm_model(major: int, minor: int) -> SmModel | None:
@@ -78,15 +100,39 @@ def dram_gbps(memory_clock_mhz: float | None, bus_width_bits: int | None) -> flo
     return 2 * memory_clock_mhz * 1e6 * bus_width_bits / 8 / 1e9
 
 
-def resident_blocks_per_sm(max_threads_per_sm: int, block: int, max_blocks_per_sm: int = 32) -> int:
-    """Blocks of ``block`` threads one SM holds at once when registers and shared memory do not limit."""
-    return max(1, min(max_threads_per_sm // block, max_blocks_per_sm))
+# Register file and its allocation (CUDA C++ Programming Guide, "Technical Specifications per Compute Capability":
+# 64 K 32-bit registers per SM for every compute capability from 5.0 to 12.x; CUDA Occupancy Calculator: registers
+# are allocated per warp in units of 256).
+REGISTERS_PER_SM = 65536
+REGISTER_ALLOCATION_UNIT = 256
+WARP = 32
 
 
-def launch_blocks(sms: int, max_threads_per_sm: int, block: int, waves: int = 1) -> int:
+def blocks_by_registers(regs_per_thread: int, block: int, regs_per_sm: int = REGISTERS_PER_SM) -> int:
+    """Blocks of ``block`` threads whose registers fit one SM's register file: each warp takes
+    ``regs_per_thread`` x 32 registers rounded up to the allocation unit (the CUDA Occupancy Calculator's rule)."""
+    per_warp = -(-regs_per_thread * WARP // REGISTER_ALLOCATION_UNIT) * REGISTER_ALLOCATION_UNIT
+    warps = -(-block // WARP)
+    return regs_per_sm // (per_warp * warps) if per_warp else 1 << 30
+
+
+def resident_blocks_per_sm(max_threads_per_sm: int, block: int, max_blocks_per_sm: int = 32,
+                           regs_per_thread: int | None = None) -> int:
+    """Blocks of ``block`` threads one SM holds at once: the thread limit, the block limit and, where the
+    kernel's register count is known, the register file (shared memory does not limit hwbench's kernels:
+    the largest, onchip.cu's 32 KiB, fits every SM from sm_75 up several times)."""
+    limit = min(max_threads_per_sm // block, max_blocks_per_sm)
+    if regs_per_thread:
+        limit = min(limit, blocks_by_registers(regs_per_thread, block))
+    return max(1, limit)
+
+
+def launch_blocks(sms: int, max_threads_per_sm: int, block: int, waves: int = 1, resident: int | None = None) -> int:
     """Blocks that fill every SM ``waves`` times: SMs x resident blocks per SM x waves (BabelStream issue
-    137: filling the chip took an A100's dot from 1555 to 1745 GB/s)."""
-    return sms * resident_blocks_per_sm(max_threads_per_sm, block) * waves
+    137: filling the chip took an A100's dot from 1555 to 1745 GB/s). ``resident``: blocks per SM as the driver's
+    occupancy API gives them for the loaded kernel (registers included); else the thread limit alone."""
+    per_sm = resident if resident else resident_blocks_per_sm(max_threads_per_sm, block)
+    return sms * per_sm * waves
 
 
 def pcie_gbps(generation: int | None, width: int | None) -> float | None:

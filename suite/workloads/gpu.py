@@ -94,6 +94,8 @@ def open_device(index: int) -> tuple[Any, str]:
 def run_gpu_workloads(cp: Any, plan: GpuPlan, policy: RepetitionPolicy,
                       progress: ProgressCallback | None = None) -> list[WorkloadRun]:
     """Set up, time and validate every GPU workload of ``plan`` on CuPy's current device."""
+    if plan.matmul_sizes or plan.half_matmul_sizes:
+        require_cublas(cp)
     stream = cp.cuda.Stream(non_blocking=True)
     tf32 = os.environ.get("CUPY_TF32") == "1"
     builders = [*(lambda n=n: _matmul(cp, n, np.float32, "tensor_tf32" if tf32 else "fp32")
@@ -109,6 +111,18 @@ def run_gpu_workloads(cp: Any, plan: GpuPlan, policy: RepetitionPolicy,
             progress(workload.name, index, len(builders))
         runs.append(_timed(cp, stream, workload, policy))
     return runs
+
+
+def require_cublas(cp: Any) -> Any:
+    """``cupy.matmul`` needs the cuBLAS library, which CuPy loads on first use (``cupy.cuda.cublas``): a node
+    with only the NVIDIA driver (CuPy without its ``[ctk]`` extra) fails there with cuda.pathfinder's "Failure
+    finding libcublas..." ImportError; that is a UsageError naming the install, not a traceback."""
+    try:
+        return cp.cuda.cublas
+    except ImportError as error:
+        raise UsageError(f"hwbench validate on a GPU needs cuBLAS, which CuPy could not load "
+                         f"({str(error).splitlines()[0]}); pip install 'hwbench[cuda12]' (CUDA 12 driver) or "
+                         "'hwbench[cuda13]' (CUDA 13 driver)") from None
 
 
 def _timed(cp: Any, stream: Any, workload: _Workload, policy: RepetitionPolicy) -> WorkloadRun:
@@ -202,7 +216,14 @@ def _stencil(cp: Any, side: int) -> _Workload:
     assert kernel.module is not None
     source = resources.files("hwbench.kernels").joinpath(f"cuda/{kernel.module.source}").read_text()
     module = cp.RawModule(code=source, options=kernel.module.compile_options())
-    module.compile()  # NVRTC now, outside any timing
+    try:
+        module.compile()  # NVRTC now, outside any timing
+    except RuntimeError as error:  # cuda.pathfinder's DynamicLibNotFoundError: CuPy without NVRTC
+        if type(error).__name__ != "DynamicLibNotFoundError":
+            raise
+        raise UsageError(f"hwbench validate on a GPU needs NVRTC, which CuPy could not load "
+                         f"({str(error).splitlines()[0]}); pip install 'hwbench[cuda12]' (CUDA 12 driver) or "
+                         "'hwbench[cuda13]' (CUDA 13 driver)") from None
     function = module.get_function(kernel.entry)
     block_x, block_y = kernel.constants["BLOCK_X"], kernel.constants["BLOCK_Y"]
     grid = (-(-side // block_x), -(-side // block_y))
