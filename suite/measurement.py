@@ -104,6 +104,32 @@ class IntensityCurve:
 
 
 @dataclass(frozen=True)
+class LatencyPoint:
+    """One working set of a dependent-load chase: every sample's nanoseconds per load. ``level`` is set where the
+    kernel targets a level by construction (a GPU's shared memory, L1 through ``__ldg``); None where the
+    profile builder names it from the cache sizes (the CPU sweep). ``samples_cycles``: where the device counts
+    cycles itself (a GPU's ``clock64``)."""
+
+    working_set_bytes: int
+    samples_ns: tuple[float, ...]
+    level: str | None = None
+    samples_cycles: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """The latency family of a run (suite/cpu/latency.py, suite/gpu/latency.py): the idle chase over working
+    sets, the loaded-latency curve, the core-to-core and NUMA matrices, each with how it was measured."""
+
+    points: tuple[LatencyPoint, ...]
+    definition: dict
+    loaded: tuple[dict, ...] = ()  # {delay_ticks, samples_ns, injected_gbps} per injection rate, lightest first
+    loaded_definition: dict = field(default_factory=dict)
+    core_to_core: dict | None = None  # {cpus, samples_ns: {"i-j": [...]}, method}
+    numa: dict | None = None  # {nodes, matrix_ns | None, method or note}
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
@@ -119,6 +145,7 @@ class Measurement:
     reports_throttling: bool = False  # the device says why it throttled (NVML clock-event reasons)
     cache_sweep: CacheSweep | None = None  # CPU: the working-set sweep (memory.l1/l2/l3, profile section caches)
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the measured roofline curves (profile section intensity_sweep)
+    latency: LatencyRun | None = None  # the latency family (memory.<level>.latency_ns, profile section latency)
 
 
 # The environment variable that labels a node (written as the profile's ``node_label``): cloned VMs or

@@ -16,13 +16,14 @@ from ..measurement import (
     CacheSweep,
     ComputeTheory,
     IntensityCurve,
+    LatencyRun,
     Measurement,
     MemoryTheory,
     ProgressCallback,
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, stream
+from . import caches, fma, intensity, latency, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
 from .machine import CpuInfo, inspect_cpu
@@ -34,6 +35,7 @@ from .workers import PinnedPool
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity}
+FAMILIES["latency"] = latency
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -62,6 +64,7 @@ class CpuRun:
     sustained_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
+    latency: LatencyRun | None = None
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -83,6 +86,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines: list[Timeline] = []
     clock, elements, sweep = None, 0, None
     curves: list[IntensityCurve] = []
+    latency_run = None
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -94,12 +98,13 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             elements = run.array_elements or elements
             sweep = run.cache_sweep or sweep
             curves += run.intensity_curves
+            latency_run = run.latency or latency_run
         report("done", counter["total"], counter["total"])
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves))
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves), latency_run)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -162,7 +167,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
-                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep)
+                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep, latency=run.latency)
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

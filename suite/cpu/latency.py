@@ -1,0 +1,419 @@
+"""The latency family on the CPU (kernels/cpu_latency.py): idle load-to-use latency over working sets from 4 KiB
+to 4x the last-level cache, loaded DRAM latency at a series of injection rates, and core-to-core latency.
+
+Idle sweep (lmbench's ``lat_mem_rd`` with MLC's random order): on the first selected CPU, for each working set a
+random cycle through its cache lines is linked (first touch by that CPU), validated (``walk_check``: back at the
+start after exactly n loads, every line once), and chased for about ``sample_seconds`` per sample through
+``measure.time_kernel``; every sample's end address is checked against the walk. The buffer is one anonymous
+mapping aligned on 2 MiB with ``madvise(MADV_HUGEPAGE)``, so that TLB misses do not add a page walk to every
+DRAM load where the kernel grants huge pages; ``/proc/self/smaps`` says how much of it it granted
+(``AnonHugePages``), and a warning says so when it granted none.
+
+Loaded latency (Intel MLC's method): the first CPU chases the largest working set while every other selected CPU
+reads its own DRAM-sized array in bursts with ``delay`` time-stamp ticks between them; from the longest delay
+(lightest load) to none (the heaviest), each point keeps the chase's latency and the bandwidth the injectors
+moved. The profile says how many cores injected.
+
+Core-to-core (c2clat's method): for each pair of selected CPUs, a round of ping-pong over two cache lines;
+one-way latency = round trip / 2. NUMA: where the selected CPUs span several nodes (sysfs), each node's first
+CPU chases a DRAM chain first-touched by each node's first CPU: the matrix of MLC's headline.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog import Kernel
+from ..errors import MeasurementError, UsageError
+from ..kernels import cpu_latency
+from ..kernels.cpu_llvm import CLOCK_SUPPORTED
+from ..measure import Sample, time_kernel
+from ..measurement import LatencyPoint, LatencyRun
+from ..stats import RepetitionPolicy
+from .clock import calibrate_timestamp_hz
+from .family import CpuContext, FamilyRun
+
+HUGE_PAGE = 2 * 2**20  # x86-64 and AArch64 (4 KiB base pages) transparent huge page
+SMAPS = Path("/proc/self/smaps")
+SYSFS_NODES = Path("/sys/devices/system/node")
+SEED = 20260101  # the permutation's seed: the same chain in every run, so runs compare the same walk
+MAX_ATTEMPTS = 3  # a loaded-latency sample whose chase outlasted the injection window is taken again
+PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
+
+
+class HugeBuffer:
+    """An anonymous private mapping of ``nbytes`` (rounded up to huge pages), 2 MiB aligned, advised
+    ``MADV_HUGEPAGE``, seen as int64 words. Untouched: the chase's ``link`` first-touches it."""
+
+    def __init__(self, nbytes: int):
+        size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
+        self._map = mmap.mmap(-1, size + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        raw = np.frombuffer(self._map, dtype=np.uint8)
+        offset = (-raw.ctypes.data) % HUGE_PAGE
+        self.advised = False
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            try:
+                self._map.madvise(mmap.MADV_HUGEPAGE, offset, size)
+                self.advised = True
+            except OSError:
+                pass
+        self.words = raw[offset:offset + size].view(np.int64)
+        self.address = int(self.words.ctypes.data)
+        self.nbytes = size
+
+    def huge_bytes(self, smaps: Path = SMAPS) -> int | None:
+        """Bytes of this mapping backed by transparent huge pages (``AnonHugePages``), None if unreadable."""
+        return anon_huge_bytes(self.address, smaps)
+
+
+def anon_huge_bytes(address: int, smaps: Path = SMAPS) -> int | None:
+    """``AnonHugePages`` of the mapping holding ``address`` in an smaps file, in bytes; None if not found."""
+    try:
+        text = smaps.read_text()
+    except OSError:
+        return None
+    inside = False
+    for line in text.splitlines():
+        header = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+        if header:
+            inside = int(header.group(1), 16) <= address < int(header.group(2), 16)
+        elif inside and line.startswith("AnonHugePages:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def sweep_sizes(smallest: int, top: int, steps: Sequence[float]) -> list[int]:
+    """Working sets from ``smallest`` to ``top``: each power of two times every factor in ``steps`` (1, 1.5),
+    whole cache lines, ascending."""
+    sizes: set[int] = set()
+    power = smallest
+    while power <= top:
+        for factor in steps:
+            size = int(power * factor) // cpu_latency.LINE_BYTES * cpu_latency.LINE_BYTES
+            if smallest <= size <= top:
+                sizes.add(size)
+        power *= 2
+    return sorted(sizes)
+
+
+def top_working_set(context: CpuContext, llc_multiple: int) -> int:
+    """``llc_multiple`` x the last-level cache the chasing core shares (the L3 instance, else its L2), a power
+    of two at least 64 MiB, capped at a quarter of available memory."""
+    caches = context.cpu.caches
+    llc = caches.get("l3") or caches.get("l2") or 16 * 2**20
+    wanted = 1 << max(26, (llc_multiple * llc - 1).bit_length())
+    while wanted > context.cpu.available_memory_bytes // 4 and wanted > 2**20:
+        wanted //= 2
+    return wanted
+
+
+class Chain:
+    """A random cycle through the first ``n`` lines of a buffer. Every chase continues where the last one ended
+    (a chase restarted at the first line would revisit the same few lines, which then sit in a cache);
+    ``validate`` walks the chain by index and checks that it is one cycle through all n lines and that the
+    chases, all their loads together, ended where the walk says."""
+
+    def __init__(self, context: CpuContext, buffer: HugeBuffer, working_set: int, worker: int = 0):
+        self.context, self.buffer, self.worker = context, buffer, worker
+        self.n = working_set // cpu_latency.LINE_BYTES
+        following = cpu_latency.sattolo_cycle(self.n, SEED)
+        self._on(worker, partial(cpu_latency.link, buffer.words, following, buffer.address))
+        self.position = buffer.address  # the chase starts at the first line
+        self.loads = 0
+
+    def _on(self, worker: int, task: Callable[[], object]) -> object:
+        tasks = [task if i == worker else _idle for i in range(len(self.context.cpus))]
+        return self.context.pool.run(tasks)[1][worker]
+
+    def timed(self, steps: int) -> float:
+        """Seconds of one chase of ``steps`` loads on the chasing CPU, from where the last one ended."""
+        seconds, self.position = self._on(self.worker, partial(timed_chase, self.position, steps))
+        self.loads += steps
+        return seconds
+
+    def advance(self, seconds: float, end: int, steps: int) -> None:
+        """Record a chase run outside ``timed`` (the loaded-latency chaser)."""
+        self.position, self.loads = end, self.loads + steps
+
+    def validate(self) -> None:
+        visited, expected = self._on(self.worker, partial(cpu_latency.walk_check, self.buffer.words,
+                                                          self.buffer.address, self.n, 0, self.loads))
+        if visited != self.n:
+            raise MeasurementError(f"latency chase over {self.n} lines is not one cycle through every line "
+                                   f"({visited} lines before a repeat or a stray pointer); no figure is reported")
+        if self.position != expected:
+            raise MeasurementError(f"latency chase over {self.n} lines ended at {self.position:#x} after "
+                                   f"{self.loads} loads, expected {expected:#x}: the chain was corrupted; no "
+                                   "figure is reported")
+
+
+def _idle() -> None:
+    return None
+
+
+def timed_chase(start: int, steps: int) -> tuple[float, int]:
+    began = time.perf_counter()
+    end = cpu_latency.chase(start, steps)
+    return time.perf_counter() - began, end
+
+
+def measure_point(chain: Chain, sample_seconds: float, policy: RepetitionPolicy) -> LatencyPoint:
+    """Samples of ns per load over one chain, then the chain and every load validated."""
+    probe = cpu_latency.round_steps(min(4 * chain.n, 1 << 16))
+    seconds = chain.timed(probe)
+    steps = cpu_latency.round_steps(int(sample_seconds / max(seconds / probe, 1e-10)))
+
+    def run(calls: int) -> Sample:
+        return Sample(sum(chain.timed(steps) for _ in range(calls)))
+
+    timing = time_kernel(run, policy)
+    chain.validate()
+    return LatencyPoint(chain.n * cpu_latency.LINE_BYTES, tuple(t / steps * 1e9 for t in timing.seconds))
+
+
+def _mode(launch, name: str, quick: bool):
+    return launch[f"quick_{name}"] if quick else launch[name]
+
+
+def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain, idle_ns: float) -> tuple[tuple[dict, ...], dict]:
+    """The loaded-latency curve: the chase on the first CPU while every other selected CPU injects reads."""
+    launch, quick = kernel.launch, context.options.quick
+    injectors = list(range(1, len(context.cpus)))
+    definition = {"injecting_cores": len(injectors), "chasing_cpu": context.cpus[0],
+                  "injecting_cpus": [context.cpus[i] for i in injectors], "working_set_bytes": chain.n * 64,
+                  "burst_bytes": launch["burst_elements"] * 8,
+                  "method": "Intel MLC's loaded latency: the chase on one core while the others read their own "
+                            "DRAM-sized arrays in bursts with a delay between bursts (time-stamp ticks); "
+                            "lightest load first"}
+    if not injectors:
+        definition["note"] = "one selected CPU: no core to inject from, so no loaded-latency curve"
+        return (), definition
+    tsc_hz = calibrate_timestamp_hz(0.02)
+    cpu_latency.read_timestamp_now()  # compile outside the measurement
+    elements = max(launch["min_bytes"], chain.n * 64) // 8
+    arrays = [np.empty(elements if i in injectors else 0) for i in range(len(context.cpus))]
+    context.pool.run([partial(np.ndarray.fill, arrays[i], 1.0) for i in range(len(context.cpus))])
+    cpu_latency.inject(arrays[injectors[0]][:launch["burst_elements"] * 2], launch["burst_elements"], 1, 0)
+    chase_seconds = _mode(launch, "chase_seconds", quick)
+    steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)))
+    points = []
+    for delay in _mode(launch, "delays_ticks", quick):
+        samples, rates = [], []
+        attempts = 0
+        while len(samples) < launch["repeats"]:
+            window = 4 * chase_seconds + 0.02
+            lead = int(0.002 * tsc_hz)  # the chase starts once the injectors are reading
+
+            def chaser(lead_ticks: int = lead, start: int = chain.position) -> tuple[float, int, int]:
+                began = cpu_latency.read_timestamp_now() + lead_ticks
+                while cpu_latency.read_timestamp_now() < began:
+                    pass
+                seconds, end = timed_chase(start, steps)
+                return seconds, end, cpu_latency.read_timestamp_now()
+
+            deadline = cpu_latency.read_timestamp_now() + int(window * tsc_hz)
+            tasks: list[Callable[[], object]] = [chaser]
+            tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, deadline) for i in injectors]
+            _, results = context.pool.run(tasks)
+            seconds, end, finished = results[0]
+            chain.advance(seconds, end, steps)
+            if finished > deadline:  # the chaser was descheduled: once more, then give up
+                attempts += 1
+                if attempts < MAX_ATTEMPTS:
+                    continue
+                raise MeasurementError(f"loaded latency: the chase outlasted the injection window ({window:.3f} s) at "
+                                       f"delay {delay}: the machine is too busy for this measurement; run again")
+            samples.append(seconds / steps * 1e9)
+            rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
+        points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates))})
+    chain.validate()
+    definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
+    return tuple(points), definition
+
+
+def timed_inject(data: np.ndarray, burst: int, delay: int, deadline: int) -> tuple[int, float]:
+    """(bursts read, seconds) of one injector until the deadline."""
+    began = time.perf_counter()
+    bursts, total = cpu_latency.inject(data, burst, delay, deadline)
+    if not total == bursts * burst:  # every element is 1.0: the sum is exact
+        raise MeasurementError(f"loaded latency: the injector summed {total}, expected {bursts * burst}")
+    return bursts, time.perf_counter() - began
+
+
+def ping_pong(context: CpuContext, first: int, second: int, rounds: int, samples: int, tsc_hz: float) -> list[float]:
+    """One-way latency samples (ns) between workers ``first`` and ``second`` (c2clat: round trip / 2)."""
+    lines = cpu_latency_lines()
+    a, b = int(lines.ctypes.data), int(lines.ctypes.data) + cpu_latency.LINE_BYTES
+    found = []
+    for _ in range(samples + 1):  # the first is a warm-up
+        cpu_latency.reset_lines(lines)
+        deadline = cpu_latency.read_timestamp_now() + int(PING_DEADLINE_SECONDS * tsc_hz)
+        tasks: list[Callable[[], object]] = [_idle] * len(context.cpus)
+        tasks[first] = partial(timed_ping, a, b, rounds, deadline)
+        tasks[second] = partial(cpu_latency.pong, a, b, rounds, deadline)
+        _, results = context.pool.run(tasks)
+        (done, seconds), echoed = results[first], results[second]
+        if done != rounds or echoed != rounds or lines[0] != rounds - 1 or lines[8] != rounds - 1:
+            raise MeasurementError(f"core-to-core latency between CPUs {context.cpus[first]} and "
+                                   f"{context.cpus[second]}: the ping-pong did not complete {rounds} rounds (a "
+                                   "thread was preempted for seconds); run again on an idle machine")
+        found.append(seconds / rounds / 2 * 1e9)
+    return found[1:]
+
+
+def cpu_latency_lines() -> np.ndarray:
+    """Two int64 cache lines, 64-byte aligned (16 words)."""
+    raw = np.empty(16 + 8, dtype=np.int64)
+    offset = (-raw.ctypes.data) % cpu_latency.LINE_BYTES // 8
+    return raw[offset:offset + 16]
+
+
+def timed_ping(a: int, b: int, rounds: int, deadline: int) -> tuple[int, float]:
+    began = time.perf_counter()
+    done = cpu_latency.ping(a, b, rounds, deadline)
+    return done, time.perf_counter() - began
+
+
+def core_to_core(context: CpuContext, kernel: Kernel) -> dict:
+    launch = kernel.launch
+    samples = {}
+    tsc_hz = calibrate_timestamp_hz(0.02)
+    for i in range(len(context.cpus)):
+        for j in range(i + 1, len(context.cpus)):
+            found = ping_pong(context, i, j, launch["rounds"], _mode(launch, "samples", context.options.quick),
+                              tsc_hz)
+            samples[f"{context.cpus[i]}-{context.cpus[j]}"] = found
+    return {"cpus": list(context.cpus), "samples_ns": samples, "rounds": launch["rounds"],
+            "method": "c2clat (Rigtorp): two pinned threads bounce two cache lines (acquire loads, release "
+                      "stores); one-way latency = round-trip time / 2; each unordered pair once"}
+
+
+def numa_nodes(cpus: Sequence[int], sysfs: Path = SYSFS_NODES) -> dict[int, list[int]]:
+    """NUMA node -> the selected CPUs on it (sysfs ``node*/cpulist``); {} when sysfs has no nodes."""
+    from .pinning import parse_cpu_list
+
+    nodes = {}
+    for path in sorted(sysfs.glob("node[0-9]*")):
+        try:
+            listed = parse_cpu_list((path / "cpulist").read_text().strip())
+        except (OSError, UsageError):  # an empty cpulist (a memory-only node) is no CPU node
+            continue
+        mine = [cpu for cpu in cpus if cpu in listed]
+        if mine:
+            nodes[int(path.name[4:])] = mine
+    return nodes
+
+
+def numa_matrix(nodes: dict[int, list[int]], cpus: Sequence[int],
+                chase_ns: Callable[[int, int], float]) -> dict:
+    """MLC's NUMA matrix: ``chase_ns(chasing worker, first-touching worker)`` for the first selected CPU of
+    each node, both ways; None where the selected CPUs are on one node."""
+    if len(nodes) < 2:
+        return {"nodes": len(nodes) or 1, "matrix_ns": None,
+                "note": "the selected CPUs are on one NUMA node: no NUMA matrix"}
+    first = {node: cpus.index(members[0]) for node, members in sorted(nodes.items())}
+    matrix = {str(cpu_node): {str(mem_node): chase_ns(worker, first[mem_node]) for mem_node in first}
+              for cpu_node, worker in first.items()}
+    return {"nodes": len(nodes), "cpus": {str(n): cpus[w] for n, w in first.items()}, "matrix_ns": matrix,
+            "method": "each node's first selected CPU chases a DRAM-sized chain first-touched (so placed) by each "
+                      "node's first selected CPU; rows: the chasing node, columns: the memory's node"}
+
+
+def numa_section(context: CpuContext, working_set: int, sample_seconds: float, policy: RepetitionPolicy,
+                 sysfs: Path = SYSFS_NODES) -> dict:
+    nodes = numa_nodes(context.cpus, sysfs)
+
+    def chase_ns(chasing: int, touching: int) -> float:
+        chain = Chain(context, HugeBuffer(working_set), working_set, worker=touching)
+        chain.worker = chasing
+        return float(np.median(measure_point(chain, sample_seconds, policy).samples_ns))
+
+    return numa_matrix(nodes, context.cpus, chase_ns)
+
+
+def _probe_clock(context: CpuContext) -> bool:
+    """Whether this family measures the clock: only when no FMA or cache kernel (which measure it) is selected."""
+    return CLOCK_SUPPORTED and not any(k.family in ("fma", "caches") for k in context.options.kernels)
+
+
+def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
+    """Progress steps of ``run_family``: the buffer and the sweep, the loaded curve, the pairs, the clock."""
+    forms = {k.form for k in kernels}
+    return (2 if forms & {"chase", "loaded"} else 0) + ("loaded" in forms) + ("pingpong" in forms) + \
+        (1 if _probe_clock(context) else 0)
+
+
+def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+    started = time.perf_counter()
+    forms = {k.form: k for k in kernels}
+    quick = context.options.quick
+    chase_kernel = forms.get("chase") or forms.get("loaded")
+    launch = chase_kernel.launch if chase_kernel is not None else {}
+    points: list[LatencyPoint] = []
+    definition: dict = {}
+    loaded: tuple[dict, ...] = ()
+    loaded_definition: dict = {}
+    numa = None
+    if chase_kernel is not None:
+        top = top_working_set(context, launch["llc_multiple"])
+        sample_seconds = _mode(launch, "sample_seconds", quick)
+        samples = _mode(launch, "samples", quick)
+        policy = RepetitionPolicy(warmups=1, min_repetitions=samples, min_seconds=0.0, max_repetitions=samples)
+        sizes = sweep_sizes(launch["smallest_bytes"], top, _mode(launch, "steps", quick)) if "chase" in forms \
+            else [top]
+        context.step("latency: map and link the chase buffer")
+        buffer = HugeBuffer(top)
+        cpu_latency.chase(buffer.address, 0)  # compile outside the measurement
+        chain = None
+        for size in sizes:
+            chain = Chain(context, buffer, size)
+            point = measure_point(chain, sample_seconds, policy)
+            if "chase" in forms:
+                points.append(point)
+        context.step("latency: idle sweep")
+        huge = buffer.huge_bytes()
+        definition = {
+            "cpu": context.cpus[0], "sizes_bytes": sizes, "top_bytes": top, "llc_multiple": launch["llc_multiple"],
+            "line_bytes": cpu_latency.LINE_BYTES, "loads_per_trip": cpu_latency.UNROLL,
+            "sample_seconds": sample_seconds, "repetitions": policy.as_dict(),
+            "huge_pages": {"advised": buffer.advised, "buffer_bytes": buffer.nbytes, "granted_bytes": huge,
+                           "source": "AnonHugePages of the mapping in /proc/self/smaps"},
+            "method": "dependent loads p = *p over a random cycle through every cache line of the working set "
+                      "(Sattolo's algorithm), one pointer per line, on one pinned core; each chain validated (one "
+                      "cycle through every line) and every sample's end address checked",
+        }
+        if not huge:
+            context.warnings.append(
+                "latency: the kernel granted no transparent huge pages for the chase buffer (AnonHugePages 0; "
+                "/sys/kernel/mm/transparent_hugepage/enabled): DRAM latencies include page-walk time")
+        if "loaded" in forms and chain is not None:
+            context.step("latency: loaded (bandwidth injection)")
+            idle_ns = min(point.samples_ns)
+            loaded, loaded_definition = loaded_injection(context, forms["loaded"], chain, idle_ns)
+            loaded_definition["idle_samples_ns"] = list(point.samples_ns)
+        numa = numa_section(context, top, sample_seconds, policy) if "chase" in forms else None
+    c2c = None
+    if "pingpong" in forms:
+        context.step("latency: core to core")
+        c2c = core_to_core(context, forms["pingpong"]) if len(context.cpus) > 1 else {
+            "cpus": list(context.cpus), "samples_ns": {}, "note": "one selected CPU: no pair to measure"}
+    clock = None
+    if _probe_clock(context):
+        from .fma import measure_clock
+
+        context.step("clock")
+        clock = measure_clock(context, [])
+    definition["seconds"] = round(time.perf_counter() - started, 3)
+    return FamilyRun([], clock=clock, latency=LatencyRun(tuple(points), definition, loaded, loaded_definition, c2c,
+                                                         numa))
+
+
+__all__ = ["HugeBuffer", "anon_huge_bytes", "numa_matrix", "numa_nodes", "planned_steps", "run_family",
+           "sweep_sizes"]
