@@ -132,13 +132,14 @@ def _sum(chunk: np.ndarray) -> float:
 
 
 @njit(nogil=True, fastmath=True)
-def inject(data: np.ndarray, burst: int, delay_ticks: int, deadline_ticks: int) -> tuple[int, float]:
-    """Read ``burst`` elements of ``data`` (wrapping), spin ``delay_ticks``, until the time-stamp counter passes
-    ``deadline_ticks``. Returns (bursts read, their sum: read, so the loads cannot be removed)."""
+def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, deadline_ticks: int) -> tuple[int, float]:
+    """Read ``burst`` elements of ``data`` (wrapping), spin ``delay_ticks``, until the word at ``stop_address``
+    is non-zero (the chaser is done) or the time-stamp counter passes ``deadline_ticks``. Returns (bursts read,
+    their sum: read, so the loads cannot be removed)."""
     total = 0.0
     bursts = 0
     position = 0
-    while read_timestamp() < deadline_ticks:
+    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
         total += _sum(data[position:position + burst])
         bursts += 1
         position += burst
@@ -149,6 +150,19 @@ def inject(data: np.ndarray, burst: int, delay_ticks: int, deadline_ticks: int) 
             while read_timestamp() - began < delay_ticks:
                 pass
     return bursts, total
+
+
+@njit(nogil=True)
+def wait_until(ticks: int) -> None:
+    """Spin until the time-stamp counter reaches ``ticks`` (without the GIL)."""
+    while read_timestamp() < ticks:
+        pass
+
+
+@njit(nogil=True)
+def signal(address: int) -> None:
+    """Store 1 at ``address`` (release): tells the injectors to stop."""
+    _store_release(address, 1)
 
 
 @intrinsic

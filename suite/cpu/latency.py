@@ -44,7 +44,8 @@ HUGE_PAGE = 2 * 2**20  # x86-64 and AArch64 (4 KiB base pages) transparent huge 
 SMAPS = Path("/proc/self/smaps")
 SYSFS_NODES = Path("/sys/devices/system/node")
 SEED = 20260101  # the permutation's seed: the same chain in every run, so runs compare the same walk
-MAX_ATTEMPTS = 3  # a loaded-latency sample whose chase outlasted the injection window is taken again
+LEAD_SECONDS = 0.002  # the injectors start this long before the chase
+INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
 
 
@@ -200,36 +201,30 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain, idle_ns:
     elements = max(launch["min_bytes"], chain.n * 64) // 8
     arrays = [np.empty(elements if i in injectors else 0) for i in range(len(context.cpus))]
     context.pool.run([partial(np.ndarray.fill, arrays[i], 1.0) for i in range(len(context.cpus))])
-    cpu_latency.inject(arrays[injectors[0]][:launch["burst_elements"] * 2], launch["burst_elements"], 1, 0)
+    flag = np.ones(8, dtype=np.int64)  # compile outside the measurement (stops at once)
+    cpu_latency.inject(arrays[injectors[0]][:launch["burst_elements"] * 2], launch["burst_elements"], 1,
+                       int(flag.ctypes.data), 0)
+    cpu_latency.wait_until(0)
+    cpu_latency.signal(int(flag.ctypes.data))
     chase_seconds = _mode(launch, "chase_seconds", quick)
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)))
     points = []
     for delay in _mode(launch, "delays_ticks", quick):
         samples, rates = [], []
-        attempts = 0
-        while len(samples) < launch["repeats"]:
-            window = 4 * chase_seconds + 0.02
-            lead = int(0.002 * tsc_hz)  # the chase starts once the injectors are reading
-
-            def chaser(lead_ticks: int = lead, start: int = chain.position) -> tuple[float, int, int]:
-                began = cpu_latency.read_timestamp_now() + lead_ticks
-                while cpu_latency.read_timestamp_now() < began:
-                    pass
-                seconds, end = timed_chase(start, steps)
-                return seconds, end, cpu_latency.read_timestamp_now()
-
-            deadline = cpu_latency.read_timestamp_now() + int(window * tsc_hz)
-            tasks: list[Callable[[], object]] = [chaser]
-            tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, deadline) for i in injectors]
+        for _ in range(launch["repeats"]):
+            stop = np.zeros(8, dtype=np.int64)
+            began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
+            deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
+            tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.position, steps, began, stop)]
+            tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, int(stop.ctypes.data),
+                              deadline) for i in injectors]
             _, results = context.pool.run(tasks)
-            seconds, end, finished = results[0]
+            seconds, end = results[0]
             chain.advance(seconds, end, steps)
-            if finished > deadline:  # the chaser was descheduled: once more, then give up
-                attempts += 1
-                if attempts < MAX_ATTEMPTS:
-                    continue
-                raise MeasurementError(f"loaded latency: the chase outlasted the injection window ({window:.3f} s) at "
-                                       f"delay {delay}: the machine is too busy for this measurement; run again")
+            if any(r[2] for r in results[1:]):
+                raise MeasurementError(f"loaded latency: the chase outlasted the injectors' limit "
+                                       f"({INJECT_LIMIT_SECONDS:g} s) at delay {delay}: the chasing thread was "
+                                       "descheduled for seconds; run again on an idler machine")
             samples.append(seconds / steps * 1e9)
             rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
         points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates))})
@@ -238,13 +233,22 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain, idle_ns:
     return tuple(points), definition
 
 
-def timed_inject(data: np.ndarray, burst: int, delay: int, deadline: int) -> tuple[int, float]:
-    """(bursts read, seconds) of one injector until the deadline."""
+def loaded_chase(start: int, steps: int, began: int, stop: np.ndarray) -> tuple[float, int]:
+    """The chaser of a loaded-latency sample: wait for the injectors' lead, chase, then tell them to stop."""
+    cpu_latency.wait_until(began)
+    seconds, end = timed_chase(start, steps)
+    cpu_latency.signal(int(stop.ctypes.data))
+    return seconds, end
+
+
+def timed_inject(data: np.ndarray, burst: int, delay: int, stop: int, deadline: int) -> tuple[int, float, bool]:
+    """(bursts read, seconds, whether the deadline rather than the chaser stopped it) of one injector."""
     began = time.perf_counter()
-    bursts, total = cpu_latency.inject(data, burst, delay, deadline)
+    bursts, total = cpu_latency.inject(data, burst, delay, stop, deadline)
+    seconds = time.perf_counter() - began
     if not total == bursts * burst:  # every element is 1.0: the sum is exact
         raise MeasurementError(f"loaded latency: the injector summed {total}, expected {bursts * burst}")
-    return bursts, time.perf_counter() - began
+    return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline
 
 
 def ping_pong(context: CpuContext, first: int, second: int, rounds: int, samples: int, tsc_hz: float) -> list[float]:

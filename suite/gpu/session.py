@@ -25,9 +25,10 @@ from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import ComputeTheory, IntensityCurve, Measurement, MemoryTheory, ProgressCallback, Sustained
+from ..measurement import (ComputeTheory, IntensityCurve, LatencyRun, Measurement, MemoryTheory, ProgressCallback,
+                           Sustained)
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import fma, intensity, onchip, stream, tensor, transfer
+from . import fma, intensity, latency, onchip, stream, tensor, transfer
 from .family import GpuContext, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary
 from .theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
@@ -42,6 +43,7 @@ Sustain = Callable[[GpuContext, float, float], Timeline]
 FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2, "fma": fma.measure,
                                "tensor": tensor.measure, "transfer": transfer.measure, "onchip": onchip.measure,
                                "intensity": intensity.measure}
+FAMILIES["latency"] = latency.measure
 # Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
 # compute first.
 SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
@@ -71,6 +73,7 @@ class GpuRun:
     array_bytes: int | None = None
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
+    latency: LatencyRun | None = None  # the latency family's chases
 
 
 def throttle_note(window: WindowSummary, max_sm_mhz: float | None) -> str | None:
@@ -259,7 +262,8 @@ class GpuSession:
         self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
-                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves))
+                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves),
+                      getattr(self, "latency_run", None))
 
 
 # The measurement in profile terms ----------------------------------------------------------------------
@@ -354,7 +358,7 @@ def to_measurement(run: GpuRun) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
                        memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
-                       intensity_sweep=run.intensity_sweep)
+                       intensity_sweep=run.intensity_sweep, latency=run.latency)
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,

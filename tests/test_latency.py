@@ -1,0 +1,181 @@
+"""The CPU latency family: the chase kernel (one plain load per step, validated cycle), the sweep through the
+session into a schema-valid profile, the level rule, the spread, the NUMA matrix on a stand-in topology, and
+the table ``show`` prints. Figures here are whatever this machine gives; only structure and arithmetic are
+asserted (speed is shown by scripts/compare_latency.py and docs/latency.md)."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import numpy as np
+import pytest
+from rich.console import Console
+
+from hwbench import catalog
+from hwbench.cpu import latency as cpu_latency_family
+from hwbench.cpu.session import CpuRunOptions, measure_cpu
+from hwbench.errors import MeasurementError
+from hwbench.kernels import cpu_latency
+from hwbench.measurement import Host, LatencyPoint, LatencyRun
+from hwbench.profile import json_schema
+from hwbench.profile.build import build_profile
+from hwbench.profile.latency import level_points, summary
+from hwbench.tools.render_latency import latency_table
+
+
+def linked(n: int) -> tuple[np.ndarray, int]:
+    buffer = np.zeros(n * cpu_latency.WORDS_PER_LINE, dtype=np.int64)
+    base = int(buffer.ctypes.data)
+    cpu_latency.link(buffer, cpu_latency.sattolo_cycle(n, 7), base)
+    return buffer, base
+
+
+def test_sattolo_gives_one_cycle_through_every_line():
+    for n in (2, 3, 64, 1000):
+        following = cpu_latency.sattolo_cycle(n, 11)
+        assert sorted(following) == list(range(n))  # a permutation
+        line, seen = 0, set()
+        for _ in range(n):
+            seen.add(line)
+            line = following[line]
+        assert line == 0 and len(seen) == n  # back at the start after exactly n steps, every line once
+
+
+def test_chase_ends_where_the_walk_says():
+    n = 512
+    buffer, base = linked(n)
+    steps = cpu_latency.round_steps(3 * n + 40)
+    visited, expected = cpu_latency.walk_check(buffer, base, n, 0, steps)
+    assert visited == n
+    assert cpu_latency.chase(base, steps) == expected
+    assert cpu_latency.chase(base, n) == base  # a whole cycle returns to its start
+
+
+def test_walk_check_finds_a_broken_chain():
+    n = 256
+    buffer, base = linked(n)
+    buffer[5 * cpu_latency.WORDS_PER_LINE] = base + 5 * cpu_latency.LINE_BYTES  # line 5 points at itself
+    assert cpu_latency.walk_check(buffer, base, n, 0, n)[0] != n
+    buffer, base = linked(n)
+    buffer[0] = base + n * cpu_latency.LINE_BYTES  # a pointer past the working set
+    assert cpu_latency.walk_check(buffer, base, n, 0, n)[0] != n
+
+
+@pytest.mark.skipif(not cpu_latency_family.CLOCK_SUPPORTED, reason="x86-64 or AArch64 assembly")
+def test_chase_loop_is_one_plain_load_per_step():
+    asm = cpu_latency.chase.inspect_asm(cpu_latency.chase.signatures[0])
+    loads = [line.strip() for line in asm.splitlines() if re.search(r"\bmov\w*\s+\(%\w+\), %\w+|ldr\s+x\d+, \[x\d+\]",
+                                                                  line)]
+    assert len(loads) >= cpu_latency.UNROLL
+    pairs = [re.search(r"\((%\w+)\), (%\w+)", line) for line in loads]
+    if all(pairs):  # x86: each load's address register is the previous load's destination (loop edges aside)
+        chained = sum(after.group(1) == before.group(2) for before, after in zip(pairs, pairs[1:]))
+        assert chained >= 0.9 * (len(pairs) - 1)
+    scaled = [line for line in asm.splitlines() if re.search(r"\bmov\w*\s+-?\w*\(%\w+,%\w+,8\), %\w+", line)]
+    assert not scaled  # no buf[p]-style scaled-index load on the chain
+
+
+def test_sweep_sizes_and_huge_page_parse(tmp_path):
+    assert cpu_latency_family.sweep_sizes(4096, 65536, (1.0,)) == [4096, 8192, 16384, 32768, 65536]
+    assert cpu_latency_family.sweep_sizes(4096, 16384, (1.0, 1.5)) == [4096, 6144, 8192, 12288, 16384]
+    smaps = tmp_path / "smaps"
+    smaps.write_text("7f0000000000-7f0000400000 rw-p 00000000 00:00 0\nSize: 4096 kB\nAnonHugePages:  2048 kB\n"
+                     "7f0000400000-7f0000800000 rw-p 00000000 00:00 0\nAnonHugePages:  0 kB\n")
+    assert cpu_latency_family.anon_huge_bytes(0x7F0000000100, smaps) == 2048 * 1024
+    assert cpu_latency_family.anon_huge_bytes(0x7F0000400100, smaps) == 0
+    assert cpu_latency_family.anon_huge_bytes(0x1000, smaps) is None
+
+
+def test_summary_is_the_confirmed_best_with_its_spread():
+    figure = summary([10.0, 11.0, 12.0, 20.0, 10.5])
+    assert figure["latency_ns"] == pytest.approx(10.5)  # 2nd fastest of 5 (K = 2)
+    assert figure["median_ns"] == 11.0
+    assert figure["spread"] == pytest.approx(1 - 10.5 / 11.0, abs=1e-4)
+
+
+def test_level_rule_takes_the_plateau_median():
+    caches = {"l1d": 48 * 1024, "l2": 1 << 20, "l3": 32 << 20}
+    latencies = {4096: 1.0, 8192: 1.1, 16384: 1.05, 32768: 1.2, 65536: 3.0, 131072: 3.5, 262144: 3.6,
+                 524288: 4.4, 1 << 21: 12.0, 1 << 22: 14.0, 1 << 23: 15.0, 1 << 24: 16.0, 1 << 26: 100.0,
+                 1 << 27: 110.0}
+    points = [LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()]
+    chosen = {level: p.working_set_bytes for level, p in level_points(points, caches).items()}
+    assert chosen == {"l1": 16384, "l2": 262144, "l3": 1 << 22, "dram": 1 << 27}
+
+
+def test_numa_matrix_on_a_stand_in_topology(tmp_path):
+    for node, cpus in ((0, "0-1"), (1, "2-3"), (2, "")):  # node 2: memory only
+        (tmp_path / f"node{node}").mkdir()
+        (tmp_path / f"node{node}" / "cpulist").write_text(cpus + "\n")
+    nodes = cpu_latency_family.numa_nodes([0, 1, 2, 3], tmp_path)
+    assert nodes == {0: [0, 1], 1: [2, 3]}
+    calls = []
+
+    def chase_ns(chasing: int, touching: int) -> float:
+        calls.append((chasing, touching))
+        return 100.0 if chasing == touching else 180.0
+
+    section = cpu_latency_family.numa_matrix(nodes, [0, 1, 2, 3], chase_ns)
+    assert section["matrix_ns"] == {"0": {"0": 100.0, "1": 180.0}, "1": {"0": 180.0, "1": 100.0}}
+    assert sorted(calls) == [(0, 0), (0, 2), (2, 0), (2, 2)]  # workers of each node's first CPU
+    single = cpu_latency_family.numa_matrix(cpu_latency_family.numa_nodes([0, 1], tmp_path), [0, 1], chase_ns)
+    assert single["matrix_ns"] is None and single["nodes"] == 1
+
+
+@pytest.fixture
+def small_latency(monkeypatch):
+    """The family over 4 KiB to 1 MiB, two injection delays: the real kernels, little time."""
+    monkeypatch.setattr(cpu_latency_family, "top_working_set", lambda context, multiple: 1 << 20)
+    kernels = tuple(catalog.select("cpu", "latency"))
+    return kernels
+
+
+def test_cpu_latency_run_into_a_valid_profile(small_latency):
+    measurement = measure_cpu(CpuRunOptions(kernels=small_latency, quick=True))
+    data = build_profile(measurement, Host.current())
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    section = data["latency"]
+    sizes = [point["working_set_bytes"] for point in section["curve"]]
+    assert sizes[0] == 4096 and sizes[-1] == 1 << 20 and sizes == sorted(sizes)
+    for point in section["curve"]:
+        assert point["latency_ns"] <= point["median_ns"] and 0 <= point["spread"] < 1
+        assert len(point["samples_ns"]) == small_latency[0].launch["quick_samples"]
+    l1 = data["memory"]["l1"]
+    assert l1["latency_ns"] > 0 and l1["latency_kernel"] == "latency_chase" and l1["measured_gbps"] is None
+    if data["clock"]["scalar_mhz"]:
+        assert l1["latency_cycles"] == pytest.approx(l1["latency_ns"] * data["clock"]["scalar_mhz"] / 1e3, rel=1e-3)
+    loaded = section["loaded"]
+    assert loaded["injecting_cores"] == len(data["run"]["cpus"]) - 1
+    if loaded["injecting_cores"]:
+        assert len(loaded["points"]) == len(small_latency[1].launch["quick_delays_ticks"]) >= 5
+        assert loaded["points"][-1]["delay_ticks"] == 0 and all(p["injected_gbps"] > 0 for p in loaded["points"])
+        c2c = section["core_to_core"]
+        assert len(c2c["matrix_ns"]) == len(c2c["cpus"]) and c2c["matrix_ns"][0][1] > 0
+    assert section["definition"]["huge_pages"]["advised"] in (True, False)
+    assert section["numa"]["nodes"] >= 1
+    text = Console(width=160, record=True, file=open("/dev/null", "w"))
+    text.print(latency_table(data))
+    shown = text.export_text()
+    assert "load-to-use latency" in shown and "l1" in shown and "core to core" in shown
+
+
+def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
+    real = cpu_latency.walk_check
+
+    def corrupt(buffer, base, n, start, steps):
+        buffer[0] = base  # line 0 now points at itself
+        return real(buffer, base, n, start, steps)
+
+    monkeypatch.setattr(cpu_latency, "walk_check", corrupt)
+    with pytest.raises(MeasurementError, match="not one cycle"):
+        measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
+
+
+def test_latency_levels_from_device_named_points():
+    run = LatencyRun((LatencyPoint(16384, (20.0, 21.0), "shared", (30.0, 31.5)),), {"sm_clock_mhz": 1500.0})
+    data = {"device": {"id": "cuda:0"}, "clock": {}}
+    from hwbench.profile.latency import latency_levels
+
+    levels = latency_levels(run, data["device"], data["clock"], [])
+    assert levels["shared"]["latency_cycles"] == 31.5 and levels["shared"]["latency_ns"] == 21.0
