@@ -144,7 +144,7 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     l1 = data["memory"]["l1"]
     assert l1["latency_ns"] > 0 and l1["latency_kernel"] == "latency_chase" and l1["measured_gbps"] is None
     if data["clock"]["scalar_mhz"]:
-        assert l1["latency_cycles"] == pytest.approx(l1["latency_ns"] * data["clock"]["scalar_mhz"] / 1e3, rel=1e-3)
+        assert l1["latency_cycles"] == pytest.approx(l1["latency_ns"] * data["clock"]["scalar_mhz"] / 1e3, abs=0.011)
     loaded = section["loaded"]
     assert loaded["injecting_cores"] == len(data["run"]["cpus"]) - 1
     if loaded["injecting_cores"]:

@@ -183,7 +183,8 @@ def _mode(launch, name: str, quick: bool):
     return launch[f"quick_{name}"] if quick else launch[name]
 
 
-def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain, idle_ns: float) -> tuple[tuple[dict, ...], dict]:
+def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
+                     idle_ns: float) -> tuple[tuple[dict, ...], dict]:
     """The loaded-latency curve: the chase on the first CPU while every other selected CPU injects reads."""
     launch, quick = kernel.launch, context.options.quick
     injectors = list(range(1, len(context.cpus)))

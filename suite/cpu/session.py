@@ -104,7 +104,8 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves), latency_run)
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
+                  latency_run)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:

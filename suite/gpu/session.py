@@ -25,8 +25,15 @@ from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import (ComputeTheory, IntensityCurve, LatencyRun, Measurement, MemoryTheory, ProgressCallback,
-                           Sustained)
+from ..measurement import (
+    ComputeTheory,
+    IntensityCurve,
+    LatencyRun,
+    Measurement,
+    MemoryTheory,
+    ProgressCallback,
+    Sustained,
+)
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import fma, intensity, latency, onchip, stream, tensor, transfer
 from .family import GpuContext, GpuInfo, Launch

@@ -14,9 +14,9 @@ Level rule (CPU sweep): the level's figure is the median point (by latency) of t
 sets lie in [2 x the level below's size, ``LEVEL_FILL`` x the level's size] (sizes from sysfs:
 ``device.caches``): far enough above the level below that nearly every load misses it, and enough below the
 level's size that conflict misses in a set-associative cache are rare; the median, so that one point disturbed
-by a neighbour (or a cache shared with other tenants, smaller than sysfs says) does not set it. DRAM: the largest working set, when it is at least 2x the
-last-level cache. A figure under ``MIN_LOAD_TO_USE_CYCLES`` is a measurement error (no shipping core's L1
-answers a dependent load faster), flagged and never a ceiling.
+by a neighbour (or a cache shared with other tenants, smaller than sysfs says) does not set it. DRAM: the
+largest working set, when it is at least 2x the last-level cache. A figure under ``MIN_LOAD_TO_USE_CYCLES``
+is a measurement error (no shipping core's L1 answers a dependent load faster), flagged and never a ceiling.
 """
 
 from __future__ import annotations
