@@ -255,10 +255,10 @@ LATENCY_CU = CudaModule("latency.cu", MappingProxyType({"UNROLL": 8}))
 CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "cpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
            launch=_frozen(smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
-                          sample_seconds=0.008, quick_sample_seconds=0.004, samples=7, quick_samples=5)),
+                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=9, quick_samples=5)),
     Kernel("latency_loaded", "cpu", "latency", "dram", "-", "ns", ("latency",), "loaded", reads=1,
            launch=_frozen(smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
-                          sample_seconds=0.008, quick_sample_seconds=0.004, samples=7, quick_samples=5,
+                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=9, quick_samples=5,
                           burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.02, quick_chase_seconds=0.01,
                           repeats=3, delays_ticks=(40000, 10000, 4000, 2000, 1000, 400, 100, 0),
                           quick_delays_ticks=(10000, 2000, 600, 150, 0))),

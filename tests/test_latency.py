@@ -101,7 +101,17 @@ def test_level_rule_takes_the_plateau_median():
                  1 << 27: 110.0}
     points = [LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()]
     chosen = {level: p.working_set_bytes for level, p in level_points(points, caches).items()}
-    assert chosen == {"l1": 16384, "l2": 262144, "l3": 1 << 22, "dram": 1 << 27}
+    assert chosen == {"l1": 16384, "l2": 131072, "l3": 1 << 22, "dram": 1 << 27}
+
+
+def test_level_rule_with_a_shared_l3_smaller_than_sysfs_says():
+    """A VM whose L3 holds 4 MiB of the 32 sysfs reports: 8 MiB and up are DRAM, and the L3 plateau ends early."""
+    caches = {"l1d": 48 * 1024, "l2": 1 << 20, "l3": 32 << 20}
+    latencies = {16384: 1.06, 32768: 1.06, 131072: 3.8, 262144: 3.8, 1 << 21: 12.5, 1 << 22: 14.0,
+                 1 << 23: 150.0, 1 << 24: 155.0, 1 << 26: 160.0, 1 << 27: 165.0}
+    points = [LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()]
+    chosen = {level: p.working_set_bytes for level, p in level_points(points, caches).items()}
+    assert chosen == {"l1": 16384, "l2": 131072, "l3": 1 << 21, "dram": 1 << 27}
 
 
 def test_numa_matrix_on_a_stand_in_topology(tmp_path):

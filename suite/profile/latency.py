@@ -10,11 +10,12 @@ median latency: the noise ``compare`` weighs a change against (``stats.SPREAD_RU
 nanoseconds at the run's measured core clock (``clock.scalar_mhz``, the add-chain probe alone: a chase runs
 no vector code) on CPUs, and counted by the SM itself (``clock64``) on GPUs.
 
-Level rule (CPU sweep): the level's figure is the median point (by latency) of the sweep points whose working
-sets lie in [2 x the level below's size, ``LEVEL_FILL`` x the level's size] (sizes from sysfs:
-``device.caches``): far enough above the level below that nearly every load misses it, and enough below the
-level's size that conflict misses in a set-associative cache are rare; the median, so that one point disturbed
-by a neighbour (or a cache shared with other tenants, smaller than sysfs says) does not set it. DRAM: the
+Level rule (CPU sweep): the curve's plateaus (``levels.find_runs``, ERT's rule with ``PLATEAU_TOLERANCE``:
+maximal runs of consecutive working sets within 15% of the run's median latency) are named by the smallest
+cache (sysfs sizes, ``device.caches``) holding the run's largest working set; a level's figure is its longest
+plateau's median point (by latency). Where a level has no plateau, the median point of the working sets in
+[2 x the level below's size, ``LEVEL_FILL`` x the level's size]. A cache shared with other tenants (a VM's
+L3) can hold less than sysfs says: its plateau then ends early and the sizes beyond join DRAM's. DRAM: the
 largest working set, when it is at least 2x the last-level cache. A figure under ``MIN_LOAD_TO_USE_CYCLES``
 is a measurement error (no shipping core's L1 answers a dependent load faster), flagged and never a ceiling.
 """
@@ -26,13 +27,16 @@ from collections.abc import Sequence
 
 from ..measurement import LatencyPoint, LatencyRun
 from ..stats import CEILING_RULE, confirmed_best, rounded, top_spread
-from .levels import run_clock
+from .levels import find_runs, level_of, run_clock
 
 LEVEL_FILL = 0.75
+PLATEAU_TOLERANCE = 0.15  # latency steps 2.5x or more between levels; within one it drifts (TLB reach, conflicts)
 MIN_LOAD_TO_USE_CYCLES = 3.0  # below any L1 (4-5 cycles on x86 and Arm server cores since 2010)
-LEVEL_RULE = ("a level's latency is the median point (by latency) of the sweep points with working sets in [2 x "
-              f"the size of the level below, {LEVEL_FILL} x the level's size] (sysfs sizes); dram: the largest "
-              "working set, at least 2x the last-level cache")
+LEVEL_RULE = (f"plateaus: maximal runs of consecutive working sets within {PLATEAU_TOLERANCE:.0%} of the run's median "
+              "latency, named by the smallest cache (sysfs sizes) holding the run's largest working set; a level's "
+              "latency is its longest plateau's median point; without a plateau, the median point of the working "
+              f"sets in [2 x the level below's size, {LEVEL_FILL} x the level's size]; dram: the largest working "
+              "set, at least 2x the last-level cache")
 HEADLINE = ("latency_ns: the confirmed best of the samples' load rates (" + CEILING_RULE.split(":")[0] +
             ", K-th fastest sample) as ns per load; latency_spread: (median - latency_ns) / median")
 NOT_BANDWIDTH = {"theoretical_gbps": None, "theoretical_source": "latency only: no bandwidth kernel ran",
@@ -52,14 +56,21 @@ def level_points(points: Sequence[LatencyPoint], caches: dict) -> dict[str, Late
     named = {p.level: p for p in points if p.level}
     if named:
         return named
+    latencies = [summary(p.samples_ns)["latency_ns"] for p in points]
     chosen: dict[str, LatencyPoint] = {}
+    spans: dict[str, int] = {}
+    for first, last in find_runs(latencies, PLATEAU_TOLERANCE):
+        run = points[first:last + 1]
+        level = level_of(run[-1].working_set_bytes, 1, caches, None)
+        if level != "dram" and len(run) > spans.get(level, 0):
+            ranked = sorted(run, key=lambda p: summary(p.samples_ns)["latency_ns"])
+            chosen[level], spans[level] = ranked[(len(ranked) - 1) // 2], len(run)
     below = 0
     for level, size in (("l1", caches.get("l1d")), ("l2", caches.get("l2")), ("l3", caches.get("l3"))):
         if not size:
             continue
-        window = [p for p in points if 2 * below <= p.working_set_bytes <= LEVEL_FILL * size] or \
-                 [p for p in points if below < p.working_set_bytes <= size]
-        if window:  # the plateau's median point (the lower one of an even count)
+        window = [p for p in points if 2 * below <= p.working_set_bytes <= LEVEL_FILL * size]
+        if level not in chosen and window:  # no plateau: the window's median point
             ranked = sorted(window, key=lambda p: summary(p.samples_ns)["latency_ns"])
             chosen[level] = ranked[(len(ranked) - 1) // 2]
         below = size
