@@ -24,42 +24,42 @@ from hwbench.profile.latency import level_points, summary
 from hwbench.tools.render_latency import latency_table
 
 
-def linked(n: int) -> tuple[np.ndarray, int]:
+def linked(n: int) -> tuple[np.ndarray, np.ndarray, int]:
     buffer = np.zeros(n * cpu_latency.WORDS_PER_LINE, dtype=np.int64)
     base = int(buffer.ctypes.data)
-    cpu_latency.link(buffer, cpu_latency.sattolo_cycle(n, 7), base)
-    return buffer, base
+    order = cpu_latency.random_order(n, 7)
+    cpu_latency.link(buffer, order, base)
+    return buffer, order, base
 
 
-def test_sattolo_gives_one_cycle_through_every_line():
+def test_chain_is_one_cycle_through_every_line():
     for n in (2, 3, 64, 1000):
-        following = cpu_latency.sattolo_cycle(n, 11)
-        assert sorted(following) == list(range(n))  # a permutation
-        line, seen = 0, set()
+        buffer, order, base = linked(n)
+        assert cpu_latency.check_links(buffer, order, base) == n
+        address, seen = base + int(order[0]) * 64, set()
         for _ in range(n):
-            seen.add(line)
-            line = following[line]
-        assert line == 0 and len(seen) == n  # back at the start after exactly n steps, every line once
+            seen.add(address)
+            address = int(buffer[(address - base) // 8])
+        assert address == base + int(order[0]) * 64 and len(seen) == n  # back after exactly n loads, every line once
 
 
-def test_chase_ends_where_the_walk_says():
+def test_chase_ends_where_the_order_says():
     n = 512
-    buffer, base = linked(n)
+    buffer, order, base = linked(n)
+    start = base + int(order[0]) * 64
     steps = cpu_latency.round_steps(3 * n + 40)
-    visited, expected = cpu_latency.walk_check(buffer, base, n, 0, steps)
-    assert visited == n
-    assert cpu_latency.chase(base, steps) == expected
-    assert cpu_latency.chase(base, n) == base  # a whole cycle returns to its start
+    assert cpu_latency.chase(start, steps) == base + int(order[steps % n]) * 64
+    assert cpu_latency.chase(start, n) == start  # a whole cycle returns to its start
 
 
-def test_walk_check_finds_a_broken_chain():
+def test_check_links_finds_a_broken_chain():
     n = 256
-    buffer, base = linked(n)
-    buffer[5 * cpu_latency.WORDS_PER_LINE] = base + 5 * cpu_latency.LINE_BYTES  # line 5 points at itself
-    assert cpu_latency.walk_check(buffer, base, n, 0, n)[0] != n
-    buffer, base = linked(n)
-    buffer[0] = base + n * cpu_latency.LINE_BYTES  # a pointer past the working set
-    assert cpu_latency.walk_check(buffer, base, n, 0, n)[0] != n
+    buffer, order, base = linked(n)
+    buffer[int(order[5]) * cpu_latency.WORDS_PER_LINE] = base + int(order[5]) * 64  # a line pointing at itself
+    assert cpu_latency.check_links(buffer, order, base) == n - 1
+    buffer, order, base = linked(n)
+    order[3] = order[4]  # not a permutation
+    assert cpu_latency.check_links(buffer, order, base) == 0
 
 
 @pytest.mark.skipif(not cpu_latency_family.CLOCK_SUPPORTED, reason="x86-64 or AArch64 assembly")
@@ -79,6 +79,7 @@ def test_chase_loop_is_one_plain_load_per_step():
 def test_sweep_sizes_and_huge_page_parse(tmp_path):
     assert cpu_latency_family.sweep_sizes(4096, 65536, (1.0,)) == [4096, 8192, 16384, 32768, 65536]
     assert cpu_latency_family.sweep_sizes(4096, 16384, (1.0, 1.5)) == [4096, 6144, 8192, 12288, 16384]
+    assert cpu_latency_family.sweep_sizes(4096, 32768, (1.0, 1.5), 8192) == [4096, 6144, 8192, 16384, 32768]
     smaps = tmp_path / "smaps"
     smaps.write_text("7f0000000000-7f0000400000 rw-p 00000000 00:00 0\nSize: 4096 kB\nAnonHugePages:  2048 kB\n"
                      "7f0000400000-7f0000800000 rw-p 00000000 00:00 0\nAnonHugePages:  0 kB\n")
@@ -171,14 +172,21 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
 
 
 def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
-    real = cpu_latency.walk_check
+    real = cpu_latency.link
 
-    def corrupt(buffer, base, n, start, steps):
-        buffer[0] = base  # line 0 now points at itself
-        return real(buffer, base, n, start, steps)
+    def corrupt(buffer, order, base):
+        real(buffer, order, base)
+        buffer[int(order[1]) * cpu_latency.WORDS_PER_LINE] = base  # the second line now points at line 0
 
-    monkeypatch.setattr(cpu_latency, "walk_check", corrupt)
+    monkeypatch.setattr(cpu_latency, "link", corrupt)
     with pytest.raises(MeasurementError, match="not one cycle"):
+        measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
+
+
+def test_a_wrong_end_is_an_error(small_latency, monkeypatch):
+    real = cpu_latency.chase
+    monkeypatch.setattr(cpu_latency, "chase", lambda start, steps: real(start, steps) + 64)  # one line off
+    with pytest.raises(MeasurementError, match="wrong pointer"):
         measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
 
 

@@ -2,12 +2,12 @@
 to 4x the last-level cache, loaded DRAM latency at a series of injection rates, and core-to-core latency.
 
 Idle sweep (lmbench's ``lat_mem_rd`` with MLC's random order): on the first selected CPU, for each working set a
-random cycle through its cache lines is linked (first touch by that CPU), validated (``walk_check``: back at the
-start after exactly n loads, every line once), and chased for about ``sample_seconds`` per sample through
-``measure.time_kernel``; every sample's end address is checked against the walk. The buffer is one anonymous
-mapping aligned on 2 MiB with ``madvise(MADV_HUGEPAGE)``, so that TLB misses do not add a page walk to every
-DRAM load where the kernel grants huge pages; ``/proc/self/smaps`` says how much of it it granted
-(``AnonHugePages``), and a warning says so when it granted none.
+random cycle through its cache lines is linked (first touch by that CPU), validated (``check_links``: one cycle
+through every line, so back at the start after exactly n loads), and chased for about ``sample_seconds`` per
+sample through ``measure.time_kernel``; every chase's end address is checked against the cycle's order. The
+buffer is one anonymous mapping aligned on 2 MiB with ``madvise(MADV_HUGEPAGE)``, so that TLB misses do not add
+a page walk to every DRAM load where the kernel grants huge pages; ``/proc/self/smaps`` says how much of it it
+granted (``AnonHugePages``), and a warning says so when it granted none.
 
 Loaded latency (Intel MLC's method): the first CPU chases the largest working set while every other selected CPU
 reads its own DRAM-sized array in bursts with ``delay`` time-stamp ticks between them; from the longest delay
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import mmap
 import re
+import resource
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -45,6 +46,9 @@ SMAPS = Path("/proc/self/smaps")
 SYSFS_NODES = Path("/sys/devices/system/node")
 SEED = 20260101  # the permutation's seed: the same chain in every run, so runs compare the same walk
 LEAD_SECONDS = 0.002  # the injectors start this long before the chase
+PROBE_LOADS = 1 << 16  # the untimed chase that sizes a point's samples: 70 us in L1, 10 ms in DRAM
+MAX_RETAKES = 10  # per loaded-latency point: samples in which a thread was preempted are taken again
+RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
 
@@ -90,13 +94,14 @@ def anon_huge_bytes(address: int, smaps: Path = SMAPS) -> int | None:
     return None
 
 
-def sweep_sizes(smallest: int, top: int, steps: Sequence[float]) -> list[int]:
-    """Working sets from ``smallest`` to ``top``: each power of two times every factor in ``steps`` (1, 1.5),
-    whole cache lines, ascending."""
+def sweep_sizes(smallest: int, top: int, steps: Sequence[float], dense_below: int | None = None) -> list[int]:
+    """Working sets from ``smallest`` to ``top``: each power of two times every factor in ``steps`` (1, 1.5) below
+    ``dense_below`` (the last-level cache: beyond it the curve is DRAM's, and each point costs a chain of
+    millions of lines), powers of two from there; whole cache lines, ascending."""
     sizes: set[int] = set()
     power = smallest
     while power <= top:
-        for factor in steps:
+        for factor in steps if dense_below is None or power < dense_below else (1.0,):
             size = int(power * factor) // cpu_latency.LINE_BYTES * cpu_latency.LINE_BYTES
             if smallest <= size <= top:
                 sizes.add(size)
@@ -116,43 +121,49 @@ def top_working_set(context: CpuContext, llc_multiple: int) -> int:
 
 
 class Chain:
-    """A random cycle through the first ``n`` lines of a buffer. Every chase continues where the last one ended
-    (a chase restarted at the first line would revisit the same few lines, which then sit in a cache);
-    ``validate`` walks the chain by index and checks that it is one cycle through all n lines and that the
-    chases, all their loads together, ended where the walk says."""
+    """A random cycle through the first ``n`` lines of a buffer, chased from line ``order[0]``. Every chase
+    continues where the last one ended (a chase restarted at the first line would revisit the same few lines,
+    which then sit in a cache); after ``loads`` loads in all it must be at line ``order[loads mod n]``."""
 
-    def __init__(self, context: CpuContext, buffer: HugeBuffer, working_set: int, worker: int = 0):
+    def __init__(self, context: CpuContext, buffer: HugeBuffer, working_set: int, worker: int = 0,
+                 order: np.ndarray | None = None):
         self.context, self.buffer, self.worker = context, buffer, worker
         self.n = working_set // cpu_latency.LINE_BYTES
-        following = cpu_latency.sattolo_cycle(self.n, SEED)
-        self._on(worker, partial(cpu_latency.link, buffer.words, following, buffer.address))
-        self.position = buffer.address  # the chase starts at the first line
+        self.order = cpu_latency.random_order(self.n, SEED) if order is None else order
+        self._on(worker, partial(cpu_latency.link, buffer.words, self.order, buffer.address))
+        right = self._on(worker, partial(cpu_latency.check_links, buffer.words, self.order, buffer.address))
+        if right != self.n:
+            raise MeasurementError(f"latency chase over {self.n} lines is not one cycle through every line "
+                                   f"({right} lines linked right); no figure is reported")
+        self.position = self.address_of(0)
         self.loads = 0
+
+    def address_of(self, loads: int) -> int:
+        """Where a chase from the start is after ``loads`` loads."""
+        return self.buffer.address + int(self.order[loads % self.n]) * cpu_latency.LINE_BYTES
 
     def _on(self, worker: int, task: Callable[[], object]) -> object:
         tasks = [task if i == worker else _idle for i in range(len(self.context.cpus))]
         return self.context.pool.run(tasks)[1][worker]
 
+    def on_worker(self, task: Callable[[], object]) -> object:
+        """Run ``task`` on the chasing CPU's worker thread (pinned), and return what it returns."""
+        return self._on(self.worker, task)
+
     def timed(self, steps: int) -> float:
-        """Seconds of one chase of ``steps`` loads on the chasing CPU, from where the last one ended."""
-        seconds, self.position = self._on(self.worker, partial(timed_chase, self.position, steps))
-        self.loads += steps
+        """Seconds of one chase of ``steps`` loads from where the last one ended; call it on the chasing CPU."""
+        seconds, end = timed_chase(self.position, steps)
+        self.advance(end, steps)
         return seconds
 
-    def advance(self, seconds: float, end: int, steps: int) -> None:
-        """Record a chase run outside ``timed`` (the loaded-latency chaser)."""
-        self.position, self.loads = end, self.loads + steps
-
-    def validate(self) -> None:
-        visited, expected = self._on(self.worker, partial(cpu_latency.walk_check, self.buffer.words,
-                                                          self.buffer.address, self.n, 0, self.loads))
-        if visited != self.n:
-            raise MeasurementError(f"latency chase over {self.n} lines is not one cycle through every line "
-                                   f"({visited} lines before a repeat or a stray pointer); no figure is reported")
-        if self.position != expected:
-            raise MeasurementError(f"latency chase over {self.n} lines ended at {self.position:#x} after "
-                                   f"{self.loads} loads, expected {expected:#x}: the chain was corrupted; no "
-                                   "figure is reported")
+    def advance(self, end: int, steps: int) -> None:
+        """Check where a chase of ``steps`` loads ended, and continue from there."""
+        self.loads += steps
+        expected = self.address_of(self.loads)
+        if end != expected:
+            raise MeasurementError(f"latency chase over {self.n} lines ended at {end:#x} after {self.loads} loads, "
+                                   f"expected {expected:#x}: a load returned a wrong pointer; no figure is reported")
+        self.position = end
 
 
 def _idle() -> None:
@@ -166,8 +177,13 @@ def timed_chase(start: int, steps: int) -> tuple[float, int]:
 
 
 def measure_point(chain: Chain, sample_seconds: float, policy: RepetitionPolicy) -> LatencyPoint:
-    """Samples of ns per load over one chain, then the chain and every load validated."""
-    probe = cpu_latency.round_steps(min(4 * chain.n, 1 << 16))
+    """Samples of ns per load over one chain, every chase's end checked: the whole point runs on the chasing CPU's
+    pinned worker (one hand-over to the pool per point, not one per sample)."""
+    return chain.on_worker(partial(_measure_here, chain, sample_seconds, policy))
+
+
+def _measure_here(chain: Chain, sample_seconds: float, policy: RepetitionPolicy) -> LatencyPoint:
+    probe = cpu_latency.round_steps(PROBE_LOADS)
     seconds = chain.timed(probe)
     steps = cpu_latency.round_steps(int(sample_seconds / max(seconds / probe, 1e-10)))
 
@@ -175,7 +191,6 @@ def measure_point(chain: Chain, sample_seconds: float, policy: RepetitionPolicy)
         return Sample(sum(chain.timed(steps) for _ in range(calls)))
 
     timing = time_kernel(run, policy)
-    chain.validate()
     return LatencyPoint(chain.n * cpu_latency.LINE_BYTES, tuple(t / steps * 1e9 for t in timing.seconds))
 
 
@@ -193,7 +208,9 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                   "burst_bytes": launch["burst_elements"] * 8,
                   "method": "Intel MLC's loaded latency: the chase on one core while the others read their own "
                             "DRAM-sized arrays in bursts with a delay between bursts (time-stamp ticks); "
-                            "lightest load first"}
+                            "lightest load first; a sample in which the chasing or an injecting thread lost its "
+                            f"CPU (getrusage involuntary context switches) is taken again, up to {MAX_RETAKES} "
+                            "times per point (retaken_samples)"}
     if not injectors:
         definition["note"] = "one selected CPU: no core to inject from, so no loaded-latency curve"
         return (), definition
@@ -210,9 +227,11 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     chase_seconds = _mode(launch, "chase_seconds", quick)
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)))
     points = []
+    retakes: list[int] = []
     for delay in _mode(launch, "delays_ticks", quick):
         samples, rates = [], []
-        for _ in range(launch["repeats"]):
+        retaken = 0
+        while len(samples) < launch["repeats"]:
             stop = np.zeros(8, dtype=np.int64)
             began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
             deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
@@ -220,36 +239,53 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
             tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, int(stop.ctypes.data),
                               deadline) for i in injectors]
             _, results = context.pool.run(tasks)
-            seconds, end = results[0]
-            chain.advance(seconds, end, steps)
+            seconds, end, chaser_switches = results[0]
+            chain.advance(end, steps)
             if any(r[2] for r in results[1:]):
                 raise MeasurementError(f"loaded latency: the chase outlasted the injectors' limit "
                                        f"({INJECT_LIMIT_SECONDS:g} s) at delay {delay}: the chasing thread was "
                                        "descheduled for seconds; run again on an idler machine")
+            preempted = chaser_switches + sum(r[3] for r in results[1:])
+            if preempted and retaken < MAX_RETAKES:  # a thread lost its core mid-sample: not a loaded chase
+                retaken += 1
+                continue
             samples.append(seconds / steps * 1e9)
             rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
-        points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates))})
-    chain.validate()
+        retakes.append(retaken)
+        points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates)),
+                       "retaken_samples": retaken})
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
     return tuple(points), definition
 
 
-def loaded_chase(start: int, steps: int, began: int, stop: np.ndarray) -> tuple[float, int]:
-    """The chaser of a loaded-latency sample: wait for the injectors' lead, chase, then tell them to stop."""
+def involuntary_switches() -> int:
+    """Times the calling thread lost its CPU to another thread (getrusage RUSAGE_THREAD, Linux)."""
+    return resource.getrusage(RUSAGE_THREAD).ru_nivcsw if RUSAGE_THREAD is not None else 0
+
+
+def loaded_chase(start: int, steps: int, began: int, stop: np.ndarray) -> tuple[float, int, int]:
+    """The chaser of a loaded-latency sample: wait for the injectors' lead, chase, then tell them to stop.
+    Returns (seconds, end address, involuntary context switches during the chase)."""
     cpu_latency.wait_until(began)
+    switches = involuntary_switches()
     seconds, end = timed_chase(start, steps)
+    switches = involuntary_switches() - switches
     cpu_latency.signal(int(stop.ctypes.data))
-    return seconds, end
+    return seconds, end, switches
 
 
-def timed_inject(data: np.ndarray, burst: int, delay: int, stop: int, deadline: int) -> tuple[int, float, bool]:
-    """(bursts read, seconds, whether the deadline rather than the chaser stopped it) of one injector."""
+def timed_inject(data: np.ndarray, burst: int, delay: int, stop: int,
+                 deadline: int) -> tuple[int, float, bool, int]:
+    """(bursts read, seconds, whether the deadline rather than the chaser stopped it, involuntary context
+    switches) of one injector."""
+    switches = involuntary_switches()
     began = time.perf_counter()
     bursts, total = cpu_latency.inject(data, burst, delay, stop, deadline)
     seconds = time.perf_counter() - began
+    switches = involuntary_switches() - switches
     if not total == bursts * burst:  # every element is 1.0: the sum is exact
         raise MeasurementError(f"loaded latency: the injector summed {total}, expected {bursts * burst}")
-    return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline
+    return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline, switches
 
 
 def ping_pong(context: CpuContext, first: int, second: int, rounds: int, samples: int, tsc_hz: float) -> list[float]:
@@ -371,14 +407,20 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         sample_seconds = _mode(launch, "sample_seconds", quick)
         samples = _mode(launch, "samples", quick)
         policy = RepetitionPolicy(warmups=1, min_repetitions=samples, min_seconds=0.0, max_repetitions=samples)
-        sizes = sweep_sizes(launch["smallest_bytes"], top, _mode(launch, "steps", quick)) if "chase" in forms \
+        llc = context.cpu.caches.get("l3") or context.cpu.caches.get("l2")
+        sizes = sweep_sizes(launch["smallest_bytes"], top, _mode(launch, "steps", quick), llc) if "chase" in forms \
             else [top]
         context.step("latency: map and link the chase buffer")
         buffer = HugeBuffer(top)
         cpu_latency.chase(buffer.address, 0)  # compile outside the measurement
+        # One random order of the largest working set; each smaller one keeps its lines in that order, which is a
+        # uniformly random order of them too (a random permutation restricted to a subset stays uniform).
+        top_order = cpu_latency.random_order(top // cpu_latency.LINE_BYTES, SEED)
         chain = None
         for size in sizes:
-            chain = Chain(context, buffer, size)
+            lines = size // cpu_latency.LINE_BYTES
+            chain = Chain(context, buffer, size, order=top_order if lines == top_order.size else
+                          top_order[top_order < lines])
             point = measure_point(chain, sample_seconds, policy)
             if "chase" in forms:
                 points.append(point)
@@ -391,8 +433,9 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
             "huge_pages": {"advised": buffer.advised, "buffer_bytes": buffer.nbytes, "granted_bytes": huge,
                            "source": "AnonHugePages of the mapping in /proc/self/smaps"},
             "method": "dependent loads p = *p over a random cycle through every cache line of the working set "
-                      "(Sattolo's algorithm), one pointer per line, on one pinned core; each chain validated (one "
-                      "cycle through every line) and every sample's end address checked",
+                      "(the lines in a random order, NumPy's PCG64 permutation, each pointing at the next), one "
+                      "pointer per line, on one pinned core; each chain validated (one cycle through every line) "
+                      "and every chase's end address checked against the order",
         }
         if not huge:
             context.warnings.append(
