@@ -197,3 +197,16 @@ def test_latency_levels_from_device_named_points():
 
     levels = latency_levels(run, data["device"], data["clock"], [])
     assert levels["shared"]["latency_cycles"] == 31.5 and levels["shared"]["latency_ns"] == 21.0
+
+
+def test_a_cache_level_at_dram_latency_is_dropped_with_a_warning():
+    caches = {"l1d": 48 * 1024, "l2": 1 << 20, "l3": 32 << 20}
+    latencies = {16384: 1.06, 32768: 1.06, 131072: 3.8, 262144: 3.8, 1 << 21: 150.0, 1 << 22: 152.0,
+                 1 << 23: 150.0, 1 << 24: 155.0, 1 << 26: 160.0, 1 << 27: 165.0}
+    run = LatencyRun(tuple(LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()), {})
+    from hwbench.profile.latency import latency_levels
+
+    warnings: list[str] = []
+    levels = latency_levels(run, {"id": "cpu", "caches": caches}, {"scalar_mhz": 4000.0}, warnings)
+    assert set(levels) == {"l1", "l2", "dram"} and "no l3 plateau" in warnings[0]
+    assert levels["dram"]["latency_cycles"] == pytest.approx(165.0 * 4.0)

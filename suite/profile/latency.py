@@ -30,6 +30,7 @@ from ..stats import CEILING_RULE, confirmed_best, rounded, top_spread
 from .levels import find_runs, level_of, run_clock
 
 LEVEL_FILL = 0.75
+NOT_A_CACHE = 0.7  # a cache level's figure at 70% of DRAM's latency or more was answered by DRAM
 PLATEAU_TOLERANCE = 0.15  # latency steps 2.5x or more between levels; within one it drifts (TLB reach, conflicts)
 MIN_LOAD_TO_USE_CYCLES = 3.0  # below any L1 (4-5 cycles on x86 and Arm server cores since 2010)
 LEVEL_RULE = (f"plateaus: maximal runs of consecutive working sets within {PLATEAU_TOLERANCE:.0%} of the run's median "
@@ -99,7 +100,16 @@ def latency_levels(run: LatencyRun, device: dict, clock: dict, warnings: list[st
         mhz = run.definition.get("sm_clock_mhz")
         clock_source = run.definition.get("sm_clock_source")
     found = {}
-    for level, point in level_points(run.points, device.get("caches") or {}).items():
+    chosen = level_points(run.points, device.get("caches") or {})
+    dram = chosen.get("dram")
+    for level in [lv for lv in ("l1", "l2", "l3") if lv in chosen and dram is not None]:
+        ratio = summary(chosen[level].samples_ns)["latency_ns"] / summary(dram.samples_ns)["latency_ns"]
+        if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
+            del chosen[level]
+            warnings.append(f"latency: no {level} plateau; its working sets answered at {ratio:.0%} of DRAM's "
+                            f"latency, so this {level} held less than sysfs says (a cache shared with other "
+                            f"tenants, or a VM's): no memory.{level}.latency_ns; see latency.curve")
+    for level, point in chosen.items():
         figure = summary(point.samples_ns)
         cycles, median_cycles = _cycles(point, figure, mhz)
         entry = {"latency_ns": figure["latency_ns"], "latency_median_ns": figure["median_ns"],
