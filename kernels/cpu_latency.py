@@ -8,7 +8,8 @@ Letters 22(6)), which gives the same distribution as a successor array; keeping 
 link be checked with independent loads, and says where a chase of any length must end. The timed
 loop is ``p = *p``: each load's address is the previous load's value, so the loads cannot overlap and a
 load's time is its load-to-use latency. The order is random, so no prefetcher can run ahead. The loop is
-written as llvmlite IR (``numba.extending.intrinsic``), ``UNROLL`` dependent loads per trip, each a plain
+written as llvmlite IR (``numba.extending.intrinsic``), ``unroll`` dependent loads per trip (the catalog's; the
+loop counter, compare and branch run beside the chain), each a plain
 ``mov (%reg), %reg``: numba's ``buf[p]`` would add a wrap-around select (negative index) or a scaled index to
 every step, a cycle or more on the dependent path (``tests/test_latency.py`` checks the assembly).
 
@@ -24,6 +25,9 @@ ends a round with an error instead of a hang.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -33,7 +37,6 @@ from .cpu_llvm import I64, read_timestamp
 
 LINE_BYTES = 64  # x86-64 and Arm server cores; one pointer per line, at its start
 WORDS_PER_LINE = LINE_BYTES // 8
-UNROLL = 16  # dependent loads per loop trip: the counter, compare and branch run beside the chain
 SPIN_CHECK = 1024  # spins between two deadline checks in the ping-pong (rdtsc costs tens of cycles)
 TIMED_OUT = -1
 
@@ -61,49 +64,60 @@ def check_links(buffer: np.ndarray, order: np.ndarray, base: int) -> int:
     return int(np.count_nonzero(buffer[order * WORDS_PER_LINE] == base + np.roll(order, -1) * LINE_BYTES))
 
 
-@intrinsic
-def _chase(typingctx, start, steps):
-    """``p = *p``, ``steps`` times (a multiple of ``UNROLL``), from address ``start``; returns the last ``p``."""
-    sig = types.int64(types.int64, types.int64)
+def _chase_intrinsic(unroll: int):
+    """``p = *p``, ``steps`` times (a multiple of ``unroll``), from address ``start``; returns the last ``p``."""
 
-    def codegen(context, builder, signature, args):
-        first, count = args
-        pointer = I64.as_pointer()
-        trips = builder.sdiv(count, ir.Constant(I64, UNROLL))
-        entry = builder.block
-        loop = builder.append_basic_block("chase.trip")
-        done = builder.append_basic_block("chase.done")
-        builder.cbranch(builder.icmp_signed(">", trips, ir.Constant(I64, 0)), loop, done)
-        builder.position_at_end(loop)
-        index = builder.phi(I64)
-        address = builder.phi(I64)
-        value = address
-        for _ in range(UNROLL):
-            value = builder.load(builder.inttoptr(value, pointer), align=8)
-        next_index = builder.add(index, ir.Constant(I64, 1))
-        index.add_incoming(ir.Constant(I64, 0), entry)
-        index.add_incoming(next_index, loop)
-        address.add_incoming(first, entry)
-        address.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", next_index, trips), loop, done)
-        builder.position_at_end(done)
-        result = builder.phi(I64)
-        result.add_incoming(first, entry)
-        result.add_incoming(value, loop)
-        return result
+    @intrinsic
+    def chase_loop(typingctx, start, steps):
+        sig = types.int64(types.int64, types.int64)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            first, count = args
+            pointer = I64.as_pointer()
+            trips = builder.sdiv(count, ir.Constant(I64, unroll))
+            entry = builder.block
+            loop = builder.append_basic_block("chase.trip")
+            done = builder.append_basic_block("chase.done")
+            builder.cbranch(builder.icmp_signed(">", trips, ir.Constant(I64, 0)), loop, done)
+            builder.position_at_end(loop)
+            index = builder.phi(I64)
+            address = builder.phi(I64)
+            value = address
+            for _ in range(unroll):
+                value = builder.load(builder.inttoptr(value, pointer), align=8)
+            next_index = builder.add(index, ir.Constant(I64, 1))
+            index.add_incoming(ir.Constant(I64, 0), entry)
+            index.add_incoming(next_index, loop)
+            address.add_incoming(first, entry)
+            address.add_incoming(value, loop)
+            builder.cbranch(builder.icmp_signed("<", next_index, trips), loop, done)
+            builder.position_at_end(done)
+            result = builder.phi(I64)
+            result.add_incoming(first, entry)
+            result.add_incoming(value, loop)
+            return result
 
+        return sig, codegen
 
-@njit(nogil=True)
-def chase(start: int, steps: int) -> int:
-    """The timed chase: ``steps`` dependent loads from address ``start``; the address it ends at."""
-    return _chase(start, steps)
+    return chase_loop
 
 
-def round_steps(steps: int) -> int:
-    """``steps`` rounded up to a whole number of loop trips."""
-    return max(UNROLL, -(-steps // UNROLL) * UNROLL)
+@functools.cache
+def chase_kernel(unroll: int) -> Callable[[int, int], int]:
+    """The compiled chase ``chase(start, steps) -> end address``: ``steps`` dependent loads from ``start``,
+    ``unroll`` per loop trip (``steps`` a multiple of it: ``round_steps``)."""
+    loop = _chase_intrinsic(unroll)
+
+    @njit(nogil=True)
+    def chase(start, steps):
+        return loop(start, steps)
+
+    return chase
+
+
+def round_steps(steps: int, unroll: int) -> int:
+    """``steps`` rounded up to a whole number of loop trips of ``unroll`` loads."""
+    return max(unroll, -(-steps // unroll) * unroll)
 
 
 @njit(nogil=True, fastmath=True)

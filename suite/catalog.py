@@ -242,22 +242,22 @@ GPU_KERNELS: tuple[Kernel, ...] = (
     _gpu_intensity("fp64"), _gpu_intensity("fp32"),
 )
 
-# Latency (issue: latency ceilings). CPU: kernels/cpu_latency.py, suite/cpu/latency.py; GPU: cuda/latency.cu,
+# Latency ceilings. CPU: kernels/cpu_latency.py, suite/cpu/latency.py; GPU: cuda/latency.cu,
 # suite/gpu/latency.py. Unit ns (lower is better); their figures go to memory.<level>.latency_ns and the profile's
 # latency section, not to the kernels list.
-# latency_chase: p = *p over a random cycle of cache lines, working sets from ``smallest_bytes`` to
-# ``llc_multiple`` x the last-level cache, each power of two times every factor of ``steps``; ``samples`` of about
-# ``sample_seconds`` each per working set.
+# latency_chase: p = *p over a random cycle of cache lines (``unroll`` dependent loads per loop trip), working
+# sets from ``smallest_bytes`` to ``llc_multiple`` x the last-level cache, each power of two times every factor of
+# ``steps`` (below the LLC); ``samples`` of about ``sample_seconds`` each per working set.
 # latency_loaded: the chase over the largest working set while the other cores read bursts of
 # ``burst_elements`` float64 with ``delays_ticks`` time-stamp ticks between bursts (MLC), ``repeats`` per delay.
 # latency_c2c: c2clat's ping-pong, ``rounds`` round trips per sample.
 LATENCY_CU = CudaModule("latency.cu", MappingProxyType({"UNROLL": 8}))
 CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "cpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
-           launch=_frozen(smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
+           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
                           sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5)),
     Kernel("latency_loaded", "cpu", "latency", "dram", "-", "ns", ("latency",), "loaded", reads=1,
-           launch=_frozen(smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
+           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
                           sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
                           burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004, quick_chase_seconds=0.004,
                           repeats=5, delays_ticks=(20000, 4000, 1500, 600, 200, 0),

@@ -23,6 +23,8 @@ from hwbench.profile.build import build_profile
 from hwbench.profile.latency import level_points, summary
 from hwbench.tools.render_latency import latency_table
 
+UNROLL = catalog.kernel("cpu", "latency_chase").launch["unroll"]
+
 
 def linked(n: int) -> tuple[np.ndarray, np.ndarray, int]:
     buffer = np.zeros(n * cpu_latency.WORDS_PER_LINE, dtype=np.int64)
@@ -47,9 +49,10 @@ def test_chase_ends_where_the_order_says():
     n = 512
     buffer, order, base = linked(n)
     start = base + int(order[0]) * 64
-    steps = cpu_latency.round_steps(3 * n + 40)
-    assert cpu_latency.chase(start, steps) == base + int(order[steps % n]) * 64
-    assert cpu_latency.chase(start, n) == start  # a whole cycle returns to its start
+    chase = cpu_latency.chase_kernel(UNROLL)
+    steps = cpu_latency.round_steps(3 * n + 40, UNROLL)
+    assert chase(start, steps) == base + int(order[steps % n]) * 64
+    assert chase(start, n) == start  # a whole cycle returns to its start
 
 
 def test_check_links_finds_a_broken_chain():
@@ -64,10 +67,12 @@ def test_check_links_finds_a_broken_chain():
 
 @pytest.mark.skipif(not cpu_latency_family.CLOCK_SUPPORTED, reason="x86-64 or AArch64 assembly")
 def test_chase_loop_is_one_plain_load_per_step():
-    asm = cpu_latency.chase.inspect_asm(cpu_latency.chase.signatures[0])
+    chase = cpu_latency.chase_kernel(UNROLL)
+    chase(0, 0)
+    asm = chase.inspect_asm(chase.signatures[0])
     loads = [line.strip() for line in asm.splitlines() if re.search(r"\bmov\w*\s+\(%\w+\), %\w+|ldr\s+x\d+, \[x\d+\]",
                                                                   line)]
-    assert len(loads) >= cpu_latency.UNROLL
+    assert len(loads) >= UNROLL
     pairs = [re.search(r"\((%\w+)\), (%\w+)", line) for line in loads]
     if all(pairs):  # x86: each load's address register is the previous load's destination (loop edges aside)
         chained = sum(after.group(1) == before.group(2) for before, after in zip(pairs, pairs[1:]))
@@ -184,8 +189,8 @@ def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
 
 
 def test_a_wrong_end_is_an_error(small_latency, monkeypatch):
-    real = cpu_latency.chase
-    monkeypatch.setattr(cpu_latency, "chase", lambda start, steps: real(start, steps) + 64)  # one line off
+    real = cpu_latency.chase_kernel(UNROLL)
+    monkeypatch.setattr(cpu_latency, "chase_kernel", lambda unroll: lambda start, steps: real(start, steps) + 64)
     with pytest.raises(MeasurementError, match="wrong pointer"):
         measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
 

@@ -1,13 +1,9 @@
 """The latency family on the CPU (kernels/cpu_latency.py): idle load-to-use latency over working sets from 4 KiB
 to 4x the last-level cache, loaded DRAM latency at a series of injection rates, and core-to-core latency.
 
-Idle sweep (lmbench's ``lat_mem_rd`` with MLC's random order): on the first selected CPU, for each working set a
-random cycle through its cache lines is linked (first touch by that CPU), validated (``check_links``: one cycle
-through every line, so back at the start after exactly n loads), and chased for about ``sample_seconds`` per
-sample through ``measure.time_kernel``; every chase's end address is checked against the cycle's order. The
-buffer is one anonymous mapping aligned on 2 MiB with ``madvise(MADV_HUGEPAGE)``, so that TLB misses do not add
-a page walk to every DRAM load where the kernel grants huge pages; ``/proc/self/smaps`` says how much of it it
-granted (``AnonHugePages``), and a warning says so when it granted none.
+Idle sweep (lmbench's ``lat_mem_rd`` with MLC's random order; the chase itself is ``chase.py``): on the first
+selected CPU, a validated random cycle through each working set's cache lines, chased for about
+``sample_seconds`` per sample; a warning when the kernel granted the buffer no huge pages.
 
 Loaded latency (Intel MLC's method): the first CPU chases the largest working set while every other selected CPU
 reads its own DRAM-sized array in bursts with ``delay`` time-stamp ticks between them; from the longest delay
@@ -21,8 +17,6 @@ CPU chases a DRAM chain first-touched by each node's first CPU: the matrix of ML
 
 from __future__ import annotations
 
-import mmap
-import re
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -35,163 +29,19 @@ from ..catalog import Kernel
 from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_latency
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
-from ..measure import Sample, time_kernel
 from ..measurement import LatencyPoint, LatencyRun
 from ..stats import RepetitionPolicy
+from .chase import SEED, Chain, HugeBuffer, idle, measure_point, sweep_sizes, timed_chase, top_working_set
+from .chase import anon_huge_bytes as anon_huge_bytes
 from .clock import calibrate_timestamp_hz
 from .family import CpuContext, FamilyRun
 
-HUGE_PAGE = 2 * 2**20  # x86-64 and AArch64 (4 KiB base pages) transparent huge page
-SMAPS = Path("/proc/self/smaps")
 SYSFS_NODES = Path("/sys/devices/system/node")
-SEED = 20260101  # the permutation's seed: the same chain in every run, so runs compare the same walk
 LEAD_SECONDS = 0.002  # the injectors start this long before the chase
-PROBE_LOADS = 1 << 16  # the untimed chase that sizes a point's samples: 70 us in L1, 10 ms in DRAM
 MAX_RETAKES = 10  # per loaded-latency point: samples in which a thread was preempted are taken again
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
-
-
-class HugeBuffer:
-    """An anonymous private mapping of ``nbytes`` (rounded up to huge pages), 2 MiB aligned, advised
-    ``MADV_HUGEPAGE``, seen as int64 words. Untouched: the chase's ``link`` first-touches it."""
-
-    def __init__(self, nbytes: int):
-        size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
-        self._map = mmap.mmap(-1, size + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        raw = np.frombuffer(self._map, dtype=np.uint8)
-        offset = (-raw.ctypes.data) % HUGE_PAGE
-        self.advised = False
-        if hasattr(mmap, "MADV_HUGEPAGE"):
-            try:
-                self._map.madvise(mmap.MADV_HUGEPAGE, offset, size)
-                self.advised = True
-            except OSError:
-                pass
-        self.words = raw[offset:offset + size].view(np.int64)
-        self.address = int(self.words.ctypes.data)
-        self.nbytes = size
-
-    def huge_bytes(self, smaps: Path = SMAPS) -> int | None:
-        """Bytes of this mapping backed by transparent huge pages (``AnonHugePages``), None if unreadable."""
-        return anon_huge_bytes(self.address, smaps)
-
-
-def anon_huge_bytes(address: int, smaps: Path = SMAPS) -> int | None:
-    """``AnonHugePages`` of the mapping holding ``address`` in an smaps file, in bytes; None if not found."""
-    try:
-        text = smaps.read_text()
-    except OSError:
-        return None
-    inside = False
-    for line in text.splitlines():
-        header = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
-        if header:
-            inside = int(header.group(1), 16) <= address < int(header.group(2), 16)
-        elif inside and line.startswith("AnonHugePages:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def sweep_sizes(smallest: int, top: int, steps: Sequence[float], dense_below: int | None = None) -> list[int]:
-    """Working sets from ``smallest`` to ``top``: each power of two times every factor in ``steps`` (1, 1.5) below
-    ``dense_below`` (the last-level cache: beyond it the curve is DRAM's, and each point costs a chain of
-    millions of lines), powers of two from there; whole cache lines, ascending."""
-    sizes: set[int] = set()
-    power = smallest
-    while power <= top:
-        for factor in steps if dense_below is None or power < dense_below else (1.0,):
-            size = int(power * factor) // cpu_latency.LINE_BYTES * cpu_latency.LINE_BYTES
-            if smallest <= size <= top:
-                sizes.add(size)
-        power *= 2
-    return sorted(sizes)
-
-
-def top_working_set(context: CpuContext, llc_multiple: int) -> int:
-    """``llc_multiple`` x the last-level cache the chasing core shares (the L3 instance, else its L2), a power
-    of two at least 64 MiB, capped at a quarter of available memory."""
-    caches = context.cpu.caches
-    llc = caches.get("l3") or caches.get("l2") or 16 * 2**20
-    wanted = 1 << max(26, (llc_multiple * llc - 1).bit_length())
-    while wanted > context.cpu.available_memory_bytes // 4 and wanted > 2**20:
-        wanted //= 2
-    return wanted
-
-
-class Chain:
-    """A random cycle through the first ``n`` lines of a buffer, chased from line ``order[0]``. Every chase
-    continues where the last one ended (a chase restarted at the first line would revisit the same few lines,
-    which then sit in a cache); after ``loads`` loads in all it must be at line ``order[loads mod n]``."""
-
-    def __init__(self, context: CpuContext, buffer: HugeBuffer, working_set: int, worker: int = 0,
-                 order: np.ndarray | None = None):
-        self.context, self.buffer, self.worker = context, buffer, worker
-        self.n = working_set // cpu_latency.LINE_BYTES
-        self.order = cpu_latency.random_order(self.n, SEED) if order is None else order
-        self._on(worker, partial(cpu_latency.link, buffer.words, self.order, buffer.address))
-        right = self._on(worker, partial(cpu_latency.check_links, buffer.words, self.order, buffer.address))
-        if right != self.n:
-            raise MeasurementError(f"latency chase over {self.n} lines is not one cycle through every line "
-                                   f"({right} lines linked right); no figure is reported")
-        self.position = self.address_of(0)
-        self.loads = 0
-
-    def address_of(self, loads: int) -> int:
-        """Where a chase from the start is after ``loads`` loads."""
-        return self.buffer.address + int(self.order[loads % self.n]) * cpu_latency.LINE_BYTES
-
-    def _on(self, worker: int, task: Callable[[], object]) -> object:
-        tasks = [task if i == worker else _idle for i in range(len(self.context.cpus))]
-        return self.context.pool.run(tasks)[1][worker]
-
-    def on_worker(self, task: Callable[[], object]) -> object:
-        """Run ``task`` on the chasing CPU's worker thread (pinned), and return what it returns."""
-        return self._on(self.worker, task)
-
-    def timed(self, steps: int) -> float:
-        """Seconds of one chase of ``steps`` loads from where the last one ended; call it on the chasing CPU."""
-        seconds, end = timed_chase(self.position, steps)
-        self.advance(end, steps)
-        return seconds
-
-    def advance(self, end: int, steps: int) -> None:
-        """Check where a chase of ``steps`` loads ended, and continue from there."""
-        self.loads += steps
-        expected = self.address_of(self.loads)
-        if end != expected:
-            raise MeasurementError(f"latency chase over {self.n} lines ended at {end:#x} after {self.loads} loads, "
-                                   f"expected {expected:#x}: a load returned a wrong pointer; no figure is reported")
-        self.position = end
-
-
-def _idle() -> None:
-    return None
-
-
-def timed_chase(start: int, steps: int) -> tuple[float, int]:
-    began = time.perf_counter()
-    end = cpu_latency.chase(start, steps)
-    return time.perf_counter() - began, end
-
-
-def measure_point(chain: Chain, sample_seconds: float, policy: RepetitionPolicy) -> LatencyPoint:
-    """Samples of ns per load over one chain, every chase's end checked: the whole point runs on the chasing CPU's
-    pinned worker (one hand-over to the pool per point, not one per sample)."""
-    return chain.on_worker(partial(_measure_here, chain, sample_seconds, policy))
-
-
-def _measure_here(chain: Chain, sample_seconds: float, policy: RepetitionPolicy) -> LatencyPoint:
-    probe = cpu_latency.round_steps(PROBE_LOADS)
-    seconds = chain.timed(probe)
-    steps = cpu_latency.round_steps(int(sample_seconds / max(seconds / probe, 1e-10)))
-
-    def run(calls: int) -> Sample:
-        return Sample(sum(chain.timed(steps) for _ in range(calls)))
-
-    timing = time_kernel(run, policy)
-    return LatencyPoint(chain.n * cpu_latency.LINE_BYTES, tuple(t / steps * 1e9 for t in timing.seconds))
 
 
 def _mode(launch, name: str, quick: bool):
@@ -225,7 +75,7 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     cpu_latency.wait_until(0)
     cpu_latency.signal(int(flag.ctypes.data))
     chase_seconds = _mode(launch, "chase_seconds", quick)
-    steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)))
+    steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)), chain.unroll)
     points = []
     retakes: list[int] = []
     for delay in _mode(launch, "delays_ticks", quick):
@@ -235,7 +85,7 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
             stop = np.zeros(8, dtype=np.int64)
             began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
             deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
-            tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.position, steps, began, stop)]
+            tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.chase, chain.position, steps, began, stop)]
             tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, int(stop.ctypes.data),
                               deadline) for i in injectors]
             _, results = context.pool.run(tasks)
@@ -263,12 +113,13 @@ def involuntary_switches() -> int:
     return resource.getrusage(RUSAGE_THREAD).ru_nivcsw if RUSAGE_THREAD is not None else 0
 
 
-def loaded_chase(start: int, steps: int, began: int, stop: np.ndarray) -> tuple[float, int, int]:
+def loaded_chase(chase: Callable[[int, int], int], start: int, steps: int, began: int,
+                 stop: np.ndarray) -> tuple[float, int, int]:
     """The chaser of a loaded-latency sample: wait for the injectors' lead, chase, then tell them to stop.
     Returns (seconds, end address, involuntary context switches during the chase)."""
     cpu_latency.wait_until(began)
     switches = involuntary_switches()
-    seconds, end = timed_chase(start, steps)
+    seconds, end = timed_chase(chase, start, steps)
     switches = involuntary_switches() - switches
     cpu_latency.signal(int(stop.ctypes.data))
     return seconds, end, switches
@@ -296,7 +147,7 @@ def ping_pong(context: CpuContext, first: int, second: int, rounds: int, samples
     for _ in range(samples + 1):  # the first is a warm-up
         cpu_latency.reset_lines(lines)
         deadline = cpu_latency.read_timestamp_now() + int(PING_DEADLINE_SECONDS * tsc_hz)
-        tasks: list[Callable[[], object]] = [_idle] * len(context.cpus)
+        tasks: list[Callable[[], object]] = [idle] * len(context.cpus)
         tasks[first] = partial(timed_ping, a, b, rounds, deadline)
         tasks[second] = partial(cpu_latency.pong, a, b, rounds, deadline)
         _, results = context.pool.run(tasks)
@@ -367,12 +218,12 @@ def numa_matrix(nodes: dict[int, list[int]], cpus: Sequence[int],
                       "node's first selected CPU; rows: the chasing node, columns: the memory's node"}
 
 
-def numa_section(context: CpuContext, working_set: int, sample_seconds: float, policy: RepetitionPolicy,
-                 sysfs: Path = SYSFS_NODES) -> dict:
+def numa_section(context: CpuContext, working_set: int, unroll: int, sample_seconds: float,
+                 policy: RepetitionPolicy, sysfs: Path = SYSFS_NODES) -> dict:
     nodes = numa_nodes(context.cpus, sysfs)
 
-    def chase_ns(chasing: int, touching: int) -> float:
-        chain = Chain(context, HugeBuffer(working_set), working_set, worker=touching)
+    def chase_ns(chasing: int, touching: int) -> float:  # the median of the samples
+        chain = Chain(context, HugeBuffer(working_set), working_set, unroll, worker=touching)
         chain.worker = chasing
         return float(np.median(measure_point(chain, sample_seconds, policy).samples_ns))
 
@@ -412,14 +263,15 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
             else [top]
         context.step("latency: map and link the chase buffer")
         buffer = HugeBuffer(top)
-        cpu_latency.chase(buffer.address, 0)  # compile outside the measurement
+        unroll = launch["unroll"]
+        cpu_latency.chase_kernel(unroll)(buffer.address, 0)  # compile outside the measurement
         # One random order of the largest working set; each smaller one keeps its lines in that order, which is a
         # uniformly random order of them too (a random permutation restricted to a subset stays uniform).
         top_order = cpu_latency.random_order(top // cpu_latency.LINE_BYTES, SEED)
         chain = None
         for size in sizes:
             lines = size // cpu_latency.LINE_BYTES
-            chain = Chain(context, buffer, size, order=top_order if lines == top_order.size else
+            chain = Chain(context, buffer, size, unroll, order=top_order if lines == top_order.size else
                           top_order[top_order < lines])
             point = measure_point(chain, sample_seconds, policy)
             if "chase" in forms:
@@ -428,7 +280,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         huge = buffer.huge_bytes()
         definition = {
             "cpu": context.cpus[0], "sizes_bytes": sizes, "top_bytes": top, "llc_multiple": launch["llc_multiple"],
-            "line_bytes": cpu_latency.LINE_BYTES, "loads_per_trip": cpu_latency.UNROLL,
+            "line_bytes": cpu_latency.LINE_BYTES, "loads_per_trip": unroll,
             "sample_seconds": sample_seconds, "repetitions": policy.as_dict(),
             "huge_pages": {"advised": buffer.advised, "buffer_bytes": buffer.nbytes, "granted_bytes": huge,
                            "source": "AnonHugePages of the mapping in /proc/self/smaps"},
@@ -446,7 +298,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
             idle_ns = min(point.samples_ns)
             loaded, loaded_definition = loaded_injection(context, forms["loaded"], chain, idle_ns)
             loaded_definition["idle_samples_ns"] = list(point.samples_ns)
-        numa = numa_section(context, top, sample_seconds, policy) if "chase" in forms else None
+        numa = numa_section(context, top, unroll, sample_seconds, policy) if "chase" in forms else None
     c2c = None
     if "pingpong" in forms:
         context.step("latency: core to core")

@@ -102,7 +102,8 @@ def latency_levels(run: LatencyRun, device: dict, clock: dict, warnings: list[st
     found = {}
     chosen = level_points(run.points, device.get("caches") or {})
     dram = chosen.get("dram")
-    for level in [lv for lv in ("l1", "l2", "l3") if lv in chosen and dram is not None]:
+    named_by_sweep = not any(p.level for p in run.points)  # a device's own levels (GPU) are so by construction
+    for level in [lv for lv in ("l1", "l2", "l3") if lv in chosen and dram is not None and named_by_sweep]:
         ratio = summary(chosen[level].samples_ns)["latency_ns"] / summary(dram.samples_ns)["latency_ns"]
         if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
             del chosen[level]
