@@ -268,7 +268,7 @@ CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
 # GPU: one thread chases shared memory, L1 (__ldg), L2 and HBM; ``steps`` dependent loads per launch.
 GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "gpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
-           entry="chase_global", module=LATENCY_CU,
+           entry="chase_global_cg", module=LATENCY_CU,
            launch=_frozen(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
                           dram_l2_multiple=8)),
 )
