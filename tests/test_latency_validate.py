@@ -31,7 +31,7 @@ def profile(curve: list[tuple[int, float]], dram_ns: float | None, gbps: float =
 
 
 def record(kind: str, seconds: float, steps: int, loads: float, footprint: int) -> WorkloadRun:
-    return WorkloadRun(kind, "cpu", kind, (1,), "-", 8, "test", "test", seconds, (seconds,), 1,
+    return WorkloadRun(kind, "cpu", kind, (1,), "-", 8, "test", "test", seconds, (seconds, seconds, 2 * seconds), 1,
                        {"steps": steps, "dependent_loads_per_step": loads, "footprint_bytes": footprint})
 
 
@@ -49,6 +49,7 @@ def test_prediction_is_dependent_loads_times_latency_beside_the_roofline():
     walk, table = section["workloads"]
     assert walk["predicted_seconds"] == pytest.approx(100_000 * 2 * 165e-9)  # DRAM: beyond the curve
     assert walk["error_pct"] == pytest.approx(100 * (0.066 / 0.033 - 1), abs=0.01)
+    assert walk["best_seconds"] == pytest.approx(0.066)  # the 2nd fastest of (0.066, 0.066, 0.132)
     assert table["predicted_seconds"] == pytest.approx(100_000 * 1.04 * 165e-9)  # at the curve's top: DRAM's
     assert walk["roofline_seconds"] == pytest.approx(100_000 * 2 * 64 / 50e9)  # lines at the DRAM bandwidth
     assert section["in_verdict"] is False and len(section["workloads"]) == 2
