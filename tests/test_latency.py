@@ -215,3 +215,10 @@ def test_a_cache_level_at_dram_latency_is_dropped_with_a_warning():
     levels = latency_levels(run, {"id": "cpu", "caches": caches}, {"scalar_mhz": 4000.0}, warnings)
     assert set(levels) == {"l1", "l2", "dram"} and "no l3 plateau" in warnings[0]
     assert levels["dram"]["latency_cycles"] == pytest.approx(165.0 * 4.0)
+
+
+def test_no_huge_pages_is_said(small_latency, monkeypatch):
+    monkeypatch.setattr(cpu_latency_family.HugeBuffer, "huge_bytes", lambda self, smaps=None: 0)
+    data = build_profile(measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True)), Host.current())
+    assert any("no transparent huge pages" in w and "AnonHugePages 0" in w for w in data["warnings"])
+    assert data["latency"]["definition"]["huge_pages"]["granted_bytes"] == 0

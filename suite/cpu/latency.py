@@ -290,9 +290,10 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
                       "and every chase's end address checked against the order",
         }
         if not huge:
+            seen = "AnonHugePages 0" if huge == 0 else "/proc/self/smaps unreadable"
             context.warnings.append(
-                "latency: the kernel granted no transparent huge pages for the chase buffer (AnonHugePages 0; "
-                "/sys/kernel/mm/transparent_hugepage/enabled): DRAM latencies include page-walk time")
+                f"latency: no transparent huge pages known for the chase buffer ({seen}; see "
+                "/sys/kernel/mm/transparent_hugepage/enabled): DRAM latencies may include page-walk time")
         if "loaded" in forms and chain is not None:
             context.step("latency: loaded (bandwidth injection)")
             idle_ns = min(point.samples_ns)
