@@ -143,7 +143,8 @@ def loaded_section(run: LatencyRun) -> dict | None:
     for point in run.loaded:
         figure = summary(point["samples_ns"])
         points.append({"delay_ticks": point["delay_ticks"], "injected_gbps": rounded(point["injected_gbps"], 2),
-                       **figure, "of_idle": rounded(figure["latency_ns"] / idle["latency_ns"], 3) if idle else None})
+                       **figure, "of_idle": rounded(figure["latency_ns"] / idle["latency_ns"], 3) if idle else None,
+                       "retaken_samples": point.get("retaken_samples", 0)})
     return {**definition, "idle": idle, "points": points}
 
 
