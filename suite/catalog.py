@@ -260,7 +260,7 @@ CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
            launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
                           sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
                           burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004, quick_chase_seconds=0.004,
-                          repeats=5, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
+                          repeats=7, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
                           quick_delays_ticks=(10000, 2000, 600, 150, 0))),
     Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
            launch=_frozen(rounds=4000, samples=7, quick_samples=5)),

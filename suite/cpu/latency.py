@@ -38,7 +38,7 @@ from .family import CpuContext, FamilyRun
 
 SYSFS_NODES = Path("/sys/devices/system/node")
 LEAD_SECONDS = 0.002  # the injectors start this long before the chase
-MAX_RETAKES = 10  # per loaded-latency point: samples in which a thread was preempted are taken again
+MAX_RETAKES = 3  # per loaded-latency point: samples in which a thread was preempted are taken again
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
