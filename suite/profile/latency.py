@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Sequence
 
 from ..measurement import LatencyPoint, LatencyRun
-from ..stats import CEILING_RULE, confirmed_best, rounded, top_spread
+from ..stats import confirmed_best, rounded, top_spread
 from .levels import find_runs, level_of, run_clock
 
 LEVEL_FILL = 0.75
@@ -38,8 +38,9 @@ LEVEL_RULE = (f"plateaus: maximal runs of consecutive working sets within {PLATE
               "latency is its longest plateau's median point; without a plateau, the median point of the working "
               f"sets in [2 x the level below's size, {LEVEL_FILL} x the level's size]; dram: the largest working "
               "set, at least 2x the last-level cache")
-HEADLINE = ("latency_ns: the confirmed best of the samples' load rates (" + CEILING_RULE.split(":")[0] +
-            ", K-th fastest sample) as ns per load; latency_spread: (median - latency_ns) / median")
+HEADLINE = ("latency_ns: the confirmed best of the samples (stats.CEILING_RULE on the load rates: the K-th fastest "
+            "sample, K = max(2, 10% of them)) as ns per load; latency_spread: (median - latency_ns) / median; a "
+            "loaded point: its median sample")
 NOT_BANDWIDTH = {"theoretical_gbps": None, "theoretical_source": "latency only: no bandwidth kernel ran",
                  "measured_gbps": None}
 

@@ -46,8 +46,8 @@ def latency_table(data: dict) -> Table:
     clock = next((memory[level].get("latency_clock_mhz") for level in memory
                   if _is_number((memory[level] or {}).get("latency_clock_mhz"))), None)
     table.caption = _text(
-        f"ns: {section.get('headline', 'confirmed best')}. cycles at {_num(clock, 0)} MHz. "
-        f"loaded: {loaded.get('injecting_cores', 0)} core(s) injecting reads (MLC's method)."
-        if section else "no latency section")
+        "ns: the K-th fastest sample (a confirmed best; a loaded point: its median); spread: (median - ns) / median; "
+        f"cycles at {_num(clock, 0)} MHz (latency_clock_source). loaded: {loaded.get('injecting_cores', 0)} core(s) "
+        "injecting reads (MLC's method)." if section else "no latency section")
     table.caption_justify = "left"
     return table
