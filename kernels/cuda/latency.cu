@@ -5,8 +5,9 @@
 //     nvcc -arch=sm_90 -c latency.cu
 //
 // The chain holds one index per line (the host lays the lines out and links them in one random cycle, so no
-// prefetcher and no coalescing can help). Each kernel first walks ``warm`` loads untimed (the lines reach the
-// level under test; ``warm`` of them), then times ``steps`` more dependent loads with clock64(), UNROLL per loop trip. It writes
+// prefetcher and no coalescing can help). Each kernel first walks ``warm`` loads untimed (the whole cycle, so its
+// lines sit in the level under test; a few for HBM, so every timed line is cold), then times ``steps`` more
+// dependent loads with clock64(), UNROLL per loop trip (``warm`` and ``steps`` are multiples of UNROLL). It writes
 // the cycles of the timed walk and the index it ended at: the host checks that index against the cycle, so a
 // wrong chase is an error, never a number.
 // - chase_global_cg: loads with __ldcg (cache in L2 only): L2 when the chain fits in L2, HBM when it is many
