@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,8 @@ INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser 
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
 
 
-def _mode(launch, name: str, quick: bool):
+def _mode(launch: Mapping[str, Any], name: str, quick: bool) -> Any:
+    """The catalog's ``quick_<name>`` in a --quick run, else its ``<name>``."""
     return launch[f"quick_{name}"] if quick else launch[name]
 
 
@@ -77,7 +79,6 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     chase_seconds = _mode(launch, "chase_seconds", quick)
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)), chain.unroll)
     points = []
-    retakes: list[int] = []
     for delay in _mode(launch, "delays_ticks", quick):
         samples, rates = [], []
         retaken = 0
@@ -101,7 +102,6 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                 continue
             samples.append(seconds / steps * 1e9)
             rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
-        retakes.append(retaken)
         points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates)),
                        "retaken_samples": retaken})
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
