@@ -5,6 +5,7 @@ asserted (speed is shown by scripts/compare_latency.py and docs/latency.md)."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import jsonschema
@@ -222,3 +223,20 @@ def test_no_huge_pages_is_said(small_latency, monkeypatch):
     data = build_profile(measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True)), Host.current())
     assert any("no transparent huge pages" in w and "AnonHugePages 0" in w for w in data["warnings"])
     assert data["latency"]["definition"]["huge_pages"]["granted_bytes"] == 0
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_numa_matrix_measured_on_a_stand_in_two_node_topology(small_latency, monkeypatch, tmp_path):
+    """The real chase, with sysfs saying that the first two CPUs are on two nodes: each node's CPU chases a chain
+    the other first-touched, and the profile keeps the 2 x 2 matrix."""
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    for node, cpu in ((0, first), (1, second)):
+        (tmp_path / f"node{node}").mkdir()
+        (tmp_path / f"node{node}" / "cpulist").write_text(f"{cpu}\n")
+    monkeypatch.setattr(cpu_latency_family, "SYSFS_NODES", tmp_path)
+    options = CpuRunOptions(kernels=(small_latency[0],), cpus=f"{first},{second}", quick=True)
+    data = build_profile(measure_cpu(options), Host.current())
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    numa = data["latency"]["numa"]
+    assert numa["nodes"] == 2 and numa["cpus"] == {"0": first, "1": second}
+    assert all(numa["matrix_ns"][a][b] > 0 for a in ("0", "1") for b in ("0", "1"))

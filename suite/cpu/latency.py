@@ -225,7 +225,7 @@ def numa_section(context: CpuContext, working_set: int, unroll: int, sample_seco
     def chase_ns(chasing: int, touching: int) -> float:  # the median of the samples
         chain = Chain(context, HugeBuffer(working_set), working_set, unroll, worker=touching)
         chain.worker = chasing
-        return float(np.median(measure_point(chain, sample_seconds, policy).samples_ns))
+        return round(float(np.median(measure_point(chain, sample_seconds, policy).samples_ns)), 3)
 
     return numa_matrix(nodes, context.cpus, chase_ns)
 
@@ -299,7 +299,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
             idle_ns = min(point.samples_ns)
             loaded, loaded_definition = loaded_injection(context, forms["loaded"], chain, idle_ns)
             loaded_definition["idle_samples_ns"] = list(point.samples_ns)
-        numa = numa_section(context, top, unroll, sample_seconds, policy) if "chase" in forms else None
+        numa = numa_section(context, top, unroll, sample_seconds, policy, SYSFS_NODES) if "chase" in forms else None
     c2c = None
     if "pingpong" in forms:
         context.step("latency: core to core")
