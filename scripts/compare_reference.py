@@ -25,6 +25,7 @@ from hwbench.cpu.session import CpuRunOptions, run_cpu
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {"fma_peak": HERE / "reference" / "fma_peak.c", "stream_triad": HERE / "reference" / "stream_triad.c"}
+SOURCES["chase"] = HERE / "reference" / "chase.c"  # the latency peer (scripts/compare_latency.py)
 BUILD = HERE / "reference" / "build"
 
 

@@ -279,14 +279,47 @@ GPU_KERNELS: tuple[Kernel, ...] = (
     _gpu_intensity("fp64"), _gpu_intensity("fp32"),
 )
 
+# Latency ceilings. CPU: kernels/cpu_latency.py, suite/cpu/latency.py; GPU: cuda/latency.cu,
+# suite/gpu/latency.py. Unit ns (lower is better); their figures go to memory.<level>.latency_ns and the profile's
+# latency section, not to the kernels list.
+# latency_chase: p = *p over a random cycle of cache lines (``unroll`` dependent loads per loop trip), working
+# sets from ``smallest_bytes`` to ``llc_multiple`` x the last-level cache, each power of two times every factor of
+# ``steps`` (below the LLC); ``samples`` of about ``sample_seconds`` each per working set.
+# latency_loaded: the chase over the largest working set while the other cores read bursts of
+# ``burst_elements`` float64 with ``delays_ticks`` time-stamp ticks between bursts (MLC), ``repeats`` per delay.
+# latency_c2c: c2clat's ping-pong, ``rounds`` round trips per sample.
+LATENCY_CU = CudaModule("latency.cu", MappingProxyType({"UNROLL": 8}))
+CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
+    Kernel("latency_chase", "cpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
+           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
+                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5)),
+    Kernel("latency_loaded", "cpu", "latency", "dram", "-", "ns", ("latency",), "loaded", reads=1,
+           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
+                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
+                          burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004, quick_chase_seconds=0.004,
+                          repeats=7, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
+                          quick_delays_ticks=(10000, 2000, 600, 150, 0))),
+    Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
+           launch=_frozen(rounds=4000, samples=7, quick_samples=5)),
+)
+# GPU: one thread chases shared memory, L1 (__ldg), L2 and HBM; ``steps`` dependent loads per launch.
+GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
+    Kernel("latency_chase", "gpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
+           entry="chase_global_cg", module=LATENCY_CU,
+           launch=_frozen(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
+                          dram_l2_multiple=8)),
+)
+CPU_KERNELS = (*CPU_KERNELS, *CPU_LATENCY_KERNELS)
+GPU_KERNELS = (*GPU_KERNELS, *GPU_LATENCY_KERNELS)
+
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
 # The order --help and error messages list the groups in.
-GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "tensor", "transfer")
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "tensor", "transfer", "latency")
 # Not measured by 'hwbench run' (so in no CATALOG entry): the raw kernel 'hwbench validate' times as a real
 # workload (hwbench.workloads.gpu), 2 multiplications + 4 additions per interior point, one read + one write.
 VALIDATE_STENCIL = Kernel("stencil5_fp32", "gpu", "validate", "dram", "fp32", "GFLOP/s", reads=1, writes=1,
                           flops_per_element=6, element_bytes=4, entry="stencil5_f32", module=STENCIL_CU)
-CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU, INTENSITY_CU, ONCHIP_CU, STENCIL_CU, MMA_CU)
+CUDA_MODULES: tuple[CudaModule, ...] = (STREAM_CU, FMA_CU, INTENSITY_CU, ONCHIP_CU, STENCIL_CU, MMA_CU, LATENCY_CU)
 
 
 def kernels(device: str) -> tuple[Kernel, ...]:

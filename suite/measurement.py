@@ -104,6 +104,32 @@ class IntensityCurve:
 
 
 @dataclass(frozen=True)
+class LatencyPoint:
+    """One working set of a dependent-load chase: every sample's nanoseconds per load. ``level`` is set where the
+    kernel targets a level by construction (a GPU's shared memory, L1 through ``__ldg``); None where the
+    profile builder names it from the cache sizes (the CPU sweep). ``samples_cycles``: where the device counts
+    cycles itself (a GPU's ``clock64``)."""
+
+    working_set_bytes: int
+    samples_ns: tuple[float, ...]
+    level: str | None = None
+    samples_cycles: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """The latency family of a run (suite/cpu/latency.py, suite/gpu/latency.py): the idle chase over working
+    sets, the loaded-latency curve, the core-to-core and NUMA matrices, each with how it was measured."""
+
+    points: tuple[LatencyPoint, ...]
+    definition: dict
+    loaded: tuple[dict, ...] = ()  # {delay_ticks, samples_ns, injected_gbps} per injection rate, lightest first
+    loaded_definition: dict = field(default_factory=dict)
+    core_to_core: dict | None = None  # {cpus, samples_ns: {"i-j": [...]}, method}
+    numa: dict | None = None  # {nodes, matrix_ns | None, method or note}
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
@@ -124,6 +150,7 @@ class Measurement:
     # not run on this device (its instruction is missing).
     instruction_theory: dict[str, ComputeTheory] = field(default_factory=dict)
     instruction_skipped: dict[str, str] = field(default_factory=dict)
+    latency: LatencyRun | None = None  # the latency family (memory.<level>.latency_ns, profile section latency)
 
 
 # The environment variable that labels a node (written as the profile's ``node_label``): cloned VMs or

@@ -269,6 +269,9 @@ class Kernel:
             self.module.launches.append(launch)
             if self.module.clock is not None:
                 self.module.clock.launches.append(launch)
+        if self.name.startswith("chase_"):  # latency.cu: see the latency block below
+            _latency_chase(self.name, args)
+            return
         if self.name.startswith("fma_"):
             out, a, b, x0, iterations = args
             if suffix in ("f16x2", "bf16x2"):
@@ -313,6 +316,25 @@ class Kernel:
                 c[:] = a + b
             elif form == "triad":
                 a[:] = b + scalar * c
+
+
+# --- latency.cu (the latency family's chases) ---------------------------------------------------------------
+FAKE_CYCLES_PER_LOAD = {"chase_shared": 30, "chase_global_ldg": 40, "chase_global_cg": 300}  # a stand-in's clock
+
+
+def _latency_chase(name: str, args: tuple) -> None:
+    """chase_shared / chase_global_ldg / chase_global_cg: one thread follows j = chain[j] for warm + steps loads and
+    writes the index it ends at; the cycles are the stand-in's (FAKE_CYCLES_PER_LOAD per load), no real timing."""
+    if name == "chase_shared":
+        chain, _, warm, steps, start, cycles, end = args
+    else:
+        chain, warm, steps, start, cycles, end = args
+    j = int(start)
+    for _ in range(int(warm) + int(steps)):
+        j = int(chain[j])
+    cycles[0] = FAKE_CYCLES_PER_LOAD[name] * int(steps)
+    end[0] = j
+# --- end of the latency block -----------------------------------------------------------------------------------
 
 
 def _stencil5(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:

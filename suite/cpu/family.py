@@ -13,7 +13,7 @@ from typing import Any
 from .. import catalog
 from ..catalog import Kernel
 from ..measure import Run, Sample
-from ..measurement import CacheSweep, IntensityCurve
+from ..measurement import CacheSweep, IntensityCurve, LatencyRun
 from ..stats import KernelResult, RepetitionPolicy, Timeline
 from .clock import ClockResult
 from .machine import CpuInfo
@@ -55,6 +55,7 @@ class FamilyRun:
     array_elements: int | None = None  # the STREAM family's array length
     cache_sweep: CacheSweep | None = None  # the caches family's working-set sweep
     intensity_curves: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
+    latency: LatencyRun | None = None  # the latency family's chase, loaded curve and matrices
 
 
 def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list) -> Run:

@@ -16,13 +16,14 @@ from ..measurement import (
     CacheSweep,
     ComputeTheory,
     IntensityCurve,
+    LatencyRun,
     Measurement,
     MemoryTheory,
     ProgressCallback,
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, lowp, stream
+from . import caches, fma, intensity, latency, lowp, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
 from .features import skip_reasons
@@ -35,7 +36,7 @@ from .workers import PinnedPool
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
-                                   "lowp": lowp}
+                                   "lowp": lowp, "latency": latency}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -65,6 +66,7 @@ class CpuRun:
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
     selected: tuple[catalog.Kernel, ...] = ()
+    latency: LatencyRun | None = None
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -86,6 +88,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines: list[Timeline] = []
     clock, elements, sweep = None, 0, None
     curves: list[IntensityCurve] = []
+    latency_run = None
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -97,13 +100,14 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             elements = run.array_elements or elements
             sweep = run.cache_sweep or sweep
             curves += run.intensity_curves
+            latency_run = run.latency or latency_run
         report("done", counter["total"], counter["total"])
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
                   options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
-                  tuple(options.kernels))
+                  tuple(options.kernels), latency_run)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -174,7 +178,8 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
                                                                            run.physical_cores, r)
                                            for r in lowp_results},
                        instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
-                                                        cpu.arch))
+                                                        cpu.arch),
+                       latency=run.latency)
 
 
 def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:

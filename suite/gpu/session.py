@@ -27,13 +27,19 @@ from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
 from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import ComputeTheory, IntensityCurve, Measurement, MemoryTheory, ProgressCallback, Sustained
+from ..measurement import (
+    IntensityCurve,
+    LatencyRun,
+    Measurement,
+    ProgressCallback,
+    Sustained,
+)
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import fma, intensity, onchip, stream, tensor, transfer
+from . import fma, intensity, latency, onchip, stream, tensor, transfer
 from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
 from .family import GpuContext, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary, prechecks
-from .theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
+from .theory import compute_theory, launch_blocks, memory_theory, sm_model
 
 SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
 
@@ -45,13 +51,12 @@ Sustain = Callable[[GpuContext, float, float], Timeline]
 FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2, "fma": fma.measure,
                                "tensor": tensor.measure, "transfer": transfer.measure, "onchip": onchip.measure,
                                "intensity": intensity.measure}
+FAMILIES["latency"] = latency.measure
 # Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
 # compute first.
 SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
                                              "stream": (stream.SUSTAINED_KERNEL, stream.sustain)}
 
-COUNTING = "bytes read + written by the kernel (GPU stores allocate no read); STREAM convention"
-CLOCK_SOURCE = "NVML SM clock, median over the timed window"
 SUSTAINED_CLOCK = "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside"
 TIMING = "CUDA events around batches of back-to-back launches; first launch (compile, load) untimed"
 
@@ -74,6 +79,7 @@ class GpuRun:
     array_bytes: int | None = None
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
+    latency: LatencyRun | None = None  # the latency family's chases
 
 
 def throttle_note(window: WindowSummary, max_sm_mhz: float | None) -> str | None:
@@ -294,58 +300,11 @@ class GpuSession:
         self.warnings += spread_warnings(results, self.quick)
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
-                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves))
+                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves),
+                      getattr(self, "latency_run", None))
 
 
 # The measurement in profile terms ----------------------------------------------------------------------
-
-
-def compute_theory(gpu: GpuInfo, precision: str) -> ComputeTheory:
-    """SMs x FLOP per cycle per SM (the compute capability's table) x NVML's max SM clock, with sources."""
-    model = sm_model(*gpu.compute_capability)
-    per_cycle = model.per_cycle(precision) if model else None
-    cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
-    source = (f"{gpu.sms} SMs x {per_cycle} FLOP/cycle/SM ({model.name}: {model.source}) x {gpu.max_sm_mhz:.0f} "
-              f"MHz ({gpu.clock_source})" if model and peak_gflops(gpu.sms, gpu.max_sm_mhz, per_cycle) else
-              f"unknown: no {precision} figure for compute capability {cc} in hwbench's table" if not per_cycle
-              else "unknown: NVML gave no max SM clock")
-    return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=CLOCK_SOURCE, flop_per_cycle=per_cycle,
-                         nominal_mhz=gpu.max_sm_mhz, nominal_source=gpu.clock_source, source=source,
-                         nominal_is_max=True)
-
-
-SHARED_BANKS, SHARED_BANK_BYTES = 32, 4  # per SM, one 32-bit word per bank per clock: CUDA C++ Programming Guide,
-# "Shared Memory" of compute capabilities 5.x and later (the same through 9.0 and 10.0)
-ONCHIP_COUNTING = "bytes the SMs load from shared memory or L1 (passes x buffer x blocks)"
-
-
-def shared_theory(gpu: GpuInfo) -> MemoryTheory:
-    """Shared memory: SMs x 32 banks x 4 bytes per clock x NVML's max SM clock."""
-    if not gpu.max_sm_mhz:
-        return MemoryTheory(None, "unknown: NVML gave no max SM clock", ONCHIP_COUNTING, "SM")
-    gbps = gpu.sms * SHARED_BANKS * SHARED_BANK_BYTES * gpu.max_sm_mhz * 1e6 / 1e9
-    source = (f"{gpu.sms} SMs x {SHARED_BANKS} banks x {SHARED_BANK_BYTES} bytes per clock x {gpu.max_sm_mhz:.0f} "
-              f"MHz ({gpu.clock_source}); CUDA C++ Programming Guide, shared memory of compute capability 5.x+")
-    return MemoryTheory(gbps, source, ONCHIP_COUNTING, "SM")
-
-
-def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
-    """The paper figure of every GPU memory level: DRAM from NVML's memory clock and bus width, the PCIe
-    link for h2d and d2h, none for the L2 (NVIDIA publishes no L2 bandwidth)."""
-    dram = dram_gbps(gpu.max_memory_mhz, gpu.bus_width_bits)
-    dram_source = (f"2 x {gpu.max_memory_mhz:.0f} MHz ({gpu.clock_source}) x {gpu.bus_width_bits} bits / 8"
-                   if dram else "unknown: NVML gave no max memory clock or bus width")
-    link = pcie or {}
-    pcie_theory = pcie_gbps(link.get("generation"), link.get("width"))
-    pcie_source = (f"PCIe gen {link['generation']} x{link['width']}, one direction" if pcie_theory else
-                   "unknown: NVML gave no PCIe link (NVLink-C2C or a virtual GPU?)")
-    return {"dram": MemoryTheory(dram, dram_source, COUNTING, "memory"),
-            "l2": MemoryTheory(None, "not published by NVIDIA; measured only", COUNTING, "SM"),
-            "shared": shared_theory(gpu),
-            "l1": MemoryTheory(None, "not published by NVIDIA (the L1 shares its data array with shared memory, but "
-                               "its tag path may deliver less); measured only", ONCHIP_COUNTING, "SM"),
-            "h2d": MemoryTheory(pcie_theory, pcie_source, COUNTING),
-            "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}
 
 
 def to_measurement(run: GpuRun) -> Measurement:
@@ -389,7 +348,7 @@ def to_measurement(run: GpuRun) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
                        memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
-                       intensity_sweep=run.intensity_sweep)
+                       intensity_sweep=run.intensity_sweep, latency=run.latency)
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,

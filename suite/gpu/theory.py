@@ -15,6 +15,12 @@ A100 40GB 1215 MHz x 5120 bits -> 1555 GB/s; H100 SXM 2619 MHz x 5120 bits -> 33
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..measurement import ComputeTheory, MemoryTheory
+
+if TYPE_CHECKING:
+    from .family import GpuInfo
 
 FLOPS_PER_FMA = 2
 
@@ -144,3 +150,57 @@ def pcie_gbps(generation: int | None, width: int | None) -> float | None:
         return None
     encoding = 0.8 if generation <= 2 else 242 / 256 if generation == 6 else 128 / 130
     return width * rates[generation] * encoding / 8
+
+
+# The paper figures of one GPU, as the profile builder takes them ---------------------------------------------
+
+COUNTING = "bytes read + written by the kernel (GPU stores allocate no read); STREAM convention"
+CLOCK_SOURCE = "NVML SM clock, median over the timed window"
+
+
+def compute_theory(gpu: GpuInfo, precision: str) -> ComputeTheory:
+    """SMs x FLOP per cycle per SM (the compute capability's table) x NVML's max SM clock, with sources."""
+    model = sm_model(*gpu.compute_capability)
+    per_cycle = model.per_cycle(precision) if model else None
+    cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+    source = (f"{gpu.sms} SMs x {per_cycle} FLOP/cycle/SM ({model.name}: {model.source}) x {gpu.max_sm_mhz:.0f} "
+              f"MHz ({gpu.clock_source})" if model and peak_gflops(gpu.sms, gpu.max_sm_mhz, per_cycle) else
+              f"unknown: no {precision} figure for compute capability {cc} in hwbench's table" if not per_cycle
+              else "unknown: NVML gave no max SM clock")
+    return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=CLOCK_SOURCE, flop_per_cycle=per_cycle,
+                         nominal_mhz=gpu.max_sm_mhz, nominal_source=gpu.clock_source, source=source,
+                         nominal_is_max=True)
+
+
+SHARED_BANKS, SHARED_BANK_BYTES = 32, 4  # per SM, one 32-bit word per bank per clock: CUDA C++ Programming Guide,
+# "Shared Memory" of compute capabilities 5.x and later (the same through 9.0 and 10.0)
+ONCHIP_COUNTING = "bytes the SMs load from shared memory or L1 (passes x buffer x blocks)"
+
+
+def shared_theory(gpu: GpuInfo) -> MemoryTheory:
+    """Shared memory: SMs x 32 banks x 4 bytes per clock x NVML's max SM clock."""
+    if not gpu.max_sm_mhz:
+        return MemoryTheory(None, "unknown: NVML gave no max SM clock", ONCHIP_COUNTING, "SM")
+    gbps = gpu.sms * SHARED_BANKS * SHARED_BANK_BYTES * gpu.max_sm_mhz * 1e6 / 1e9
+    source = (f"{gpu.sms} SMs x {SHARED_BANKS} banks x {SHARED_BANK_BYTES} bytes per clock x {gpu.max_sm_mhz:.0f} "
+              f"MHz ({gpu.clock_source}); CUDA C++ Programming Guide, shared memory of compute capability 5.x+")
+    return MemoryTheory(gbps, source, ONCHIP_COUNTING, "SM")
+
+
+def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
+    """The paper figure of every GPU memory level: DRAM from NVML's memory clock and bus width, the PCIe
+    link for h2d and d2h, none for the L2 (NVIDIA publishes no L2 bandwidth)."""
+    dram = dram_gbps(gpu.max_memory_mhz, gpu.bus_width_bits)
+    dram_source = (f"2 x {gpu.max_memory_mhz:.0f} MHz ({gpu.clock_source}) x {gpu.bus_width_bits} bits / 8"
+                   if dram else "unknown: NVML gave no max memory clock or bus width")
+    link = pcie or {}
+    pcie_theory = pcie_gbps(link.get("generation"), link.get("width"))
+    pcie_source = (f"PCIe gen {link['generation']} x{link['width']}, one direction" if pcie_theory else
+                   "unknown: NVML gave no PCIe link (NVLink-C2C or a virtual GPU?)")
+    return {"dram": MemoryTheory(dram, dram_source, COUNTING, "memory"),
+            "l2": MemoryTheory(None, "not published by NVIDIA; measured only", COUNTING, "SM"),
+            "shared": shared_theory(gpu),
+            "l1": MemoryTheory(None, "not published by NVIDIA (the L1 shares its data array with shared memory, but "
+                               "its tag path may deliver less); measured only", ONCHIP_COUNTING, "SM"),
+            "h2d": MemoryTheory(pcie_theory, pcie_source, COUNTING),
+            "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}

@@ -21,6 +21,7 @@ from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
 from .instructions import instruction_section
 from .intensity import intensity_section
+from .latency import latency_levels, latency_section, merge_levels
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
 from .sustained import RunCeiling, sustained_extra
@@ -217,6 +218,11 @@ def build_profile(m: Measurement, host: Host) -> dict:
     ridge = {precision: {"theoretical": rounded(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
                          "measured": rounded(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
              for precision, entry in compute.items()}
+    latency = {}
+    if m.latency is not None:  # memory.<level>.latency_* and the latency section
+        found = latency_levels(m.latency, m.device, m.clock, warnings)
+        memory = merge_levels(memory, found)
+        latency = latency_section(m.latency, found)
     extra = {}
     if m.sustained is not None:
         extra = sustained_extra(list(m.sustained.timelines), m.sustained.seconds, m.sustained.interval,
@@ -240,5 +246,6 @@ def build_profile(m: Measurement, host: Host) -> dict:
         **extra,
         **({"caches": caches} if caches else {}),
         **({"intensity_sweep": intensity_section(m.intensity_sweep, compute, memory)} if m.intensity_sweep else {}),
+        **({"latency": latency} if latency else {}),
         "warnings": warnings,
     }

@@ -264,6 +264,10 @@ def print_profile(data: dict, console: Console) -> None:
         print_table(caches_table(data), console)
     if data.get("intensity_sweep"):
         print_table(intensity_table(data["intensity_sweep"]), console)
+    if data.get("latency"):
+        from .render_latency import latency_table
+
+        print_table(latency_table(data), console)
     if data.get("sustained"):
         print_table(sustained_table(data["sustained"], data.get("kernels", ())), console)
     if isinstance(data.get("links"), dict) or isinstance(data.get("interconnect"), dict):

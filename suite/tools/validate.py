@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from ..profile import Profile
 from ..version import __version__
-from ..workloads.result import WorkloadRun
+from ..workloads.result import LATENCY_KINDS, WorkloadRun
+from .validate_latency import latency_bound, print_latency_bound
 
 REPORT_VERSION = 1  # ``hwbench_validation`` in the report file (format: README, "hwbench validate")
 CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none is predicted with dram
@@ -264,8 +265,8 @@ def exit_code(report: dict) -> int:
 def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, profile_label: str,
                  created_at: str) -> dict:
     """The whole report: header, one row per workload, medians, verdict (written by ``-o`` as YAML)."""
-    rows = [workload_row(profile, run) for run in runs]
-    threads = sorted({run.threads for run in runs if run.threads is not None})
+    rows = [workload_row(profile, run) for run in runs if run.kind not in LATENCY_KINDS]  # those: latency_bound
+    threads = sorted({run.threads for run in runs if run.threads is not None and run.kind not in LATENCY_KINDS})
     report = {
         "hwbench_validation": REPORT_VERSION, "hwbench_version": __version__, "created_at": created_at,
         "device": {"id": profile.device_id, "name": device_name},
@@ -277,7 +278,7 @@ def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, pr
                   "theoretical": "compute.<precision>.theoretical_gflops (nominal clock), "
                                  "memory.<level>.theoretical_gbps"},
         "workloads": rows,
-        **summarize(rows),
+        **summarize(rows), **latency_bound(profile, runs),
     }
     report["notes"] = notes(profile, report)
     return report
@@ -392,3 +393,4 @@ def print_report(report: dict, output_format: str, console) -> None:
         print_table(rich_table(report), console)
         for line in summary_lines(report):
             console.print(line, markup=False)
+        print_latency_bound(report, console)

@@ -28,6 +28,7 @@ from ..measure import Sample, time_kernel
 from ..measurement import ProgressCallback
 from ..stats import RepetitionPolicy
 from ..validation import STREAM_INITIAL, STREAM_SCALAR
+from .cpu_latency import LatencyPlan, run_latency_workloads
 from .result import WorkloadRun, count_label
 
 # The 5-point stencil out = C0 u + C1 (north + south + west + east): 2 multiplications and 4 additions per
@@ -91,8 +92,11 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
         for index, build in enumerate(builders):
             workload = build()
             if progress:
-                progress(workload.name, index, len(builders))
+                progress(workload.name, index, len(builders) + 2)
             runs.append(_timed(workload, policy, threads))
+    # The latency-bound programs (one thread each), over the vectors' footprint: hwbench.workloads.cpu_latency.
+    runs += run_latency_workloads(LatencyPlan.for_bytes(plan.vector_elements * 8), policy, progress, len(builders),
+                                  len(builders) + 2)
     return runs
 
 

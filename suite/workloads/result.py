@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # The computations ``hwbench.tools.validate`` can count (its COUNTS table has one formula per kind).
-KINDS = ("matmul", "stencil5", "dot", "sum", "triad_two_pass", "axpy")
+KINDS = ("matmul", "stencil5", "dot", "sum", "triad_two_pass", "axpy", "random_walk", "hash_walk")
+LATENCY_KINDS = ("random_walk", "hash_walk")  # predicted from the latency ceilings, kept out of the roofline verdict
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,228 @@
+"""Latency kernels for the CPU: a dependent-load chase, a bandwidth injector, and a cache-line ping-pong.
+
+**Chase** (lmbench's ``lat_mem_rd``, with a random order as in Intel MLC): a working set of ``n`` cache lines
+holds one 8-byte pointer at the start of each line; the pointers form one random cycle through every line: the
+lines in a uniformly random order (a random permutation), each pointing at the next in that order and the last at the
+first. Every cycle through the n lines is equally likely, as with Sattolo's algorithm (Sattolo 1986, Inf. Proc.
+Letters 22(6)), which gives the same distribution as a successor array; keeping the order instead lets every
+link be checked with independent loads, and says where a chase of any length must end. The timed
+loop is ``p = *p``: each load's address is the previous load's value, so the loads cannot overlap and a
+load's time is its load-to-use latency. The order is random, so no prefetcher can run ahead. The loop is
+written as llvmlite IR (``numba.extending.intrinsic``), ``unroll`` dependent loads per trip (the catalog's; the
+loop counter, compare and branch run beside the chain), each a plain
+``mov (%reg), %reg``: numba's ``buf[p]`` would add a wrap-around select (negative index) or a scaled index to
+every step, a cycle or more on the dependent path (``tests/test_latency.py`` checks the assembly).
+
+**Injector** (MLC's loaded latency): reads bursts of a DRAM-sized array, then spins ``delay`` time-stamp ticks,
+until a time-stamp deadline; a larger delay injects less bandwidth.
+
+**Ping-pong** (c2clat's method, Erik Rigtorp): two threads on two cores; one stores round ``m`` into line A and
+waits for the other to echo ``m`` into line B. A round trip moves each line between the two cores' caches
+once, so one-way core-to-core latency = round-trip time / 2. Loads and stores are LLVM atomics (acquire,
+release) so the spin loops re-read memory; every spin has a time-stamp deadline, so a preempted partner
+ends a round with an error instead of a hang.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from .cpu_llvm import I64, read_timestamp
+
+LINE_BYTES = 64  # x86-64 and Arm server cores; one pointer per line, at its start
+WORDS_PER_LINE = LINE_BYTES // 8
+SPIN_CHECK = 1024  # spins between two deadline checks in the ping-pong (rdtsc costs tens of cycles)
+TIMED_OUT = -1
+
+
+def random_order(n: int, seed: int) -> np.ndarray:
+    """The ``n`` lines in a uniformly random order (NumPy's PCG64 permutation: no JIT compilation, 2 M lines in
+    tens of milliseconds)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
+def link(buffer: np.ndarray, order: np.ndarray, base: int) -> None:
+    """Line ``order[k]`` points at line ``order[k + 1]``, the last at the first: one cycle through every line, in
+    random order. Run by the thread that will chase it (first touch: its pages come from that thread's node)."""
+    buffer[order * WORDS_PER_LINE] = base + np.roll(order, -1) * LINE_BYTES
+
+
+def check_links(buffer: np.ndarray, order: np.ndarray, base: int) -> int:
+    """How many lines are right, or 0 unless ``order`` is a permutation of the n lines: line ``order[k]`` must
+    point at ``order[k + 1]``. n means the chain is one cycle through every line: a chase from ``order[0]``
+    visits ``order[0], order[1], ...`` and is back at its start after exactly n loads. Independent loads, so the
+    check runs at memory bandwidth, not at one latency per line."""
+    n = order.size
+    if order.min() < 0 or order.max() >= n or np.bincount(order, minlength=n).max() != 1:
+        return 0
+    return int(np.count_nonzero(buffer[order * WORDS_PER_LINE] == base + np.roll(order, -1) * LINE_BYTES))
+
+
+def _chase_intrinsic(unroll: int):
+    """``p = *p``, ``steps`` times (a multiple of ``unroll``), from address ``start``; returns the last ``p``."""
+
+    @intrinsic
+    def chase_loop(typingctx, start, steps):
+        sig = types.int64(types.int64, types.int64)
+
+        def codegen(context, builder, signature, args):
+            first, count = args
+            pointer = I64.as_pointer()
+            trips = builder.sdiv(count, ir.Constant(I64, unroll))
+            entry = builder.block
+            loop = builder.append_basic_block("chase.trip")
+            done = builder.append_basic_block("chase.done")
+            builder.cbranch(builder.icmp_signed(">", trips, ir.Constant(I64, 0)), loop, done)
+            builder.position_at_end(loop)
+            index = builder.phi(I64)
+            address = builder.phi(I64)
+            value = address
+            for _ in range(unroll):
+                value = builder.load(builder.inttoptr(value, pointer), align=8)
+            next_index = builder.add(index, ir.Constant(I64, 1))
+            index.add_incoming(ir.Constant(I64, 0), entry)
+            index.add_incoming(next_index, loop)
+            address.add_incoming(first, entry)
+            address.add_incoming(value, loop)
+            builder.cbranch(builder.icmp_signed("<", next_index, trips), loop, done)
+            builder.position_at_end(done)
+            result = builder.phi(I64)
+            result.add_incoming(first, entry)
+            result.add_incoming(value, loop)
+            return result
+
+        return sig, codegen
+
+    return chase_loop
+
+
+@functools.cache
+def chase_kernel(unroll: int) -> Callable[[int, int], int]:
+    """The compiled chase ``chase(start, steps) -> end address``: ``steps`` dependent loads from ``start``,
+    ``unroll`` per loop trip (``steps`` a multiple of it: ``round_steps``)."""
+    loop = _chase_intrinsic(unroll)
+
+    @njit(nogil=True)
+    def chase(start, steps):
+        return loop(start, steps)
+
+    return chase
+
+
+def round_steps(steps: int, unroll: int) -> int:
+    """``steps`` rounded up to a whole number of loop trips of ``unroll`` loads."""
+    return max(unroll, -(-steps // unroll) * unroll)
+
+
+@njit(nogil=True, fastmath=True)
+def _sum(chunk: np.ndarray) -> float:
+    """The sum of ``chunk`` (from index 0, so LLVM vectorises it; indices from an offset did not)."""
+    total = 0.0
+    for i in range(chunk.size):
+        total += chunk[i]
+    return total
+
+
+@njit(nogil=True, fastmath=True)
+def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, deadline_ticks: int) -> tuple[int, float]:
+    """Read ``burst`` elements of ``data`` (wrapping), spin ``delay_ticks``, until the word at ``stop_address``
+    is non-zero (the chaser is done) or the time-stamp counter passes ``deadline_ticks``. Returns (bursts read,
+    their sum: read, so the loads cannot be removed)."""
+    total = 0.0
+    bursts = 0
+    position = 0
+    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
+        total += _sum(data[position:position + burst])
+        bursts += 1
+        position += burst
+        if position + burst > data.size:
+            position = 0
+        if delay_ticks > 0:
+            began = read_timestamp()
+            while read_timestamp() - began < delay_ticks:
+                pass
+    return bursts, total
+
+
+@njit(nogil=True)
+def wait_until(ticks: int) -> None:
+    """Spin until the time-stamp counter reaches ``ticks`` (without the GIL)."""
+    while read_timestamp() < ticks:
+        pass
+
+
+@njit(nogil=True)
+def signal(address: int) -> None:
+    """Store 1 at ``address`` (release): tells the injectors to stop."""
+    _store_release(address, 1)
+
+
+@intrinsic
+def _load_acquire(typingctx, address):
+    sig = types.int64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(builder.inttoptr(args[0], I64.as_pointer()), "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_release(typingctx, address, value):
+    sig = types.void(types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        builder.store_atomic(args[1], builder.inttoptr(args[0], I64.as_pointer()), "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(nogil=True)
+def _wait_for(address: int, value: int, deadline_ticks: int) -> bool:
+    spins = 0
+    while _load_acquire(address) != value:
+        spins += 1
+        if spins % SPIN_CHECK == 0 and read_timestamp() > deadline_ticks:
+            return False
+    return True
+
+
+@njit(nogil=True)
+def ping(line_a: int, line_b: int, rounds: int, deadline_ticks: int) -> int:
+    """The initiating side: store round ``m`` into A, wait for it in B. Returns the rounds completed, or
+    ``TIMED_OUT``."""
+    for m in range(rounds):
+        _store_release(line_a, m)
+        if not _wait_for(line_b, m, deadline_ticks):
+            return TIMED_OUT
+    return rounds
+
+
+@njit(nogil=True)
+def pong(line_a: int, line_b: int, rounds: int, deadline_ticks: int) -> int:
+    """The echoing side: wait for round ``m`` in A, store it into B."""
+    for m in range(rounds):
+        if not _wait_for(line_a, m, deadline_ticks):
+            return TIMED_OUT
+        _store_release(line_b, m)
+    return rounds
+
+
+@njit(nogil=True)
+def read_timestamp_now() -> int:
+    """The time-stamp counter, callable from Python."""
+    return read_timestamp()
+
+
+@njit(nogil=True)
+def reset_lines(lines: np.ndarray) -> None:
+    """Both ping-pong lines to -1 (no round yet)."""
+    for i in range(lines.size):
+        lines[i] = -1
