@@ -32,9 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import process
 from ..errors import MeasurementError, UsageError
+from ..process import start_measuring
 from ..profile.files import dump_yaml
 from ..runner import RunOptions
+from ..safe_text import printable
 from .devices import ProgressFor, measure_devices
 from .job import JobContext
 from .naming import record_job
@@ -122,7 +125,7 @@ def collective(error: UsageError) -> UsageError:
 class Gathered:
     """What rank 0 holds after the gather: (paths, YAML text) per profile, and the failures of every rank."""
 
-    files: list[tuple[list[str], str]]  # (the paths it goes to, named by the rank that measured it; YAML text)
+    files: list[tuple[JobContext, str]]  # (the measuring rank's place in the job; its profile as YAML text)
     failures: list[str]
     root: bool = True  # rank 0, which holds every rank's profiles; another rank holds only its own failures
 
@@ -145,19 +148,32 @@ def interconnect_section(pairs: Sequence[Any], rank: int, library: str, nccl: di
     return section
 
 
+def plan_of(spec: str, options: RunOptions, one_at_a_time: bool) -> tuple:
+    """Every flag that shapes the measurement (what is measured, how long, on how many threads): ranks that
+    differ in one would measure different things, and take different numbers of step barriers."""
+    return (spec.strip().lower(), options.kernels, options.quick, options.threads, options.pinning, options.cpus,
+            options.sustain, one_at_a_time)
+
+
 def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, one_at_a_time: bool,
-            name_files: Callable[[dict, JobContext], list[str]], progress_for: ProgressFor,
-            links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
-    """Run this rank's part; rank 0 returns what it gathered (written by the caller)."""
+            progress_for: ProgressFor, links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+    """Run this rank's part; rank 0 returns what it gathered (named and written by the caller)."""
     mpi = import_mpi()
     comm = mpi.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=rank)
-    job = JobContext.from_environment().with_mpi(rank, size, local.Get_rank(), local.Get_size())
-    plans = comm.allgather((spec.strip().lower(), options.kernels, options.quick, one_at_a_time))
-    if any(plan != plans[0] for plan in plans):
-        raise collective(UsageError("--mpi: the ranks were given different --device, --kernels, --quick or "
-                                    "--one-at-a-time; start every rank with the same command"))
+    job, problem = JobContext({}), None
+    try:  # the environment is part of the plan: a rank with a malformed SLURM_PROCID stops every rank
+        job = JobContext.from_environment().with_mpi(rank, size, local.Get_rank(), local.Get_size())
+    except UsageError as error:
+        problem = f"rank {rank}: {error}" if size > 1 else str(error)
+    plans = comm.allgather((plan_of(spec, options, one_at_a_time), problem))  # the one collective of the plan
+    if problems := [p for _, p in plans if p]:
+        raise collective(UsageError(problems[0]))
+    if any(plan != plans[0][0] for plan, _ in plans):
+        raise collective(UsageError("--mpi: the ranks were given different --device, --kernels, --quick, "
+                                    "--threads, --cpus, --pinning, --sustain/--interval or --one-at-a-time; start "
+                                    "every rank with the same command"))
     targets: list[str] = []
     try:  # rank 0's output folder, every rank's devices
         targets, problem = setup(rank == 0), None
@@ -167,22 +183,22 @@ def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, 
     if problems:
         raise collective(UsageError(problems[0]))
     try:
-        return _measure_and_gather(comm, local, mpi, job, targets, options, one_at_a_time, name_files, progress_for,
-                                   links)
-    except Exception as error:
+        return _measure_and_gather(comm, local, mpi, job, targets, options, one_at_a_time, progress_for, links)
+    except BaseException as error:  # Ctrl-C, SIGTERM and SIGHUP too (KeyboardInterrupt is no Exception)
         if size == 1 or isinstance(error, UsageError) and getattr(error, "collective", False):
             raise
         # One rank failing alone would leave the others waiting in a collective forever: end the whole job.
-        sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {type(error).__name__}: {error}; aborting "
-                         "every rank\n")
+        what = process.reason_of(error) if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {printable(what)}; aborting every rank\n")
         sys.stderr.flush()
-        comm.Abort(1 if isinstance(error, MeasurementError) else 70)
+        comm.Abort(process.exit_code_of(error) if isinstance(error, KeyboardInterrupt) else
+                   1 if isinstance(error, MeasurementError) else 2 if isinstance(error, UsageError) else 70)
         raise
 
 
 def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, targets: list[str], options: RunOptions,
-                        one_at_a_time: bool, name_files: Callable[[dict, JobContext], list[str]],
-                        progress_for: ProgressFor, links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+                        one_at_a_time: bool, progress_for: ProgressFor,
+                        links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
     """Steps 2-5 of the module docstring, on every rank."""
     rank, size = comm.Get_rank(), comm.Get_size()
     masks = local.allgather(sorted(os.sched_getaffinity(0)))
@@ -204,6 +220,7 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
     problems = [p for p in comm.allgather(problem) if p]  # every rank stops, or none: no rank left waiting
     if problems:
         raise collective(UsageError(problems[0]))
+    start_measuring()
     run = measure_devices(targets, options, progress_for if rank == 0 else (lambda target: None), one_at_a_time,
                           MpiSteps(comm), links)
     host = socket.gethostname()
@@ -242,7 +259,7 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
         if share_note is not None and data["device"]["id"] == "cpu":
             data["run"]["cpu_share"] = share_note
         data["interconnect"] = interconnect_section(pairs, rank, library, nccl)
-        mine.append((name_files(data, job), dump_yaml(data)))
+        mine.append((job, dump_yaml(data)))
     everything = comm.gather((mine, failure), root=0)
     if rank != 0:
         return Gathered([], failure, root=False)

@@ -11,8 +11,6 @@ import math
 import os
 from pathlib import Path
 
-import yaml
-
 from ..errors import UsageError
 from .files import dump_yaml, write_atomic
 from .format import SCHEMA_VERSION, check_profile

@@ -132,10 +132,10 @@ def read_text(path: str | os.PathLike, what: str = "profile", fix: str = "give a
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-                    "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
-                    "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise UsageError(f"{source}: cannot read it as a {what} (it is {kind}, not a regular file); {fix}")
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO, not a regular file" if stat.S_ISFIFO(mode)
+                    else "a character device, not a regular file" if stat.S_ISCHR(mode) else
+                    "a block device, not a regular file" if stat.S_ISBLK(mode) else "not a regular file")
+            raise UsageError(f"{source}: cannot read it as a {what} (it is {kind}); {fix}")
         if Path(source).resolve().is_relative_to("/proc") or Path(source).resolve().is_relative_to("/sys"):
             raise UsageError(f"{source}: cannot read it as a {what} (a /proc or /sys file); {fix}")
         os.set_blocking(fd, True)
