@@ -14,6 +14,7 @@ def main() -> None:
     from . import process
 
     process.install_handlers()
+    process.written.clear()
     problem = process.stdout_problem()
     if problem is not None:
         if sys.stderr is not None:

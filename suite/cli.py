@@ -17,8 +17,16 @@ import typer
 
 from . import limits, process
 from .commands.validate import validate as validate_command
-from .console import Progress, domain_errors, internal_error, interrupted, interruption_reported, stderr
-from .console import stdout_console, warn
+from .console import (
+    Progress,
+    domain_errors,
+    internal_error,
+    interrupted,
+    interruption_reported,
+    stderr,
+    stdout_console,
+    warn,
+)
 from .errors import UsageError
 from .limits import default_output
 from .runner import RunOptions
@@ -48,9 +56,8 @@ def main_options(
                                                   "this long: exit 2 before measuring, 1 after.")] = None,
 ) -> None:
     """Measure the real FLOP/s and GB/s ceilings of this machine and write a calibrated roofline profile."""
-    if timeout is not None:
-        limits.check_timeout(timeout)  # a UsageError: one line, exit 2 (main)
-        process.start_timeout(timeout)
+    if timeout is not None:  # a bad value: a UsageError, one line and exit 2 (main)
+        process.start_timeout(limits.check_timeout(timeout))
 
 
 SAVE_ROOT = Path("results")
@@ -365,7 +372,6 @@ def main() -> None:
 
 
 def _main() -> None:
-    process.written.clear()
     if not sys.argv[1:]:
         app()  # no arguments: the help
         return

@@ -81,9 +81,10 @@ def check_run_flags(kernels: str | None, threads: int | None, cpus: str | None, 
     return check_sustain(sustain, interval)
 
 
-def check_timeout(seconds: float) -> None:
+def check_timeout(seconds: float) -> float:
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
         raise UsageError(f"--timeout {seconds:g} must be a positive number of seconds up to {MAX_TIMEOUT_S:g}")
+    return seconds
 
 
 def check_work(option: str, value: float) -> None:
