@@ -341,8 +341,8 @@ def fleet(
     for note in skipped:
         warn(note)
     report = fleet_report(members, limit)
-    if prometheus is not None:
-        write_atomic(prometheus, to_prometheus(report))
+    if prometheus is not None:  # a write that fails is the environment's fault (2), never "a slow device" (1)
+        write_atomic(prometheus, to_prometheus(report), failure=UsageError)
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(report))
     elif output_format is OutputFormat.markdown:

@@ -21,13 +21,24 @@ from .safe_text import printable
 
 # Tables need about 100 columns; when the stream is not a terminal (a log, a pipe) rich would assume 80.
 TABLE_WIDTH = 110
-stderr = Console(stderr=True, highlight=False, markup=False, emoji=False,
-                 width=None if sys.stderr.isatty() else TABLE_WIDTH)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of stdout went away (``| head -1``): rich would exit 1, which gates read as "regression";
+        a broken pipe ends quietly with 141, as ``yes | head -1`` (``process.py``)."""
+        self.quiet = True
+        process.quiet_broken_pipe()
+        raise BrokenPipeError
+
+
+stderr = _Console(stderr=True, highlight=False, markup=False, emoji=False,
+                  width=None if sys.stderr.isatty() else TABLE_WIDTH)
 INTERRUPTED = "hwbench: error: interrupted; nothing was written"
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
+    return _Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
 
 
 F = TypeVar("F", bound=Callable)

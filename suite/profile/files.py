@@ -266,7 +266,19 @@ def _temporary(path: str | os.PathLike, target: Path, text: str | bytes) -> str:
     return tmp
 
 
-def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False) -> None:
+def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False,
+                 failure: type[HwbenchError] = HwbenchError) -> None:
+    """``_write_atomic``; a write that fails (disk full, I/O error) raises ``failure`` (``fleet --prometheus``:
+    a ``UsageError``, exit 2, since its exit 1 means "a slow device")."""
+    try:
+        _write_atomic(path, text, create_parents)
+    except HwbenchError as error:
+        if isinstance(error, (UsageError, failure)):
+            raise
+        raise failure(str(error)) from None
+
+
+def _write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False) -> None:
     """Write ``text`` to ``path`` following the rules in the module docstring.
 
     A regular file (or nothing) is replaced atomically: a temporary file beside it, renamed over it, so
