@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from . import limits, process
+from . import limits, machine_load, process
 from .commands.validate import validate as validate_command
 from .console import (
     Progress,
@@ -133,7 +133,7 @@ def measure(target: str, options: RunOptions) -> dict:
 
     with Progress(target) as progress:
         process.start_measuring()
-        return run_measurement(target, options, progress)
+        return machine_load.recorded(lambda: run_measurement(target, options, progress))
 
 
 @app.command()

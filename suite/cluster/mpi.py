@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import process
+from .. import machine_load, process
 from ..errors import MeasurementError, UsageError
 from ..process import start_measuring
 from ..profile.files import dump_yaml
@@ -221,8 +221,12 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
     if problems:
         raise collective(UsageError(problems[0]))
     start_measuring()
+    before = machine_load.snapshot()
     run = measure_devices(targets, options, progress_for if rank == 0 else (lambda target: None), one_at_a_time,
                           MpiSteps(comm), links)
+    after = machine_load.snapshot()
+    for data in run.profiles:
+        machine_load.record(data, before, after)
     host = socket.gethostname()
     pairs = measure_pairs(comm, mpi, host, options.quick) if size > 1 else []
     nccl, wrong_sum = None, None

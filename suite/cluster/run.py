@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import machine_load
 from ..console import Progress, stderr, stdout_console, warn
 from ..errors import MeasurementError, UsageError
 from ..process import start_measuring
@@ -102,8 +103,12 @@ def run_many(device: str, output: str | None, save_root: Path | None, one_at_a_t
         warn("--device all: no usable CUDA GPU here (CuPy or the driver missing, or no GPU); measuring the CPU only")
     with Progress(device) as progress:
         start_measuring()
+        before = machine_load.snapshot()
         run = measure_devices(targets, options, _progress_for(progress, targets), one_at_a_time,
                               links=links_measurer(options.quick))
+    after = machine_load.snapshot()
+    for data in run.profiles:
+        machine_load.record(data, before, after)
     for data in run.profiles:
         record_job(data, job)
         for message in data.get("warnings", []):
