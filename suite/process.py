@@ -15,7 +15,7 @@ Ctrl-C runs (``profile.files.write_atomic`` removing its temporary file) runs fo
 
 ``HWBENCH_TEST_PAUSE_AT=<point>`` is for the test suite only: at that point (``measuring``: before the first
 kernel; ``writing``: a profile's temporary file written, not yet renamed) hwbench prints
-``hwbench: test pause at <point>`` on stderr and waits for a signal, so a test can send one at that instant
+``hwbench: test pause at <point> (pid N)`` on stderr and waits for a signal, so a test can send one at that instant
 without a sleep. SIGUSR1 resumes.
 
 Nothing here imports more than the standard library and ``errors`` (it runs before typer and rich load).
@@ -105,7 +105,7 @@ def test_pause(point: str) -> None:
     if os.environ.get(PAUSE_VARIABLE) != point:
         return
     signal.signal(signal.SIGUSR1, lambda signum, frame: None)
-    sys.stderr.write(f"hwbench: test pause at {point}\n")
+    sys.stderr.write(f"hwbench: test pause at {point} (pid {os.getpid()})\n")
     sys.stderr.flush()
     signal.pause()
 
