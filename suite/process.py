@@ -13,10 +13,11 @@ The exit codes are a contract (docs/reliability.md):
 SIGTERM and SIGHUP raise ``Stopped``, a ``KeyboardInterrupt``: every ``except BaseException`` cleanup that
 Ctrl-C runs (``profile.files.write_atomic`` removing its temporary file) runs for them too.
 
-``HWBENCH_TEST_PAUSE_AT=<point>`` is for the test suite only: at that point (``measuring``: before the first
-kernel; ``writing``: a profile's temporary file written, not yet renamed) hwbench prints
-``hwbench: test pause at <point> (pid N)`` on stderr and waits for a signal, so a test can send one at that instant
-without a sleep. SIGUSR1 resumes.
+``HWBENCH_TEST_PAUSE_AT=<point>`` is for the test suite only. At that point hwbench prints ``hwbench: test
+pause at <point> (pid N)`` on stderr and waits for a signal, so a test can send one at that instant without a
+sleep; SIGUSR1 resumes. The points: ``before-measuring`` (``--timeout`` still counts as before measuring),
+``measuring`` (before the first kernel), ``writing`` (a file's temporary copy written, not yet renamed;
+``writing#2``: the second file), ``worker`` (a ``fleet`` worker process started).
 
 Nothing here imports more than the standard library and ``errors`` (it runs before typer and rich load).
 """
@@ -100,9 +101,17 @@ def stdout_problem() -> str | None:
     return None
 
 
+_pause_hits: dict[str, int] = {}
+
+
 def test_pause(point: str) -> None:
-    """The test-only pause point (module docstring): a marker on stderr, then wait for a signal."""
-    if os.environ.get(PAUSE_VARIABLE) != point:
+    """The test-only pause point (module docstring): a marker on stderr, then wait for a signal. The variable
+    may name the n-th time a point is reached: ``writing#2`` is the second file written (``run --save``)."""
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted or wanted.partition("#")[0] != point:
+        return
+    _pause_hits[point] = _pause_hits.get(point, 0) + 1
+    if str(_pause_hits[point]) != (wanted.partition("#")[2] or "1"):
         return
     signal.signal(signal.SIGUSR1, lambda signum, frame: None)
     sys.stderr.write(f"hwbench: test pause at {point} (pid {os.getpid()})\n")
@@ -112,6 +121,7 @@ def test_pause(point: str) -> None:
 
 def start_measuring() -> None:
     """A measurement starts: from here ``--timeout`` running out is a failed measurement (exit 1)."""
+    test_pause("before-measuring")
     state.measuring = True
     test_pause("measuring")
 
@@ -141,6 +151,8 @@ def abort_mpi_job(code: int) -> None:
     try:
         from mpi4py import MPI  # initialises MPI if this rank had not yet: the others wait in MPI_Init for it
     except Exception:  # noqa: BLE001 -- no MPI here: nothing to abort
+        return
+    if MPI.COMM_WORLD.Get_size() == 1:  # no other rank waits for this one
         return
     sys.stderr.flush()
     MPI.COMM_WORLD.Abort(code)

@@ -64,8 +64,8 @@ def _kind(path: Path) -> str:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "none"  # nothing there, or a dangling link (its target will be created)
-    except NotADirectoryError:
-        return "none"  # a parent is not a directory: the directory checks report it
+    except (NotADirectoryError, PermissionError):
+        return "none"  # a parent is not a directory, or cannot be searched: the directory checks report it
     if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
@@ -103,7 +103,7 @@ def is_stream(path: str | os.PathLike) -> bool:
 
 def _target(path: Path) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or where its symbolic link(s) lead."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
 def check_writable(path: str | os.PathLike, create_parents: bool = False, option: str = "-o") -> None:
@@ -115,7 +115,7 @@ def check_writable(path: str | os.PathLike, create_parents: bool = False, option
         return
     if text.endswith(os.sep):
         where = Path(text)
-        if where.is_dir():
+        if os.path.isdir(where):
             raise UsageError(f"{option} {text}: is a directory; give a file name such as {where / 'profile.yaml'}")
         raise UsageError(f"{option} {text}: the name ends in '/', so it names a directory, and {where} does not "
                          "exist; give a file name without the trailing '/'")
@@ -142,18 +142,18 @@ def check_writable(path: str | os.PathLike, create_parents: bool = False, option
     path = _target(path)
     directory = path.parent if str(path.parent) else Path(".")
     if create_parents:
-        while not directory.exists() and directory != directory.parent:
+        while not os.path.exists(directory) and directory != directory.parent:
             directory = directory.parent
-        if not directory.is_dir():
+        if not os.path.isdir(directory):
             raise UsageError(f"{option} {text}: {directory} is not a directory; remove it or choose another path")
         path = directory / path.name
-        if path.is_dir():
+        if os.path.isdir(path):
             raise UsageError(f"{option} {text}: {path} is a directory; remove it or choose another path")
-    if not directory.is_dir():
+    if not os.path.isdir(directory):
         raise UsageError(f"{option} {text}: directory {directory} does not exist; create it or choose another path")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {text}: directory {directory} is not writable; choose another path")
-    if path.exists() and not os.access(path, os.W_OK):
+    if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{option} {text}: file is not writable; choose another path")
     if _sticky_and_foreign(path, directory):
         raise UsageError(f"{option} {text}: the file belongs to another user in a sticky folder ({directory}), "

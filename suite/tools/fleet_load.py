@@ -12,12 +12,14 @@ anything it cannot vouch for goes through ``Profile.load`` and gets the full loa
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..process import test_pause
 from ..profile import Profile
 from ..profile.subset import KeepTree, load_subset
 from .compare import reference_clock_mhz
@@ -193,9 +195,13 @@ def profile_paths(directories: Sequence[Path], notes: list[str] | None = None) -
 def _die_with_parent(parent: int) -> None:
     """A worker of ``load_fleet``'s pool: killed when the hwbench process dies (Linux prctl(2)
     PR_SET_PDEATHSIG), so killing fleet never leaves its workers running; elsewhere, and if the parent is
-    already gone, the worker checks its parent id."""
-    import ctypes
+    already gone, the worker checks its parent id. Ctrl-C, SIGTERM and SIGHUP end a worker silently (the
+    default action): the parent, in the same process group, reports the interruption once."""
     import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # first: the parent's handlers, inherited
+        signal.signal(signum, signal.SIG_DFL)
+    import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -204,8 +210,18 @@ def _die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before the prctl: end now
         os._exit(1)
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers, inherited by fork: not a worker's
-        signal.signal(signum, signal.SIG_DFL)
+    test_pause("worker")
+
+
+def _quiet_cancelled_race(previous: Callable) -> Callable:
+    """A thread hook that drops one error: when a signal kills the workers and interrupts the parent at once,
+    the parent cancels the pending futures while the pool's manager thread marks them broken, and CPython
+    3.11's manager thread then raises InvalidStateError ("CANCELLED") with a traceback. The command's own
+    line (interrupted, exit 130/143/129) already says what happened."""
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not issubclass(args.exc_type, InvalidStateError):
+            previous(args)
+    return hook
 
 
 def load_fleet(directories: Sequence[Path], workers: int | None = None,
@@ -219,8 +235,13 @@ def load_fleet(directories: Sequence[Path], workers: int | None = None,
     if workers is None:
         workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
+        previous_hook = threading.excepthook
+        threading.excepthook = _quiet_cancelled_race(previous_hook)
+        try:
+            with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
+        finally:
+            threading.excepthook = previous_hook
     else:
         results = [reader(path) for path in paths]
     members = [r for r in results if isinstance(r, Member)]
