@@ -193,6 +193,18 @@ def locked_subfolder(d: Path) -> None:
     os.chmod(d / "fleet" / "locked", 0)
 
 
+def big_fleet(d: Path) -> None:
+    """3,007 profiles: 2,702 good (three hosts' worth of models), 300 broken, 5 unreadable to the probe user."""
+    (d / "fleet").mkdir()
+    for index in range(3007):
+        text = GOOD.replace("host: testhost", f"host: node{index}", 1)
+        if index < 300:
+            text = text[: len(text) // 2]  # cut in half, as a copy that stopped
+        (d / "fleet" / f"p{index:04d}.yaml").write_text(text)
+        if 300 <= index < 305:
+            os.chmod(d / "fleet" / f"p{index:04d}.yaml", 0o600)
+
+
 def many_profiles(d: Path) -> None:
     """70 profiles: over fleet_load.PARALLEL_FROM (64), so fleet reads them in worker processes."""
     (d / "fleet").mkdir()
@@ -245,6 +257,16 @@ def said_what_was_written(d: Path, result: subprocess.CompletedProcess) -> None:
 
 def saved_full(d: Path, result: subprocess.CompletedProcess) -> None:
     assert "out.yaml was written, nothing else" in result.stderr.strip().splitlines()[-1]
+
+
+def two_saves(d: Path, result: subprocess.CompletedProcess) -> None:
+    assert len(list((d / "saved").rglob("*.yaml"))) == 2
+
+
+def noted_broken_and_unreadable(d: Path, result: subprocess.CompletedProcess) -> None:
+    notes = [line for line in result.stderr.splitlines() if line.startswith("hwbench: warning: skipped")]
+    assert len(notes) == 305 and sum("permission denied" in note for note in notes) == 5, result.stderr[-2000:]
+    assert "none of 2702 devices" in result.stdout or "of 2702 devices" in result.stdout, result.stdout[-1500:]
 
 
 def save_sanitised(d: Path, result: subprocess.CompletedProcess) -> None:
@@ -411,7 +433,7 @@ PROBES: list[Probe] = [
     P("-o names a folder", RUN + ["-o", "{d}/"], 2, "is a directory"),
     P("a non-UTF-8 -o name", ["fleet", "{d}/fleet", "--prometheus", "{d}/\udcff.prom"], 0, "", fleet_dir(),
       writes=("\udcff.prom",)),
-    P("two concurrent --prometheus to one file", None, 0, "", fleet_dir(), writes=("m.prom",),
+    P("two concurrent writes (--prometheus) to one file", None, 0, "", fleet_dir(), writes=("m.prom",),
       shell="cd {d} && { $HWBENCH fleet fleet --prometheus m.prom >/dev/null & $HWBENCH fleet fleet --prometheus "
             "m.prom >/dev/null; wait $!; } && grep -q hwbench_ceiling m.prom"),
     P("a new file respects the umask", None, 0, "", fleet_dir(), writes=("metrics.prom",),
@@ -422,6 +444,15 @@ PROBES: list[Probe] = [
       check=mode_and_owner_kept, needs=("user",)),
     P("disk full on --prometheus", ["fleet", "{d}/fleet", "--prometheus", "{d}/full/m.prom"], 2,
       "could not write .*m.prom: No space left", both(fleet_dir(), fill_tmpfs), needs=("mount",)),
+    P("disk full on run -o", RUN + ["-o", "{d}/full/out.yaml"], 1, "could not write .*out.yaml: No space left",
+      fill_tmpfs, needs=("mount",)),
+    P("-o a FIFO with no reader waits; --timeout bounds it", ["--timeout", "2", "fleet", "{d}/fleet", "--prometheus",
+      "{d}/pipe.prom"], 2, "--timeout 2 s ran out", both(fleet_dir(), fifo("pipe.prom"))),
+    P("two --save at once", None, 0, "", None, writes=("saved",), check=two_saves, timeout=120,
+      shell="cd {d} && { $HWBENCH " + " ".join(RUN) + " --save saved 2>/dev/null >/dev/null & $HWBENCH " +
+            " ".join(RUN) + " --save saved >/dev/null 2>&1; wait $!; }"),
+    P("run with stdout closed", None, 2, "standard output is closed", old_profile,
+      shell="$HWBENCH " + " ".join(RUN) + " -o {d}/out.yaml >&-"),
     P("disk full on roofline -o", ["roofline", GOLDEN.as_posix(), "-o", "{d}/full/r.png"], 1,
       "could not write .*r.png: No space left", fill_tmpfs, needs=("mount",)),
     P("disk full on the --save copy", RUN + ["-o", "{d}/out.yaml", "--save", "{d}/full"], 1,
@@ -452,6 +483,10 @@ PROBES: list[Probe] = [
     # Fleets
     P("a mode-000 subfolder is noted", ["fleet", "{d}/fleet"], 0, "", locked_subfolder, needs=("user",),
       check=stderr_has("cannot list it")),
+    P("a 3,007-file fleet: 300 broken, 5 unreadable", ["fleet", "{d}/fleet"], 0, "", big_fleet, needs=("user",),
+      check=noted_broken_and_unreadable, timeout=180),
+    P("SIGINT to fleet's process group", ["fleet", "{d}/fleet"], 130, "interrupted", many_profiles,
+      signal_at=("worker", signal.SIGINT, "group"), timeout=90),
     P("a 70-file fleet read in workers", ["fleet", "{d}/fleet"], 0, "", many_profiles, timeout=90),
     P("fleet's parent killed: no worker left", ["fleet", "{d}/fleet"], -9, "", many_profiles,
       signal_at=("worker", signal.SIGKILL, "parent"), timeout=90),
@@ -481,6 +516,12 @@ PROBES: list[Probe] = [
     P("mpi: SLURM_PROCID=abc on one rank", None, 2, "SLURM_PROCID='abc'", None, needs=("mpi",), shell=(
       "{mpiexec} -n 1 env SLURM_PROCID=abc $HWBENCH " + " ".join(RUN) + " --mpi -o {d} : -n 1 $HWBENCH " +
       " ".join(RUN) + " --mpi -o {d}"), timeout=60),
+    P("mpi: --cpus 7 on one rank", None, 2, "the ranks were given different", None, needs=("mpi",), shell=(
+      "{mpiexec} -n 1 $HWBENCH " + " ".join(RUN) + " --mpi --cpus 7 -o {d} : -n 1 $HWBENCH " + " ".join(RUN) +
+      " --mpi -o {d}"), timeout=60),
+    P("mpi: --cpus 0 on both ranks under bind-to-core", None, 2, "2 ranks on this host but only 1 CPUs", None,
+      needs=("mpi",), shell="{mpiexec} -bind-to core -n 2 $HWBENCH " + " ".join(RUN) + " --mpi --cpus 0 -o {d}",
+      timeout=60),
     P("mpi: --threads 0 under --mpi (one rank)", ["run", "-d", "cpu", "--mpi", "--threads", "0", "-o", "{d}"], 2,
       "--threads 0 must be at least 1", needs=("mpi",)),
     P("mpi: Ctrl-C to one rank while measuring", None, 130, "", None, needs=("mpi",), signal_at=(
@@ -490,6 +531,10 @@ PROBES: list[Probe] = [
       check=stderr_has("aborting every rank")),
     P("mpi: SIGTERM to one rank while measuring", None, 143, "", None, needs=("mpi",), signal_at=(
       "measuring", signal.SIGTERM, "paused"), shell=("{mpiexec} -n 1 env HWBENCH_TEST_PAUSE_AT=measuring $HWBENCH " +
+                                            " ".join(RUN) + " --mpi -o {d} : -n 1 $HWBENCH " + " ".join(RUN) +
+                                            " --mpi -o {d}"), timeout=60),
+    P("mpi: SIGHUP to one rank while measuring", None, 129, "", None, needs=("mpi",), signal_at=(
+      "measuring", signal.SIGHUP, "paused"), shell=("{mpiexec} -n 1 env HWBENCH_TEST_PAUSE_AT=measuring $HWBENCH " +
                                             " ".join(RUN) + " --mpi -o {d} : -n 1 $HWBENCH " + " ".join(RUN) +
                                             " --mpi -o {d}"), timeout=60),
     P("mpi: SIGKILL to one rank while measuring", None, None, "", None, needs=("mpi",), signal_at=(

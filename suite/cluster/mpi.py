@@ -52,6 +52,7 @@ def import_mpi() -> Any:
         from mpi4py import MPI
     except (ImportError, RuntimeError) as error:  # mpi4py 4 raises RuntimeError when it finds no libmpi
         raise UsageError(f"--mpi needs mpi4py and an MPI library ({error}): {MPI_INSTALL_HINT}") from None
+    process.install_handlers()  # MPI_Init (mpich's UCX transport) replaced the SIGHUP handler: SIGHUP ended nothing
     return MPI
 
 
