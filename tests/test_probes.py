@@ -46,9 +46,6 @@ PROBE_USER = "hwbench-probe"
 CI = os.environ.get("CI") == "true"
 MARKER = re.compile(r"hwbench: test pause at \S+ \(pid (\d+)\)")
 
-pytestmark = pytest.mark.probes
-
-
 @dataclass
 class Probe:
     name: str
