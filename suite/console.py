@@ -24,6 +24,11 @@ TABLE_WIDTH = 110
 
 
 class _Console(Console):
+    def print(self, *objects, **options) -> None:  # type: ignore[override]
+        """Plain strings (messages, paths, summary lines) are shown with control characters escaped; rich
+        objects (tables) hold ``Text`` cells already made printable (``tools.cells``)."""
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
+
     def on_broken_pipe(self) -> None:
         """The reader of stdout went away (``| head -1``): rich would exit 1, which gates read as "regression";
         a broken pipe ends quietly with 141, as ``yes | head -1`` (``process.py``)."""

@@ -218,6 +218,10 @@ def stderr_has(text: str) -> Callable[[Path, subprocess.CompletedProcess], None]
     return check
 
 
+def no_escape_on_stderr(result: subprocess.CompletedProcess) -> None:
+    assert "\x1b" not in result.stderr and "\\x1b[2Jx.prom" in result.stderr, result.stderr[-2000:]
+
+
 def no_escape_on_stdout(d: Path, result: subprocess.CompletedProcess) -> None:
     assert "\x1b" not in result.stdout and "\\x1b" in result.stdout, result.stdout[-2000:]
 
@@ -348,6 +352,8 @@ PROBES: list[Probe] = [
       fleet_dir(extra=put("esc.yaml", with_value(("device", "name"), ESCAPES).replace("host: testhost", "host: b"))),
       check=no_escape_on_stdout),
     P("terminal escapes in a path", ["show", "{d}/\x1b[2Jx.yaml"], 2, r"\\x1b\[2Jx\.yaml: no such file"),
+    P("terminal escapes in a written path's message", ["fleet", "{d}/fleet", "--prometheus", "{d}/\x1b[2Jx.prom"], 0,
+      "", fleet_dir(), writes=("\x1b[2Jx.prom",), check=lambda d, r: no_escape_on_stderr(r)),
     # Exit codes
     P("broken pipe: history | (closed)", None, 141, "", fleet_dir(),
       shell="$HWBENCH history {d}/fleet | true; exit ${PIPESTATUS[0]}"),
