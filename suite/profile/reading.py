@@ -66,27 +66,28 @@ class BoundedLoader(_BASE):  # type: ignore[misc,valid-type]
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
     """Nodes under ``root`` counting every alias as a copy of what it names; stops counting past ``limit``.
-    Iterative (a 10,000-deep nesting must not hit Python's recursion limit) and memoised by node identity."""
+    Iterative (a 10,000-deep nesting must not hit Python's recursion limit) and memoised by node identity;
+    scalars (most of a profile: its sample lists) are counted where their parent is, never pushed."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
+        children = _children(node)
+        if children_done:
+            sizes[id(node)] = min(limit + 1, 1 + sum([sizes.get(id(child), 1) for child in children]))
+            continue
         if id(node) in sizes:
             continue
-        children = _children(node)
-        if children_done or not children:
-            total = 1 + sum(sizes.get(id(child), 0) for child in children)
-            sizes[id(node)] = min(total, limit + 1)
-            continue
         stack.append((node, True))
-        stack.extend((child, False) for child in children if id(child) not in sizes)
-    return sizes[id(root)]
+        stack.extend((child, False) for child in children
+                     if type(child) is not yaml.ScalarNode and id(child) not in sizes)
+    return sizes.get(id(root), 1)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
+    if type(node) is yaml.SequenceNode:
+        return node.value
+    if type(node) is yaml.MappingNode:
         return [part for pair in node.value for part in pair]
     return []
 
