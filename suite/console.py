@@ -66,7 +66,7 @@ def domain_errors(command: F) -> F:
             return command(*args, **kwargs)
         except HwbenchError as error:
             if getattr(error, "collective", False):  # every MPI rank raised it together: none is left waiting
-                process.state.agreed_failure = True
+                process.state.no_rank_waits = True
             raise fail(str(error), error.exit_code) from None
         except KeyboardInterrupt as error:
             _reported.append(process.exit_code_of(error))

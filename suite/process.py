@@ -45,7 +45,7 @@ class Stopped(KeyboardInterrupt):
 class _State:
     measuring = False  # set once a measurement has started: --timeout then exits 1, not 2
     timeout: float | None = None
-    agreed_failure = False  # under --mpi: every rank failed together (no MPI_Abort needed)
+    no_rank_waits = False  # under --mpi: every rank failed together, or the last collective is past
 
 
 state = _State()
@@ -146,7 +146,7 @@ def mpi_requested(argv: list[str]) -> bool:
 def abort_mpi_job(code: int) -> None:
     """Under ``--mpi``, a rank that fails alone ends the whole job (MPI_Abort), or the other ranks would wait in
     a collective (or in MPI_Finalize) forever. Called on every non-zero exit not agreed by all ranks."""
-    if state.agreed_failure or code == 0:
+    if state.no_rank_waits or code == 0:
         return
     try:
         from mpi4py import MPI  # initialises MPI if this rank had not yet: the others wait in MPI_Init for it

@@ -3,8 +3,10 @@ between ranks; then rank 0 gathers every profile.
 
 Order on every rank (each step a collective, so every rank takes it):
 
-1. the plan check: every rank must have been given the same ``--device``, ``--kernels`` and ``--quick``
-   (ranks that measure different things cannot be compared, and the barrier counts would differ);
+1. the plan, agreed in one collective: every rank must have been given the same ``--device``, ``--kernels``,
+   ``--quick``, ``--threads``, ``--cpus``, ``--pinning``, ``--sustain``/``--interval`` and ``--one-at-a-time``
+   (ranks that measure different things cannot be compared, and the barrier counts would differ), and
+   readable Slurm variables;
 2. the CPU share: ranks on one host (MPI's shared-memory communicator) split the CPUs they may all use (their
    common affinity mask, or ``--cpus``) into disjoint contiguous shares by local rank, so no two ranks measure
    the same cores; ranks the launcher already bound to disjoint masks keep theirs (``run.cpu_share``);
@@ -13,12 +15,14 @@ Order on every rank (each step a collective, so every rank takes it):
 4. the interconnect: MPI ping-pong latency and bandwidth between rank 0 and every other rank (``osu``), and on
    GPUs the NCCL all-reduce bus bandwidth over every rank's GPUs (``hwbench.gpu.allreduce``), written to each
    profile's ``interconnect`` section;
-5. the gather: each rank sends its profiles as YAML text and their file names; rank 0 checks and writes them
-   (atomically) into the folder and returns them for the fleet report.
+5. the gather: each rank sends its profiles as YAML text with its place in the job (rank, host sharing); rank
+   0 checks them, names them itself under its own ``-o``/``--save`` (never a path another rank chose), writes
+   them atomically and returns them for the fleet report.
 
 Bad input is agreed on through a collective, so every rank exits 2 together. Any other error on one rank
-alone (a bug, a failed device check) would leave the others waiting in a collective: that rank prints one
-line and calls ``MPI_Abort``, which ends every rank. Under ``--device cuda:all`` the ranks' barrier is taken by
+alone (a bug, a failed device check, Ctrl-C, SIGTERM, SIGHUP) would leave the others waiting in a collective:
+that rank prints one line and calls ``MPI_Abort``, which ends every rank; a failure before MPI started (a
+bad flag) does the same from ``hwbench.__main__`` (``process.abort_mpi_job``). Under ``--device cuda:all`` the ranks' barrier is taken by
 whichever GPU thread arrives last, always under the threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of
 several GPUs at once is refused (exit 2, use --one-at-a-time) where the library grants less than SERIALIZED.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import machine_load
+from .. import machine_load, process
 from ..console import Progress, stderr, stdout_console, warn
 from ..errors import MeasurementError, UsageError
 from ..process import start_measuring
@@ -162,6 +162,7 @@ def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_t
         gathered = run_mpi(device, setup, options, one_at_a_time,
                            lambda target: _progress_for(progress, state["targets"])(target),
                            links_measurer(options.quick))
+    process.state.no_rank_waits = True  # the gather was the last collective: a failure from here ends this rank only
     profiles, written = [], set()
     for rank_job, text in gathered.files:
         profile = Profile.from_yaml(text, f"the profile of rank {rank_job.rank}")  # checked before it is written
