@@ -22,9 +22,11 @@ Order on every rank (each step a collective, so every rank takes it):
 Bad input is agreed on through a collective, so every rank exits 2 together. Any other error on one rank
 alone (a bug, a failed device check, Ctrl-C, SIGTERM, SIGHUP) would leave the others waiting in a collective:
 that rank prints one line and calls ``MPI_Abort``, which ends every rank; a failure before MPI started (a
-bad flag) does the same from ``hwbench.__main__`` (``process.abort_mpi_job``). Under ``--device cuda:all`` the ranks' barrier is taken by
-whichever GPU thread arrives last, always under the threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of
-several GPUs at once is refused (exit 2, use --one-at-a-time) where the library grants less than SERIALIZED.
+bad flag) does the same from ``hwbench.__main__`` (``process.abort_mpi_job``).
+
+Under ``--device cuda:all`` the ranks' barrier is taken by whichever GPU thread arrives last, always under the
+threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of several GPUs at once is refused (exit 2, use
+--one-at-a-time) where the library grants less than SERIALIZED.
 """
 
 from __future__ import annotations

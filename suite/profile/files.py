@@ -314,39 +314,48 @@ def _make_parents(path: Path) -> None:
         raise HwbenchError(f"could not create {directory}: {error.strerror}; {process.written_summary()}") from None
 
 
+def _claim(tmp: str, name: Path) -> bool:
+    """Give the file ``tmp`` the name ``name`` unless a file has it (then False): atomically, with ``link()``;
+    where the filesystem has no hard links, by creating ``name`` with ``O_EXCL`` and renaming over the claim."""
+    try:
+        os.link(tmp, name)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    os.replace(tmp, name)
+    return True
+
+
+MAX_SAVE_SUFFIX = 10_000  # <stem>-1 ... <stem>-9999: more runs of one device in one second are not plausible
+
+
 def write_new(path: str | os.PathLike, text: str | bytes) -> Path:
     """Write ``text`` under ``path``'s name, or ``<stem>-1``, ``<stem>-2``... if taken, never replacing a file:
-    the name is claimed with ``link()`` (atomic, fails with EEXIST), so two runs that chose one name at once
-    both keep their file. Returns the name written."""
+    each name is claimed atomically (``_claim``), so two runs that chose one name at once both keep their file.
+    Returns the name written."""
     path = Path(path)
     _make_parents(path)
     check_writable(path, option="--save")
     tmp = _temporary(path, path, text)
-    os.chmod(tmp, _new_file_mode())
-    candidate, number = path, 1
+    candidate = path
     try:
-        while True:
-            try:
-                os.link(tmp, candidate)
+        os.chmod(tmp, _new_file_mode())
+        for number in range(1, MAX_SAVE_SUFFIX + 1):
+            if _claim(tmp, candidate):
                 break
-            except FileExistsError:
-                candidate, number = path.with_name(f"{path.stem}-{number}{path.suffix}"), number + 1
-            except OSError as error:
-                if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
-                    raise
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # no hard links here
-                os.close(fd)
-                os.replace(tmp, candidate)
-                break
-    except FileExistsError:
-        Path(tmp).unlink(missing_ok=True)
-        return write_new(path.with_name(f"{path.stem}-{number}{path.suffix}"), text)
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        else:
+            raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; {process.written_summary()}")
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    Path(tmp).unlink(missing_ok=True)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # the claimed name is a second link to it, or it was renamed
     process.record_written(str(candidate))
     return candidate
