@@ -13,15 +13,15 @@ def main() -> None:
 
     from . import process
 
-    process.install_handlers()
-    process.written.clear()
-    problem = process.stdout_problem()
-    if problem is not None:
-        if sys.stderr is not None:
-            print(f"hwbench: error: {problem}", file=sys.stderr, flush=True)
-        sys.exit(2)
     code: int | str | None = 0
-    try:
+    try:  # everything after the standard library's imports: a Ctrl-C at any instant is caught below
+        process.install_handlers()
+        process.written.clear()
+        problem = process.stdout_problem()
+        if problem is not None:
+            if sys.stderr is not None:
+                print(f"hwbench: error: {problem}", file=sys.stderr, flush=True)
+            sys.exit(2)
         from .cli import main as command_line
 
         command_line()

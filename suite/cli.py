@@ -394,6 +394,7 @@ def _main() -> None:
         text = f"hwbench: error: {printable(message().rstrip('.'))}; see 'hwbench{command} --help'"
         stderr.print(text, markup=False, soft_wrap=True)
         sys.exit(exit_code)
-    if interruption_reported() is not None:  # domain_errors printed it; typer handed back its exit code
-        interrupted(reported=True, code=interruption_reported())
+    # domain_errors printed an interruption (typer hands back its code), or typer turned one while parsing into a
+    if (reported := interruption_reported()) is not None or code == 130:  # silent Exit(130): one line, its code
+        interrupted(process.state.stopped, reported=reported is not None, code=reported)
     sys.exit(code if isinstance(code, int) else 0)

@@ -45,6 +45,7 @@ class Stopped(KeyboardInterrupt):
 class _State:
     measuring = False  # set once a measurement has started: --timeout then exits 1, not 2
     timeout: float | None = None
+    stopped: Stopped | None = None  # the last SIGTERM/SIGHUP/--timeout raised (typer may swallow it into 130)
     no_rank_waits = False  # under --mpi: every rank failed together, or the last collective is past
 
 
@@ -65,7 +66,8 @@ def written_summary() -> str:
 
 def _stop(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # a second TERM while cleaning up does not cut the cleanup short
-    raise Stopped(SIGNAL_NAMES[signum], 128 + signum)
+    state.stopped = Stopped(SIGNAL_NAMES[signum], 128 + signum)
+    raise state.stopped
 
 
 def install_handlers() -> None:
@@ -129,7 +131,8 @@ def start_measuring() -> None:
 def _timed_out(signum: int, frame: object) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     when = "while measuring" if state.measuring else "before measuring started"
-    raise Stopped(f"--timeout {state.timeout:g} s ran out {when}", 1 if state.measuring else 2)
+    state.stopped = Stopped(f"--timeout {state.timeout:g} s ran out {when}", 1 if state.measuring else 2)
+    raise state.stopped
 
 
 def start_timeout(seconds: float) -> None:
