@@ -1,22 +1,44 @@
-"""``python -m hwbench`` and the ``hwbench`` console script.
+"""``python -m hwbench`` and the ``hwbench`` console script: the process's exit-code contract
+(``process.py``, docs/reliability.md) around the command line.
 
-Nothing is imported before the ``try``: Ctrl-C at any instant, even while typer, rich or numpy are still
-being imported, ends with one line on stderr and exit 130, never a traceback.
+Nothing but the standard library is imported before the ``try``: Ctrl-C (or SIGTERM, SIGHUP) at any instant,
+even while typer, rich or numpy are still being imported, ends with one line on stderr and its exit code,
+never a traceback. Under ``run --mpi`` a rank that fails alone aborts the whole job (``process.abort_mpi_job``).
 """
 
 
 def main() -> None:
-    try:
+    import signal
+    import sys
+
+    from . import process
+
+    code: int | str | None = 0
+    try:  # everything after the standard library's imports: a Ctrl-C at any instant is caught below
+        process.install_handlers()
+        process.written.clear()
+        problem = process.stdout_problem()
+        if problem is not None:
+            if sys.stderr is not None:
+                print(f"hwbench: error: {problem}", file=sys.stderr, flush=True)
+            sys.exit(2)
         from .cli import main as command_line
 
         command_line()
-    except KeyboardInterrupt:
-        import signal
-        import sys
-
+    except KeyboardInterrupt as error:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("hwbench: error: interrupted; nothing was written", file=sys.stderr, flush=True)
-        sys.exit(130)
+        print(f"hwbench: error: {process.reason_of(error)}; {process.written_summary()}", file=sys.stderr,
+              flush=True)
+        code = process.exit_code_of(error)
+    except BrokenPipeError:
+        process.quiet_broken_pipe()
+        code = process.BROKEN_PIPE
+    except SystemExit as end:
+        code = end.code
+    number = code if isinstance(code, int) else 0 if code is None else 1
+    if process.mpi_requested(sys.argv[1:]):
+        process.abort_mpi_job(number)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,11 @@
 Parse, call, print. Streams have jobs: results go to the output file or stdout (``-o -``); progress, warnings
 and errors go to stderr (``console.py``). Domain errors are caught only at the commands and become one line
 on stderr and an exit code: 0 success, 1 measurement failure (or a regression, for ``compare`` and
-``fleet``), 2 bad usage, 130 interrupted (Ctrl-C).
+``fleet``), 2 bad usage, 130/143/129 interrupted (Ctrl-C, SIGTERM, SIGHUP), 141 broken pipe (``process.py``).
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from . import limits, machine_load, process
 from .commands.validate import validate as validate_command
 from .console import (
     Progress,
@@ -28,7 +28,9 @@ from .console import (
     warn,
 )
 from .errors import UsageError
+from .limits import default_output
 from .runner import RunOptions
+from .safe_text import printable
 from .version import __version__
 
 app = typer.Typer(
@@ -50,12 +52,12 @@ def _version(value: bool) -> None:
 def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="End the command after "
+                                                  "this long: exit 2 before measuring, 1 after.")] = None,
 ) -> None:
     """Measure the real FLOP/s and GB/s ceilings of this machine and write a calibrated roofline profile."""
-
-
-def default_output(device: str) -> Path:
-    return Path(f"hwbench-{device.replace(':', '')}.yaml")
+    if timeout is not None:  # a bad value: a UsageError, one line and exit 2 (main)
+        process.start_timeout(limits.check_timeout(timeout))
 
 
 SAVE_ROOT = Path("results")
@@ -94,11 +96,12 @@ def run(
 ) -> None:
     """Measure the ceilings of one device (or each of cuda:all, all) and write its profile."""
     from .cluster.run import check_flags, record_job, run_many, saved_file
-    from .profile.files import check_writable, dump_yaml, write_atomic
+    from .profile.files import check_writable, dump_yaml, write_atomic, write_new
     from .runner import resolve_device
     from .tools.render import print_profile
 
-    options = RunOptions(kernels, quick, threads, cpus, pinning, check_sustain(sustain, interval))
+    options = RunOptions(kernels, quick, threads, cpus, pinning,
+                         limits.check_run_flags(kernels, threads, cpus, sustain, interval))
     if (job := check_flags(device, save_dir, save, one_at_a_time, mpi)) is None:  # several devices, or MPI
         return run_many(device, output, save_dir or SAVE_ROOT if save else None, one_at_a_time, mpi, options)
     target = resolve_device(device)
@@ -120,20 +123,8 @@ def run(
         print_profile(data, stdout_console())
         stderr.print(f"hwbench: profile written to {path}", markup=False)
     if save:
-        write_atomic(saved := saved_file(save_dir or SAVE_ROOT, data, job), text, create_parents=True)
+        saved = write_new(saved_file(save_dir or SAVE_ROOT, data, job), text)
         stderr.print(f"hwbench: profile saved as {saved}", markup=False)
-
-
-def check_sustain(seconds: float | None, interval: float) -> tuple[float, float] | None:
-    from .profile.sustained import MIN_INTERVAL_S
-
-    if seconds is None:
-        return None
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise UsageError(f"--sustain {seconds:g} must be a positive number of seconds, e.g. --sustain 60")
-    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= seconds):
-        raise UsageError(f"--interval {interval:g} must be between {MIN_INTERVAL_S} s and --sustain ({seconds:g} s)")
-    return seconds, interval
 
 
 def measure(target: str, options: RunOptions) -> dict:
@@ -141,7 +132,8 @@ def measure(target: str, options: RunOptions) -> dict:
     from .runner import measure as run_measurement
 
     with Progress(target) as progress:
-        return run_measurement(target, options, progress)
+        process.start_measuring()
+        return machine_load.recorded(lambda: run_measurement(target, options, progress))
 
 
 @app.command()
@@ -176,8 +168,7 @@ def predict(
     from .profile import Profile
 
     for option, value in (("--flops", flops), ("--bytes", bytes_moved)):
-        if not math.isfinite(value) or value < 0:
-            raise UsageError(f"{option} {value:g} must be a finite non-negative number, e.g. {option} 2e9")
+        limits.check_work(option, value)
     if bytes_moved == 0 and flops == 0:
         raise UsageError("--flops and --bytes are both 0: give the kernel's work")
     loaded = Profile.load(profile)
@@ -229,7 +220,7 @@ def compare(
         console = stdout_console()
         print_table(comparison_table(comparison), console)
         for note in comparison.notes:
-            console.print(f"note: {note}", markup=False)
+            console.print(printable(f"note: {note}"), markup=False)
         console.print(summary_line(comparison), markup=False)
     if comparison.regressed:
         raise typer.Exit(1)
@@ -274,6 +265,8 @@ def roofline(
     check_writable(output)
     fmt = output_format(output, stream=is_stream(output))
     points = [parse_point(text) for text in point or []]
+    for text, mark in zip(point or [], points):
+        limits.check_point(text, mark.flops, mark.bytes_moved, mark.seconds)
     chosen_precisions = parse_names(precisions, "--precisions")
     if precision:
         chosen_precisions = (chosen_precisions or []) + [name.strip().lower() for name in precision]
@@ -348,8 +341,8 @@ def fleet(
     for note in skipped:
         warn(note)
     report = fleet_report(members, limit)
-    if prometheus is not None:
-        write_atomic(prometheus, to_prometheus(report))
+    if prometheus is not None:  # a write that fails is the environment's fault (2), never "a slow device" (1)
+        write_atomic(prometheus, to_prometheus(report), failure=UsageError)
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(report))
     elif output_format is OutputFormat.markdown:
@@ -359,7 +352,7 @@ def fleet(
         for table in rich_tables(report):
             print_table(table, console)
         for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
-            console.print(line)
+            console.print(printable(line), markup=False)
     if prometheus is not None:
         stderr.print(f"hwbench: Prometheus metrics written to {prometheus}", markup=False)
     if report.flagged:
@@ -367,14 +360,15 @@ def fleet(
 
 
 def main() -> None:
-    """The command line behind the console entry point (``hwbench.__main__.main``, which also covers the
-    imports). A malformed option value (``--threads abc``) gets hwbench's one-line error with exit 2, like
-    every other bad input, instead of click's three-line usage block; Ctrl-C at any point gets one line and
-    exit 130."""
+    """The command line behind ``hwbench.__main__.main``. A malformed option value (``--threads abc``) gets
+    one line and exit 2, not click's usage block; Ctrl-C (SIGTERM, SIGHUP) one line and its exit code."""
     try:
         _main()
-    except KeyboardInterrupt:
-        interrupted()
+    except KeyboardInterrupt as error:
+        interrupted(error)
+    except BrokenPipeError:
+        process.quiet_broken_pipe()
+        sys.exit(process.BROKEN_PIPE)
 
 
 def _main() -> None:
@@ -382,9 +376,14 @@ def _main() -> None:
         app()  # no arguments: the help
         return
     try:
+        if limits.measuring_command(sys.argv[1:]):
+            limits.check_kernel_environment()
         code = app(standalone_mode=False)
-    except typer.Abort:
-        interrupted()
+    except UsageError as error:
+        stderr.print(f"hwbench: error: {printable(str(error))}", markup=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except typer.Abort as abort:  # click's form of a KeyboardInterrupt outside the command (while parsing)
+        interrupted(abort.__context__)
     except Exception as error:
         # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
         exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
@@ -392,9 +391,10 @@ def _main() -> None:
             internal_error(error)
         context = getattr(error, "ctx", None)
         command = f" {context.info_name}" if context is not None and context.parent is not None else ""
-        text = f"hwbench: error: {message().rstrip('.')}; see 'hwbench{command} --help'"
+        text = f"hwbench: error: {printable(message().rstrip('.'))}; see 'hwbench{command} --help'"
         stderr.print(text, markup=False, soft_wrap=True)
         sys.exit(exit_code)
-    if code == 130:  # typer turns a KeyboardInterrupt outside the command (while parsing) into a silent 130
-        interrupted(reported=interruption_reported())
+    # domain_errors printed an interruption (typer hands back its code), or typer turned one while parsing into a
+    if (reported := interruption_reported()) is not None or code == 130:  # silent Exit(130): one line, its code
+        interrupted(process.state.stopped, reported=reported is not None, code=reported)
     sys.exit(code if isinstance(code, int) else 0)

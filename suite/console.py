@@ -15,17 +15,35 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
+from . import process
 from .errors import HwbenchError
+from .safe_text import printable
 
 # Tables need about 100 columns; when the stream is not a terminal (a log, a pipe) rich would assume 80.
 TABLE_WIDTH = 110
-stderr = Console(stderr=True, highlight=False, markup=False, emoji=False,
-                 width=None if sys.stderr.isatty() else TABLE_WIDTH)
+
+
+class _Console(Console):
+    def print(self, *objects, **options) -> None:  # type: ignore[override]
+        """Plain strings (messages, paths, summary lines) are shown with control characters escaped; rich
+        objects (tables) hold ``Text`` cells already made printable (``tools.cells``)."""
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
+
+    def on_broken_pipe(self) -> None:
+        """The reader of stdout went away (``| head -1``): rich would exit 1, which gates read as "regression";
+        a broken pipe ends quietly with 141, as ``yes | head -1`` (``process.py``)."""
+        self.quiet = True
+        process.quiet_broken_pipe()
+        raise BrokenPipeError
+
+
+stderr = _Console(stderr=True, highlight=False, markup=False, emoji=False,
+                  width=None if sys.stderr.isatty() else TABLE_WIDTH)
 INTERRUPTED = "hwbench: error: interrupted; nothing was written"
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
+    return _Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
 
 
 F = TypeVar("F", bound=Callable)
@@ -33,35 +51,42 @@ _reported: list[int] = []  # an interruption domain_errors has already printed
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    stderr.print(f"hwbench: error: {message}", markup=False, soft_wrap=True)
+    stderr.print(f"hwbench: error: {printable(message)}", markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def domain_errors(command: F) -> F:
-    """Turn HwbenchError into one line on stderr and its exit code (no traceback)."""
+    """Turn HwbenchError into one line on stderr and its exit code (no traceback); an interruption (Ctrl-C,
+    SIGTERM, SIGHUP, --timeout) into one line saying what was written; a broken pipe into a quiet 141."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        process.written.clear()  # what this command writes (one process may run several: the tests)
         try:
             return command(*args, **kwargs)
         except HwbenchError as error:
+            if getattr(error, "collective", False):  # every MPI rank raised it together: none is left waiting
+                process.state.no_rank_waits = True
             raise fail(str(error), error.exit_code) from None
-        except KeyboardInterrupt:
-            _reported.append(130)
-            raise fail("interrupted; nothing was written", 130) from None
+        except KeyboardInterrupt as error:
+            _reported.append(process.exit_code_of(error))
+            raise fail(f"{process.reason_of(error)}; {process.written_summary()}", _reported[-1]) from None
+        except BrokenPipeError:
+            process.quiet_broken_pipe()
+            raise typer.Exit(process.BROKEN_PIPE) from None
         except MemoryError:
             raise fail("out of memory; close other programs or measure fewer kernels with --kernels", 1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def interruption_reported() -> bool:
-    """Whether ``domain_errors`` already printed the interruption line."""
-    return bool(_reported)
+def interruption_reported() -> int | None:
+    """The exit code of the interruption ``domain_errors`` already printed, or None."""
+    return _reported[-1] if _reported else None
 
 
 def warn(message: str) -> None:
-    stderr.print(f"hwbench: warning: {message}", markup=False, soft_wrap=True)
+    stderr.print(f"hwbench: warning: {printable(message)}", markup=False, soft_wrap=True)
 
 
 class Progress:
@@ -95,15 +120,16 @@ class Progress:
             self.bar.__exit__(*exc)
 
 
-def interrupted(reported: bool = False) -> None:
-    """Ctrl-C: one line and exit 130, whatever was running. A second Ctrl-C while exiting is ignored, so it
-    cannot print a traceback either."""
+def interrupted(error: BaseException | None = None, reported: bool = False, code: int | None = None) -> None:
+    """Ctrl-C (or SIGTERM, SIGHUP, --timeout: ``process.Stopped``): one line and its exit code, whatever was
+    running. A second Ctrl-C while exiting is ignored, so it cannot print a traceback either."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not reported:
-        print(INTERRUPTED, file=sys.stderr, flush=True)
-    sys.exit(130)
+        print(f"hwbench: error: {process.reason_of(error)}; {process.written_summary()}", file=sys.stderr,
+              flush=True)
+    sys.exit(code if code is not None else process.exit_code_of(error) if error is not None else process.INTERRUPT)
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): not 1, which compare, history and fleet gates read as a regression
@@ -117,7 +143,7 @@ def internal_error(error: BaseException) -> None:
 
     if os.environ.get("HWBENCH_DEBUG"):
         raise error
-    stderr.print(f"hwbench: internal error: {error.__class__.__name__}: {error}; this is a bug in hwbench: "
-                 "please report it with the output of the same command under HWBENCH_DEBUG=1", markup=False,
+    stderr.print(f"hwbench: internal error: {error.__class__.__name__}: {printable(str(error))}; this is a bug in "
+                 "hwbench: please report it with the output of the same command under HWBENCH_DEBUG=1", markup=False,
                  soft_wrap=True)
     sys.exit(INTERNAL_ERROR)

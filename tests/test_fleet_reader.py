@@ -150,7 +150,6 @@ LAYOUTS = {
         "  name: AMD EPYC 9555", "  name: *h", 1),
     "JSON (flow style)": lambda t: __import__("json").dumps(yaml.load(t, Loader=_Loader)),
     "indented lists": lambda t: yaml.dump(yaml.load(t, Loader=_Loader), Dumper=_IndentedDumper, sort_keys=False),
-    "duplicate key": lambda t: t.replace("host: testhost\n", "host: first\nhost: testhost\n", 1),
     "no newline at the end": lambda t: t.rstrip("\n"),
 }
 
@@ -168,6 +167,16 @@ def test_other_layouts_of_a_good_profile_read_the_same(tmp_path, layout):
     full = read_member_full(path)
     assert not isinstance(full, str), full
     assert read_member(path) == full
+
+
+def test_a_duplicate_key_is_refused_by_both_readers(tmp_path):
+    """YAML keys are unique: a file that says ``host`` twice is not read with the last one winning."""
+    path = tmp_path / "twice.yaml"
+    text = (ROOT / "tests" / "golden" / "cpu-profile.yaml").read_text()
+    path.write_text(text.replace("host: testhost\n", "host: first\nhost: testhost\n", 1))
+    for reader in (read_member, read_member_full):
+        note = reader(path)
+        assert isinstance(note, str) and "found the key 'host' twice" in note
 
 
 def test_damage_where_fleet_does_not_read_is_not_checked(tmp_path):

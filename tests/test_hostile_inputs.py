@@ -312,3 +312,81 @@ def test_only_a_traceback_outside_hwbench_counts_as_interpreter_startup():
     assert not _in_interpreter_startup(ours)
     assert not _in_interpreter_startup("hwbench: error: interrupted; nothing was written\n", 130)
     assert not _in_interpreter_startup("", 1)
+
+
+# Bounded reads, bounded flags, printable text (mechanisms; tests/test_probes.py runs them as processes) ------
+
+
+def test_the_loader_refuses_duplicate_keys_and_alias_bombs_but_keeps_plain_aliases():
+    from hwbench.profile.reading import load_yaml
+
+    with pytest.raises(UsageError, match="found the key 'a' twice"):
+        load_yaml("a: 1\nb: 2\na: 3\n", "dup.yaml")
+    bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+    started = time.perf_counter()
+    with pytest.raises(UsageError, match="more than 1,000,000 nodes"):
+        load_yaml(bomb, "bomb.yaml")
+    assert time.perf_counter() - started < 5  # a bound on a hang, not a speed test: 10^9 nodes are never walked
+    assert load_yaml("a: &x [1, 2]\nb: *x\n", "ok.yaml") == {"a": [1, 2], "b": [1, 2]}
+
+
+def test_the_number_check_visits_a_shared_container_once():
+    from hwbench.profile.format import _bad_number
+
+    shared: list = [1.0] * 1000
+    for _ in range(20):  # 2^20 paths to the same list, 20 distinct containers
+        shared = [shared, shared]
+    assert _bad_number({"x": shared}) is None
+    assert _bad_number({"x": [[float("nan")], 10 ** 400]})[1].startswith("is nan")
+    assert "401 digits" in _bad_number({"x": [10 ** 400]})[1]
+
+
+def test_a_profile_read_is_a_regular_file_only(tmp_path):
+    from hwbench.profile.reading import read_text
+
+    fifo = tmp_path / "f.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="it is a FIFO"):
+        read_text(fifo)  # refused at once, not blocked in open()
+    with pytest.raises(UsageError, match="it is a character device"):
+        read_text("/dev/zero")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda limits: limits.check_cpus("0-999999999999"), "cannot exist"),
+    (lambda limits: limits.check_cpus("0-3,x"), "is not a CPU list"),
+    (lambda limits: limits.check_kernels(",,,"), "names no kernel"),
+    (lambda limits: limits.check_threads(2 ** 63), "at most 8192"),
+    (lambda limits: limits.check_sustain(1e5, 1e5), "up to 86400"),
+    (lambda limits: limits.check_work("--flops", 1e-320), "0 or between 1 and"),
+    (lambda limits: limits.check_point("k:1e308:1e-308", 1e308, 1e-308, None), "between 1 and 1e\\+30"),
+    (lambda limits: limits.check_kernel_environment({"NUMBA_DISABLE_JIT": "1"}), "run as Python"),
+    (lambda limits: limits.check_kernel_environment({"NUMBA_NUM_THREADS": "0"}), "between 1 and"),
+])
+def test_flags_and_environment_are_bounded_before_use(call, message):
+    from hwbench import limits
+
+    with pytest.raises(UsageError, match=message):
+        call(limits)
+
+
+def test_only_commands_that_run_kernels_check_the_numba_environment():
+    from hwbench.limits import measuring_command
+
+    assert measuring_command(["run", "-k", "copy"]) and measuring_command(["--timeout", "5", "validate"])
+    assert not measuring_command(["show", "run"]) and not measuring_command(["--timeout", "5", "show", "x"])
+
+
+def test_slurm_tasks_per_node_is_counted_not_expanded():
+    from hwbench.cluster.job import tasks_on_node
+
+    assert tasks_on_node("1(x300000000),4", 299_999_999) == 1 and tasks_on_node("1(x300000000),4", 300_000_000) == 4
+    assert tasks_on_node("1(x300000000)", 300_000_000) is None
+
+
+def test_printable_escapes_control_characters_only():
+    from hwbench.safe_text import printable
+
+    assert printable("\x1b]0;title\x07\x1b[2Jname") == "\\x1b]0;title\\x07\\x1b[2Jname"
+    assert printable("Ryzen 9 7950X – 16 cœurs, 東京") == "Ryzen 9 7950X – 16 cœurs, 東京"

@@ -292,3 +292,62 @@ def test_roofline_refuses_directories(tmp_path, saved_profile, output, message):
     result = roofline(str(saved_profile), "-o", output.format(tmp=tmp_path))
     assert result.exit_code == 2 and message in only_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zen5.yaml"]
+
+
+# Streams behind file names, modes, owners and --save names (the probe suite runs the same as processes) -----
+
+
+@pytest.mark.parametrize("name, fd", [("/dev/stdout", 1), ("/dev/stderr", 2), ("/dev/fd/5", 5),
+                                      ("/proc/self/fd/7", 7), (f"/proc/{os.getpid()}/fd/3", 3),
+                                      ("/proc/1/fd/3", None), ("/dev/stdout.yaml", None), ("out.yaml", None)])
+def test_inherited_descriptors_are_recognised(name, fd):
+    from hwbench.profile.files import inherited_fd
+
+    assert inherited_fd(name) == fd
+
+
+def test_a_descriptor_is_written_at_its_offset_not_reopened(tmp_path):
+    """-o /dev/fd/N where N is open in append mode on a log: the log keeps its earlier lines."""
+    log = tmp_path / "build.log"
+    log.write_text("earlier line\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        write_atomic(f"/dev/fd/{fd}", "new text\n")
+    finally:
+        os.close(fd)
+    assert log.read_text() == "earlier line\nnew text\n"
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path):
+    private = tmp_path / "private.yaml"
+    private.write_text("old\n")
+    os.chmod(private, 0o600)
+    write_atomic(private, "new\n")
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600 and private.read_text() == "new\n"
+    previous = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "fresh.yaml", "x\n")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "fresh.yaml").st_mode) == 0o640
+
+
+def test_write_new_never_replaces_and_takes_the_next_free_name(tmp_path):
+    from hwbench.profile.files import write_new
+
+    first = write_new(tmp_path / "s" / "run.yaml", "one\n")
+    second = write_new(tmp_path / "s" / "run.yaml", "two\n")
+    assert (first.name, second.name) == ("run.yaml", "run-1.yaml")
+    assert first.read_text() == "one\n" and second.read_text() == "two\n"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["run-1.yaml", "run.yaml"]
+
+
+def test_a_failed_write_says_what_was_written_before(tmp_path, monkeypatch):
+    from hwbench import process
+    from hwbench.errors import HwbenchError
+
+    monkeypatch.setattr(process, "written", [])
+    write_atomic(tmp_path / "a.yaml", "a\n")
+    with pytest.raises(HwbenchError, match=r"could not write /dev/full: No space left on device; .*a\.yaml was "
+                                           r"written, nothing else"):
+        write_atomic("/dev/full", "b\n")

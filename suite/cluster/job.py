@@ -23,14 +23,19 @@ INTEGER_KEYS = {"procid", "localid", "nodeid", "ntasks"}
 
 
 def tasks_on_node(tasks_per_node: str, node_index: int) -> int | None:
-    """Tasks on node ``node_index`` from ``SLURM_TASKS_PER_NODE`` (``4(x2),1`` is 4, 4, 1); None if unreadable."""
-    counts: list[int] = []
+    """Tasks on node ``node_index`` from ``SLURM_TASKS_PER_NODE`` (``4(x2),1`` is 4, 4, 1); None if unreadable.
+    The repetitions are counted, never expanded (``1(x300000000)`` is one number, not a list of 3 x 10^8)."""
+    first = 0  # the index of the first node the current part describes
+    found = None
     for part in tasks_per_node.split(","):
-        match = re.fullmatch(r"\s*(\d+)(?:\(x(\d+)\))?\s*", part)
+        match = re.fullmatch(r"\s*(\d{1,9})(?:\(x(\d{1,9})\))?\s*", part, re.ASCII)
         if not match:
             return None
-        counts += [int(match.group(1))] * int(match.group(2) or 1)
-    return counts[node_index] if 0 <= node_index < len(counts) else None
+        repeat = int(match.group(2) or 1)
+        if found is None and first <= node_index < first + repeat:
+            found = int(match.group(1))
+        first += repeat
+    return found
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,9 @@ class JobContext:
             if value is None or value == "":
                 continue
             if key in INTEGER_KEYS:
-                if not value.strip().isdigit():
-                    raise UsageError(f"{variable}={value!r} is not a non-negative integer; run under srun, or unset "
-                                     "it")
+                if not (value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 9):
+                    raise UsageError(f"{variable}={value!r} is not a non-negative integer (0-999999999); run under "
+                                     "srun, or unset it")
                 slurm[key] = int(value)
             else:
                 slurm[key] = value

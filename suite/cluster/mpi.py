@@ -3,8 +3,10 @@ between ranks; then rank 0 gathers every profile.
 
 Order on every rank (each step a collective, so every rank takes it):
 
-1. the plan check: every rank must have been given the same ``--device``, ``--kernels`` and ``--quick``
-   (ranks that measure different things cannot be compared, and the barrier counts would differ);
+1. the plan, agreed in one collective: every rank must have been given the same ``--device``, ``--kernels``,
+   ``--quick``, ``--threads``, ``--cpus``, ``--pinning``, ``--sustain``/``--interval`` and ``--one-at-a-time``
+   (ranks that measure different things cannot be compared, and the barrier counts would differ), and
+   readable Slurm variables;
 2. the CPU share: ranks on one host (MPI's shared-memory communicator) split the CPUs they may all use (their
    common affinity mask, or ``--cpus``) into disjoint contiguous shares by local rank, so no two ranks measure
    the same cores; ranks the launcher already bound to disjoint masks keep theirs (``run.cpu_share``);
@@ -13,14 +15,18 @@ Order on every rank (each step a collective, so every rank takes it):
 4. the interconnect: MPI ping-pong latency and bandwidth between rank 0 and every other rank (``osu``), and on
    GPUs the NCCL all-reduce bus bandwidth over every rank's GPUs (``hwbench.gpu.allreduce``), written to each
    profile's ``interconnect`` section;
-5. the gather: each rank sends its profiles as YAML text and their file names; rank 0 checks and writes them
-   (atomically) into the folder and returns them for the fleet report.
+5. the gather: each rank sends its profiles as YAML text with its place in the job (rank, host sharing); rank
+   0 checks them, names them itself under its own ``-o``/``--save`` (never a path another rank chose), writes
+   them atomically and returns them for the fleet report.
 
 Bad input is agreed on through a collective, so every rank exits 2 together. Any other error on one rank
-alone (a bug, a failed device check) would leave the others waiting in a collective: that rank prints one
-line and calls ``MPI_Abort``, which ends every rank. Under ``--device cuda:all`` the ranks' barrier is taken by
-whichever GPU thread arrives last, always under the threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of
-several GPUs at once is refused (exit 2, use --one-at-a-time) where the library grants less than SERIALIZED.
+alone (a bug, a failed device check, Ctrl-C, SIGTERM, SIGHUP) would leave the others waiting in a collective:
+that rank prints one line and calls ``MPI_Abort``, which ends every rank; a failure before MPI started (a
+bad flag) does the same from ``hwbench.__main__`` (``process.abort_mpi_job``).
+
+Under ``--device cuda:all`` the ranks' barrier is taken by whichever GPU thread arrives last, always under the
+threads' lock: mpi4py asks for MPI_THREAD_MULTIPLE, and a run of several GPUs at once is refused (exit 2, use
+--one-at-a-time) where the library grants less than SERIALIZED.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import machine_load, process
 from ..errors import MeasurementError, UsageError
+from ..process import start_measuring
 from ..profile.files import dump_yaml
 from ..runner import RunOptions
+from ..safe_text import printable
 from .devices import ProgressFor, measure_devices
 from .job import JobContext
 from .naming import record_job
@@ -49,6 +58,7 @@ def import_mpi() -> Any:
         from mpi4py import MPI
     except (ImportError, RuntimeError) as error:  # mpi4py 4 raises RuntimeError when it finds no libmpi
         raise UsageError(f"--mpi needs mpi4py and an MPI library ({error}): {MPI_INSTALL_HINT}") from None
+    process.install_handlers()  # MPI_Init (mpich's UCX transport) replaced the SIGHUP handler: SIGHUP ended nothing
     return MPI
 
 
@@ -122,7 +132,7 @@ def collective(error: UsageError) -> UsageError:
 class Gathered:
     """What rank 0 holds after the gather: (paths, YAML text) per profile, and the failures of every rank."""
 
-    files: list[tuple[list[str], str]]  # (the paths it goes to, named by the rank that measured it; YAML text)
+    files: list[tuple[JobContext, str]]  # (the measuring rank's place in the job; its profile as YAML text)
     failures: list[str]
     root: bool = True  # rank 0, which holds every rank's profiles; another rank holds only its own failures
 
@@ -145,19 +155,32 @@ def interconnect_section(pairs: Sequence[Any], rank: int, library: str, nccl: di
     return section
 
 
+def plan_of(spec: str, options: RunOptions, one_at_a_time: bool) -> tuple:
+    """Every flag that shapes the measurement (what is measured, how long, on how many threads): ranks that
+    differ in one would measure different things, and take different numbers of step barriers."""
+    return (spec.strip().lower(), options.kernels, options.quick, options.threads, options.pinning, options.cpus,
+            options.sustain, one_at_a_time)
+
+
 def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, one_at_a_time: bool,
-            name_files: Callable[[dict, JobContext], list[str]], progress_for: ProgressFor,
-            links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
-    """Run this rank's part; rank 0 returns what it gathered (written by the caller)."""
+            progress_for: ProgressFor, links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+    """Run this rank's part; rank 0 returns what it gathered (named and written by the caller)."""
     mpi = import_mpi()
     comm = mpi.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     local = comm.Split_type(mpi.COMM_TYPE_SHARED, key=rank)
-    job = JobContext.from_environment().with_mpi(rank, size, local.Get_rank(), local.Get_size())
-    plans = comm.allgather((spec.strip().lower(), options.kernels, options.quick, one_at_a_time))
-    if any(plan != plans[0] for plan in plans):
-        raise collective(UsageError("--mpi: the ranks were given different --device, --kernels, --quick or "
-                                    "--one-at-a-time; start every rank with the same command"))
+    job, problem = JobContext({}), None
+    try:  # the environment is part of the plan: a rank with a malformed SLURM_PROCID stops every rank
+        job = JobContext.from_environment().with_mpi(rank, size, local.Get_rank(), local.Get_size())
+    except UsageError as error:
+        problem = f"rank {rank}: {error}" if size > 1 else str(error)
+    plans = comm.allgather((plan_of(spec, options, one_at_a_time), problem))  # the one collective of the plan
+    if problems := [p for _, p in plans if p]:
+        raise collective(UsageError(problems[0]))
+    if any(plan != plans[0][0] for plan, _ in plans):
+        raise collective(UsageError("--mpi: the ranks were given different --device, --kernels, --quick, "
+                                    "--threads, --cpus, --pinning, --sustain/--interval or --one-at-a-time; start "
+                                    "every rank with the same command"))
     targets: list[str] = []
     try:  # rank 0's output folder, every rank's devices
         targets, problem = setup(rank == 0), None
@@ -167,22 +190,22 @@ def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, 
     if problems:
         raise collective(UsageError(problems[0]))
     try:
-        return _measure_and_gather(comm, local, mpi, job, targets, options, one_at_a_time, name_files, progress_for,
-                                   links)
-    except Exception as error:
+        return _measure_and_gather(comm, local, mpi, job, targets, options, one_at_a_time, progress_for, links)
+    except BaseException as error:  # Ctrl-C, SIGTERM and SIGHUP too (KeyboardInterrupt is no Exception)
         if size == 1 or isinstance(error, UsageError) and getattr(error, "collective", False):
             raise
         # One rank failing alone would leave the others waiting in a collective forever: end the whole job.
-        sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {type(error).__name__}: {error}; aborting "
-                         "every rank\n")
+        what = process.reason_of(error) if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {printable(what)}; aborting every rank\n")
         sys.stderr.flush()
-        comm.Abort(1 if isinstance(error, MeasurementError) else 70)
+        comm.Abort(process.exit_code_of(error) if isinstance(error, KeyboardInterrupt) else
+                   1 if isinstance(error, MeasurementError) else 2 if isinstance(error, UsageError) else 70)
         raise
 
 
 def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, targets: list[str], options: RunOptions,
-                        one_at_a_time: bool, name_files: Callable[[dict, JobContext], list[str]],
-                        progress_for: ProgressFor, links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
+                        one_at_a_time: bool, progress_for: ProgressFor,
+                        links: Callable[[Sequence[int]], dict | None] | None) -> Gathered:
     """Steps 2-5 of the module docstring, on every rank."""
     rank, size = comm.Get_rank(), comm.Get_size()
     masks = local.allgather(sorted(os.sched_getaffinity(0)))
@@ -204,8 +227,13 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
     problems = [p for p in comm.allgather(problem) if p]  # every rank stops, or none: no rank left waiting
     if problems:
         raise collective(UsageError(problems[0]))
+    start_measuring()
+    before = machine_load.snapshot()
     run = measure_devices(targets, options, progress_for if rank == 0 else (lambda target: None), one_at_a_time,
                           MpiSteps(comm), links)
+    after = machine_load.snapshot()
+    for data in run.profiles:
+        machine_load.record(data, before, after)
     host = socket.gethostname()
     pairs = measure_pairs(comm, mpi, host, options.quick) if size > 1 else []
     nccl, wrong_sum = None, None
@@ -242,7 +270,7 @@ def _measure_and_gather(comm: Any, local: Any, mpi: Any, job: JobContext, target
         if share_note is not None and data["device"]["id"] == "cpu":
             data["run"]["cpu_share"] = share_note
         data["interconnect"] = interconnect_section(pairs, rank, library, nccl)
-        mine.append((name_files(data, job), dump_yaml(data)))
+        mine.append((job, dump_yaml(data)))
     everything = comm.gather((mine, failure), root=0)
     if rank != 0:
         return Gathered([], failure, root=False)

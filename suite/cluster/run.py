@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import machine_load, process
 from ..console import Progress, stderr, stdout_console, warn
 from ..errors import MeasurementError, UsageError
+from ..process import start_measuring
 from ..profile import Profile
-from ..profile.files import check_writable, dump_yaml, write_atomic
+from ..profile.files import check_writable, dump_yaml, write_atomic, write_new
 from ..runner import RunOptions, expand_devices, is_multi_device
 from ..tools.render import print_profile
 from .devices import ProgressFor, measure_devices
@@ -70,9 +72,7 @@ def _write(data: dict, folder: Path | None, save_root: Path | None, job: JobCont
         write_atomic(path, text)
         written.append(path)
     if save_root is not None:
-        path = saved_file(save_root, data, job)
-        write_atomic(path, text, create_parents=True)
-        written.append(path)
+        written.append(write_new(saved_file(save_root, data, job), text))
     return written
 
 
@@ -102,8 +102,13 @@ def run_many(device: str, output: str | None, save_root: Path | None, one_at_a_t
     if targets == ["cpu"] and device.strip().lower() == "all":
         warn("--device all: no usable CUDA GPU here (CuPy or the driver missing, or no GPU); measuring the CPU only")
     with Progress(device) as progress:
+        start_measuring()
+        before = machine_load.snapshot()
         run = measure_devices(targets, options, _progress_for(progress, targets), one_at_a_time,
                               links=links_measurer(options.quick))
+    after = machine_load.snapshot()
+    for data in run.profiles:
+        machine_load.record(data, before, after)
     for data in run.profiles:
         record_job(data, job)
         for message in data.get("warnings", []):
@@ -120,6 +125,11 @@ def _progress_for(progress: Progress, targets: Sequence[str]) -> ProgressFor:
     if len(targets) == 1:
         return lambda target: progress
     return lambda target: (lambda label, index, total: progress(f"{target}: {label}", index, total))
+
+
+def _said(profile: Profile, path: str | Path) -> None:
+    stderr.print(f"hwbench: profile of {profile.data['host']} {profile.data['device']['id']} written to {path}",
+                 markup=False)
 
 
 def unique_path(path: str, taken: set[str]) -> str:
@@ -148,23 +158,22 @@ def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_t
         state["targets"] = expand_devices(device)
         return state["targets"]
 
-    def names(data: dict, rank_job: JobContext) -> list[str]:  # computed on the rank that measured
-        paths = [profile_file(Path(output or "."), data, rank_job)] if output or save_root is None else []
-        return [str(p) for p in paths + ([saved_file(save_root, data, rank_job)] if save_root is not None else [])]
-
     with Progress(device) as progress:
-        gathered = run_mpi(device, setup, options, one_at_a_time, names,
+        gathered = run_mpi(device, setup, options, one_at_a_time,
                            lambda target: _progress_for(progress, state["targets"])(target),
                            links_measurer(options.quick))
+    process.state.no_rank_waits = True  # the gather was the last collective: a failure from here ends this rank only
     profiles, written = [], set()
-    for paths, text in gathered.files:
-        profile = Profile.from_yaml(text, paths[0])  # checked before it is written
-        # Names were chosen on the measuring ranks; two nodes with one hostname would name one file twice.
-        paths = [unique_path(path, written) for path in paths]
-        for path in paths:
-            write_atomic(path, text, create_parents=True)
-            stderr.print(f"hwbench: profile of {profile.data['host']} {profile.data['device']['id']} written to "
-                         f"{path}", markup=False)
+    for rank_job, text in gathered.files:
+        profile = Profile.from_yaml(text, f"the profile of rank {rank_job.rank}")  # checked before it is written
+        # Rank 0 names every file, under its own -o and --save only, from what it derives: the host (made a
+        # safe path component), the device and the rank. Two nodes with one hostname would name one file twice.
+        if output or save_root is None:
+            path = unique_path(str(profile_file(Path(output or "."), profile.data, rank_job)), written)
+            write_atomic(path, text)
+            _said(profile, path)
+        if save_root is not None:
+            _said(profile, write_new(saved_file(save_root, profile.data, rank_job), text))
         profiles.append(profile)
     if profiles:
         print_fleet(profiles)

@@ -7,7 +7,14 @@ Output paths (``run -o``, ``run --save``, ``roofline -o``) follow one set of rul
 - a symbolic link is followed: the file it points to is replaced the same way (temporary file beside the
   target, renamed over the target) and the link stays a link;
 - a character device (``/dev/null``, a terminal) or a FIFO is written through as a stream, never replaced;
-  ``-`` is standard output;
+  ``-`` is standard output, and so are ``/dev/stdout``, ``/dev/fd/N`` and ``/proc/self/fd/N``: written to the
+  inherited descriptor itself, never resolved to the file behind it (``-o /dev/stdout >> build.log`` appends
+  to build.log; it does not replace it);
+- a replaced file keeps its permission bits, and its owner and group where this user may set them (root);
+  a new file gets 0666 less the umask, as ``open()`` would give it; a file owned by another user in a sticky
+  folder (``/tmp``), which the kernel does not let this user rename over, is refused before measuring;
+- ``write_new`` (``run --save``) never replaces anything: the name is claimed atomically (``link()``, which
+  fails if it exists, or ``O_EXCL``), the next free name taken if two runs race for one;
 - a directory, a block device or a socket is refused, and so is a name ending in ``/`` (it names a
   directory).
 
@@ -16,7 +23,10 @@ Output paths (``run -o``, ``run --save``, ``roofline -o``) follow one set of rul
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -24,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import process
 from ..errors import HwbenchError, UsageError
 
 STDOUT = "-"
@@ -53,8 +64,8 @@ def _kind(path: Path) -> str:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "none"  # nothing there, or a dangling link (its target will be created)
-    except NotADirectoryError:
-        return "none"  # a parent is not a directory: the directory checks report it
+    except (NotADirectoryError, PermissionError):
+        return "none"  # a parent is not a directory, or cannot be searched: the directory checks report it
     if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
@@ -68,14 +79,31 @@ def _kind(path: Path) -> str:
     return "special file"
 
 
+_INHERITED = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
+
+
+def inherited_fd(path: str | os.PathLike) -> int | None:
+    """The descriptor ``path`` names when it is one this process inherited (``/dev/stdout``, ``/dev/stderr``,
+    ``/dev/fd/N``, ``/proc/self/fd/N``), else None. Opening such a path again would open the file behind it
+    afresh (from offset 0, without the shell's O_APPEND): hwbench writes to the descriptor instead."""
+    text = os.path.abspath(os.fspath(path))
+    if text in ("/dev/stdout", "/dev/stderr"):
+        return 1 if text == "/dev/stdout" else 2
+    match = _INHERITED.fullmatch(text)
+    if match and (match.group(1) is None or int(match.group(1)) == os.getpid()):
+        return int(match.group(2))
+    return None
+
+
 def is_stream(path: str | os.PathLike) -> bool:
-    """True for ``-`` (standard output), a character device or a FIFO: written through, never replaced."""
-    return str(path) == STDOUT or _kind(Path(path)) == "stream"
+    """True for ``-`` (standard output), an inherited descriptor, a character device or a FIFO: written
+    through, never replaced."""
+    return str(path) == STDOUT or inherited_fd(path) is not None or _kind(Path(path)) == "stream"
 
 
 def _target(path: Path) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or where its symbolic link(s) lead."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
 def check_writable(path: str | os.PathLike, create_parents: bool = False, option: str = "-o") -> None:
@@ -87,10 +115,19 @@ def check_writable(path: str | os.PathLike, create_parents: bool = False, option
         return
     if text.endswith(os.sep):
         where = Path(text)
-        if where.is_dir():
+        if os.path.isdir(where):
             raise UsageError(f"{option} {text}: is a directory; give a file name such as {where / 'profile.yaml'}")
         raise UsageError(f"{option} {text}: the name ends in '/', so it names a directory, and {where} does not "
                          "exist; give a file name without the trailing '/'")
+    fd = inherited_fd(text)
+    if fd is not None:
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            raise UsageError(f"{option} {text}: descriptor {fd} is not open; choose another path") from None
+        if flags & os.O_ACCMODE == os.O_RDONLY:
+            raise UsageError(f"{option} {text}: descriptor {fd} is open for reading only; choose another path")
+        return
     path = Path(text)
     kind = _kind(path)
     if kind == "stream":
@@ -105,19 +142,22 @@ def check_writable(path: str | os.PathLike, create_parents: bool = False, option
     path = _target(path)
     directory = path.parent if str(path.parent) else Path(".")
     if create_parents:
-        while not directory.exists() and directory != directory.parent:
+        while not os.path.exists(directory) and directory != directory.parent:
             directory = directory.parent
-        if not directory.is_dir():
+        if not os.path.isdir(directory):
             raise UsageError(f"{option} {text}: {directory} is not a directory; remove it or choose another path")
         path = directory / path.name
-        if path.is_dir():
+        if os.path.isdir(path):
             raise UsageError(f"{option} {text}: {path} is a directory; remove it or choose another path")
-    if not directory.is_dir():
+    if not os.path.isdir(directory):
         raise UsageError(f"{option} {text}: directory {directory} does not exist; create it or choose another path")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {text}: directory {directory} is not writable; choose another path")
-    if path.exists() and not os.access(path, os.W_OK):
+    if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{option} {text}: file is not writable; choose another path")
+    if _sticky_and_foreign(path, directory):
+        raise UsageError(f"{option} {text}: the file belongs to another user in a sticky folder ({directory}), "
+                         "where only its owner may replace it; choose another path")
     # os.access trusts permission bits only (root passes on /proc or a read-only mount): create a probe.
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=directory)
@@ -128,8 +168,37 @@ def check_writable(path: str | os.PathLike, create_parents: bool = False, option
     os.unlink(probe)
 
 
+def _sticky_and_foreign(path: Path, directory: Path) -> bool:
+    """Whether the kernel will refuse to rename over ``path``: a sticky folder, a file neither this user nor
+    the folder's owner owns (rename(2), EPERM; root is exempt)."""
+    try:
+        target, folder = os.stat(path), os.stat(directory)
+    except OSError:
+        return False
+    me = os.geteuid()
+    return bool(folder.st_mode & stat.S_ISVTX) and me != 0 and me not in (target.st_uid, folder.st_uid)
+
+
+def _write_fd(fd: int, data: bytes, path: str | Path) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
+
+
 def _write_stream(path: str | Path, text: str | bytes) -> None:
     data = text.encode() if isinstance(text, str) else text
+    fd = inherited_fd(path)
+    if fd is not None:
+        if fd in (1, 2):
+            (sys.stdout if fd == 1 else sys.stderr).flush()
+        _write_fd(fd, data, path)
+        process.record_written(str(path))
+        return
     if str(path) == STDOUT:
         sys.stdout.flush()
         buffer = getattr(sys.stdout, "buffer", None)
@@ -143,47 +212,150 @@ def _write_stream(path: str | Path, text: str | bytes) -> None:
     try:
         # O_WRONLY without O_CREAT or O_TRUNC: the device or FIFO stays what it is. A FIFO waits for a reader.
         fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
     except OSError as error:
-        raise HwbenchError(f"could not write {path}: {error.strerror}") from None
+        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
+    try:
+        _write_fd(fd, data, path)
+    finally:
+        os.close(fd)
+    process.record_written(str(path))
 
 
-def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False) -> None:
+def _new_file_mode() -> int:
+    """0666 less the umask: what ``open(path, "w")`` would have given a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _keep_mode_and_owner(tmp: str, target: Path) -> None:
+    """The replaced file's permission bits, owner and group on the file that replaces it (owner and group
+    where this user may set them: chown(2) needs root to give a file away; EPERM leaves this user's)."""
+    try:
+        old = os.stat(target)
+    except OSError:
+        os.chmod(tmp, _new_file_mode())
+        return
+    os.chmod(tmp, stat.S_IMODE(old.st_mode))
+    try:
+        os.chown(tmp, old.st_uid, old.st_gid)
+    except PermissionError:
+        pass
+
+
+def _temporary(path: str | os.PathLike, target: Path, text: str | bytes) -> str:
+    """A temporary file beside ``target`` holding ``text``, flushed to the disk (fsync)."""
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _keep_mode_and_owner(tmp, target)
+        process.test_pause("writing")
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False,
+                 failure: type[HwbenchError] = HwbenchError) -> None:
+    """``_write_atomic``; a write that fails (disk full, I/O error) raises ``failure`` (``fleet --prometheus``:
+    a ``UsageError``, exit 2, since its exit 1 means "a slow device")."""
+    try:
+        _write_atomic(path, text, create_parents)
+    except HwbenchError as error:
+        if isinstance(error, (UsageError, failure)):
+            raise
+        raise failure(str(error)) from None
+
+
+def _write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False) -> None:
     """Write ``text`` to ``path`` following the rules in the module docstring.
 
     A regular file (or nothing) is replaced atomically: a temporary file beside it, renamed over it, so
     readers never see half a file. A symbolic link is followed: its target is replaced that way and the link
-    stays a link. ``-`` (standard output), a character device or a FIFO is written through as a stream. A
-    directory, a block device or a socket is refused with a ``UsageError``."""
+    stays a link. ``-`` (standard output), an inherited descriptor, a character device or a FIFO is written
+    through as a stream. A directory, a block device or a socket is refused with a ``UsageError``."""
     if is_stream(path) or os.fspath(path).endswith(os.sep):
         check_writable(path)  # refuses a name ending in '/'
         _write_stream(path, text)
         return
     path = Path(path)
     if create_parents:
-        directory = _target(path).parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise HwbenchError(f"could not create {directory}: {error.strerror}; nothing was written") from None
+        _make_parents(path)
     check_writable(path)
     target = _target(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    tmp = _temporary(path, target, text)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise HwbenchError(f"could not write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)
-        raise HwbenchError(f"could not write {path}: {error.strerror}; nothing was written") from None
+        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    process.record_written(str(path))
+
+
+def _make_parents(path: Path) -> None:
+    directory = _target(path).parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HwbenchError(f"could not create {directory}: {error.strerror}; {process.written_summary()}") from None
+
+
+def _claim(tmp: str, name: Path) -> bool:
+    """Give the file ``tmp`` the name ``name`` unless a file has it (then False): atomically, with ``link()``;
+    where the filesystem has no hard links, by creating ``name`` with ``O_EXCL`` and renaming over the claim."""
+    try:
+        os.link(tmp, name)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    os.replace(tmp, name)
+    return True
+
+
+MAX_SAVE_SUFFIX = 10_000  # <stem>-1 ... <stem>-9999: more runs of one device in one second are not plausible
+
+
+def write_new(path: str | os.PathLike, text: str | bytes) -> Path:
+    """Write ``text`` under ``path``'s name, or ``<stem>-1``, ``<stem>-2``... if taken, never replacing a file:
+    each name is claimed atomically (``_claim``), so two runs that chose one name at once both keep their file.
+    Returns the name written."""
+    path = Path(path)
+    _make_parents(path)
+    check_writable(path, option="--save")
+    tmp = _temporary(path, path, text)
+    candidate = path
+    try:
+        os.chmod(tmp, _new_file_mode())
+        for number in range(1, MAX_SAVE_SUFFIX + 1):
+            if _claim(tmp, candidate):
+                break
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        else:
+            raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; {process.written_summary()}")
+    except OSError as error:
+        raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # the claimed name is a second link to it, or it was renamed
+    process.record_written(str(candidate))
+    return candidate

@@ -104,15 +104,45 @@ def _show(value: Any) -> str:
     return _one_line(repr(value) if isinstance(value, str) else str(value))
 
 
-def _non_finite(data: Any, parts: tuple = ()):
-    """The path and value of the first NaN or infinity anywhere in ``data``, or None."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return parts, data
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    for key, value in items:
-        found = _non_finite(value, (*parts, key))
-        if found is not None:
-            return found
+# Bounds on every number of a profile, checked before any arithmetic: a float beyond them overflows to
+# infinity (or divides to it) in the products and quotients of compare, predict and the plots; an integer
+# beyond 2^63 has no float near it (a 400-digit integer raises OverflowError in float()).
+MAX_FLOAT = 1e24  # the largest figure: 1e24 x 1e9 (GFLOP/s to FLOP/s) is still far from 1.8e308
+MIN_FLOAT = 1e-30  # the smallest non-zero magnitude: its inverse stays finite
+MAX_INT = 2**63
+MAX_RUN_THREADS = 1 << 16  # run.threads sizes the working sets 'validate' allocates
+
+
+def _out_of_bounds(value: Any) -> str | None:
+    """Why a number cannot be used in arithmetic, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f"is {value}; every number in a profile must be finite"
+        if value != 0 and not MIN_FLOAT <= abs(value) <= MAX_FLOAT:
+            return f"is {value:g}; every number in a profile must lie within {MIN_FLOAT:g} to {MAX_FLOAT:g} (or be 0)"
+    elif isinstance(value, int) and abs(value) > MAX_INT:
+        return f"is an integer of {len(str(abs(value)))} digits; every integer in a profile must lie within 2^63"
+    return None
+
+
+def _bad_number(data: Any, parts: tuple = ()):
+    """The path of the first number anywhere in ``data`` that ``_out_of_bounds`` refuses, and why; or None.
+    Each container is visited once, even where YAML aliases share it between many places, and the walk is
+    iterative (deep nesting cannot exhaust the stack)."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple]] = [(data, parts)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            items = list(value.items() if isinstance(value, dict) else enumerate(value))
+            stack.extend((item, (*where, key)) for key, item in reversed(items))
+        elif (why := _out_of_bounds(value)) is not None:
+            return where, why
     return None
 
 
@@ -130,10 +160,13 @@ def check_profile(data: Any, source: str, validator: Any = None) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
         raise UsageError(f"{source} is not a complete hwbench profile: missing {', '.join(missing)}")
-    bad = _non_finite(data)
+    bad = _bad_number(data)
     if bad is not None:
-        raise UsageError(f"{source}: {yaml_path(bad[0])} is {bad[1]}; every number in a profile must be finite: "
-                         "re-run 'hwbench run' or fix the file")
+        raise UsageError(f"{source}: {yaml_path(bad[0])} {bad[1]}: re-run 'hwbench run' or fix the file")
+    threads = data.get("run", {}).get("threads") if isinstance(data.get("run"), dict) else None
+    if isinstance(threads, (int, float)) and not isinstance(threads, bool) and threads > MAX_RUN_THREADS:
+        raise UsageError(f"{source}: run.threads is {_show(threads)}; at most {MAX_RUN_THREADS} threads: re-run "
+                         "'hwbench run' or fix the file")
     _check_sample_arrays(data, source)
     from jsonschema.exceptions import best_match
 

@@ -35,13 +35,13 @@ import yaml
 
 from .format import _inline_scalar_refs, check_profile, json_schema
 from .model import Profile
+from .reading import BoundedLoader, read_text
 from .schema_check import CompiledValidator, Unsupported, compile_schema
 
 # A keep tree: key -> True (the whole value) or a nested tree; "*" matches any key of that mapping. A tree
 # applied to a list applies to each item.
 KeepTree = dict[str, Union[bool, "KeepTree"]]
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-]*):(?: |$)", re.M)  # a plain key, as dump_yaml writes it
 _FIRST = re.compile(r"\n( *)\S")  # the first line that is not blank
 
@@ -266,14 +266,14 @@ def load_subset(path: str | os.PathLike, keep: KeepTree) -> dict:
     """The kept keys of the profile at ``path``, checked as ``Profile.load`` checks them. A file the fast way
     cannot vouch for is read by ``Profile.load``: its UsageError is the one raised."""
     path = Path(path)
+    text = read_text(path)  # bounded: a regular file, a size cap (its UsageError is the full loader's too)
     try:
-        text = path.read_text()
         read = {**keep, LAST_KEY: True}
         pruned, top = prune_text(text, read)
         if top and top[-1] == LAST_KEY and top.count(LAST_KEY) == 1 and all(k in top for k in required_top_level()):
-            data = yaml.load(pruned, Loader=_LOADER)
+            data = yaml.load(pruned, Loader=BoundedLoader)
             check_profile(data, str(path), _validator_for(_freeze(read)))
             return data if LAST_KEY in keep else {key: value for key, value in data.items() if key != LAST_KEY}
     except Exception:  # noqa: BLE001 -- any doubt on the fast way: the full loader decides, with its message
         pass
-    return prune_data(Profile.load(path).data, keep)
+    return prune_data(Profile.from_yaml(text, str(path)).data, keep)

@@ -9,9 +9,13 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ..safe_text import printable
+
 
 def _text(value: object, style: str = "") -> Text:
-    return Text(str(value), style=style)
+    # Cells hold file text (device and kernel names): control characters escaped (an ESC sequence in a device
+    # name would act on the terminal); the line breaks hwbench puts in its own headers are kept.
+    return Text("\n".join(printable(line) for line in str(value).split("\n")), style=style)
 
 
 def _is_number(value: object) -> bool:

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from ..profile import Profile
+from ..safe_text import printable
 from .compare import DEFAULT_THRESHOLD
 from .fleet_load import Member, Reading, load_fleet, member_of, profile_paths
 
@@ -231,7 +232,7 @@ def rich_tables(report: FleetReport) -> list:
                                  overflow="fold" if column == "file" else "ellipsis", justify="right"
                                  if column in ("devices", "flagged", "value", "median", "change", "noise") else "left")
             for row in rows[1:]:
-                table.add_row(*(Text(cell) for cell in row))
+                table.add_row(*(Text(printable(cell)) for cell in row))
             tables.append(table)
     return tables
 
@@ -249,15 +250,15 @@ def to_markdown(report: FleetReport) -> str:
         header, *body = rows
         lines = ["| " + " | ".join(header) + " |",
                  "| " + " | ".join("---" if i in left else "---:" for i in range(len(header))) + " |"]
-        escape = str.maketrans({"|": "\\|", "\n": " "})
-        return lines + ["| " + " | ".join(cell.translate(escape) for cell in row) + " |" for row in body]
+        escape = str.maketrans({"|": "\\|"})
+        return lines + ["| " + " | ".join(printable(cell).translate(escape) for cell in row) + " |" for row in body]
 
     lines = [f"**hwbench fleet**: {len(report.devices)} devices, threshold {report.threshold:.0%}, "
              f"k = {report.k:g} (MAD x {MAD_SCALE})", ""]
     lines += table(group_rows(report), {0, 3}) + [""]
     if report.flags:
         lines += table(table_rows(report), {0, 1, 2, 7, 8}) + [""]
-    lines += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
+    lines += [f"- {printable(note)}" for note in report.notes] + ([""] if report.notes else [])
     lines.append(f"**{summary_line(report)}**")
     return "\n".join(lines) + "\n"
 

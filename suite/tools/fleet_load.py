@@ -12,12 +12,14 @@ anything it cannot vouch for goes through ``Profile.load`` and gets the full loa
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..process import test_pause
 from ..profile import Profile
 from ..profile.subset import KeepTree, load_subset
 from .compare import reference_clock_mhz
@@ -168,17 +170,58 @@ def read_member_full(path: Path) -> Member | str:
         return f"skipped {error}"
 
 
-def profile_paths(directories: Sequence[Path]) -> list[Path]:
-    """Every ``*.yaml`` under the directories, once each (a folder given twice or nested is read once)."""
+def profile_paths(directories: Sequence[Path], notes: list[str] | None = None) -> list[Path]:
+    """Every ``*.yaml`` under the directories, once each (a folder given twice or nested is read once). A
+    subfolder that cannot be listed (mode 000) is not skipped silently: a note for it goes to ``notes``."""
     if not directories:
         raise UsageError("give at least one folder of profiles, e.g. 'hwbench fleet results/'")
     seen: dict[Path, Path] = {}
     for directory in directories:
         if not directory.is_dir():
             raise UsageError(f"{directory}: not a directory; give folders of profiles written by 'hwbench run'")
-        for path in sorted(directory.rglob("*.yaml")):
+
+        def unreadable(error: OSError) -> None:
+            if notes is not None:
+                notes.append(f"skipped the folder {error.filename}: cannot list it ({error.strerror}); its "
+                             "profiles were not read")
+
+        found = [Path(root) / name for root, _, files in os.walk(directory, onerror=unreadable)
+                 for name in files if name.endswith(".yaml")]
+        for path in sorted(found):
             seen.setdefault(path.resolve(), path)
     return list(seen.values())
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker of ``load_fleet``'s pool: killed when the hwbench process dies (Linux prctl(2)
+    PR_SET_PDEATHSIG), so killing fleet never leaves its workers running; elsewhere, and if the parent is
+    already gone, the worker checks its parent id. Ctrl-C, SIGTERM and SIGHUP end a worker silently (the
+    default action): the parent, in the same process group, reports the interruption once."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # first: the parent's handlers, inherited
+        signal.signal(signum, signal.SIG_DFL)
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1 (linux/prctl.h)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the prctl: end now
+        os._exit(1)
+    test_pause("worker")
+
+
+def _quiet_cancelled_race(previous: Callable) -> Callable:
+    """A thread hook that drops one error: when a signal kills the workers and interrupts the parent at once,
+    the parent cancels the pending futures while the pool's manager thread marks them broken, and CPython
+    3.11's manager thread then raises InvalidStateError ("CANCELLED") with a traceback. The command's own
+    line (interrupted, exit 130/143/129) already says what happened."""
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not issubclass(args.exc_type, InvalidStateError):
+            previous(args)
+    return hook
 
 
 def load_fleet(directories: Sequence[Path], workers: int | None = None,
@@ -187,16 +230,22 @@ def load_fleet(directories: Sequence[Path], workers: int | None = None,
     profile. Files are parsed in ``workers`` processes (default: one per CPU from ``PARALLEL_FROM`` files on):
     parsing and the schema check are CPU-bound, and a Member is small to send back. ``reader`` (a module-level
     function, so that it pickles): ``read_member`` or ``read_member_full``."""
-    paths = profile_paths(directories)
+    notes: list[str] = []
+    paths = profile_paths(directories, notes)
     if workers is None:
         workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
+        previous_hook = threading.excepthook
+        threading.excepthook = _quiet_cancelled_race(previous_hook)
+        try:
+            with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
+        finally:
+            threading.excepthook = previous_hook
     else:
         results = [reader(path) for path in paths]
     members = [r for r in results if isinstance(r, Member)]
-    skipped = [r for r in results if isinstance(r, str)]
+    skipped = notes + [r for r in results if isinstance(r, str)]
     if not members:
         where = ", ".join(str(d) for d in directories)
         raise UsageError(f"{where}: no hwbench profiles found; save some with 'hwbench run --save'")

@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import UsageError
+from ..profile.reading import BoundedLoader, read_text
 
 FORMAT_VERSION = 1
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,9 @@ def load_validation_report(path: str | Path) -> ValidationReport:
     def refuse(problem: str) -> UsageError:
         return UsageError(f"--validation {source}: {problem}; {fix}")
 
+    text = read_text(path, "validation report", fix)  # bounded: a regular file, a size cap
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise refuse("no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        why = {IsADirectoryError: "it is a directory", PermissionError: "permission denied",
-               UnicodeDecodeError: "it is not text"}[type(error)]
-        raise refuse(f"cannot read it ({why})") from None
-    except OSError as error:  # a name too long, a symlink loop, an I/O error
-        raise refuse(f"cannot read it ({error.strerror or error})") from None
-    try:
-        data = yaml.load(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=BoundedLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise refuse(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None

@@ -1,0 +1,161 @@
+"""How the hwbench process ends: signals, a broken pipe, a closed stdout, ``--timeout``, and an MPI job.
+
+The exit codes are a contract (docs/reliability.md):
+
+    0    clean
+    1    the answer is no (a regression, a slow device, calibrated_worse) or a measurement failed
+    2    bad input or an unusable environment (stdout closed, a limit exceeded)
+    70   a bug in hwbench (EX_SOFTWARE, sysexits.h)
+    129  SIGHUP, 130 Ctrl-C (SIGINT), 143 SIGTERM: 128 + the signal's number, as a shell reports a process the
+         signal ended, but only after the cleanup has run (temporary files removed, nothing half-written)
+    141  a broken pipe (``hwbench history | head -1``): quiet, as ``yes | head -1``
+
+SIGTERM and SIGHUP raise ``Stopped``, a ``KeyboardInterrupt``: every ``except BaseException`` cleanup that
+Ctrl-C runs (``profile.files.write_atomic`` removing its temporary file) runs for them too.
+
+``HWBENCH_TEST_PAUSE_AT=<point>`` is for the test suite only. At that point hwbench prints ``hwbench: test
+pause at <point> (pid N)`` on stderr and waits for a signal, so a test can send one at that instant without a
+sleep; SIGUSR1 resumes. The points: ``before-measuring`` (``--timeout`` still counts as before measuring),
+``measuring`` (before the first kernel), ``writing`` (a file's temporary copy written, not yet renamed;
+``writing#2``: the second file), ``worker`` (a ``fleet`` worker process started).
+
+Nothing here imports more than the standard library and ``errors`` (it runs before typer and rich load).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+PAUSE_VARIABLE = "HWBENCH_TEST_PAUSE_AT"
+SIGNAL_NAMES = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP)"}
+BROKEN_PIPE = 141  # 128 + SIGPIPE
+INTERRUPT = 130  # 128 + SIGINT
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal or ``--timeout`` that ends the command after cleanup, with ``exit_code``."""
+
+    def __init__(self, reason: str, exit_code: int):
+        super().__init__(reason)
+        self.reason, self.exit_code = reason, exit_code
+
+
+class _State:
+    measuring = False  # set once a measurement has started: --timeout then exits 1, not 2
+    timeout: float | None = None
+    stopped: Stopped | None = None  # the last SIGTERM/SIGHUP/--timeout raised (typer may swallow it into 130)
+    no_rank_waits = False  # under --mpi: every rank failed together, or the last collective is past
+
+
+state = _State()
+written: list[str] = []  # the files this command has written so far, for the messages that say what was
+
+
+def record_written(path: str) -> None:
+    written.append(path)
+
+
+def written_summary() -> str:
+    """What an interrupted or failed command leaves behind, for its one line."""
+    if not written:
+        return "nothing was written"
+    return f"{', '.join(written)} {'was' if len(written) == 1 else 'were'} written, nothing else"
+
+
+def _stop(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second TERM while cleaning up does not cut the cleanup short
+    state.stopped = Stopped(SIGNAL_NAMES[signum], 128 + signum)
+    raise state.stopped
+
+
+def install_handlers() -> None:
+    """SIGTERM and SIGHUP clean up like Ctrl-C (a SIGHUP that the shell ignored, under nohup, stays ignored)."""
+    for signum in SIGNAL_NAMES:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stop)
+
+
+def exit_code_of(error: BaseException) -> int:
+    """The exit code of an interruption: ``Stopped``'s own, else Ctrl-C's 130."""
+    return getattr(error, "exit_code", INTERRUPT) if isinstance(error, KeyboardInterrupt) else INTERRUPT
+
+
+def reason_of(error: BaseException | None) -> str:
+    return getattr(error, "reason", "interrupted")
+
+
+def quiet_broken_pipe() -> None:
+    """After EPIPE on stdout: point fd 1 at /dev/null, so the interpreter's final flush cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def stdout_problem() -> str | None:
+    """Why standard output is unusable, or None. Python sets ``sys.stdout`` to None when fd 1 was closed at
+    start (``>&-``); the tables and ``-o -`` need it, so that is bad usage found before anything runs."""
+    if sys.stdout is None:
+        return "standard output is closed; give the command a standard output (drop '>&-', or redirect it to a file)"
+    return None
+
+
+_pause_hits: dict[str, int] = {}
+
+
+def test_pause(point: str) -> None:
+    """The test-only pause point (module docstring): a marker on stderr, then wait for a signal. The variable
+    may name the n-th time a point is reached: ``writing#2`` is the second file written (``run --save``)."""
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted or wanted.partition("#")[0] != point:
+        return
+    _pause_hits[point] = _pause_hits.get(point, 0) + 1
+    if str(_pause_hits[point]) != (wanted.partition("#")[2] or "1"):
+        return
+    signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    sys.stderr.write(f"hwbench: test pause at {point} (pid {os.getpid()})\n")
+    sys.stderr.flush()
+    signal.pause()
+
+
+def start_measuring() -> None:
+    """A measurement starts: from here ``--timeout`` running out is a failed measurement (exit 1)."""
+    test_pause("before-measuring")
+    state.measuring = True
+    test_pause("measuring")
+
+
+def _timed_out(signum: int, frame: object) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    when = "while measuring" if state.measuring else "before measuring started"
+    state.stopped = Stopped(f"--timeout {state.timeout:g} s ran out {when}", 1 if state.measuring else 2)
+    raise state.stopped
+
+
+def start_timeout(seconds: float) -> None:
+    """``--timeout SECONDS``: the whole command's wall time, counted from now (SIGALRM)."""
+    state.timeout = seconds
+    signal.signal(signal.SIGALRM, _timed_out)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def mpi_requested(argv: list[str]) -> bool:
+    return "run" in argv and "--mpi" in argv
+
+
+def abort_mpi_job(code: int) -> None:
+    """Under ``--mpi``, a rank that fails alone ends the whole job (MPI_Abort), or the other ranks would wait in
+    a collective (or in MPI_Finalize) forever. Called on every non-zero exit not agreed by all ranks."""
+    if state.no_rank_waits or code == 0:
+        return
+    try:
+        from mpi4py import MPI  # initialises MPI if this rank had not yet: the others wait in MPI_Init for it
+    except Exception:  # noqa: BLE001 -- no MPI here: nothing to abort
+        return
+    if MPI.COMM_WORLD.Get_size() == 1:  # no other rank waits for this one
+        return
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(code)
