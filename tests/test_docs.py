@@ -109,3 +109,16 @@ def test_the_map_names_every_module():
 def test_the_map_reader_finds_the_map():
     """The check above is not vacuous: the map has the package entries it looks modules up in."""
     assert {"cli.py", "cpu/", "gpu/", "profile/", "tools/", "kernels/"} <= set(map_blocks())
+
+
+GLOSSARY_WORDS = ("time", "check", "validate", "session", "family", "kernel", "ceiling", "roof", "profile", "record",
+                  "level", "precision", "headline", "noise / spread", "sustained")
+
+
+def test_the_glossary_defines_the_projects_words():
+    """Each word of the vocabulary has its row in the architecture page's glossary, with where it lives in the code."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    glossary = text[text.index("## Glossary"):]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| \*\*([^*]+)\*\*[^|]*\|[^|]+\|([^|]+)\|", glossary, re.M)}
+    assert set(GLOSSARY_WORDS) <= set(rows), sorted(set(GLOSSARY_WORDS) - set(rows))
+    assert all("`" in rows[word] for word in GLOSSARY_WORDS), "each word names the code it lives in"
