@@ -1,4 +1,4 @@
-"""The architecture the README draws, checked: layers without cycles, kernel facts only in the catalog,
+"""The architecture docs/architecture.md draws, checked: layers without cycles, kernel facts only in the catalog,
 small modules, and the profile readers free of numba and CuPy. (The layer contracts themselves run as
 ``lint-imports`` in CI; see pyproject.toml.)"""
 
