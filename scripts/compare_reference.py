@@ -4,7 +4,7 @@
 Builds ``scripts/reference/*.c`` with ``gcc -O3 -march=native -fopenmp`` (FMA peak with AVX-512/AVX2
 intrinsics, an OpenMP STREAM triad), then for each of ``--rounds`` rounds runs hwbench's kernel and the C
 kernel one after the other, so slow phases of a noisy machine hit both. Reports each side's median over
-rounds of its best-of-round rate, and the ratio. Not a test: it prints figures for the README.
+rounds of its best-of-round rate, and the ratio. Not a test: it prints the figures docs/comparison.md quotes.
 
     python scripts/compare_reference.py [--rounds 7] [--cpus 0-1]
 """

@@ -92,7 +92,7 @@ def run(
     save: Annotated[bool, typer.Option("--save", help="Also save it under DIR (default results/).")] = False,
     save_dir: Annotated[Path | None, typer.Argument(metavar="DIR", help="With --save: the folder.")] = None,
     one_at_a_time: Annotated[bool, typer.Option("--one-at-a-time", help="cuda:all, all: GPUs in turn.")] = False,
-    mpi: Annotated[bool, typer.Option("--mpi", help="Run as one MPI rank; rank 0 gathers (README).")] = False,
+    mpi: Annotated[bool, typer.Option("--mpi", help="Run as one MPI rank; rank 0 gathers (docs/cluster.md).")] = False,
 ) -> None:
     """Measure the ceilings of one device (or each of cuda:all, all) and write its profile."""
     from .cluster.run import check_flags, record_job, run_many, saved_file
