@@ -24,6 +24,7 @@ from ..measurement import (
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import caches, fma, intensity, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
+from .contention import contention_between, cpu_limit, read_ticks
 from .family import CpuContext, CpuRunOptions
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
@@ -62,6 +63,7 @@ class CpuRun:
     sustained_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
+    contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -83,6 +85,8 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     timelines: list[Timeline] = []
     clock, elements, sweep = None, 0, None
     curves: list[IntensityCurve] = []
+    limit = cpu_limit()
+    before, throttled = read_ticks(), limit.throttled_seconds()
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -95,11 +99,16 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             sweep = run.cache_sweep or sweep
             curves += run.intensity_curves
         report("done", counter["total"], counter["total"])
+    held = limit.throttled_seconds()
+    held = None if throttled is None or held is None else held - throttled
+    window = contention_between(before, read_ticks(), cpus, held)
+    contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves))
+                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
+                  contention)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -137,6 +146,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         "threads": len(run.cpus), "cpus": run.cpus, "pinning": run.pinning, "prefault": True, "quick": run.quick,
         "array_bytes": run.array_elements * 8 if run.array_elements else None,
         "repetitions": run.policy.as_dict(),
+        **({"contention": run.contention} if run.contention else {}),
     }
     clock = {
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,

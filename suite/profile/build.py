@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
-from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
+from ..stats import CEILING_RULE, KernelResult, result_noise, rounded, top_spread
 from .intensity import intensity_section
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
@@ -54,8 +54,10 @@ def kernel_entry(result: KernelResult) -> dict:
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
         "ceiling": rounded(s.ceiling), "best": rounded(s.best), "median": rounded(s.median), "min": rounded(s.min),
         "max": rounded(s.max),
-        "cv": rounded(s.cv, 5), "repetitions": s.repetitions, "samples": [rounded(x) for x in s.samples],
+        "cv": rounded(s.cv, 5), "noise": rounded(result_noise(result), 4), "repetitions": s.repetitions,
+        "samples": [rounded(x) for x in s.samples],
         **({"sample_clocks_mhz": clocks} if clocks else {}),
+        **({"contention": result.contention} if result.contention else {}),
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
         "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
         "details": result.details,
@@ -110,7 +112,9 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
             f"({theoretical:.1f} GFLOP/s, efficiency {efficiency:.2f}): the nominal clock "
             f"({theory.nominal_mhz:.0f} MHz, {theory.nominal_source}) is below the clock the {theory.per}s ran at"
             + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock_gflops" if clock else ""))
-    per_cycle = flop_per_cycle(result, theory)
+    unstable = (result.stability or {}).get("status") == "unstable"
+    # An unstable ceiling's headline and probed run disagree (cpu/stability.py): no FLOP per cycle describes both.
+    per_cycle = None if unstable else flop_per_cycle(result, theory)
     rejected = None
     if per_cycle is not None and fpc_theory and per_cycle > fpc_theory * (1 + LIMIT_TOLERANCE):
         above_limit.append(f"{per_cycle:.1f} FLOP per cycle per {theory.per} is above the hardware's {fpc_theory}")
@@ -128,6 +132,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "theoretical_source": theory.source,
         "theoretical_at_measured_clock_gflops": rounded(at_clock),
         "measured_gflops": rounded(measured),
+        "noise": rounded(result_noise(result), 4),
         "efficiency": rounded(efficiency, 4),
         "efficiency_at_measured_clock": rounded(per_cycle / fpc_theory, 4) if per_cycle and fpc_theory else None,
         "clock_mhz": rounded(clock, 1),
@@ -136,6 +141,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "flop_per_cycle_theoretical": fpc_theory,
         "per": theory.per,
         "throttled": _throttled(result, reports_throttling, warnings),
+        **({"stability": result.stability} if result.stability else {}),
     }
     if above_limit:
         entry["measurement_error"] = "; ".join(above_limit)
@@ -162,6 +168,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
         "theoretical_gbps": rounded(theory.gbps),
         "theoretical_source": theory.source,
         "measured_gbps": rounded(measured),
+        "noise": rounded(result_noise(top), 4),
         "kernel": top.name,
         "counting": theory.counting,
         "measured_stream_gbps": rounded(top_stream.summary.ceiling),
