@@ -155,15 +155,18 @@ def explain(base: Ceiling, current: Ceiling, change: float) -> str:
     found = _evidence_cause(base.evidence, current.evidence, change)
     if found:
         return found
+    if base.key == "clock":
+        return "the clock under FMA load fell (throttling)" if change < 0 else "the clock under FMA load rose"
     clock = _relative(base.clock_mhz, current.clock_mhz)
     per_cycle = _relative(base.flop_per_cycle, current.flop_per_cycle)
+    if _explains(clock, change):
+        return f"clock: {clock:+.1%}" + (" (throttling)" if change < 0 else "") + (
+            f"; FLOP/cycle {per_cycle:+.1%}" if per_cycle is not None else "")
+    if _explains(per_cycle, change):
+        return f"per-cycle: FLOP/cycle {per_cycle:+.1%} at clock {clock or 0.0:+.1%}" + (
+            " (shared FMA units: placement of the vCPUs, or another code path)" if change < 0 else "")
     parts = ", ".join(f"{name} {value:+.1%}" for name, value in (("clock", clock), ("FLOP/cycle", per_cycle))
                       if value is not None)
-    if _explains(clock, change):
-        return f"clock: {parts}" + (" (throttling)" if change < 0 else "")
-    if _explains(per_cycle, change):
-        return (f"per-cycle: {parts}" + (" (shared FMA units: placement of the vCPUs, or another code path)"
-                                         if change < 0 else ""))
     return "unexplained" + (f": {parts}" if parts else "")
 
 
