@@ -151,6 +151,14 @@ def uncontended_samples(samples: Sequence[float], on_cpu: Sequence[float] | None
     return kept if len(kept) >= ceiling_rank(len(samples)) else list(samples)
 
 
+def ceiling_on_cpu(samples: Sequence[float], on_cpu: Sequence[float] | None) -> float | None:
+    """The median on-CPU share of the samples the ceiling rule reads (the K highest), where each sample has one."""
+    if not samples or not on_cpu or len(on_cpu) != len(samples):
+        return None
+    top = sorted(zip(samples, on_cpu), reverse=True)[:ceiling_rank(len(samples))]
+    return statistics.median(share for _, share in top)
+
+
 def summarize(work: float, seconds: Sequence[float]) -> RateSummary:
     """Rates of ``work`` bytes or FLOPs done in each sample's seconds, in GB/s or GFLOP/s."""
     return RateSummary(tuple(work_rate(work, t) for t in seconds))

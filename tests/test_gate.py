@@ -40,7 +40,7 @@ from hwbench.tools.compare import (
     compare_row,
 )
 from hwbench.tools.figures import Evidence as RunEvidence
-from hwbench.tools.figures import ceiling_on_cpu
+from hwbench.tools.figures import kernel_on_cpu
 from hwbench.tools.history import build_history
 
 DRAM = DramTheory(76.8, "SMBIOS type 17: test")
@@ -179,6 +179,16 @@ def test_noise_leaves_out_samples_the_evidence_explains():
     assert result_noise(dataclasses.replace(result, contention=None)) > 0.2  # median between the two states
 
 
+def test_a_low_flop_per_cycle_under_contention_says_so():
+    run = make_measurement()
+    results = [dataclasses.replace(r, summary=RateSummary((110.0, 112.0, 111.0, 112.0)),
+                                   contention={"on_cpu": [0.5] * 4, "windows": []}, paired_gflops=112.0)
+               if r.name == "fma_fp64" else r for r in run.results]
+    data = cpu_profile(dataclasses.replace(run, results=results), DRAM)
+    (warning,) = [w for w in data["warnings"] if w.startswith("fp64: 14.9 FLOP per cycle")]
+    assert "on their CPUs 50% of the time at the ceiling" in warning and "SMT" not in warning
+
+
 def test_an_unstable_ceiling_reports_no_flop_per_cycle():
     run = make_measurement()
     record = stability_record([HALF], [ProbedRate(109.7, 3689.0, 3690.0)], None, "placement: ...")
@@ -191,7 +201,8 @@ def test_an_unstable_ceiling_reports_no_flop_per_cycle():
     assert fp64["flop_per_cycle"] is None and fp64["efficiency_at_measured_clock"] is None
     assert data["compute"]["fp32"]["flop_per_cycle"] is not None
     kernel = next(k for k in data["kernels"] if k["name"] == "fma_fp64")
-    assert kernel["contention"]["on_cpu"] == [1.0] * 10 and kernel["noise"] == pytest.approx((58.5 - 58.35) / 58.5, abs=1e-4)
+    assert kernel["contention"]["on_cpu"] == [1.0] * 10
+    assert kernel["noise"] == pytest.approx((58.5 - 58.35) / 58.5, abs=1e-4)
     jsonschema.Draft202012Validator(json_schema()).validate(data)
 
 
@@ -275,8 +286,8 @@ def test_a_cpu_quota_is_a_regression_that_names_it(profile_data):
 
 def test_the_ceiling_s_on_cpu_share_is_read_from_its_top_samples():
     kernel = {"samples": HALF + FULL, "contention": {"on_cpu": [0.5] * 10 + [1.0] * 10}}
-    assert ceiling_on_cpu(kernel) == 1.0
-    assert ceiling_on_cpu({"samples": HALF}) is None
+    assert kernel_on_cpu(kernel) == 1.0
+    assert kernel_on_cpu({"samples": HALF}) is None
 
 
 # history: the first run of a lasting change ---------------------------------------------------------------

@@ -44,7 +44,7 @@ from .theory import CoreModel, cache_widths
 
 CALL_SECONDS = 0.0015  # one timed call: long against the pool's barrier skew, short enough for ~100 points
 POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.01, max_repetitions=50)
-RECHECKS = 2  # a point whose samples mostly ran with a thread off its CPU is sampled again, at most this often
+RECHECKS = 3  # a point whose samples mostly ran with a thread off its CPU is sampled again, at most this often
 PAD_BYTES = 320  # between a kernel's arrays (five cache lines, so no 4 KiB aliasing of src[i] and dst[i])
 BUFFER_ALIGN = 2 * 2**20  # a huge page (x86-64, AArch64 with 4 KiB pages): small working sets sit in one page
 MEMORY_FRACTION = 0.4  # the buffers may take at most this share of available memory
@@ -116,8 +116,9 @@ def timed_call(kernel_fn, a: np.ndarray, b: np.ndarray, c: np.ndarray, passes: i
 
 
 def measure_point(context: CpuContext, kernel_fn, form: str, buffers: list[np.ndarray], active: int,
-                  per_core_bytes: int, granule: int) -> tuple[int, float, float]:
-    """One point: (working set over the active threads, best GB/s, median GB/s), validated."""
+                  per_core_bytes: int, granule: int) -> tuple[int, float, float, float]:
+    """One point: (working set over the active threads, best GB/s, median GB/s, the on-CPU share of the best
+    sample's slowest thread), validated."""
     n, stride = layout(form, per_core_bytes, granule)
     workers = len(context.cpus)
     arrays = [arrays_of(buffers[i], form, n, stride) for i in range(active)]
@@ -143,17 +144,18 @@ def measure_point(context: CpuContext, kernel_fn, form: str, buffers: list[np.nd
         return Sample(sum(run_passes(passes) for _ in range(calls)))
 
     seconds: list[float] = []
+    timed: list[float] = []
     for _ in range(1 + RECHECKS):  # measured again while fewer than K samples ran with every thread on its CPU
         shares.clear()
         timing = time_kernel(run, POLICY)
         seconds += timing.seconds
-        timed = shares[-len(timing.seconds):]
-        clean = sum(share >= CONTENDED_ON_CPU for share in timed)
-        if clean >= ceiling_rank(len(timed)):
+        timed += shares[-len(timing.seconds):]
+        if sum(share >= CONTENDED_ON_CPU for share in timed) >= ceiling_rank(len(timed)):
             break
     validate(form, arrays, sums, passes)
     summary = summarize(8 * ARRAYS[form] * n * passes * active, seconds)
-    return ARRAYS[form] * n * 8 * active, summary.best, summary.median
+    fastest = min(range(len(seconds)), key=seconds.__getitem__)
+    return ARRAYS[form] * n * 8 * active, summary.best, summary.median, timed[fastest]
 
 
 def huge_aligned_empty(n: int) -> np.ndarray:
@@ -227,10 +229,10 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
             context.step(f"{kernel.name}, {threads} thread{'s' if threads > 1 else ''}")
             kernel_fn = cpu_cache.cache_kernel(kernel.form, lanes, launch["unroll"])
             kernel_fn(*arrays_of(buffers[0], kernel.form, granule, granule + PAD_BYTES // 8), SCALAR, 1)  # compile
-            points = tuple(measure_point(context, kernel_fn, kernel.form, buffers, threads, size, granule)
-                           for size in per_core)
-            curves.append(SweepCurve(kernel.name, kernel.form, threads, points,
-                                     kernel.bytes_traffic / kernel.bytes_stream))
+            measured = [measure_point(context, kernel_fn, kernel.form, buffers, threads, size, granule)
+                        for size in per_core]
+            curves.append(SweepCurve(kernel.name, kernel.form, threads, tuple(p[:3] for p in measured),
+                                     kernel.bytes_traffic / kernel.bytes_stream, tuple(p[3] for p in measured)))
     seconds = time.perf_counter() - started
     clock = None
     if _probe_clock(context):

@@ -21,7 +21,15 @@ from ..catalog import Kernel
 from ..kernels import cpu_fma
 from ..kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED, chain_latency
 from ..measure import Run, Sample, Work, measure_kernel
-from ..stats import CONTENDED_ON_CPU, KernelResult, RateSummary, Timeline, ceiling_rank, confirmed_best
+from ..stats import (
+    CONTENDED_ON_CPU,
+    KernelResult,
+    RateSummary,
+    Timeline,
+    ceiling_rank,
+    confirmed_best,
+    top_spread,
+)
 from ..validation import check_close
 from .clock import (
     CLOCK_PROBE_BLOCKS,
@@ -176,7 +184,8 @@ def probed_run(run: Callable[[int], ProbedRun], rounds: int, calls: int = PROBE_
     changed but the load (stability.py). Short calls chosen by the same rule compare like with like."""
     runs = [run(max(1, rounds // calls)) for _ in range(calls)]
     target = confirmed_best([r.gflops for r in runs])
-    return next(r for r in runs if r.gflops == target)
+    return dataclasses.replace(next(r for r in runs if r.gflops == target),
+                               clock_spread=top_spread([r.clock_mhz for r in runs]))
 
 
 def fma_with_clock_probe(context: CpuContext, kernel: Kernel, tsc_hz: float) -> Callable[[int], ProbedRun]:
@@ -308,6 +317,7 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
             runs[name].append(probed_run(fma_with_clock_probe(context, setup.kernel, tsc_hz), probe_rounds(context)))
             probes[name].append(as_rate(runs[name][-1], nominal))
     results, under_load, cross, rates = [], dict(clock.under_load_mhz), dict(clock.cross_check_mhz or {}), {}
+    noise = {s.kernel.precision: runs[s.kernel.name][0].clock_spread for s in setups}
     for setup in setups:
         name, precision = setup.kernel.name, setup.kernel.precision
         index = chosen_probe(samples(name), probes[name])
@@ -323,6 +333,7 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
         result = pooled(batches[name], record)
         if index is not None:
             chosen = probes[name][index]
+            noise[precision] = runs[name][index].clock_spread
             under_load[precision], cross[precision], rates[precision] = chosen.clock_mhz, chosen.mul_clock_mhz, \
                 chosen.gflops
             result = dataclasses.replace(result, clocks_mhz={"core": chosen.clock_mhz}, paired_gflops=chosen.gflops)
@@ -331,7 +342,7 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
         results.append(result)
     probed = {s.kernel.precision: tuple(runs[s.kernel.name]) for s in setups}
     return dataclasses.replace(clock, under_load_mhz=under_load, cross_check_mhz=cross, under_load_gflops=rates,
-                               probed=probed), results
+                               probed=probed, under_load_noise=noise), results
 
 
 def uncontended(batches: Sequence[tuple[KernelResult, Evidence]]) -> bool:

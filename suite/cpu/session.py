@@ -151,6 +151,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     clock = {
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
+        **({"noise": rounded(max(probe.under_load_noise.values()), 4)} if probe and probe.under_load_noise else {}),
         "measured_under": "FMA kernel on every selected core (lowest over precisions)" if under_load else None,
         "scalar_mhz": rounded(probe.scalar_mhz, 1) if probe and not probe.failure else None,
         "tsc_mhz": rounded(probe.tsc_mhz, 1) if probe else None,

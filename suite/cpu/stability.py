@@ -26,7 +26,7 @@ from ..stats import CONTENDED_ON_CPU, confirmed_best
 from .contention import Contention
 
 AGREEMENT_MARGIN = 0.05  # the probed rate may lie this far outside [median, ceiling] of the headline samples
-RECHECK_ROUNDS = 2  # further interleaved (headline, probed run) rounds after a disagreement
+RECHECK_ROUNDS = 4  # further interleaved (headline, probed run) rounds after a disagreement
 OTHER_WORK_SHARE = 0.05  # other processes used this share of the measured cores' time, or more
 STEAL_SHARE = 0.02  # the hypervisor stole this share of the vCPUs' time, or more
 THROTTLED_SHARE = 0.01  # the cgroup's CPU quota held the process this share of the wall time, or more

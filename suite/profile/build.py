@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
-from ..stats import CEILING_RULE, KernelResult, result_noise, rounded, top_spread
+from ..stats import CEILING_RULE, CONTENDED_ON_CPU, KernelResult, ceiling_on_cpu, result_noise, rounded, top_spread
 from .intensity import intensity_section
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
@@ -121,8 +121,12 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         rejected, per_cycle = per_cycle, None
     if (per_cycle is not None and fpc_theory and theory.low_per_cycle_cause
             and per_cycle < LOW_FLOP_PER_CYCLE * fpc_theory):
+        share = ceiling_on_cpu(result.summary.samples, (result.contention or {}).get("on_cpu"))
+        cause = (f"The measuring threads were on their CPUs {share:.0%} of the time at the ceiling: other work "
+                 "shared the cores (kernels[].contention); run again when the machine is idle"
+                 if share is not None and share < CONTENDED_ON_CPU else theory.low_per_cycle_cause)
         warnings.append(f"{precision}: {per_cycle:.1f} FLOP per cycle per {theory.per} at {clock:.0f} MHz, against "
-                        f"{fpc_theory} possible: the clock is not the cause. {theory.low_per_cycle_cause}")
+                        f"{fpc_theory} possible: the clock is not the cause. {cause}")
     if above_limit:
         warnings.append(f"{precision}: measurement error, not a ceiling: {'; '.join(above_limit)} (the clock reading, "
                         "the timing or the work count is wrong; the figure is flagged in the profile)")

@@ -133,6 +133,8 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
         "theoretical_at_measured_clock_gbps": rounded(at_clock),
         "measured_gbps": rounded(measured),
         "noise": rounded(plateau.noise, 4),
+        **({"on_cpu": rounded(statistics.median(curve.on_cpu[plateau.first:plateau.last + 1]), 3)}
+           if len(curve.on_cpu) == len(curve.points) else {}),
         "kernel": curve.kernel,
         "counting": CACHE_COUNTING,
         "measured_stream_gbps": rounded(measured),

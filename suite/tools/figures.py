@@ -9,12 +9,11 @@ and the causes read nothing else.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..profile import Profile
-from ..stats import ceiling_rank, top_spread
+from ..stats import ceiling_on_cpu, top_spread
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,9 @@ def _run_evidence(data: dict, on_cpu: float | None = None) -> Evidence:
                     limit.get("source"))
 
 
-def ceiling_on_cpu(kernel: dict) -> float | None:
-    """The median on-CPU share of the K samples at the top (the ones the ceiling rule reads), where recorded."""
-    samples, shares = kernel.get("samples"), (kernel.get("contention") or {}).get("on_cpu")
-    if not samples or not shares or len(samples) != len(shares):
-        return None
-    top = sorted(zip(samples, shares), reverse=True)[:ceiling_rank(len(samples))]
-    return statistics.median(share for _, share in top)
+def kernel_on_cpu(kernel: dict) -> float | None:
+    """``stats.ceiling_on_cpu`` of a profile's kernel entry (its samples and ``contention.on_cpu``)."""
+    return ceiling_on_cpu(kernel.get("samples") or (), (kernel.get("contention") or {}).get("on_cpu"))
 
 
 def compute_rows(data: dict) -> Iterable[Ceiling]:
@@ -86,20 +81,21 @@ def compute_rows(data: dict) -> Iterable[Ceiling]:
                     if stability.get("status") == "unstable" else None)
         yield Ceiling(f"compute.{precision}", "GFLOP/s", float(entry["measured_gflops"]), _noise(data, entry),
                       entry.get("clock_mhz"), entry.get("flop_per_cycle"), unstable=unstable,
-                      evidence=_run_evidence(data, ceiling_on_cpu(_kernel(data, entry.get("kernel")))))
+                      evidence=_run_evidence(data, kernel_on_cpu(_kernel(data, entry.get("kernel")))))
 
 
 def memory_rows(data: dict) -> Iterable[Ceiling]:
     for level, entry in data.get("memory", {}).items():
         if entry.get("measured_gbps") is not None:
             yield Ceiling(f"memory.{level}", "GB/s", float(entry["measured_gbps"]), _noise(data, entry),
-                          evidence=_run_evidence(data))
+                          evidence=_run_evidence(data, entry.get("on_cpu")))
 
 
 def clock_rows(data: dict) -> Iterable[Ceiling]:
     clock = reference_clock_mhz(data)
     if clock is not None:
-        yield Ceiling("clock", "MHz", float(clock), 0.0, evidence=_run_evidence(data))
+        yield Ceiling("clock", "MHz", float(clock), float((data.get("clock") or {}).get("noise") or 0.0),
+                      evidence=_run_evidence(data))
 
 
 def sustained_rows(data: dict) -> Iterable[Ceiling]:
