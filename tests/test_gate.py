@@ -262,6 +262,24 @@ def test_causes_only_where_they_add_up():
     assert compare_row(memory, busy, 0.05).cause.startswith("contention: other processes used 50%")
 
 
+def test_an_unexplained_drop_on_a_shared_machine_is_inconclusive():
+    """DRAM has no per-sample evidence, and other programs' memory traffic slows it with the measuring threads
+    on their CPUs: on the CI machine shared with other jobs (other processes used 79-83% of its two cores) it
+    read 93.9 then 34.4 GB/s. That drop cannot be told from a real one; on an idle machine it can."""
+    busy = RunEvidence(other_work=0.79, steal=0.0)
+    base = Ceiling("memory.dram", "GB/s", 93.9, 0.13, evidence=busy)
+    current = dataclasses.replace(base, value=34.4, spread=0.19, evidence=RunEvidence(other_work=0.83, steal=0.0))
+    row = compare_row(base, current, 0.05)
+    assert row.verdict == INCONCLUSIVE and "cannot tell: other processes used 79% and 83%" in row.cause
+    idle = RunEvidence(other_work=0.01, steal=0.0)
+    row = compare_row(dataclasses.replace(base, evidence=idle), dataclasses.replace(current, evidence=idle), 0.05)
+    assert row.verdict == REGRESSED and row.cause == "unexplained"
+    # a figure with evidence of its own (threads on their CPUs at its ceiling) stays a regression: per-cycle
+    fma = Ceiling("compute.fp64", "GFLOP/s", 235.0, 0.005, 3700.0, 31.8, evidence=RunEvidence(1.0, 0.8, 0.0))
+    slow = dataclasses.replace(fma, value=117.0, flop_per_cycle=15.8)
+    assert compare_row(fma, slow, 0.05).verdict == REGRESSED
+
+
 def test_lower_is_better_figures_gate_by_direction():
     """A latency (another row source) rises when it gets worse: the same verdict logic gates it."""
     base = Ceiling("memory.dram.latency_ns", "ns", 100.0, 0.01, direction=-1)

@@ -44,7 +44,7 @@ class ClockResult:
     # precision -> the probed runs behind under_load_*, first to last (the FMA family measures again when a
     # probed run and its ceiling's headline disagree; stability.py)
     probed: dict[str, tuple[ProbedRun, ...]] | None = None
-    # precision -> the noise of under_load_mhz: the spread of the clocks of the calls of its probed run
+    # precision -> the noise of under_load_mhz: the spread of the clocks of every call of its probed runs
     under_load_noise: dict[str, float] | None = None
 
     @property
@@ -77,7 +77,7 @@ class ProbedRun:
     flops: int
     mul_clock_mhz: float  # multiply chain, median over threads (the cross-check)
     on_cpu: float = 1.0  # the lowest over threads of CPU time / wall time (contention.on_cpu)
-    clock_spread: float = 0.0  # over the calls of a probed run (fma.probed_run): stats.top_spread of their clocks
+    call_clocks: tuple[float, ...] = ()  # the clock of each call of a probed run (fma.probed_run)
 
     @property
     def gflops(self) -> float:

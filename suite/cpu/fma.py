@@ -185,7 +185,7 @@ def probed_run(run: Callable[[int], ProbedRun], rounds: int, calls: int = PROBE_
     runs = [run(max(1, rounds // calls)) for _ in range(calls)]
     target = confirmed_best([r.gflops for r in runs])
     return dataclasses.replace(next(r for r in runs if r.gflops == target),
-                               clock_spread=top_spread([r.clock_mhz for r in runs]))
+                               call_clocks=tuple(r.clock_mhz for r in runs))
 
 
 def fma_with_clock_probe(context: CpuContext, kernel: Kernel, tsc_hz: float) -> Callable[[int], ProbedRun]:
@@ -292,7 +292,7 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
             clock: ClockResult, limit: CpuLimit) -> tuple[ClockResult, list[KernelResult]]:
     """Each ceiling against its probed run (``stability.agrees``); on a disagreement both are measured again,
     interleaved, up to ``RECHECK_ROUNDS`` times. Returns the clock with each precision's chosen probed run, and
-    the results: pooled samples, the chosen run's clock and rate, and the ``stability`` record."""
+    the results: pooled samples, the chosen run's clock, and the ``stability`` record."""
     tsc_hz = clock.tsc_mhz * 1e6
     nominal = context.cpu.nominal_mhz
     runs = {s.kernel.name: list((clock.probed or {})[s.kernel.precision]) for s in setups}
@@ -317,7 +317,9 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
             runs[name].append(probed_run(fma_with_clock_probe(context, setup.kernel, tsc_hz), probe_rounds(context)))
             probes[name].append(as_rate(runs[name][-1], nominal))
     results, under_load, cross, rates = [], dict(clock.under_load_mhz), dict(clock.cross_check_mhz or {}), {}
-    noise = {s.kernel.precision: runs[s.kernel.name][0].clock_spread for s in setups}
+    # The clock's noise: the spread of every call's clock over all the kernel's probed runs (seconds apart).
+    noise = {s.kernel.precision: top_spread([c for run in runs[s.kernel.name] for c in run.call_clocks])
+             for s in setups}
     for setup in setups:
         name, precision = setup.kernel.name, setup.kernel.precision
         index = chosen_probe(samples(name), probes[name])
@@ -333,10 +335,11 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
         result = pooled(batches[name], record)
         if index is not None:
             chosen = probes[name][index]
-            noise[precision] = runs[name][index].clock_spread
             under_load[precision], cross[precision], rates[precision] = chosen.clock_mhz, chosen.mul_clock_mhz, \
                 chosen.gflops
-            result = dataclasses.replace(result, clocks_mhz={"core": chosen.clock_mhz}, paired_gflops=chosen.gflops)
+            # The probed run agrees with the headline, so its clock is the headline's: FLOP per cycle is the
+            # headline over that clock (profile.build), never a rate the headline contradicts.
+            result = dataclasses.replace(result, clocks_mhz={"core": chosen.clock_mhz})
         else:  # the clock of the first probed run stands as the clock; no rate is paired with it
             result = dataclasses.replace(result, clocks_mhz={"core": clock.under_load_mhz[precision]})
         results.append(result)

@@ -1,14 +1,15 @@
 """Whether an FMA ceiling agrees with its own evidence, and what most likely moved it when it does not.
 
 An FMA ceiling has two measurements of one rate: its headline samples (``fma.sample_fma``) and the probed run
-(the same kernel interleaved with the clock probe, ``fma.fma_with_clock_probe``), whose rate FLOP per cycle
-is computed from. They agree when the probed rate lies between the headline samples' median and their
+(the same kernel interleaved with the clock probe, ``fma.fma_with_clock_probe``), in which the clock is
+measured. They agree when the probed rate lies between the headline samples' median and their
 ceiling, widened by ``AGREEMENT_MARGIN``: the probed run is a mean over a longer call, so it sits where the
 typical sample does, never far above the best nor far below the median. On a 2-vCPU guest they disagreed by
 a factor of two (the headline at 58.3 GFLOP/s in every sample, the probed run at full speed, 14.6 FLOP per
 cycle of 16): the two ran in different states of the machine, and the FLOP per cycle described neither.
 
-When they disagree, the family measures both again, interleaved, at most ``RECHECK_ROUNDS`` times; if no
+When they agree, the probed run's clock is the headline's, and FLOP per cycle is the headline over it. When
+they disagree, the family measures both again, interleaved, at most ``RECHECK_ROUNDS`` times; if no
 probed run then agrees with the pooled headline, the ceiling is ``unstable``: the profile gives the spread
 and the likely cause instead of a FLOP per cycle. The cause is read from the run's own evidence
 (``contention``): threads off their CPUs while other processes used the cores (contention), time stolen by

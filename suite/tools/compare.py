@@ -22,7 +22,9 @@ measured cores, time stolen by the hypervisor) explains most of the change; for 
     FLOP/s = cores x clock x FLOP per cycle,
 the clock when its change explains most of it (a drop is then throttling), FLOP per cycle when that does
 (placement on shared FMA units, another code path); otherwise "unexplained". "Most" is at least half of the
-change, in its direction. An improvement is never called throttling.
+change, in its direction. An improvement is never called throttling. An unexplained drop of a figure with no
+evidence of its own (or of a level the cores share: L3, DRAM), measured while other processes used a tenth or
+more of the measured cores, is inconclusive: the run cannot separate their load from a real change.
 
 The figures come from ``figures.py``. Nothing here prints: ``compare_profiles`` returns a ``Comparison`` and
 the exporters at the bottom turn it into text (table, markdown) or JSON.
@@ -41,6 +43,8 @@ from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, re
 
 DEFAULT_THRESHOLD = 0.05
 EXPLAINS = 0.5  # a factor explains a change when it moved at least this share of it, the same way
+SHARED_RUN = 0.10  # other processes used this share of the measured cores: an unexplained drop is inconclusive
+SHARED_LEVELS = ("memory.l3", "memory.dram")  # levels the cores share (and other programs' traffic with them)
 
 REGRESSED = "REGRESSED"
 INCONCLUSIVE = "inconclusive"
@@ -170,6 +174,19 @@ def explain(base: Ceiling, current: Ceiling, change: float) -> str:
     return "unexplained" + (f": {parts}" if parts else "")
 
 
+def _shared_machine(base: Ceiling, current: Ceiling) -> str | None:
+    """Why an unexplained drop cannot be told from other work: a figure with no evidence of its own (no on-CPU
+    share of its samples) or of a level the cores share (L3, DRAM: other processes' memory traffic slows it
+    with the measuring threads on their CPUs), from runs in which other processes used a share of the measured
+    cores of at least ``SHARED_RUN``. None when the runs had the cores to themselves."""
+    own = base.evidence.on_cpu is not None and not base.key.startswith(SHARED_LEVELS)
+    busy = [e.other_work or 0.0 for e in (base.evidence, current.evidence)]
+    if own or max(busy) < SHARED_RUN:
+        return None
+    return (f"cannot tell: other processes used {busy[0]:.0%} and {busy[1]:.0%} of the measured cores during the "
+            "runs, and this figure has no evidence of its own to separate their load from a real change")
+
+
 def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float) -> Row:
     if base is None or current is None:
         present = base or current
@@ -190,6 +207,9 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
         verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), unstable
     else:
         verdict, cause = (REGRESSED if worse > 0 else IMPROVED), explain(base, current, change)
+        shared = _shared_machine(base, current)
+        if verdict == REGRESSED and cause.startswith("unexplained") and shared:
+            verdict, cause = INCONCLUSIVE, f"{cause}; {shared}"
     return Row(base.key, base.unit, base.value, current.value, change, noise, verdict, cause)
 
 
