@@ -154,12 +154,19 @@ def main() -> int:
         "quiet_runs": options.runs, "run_seconds_median": sorted(seconds)[len(seconds) // 2],
         "pairs": len(pairs), "false_alarms": len(alarms), "pairs_exit_0": len(pairs) - len(alarms),
         "inconclusive_pairs": sum(bool(p["inconclusive"]) for p in pairs),
+        "false_alarm_causes": sorted({cause.split(":")[0] for p in alarms for cause in p["regressed"].values()}),
+        # what else ran: each quiet run's share of the measured cores used by other processes (run.contention)
+        "quiet_other_work": [_other_work(path) for path in quiet],
         "planted": planted, "quiet_pairs": pairs,
     }
     (options.out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
     print(f"false alarms: {len(alarms)} of {len(pairs)} pairs; "
           + "; ".join(f"{k}: detected {v['detected']} of {v['tries']}" for k, v in planted.items() if v["tries"]))
     return 0
+
+
+def _other_work(path: Path) -> float | None:
+    return ((yaml.safe_load(path.read_text()).get("run") or {}).get("contention") or {}).get("other_work")
 
 
 def _cpu_name() -> str:

@@ -280,6 +280,19 @@ def test_an_unexplained_drop_on_a_shared_machine_is_inconclusive():
     assert compare_row(fma, slow, 0.05).verdict == REGRESSED
 
 
+def test_the_clock_row_is_never_explained_by_cpu_time():
+    """The clock is a frequency (the chains' descheduled rounds are dropped): other work's share of the cores
+    does not move it, so it is never its cause; its noise covers the precisions' readings."""
+    from hwbench.cpu.session import clock_noise
+
+    base = Ceiling("clock", "MHz", 3791.0, 0.009, evidence=RunEvidence(other_work=0.83, steal=0.0))
+    rose = dataclasses.replace(base, value=4031.0, evidence=RunEvidence(other_work=0.79, steal=0.004))
+    assert compare_row(base, rose, 0.05).cause == "the clock under FMA load rose"
+    assert compare_row(rose, base, 0.05).cause == "the clock under FMA load fell (throttling)"
+    assert clock_noise({"fp64": 3899.9, "fp32": 3772.8}, {"fp64": 0.01, "fp32": 0.013}) == pytest.approx(
+        (3899.9 - 3772.8) / 3899.9)
+
+
 def test_lower_is_better_figures_gate_by_direction():
     """A latency (another row source) rises when it gets worse: the same verdict logic gates it."""
     base = Ceiling("memory.dram.latency_ns", "ns", 100.0, 0.01, direction=-1)

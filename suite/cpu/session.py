@@ -125,6 +125,12 @@ def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
                          source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
 
 
+def clock_noise(under_load: dict[str, float], noise: dict[str, float]) -> float:
+    """The noise of the clock under FMA load: the largest spread of one precision's probed calls, or the spread
+    between the precisions' clocks (two readings of one state: measured_mhz is their lowest), if larger."""
+    return max(max(noise.values()), (max(under_load.values()) - min(under_load.values())) / max(under_load.values()))
+
+
 def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     """The device-neutral measurement of a CPU run: its facts and the inputs of every paper figure."""
     cpu, core = run.cpu, run.core
@@ -151,7 +157,8 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
     clock = {
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
-        **({"noise": rounded(max(probe.under_load_noise.values()), 4)} if probe and probe.under_load_noise else {}),
+        **({"noise": rounded(clock_noise(under_load, probe.under_load_noise), 4)}
+           if probe and probe.under_load_noise and under_load else {}),
         "measured_under": "FMA kernel on every selected core (lowest over precisions)" if under_load else None,
         "scalar_mhz": rounded(probe.scalar_mhz, 1) if probe and not probe.failure else None,
         "tsc_mhz": rounded(probe.tsc_mhz, 1) if probe else None,

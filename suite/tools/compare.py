@@ -144,7 +144,9 @@ def _evidence_cause(base: Evidence, current: Evidence, change: float) -> str | N
     if current.on_cpu is not None and base.on_cpu is not None:
         return (f"contention: the measuring threads were on their CPUs {after:.0%} of the time at the ceiling "
                 f"(baseline {before:.0%})")
-    if (current.steal or 0.0) - (base.steal or 0.0) > (current.other_work or 0.0) - (base.other_work or 0.0):
+    worse = -1.0 if change < 0 else 1.0  # the evidence that grew (for a drop) or shrank (for a rise) is the cause
+    stolen = ((current.steal or 0.0) - (base.steal or 0.0)) * -worse
+    if stolen > max(0.0, ((current.other_work or 0.0) - (base.other_work or 0.0)) * -worse):
         return (f"steal: the hypervisor took {current.steal or 0.0:.0%} of the vCPUs' time (baseline "
                 f"{base.steal or 0.0:.0%}): placement of the vCPUs")
     return (f"contention: other processes used {current.other_work or 0.0:.0%} of the measured cores (baseline "
@@ -156,11 +158,11 @@ def explain(base: Ceiling, current: Ceiling, change: float) -> str:
     if base.key == "cpu_quota":
         return (f"CPU quota: {current.evidence.quota_source}" if change < 0 else
                 f"CPU quota lifted (the baseline's: {base.evidence.quota_source})")
+    if base.key == "clock":  # a frequency: the chains' rounds a thread was descheduled in are dropped (clock.py)
+        return "the clock under FMA load fell (throttling)" if change < 0 else "the clock under FMA load rose"
     found = _evidence_cause(base.evidence, current.evidence, change)
     if found:
         return found
-    if base.key == "clock":
-        return "the clock under FMA load fell (throttling)" if change < 0 else "the clock under FMA load rose"
     clock = _relative(base.clock_mhz, current.clock_mhz)
     per_cycle = _relative(base.flop_per_cycle, current.flop_per_cycle)
     if _explains(clock, change):
