@@ -5,6 +5,12 @@ the architecture; each call runs a calibrated number of iterations (about 50 ms,
 call, not the pool's start-up, dominates a sample. Every call's checksum is checked against its closed form.
 After the kernels, the clock probe (``clock.py``) measures the clock under each kernel's load, and each
 result carries it as ``clocks_mhz["core"]``.
+
+Consistency (``stability.py``): each call records the share of its wall time its slowest thread was on its
+CPU (``contention.on_cpu``), and each batch of samples the other work, steal and quota time of its window. A
+kernel whose probed run disagrees with its headline, or whose samples mostly ran with a thread off its CPU, is
+measured again, interleaved with its probed run, at most ``RECHECK_ROUNDS`` times; every sample is kept, the
+ceiling rule reads them all, and a disagreement that stays is recorded as ``unstable`` with no FLOP per cycle.
 """
 
 from __future__ import annotations
