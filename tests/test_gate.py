@@ -298,6 +298,9 @@ def test_lower_is_better_figures_gate_by_direction():
     base = Ceiling("memory.dram.latency_ns", "ns", 100.0, 0.01, direction=-1)
     assert compare_row(base, dataclasses.replace(base, value=120.0), 0.05).verdict == REGRESSED
     assert compare_row(base, dataclasses.replace(base, value=80.0), 0.05).verdict == IMPROVED
+    contended = dataclasses.replace(base, value=150.0, evidence=RunEvidence(on_cpu=0.6))
+    row = compare_row(dataclasses.replace(base, evidence=RunEvidence(on_cpu=1.0)), contended, 0.05)
+    assert row.verdict == REGRESSED and row.cause.startswith("contention")  # worse latency, explained the same way
 
 
 def test_a_cpu_quota_is_a_regression_that_names_it(profile_data):

@@ -130,7 +130,8 @@ def _available(evidence: Evidence) -> float | None:
 
 
 def _evidence_cause(base: Evidence, current: Evidence, change: float) -> str | None:
-    """Quota, steal or contention, when the current run's evidence explains most of ``change``."""
+    """Quota, steal or contention, when the current run's evidence explains most of ``change`` (signed so that a
+    negative change is worse, whatever the figure's direction)."""
     if current.quota_cpus is not None and (base.quota_cpus is None or current.quota_cpus < base.quota_cpus) \
             and change < 0 and (current.throttled or 0.0) > 0.01:
         return (f"CPU quota: {current.quota_source} ({current.quota_cpus:g} CPUs) held the run "
@@ -144,9 +145,9 @@ def _evidence_cause(base: Evidence, current: Evidence, change: float) -> str | N
     if current.on_cpu is not None and base.on_cpu is not None:
         return (f"contention: the measuring threads were on their CPUs {after:.0%} of the time at the ceiling "
                 f"(baseline {before:.0%})")
-    worse = -1.0 if change < 0 else 1.0  # the evidence that grew (for a drop) or shrank (for a rise) is the cause
-    stolen = ((current.steal or 0.0) - (base.steal or 0.0)) * -worse
-    if stolen > max(0.0, ((current.other_work or 0.0) - (base.other_work or 0.0)) * -worse):
+    sign = -1.0 if change < 0 else 1.0  # the evidence that grew (for a drop) or shrank (for a rise) is the cause
+    stolen = ((current.steal or 0.0) - (base.steal or 0.0)) * -sign
+    if stolen > max(0.0, ((current.other_work or 0.0) - (base.other_work or 0.0)) * -sign):
         return (f"steal: the hypervisor took {current.steal or 0.0:.0%} of the vCPUs' time (baseline "
                 f"{base.steal or 0.0:.0%}): placement of the vCPUs")
     return (f"contention: other processes used {current.other_work or 0.0:.0%} of the measured cores (baseline "
@@ -160,7 +161,7 @@ def explain(base: Ceiling, current: Ceiling, change: float) -> str:
                 f"CPU quota lifted (the baseline's: {base.evidence.quota_source})")
     if base.key == "clock":  # a frequency: the chains' rounds a thread was descheduled in are dropped (clock.py)
         return "the clock under FMA load fell (throttling)" if change < 0 else "the clock under FMA load rose"
-    found = _evidence_cause(base.evidence, current.evidence, change)
+    found = _evidence_cause(base.evidence, current.evidence, change * base.direction)
     if found:
         return found
     clock = _relative(base.clock_mhz, current.clock_mhz)
