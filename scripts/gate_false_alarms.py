@@ -1,7 +1,7 @@
 """The compare gate measured as a gate: its false-alarm rate on back-to-back runs, and its detection rate for
 planted throttling.
 
-    python scripts/gate_false_alarms.py --runs 20 --planted 5 --out results/gate
+    python scripts/gate_false_alarms.py --runs 20 --planted 5 --out /tmp/gate --summary results/gate.yaml
 
 1. ``--runs N`` back-to-back ``hwbench run --device cpu --quick`` runs; ``hwbench compare`` of each consecutive
    pair at the default threshold. A pair that exits 1 is a false alarm (nothing was changed between the runs).
@@ -12,9 +12,9 @@ planted throttling.
    clock through cpufreq ``scaling_max_freq`` where the machine has cpufreq (else the summary says it has
    none). A planted run is detected when compare exits 1 and a regressed row's cause names the throttle.
 
-Writes ``summary.yaml`` (the figures, each pair's exit code and regressed rows, the machine and the date) and
-keeps the profiles under ``--out``. Needs root for the cgroup and cpufreq; without it those plants are
-skipped, and the summary says why.
+Writes ``summary.yaml`` (the figures, each pair's exit code and regressed rows, the machine, the date and the
+commit measured) and keeps the profiles under ``--out``. Needs root for the cgroup and cpufreq; without it
+those plants are skipped, and the summary says why.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--nice", type=int, default=0, help="nice level of the hwbench runs")
     parser.add_argument("--out", type=Path, default=Path("results/gate"))
     parser.add_argument("--conditions", default="", help="what else ran on the machine, for the summary")
+    parser.add_argument("--summary", type=Path, help="where to write the summary (default: OUT/summary.yaml)")
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
     cpus = sorted(os.sched_getaffinity(0))
@@ -147,7 +148,8 @@ def main() -> int:
                                              f"{CPUFREQ.parent}); a VM guest cannot cap its host's clock"),
                                 "detected": None, "tries": 0}
     summary = {
-        "script": "scripts/gate_false_alarms.py", "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "script": "scripts/gate_false_alarms.py", "commit": _commit(),
+        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ended": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"host": platform.node(), "cpu": _cpu_name(), "cpus": cpus, "kernel": platform.release()},
         "conditions": options.conditions, "nice": options.nice, "threshold": "5% (compare's default)",
@@ -159,10 +161,19 @@ def main() -> int:
         "quiet_other_work": [_other_work(path) for path in quiet],
         "planted": planted, "quiet_pairs": pairs,
     }
-    (options.out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
+    (options.summary or options.out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
     print(f"false alarms: {len(alarms)} of {len(pairs)} pairs; "
           + "; ".join(f"{k}: detected {v['detected']} of {v['tries']}" for k, v in planted.items() if v["tries"]))
     return 0
+
+
+def _commit() -> str:
+    """The commit of the code measured, with "+changes" when the work tree differs from it."""
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (head or "unknown") + ("+changes" if dirty else "")
 
 
 def _other_work(path: Path) -> float | None:
