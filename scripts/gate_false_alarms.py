@@ -43,12 +43,20 @@ def hwbench(*args: str, prefix: tuple[str, ...] = (), cgroup: Path | None = None
     return subprocess.run(command, capture_output=True, text=True, preexec_fn=setup)
 
 
-def measure(path: Path, nice: int, cgroup: Path | None = None) -> float:
+FAILED_RUNS: list[str] = []  # runs that failed once and were made again (the summary lists them)
+
+
+def measure(path: Path, nice: int, cgroup: Path | None = None, again: bool = True) -> float:
     start = time.monotonic()
     result = hwbench("run", "--device", "cpu", "--quick", "-o", str(path), prefix=("nice", "-n", str(nice)),
                      cgroup=cgroup)
     if result.returncode != 0:
-        raise SystemExit(f"hwbench run failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
+        message = f"{path.name}: hwbench run failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}"
+        if not again:
+            raise SystemExit(message)
+        print(message + "; running it again", file=sys.stderr)
+        FAILED_RUNS.append(message)
+        return measure(path, nice, cgroup, again=False)
     return time.monotonic() - start
 
 
@@ -159,7 +167,7 @@ def main() -> int:
         "false_alarm_causes": sorted({cause.split(":")[0] for p in alarms for cause in p["regressed"].values()}),
         # what else ran: each quiet run's share of the measured cores used by other processes (run.contention)
         "quiet_other_work": [_other_work(path) for path in quiet],
-        "planted": planted, "quiet_pairs": pairs,
+        "failed_runs": FAILED_RUNS, "planted": planted, "quiet_pairs": pairs,
     }
     (options.summary or options.out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
     print(f"false alarms: {len(alarms)} of {len(pairs)} pairs; "
