@@ -1,7 +1,7 @@
 """The compare gate measured as a gate: its false-alarm rate on back-to-back runs, and its detection rate for
 planted throttling.
 
-    python scripts/gate_false_alarms.py --runs 20 --planted 5 --out /tmp/gate --summary results/gate.yaml
+    python scripts/gate_false_alarms.py --runs 20 --planted 5 --out /tmp/gate --summary results/gate/MACHINE.yaml
 
 1. ``--runs N`` back-to-back ``hwbench run --device cpu --quick`` runs; ``hwbench compare`` of each consecutive
    pair at the default threshold. A pair that exits 1 is a false alarm (nothing was changed between the runs).
@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--quota", type=float, default=0.5, help="CPU quota as a share of the measured cores")
     parser.add_argument("--busy", action="store_true", help="also plant a busy loop pinned to each measured core")
     parser.add_argument("--nice", type=int, default=0, help="nice level of the hwbench runs")
-    parser.add_argument("--out", type=Path, default=Path("results/gate"))
+    parser.add_argument("--out", type=Path, default=Path("gate-runs"), help="folder for the runs' profiles")
     parser.add_argument("--conditions", default="", help="what else ran on the machine, for the summary")
     parser.add_argument("--summary", type=Path, help="where to write the summary (default: OUT/summary.yaml)")
     options = parser.parse_args()
