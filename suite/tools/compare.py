@@ -5,8 +5,8 @@ its noise, and a direction (+1: higher is better, as every ceiling; -1: lower is
 kind of figure is gated by adding a source that yields it with its direction; the verdict does not change.
 
 Noise. A ceiling is its kernel's confirmed best (``stats.CEILING_RULE``: the K-th highest sample), so its noise
-is how far the typical sample sits below it, (ceiling - median) / ceiling (``top_spread``), written by hwbench
-0.3 as each figure's ``noise`` (cache levels: over the plateau's points; FMA ceilings: over the samples whose
+is how far the typical sample sits below it, (ceiling - median) / ceiling (``top_spread``), written into
+the profile as each figure's ``noise`` (cache levels: over the plateau's points; FMA ceilings: over the samples whose
 threads stayed on their CPUs). Profiles without it fall back to the kernel's samples. The two runs' noises are
 combined in quadrature, sqrt(n_baseline**2 + n_current**2), as for the difference of two independent
 quantities.

@@ -48,7 +48,7 @@ def _kernel(data: dict, name: str | None) -> dict:
 
 
 def _noise(data: dict, entry: dict) -> float:
-    """The figure's recorded ``noise``, else its kernel's top spread (profiles before hwbench 0.3)."""
+    """The figure's recorded ``noise``, else its kernel's top spread (profiles written before figures had one)."""
     if entry.get("noise") is not None:
         return float(entry["noise"])
     kernel = _kernel(data, entry.get("kernel"))
@@ -108,7 +108,7 @@ def sustained_rows(data: dict) -> Iterable[Ceiling]:
 
 def quota_rows(data: dict) -> Iterable[Ceiling]:
     """The CPUs a cgroup quota leaves the measuring threads: min(quota / period, threads), or the threads when
-    there is none (written by hwbench 0.3 as run.contention.cpu_limit; older profiles have no such row)."""
+    there is none (run.contention.cpu_limit; profiles written before it have no such row)."""
     contention = (data.get("run") or {}).get("contention") or {}
     threads = (data.get("run") or {}).get("threads")
     if "cpu_limit" not in contention or not threads:
