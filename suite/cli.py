@@ -204,14 +204,14 @@ def compare(
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
     = OutputFormat.table,
     force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on inconclusive rows too.")] = False,
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from .profile import Profile
     from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
     from .tools.render import comparison_table, print_table
 
-    limit = parse_threshold(threshold)
-    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), limit, force)
+    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force)
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(comparison))
     elif output_format is OutputFormat.markdown:
@@ -222,7 +222,7 @@ def compare(
         for note in comparison.notes:
             console.print(printable(f"note: {note}"), markup=False)
         console.print(summary_line(comparison), markup=False)
-    if comparison.regressed:
+    if comparison.failed(strict):
         raise typer.Exit(1)
 
 

@@ -71,6 +71,7 @@ class SweepCurve:
     threads: int
     points: tuple[tuple[int, float, float], ...]
     traffic_per_stream: float = 1.0
+    on_cpu: tuple[float, ...] = ()  # per point, where measured: the on-CPU share of its best sample's threads
 
 
 @dataclass(frozen=True)

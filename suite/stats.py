@@ -29,6 +29,9 @@ CEILING_RULE = ("confirmed best: the K-th highest sample of the kernel, K = max(
                 "the second best for few), so one lucky sample cannot make the ceiling; kernels[].best keeps the "
                 "single best sample")
 SPREAD_RULE = "(ceiling - median) / ceiling of each run's samples"
+# A sample whose slowest thread was on its CPU less than this share of its wall time ran contended: its rate
+# describes the other work on the core, not the machine (cpu/contention.py, cpu/stability.py).
+CONTENDED_ON_CPU = 0.90
 HIGH_SPREAD_CV = 0.05  # pyperf warns at a standard deviation above 10% of the mean; ceilings need tighter
 
 
@@ -139,6 +142,23 @@ def top_spread(samples: Sequence[float]) -> float:
     return max(0.0, float((ceiling - statistics.median(samples)) / ceiling)) if ceiling > 0 else 0.0
 
 
+def uncontended_samples(samples: Sequence[float], on_cpu: Sequence[float] | None) -> list[float]:
+    """The samples whose threads stayed on their CPUs (``on_cpu`` at or above ``CONTENDED_ON_CPU``), where each
+    sample has its share and at least K of them (``ceiling_rank``) did; otherwise all of them."""
+    if not on_cpu or len(on_cpu) != len(samples):
+        return list(samples)
+    kept = [x for x, share in zip(samples, on_cpu) if share >= CONTENDED_ON_CPU]
+    return kept if len(kept) >= ceiling_rank(len(samples)) else list(samples)
+
+
+def ceiling_on_cpu(samples: Sequence[float], on_cpu: Sequence[float] | None) -> float | None:
+    """The median on-CPU share of the samples the ceiling rule reads (the K highest), where each sample has one."""
+    if not samples or not on_cpu or len(on_cpu) != len(samples):
+        return None
+    top = sorted(zip(samples, on_cpu), reverse=True)[:ceiling_rank(len(samples))]
+    return statistics.median(share for _, share in top)
+
+
 def summarize(work: float, seconds: Sequence[float]) -> RateSummary:
     """Rates of ``work`` bytes or FLOPs done in each sample's seconds, in GB/s or GFLOP/s."""
     return RateSummary(tuple(work_rate(work, t) for t in seconds))
@@ -183,6 +203,19 @@ class KernelResult:
     throttle_note: str | None = None
     sample_clocks_mhz: tuple[float | None, ...] = ()  # the clock read during each sample, where the device can
     paired_gflops: float | None = None  # a rate measured with clocks_mhz, in the same run (the CPU's probed FMA run)
+    # What else ran while it was measured (CPU: each sample's on-CPU share, the contention of each batch's window)
+    contention: dict | None = None
+    # Whether the ceiling agrees with its probed run (CPU FMA kernels: cpu/stability.py); "unstable" means no
+    # FLOP per cycle may be derived from it
+    stability: dict | None = None
+
+
+def result_noise(result: KernelResult) -> float:
+    """The noise of a result's ceiling (``top_spread``) over its uncontended samples where each sample's on-CPU
+    share was recorded (``contention.on_cpu``): a sample the run's own evidence shows was slowed by other work
+    on the core is explained, not noise; without that evidence, over every sample."""
+    on_cpu = (result.contention or {}).get("on_cpu")
+    return top_spread(uncontended_samples(result.summary.samples, on_cpu))
 
 
 @dataclass

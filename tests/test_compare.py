@@ -14,9 +14,9 @@ from hwbench import Profile
 from hwbench.cli import app
 from hwbench.tools.compare import (
     IMPROVED,
+    INCONCLUSIVE,
     REGRESSED,
     UNCHANGED,
-    WITHIN_NOISE,
     Ceiling,
     compare_row,
     parse_threshold,
@@ -72,10 +72,11 @@ def test_verdicts_and_causes(tmp_path, monkeypatch, profile_data):
     result = json.loads(runner.invoke(app, ["compare", base, cur, "-f", "json"]).stdout)
     rows = {row["key"]: row for row in result["rows"]}
     assert result["regressed"] is True
-    assert rows["compute.fp64"]["verdict"] == REGRESSED and rows["compute.fp64"]["cause"].startswith("throttling")
+    assert rows["compute.fp64"]["verdict"] == REGRESSED
+    assert rows["compute.fp64"]["cause"] == "clock: -15.0% (throttling); FLOP/cycle +0.0%"
     assert rows["compute.fp64"]["change"] == pytest.approx(-0.15)
     assert rows["compute.fp32"]["verdict"] == REGRESSED
-    assert rows["compute.fp32"]["cause"].startswith("not the clock")
+    assert rows["compute.fp32"]["cause"].startswith("per-cycle: FLOP/cycle -10.0% at clock +0.0%")
     assert rows["memory.dram"]["verdict"] == UNCHANGED  # -3% is under the 5% threshold
     assert rows["clock"]["verdict"] == REGRESSED
 
@@ -123,7 +124,7 @@ def test_noise_band_hides_a_drop_inside_the_recorded_spread():
     base = Ceiling("memory.dram", "GB/s", 100.0, 0.08)
     current = Ceiling("memory.dram", "GB/s", 93.0, 0.06)
     row = compare_row(base, current, 0.05)  # -7% against a band of hypot(8%, 6%) = 10%
-    assert row.verdict == WITHIN_NOISE and row.noise == pytest.approx(0.10)
+    assert row.verdict == INCONCLUSIVE and row.noise == pytest.approx(0.10)
     assert compare_row(base, Ceiling("memory.dram", "GB/s", 85.0, 0.06), 0.05).verdict == REGRESSED
     assert compare_row(base, Ceiling("memory.dram", "GB/s", 115.0, 0.0), 0.05).verdict == IMPROVED
 
@@ -152,7 +153,7 @@ def test_noise_on_the_new_rule_separates_a_regression_from_noise(profile_data):
         data = copy.deepcopy(profile_data)
         kernel = next(k for k in data["kernels"] if k["name"] == "copy_nt")
         kernel.update(samples=samples, ceiling=sorted(samples)[-2], best=max(samples), median=sorted(samples)[2])
-        data["memory"]["dram"]["measured_gbps"] = sorted(samples)[-2]
+        data["memory"]["dram"].update(measured_gbps=sorted(samples)[-2], noise=top_spread(samples))
         return Profile(data)
 
     tight = with_dram([52.0, 51.8, 51.6, 51.5, 51.4])  # ceiling 51.8, median 51.6: ±0.4%
@@ -163,7 +164,7 @@ def test_noise_on_the_new_rule_separates_a_regression_from_noise(profile_data):
     noisy_worse = with_dram([47.7, 47.6, 42.0, 41.0, 40.0])  # ceiling 47.6, median 42: ±11.8%
     rows = {r.key: r for r in compare_profiles(noisy, noisy_worse).rows}
     assert rows["memory.dram"].change == pytest.approx(47.6 / 52.0 - 1)  # -8.5%, inside hypot(3.8%, 11.8%)
-    assert rows["memory.dram"].verdict == WITHIN_NOISE
+    assert rows["memory.dram"].verdict == INCONCLUSIVE
 
 
 def test_old_profiles_without_ceilings_compare_with_a_note(profile_data):

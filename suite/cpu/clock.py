@@ -41,6 +41,11 @@ class ClockResult:
     # precision -> GFLOP/s of the FMA blocks of the probed run itself: the rate measured with the clock above,
     # in the same call on the same cores (FLOP per cycle divides this pair, never figures from two moments).
     under_load_gflops: dict[str, float] | None = None
+    # precision -> the probed runs behind under_load_*, first to last (the FMA family measures again when a
+    # probed run and its ceiling's headline disagree; stability.py)
+    probed: dict[str, tuple[ProbedRun, ...]] | None = None
+    # precision -> the noise of under_load_mhz: the spread of the clocks of every call of its probed runs
+    under_load_noise: dict[str, float] | None = None
 
     @property
     def trusted_under_load(self) -> dict[str, float]:
@@ -71,6 +76,13 @@ class ProbedRun:
     probe_seconds: float  # time in the probes, mean over threads
     flops: int
     mul_clock_mhz: float  # multiply chain, median over threads (the cross-check)
+    on_cpu: float = 1.0  # the lowest over threads of CPU time / wall time (contention.on_cpu)
+    call_clocks: tuple[float, ...] = ()  # the clock of each call of a probed run (fma.probed_run)
+
+    @property
+    def gflops(self) -> float:
+        """The rate of the FMA blocks alone: the probes' time (about 5%) is subtracted."""
+        return self.flops / (self.seconds - self.probe_seconds) / 1e9
 
 
 def calibrate_timestamp_hz(seconds: float = 0.05) -> float:

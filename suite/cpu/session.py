@@ -25,6 +25,7 @@ from ..measurement import (
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import caches, fma, intensity, latency, lowp, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
+from .contention import contention_between, cpu_limit, read_ticks
 from .family import CpuContext, CpuRunOptions
 from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
@@ -67,6 +68,7 @@ class CpuRun:
     intensity_sweep: tuple[IntensityCurve, ...] = ()
     selected: tuple[catalog.Kernel, ...] = ()
     latency: LatencyRun | None = None
+    contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
 def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
@@ -89,6 +91,8 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     clock, elements, sweep = None, 0, None
     curves: list[IntensityCurve] = []
     latency_run = None
+    limit = cpu_limit()
+    before, throttled = read_ticks(), limit.throttled_seconds()
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
         counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
@@ -102,12 +106,16 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
             curves += run.intensity_curves
             latency_run = run.latency or latency_run
         report("done", counter["total"], counter["total"])
+    held = limit.throttled_seconds()
+    held = None if throttled is None or held is None else held - throttled
+    window = contention_between(before, read_ticks(), cpus, held)
+    contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
     return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
                   options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
-                  tuple(options.kernels), latency_run)
+                  tuple(options.kernels), latency_run, contention)
 
 
 def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
@@ -122,6 +130,12 @@ def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
                          clock_source="add-chain probe interleaved with the FMA kernel (clock.method)",
                          flop_per_cycle=fpc, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
                          source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def clock_noise(under_load: dict[str, float], noise: dict[str, float]) -> float:
+    """The noise of the clock under FMA load: the largest spread of one precision's probed calls, or the spread
+    between the precisions' clocks (two readings of one state: measured_mhz is their lowest), if larger."""
+    return max(max(noise.values()), (max(under_load.values()) - min(under_load.values())) / max(under_load.values()))
 
 
 def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
@@ -145,10 +159,13 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         "threads": len(run.cpus), "cpus": run.cpus, "pinning": run.pinning, "prefault": True, "quick": run.quick,
         "array_bytes": run.array_elements * 8 if run.array_elements else None,
         "repetitions": run.policy.as_dict(),
+        **({"contention": run.contention} if run.contention else {}),
     }
     clock = {
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
+        **({"noise": rounded(clock_noise(under_load, probe.under_load_noise), 4)}
+           if probe and probe.under_load_noise and under_load else {}),
         "measured_under": "FMA kernel on every selected core (lowest over precisions)" if under_load else None,
         "scalar_mhz": rounded(probe.scalar_mhz, 1) if probe and not probe.failure else None,
         "tsc_mhz": rounded(probe.tsc_mhz, 1) if probe else None,

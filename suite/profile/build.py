@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
-from ..stats import CEILING_RULE, KernelResult, rounded, top_spread
+from ..stats import CEILING_RULE, CONTENDED_ON_CPU, KernelResult, ceiling_on_cpu, result_noise, rounded, top_spread
 from .instructions import instruction_section
 from .intensity import intensity_section
 from .latency import latency_levels, latency_section, merge_levels
@@ -56,8 +56,10 @@ def kernel_entry(result: KernelResult) -> dict:
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
         "ceiling": rounded(s.ceiling), "best": rounded(s.best), "median": rounded(s.median), "min": rounded(s.min),
         "max": rounded(s.max),
-        "cv": rounded(s.cv, 5), "repetitions": s.repetitions, "samples": [rounded(x) for x in s.samples],
+        "cv": rounded(s.cv, 5), "noise": rounded(result_noise(result), 4), "repetitions": s.repetitions,
+        "samples": [rounded(x) for x in s.samples],
         **({"sample_clocks_mhz": clocks} if clocks else {}),
+        **({"contention": result.contention} if result.contention else {}),
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
         "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
         "details": result.details,
@@ -112,15 +114,21 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
             f"({theoretical:.1f} GFLOP/s, efficiency {efficiency:.2f}): the nominal clock "
             f"({theory.nominal_mhz:.0f} MHz, {theory.nominal_source}) is below the clock the {theory.per}s ran at"
             + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock_gflops" if clock else ""))
-    per_cycle = flop_per_cycle(result, theory)
+    unstable = (result.stability or {}).get("status") == "unstable"
+    # An unstable ceiling's headline and probed run disagree (cpu/stability.py): no FLOP per cycle describes both.
+    per_cycle = None if unstable else flop_per_cycle(result, theory)
     rejected = None
     if per_cycle is not None and fpc_theory and per_cycle > fpc_theory * (1 + LIMIT_TOLERANCE):
         above_limit.append(f"{per_cycle:.1f} FLOP per cycle per {theory.per} is above the hardware's {fpc_theory}")
         rejected, per_cycle = per_cycle, None
     if (per_cycle is not None and fpc_theory and theory.low_per_cycle_cause
             and per_cycle < LOW_FLOP_PER_CYCLE * fpc_theory):
+        share = ceiling_on_cpu(result.summary.samples, (result.contention or {}).get("on_cpu"))
+        cause = (f"The measuring threads were on their CPUs {share:.0%} of the time at the ceiling: other work "
+                 "shared the cores (kernels[].contention); run again when the machine is idle"
+                 if share is not None and share < CONTENDED_ON_CPU else theory.low_per_cycle_cause)
         warnings.append(f"{precision}: {per_cycle:.1f} FLOP per cycle per {theory.per} at {clock:.0f} MHz, against "
-                        f"{fpc_theory} possible: the clock is not the cause. {theory.low_per_cycle_cause}")
+                        f"{fpc_theory} possible: the clock is not the cause. {cause}")
     if above_limit:
         warnings.append(f"{precision}: measurement error, not a ceiling: {'; '.join(above_limit)} (the clock reading, "
                         "the timing or the work count is wrong; the figure is flagged in the profile)")
@@ -130,6 +138,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "theoretical_source": theory.source,
         "theoretical_at_measured_clock_gflops": rounded(at_clock),
         "measured_gflops": rounded(measured),
+        "noise": rounded(result_noise(result), 4),
         "efficiency": rounded(efficiency, 4),
         "efficiency_at_measured_clock": rounded(per_cycle / fpc_theory, 4) if per_cycle and fpc_theory else None,
         "clock_mhz": rounded(clock, 1),
@@ -138,6 +147,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "flop_per_cycle_theoretical": fpc_theory,
         "per": theory.per,
         "throttled": _throttled(result, reports_throttling, warnings),
+        **({"stability": result.stability} if result.stability else {}),
     }
     if above_limit:
         entry["measurement_error"] = "; ".join(above_limit)
@@ -164,6 +174,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
         "theoretical_gbps": rounded(theory.gbps),
         "theoretical_source": theory.source,
         "measured_gbps": rounded(measured),
+        "noise": rounded(result_noise(top), 4),
         "kernel": top.name,
         "counting": theory.counting,
         "measured_stream_gbps": rounded(top_stream.summary.ceiling),

@@ -47,6 +47,7 @@ class Plateau:
     high_bytes: int
     best_gbps: float  # the highest best GB/s over the run: the level's ceiling
     median_gbps: float  # the median of the run's best GB/s
+    noise: float = 0.0  # (ceiling - median of the run's median GB/s) / ceiling: see ``plateau_noise``
 
     @property
     def points(self) -> int:
@@ -94,13 +95,23 @@ def curve_plateaus(curve: SweepCurve, caches: dict, l3_total: int | None,
     for first, last in find_runs(rates, tolerance):
         run = rates[first:last + 1]
         high = curve.points[last][0]
+        noise = plateau_noise(max(run), [median for _, _, median in curve.points[first:last + 1]])
         plateau = Plateau(curve.kernel, curve.threads, level_of(high / curve.threads, curve.threads, caches, l3_total),
-                          first, last, curve.points[first][0], high, max(run), statistics.median(run))
+                          first, last, curve.points[first][0], high, max(run), statistics.median(run), noise)
         kept = found.get(plateau.level)
         if kept is None or (plateau.points, plateau.median_gbps) > (kept.points, kept.median_gbps):
             found[plateau.level] = plateau
     return sorted(found.values(), key=lambda p: p.first)
 
+
+
+def plateau_noise(ceiling: float, medians: Sequence[float]) -> float:
+    """(ceiling - the median of the plateau's per-point median GB/s) / ceiling.
+
+    The level's ceiling is the best sample over the plateau's points; how far the typical sample of the plateau
+    sits below it is the figure's noise, as ``stats.top_spread`` is a kernel's (the compare gate reads it). It
+    covers both the samples of one working set and the plateau's points against each other."""
+    return max(0.0, (ceiling - statistics.median(medians)) / ceiling) if ceiling > 0 and medians else 0.0
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -121,6 +132,9 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
         "theoretical_source": sweep.theory_source.get(level, "not modelled"),
         "theoretical_at_measured_clock_gbps": rounded(at_clock),
         "measured_gbps": rounded(measured),
+        "noise": rounded(plateau.noise, 4),
+        **({"on_cpu": rounded(statistics.median(curve.on_cpu[plateau.first:plateau.last + 1]), 3)}
+           if len(curve.on_cpu) == len(curve.points) else {}),
         "kernel": curve.kernel,
         "counting": CACHE_COUNTING,
         "measured_stream_gbps": rounded(measured),
@@ -194,7 +208,8 @@ def cache_levels(sweep: CacheSweep, device: dict, clock: dict, warnings: list[st
                     "median_gbps": [rounded(p[2]) for p in c.points]} for c in sweep.curves],
         "plateaus": [{"kernel": p.kernel, "threads": p.threads, "level": p.level,
                       "working_set_bytes": [p.low_bytes, p.high_bytes], "points": p.points,
-                      "best_gbps": rounded(p.best_gbps), "median_gbps": rounded(p.median_gbps)}
+                      "best_gbps": rounded(p.best_gbps), "median_gbps": rounded(p.median_gbps),
+                      "noise": rounded(p.noise, 4)}
                      for _, plateaus in found for p in plateaus],
     }
     return entries, section

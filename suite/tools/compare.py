@@ -1,23 +1,33 @@
-"""Compare two profiles ceiling by ceiling: the throttling and regression gate.
+"""Compare two profiles figure by figure: the throttling and regression gate.
 
-A ceiling regressed when it dropped by more than the threshold *and* by more than the noise of the two
-runs. A ceiling is its kernel's confirmed best (``stats.CEILING_RULE``: the K-th highest sample, about the
-90th percentile), so its noise is the spread of the samples between it and their median, not of all of
-them (one descheduled repetition must not widen the band, one lucky sample lies above the ceiling):
-(ceiling - median) / ceiling, ``top_spread``. The two runs' spreads are combined in quadrature,
-sqrt(s_baseline**2 + s_current**2), as for the difference of two independent quantities; a drop inside
-that band is inside the recorded spread and is not a regression. Profiles written before the confirmed-best
-rule (no ``ceiling`` in their kernel entries) still compare: the spread is computed from their samples, and
-a note says that their ceilings are single best samples.
+Figures. Each row source (``ROW_SOURCES``) turns a profile into ``Ceiling`` figures: a key, a unit, a value,
+its noise, and a direction (+1: higher is better, as every ceiling; -1: lower is better, as a latency). A new
+kind of figure is gated by adding a source that yields it with its direction; the verdict does not change.
 
-For compute ceilings the change is split into its two factors, since
-    FLOP/s = cores (or SMs) x clock x FLOP per cycle,
-so (1 + change) = (1 + clock change) x (1 + FLOP-per-cycle change): a drop carried by the clock is
-throttling (power, heat, a lower boost state); a drop at an unchanged clock is something else (shared
-FMA units, a different code path, a smaller core count).
+Noise. A ceiling is its kernel's confirmed best (``stats.CEILING_RULE``: the K-th highest sample), so its noise
+is how far the typical sample sits below it, (ceiling - median) / ceiling (``top_spread``), written into
+the profile as each figure's ``noise`` (cache levels: over the plateau's points; FMA ceilings: over the samples whose
+threads stayed on their CPUs). Profiles without it fall back to the kernel's samples. The two runs' noises are
+combined in quadrature, sqrt(n_baseline**2 + n_current**2), as for the difference of two independent
+quantities.
 
-Nothing here prints: ``compare_profiles`` returns a ``Comparison`` and the exporters at the bottom turn it
-into text (table, markdown) or JSON.
+Verdict. A change smaller than the threshold is ``ok``. A change for the worse is ``REGRESSED`` only when it
+exceeds the threshold, the combined noise, and neither side's figure is ``unstable`` (an FMA ceiling whose
+headline and probed run disagreed, cpu/stability.py); otherwise it is ``inconclusive``: shown, and failing the
+gate only under ``--strict``. A change for the better beyond the threshold and the noise is ``improved``.
+
+Causes, only where they add up (``explain``): the CPU quota when the current run's cgroup quota is tighter
+and held it; contention or steal when the run's own evidence (threads off their CPUs, other processes on the
+measured cores, time stolen by the hypervisor) explains most of the change; for compute ceilings, whose
+    FLOP/s = cores x clock x FLOP per cycle,
+the clock when its change explains most of it (a drop is then throttling), FLOP per cycle when that does
+(placement on shared FMA units, another code path); otherwise "unexplained". "Most" is at least half of the
+change, in its direction. An improvement is never called throttling. An unexplained drop of a figure with no
+evidence of its own (or of a level the cores share: L3, DRAM), measured while other processes used a tenth or
+more of the measured cores, is inconclusive: the run cannot separate their load from a real change.
+
+The figures come from ``figures.py``. Nothing here prints: ``compare_profiles`` returns a ``Comparison`` and
+the exporters at the bottom turn it into text (table, markdown) or JSON.
 """
 
 from __future__ import annotations
@@ -29,26 +39,18 @@ from dataclasses import asdict, dataclass, field
 from ..errors import UsageError
 from ..profile import Profile
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
+from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, reference_clock_mhz
 
 DEFAULT_THRESHOLD = 0.05
+EXPLAINS = 0.5  # a factor explains a change when it moved at least this share of it, the same way
+SHARED_RUN = 0.10  # other processes used this share of the measured cores: an unexplained drop is inconclusive
+SHARED_LEVELS = ("memory.l3", "memory.dram")  # levels the cores share (and other programs' traffic with them)
 
 REGRESSED = "REGRESSED"
-WITHIN_NOISE = "within noise"
+INCONCLUSIVE = "inconclusive"
 IMPROVED = "improved"
 UNCHANGED = "ok"
 MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """One comparable figure of a profile; larger is better for every one of them."""
-
-    key: str  # compute.fp64, memory.dram, clock, sustained.fma_fp64
-    unit: str
-    value: float
-    spread: float  # relative spread of the samples near ``value`` (see top_spread; 0 when unknown)
-    clock_mhz: float | None = None
-    flop_per_cycle: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Row:
     baseline: float | None
     current: float | None
     change: float | None  # relative: (current - baseline) / baseline
-    noise: float | None  # relative change that the recorded spread explains
+    noise: float | None  # relative change that the recorded noise explains
     verdict: str
     cause: str = ""
 
@@ -76,6 +78,14 @@ class Comparison:
     def regressed(self) -> bool:
         return any(row.verdict == REGRESSED for row in self.rows)
 
+    @property
+    def inconclusive(self) -> bool:
+        return any(row.verdict == INCONCLUSIVE for row in self.rows)
+
+    def failed(self, strict: bool = False) -> bool:
+        """Whether the gate fails: a regression, or under ``strict`` also an inconclusive row."""
+        return self.regressed or (strict and self.inconclusive)
+
 
 def parse_threshold(text: str) -> float:
     """'5%' or '5' -> 0.05; a fraction below 1 ('0.05') is taken as is."""
@@ -91,59 +101,13 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def _kernel_spread(data: dict, name: str | None) -> float:
-    for kernel in data.get("kernels", []):
-        if kernel.get("name") == name:
-            samples = kernel.get("samples")
-            if samples:
-                return top_spread(samples)
-            ceiling, median = kernel.get("ceiling"), kernel.get("median")
-            if ceiling and median is not None:
-                return max(0.0, (ceiling - median) / ceiling)
-            # Without either, the cv of all the samples is the only (wider) estimate recorded.
-            return float(kernel.get("cv") or 0.0)
-    return 0.0
-
-
 def headline_rule(data: dict) -> str:
     """How the profile chose its ceilings: its ``headline_rule``, or the single best sample (profiles written
     before the confirmed-best rule)."""
     return data.get("headline_rule") or "best: the single best sample of the kernel"
 
 
-def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
-    """Every ceiling of a profile that two runs can be compared on, keyed like the profile's YAML."""
-    data = profile.data
-    found: dict[str, Ceiling] = {}
-    for precision, entry in data["compute"].items():
-        if entry.get("measured_gflops") is not None:
-            found[f"compute.{precision}"] = Ceiling(
-                f"compute.{precision}", "GFLOP/s", float(entry["measured_gflops"]),
-                _kernel_spread(data, entry.get("kernel")), entry.get("clock_mhz"), entry.get("flop_per_cycle"))
-    for level, entry in data["memory"].items():
-        if entry.get("measured_gbps") is not None:
-            found[f"memory.{level}"] = Ceiling(f"memory.{level}", "GB/s", float(entry["measured_gbps"]),
-                                               _kernel_spread(data, entry.get("kernel")))
-    clock = reference_clock_mhz(data)
-    if clock is not None:
-        found["clock"] = Ceiling("clock", "MHz", float(clock), 0.0)
-    for name, entry in (data.get("sustained") or {}).get("kernels", {}).items():
-        if entry.get("sustained") is not None:
-            found[f"sustained.{name}"] = Ceiling(f"sustained.{name}", entry["unit"], float(entry["sustained"]),
-                                                 float(entry.get("spread") or 0.0), entry.get("clock_sustained_mhz"))
-    return found
-
-
-def reference_clock_mhz(data: dict) -> float | None:
-    """The clock ``compare`` tracks as its own row: the lowest clock over the non-tensor FMA ceilings.
-
-    On CPUs that is ``clock.measured_mhz`` (the lowest under-load clock over precisions). On GPUs, profiles
-    written before hwbench 0.2 put the lowest clock over *every* kernel there, i.e. whichever tensor GEMM the
-    power cap hit hardest: two identical H100 runs then differed by 6.5%. Tensor ceilings still carry their
-    own clock, and every compute drop is split against that ceiling's own clock (``_cause``)."""
-    clocks = [float(entry["clock_mhz"]) for precision, entry in data.get("compute", {}).items()
-              if not precision.startswith("tensor_") and isinstance(entry, dict) and entry.get("clock_mhz")]
-    return min(clocks) if clocks else data.get("clock", {}).get("measured_mhz")
+# Verdict and cause ---------------------------------------------------------------------------------------
 
 
 def _relative(before: float | None, after: float | None) -> float | None:
@@ -152,18 +116,78 @@ def _relative(before: float | None, after: float | None) -> float | None:
     return (after - before) / before
 
 
-def _cause(base: Ceiling, current: Ceiling, change: float, threshold: float) -> str:
-    """Split a compute drop into its clock and FLOP-per-cycle factors."""
+def _explains(factor: float | None, change: float) -> bool:
+    """Whether a factor's relative change carries most of ``change`` (same sign, at least ``EXPLAINS`` of it)."""
+    return factor is not None and factor * change > 0 and abs(factor) >= EXPLAINS * abs(change)
+
+
+def _available(evidence: Evidence) -> float | None:
+    """The share of the measured cores the run had, by its evidence (None: none recorded)."""
+    if evidence.on_cpu is not None:
+        return evidence.on_cpu
+    shares = [s for s in (evidence.other_work, evidence.steal, evidence.throttled) if s is not None]
+    return max(0.0, 1.0 - sum(shares)) if shares else None
+
+
+def _evidence_cause(base: Evidence, current: Evidence, change: float) -> str | None:
+    """Quota, steal or contention, when the current run's evidence explains most of ``change`` (signed so that a
+    negative change is worse, whatever the figure's direction)."""
+    if current.quota_cpus is not None and (base.quota_cpus is None or current.quota_cpus < base.quota_cpus) \
+            and change < 0 and (current.throttled or 0.0) > 0.01:
+        return (f"CPU quota: {current.quota_source} ({current.quota_cpus:g} CPUs) held the run "
+                f"{current.throttled:.0%} of the time")
+    if base.quota_cpus is not None and current.quota_cpus is None and change > 0:
+        return f"CPU quota lifted (the baseline's: {base.quota_source})"
+    before, after = _available(base), _available(current)
+    expected = _relative(before, after)
+    if not _explains(expected, change):
+        return None
+    if current.on_cpu is not None and base.on_cpu is not None:
+        return (f"contention: the measuring threads were on their CPUs {after:.0%} of the time at the ceiling "
+                f"(baseline {before:.0%})")
+    sign = -1.0 if change < 0 else 1.0  # the evidence that grew (for a drop) or shrank (for a rise) is the cause
+    stolen = ((current.steal or 0.0) - (base.steal or 0.0)) * -sign
+    if stolen > max(0.0, ((current.other_work or 0.0) - (base.other_work or 0.0)) * -sign):
+        return (f"steal: the hypervisor took {current.steal or 0.0:.0%} of the vCPUs' time (baseline "
+                f"{base.steal or 0.0:.0%}): placement of the vCPUs")
+    return (f"contention: other processes used {current.other_work or 0.0:.0%} of the measured cores (baseline "
+            f"{base.other_work or 0.0:.0%})")
+
+
+def explain(base: Ceiling, current: Ceiling, change: float) -> str:
+    """The cause of a change beyond the threshold, only where it adds up (module docstring)."""
+    if base.key == "cpu_quota":
+        return (f"CPU quota: {current.evidence.quota_source}" if change < 0 else
+                f"CPU quota lifted (the baseline's: {base.evidence.quota_source})")
+    if base.key == "clock":  # a frequency: the chains' rounds a thread was descheduled in are dropped (clock.py)
+        return "the clock under FMA load fell (throttling)" if change < 0 else "the clock under FMA load rose"
+    found = _evidence_cause(base.evidence, current.evidence, change * base.direction)
+    if found:
+        return found
     clock = _relative(base.clock_mhz, current.clock_mhz)
     per_cycle = _relative(base.flop_per_cycle, current.flop_per_cycle)
-    if clock is None:
-        return ""
-    parts = f"clock {clock:+.1%}" + (f", FLOP/cycle {per_cycle:+.1%}" if per_cycle is not None else "")
-    if clock <= -threshold / 2 and (per_cycle is None or clock <= per_cycle):
-        return f"throttling: {parts}"
-    if per_cycle is not None and per_cycle < -threshold / 2:
-        return f"not the clock: {parts}"
-    return parts
+    if _explains(clock, change):
+        return f"clock: {clock:+.1%}" + (" (throttling)" if change < 0 else "") + (
+            f"; FLOP/cycle {per_cycle:+.1%}" if per_cycle is not None else "")
+    if _explains(per_cycle, change):
+        return f"per-cycle: FLOP/cycle {per_cycle:+.1%} at clock {clock or 0.0:+.1%}" + (
+            " (shared FMA units: placement of the vCPUs, or another code path)" if change < 0 else "")
+    parts = ", ".join(f"{name} {value:+.1%}" for name, value in (("clock", clock), ("FLOP/cycle", per_cycle))
+                      if value is not None)
+    return "unexplained" + (f": {parts}" if parts else "")
+
+
+def _shared_machine(base: Ceiling, current: Ceiling) -> str | None:
+    """Why an unexplained drop cannot be told from other work: a figure with no evidence of its own (no on-CPU
+    share of its samples) or of a level the cores share (L3, DRAM: other processes' memory traffic slows it
+    with the measuring threads on their CPUs), from runs in which other processes used a share of the measured
+    cores of at least ``SHARED_RUN``. None when the runs had the cores to themselves."""
+    own = base.evidence.on_cpu is not None and not base.key.startswith(SHARED_LEVELS)
+    busy = [e.other_work or 0.0 for e in (base.evidence, current.evidence)]
+    if own or max(busy) < SHARED_RUN:
+        return None
+    return (f"cannot tell: other processes used {busy[0]:.0%} and {busy[1]:.0%} of the measured cores during the "
+            "runs, and this figure has no evidence of its own to separate their load from a real change")
 
 
 def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float) -> Row:
@@ -175,23 +199,26 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
     noise = math.hypot(base.spread, current.spread)
     if change is None:
         return Row(base.key, base.unit, base.value, current.value, None, noise, MISSING, "baseline is 0")
-    if change <= -threshold:
-        verdict = REGRESSED if -change > noise else WITHIN_NOISE
-    elif change >= threshold and change > noise:
-        verdict = IMPROVED
+    worse = -change * base.direction  # > 0: the figure got worse
+    unstable = "; ".join(f"{side} {c.unstable}" for side, c in (("baseline", base), ("current", current))
+                         if c.unstable)
+    if abs(change) < threshold:
+        verdict, cause = UNCHANGED, ""
+    elif abs(change) <= noise:
+        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), f"inside the recorded noise (±{noise:.1%})"
+    elif unstable:
+        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), unstable
     else:
-        verdict = UNCHANGED
-    cause = ""
-    if base.key.startswith("compute.") and verdict in (REGRESSED, WITHIN_NOISE, IMPROVED):
-        cause = _cause(base, current, change, threshold)
-    if verdict == WITHIN_NOISE:
-        cause = ("inside the recorded spread; " + cause).rstrip("; ")
+        verdict, cause = (REGRESSED if worse > 0 else IMPROVED), explain(base, current, change)
+        shared = _shared_machine(base, current)
+        if verdict == REGRESSED and cause.startswith("unexplained") and shared:
+            verdict, cause = INCONCLUSIVE, f"{cause}; {shared}"
     return Row(base.key, base.unit, base.value, current.value, change, noise, verdict, cause)
 
 
 def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEFAULT_THRESHOLD,
                      force: bool = False) -> Comparison:
-    """Every ceiling of ``baseline`` and ``current`` side by side; refuses two different devices unless
+    """Every figure of ``baseline`` and ``current`` side by side; refuses two different devices unless
     ``force``."""
     base_device, current_device = baseline.data["device"], current.data["device"]
     same_device = (base_device["id"] == current_device["id"] and base_device.get("name") == current_device.get("name"))
@@ -214,7 +241,7 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
         notes.append("the two profiles chose their ceilings by different rules (headline_rule): a profile written "
                      "before the confirmed-best rule has single best samples as ceilings, usually higher on a "
                      "noisy machine; compare runs made by the same hwbench")
-    before, after = ceilings_of(baseline), ceilings_of(current)
+    before, after = figures_of(baseline), figures_of(current)
     keys = list(before) + [key for key in after if key not in before]
     rows = [compare_row(before.get(key), after.get(key), threshold) for key in keys]
     return Comparison(baseline.source, current.source, str(current_device["id"]), threshold, rows, notes)
@@ -244,10 +271,13 @@ def table_rows(comparison: Comparison) -> list[list[str]]:
 
 def summary_line(comparison: Comparison) -> str:
     regressed = [r.key for r in comparison.rows if r.verdict == REGRESSED]
+    unsure = [r.key for r in comparison.rows if r.verdict == INCONCLUSIVE]
+    later = (f"; inconclusive (worse, but inside the noise or unstable; fails only with --strict): "
+             f"{', '.join(unsure)}" if unsure else "")
     if regressed:
-        return (f"REGRESSION: {', '.join(regressed)} dropped more than {comparison.threshold:.0%} and more than "
-                "the recorded noise")
-    return f"no regression beyond {comparison.threshold:.0%} (and the recorded noise)"
+        return (f"REGRESSION: {', '.join(regressed)} got worse by more than {comparison.threshold:.0%} and more than "
+                f"the recorded noise{later}")
+    return f"no regression beyond {comparison.threshold:.0%} (and the recorded noise){later}"
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -266,7 +296,12 @@ def to_json(comparison: Comparison) -> str:
     data = {"baseline": comparison.baseline, "current": comparison.current, "device": comparison.device,
             "threshold": comparison.threshold,
             "ceiling": CEILING_RULE,
-            "noise": f"{SPREAD_RULE}, combined in quadrature",
-            "regressed": comparison.regressed,
+            "noise": f"{SPREAD_RULE} (each figure's recorded noise), combined in quadrature",
+            "regressed": comparison.regressed, "inconclusive": comparison.inconclusive,
             "rows": [asdict(row) for row in comparison.rows], "notes": comparison.notes}
     return json.dumps(data, indent=2) + "\n"
+
+
+__all__ = ["Comparison", "Ceiling", "Evidence", "INCONCLUSIVE", "IMPROVED", "REGRESSED", "ROW_SOURCES", "Row",
+           "UNCHANGED", "ceilings_of", "compare_profiles", "compare_row", "figures_of", "parse_threshold",
+           "reference_clock_mhz", "top_spread"]

@@ -3,7 +3,9 @@
 Layout written by ``hwbench run --save``: ``results/<host>/<device>/<created_at>.yaml`` (device ``cuda:0``
 becomes ``cuda0``). ``hwbench history DIR`` reads every profile under DIR, groups them by host and device,
 orders each group by ``created_at`` and compares every run with the baseline (the oldest, or a chosen
-file) using the same noise-aware rule as ``hwbench compare``.
+file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes). A lasting
+change is named by its first run: the start of the unbroken streak of regressed runs that reaches the latest
+one, so one noisy run in the middle of a series is shown but never named.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
-from ..tools.compare import REGRESSED, Row, ceilings_of, compare_row
+from ..tools.compare import REGRESSED, Row, compare_row, figures_of
 from .fleet_load import node_name
 
 
@@ -49,6 +51,17 @@ class Series:
     @property
     def latest_regressed(self) -> list[str]:
         return [key for key, row in self.rows[-1].items() if row.verdict == REGRESSED]
+
+    def lasting_since(self, key: str) -> Profile | None:
+        """The first run of the unbroken streak of runs in which ``key`` regressed, up to the latest; None when
+        the latest run did not regress."""
+        first = None
+        for run, row in zip(reversed(self.runs), reversed(self.rows)):
+            cell = row.get(key)
+            if cell is None or cell.verdict != REGRESSED:
+                break
+            first = run
+        return first
 
 
 def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
@@ -91,8 +104,8 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
         if baseline is not None and baseline.data["device"]["id"] == device_id:
             # The chosen file is usually one of the runs: use that run, so the table marks it.
             base = next((run for run in runs if _same_file(run, baseline)), baseline)
-        before = ceilings_of(base)
-        per_run = [ceilings_of(run) for run in runs]
+        before = figures_of(base)
+        per_run = [figures_of(run) for run in runs]
         keys = list(before) + [k for ceilings in per_run for k in ceilings if k not in before]
         keys = list(dict.fromkeys(keys))
         rows = [{key: compare_row(before.get(key), ceilings.get(key), threshold)

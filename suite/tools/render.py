@@ -281,7 +281,7 @@ def print_profile(data: dict, console: Console) -> None:
 
 def comparison_table(comparison) -> Table:
     """The rows of ``hwbench compare`` (a ``compare.Comparison``) as a rich table."""
-    from ..tools.compare import REGRESSED, table_rows
+    from ..tools.compare import INCONCLUSIVE, REGRESSED, table_rows
 
     header, *body = table_rows(comparison)
     table = _table(f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
@@ -290,14 +290,14 @@ def comparison_table(comparison) -> Table:
         table.add_column(column, justify="left" if column in ("ceiling", "unit", "verdict", "cause") else "right",
                          no_wrap=column != "cause")
     for row in body:
-        _row(table, *row, style="bold red" if row[6] == REGRESSED else "")
+        _row(table, *row, style="bold red" if row[6] == REGRESSED else "yellow" if row[6] == INCONCLUSIVE else "")
     return table
 
 
 def history_table(series) -> Table:
     """One ``history.Series``: a row per run, a column per ceiling, each value with its change from the
     baseline; a regression is marked with '!' and shown in red."""
-    from ..tools.compare import IMPROVED, REGRESSED
+    from ..tools.compare import IMPROVED, INCONCLUSIVE, REGRESSED
 
     table = _table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
                    f"{series.baseline.data['created_at']}")
@@ -320,12 +320,15 @@ def history_table(series) -> Table:
             if run is series.baseline or cell.change is None:
                 cells.append(_text(value))
                 continue
-            mark = "!" if cell.verdict == REGRESSED else "+" if cell.verdict == IMPROVED else " "
+            mark = {REGRESSED: "!", IMPROVED: "+", INCONCLUSIVE: "?"}.get(cell.verdict, " ")
             text = f"{value} {cell.change:+.1%}{mark}"
             cells.append(_text(text, "bold red" if cell.verdict == REGRESSED else ""))
         label = str(run.data["created_at"]) + (" *" if run is series.baseline else "")
         table.add_row(_text(label), *cells)
+    lasting = [f"{key} regressed from {since.data['created_at']} on" for key in series.latest_regressed
+               if (since := series.lasting_since(key)) is not None]
     table.caption = _text("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
-                     "+ improved")
+                          "+ improved, ? inconclusive (worse, inside the noise or unstable)"
+                          + "".join(f"; {line}" for line in lasting))
     table.caption_justify = "left"
     return table

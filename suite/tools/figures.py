@@ -1,0 +1,146 @@
+"""The figures of a profile that the compare gate reads: each with its unit, noise, direction and the run's
+own evidence (see ``compare`` for the verdict).
+
+A row source turns a profile's data into ``Ceiling`` figures. ``CEILING_SOURCES`` are the ceilings (what
+'hwbench fleet' reads too); ``ROW_SOURCES`` adds the run's own figures (the CPU quota). To gate another kind of
+figure, add a source that yields it with its direction (-1 where lower is better, e.g. a latency): the verdict
+and the causes read nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..profile import Profile
+from ..stats import ceiling_on_cpu, top_spread
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A run's own evidence of what else had its cores (profile ``run.contention``, kernels' ``contention``)."""
+
+    on_cpu: float | None = None  # the measuring threads' on-CPU share at the figure's ceiling samples
+    other_work: float | None = None  # share of the measured cores used by other processes over the run
+    steal: float | None = None  # share stolen by the hypervisor over the run
+    throttled: float | None = None  # share of the run the cgroup's CPU quota held the process
+    quota_cpus: float | None = None  # the CPUs the quota allows (None: no quota)
+    quota_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """One comparable figure of a profile."""
+
+    key: str  # compute.fp64, memory.dram, clock, sustained.fma_fp64, cpu_quota
+    unit: str
+    value: float
+    spread: float  # the figure's relative noise (see the module docstring; 0 when unknown)
+    clock_mhz: float | None = None
+    flop_per_cycle: float | None = None
+    direction: int = 1  # +1: higher is better; -1: lower is better
+    unstable: str | None = None  # why the figure cannot be trusted to compare (None: it can)
+    evidence: Evidence = field(default_factory=Evidence)
+
+
+def _kernel(data: dict, name: str | None) -> dict:
+    return next((k for k in data.get("kernels", []) if k.get("name") == name), {})
+
+
+def _noise(data: dict, entry: dict) -> float:
+    """The figure's recorded ``noise``, else its kernel's top spread (profiles written before figures had one)."""
+    if entry.get("noise") is not None:
+        return float(entry["noise"])
+    kernel = _kernel(data, entry.get("kernel"))
+    if kernel.get("samples"):
+        return top_spread(kernel["samples"])
+    ceiling, median = kernel.get("ceiling"), kernel.get("median")
+    if ceiling and median is not None:
+        return max(0.0, (ceiling - median) / ceiling)
+    return float(kernel.get("cv") or 0.0)  # the cv of all the samples: the only (wider) estimate recorded
+
+
+def _run_evidence(data: dict, on_cpu: float | None = None) -> Evidence:
+    found = (data.get("run") or {}).get("contention") or {}
+    limit = found.get("cpu_limit") or {}
+    return Evidence(on_cpu, found.get("other_work"), found.get("steal"), found.get("throttled"), limit.get("cpus"),
+                    limit.get("source"))
+
+
+def kernel_on_cpu(kernel: dict) -> float | None:
+    """``stats.ceiling_on_cpu`` of a profile's kernel entry (its samples and ``contention.on_cpu``)."""
+    return ceiling_on_cpu(kernel.get("samples") or (), (kernel.get("contention") or {}).get("on_cpu"))
+
+
+def compute_rows(data: dict) -> Iterable[Ceiling]:
+    for precision, entry in data.get("compute", {}).items():
+        if entry.get("measured_gflops") is None:
+            continue
+        stability = entry.get("stability") or {}
+        unstable = (f"unstable: {stability.get('cause') or 'its headline and probed run disagreed'}"
+                    if stability.get("status") == "unstable" else None)
+        yield Ceiling(f"compute.{precision}", "GFLOP/s", float(entry["measured_gflops"]), _noise(data, entry),
+                      entry.get("clock_mhz"), entry.get("flop_per_cycle"), unstable=unstable,
+                      evidence=_run_evidence(data, kernel_on_cpu(_kernel(data, entry.get("kernel")))))
+
+
+def memory_rows(data: dict) -> Iterable[Ceiling]:
+    for level, entry in data.get("memory", {}).items():
+        if entry.get("measured_gbps") is not None:
+            yield Ceiling(f"memory.{level}", "GB/s", float(entry["measured_gbps"]), _noise(data, entry),
+                          evidence=_run_evidence(data, entry.get("on_cpu")))
+
+
+def clock_rows(data: dict) -> Iterable[Ceiling]:
+    clock = reference_clock_mhz(data)
+    if clock is not None:
+        yield Ceiling("clock", "MHz", float(clock), float((data.get("clock") or {}).get("noise") or 0.0),
+                      evidence=_run_evidence(data))
+
+
+def sustained_rows(data: dict) -> Iterable[Ceiling]:
+    for name, entry in (data.get("sustained") or {}).get("kernels", {}).items():
+        if entry.get("sustained") is not None:
+            yield Ceiling(f"sustained.{name}", entry["unit"], float(entry["sustained"]),
+                          float(entry.get("spread") or 0.0), entry.get("clock_sustained_mhz"),
+                          evidence=_run_evidence(data))
+
+
+def quota_rows(data: dict) -> Iterable[Ceiling]:
+    """The CPUs a cgroup quota leaves the measuring threads: min(quota / period, threads), or the threads when
+    there is none (run.contention.cpu_limit; profiles written before it have no such row)."""
+    contention = (data.get("run") or {}).get("contention") or {}
+    threads = (data.get("run") or {}).get("threads")
+    if "cpu_limit" not in contention or not threads:
+        return
+    cpus = contention["cpu_limit"].get("cpus")
+    yield Ceiling("cpu_quota", "CPUs", float(threads if cpus is None else min(cpus, threads)), 0.0,
+                  evidence=_run_evidence(data))
+
+
+RowSource = Callable[[dict], Iterable[Ceiling]]
+# The ceilings of a profile (what 'hwbench fleet' reads too), then the run's own figures.
+CEILING_SOURCES: tuple[RowSource, ...] = (compute_rows, memory_rows, clock_rows, sustained_rows)
+ROW_SOURCES: tuple[RowSource, ...] = (*CEILING_SOURCES, quota_rows)
+
+
+def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
+    """Every ceiling of a profile that two runs can be compared on, keyed like the profile's YAML."""
+    return {c.key: c for source in CEILING_SOURCES for c in source(profile.data)}
+
+
+def figures_of(profile: Profile) -> dict[str, Ceiling]:
+    """Every figure the gate reads: the ceilings and the run's own (``ROW_SOURCES``)."""
+    return {c.key: c for source in ROW_SOURCES for c in source(profile.data)}
+
+
+def reference_clock_mhz(data: dict) -> float | None:
+    """The clock ``compare`` tracks as its own row: the lowest clock over the non-tensor FMA ceilings.
+
+    On CPUs that is ``clock.measured_mhz`` (the lowest under-load clock over precisions). On GPUs, profiles
+    written before hwbench 0.2 put the lowest clock over *every* kernel there, i.e. whichever tensor GEMM the
+    power cap hit hardest: two identical H100 runs then differed by 6.5%. Tensor ceilings still carry their
+    own clock, and every compute change is split against that ceiling's own clock (``explain``)."""
+    clocks = [float(entry["clock_mhz"]) for precision, entry in data.get("compute", {}).items()
+              if not precision.startswith("tensor_") and isinstance(entry, dict) and entry.get("clock_mhz")]
+    return min(clocks) if clocks else data.get("clock", {}).get("measured_mhz")
