@@ -164,22 +164,32 @@ def summarize(work: float, seconds: Sequence[float]) -> RateSummary:
     return RateSummary(tuple(work_rate(work, t) for t in seconds))
 
 
+SPREAD_CAUSE = "other programs or noisy neighbours are competing for the cores or memory"
+
+
+def spread_remedy(quick: bool) -> str:
+    more = "run without --quick for more repetitions" if quick else "run again when the machine is idle"
+    return f"close them, pick idle cores with --cpus, or {more}"
+
+
 def spread_warning(name: str, summary: RateSummary, quick: bool = False,
                    threshold: float = HIGH_SPREAD_CV) -> str | None:
     """A warning with its remedy when the samples of ``name`` spread more than ``threshold``."""
     if summary.cv <= threshold:
         return None
-    more = "run without --quick for more repetitions" if quick else "run again when the machine is idle"
-    return (
-        f"{name}: high spread (cv {summary.cv:.1%} over {summary.repetitions} repetitions); other programs "
-        f"or noisy neighbours are competing for the cores or memory: close them, pick idle cores with --cpus, "
-        f"or {more}"
-    )
+    return (f"{name}: high spread (cv {summary.cv:.1%} over {summary.repetitions} repetitions); {SPREAD_CAUSE}: "
+            f"{spread_remedy(quick)}")
 
 
 def spread_warnings(results: Sequence[KernelResult], quick: bool = False) -> list[str]:
-    """The high-spread warning of every result that has one (see ``spread_warning``)."""
-    return [w for r in results if (w := spread_warning(r.name, r.summary, quick))]
+    """One warning for every result whose samples spread more than ``HIGH_SPREAD_CV``: the cause and its remedy
+    once, naming each kernel with its cv (pyperf's and hyperfine's checks warn per cause, not per benchmark).
+    Every kernel's own cv stays in the profile's kernel list."""
+    spread = [r for r in results if r.summary.cv > HIGH_SPREAD_CV]
+    if len(spread) <= 1:
+        return [w for r in spread if (w := spread_warning(r.name, r.summary, quick))]
+    named = ", ".join(f"{r.name} (cv {r.summary.cv:.1%})" for r in spread)
+    return [f"high spread in {len(spread)} kernels: {named}; {SPREAD_CAUSE}: {spread_remedy(quick)}"]
 
 
 @dataclass(frozen=True)

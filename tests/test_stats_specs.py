@@ -55,3 +55,20 @@ def test_stream_byte_counts(name, stream, traffic):
     # STREAM convention (stream.c) and with write-allocate: one extra read per written array.
     spec = catalog_kernel("cpu", name)
     assert (spec.bytes_stream, spec.bytes_traffic) == (stream, traffic)
+
+
+def test_spread_warnings_are_one_line_per_cause_naming_every_kernel():
+    from hwbench.stats import KernelResult, spread_warnings
+
+    def result(name: str, samples: tuple[float, ...]) -> KernelResult:
+        return KernelResult(name, "fp64", "dram", "GB/s", RateSummary(samples), 1, 1, 1, 0, True)
+
+    quiet, noisy = (10.0, 10.1, 10.05), (10.0, 14.0, 8.0)
+    assert spread_warnings([result("copy", quiet)]) == []
+    one = spread_warnings([result("copy", noisy), result("scale", quiet)])
+    assert one == [spread_warning("copy", RateSummary(noisy))]
+    grouped = spread_warnings([result(name, noisy) for name in ("copy", "add", "triad")], quick=True)
+    assert len(grouped) == 1
+    assert grouped[0].startswith("high spread in 3 kernels: copy (cv ")
+    assert all(f"{name} (cv " in grouped[0] for name in ("add", "triad"))
+    assert grouped[0].count("close them") == 1 and "without --quick" in grouped[0]
