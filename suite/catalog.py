@@ -207,7 +207,7 @@ CPU_KERNELS: tuple[Kernel, ...] = (
 )
 
 
-# Launch shapes of the GPU STREAM kernels (issue 10): threads per block, and waves of a grid-stride launch
+# Launch shapes of the GPU STREAM kernels: threads per block, and waves of a grid-stride launch
 # (SMs x resident blocks x waves) or None for one vector per thread on a grid that covers the array in one pass
 # (BabelStream's launch). On an H100 the one-pass launch of 1024-thread blocks gave triad 3078 GB/s, grid-stride
 # loops 2898-2908 at one wave and 3000-3012 at 64. Simplest first: a tie goes to the earlier shape.

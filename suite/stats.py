@@ -108,15 +108,6 @@ def work_rate(amount: float, seconds: float) -> float:
     return amount / seconds / GIGA
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile with linear interpolation between closest ranks (NumPy's default method)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def ceiling_rank(count: int) -> int:
     """K of ``CEILING_RULE`` for ``count`` samples: max(2, ceil(10% of them)), at most ``count``."""
     return min(count, max(CEILING_MIN_SAMPLES, math.ceil(round(CEILING_SHARE * count, 9))))

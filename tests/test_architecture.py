@@ -22,7 +22,7 @@ def python_modules() -> list[Path]:
 
 
 def test_show_imports_neither_numba_nor_cupy():
-    """Reading a profile must stay cheap: no JIT compiler, no GPU stack (issue 9)."""
+    """Reading a profile must stay cheap: no JIT compiler, no GPU stack."""
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom hwbench.cli import app\n"
             f"result = CliRunner().invoke(app, ['show', {str(GOLDEN)!r}])\n"
             "assert result.exit_code == 0, result.output\n"

@@ -1,4 +1,4 @@
-"""The clock probe's cross-check, on synthetic probe timings (issue 10): a folded or impossible clock is a
+"""The clock probe's cross-check, on synthetic probe timings: a folded or impossible clock is a
 failed probe, never a clock; a failed probe leaves no FLOP per cycle and no theory at the measured clock."""
 
 from __future__ import annotations

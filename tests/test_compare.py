@@ -192,7 +192,7 @@ REAL = Path(__file__).parent / "profiles"
 
 def test_two_real_h100_runs_compare_clean():
     """Two full runs of one H100 SXM two minutes apart (tests/profiles, unedited hwbench 0.1.0 output): the
-    tensor GEMMs ran power-capped at different clocks, which must not read as a clock change (issue 10)."""
+    tensor GEMMs ran power-capped at different clocks, which must not read as a clock change."""
     result = runner.invoke(app, ["compare", str(REAL / "h100-sxm-full-1.yaml"), str(REAL / "h100-sxm-full-2.yaml"),
                                  "-f", "json"])
     assert result.exit_code == 0, result.output

@@ -303,7 +303,7 @@ def test_gpu_profile_arithmetic_and_schema():
     assert data["memory"]["h2d"]["theoretical_gbps"] == pytest.approx(63.015, rel=1e-4)
     assert data["memory"]["l2"]["theoretical_gbps"] is None
     assert data["ridge_point"]["fp32"]["measured"] == pytest.approx(48_000 / 2800, rel=1e-3)
-    # The profile-wide clock is the FMA kernels' (1875), not the power-capped GEMM's (1500): issue 10, item 5.
+    # The profile-wide clock is the FMA kernels' (1875), not the power-capped GEMM's (1500).
     assert data["clock"]["measured_mhz"] == 1875.0 and data["clock"]["measured_under"].startswith("FMA kernels")
 
 

@@ -1,4 +1,4 @@
-"""The GPU STREAM kernels' launch-shape sweep (issue 10, item 2): the catalog's shapes, the grids they give, the
+"""The GPU STREAM kernels' launch-shape sweep: the catalog's shapes, the grids they give, the
 choice of a winner from timings (synthetic ones here), and the whole path on the NumPy stand-in for CuPy with a
 made-up cost per launch: the winner is the only shape timed and validated, and it is recorded in ``details``.
 

@@ -1,4 +1,4 @@
-"""Honest headlines (issue 11, item 6): a ceiling is a confirmed best that one lucky sample cannot make, the
+"""Honest headlines: a ceiling is a confirmed best that one lucky sample cannot make, the
 builder uses it, and a sustained timeline is compared with the run's own ceiling of the same kernel."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_ceiling_rank_is_ten_percent_and_at_least_two(count, rank):
 
 def test_one_lucky_sample_cannot_raise_the_headline():
     steady = [60.0, 61.0, 62.0, 61.5, 60.5, 62.2, 61.8, 60.2, 61.1, 62.1] * 2  # 20 samples, best 62.2
-    lucky = [*steady[:-1], 125.0]  # one sample at twice the rate (issue 11: 116.7 GB/s one run, 60.1 the next)
+    lucky = [*steady[:-1], 125.0]  # one sample at twice the rate (116.7 GB/s one run, 60.1 the next)
     assert RateSummary(tuple(lucky)).best == 125.0
     assert RateSummary(tuple(lucky)).ceiling == 62.2  # the second witness decides
     assert RateSummary(tuple(steady)).ceiling == 62.2

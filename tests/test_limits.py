@@ -1,5 +1,5 @@
 """Figures above their physical limit are measurement errors, flagged and never ceilings; per-cycle figures come
-from the same samples as the rates (issue 10, item 4). Synthetic measurements through the one builder."""
+from the same samples as the rates. Synthetic measurements through the one builder."""
 
 from __future__ import annotations
 

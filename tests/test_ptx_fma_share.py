@@ -1,4 +1,4 @@
-"""The GPU FMA kernels spend their issue slots on FMAs (issue 10): in the PTX that nvcc makes from fma.cu with
+"""The GPU FMA kernels spend their issue slots on FMAs: in the PTX that nvcc makes from fma.cu with
 the catalog's constants, at least 97% of the instructions in each kernel's unrolled main loop are FMAs. With
 ``unroll 4`` x 8 chains the loop counter, compare and branch took ~10% of the slots and fp32 reached 88% of
 the H100's peak; this needs no GPU, only nvcc."""

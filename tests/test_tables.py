@@ -1,4 +1,4 @@
-"""Every table at 80 columns and in a pipe: no figure is ever cut (issue 10, item 6; issue 11: compare's cause
+"""Every table at 80 columns and in a pipe: no figure is ever cut (as once happened: compare's cause
 column all '…', history's '!' marks lost, "1,9…" MHz in a pipe). Golden files keep the layouts; regenerate
 with HWBENCH_UPDATE_GOLDEN=1 after a deliberate change."""
 

@@ -57,7 +57,7 @@ def test_neoverse_v2_fp64_flop_per_cycle():
 
 
 def test_ridge_point_of_an_unknown_roof():
-    # (theory.dram_gbps, which the old test also covered, was never called: removed as dead code, issue 9)
+    # (theory.dram_gbps, which the old test also covered, was never called: removed as dead code)
     assert ridge_point(None, 10.0) is None and ridge_point(100.0, None) is None
 
 

@@ -1,7 +1,7 @@
 """The STREAM family (copy, scale, add, triad, dot in fp64 and fp32) and the L2 family (l2_read) on NVIDIA
 GPUs: both run kernels of ``kernels/cuda/stream.cu``, in the launch shapes the catalog lists.
 
-Launch shape (issue 10): the grid and block that reach the bandwidth ceiling differ by device and kernel (on
+Launch shape: the grid and block that reach the bandwidth ceiling differ by device and kernel (on
 an H100, one vector per thread in 1024-thread blocks beat one wave of grid-stride blocks by 6%), so each
 STREAM kernel first runs a short untimed sweep: ``sweep_launches`` launches of every catalog shape, round
 robin, each timed alone with CUDA events; the shape of the lowest median wins (a shape within ``TIE`` of it

@@ -10,7 +10,6 @@ one, so one noisy run in the middle of a series is shown but never named.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,22 +17,6 @@ from ..errors import UsageError
 from ..profile import Profile
 from ..tools.compare import REGRESSED, Row, compare_row, figures_of
 from .fleet_load import node_name
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unknown"
-
-
-def history_path(root: Path, data: dict) -> Path:
-    """results/<host>/<device>/<YYYYmmddTHHMMSSZ>.yaml; a numeric suffix if that second is taken."""
-    directory = root / _safe(str(data.get("host", "unknown"))) / _safe(str(data["device"]["id"]).replace(":", ""))
-    stamp = re.sub(r"[-:]", "", str(data["created_at"]))
-    path = directory / f"{stamp}.yaml"
-    suffix = 1
-    while path.exists():
-        path = directory / f"{stamp}-{suffix}.yaml"
-        suffix += 1
-    return path
 
 
 @dataclass(frozen=True)

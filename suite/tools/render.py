@@ -207,7 +207,7 @@ UNBOUNDED = 100_000
 
 
 def fitted(table: Table, console: Console) -> RenderableType:
-    """``table`` as it fits the console's width without cutting a figure (issue 10: "1,9…" MHz in a pipe).
+    """``table`` as it fits the console's width without cutting a figure ("1,9…" MHz in a pipe would be a lie).
 
     Right-justified columns hold figures: they never wrap and never get narrower than their widest cell. Text
     columns (names, causes) wrap between words, never narrower than their longest word (up to
