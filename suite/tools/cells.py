@@ -12,28 +12,28 @@ from rich.text import Text
 from ..safe_text import printable
 
 
-def _text(value: object, style: str = "") -> Text:
+def styled(value: object, style: str = "") -> Text:
     # Cells hold file text (device and kernel names): control characters escaped (an ESC sequence in a device
     # name would act on the terminal); the line breaks hwbench puts in its own headers are kept.
     return Text("\n".join(printable(line) for line in str(value).split("\n")), style=style)
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return f"{value:,.{digits}f}{suffix}" if _is_number(value) else "-"
+def number(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return f"{value:,.{digits}f}{suffix}" if is_number(value) else "-"
 
 
-def _pct(value: float | None) -> str:
-    return f"{value:.0%}" if _is_number(value) else "-"
+def percent(value: float | None) -> str:
+    return f"{value:.0%}" if is_number(value) else "-"
 
 
-def _table(title: str, **options) -> Table:
+def new_table(title: str, **options) -> Table:
     # collapse_padding: one padding between columns, not two; a CPU kernels table then fits 80 columns (74).
-    return Table(title=_text(title), title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, **options)
+    return Table(title=styled(title), title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, **options)
 
 
-def _row(table: Table, *cells: object, style: str = "") -> None:
-    table.add_row(*(_text(cell, style) for cell in cells))
+def add_row(table: Table, *cells: object, style: str = "") -> None:
+    table.add_row(*(styled(cell, style) for cell in cells))

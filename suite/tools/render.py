@@ -12,7 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 
-from .cells import _is_number, _num, _pct, _row, _table, _text
+from .cells import add_row, is_number, new_table, number, percent, styled
 
 
 def ceilings_table(data: dict) -> Table:
@@ -20,7 +20,7 @@ def ceilings_table(data: dict) -> Table:
     title = f"{device['name']} ({device['id']})"
     if device["id"] == "cpu":
         title += f": {device.get('threads')} threads on {device.get('cores')} cores"
-    table = _table(title)
+    table = new_table(title)
     # theory: paper peak at the nominal clock; @clock: the same formula at the measured clock;
     # FLOP/cyc: measured / theoretical FLOP per cycle per core (CPU) or per SM (GPU).
     for column in ("ceiling", "theory", "@clock", "measured", "eff", "MHz", "FLOP/cyc", "kernel"):
@@ -29,31 +29,31 @@ def ceilings_table(data: dict) -> Table:
     for precision, entry in data["compute"].items():
         per_cycle = entry.get("flop_per_cycle")
         theory_per_cycle = entry.get("flop_per_cycle_theoretical")
-        _row(
-            table, f"{precision} GFLOP/s", _num(entry.get("theoretical_gflops")),
-            _num(entry.get("theoretical_at_measured_clock_gflops")), _num(entry.get("measured_gflops")),
-            _pct(entry.get("efficiency")), _num(entry.get("clock_mhz"), 0),
-            f"{_num(per_cycle, 1)}/{_num(theory_per_cycle, 0)}" if per_cycle is not None else "-",
+        add_row(
+            table, f"{precision} GFLOP/s", number(entry.get("theoretical_gflops")),
+            number(entry.get("theoretical_at_measured_clock_gflops")), number(entry.get("measured_gflops")),
+            percent(entry.get("efficiency")), number(entry.get("clock_mhz"), 0),
+            f"{number(per_cycle, 1)}/{number(theory_per_cycle, 0)}" if per_cycle is not None else "-",
             entry.get("kernel", ""),
         )
     for level, entry in data["memory"].items():
         for convention, value, kernel, is_measured in memory_figures(entry):
-            theory = _num(entry.get("theoretical_gbps")) if is_measured else ""
-            _row(table, f"{level} GB/s {convention}".rstrip(), theory, "", _num(value),
-                 _pct(entry.get("efficiency")) if is_measured else "", "", "", kernel)
+            theory = number(entry.get("theoretical_gbps")) if is_measured else ""
+            add_row(table, f"{level} GB/s {convention}".rstrip(), theory, "", number(value),
+                 percent(entry.get("efficiency")) if is_measured else "", "", "", kernel)
     for precision, entry in data.get("ridge_point", {}).items():
-        _row(table, f"{precision} ridge F/B", _num(entry.get("theoretical"), 2), "",
-             _num(entry.get("measured"), 2), "", "", "", "")
+        add_row(table, f"{precision} ridge F/B", number(entry.get("theoretical"), 2), "",
+             number(entry.get("measured"), 2), "", "", "", "")
     clock = data.get("clock", {})
-    table.caption = _text(
+    table.caption = styled(
         f"measured: {headline(data)}. GB/s traffic: bytes actually moved (write-allocate reads included); "
         "STREAM: bytes the kernel reads and writes; both match the kernels table. " + (
-        f"nominal clock {_num(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
-        f"under FMA load {_num(clock.get('measured_mhz'), 0)} MHz; add chain alone "
-        f"{_num(clock.get('scalar_mhz'), 0)} MHz. per cycle: measured / theoretical FLOP per cycle per core"
+        f"nominal clock {number(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
+        f"under FMA load {number(clock.get('measured_mhz'), 0)} MHz; add chain alone "
+        f"{number(clock.get('scalar_mhz'), 0)} MHz. per cycle: measured / theoretical FLOP per cycle per core"
         if device["id"] == "cpu" else
-        f"max SM clock {_num(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
-        f"observed {_num(clock.get('measured_mhz'), 0)} MHz. per cycle: FLOP per cycle per SM"
+        f"max SM clock {number(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
+        f"observed {number(clock.get('measured_mhz'), 0)} MHz. per cycle: FLOP per cycle per SM"
     ))
     table.caption_justify = "left"
     return table
@@ -85,36 +85,36 @@ def headline(data: dict) -> str:
 def kernel_ceiling(k: dict) -> float | None:
     """The figure a kernel entry gives the peaks table: its ``ceiling``; in profiles written before the
     confirmed-best rule, its ``best`` (which was their headline)."""
-    return k["ceiling"] if _is_number(k.get("ceiling")) else k.get("best")
+    return k["ceiling"] if is_number(k.get("ceiling")) else k.get("best")
 
 
 def traffic(k: dict, ceiling: float | None) -> float | None:
     """The ceiling of a bandwidth kernel in bytes actually moved: x bytes_traffic / bytes_stream."""
     stream, moved = k.get("bytes_stream"), k.get("bytes_traffic")
-    if k.get("unit") != "GB/s" or not _is_number(ceiling) or not stream or not moved:
+    if k.get("unit") != "GB/s" or not is_number(ceiling) or not stream or not moved:
         return None
     return ceiling * moved / stream
 
 
 def kernels_table(data: dict) -> Table:
-    table = _table("kernels (bandwidth kernels in STREAM-convention GB/s)")
+    table = new_table("kernels (bandwidth kernels in STREAM-convention GB/s)")
     for column in ("kernel", "level", "unit", "ceiling", "traffic", "best", "median", "cv", "reps", "ok"):
         table.add_column(column, justify="left" if column in ("kernel", "level", "unit") else "right",
                          no_wrap=True)
     for k in data["kernels"]:
         ceiling = kernel_ceiling(k)
         moved = traffic(k, ceiling)
-        _row(table, k["name"], k["level"], k["unit"], _num(ceiling), _num(moved) if moved is not None else "",
-             _num(k["best"]), _num(k["median"]), f"{k['cv']:.1%}", k["repetitions"],
+        add_row(table, k["name"], k["level"], k["unit"], number(ceiling), number(moved) if moved is not None else "",
+             number(k["best"]), number(k["median"]), f"{k['cv']:.1%}", k["repetitions"],
              "yes" if k["validated"] else "NO")
-    table.caption = _text(f"ceiling: {headline(data)}; traffic: the ceiling in bytes actually moved (x bytes_traffic "
+    table.caption = styled(f"ceiling: {headline(data)}; traffic: the ceiling in bytes actually moved (x bytes_traffic "
                           "/ bytes_stream); best: the single best sample")
     table.caption_justify = "left"
     return table
 
 
 def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
-    table = _table(f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
+    table = new_table(f"sustained run: {section['duration_s']:g} s per kernel, sampled every "
                    f"{section['interval_s']:g} s")
     # of ceiling: sustained / the same kernel's ceiling in this run; burst is only the start of the timeline.
     own = {k.get("name"): kernel_ceiling(k) for k in kernels}
@@ -124,12 +124,12 @@ def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
     for name, entry in section["kernels"].items():
         began = entry.get("drop_began_s")
         ceiling = entry.get("ceiling") or own.get(name)  # profiles written before "ceiling": the kernel's
-        of_ceiling = entry.get("of_ceiling") or (entry["sustained"] / ceiling if _is_number(ceiling) else None)
-        _row(table, name, entry["unit"], _num(entry["burst"]), _num(entry["sustained"]), _pct(of_ceiling),
-             _num(entry["drop_percent"], 1, "%"), _num(began, 0, " s"),
-             _num(entry.get("clock_burst_mhz"), 0), _num(entry.get("clock_sustained_mhz"), 0),
+        of_ceiling = entry.get("of_ceiling") or (entry["sustained"] / ceiling if is_number(ceiling) else None)
+        add_row(table, name, entry["unit"], number(entry["burst"]), number(entry["sustained"]), percent(of_ceiling),
+             number(entry["drop_percent"], 1, "%"), number(began, 0, " s"),
+             number(entry.get("clock_burst_mhz"), 0), number(entry.get("clock_sustained_mhz"), 0),
              entry.get("samples", "-"))
-    table.caption = _text(section.get("definitions", "") + ("" if "ceiling" in section.get("definitions", "") else
+    table.caption = styled(section.get("definitions", "") + ("" if "ceiling" in section.get("definitions", "") else
                                                               "; of ceiling: sustained / the same kernel's ceiling"))
     table.caption_justify = "left"
     return table
@@ -137,12 +137,12 @@ def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
 
 def _bytes(value: object) -> str:
     """4096 -> 4 KiB, 33554432 -> 32 MiB (sizes are powers of two, or near them)."""
-    if not _is_number(value):
+    if not is_number(value):
         return "-"
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= size:
-            number = value / size
-            return f"{number:.0f} {unit}" if number >= 10 else f"{number:.3g} {unit}"
+            scaled = value / size
+            return f"{scaled:.0f} {unit}" if scaled >= 10 else f"{scaled:.3g} {unit}"
     return f"{value:g} B"
 
 
@@ -150,14 +150,14 @@ def caches_table(data: dict) -> Table:
     """The cache levels the sweep found: each level's plateau, its ceiling on all threads and on one, and bytes
     per cycle per core beside the core table's paper figure."""
     threads = data["device"].get("threads")
-    table = _table(f"cache levels (working-set sweep; GB/s by the STREAM convention, {threads} threads and 1)")
+    table = new_table(f"cache levels (working-set sweep; GB/s by the STREAM convention, {threads} threads and 1)")
     for column in ("level", "size", "plateau", "kernel", "GB/s", "1 thread", "B/cyc/core", "paper"):
         table.add_column(column, justify="left" if column in ("level", "plateau", "kernel") else "right",
                          no_wrap=True)
     sizes = data["caches"].get("sizes", {})
     one_thread: dict[str, float] = {}
     for plateau in data["caches"].get("plateaus", []):
-        if plateau.get("threads") == 1 and _is_number(plateau.get("best_gbps")):
+        if plateau.get("threads") == 1 and is_number(plateau.get("best_gbps")):
             one_thread[plateau["level"]] = max(one_thread.get(plateau["level"], 0.0), plateau["best_gbps"])
     for level in ("l1", "l2", "l3", "dram"):
         entry = data["memory"].get(level)
@@ -166,10 +166,10 @@ def caches_table(data: dict) -> Table:
         low, high = (entry.get("working_set_bytes") or [None, None])[:2]
         plateau = f"{_bytes(low)}-{_bytes(high)}" if low else "(STREAM arrays)"
         size = sizes.get("l1d" if level == "l1" else "l3_total" if level == "l3" else level)
-        _row(table, level, _bytes(size), plateau, entry.get("stream_kernel") or entry.get("kernel"),
-             _num(entry.get("measured_stream_gbps") or entry.get("measured_gbps")), _num(one_thread.get(level)),
-             _num(entry.get("bytes_per_cycle_per_core")), _num(entry.get("bytes_per_cycle_per_core_theoretical")))
-    table.caption = _text("plateau: the working sets (all threads) over which the rate stays within the plateau "
+        add_row(table, level, _bytes(size), plateau, entry.get("stream_kernel") or entry.get("kernel"),
+             number(entry.get("measured_stream_gbps") or entry.get("measured_gbps")), number(one_thread.get(level)),
+             number(entry.get("bytes_per_cycle_per_core")), number(entry.get("bytes_per_cycle_per_core_theoretical")))
+    table.caption = styled("plateau: the working sets (all threads) over which the rate stays within the plateau "
                           "rule (caches.plateau_rule); B/cyc/core at the level's clock_mhz (the probe alone: "
                           "clock.scalar_mhz); paper: the core "
                           "table's load/store or fill width (theoretical_source)")
@@ -185,20 +185,20 @@ def _ratio(value: float) -> str:
 def intensity_table(curves: list) -> Table:
     """The ``intensity_sweep``: a row per intensity, a column per curve; each cell the measured GFLOP/s and its
     error against min(peak, intensity x bandwidth) of the same profile."""
-    table = _table("intensity sweep: the measured roofline (GFLOP/s, and its error against the profile's roofline)")
+    table = new_table("intensity sweep: the measured roofline (GFLOP/s, and its error against the profile's roofline)")
     table.add_column("FLOP/byte", justify="right", no_wrap=True)
     cells: dict[float, dict[int, str]] = {}
     for index, curve in enumerate(curves):
         error = curve.get("median_abs_error_pct")
         table.add_column(f"{curve['precision']} {curve['level']}" + (f"\n(median |err| {error:.1f}%)"
-                                                                      if _is_number(error) else ""),
+                                                                      if is_number(error) else ""),
                          justify="right", no_wrap=True)
         for point in curve["points"]:
             err = point.get("error_pct")
             cells.setdefault(point["flops_per_byte"], {})[index] = (
-                _num(point["gflops"]) + (f" {err:+.0f}%" if _is_number(err) else ""))
+                number(point["gflops"]) + (f" {err:+.0f}%" if is_number(err) else ""))
     for intensity in sorted(cells):
-        _row(table, _ratio(intensity), *(cells[intensity].get(index, "") for index in range(len(curves))))
+        add_row(table, _ratio(intensity), *(cells[intensity].get(index, "") for index in range(len(curves))))
     return table
 
 
@@ -230,7 +230,7 @@ def fitted(table: Table, console: Console) -> RenderableType:
 def stacked(table: Table) -> Group:
     """Every row of ``table`` as a block: its first cell as a heading, then "header  value" lines for the other
     cells, under the table's title and over its caption."""
-    headers = [_text(str(column.header).replace("\n", " ")) for column in table.columns]
+    headers = [styled(str(column.header).replace("\n", " ")) for column in table.columns]
     parts: list[RenderableType] = [table.title] if table.title else []
     for first, *rest in zip(*(list(column.cells) for column in table.columns)):
         block = Table(box=None, show_header=False, padding=(0, 2, 0, 2))
@@ -284,13 +284,13 @@ def comparison_table(comparison) -> Table:
     from ..tools.compare import INCONCLUSIVE, REGRESSED, table_rows
 
     header, *body = table_rows(comparison)
-    table = _table(f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
+    table = new_table(f"{comparison.baseline} -> {comparison.current} ({comparison.device}, threshold "
                    f"{comparison.threshold:.0%})")
     for column in header:
         table.add_column(column, justify="left" if column in ("ceiling", "unit", "verdict", "cause") else "right",
                          no_wrap=column != "cause")
     for row in body:
-        _row(table, *row, style="bold red" if row[6] == REGRESSED else "yellow" if row[6] == INCONCLUSIVE else "")
+        add_row(table, *row, style="bold red" if row[6] == REGRESSED else "yellow" if row[6] == INCONCLUSIVE else "")
     return table
 
 
@@ -299,7 +299,7 @@ def history_table(series) -> Table:
     baseline; a regression is marked with '!' and shown in red."""
     from ..tools.compare import IMPROVED, INCONCLUSIVE, REGRESSED
 
-    table = _table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
+    table = new_table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
                    f"{series.baseline.data['created_at']}")
     table.add_column("run", no_wrap=True)
     units = {}
@@ -308,26 +308,26 @@ def history_table(series) -> Table:
             units.setdefault(key, cell.unit)
     for key in series.keys:
         group, _, name = key.partition(".")
-        table.add_column(_text(f"{group}\n{name}\n{units.get(key, '')}"), justify="right", no_wrap=True)
+        table.add_column(styled(f"{group}\n{name}\n{units.get(key, '')}"), justify="right", no_wrap=True)
     for run, row in zip(series.runs, series.rows):
         cells = []
         for key in series.keys:
             cell = row.get(key)
             if cell is None or cell.current is None:
-                cells.append(_text("-"))
+                cells.append(styled("-"))
                 continue
             value = f"{cell.current:,.0f}" if cell.unit == "MHz" else f"{cell.current:,.1f}"
             if run is series.baseline or cell.change is None:
-                cells.append(_text(value))
+                cells.append(styled(value))
                 continue
             mark = {REGRESSED: "!", IMPROVED: "+", INCONCLUSIVE: "?"}.get(cell.verdict, " ")
             text = f"{value} {cell.change:+.1%}{mark}"
-            cells.append(_text(text, "bold red" if cell.verdict == REGRESSED else ""))
+            cells.append(styled(text, "bold red" if cell.verdict == REGRESSED else ""))
         label = str(run.data["created_at"]) + (" *" if run is series.baseline else "")
-        table.add_row(_text(label), *cells)
+        table.add_row(styled(label), *cells)
     lasting = [f"{key} regressed from {since.data['created_at']} on" for key in series.latest_regressed
                if (since := series.lasting_since(key)) is not None]
-    table.caption = _text("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
+    table.caption = styled("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), "
                           "+ improved, ? inconclusive (worse, inside the noise or unstable)"
                           + "".join(f"; {line}" for line in lasting))
     table.caption_justify = "left"
