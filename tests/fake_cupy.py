@@ -272,6 +272,9 @@ class Kernel:
         if self.name.startswith("chase_"):  # latency.cu: see the latency block below
             _latency_chase(self.name, args)
             return
+        if self.name.startswith(("mma_", "wgmma_")):  # mma.cu: see the mma block below
+            _mma(self, grid, block, args)
+            return
         if self.name.startswith("fma_"):
             out, a, b, x0, iterations = args
             if suffix in ("f16x2", "bf16x2"):
@@ -335,6 +338,53 @@ def _latency_chase(name: str, args: tuple) -> None:
     cycles[0] = FAKE_CYCLES_PER_LOAD[name] * int(steps)
     end[0] = j
 # --- end of the latency block -----------------------------------------------------------------------------------
+
+
+# --- mma.cu (the mma family's tensor-pipe kernels) ---------------------------------------------------------------
+# Each thread stores the sum of its accumulators after ``iterations`` steps, each step adding K x a x b to every
+# accumulator element (mma.cu's closed form); the stand-in computes that sum from the operand words it is given, so a
+# wrong word, a wrong iteration count or a launch over the module's BLOCK shows in the validation.
+MMA_SHAPES = {"mma_f16": 16, "mma_bf16": 16, "mma_tf32": 8, "mma_s8": 32, "mma_e4m3": 32, "mma_e5m2": 32,
+              "wgmma_bf16": 16}  # entry -> K of its instruction shape
+
+
+def _mma_element(name: str, word: int) -> float:
+    """The value every element of an operand word holds (all of a word's elements must agree)."""
+    if name in ("mma_f16", "mma_bf16", "wgmma_bf16"):
+        halves = {word & 0xFFFF, word >> 16}
+        if len(halves) != 1:
+            raise ValueError(f"{name}: the two halves of {word:#x} differ")
+        return _unpack(np.uint32(word), name != "mma_f16")
+    if name == "mma_tf32":
+        return float(np.uint32(word).view(np.float32))
+    octets = {(word >> shift) & 0xFF for shift in (0, 8, 16, 24)}
+    if len(octets) != 1:
+        raise ValueError(f"{name}: the bytes of {word:#x} differ")
+    octet = octets.pop()
+    if name == "mma_s8":
+        return float(np.int8(np.uint8(octet)))
+    exponent_bits, bias = (4, 7) if name == "mma_e4m3" else (5, 15)
+    mantissa_bits = 7 - exponent_bits
+    exponent, mantissa = (octet >> mantissa_bits) & ((1 << exponent_bits) - 1), octet & ((1 << mantissa_bits) - 1)
+    value = (1 + mantissa / (1 << mantissa_bits)) * 2.0 ** (exponent - bias) if exponent else 0.0  # normals only
+    return -value if octet & 0x80 else value
+
+
+def _mma(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
+    out, a, b, iterations = args
+    constants = {m.group(1): int(m.group(2)) for option in kernel.module.options
+                 if (m := re.fullmatch(r"-D(\w+)=(\d+)", option))}
+    if kernel.name.startswith("wgmma") and "-arch=sm_90a" not in kernel.module.options:
+        raise CUDADriverError("CUDA_ERROR_NOT_FOUND: named symbol not found (wgmma_bf16 is built for sm_90a only)")
+    k = MMA_SHAPES[kernel.name]
+    accumulators, steps = ((128, int(iterations) * constants["UNROLL"]) if kernel.name.startswith("wgmma")
+                           else (4 * constants["CHAINS"], int(iterations)))
+    product = _mma_element(kernel.name, int(a)) * _mma_element(kernel.name, int(b))
+    threads = grid[0] * block[0]
+    if threads > out.size:
+        raise LaunchError(f"{kernel.name}: {threads} threads write past {out.size} sums")
+    out[:threads] = out.dtype.type(accumulators * k * steps * product)
+# --- end of the mma block -----------------------------------------------------------------------------------------
 
 
 def _stencil5(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
@@ -701,6 +751,9 @@ class FakeCublas:
 
     def gemmEx(self, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
                computeType, algo):
+        if computeType == CUBLAS_COMPUTE_32I:  # the int8 GEMM: see the library GEMM block below
+            return _gemm_int8(self, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C,
+                              Ctype, ldc)
         if transa or transb or (m, n, k) != (lda, ldb, ldc) or not m == n == k:
             raise NotImplementedError("the stand-in's gemmEx models square, untransposed operands only")
         scalar = self.SCALARS[computeType]
@@ -723,6 +776,34 @@ class FakeCublas:
         else:
             out[...] = result.astype(out.dtype)
         self.calls.append((m, Atype, computeType))
+
+
+# --- library int8 GEMM (suite/gpu/lowp_gemm.py): cublasGemmEx with CUDA_R_8I inputs and CUBLAS_COMPUTE_32I -------
+CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I = 3, 10, 72  # library_types.h, cublas_api.h
+
+
+def _gemm_int8(cublas: FakeCublas, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C,
+               Ctype, ldc) -> None:
+    """Column-major C = alpha op(A) op(B) + beta C in exact integers: int8 inputs, int32 scalars and output (what
+    cuBLAS accepts for CUBLAS_COMPUTE_32I); square operands only."""
+    if (Atype, Btype, Ctype) != (CUDA_R_8I, CUDA_R_8I, CUDA_R_32I) or not m == n == k == lda == ldb == ldc:
+        raise NotImplementedError("the stand-in's int8 gemmEx models square int8 x int8 -> int32 operands only")
+    alpha_value = int(np.frombuffer(ctypes.string_at(alpha, 4), dtype=np.int32)[0])
+    beta_value = int(np.frombuffer(ctypes.string_at(beta, 4), dtype=np.int32)[0])
+
+    def column_major(pointer, dtype, transposed):
+        stored = _BUFFERS[pointer].view(dtype)[:m * m].reshape(m, m)  # row-major view: the column-major matrix's T
+        return stored if transposed else stored.T
+
+    stream = _STREAMS[cublas.streams.get(handle, 0)]
+    _ORDER.touch([_BUFFERS[A], _BUFFERS[B]], stream, "cublasGemmEx int8 (A, B)", writes=False)
+    _ORDER.touch([_BUFFERS[C]], stream, "cublasGemmEx int8")
+    a = column_major(A, np.int8, transa).astype(np.int64)
+    b = column_major(B, np.int8, transb).astype(np.int64)
+    out = _BUFFERS[C].view(np.int32)[:m * m].reshape(m, m)  # row-major: out.T is column-major C
+    out.T[...] = (alpha_value * (a @ b) + beta_value * out.T.astype(np.int64)).astype(np.int32)
+    cublas.calls.append((m, Atype, CUBLAS_COMPUTE_32I))
+# --- end of the library GEMM block --------------------------------------------------------------------------------
 
 
 def pci_bus_id(index: int) -> str:
@@ -816,7 +897,8 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
     for name in ("sum", "max", "min", "array_equal"):
         setattr(cp, name, _reader(getattr(np, name)))
     cp.abs = np.abs
-    for name in ("float64", "float32", "uint32", "uint16", "uint8", "float16"):
+    cp.floor = np.floor
+    for name in ("float64", "float32", "uint32", "uint16", "uint8", "float16", "int8", "int32"):
         setattr(cp, name, getattr(np, name))
 
     def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):

@@ -65,8 +65,8 @@ def test_the_stand_in_finds_the_entries_nvcc_builds():
 
 
 def test_expected_entries_cover_the_catalog():
-    for kernel in GPU_KERNELS:
-        if kernel.module is not None:
+    for kernel in GPU_KERNELS:  # mma.cu's entries differ by architecture: tests/test_lowp_mma.py checks them
+        if kernel.module is not None and kernel.module is not catalog.MMA_CU:
             assert kernel.entry in EXPECTED_ENTRIES[kernel.module.source], kernel.name
 
 

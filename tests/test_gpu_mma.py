@@ -1,0 +1,125 @@
+"""The mma family (kernels/cuda/mma.cu) and the int8 library GEMM end to end on the NumPy stand-in for CuPy
+(tests/fake_cupy.py, whose times are its own: no GPU figure is asserted or written, only the launches, the closed-form
+validation, the skips by compute capability and the profile's instruction_peaks arithmetic)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jsonschema
+import numpy as np
+import pytest
+from test_gpu import HOST, fake_gpu, fake_profile  # noqa: F401  (the fixture and the helper of the stand-in)
+
+from hwbench import catalog
+from hwbench.errors import MeasurementError
+from hwbench.gpu import lowp_gemm, mma
+from hwbench.gpu import session as gpu_session
+from hwbench.gpu.theory import TENSOR_MODELS
+from hwbench.profile import json_schema
+from hwbench.profile.build import build_profile
+
+MMA = [k for k in catalog.kernels("gpu") if k.family == "mma"]
+
+
+def small_gemms(kernels):
+    return tuple(replace(k, launch={**k.launch, "sizes": (64,), "quick_sizes": (64,)}) if k.family == "tensor" else k
+                 for k in kernels)
+
+
+def run_profile(spec: str) -> dict:
+    measurement = gpu_session.measure_gpu(0, small_gemms(catalog.select("gpu", spec)), quick=True)
+    return build_profile(measurement, HOST)
+
+
+def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # noqa: F811
+    data = run_profile("lowp")
+    # the schema on the mma kernels' profile (a 64 x 64 GEMM at the stand-in's 1 ms per batch rounds to 0 GOP/s)
+    jsonschema.Draft202012Validator(json_schema()).validate(run_profile(",".join(k.name for k in MMA)))
+    section = data["instruction_peaks"]
+    assert set(section["peaks"]) == {k.name for k in MMA} | {"gemm_int8"}
+    assert section["skipped"] == {"gemm_fp8_e4m3": lowp_gemm.FP8_NOT_BUILT}
+    assert all(k["validated"] for k in data["kernels"])
+    assert data["compute"] == {} and data["clock"]["measured_mhz"] is None  # never mixed into compute or its clock
+    hopper = TENSOR_MODELS[(9, 0)].per_cycle
+    for kernel in MMA:
+        entry = section["peaks"][kernel.name]
+        assert entry["unit"] == ("GOP/s" if kernel.launch["data"] == "int8" else "GFLOP/s")
+        assert entry["op_per_cycle_theoretical"] == hopper[kernel.launch["data"]]
+        assert entry["theoretical"] == pytest.approx(4 * hopper[kernel.launch["data"]] * 2000 / 1e3)  # 4 SMs, 2 GHz
+        assert entry["theoretical_at_measured_clock"] == pytest.approx(4 * hopper[kernel.launch["data"]] * 1500 / 1e3)
+        assert entry["clock_mhz"] == 1500.0 and entry["instruction"] == kernel.launch["instruction"]
+    assert section["peaks"]["gemm_int8"]["unit"] == "GOP/s"
+    assert section["peaks"]["gemm_int8"]["instruction_class"] == "library"
+
+
+def test_work_counts_2mnk_per_instruction():
+    by_name = {k.name: k for k in MMA}
+    # 8 warps of 256 threads x 4 chains x 4096 iterations x 4096 FLOP (m16n8k16) per block
+    assert mma.work_per_launch(by_name["mma_fp16"], 1) == 8 * 4 * 4096 * 4096
+    assert mma.work_per_launch(by_name["mma_int8"], 2) == 2 * 8 * 4 * 4096 * 8192
+    # 2 warpgroups x 1024 iterations x UNROLL 8 x 524,288 FLOP (m64n256k16) per block
+    assert mma.work_per_launch(by_name["wgmma_bf16"], 1) == 2 * 1024 * 8 * 524288
+    # every fp32 accumulator stays exact: iterations x K (x UNROLL) below 2**24
+    for kernel in MMA:
+        assert mma.expected_sum(kernel) <= 2**24 * (1 if kernel.launch["data"] == "int8" else 16)
+
+
+def test_older_gpus_skip_with_the_reason(monkeypatch):
+    from fake_cupy import install, make_cupy
+
+    install(monkeypatch, make_cupy(compute_capability=(8, 0)))
+    monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
+        lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
+    data = run_profile("lowp")
+    skipped = data["instruction_peaks"]["skipped"]
+    assert set(skipped) == {"mma_fp8_e4m3", "mma_fp8_e5m2", "wgmma_bf16", "gemm_fp8_e4m3"}
+    assert "needs sm_89 or later; this GPU is sm_80" in skipped["mma_fp8_e4m3"]
+    assert "arch-specific target sm_90a" in skipped["wgmma_bf16"]
+    assert set(data["instruction_peaks"]["peaks"]) == {"mma_fp16", "mma_bf16", "mma_tf32", "mma_int8", "gemm_int8"}
+    assert data["instruction_peaks"]["peaks"]["mma_int8"]["op_per_cycle_theoretical"] == 4096  # A100: 624 TOPS
+
+
+def test_the_mma_module_is_compiled_for_sm_90a_on_hopper_only(fake_gpu):  # noqa: F811
+    run_profile("mma_bf16,wgmma_bf16")
+    options = [m.options for m in fake_gpu.RawModule.created if m.code.startswith("// Tensor-pipe")]
+    assert options and all(o[-1] == "-arch=sm_90a" for o in options)
+
+
+def test_a_wrong_accumulator_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
+    monkeypatch.setitem(mma.ONE_WORDS, "bf16", 0x40004000)  # 2.0 in each half: every sum 4x the closed form
+    with pytest.raises(MeasurementError, match="mma_bf16 validation failed"):
+        run_profile("mma_bf16")
+
+
+def test_a_wrong_int8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(lowp_gemm, "CUBLAS_OP_T", lowp_gemm.CUBLAS_OP_N)  # A not transposed: another product
+    with pytest.raises(MeasurementError, match="gemm_int8 validation failed"):
+        run_profile("gemm_int8")
+
+
+def test_the_int8_gemm_is_exact_on_the_stand_in(fake_gpu):  # noqa: F811
+    data = run_profile("gemm_int8")
+    entry = next(k for k in data["kernels"] if k["name"] == "gemm_int8")
+    assert entry["validated"] and entry["flops"] == 2 * 64**3 and entry["unit"] == "GOP/s"
+    assert fake_gpu.fake_cublas.calls[-1] == (64, lowp_gemm.CUDA_R_8I, lowp_gemm.CUBLAS_COMPUTE_32I)
+
+
+def test_no_cublas_is_one_line(monkeypatch):
+    from fake_cupy import install, make_cupy
+
+    from hwbench.errors import UsageError
+
+    install(monkeypatch, make_cupy(missing=frozenset({"cublas"})))
+    with pytest.raises(UsageError, match="CuPy found no cuBLAS library"):
+        run_profile("gemm_int8")
+
+
+def test_operand_words_hold_one_in_every_element():
+    from fake_cupy import _mma_element
+
+    entries = {"fp16": "mma_f16", "bf16": "mma_bf16", "tf32": "mma_tf32", "int8": "mma_s8", "fp8_e4m3": "mma_e4m3",
+               "fp8_e5m2": "mma_e5m2"}
+    for data, word in mma.ONE_WORDS.items():
+        assert _mma_element(entries[data], word) == 1.0, data
+    assert np.float16(1.0).view(np.uint16) == mma.ONE_WORDS["fp16"] & 0xFFFF
