@@ -228,8 +228,9 @@ TENSOR_MODELS: dict[tuple[int, int], TensorModel] = {
     (8, 6): TensorModel("Ampere (GA10x)", "NVIDIA Ampere GA102 GPU Architecture whitepaper: 3rd-generation tensor "
                         "cores, 512 dense FP16 FMA/cycle/SM (data-centre A10/A40 rate), TF32 half, INT8 double",
                         {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048}),
-    (8, 9): TensorModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace GPU Architecture whitepaper (L40S / RTX 6000 "
-                        "Ada): 4th-generation tensor cores, 512 dense FP16 FMA/cycle/SM, TF32 half, FP8 and INT8 double",
+    (8, 9): TensorModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace GPU Architecture whitepaper and L40S "
+                        "datasheet: 362 TFLOPS dense FP16/BF16 (FP32 accumulate), 183 TF32, 733 FP8 and 733 TOPS INT8 "
+                        "on 142 SMs: 512 dense FP16 FMA/cycle/SM, TF32 half, FP8 and INT8 double",
                         {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048, "fp8_e4m3": 2048, "fp8_e5m2": 2048}),
     (9, 0): TensorModel("Hopper (GH100)", "NVIDIA H100 Tensor Core GPU Architecture whitepaper: H100 SXM5 989.4 TFLOPS "
                         "dense FP16/BF16, 494.7 TF32, 1978.9 FP8 and 1978.9 TOPS INT8 on 132 SMs at 1830 MHz",
