@@ -123,3 +123,16 @@ def test_operand_words_hold_one_in_every_element():
     for data, word in mma.ONE_WORDS.items():
         assert _mma_element(entries[data], word) == 1.0, data
     assert np.float16(1.0).view(np.uint16) == mma.ONE_WORDS["fp16"] & 0xFFFF
+
+
+def test_the_catalog_names_the_instructions_nvcc_builds():
+    """Each mma kernel's instruction, shape and work are those of its entry in the PTX (tests/test_lowp_mma.py)."""
+    from test_lowp_mma import SM80, SM89, WORK
+
+    for kernel in MMA:
+        if kernel.entry == "wgmma_bf16":
+            assert kernel.launch["instruction"] == "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"
+            continue
+        assert kernel.launch["instruction"] == f"mma.sync.aligned.{({**SM80, **SM89})[kernel.entry]}"
+        assert mma.ops_per_instruction(kernel) == WORK[kernel.entry]
+        assert kernel.launch["needs"] == ((8, 9) if kernel.entry in SM89 else (8, 0))
