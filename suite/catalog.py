@@ -302,12 +302,13 @@ CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
            launch=_frozen(rounds=4000, samples=7, quick_samples=5)),
 )
-# GPU: one thread chases shared memory, L1 (__ldg), L2 and HBM; ``steps`` dependent loads per launch.
+# GPU: one thread chases shared memory, L1 (__ldg), L2 and HBM, then a chain of ``remote_bytes`` in pinned host
+# memory (h2d) and in a peer GPU's memory (d2d, where there is a peer); ``steps`` dependent loads per launch.
 GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "gpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
            entry="chase_global_cg", module=LATENCY_CU,
            launch=_frozen(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
-                          dram_l2_multiple=8)),
+                          dram_l2_multiple=8, remote_bytes=2 * 2**20)),
 )
 CPU_KERNELS = (*CPU_KERNELS, *CPU_LATENCY_KERNELS)
 GPU_KERNELS = (*GPU_KERNELS, *GPU_LATENCY_KERNELS)

@@ -322,16 +322,23 @@ class Kernel:
 
 
 # --- latency.cu (the latency family's chases) ---------------------------------------------------------------
-FAKE_CYCLES_PER_LOAD = {"chase_shared": 30, "chase_global_ldg": 40, "chase_global_cg": 300}  # a stand-in's clock
+FAKE_CYCLES_PER_LOAD = {"chase_shared": 30, "chase_global_ldg": 40, "chase_global_cg": 300,
+                        "chase_remote": 1500}  # a stand-in's clock
 
 
 def _latency_chase(name: str, args: tuple) -> None:
-    """chase_shared / chase_global_ldg / chase_global_cg: one thread follows j = chain[j] for warm + steps loads and
-    writes the index it ends at; the cycles are the stand-in's (FAKE_CYCLES_PER_LOAD per load), no real timing."""
+    """chase_shared / chase_global_ldg / chase_global_cg / chase_remote: one thread follows j = chain[j] for warm +
+    steps loads and writes the index it ends at; the cycles are the stand-in's (FAKE_CYCLES_PER_LOAD per load), no real
+    timing. A chain given as a pointer-sized integer is pinned host memory (the address of alloc_pinned_memory's
+    buffer, as a kernel reads it under unified addressing); an address of nothing is an illegal address."""
     if name == "chase_shared":
         chain, _, warm, steps, start, cycles, end = args
     else:
         chain, warm, steps, start, cycles, end = args
+    if isinstance(chain, np.integer):
+        if int(chain) not in _BUFFERS:
+            raise LaunchError(f"{name}: illegal address {int(chain):#x}")
+        chain = _BUFFERS[int(chain)].view(np.uint32)
     j = int(start)
     for _ in range(int(warm) + int(steps)):
         j = int(chain[j])
