@@ -47,7 +47,7 @@ EXPECTED_ENTRIES = {
     "intensity.cu": ["intensity_f64", "intensity_f32"],
     "onchip.cu": ["shared_read_f32", "l1_read_f32"],
     "stencil.cu": ["stencil5_f32"],  # hwbench validate's workload (catalog.VALIDATE_STENCIL), not a run's kernel
-    "latency.cu": ["chase_global_cg", "chase_global_ldg", "chase_shared"],  # tests/test_latency_gpu.py
+    "latency.cu": ["chase_global_cg", "chase_global_ldg", "chase_remote", "chase_shared"],  # tests/test_latency_gpu.py
 }
 
 
