@@ -810,6 +810,115 @@ def _gemm_int8(cublas: FakeCublas, handle, transa, transb, m, n, k, alpha, A, At
     out = _BUFFERS[C].view(np.int32)[:m * m].reshape(m, m)  # row-major: out.T is column-major C
     out.T[...] = (alpha_value * (a @ b) + beta_value * out.T.astype(np.int64)).astype(np.int32)
     cublas.calls.append((m, Atype, CUBLAS_COMPUTE_32I))
+
+
+class FakeCublasLt:
+    """libcublasLt as ctypes sees it, for what suite/gpu/cublaslt.py calls (every name is one of the real library's:
+    tests/test_gpu_real_api.py checks): descriptors by reference, statuses as ints (0 success, 7 invalid value), and
+    cublasLtMatmul computing D = alpha op(A) op(B) + beta C column-major in NumPy, e4m3 inputs and bf16 C and D. Without
+    a GPU the real cublasLtCreate returns CUBLAS_STATUS_NOT_INITIALIZED; ``no_algorithm``: the heuristic finds none."""
+
+    CUDA_R_32F, CUDA_R_16BF, CUDA_R_8F_E4M3 = 0, 14, 28
+
+    def __init__(self):
+        self.objects: dict[int, dict] = {}
+        self.ids = itertools.count(0x1000)
+        self.no_algorithm = False
+        self.matmuls: list[tuple[int, int]] = []  # (size, stream)
+
+    def _new(self, reference, **fields) -> int:
+        key = next(self.ids)
+        self.objects[key] = fields
+        reference._obj.value = key
+        return 0
+
+    def _get(self, handle) -> dict:
+        return self.objects[handle.value if isinstance(handle, ctypes.c_void_p) else handle]
+
+    def cublasLtCreate(self, lightHandle):
+        return self._new(lightHandle, kind="handle")
+
+    def cublasLtMatmulDescCreate(self, matmulDesc, computeType, scaleType):
+        return self._new(matmulDesc, kind="desc", compute=computeType, scale=scaleType, attributes={})
+
+    def cublasLtMatmulDescSetAttribute(self, matmulDesc, attr, buf, sizeInBytes):
+        value = buf._obj
+        if ctypes.sizeof(value) != sizeInBytes:
+            return 7
+        self._get(matmulDesc)["attributes"][attr] = value.value
+        return 0
+
+    def cublasLtMatrixLayoutCreate(self, matLayout, type, rows, cols, ld):
+        return self._new(matLayout, kind="layout", type=type, rows=rows.value, cols=cols.value, ld=ld.value)
+
+    def cublasLtMatmulPreferenceCreate(self, pref):
+        return self._new(pref, kind="preference", attributes={})
+
+    def cublasLtMatmulPreferenceSetAttribute(self, pref, attr, buf, sizeInBytes):
+        if ctypes.sizeof(buf._obj) != sizeInBytes:
+            return 7
+        self._get(pref)["attributes"][attr] = buf._obj.value
+        return 0
+
+    def cublasLtMatmulAlgoGetHeuristic(self, lightHandle, operationDesc, Adesc, Bdesc, Cdesc, Ddesc, preference,
+                                       requestedAlgoCount, heuristicResultsArray, returnAlgoCount):
+        returnAlgoCount._obj.value = 0 if self.no_algorithm else 1
+        if not self.no_algorithm:
+            heuristicResultsArray[0].state = 0
+            heuristicResultsArray[0].workspaceSize = 1 << 20
+        return 0
+
+    def cublasLtMatmul(self, lightHandle, computeDesc, alpha, A, Adesc, B, Bdesc, beta, C, Cdesc, D, Ddesc, algo,
+                       workspace, workspaceSizeInBytes, stream):
+        desc = self._get(computeDesc)
+        layouts = [self._get(x) for x in (Adesc, Bdesc, Cdesc, Ddesc)]
+        if [x["type"] for x in layouts] != [self.CUDA_R_8F_E4M3] * 2 + [self.CUDA_R_16BF] * 2:
+            raise NotImplementedError("the stand-in's cublasLtMatmul models e4m3 x e4m3 -> bf16 only")
+        if len({(x["rows"], x["cols"], x["ld"]) for x in layouts}) != 1 or layouts[0]["rows"] != layouts[0]["ld"]:
+            raise NotImplementedError("the stand-in's cublasLtMatmul models square, packed operands only")
+        size = layouts[0]["rows"]
+        on = _STREAMS[stream.value or 0]
+        _ORDER.touch([_BUFFERS[A.value], _BUFFERS[B.value]], on, "cublasLtMatmul (A, B)", writes=False)
+        _ORDER.touch([_BUFFERS[D.value]], on, "cublasLtMatmul")
+
+        def operand(pointer, transposed):
+            stored = _E4M3[_BUFFERS[pointer][:size * size]].reshape(size, size)  # row-major: the column-major T
+            return stored if transposed else stored.T
+
+        a = operand(A.value, desc["attributes"].get(3, 0))
+        b = operand(B.value, desc["attributes"].get(4, 0))
+        c_bits = _BUFFERS[C.value].view(np.uint16)[:size * size].reshape(size, size)
+        c = (c_bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64).T
+        result = alpha._obj.value * (a @ b) + beta._obj.value * c
+        out = _BUFFERS[D.value].view(np.uint16)[:size * size].reshape(size, size)
+        out.T[...] = (result.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)  # bf16 by truncation
+        self.matmuls.append((size, stream.value or 0))
+        return 0
+
+    def cublasLtMatrixLayoutDestroy(self, matLayout):
+        return 0
+
+    def cublasLtMatmulPreferenceDestroy(self, pref):
+        return 0
+
+    def cublasLtMatmulDescDestroy(self, matmulDesc):
+        return 0
+
+    def cublasLtDestroy(self, lightHandle):
+        return 0
+
+
+def _e4m3_table() -> np.ndarray:
+    """Every e4m3 byte's value (OCP FP8: bias 7, subnormals at exponent 0; 0x7F and 0xFF are NaN)."""
+    codes = np.arange(256)
+    exponent, mantissa = (codes >> 3) & 0xF, codes & 7
+    values = np.where(exponent == 0, mantissa / 8 * 2.0**-6, (1 + mantissa / 8) * 2.0 ** (exponent - 7))
+    values = np.where(codes & 0x80, -values, values)
+    values[[0x7F, 0xFF]] = np.nan
+    return values
+
+
+_E4M3 = _e4m3_table()
 # --- end of the library GEMM block --------------------------------------------------------------------------------
 
 
@@ -894,6 +1003,7 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
                                                     "registers": {}})  # this stand-in's own modules
     cp.fake_clock = clock
     cp.fake_cublas = cublas
+    cp.fake_cublaslt = None if "cublaslt" in missing else FakeCublasLt()  # what install() puts in place of libcublasLt
     cp.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(DeviceArray)
     cp.zeros = _writer(np.zeros, "cupy.zeros (memset)")
     cp.ones = _writer(np.ones, "cupy.ones")
@@ -1104,3 +1214,11 @@ def install(monkeypatch, cupy: types.ModuleType, nvml: FakeNvml | None = None) -
     monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
     monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", cupy.cuda.nccl)
     monkeypatch.setitem(sys.modules, "pynvml", nvml if nvml is not None else FakeNvml())
+    from hwbench.gpu import cublaslt  # libcublasLt (ctypes, not CuPy): the stand-in's, or the failure of a node without
+
+    def load_library():
+        if cupy.fake_cublaslt is None:
+            raise DynamicLibNotFoundError(_missing("libcublasLt"))
+        return cupy.fake_cublaslt
+
+    monkeypatch.setattr(cublaslt, "load_library", load_library)

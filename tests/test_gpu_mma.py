@@ -37,8 +37,8 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
     # the schema on the mma kernels' profile (a 64 x 64 GEMM at the stand-in's 1 ms per batch rounds to 0 GOP/s)
     jsonschema.Draft202012Validator(json_schema()).validate(run_profile(",".join(k.name for k in MMA)))
     section = data["instruction_peaks"]
-    assert set(section["peaks"]) == {k.name for k in MMA} | {"gemm_int8"}
-    assert section["skipped"] == {"gemm_fp8_e4m3": lowp_gemm.FP8_NOT_BUILT}
+    assert set(section["peaks"]) == {k.name for k in MMA} | {"gemm_int8", "gemm_fp8_e4m3"}
+    assert section["skipped"] == {}
     assert all(k["validated"] for k in data["kernels"])
     assert data["compute"] == {} and data["clock"]["measured_mhz"] is None  # never mixed into compute or its clock
     hopper = TENSOR_MODELS[(9, 0)].per_cycle
@@ -51,6 +51,8 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
         assert entry["clock_mhz"] == 1500.0 and entry["instruction"] == kernel.launch["instruction"]
     assert section["peaks"]["gemm_int8"]["unit"] == "GOP/s"
     assert section["peaks"]["gemm_int8"]["instruction_class"] == "library"
+    assert section["peaks"]["gemm_fp8_e4m3"]["unit"] == "GFLOP/s"
+    assert section["peaks"]["gemm_fp8_e4m3"]["op_per_cycle_theoretical"] == hopper["fp8_e4m3"]
 
 
 def test_work_counts_2mnk_per_instruction():
@@ -136,3 +138,41 @@ def test_the_catalog_names_the_instructions_nvcc_builds():
         assert kernel.launch["instruction"] == f"mma.sync.aligned.{({**SM80, **SM89})[kernel.entry]}"
         assert mma.ops_per_instruction(kernel) == WORK[kernel.entry]
         assert kernel.launch["needs"] == ((8, 9) if kernel.entry in SM89 else (8, 0))
+
+
+def test_the_fp8_gemm_runs_through_cublaslt_on_the_stand_in(fake_gpu):  # noqa: F811
+    data = run_profile("gemm_fp8_e4m3")
+    entry = next(k for k in data["kernels"] if k["name"] == "gemm_fp8_e4m3")
+    assert entry["validated"] and entry["flops"] == 2 * 64**3
+    assert entry["details"]["library"].startswith("cuBLASLt cublasLtMatmul (ctypes")
+    assert fake_gpu.fake_cublaslt.matmuls and {size for size, _ in fake_gpu.fake_cublaslt.matmuls} == {64}
+    assert all(stream != 0 for _, stream in fake_gpu.fake_cublaslt.matmuls)  # on the session's stream
+
+
+def test_a_wrong_fp8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
+    from hwbench.gpu import cublaslt
+
+    monkeypatch.setattr(cublaslt, "CUBLAS_OP_T", cublaslt.CUBLAS_OP_N)  # A not transposed: another product
+    with pytest.raises(MeasurementError, match="gemm_fp8_e4m3 validation failed"):
+        run_profile("gemm_fp8_e4m3")
+
+
+def test_no_fp8_algorithm_is_a_skip_with_the_reason(fake_gpu):  # noqa: F811
+    fake_gpu.fake_cublaslt.no_algorithm = True
+    data = run_profile("gemm_fp8_e4m3")
+    assert "cuBLASLt ran no size" in data["instruction_peaks"]["skipped"]["gemm_fp8_e4m3"]
+    assert any("cublasLtMatmulAlgoGetHeuristic found no algorithm" in w for w in data["warnings"])
+
+
+def test_no_libcublaslt_is_a_one_line_skip(monkeypatch):
+    from fake_cupy import install, make_cupy
+
+    install(monkeypatch, make_cupy(missing=frozenset({"cublaslt"})))
+    data = run_profile("gemm_fp8_e4m3")
+    reason = data["instruction_peaks"]["skipped"]["gemm_fp8_e4m3"]
+    assert reason.startswith("libcublasLt did not load (DynamicLibNotFoundError: Failure finding")
+    assert "\n" not in reason
+
+
+def test_e4m3_encoding_of_the_test_values():
+    assert [lowp_gemm.e4m3_byte(v) for v in (1.0, -1.0, 0.5, 2.0, 1.5)] == [0x38, 0xB8, 0x30, 0x40, 0x3C]

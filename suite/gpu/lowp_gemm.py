@@ -5,7 +5,9 @@ Results go to the profile's ``instruction_peaks`` (int8 in GOP/s), each saying w
   through): A and B ``CUDA_R_8I``, C ``CUDA_R_32I``, ``CUBLAS_COMPUTE_32I`` with int32 alpha and beta, A transposed
   (the "TN" layout cuBLAS's int8 tensor-core kernels take; cuBLAS documentation, cublasGemmEx). Random int8 in
   [-8, 8); validation: 64 entries of the product against an exact int64 reference on the host.
-* fp8 (e4m3): cuBLASLt, which CuPy has no binding for; not built yet, so it is skipped with that reason.
+* fp8 (e4m3): cuBLASLt ``cublasLtMatmul`` through ctypes on the wheel's libcublasLt (``cublaslt``: TN layout, bf16
+  output, fp32 compute). Random e4m3 values from a set that e4m3 holds exactly; validation: 64 entries against a
+  float64 reference, within bf16's rounding of the output. A node where libcublasLt does not load skips it, one line.
 
 A GPU without the path (compute capability below the kernel's ``needs``) is skipped with the reason, as the mma family
 skips; a node without the cuBLAS library is the one-line UsageError of ``failures.missing_library``.
@@ -22,7 +24,8 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..measure import Work
 from ..stats import KernelResult
-from .failures import is_missing_library, missing_library
+from . import cublaslt
+from .failures import first_line, is_missing_library, missing_library
 from .family import GpuContext
 
 # cuBLAS / CUDA library constants (library_types.h, cublas_api.h).
@@ -30,8 +33,8 @@ CUDA_R_8I, CUDA_R_32I = 3, 10
 CUBLAS_COMPUTE_32I = 72
 CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_GEMM_DEFAULT = 0, 1, -1
 INT8_RANGE = (-8, 8)  # |sum| <= K x 64 stays far inside int32 at every catalog size
-FP8_NOT_BUILT = ("fp8 GEMM through cuBLASLt (cublasLtMatmul via ctypes on the wheel's libcublasLt) is not built yet: "
-                 "no figure")
+FP8_VALUES = (-2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0)  # exact in e4m3; never zero (zeros run faster)
+FP8_TOLERANCE = 2 ** -7  # bf16 output: 8 significant bits, relative to sum |a b|
 
 Family = Callable[[GpuContext, Sequence[Kernel]], list[KernelResult]]
 
@@ -58,10 +61,24 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
             skipped[kernel.name] = (f"{kernel.launch['data']} tensor GEMM needs sm_{need[0]}{need[1]} or later; this "
                                     f"GPU is sm_{cc[0]}{cc[1]}")
         elif kernel.launch["data"] == "fp8_e4m3":
-            skipped[kernel.name] = FP8_NOT_BUILT
+            try:
+                library = cublaslt.load_library()
+            except Exception as error:
+                if not is_missing_library(error) and not isinstance(error, OSError):
+                    raise
+                skipped[kernel.name] = f"libcublasLt did not load ({first_line(error)}); {INSTALL_HINT}"
+                continue
+            result = _gemm_fp8(session, kernel, library)
+            if result is None:
+                skipped[kernel.name] = "cuBLASLt ran no size (no e4m3 algorithm for this GPU: see the warnings)"
+            else:
+                results.append(result)
         else:
             results.append(_gemm_int8(session, kernel))
     return results
+
+
+INSTALL_HINT = "pip install 'hwbench[cuda12]' installs it (nvidia-cublas-cu12)"
 
 
 def cublas_module(cp):
@@ -125,6 +142,86 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult:
     return replace(best, details={**best.details, "best_gops_by_size": per_size})
 
 
+def e4m3_byte(value: float) -> int:
+    """The e4m3 encoding (sign, 4 exponent bits with bias 7, 3 mantissa bits) of a normal ``value``."""
+    magnitude = abs(value)
+    exponent = int(np.floor(np.log2(magnitude)))
+    mantissa = round((magnitude / 2.0**exponent - 1) * 8)
+    assert -6 <= exponent <= 8 and mantissa < 8 and (1 + mantissa / 8) * 2.0**exponent == magnitude, value
+    return (0x80 if value < 0 else 0) | (exponent + 7) << 3 | mantissa
+
+
+def random_e4m3(cp, size: int, seed: int):
+    """(device bytes, host float64 values) of a size x size matrix of FP8_VALUES."""
+    picks = np.random.default_rng(seed).integers(0, len(FP8_VALUES), (size, size))
+    codes = np.array([e4m3_byte(v) for v in FP8_VALUES], dtype=np.uint8)
+    return cp.asarray(codes[picks]), np.asarray(FP8_VALUES)[picks]
+
+
+def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | None:
+    """cublasLtMatmul in e4m3 (bf16 out, fp32 compute) at every catalog size; the best size is kept (None: no size
+    ran)."""
+    cp = session.cp
+    handle = cublaslt.create_handle(library)
+    workspace = cp.zeros(cublaslt.WORKSPACE_BYTES, dtype=cp.uint8)
+    best: KernelResult | None = None
+    per_size = {}
+    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+        (a, a_host), (b, b_host) = random_e4m3(cp, size, 1), random_e4m3(cp, size, 2)
+        d = cp.zeros((size, size), dtype=cp.uint16)
+        plan = cublaslt.Fp8Matmul(library, size)
+        try:
+            algorithm = plan.choose(handle)
+
+            def launch(a=a, b=b, d=d, plan=plan) -> None:
+                plan.run(handle, a.data.ptr, b.data.ptr, d.data.ptr, workspace.data.ptr, session.stream.ptr)
+
+            def validate(d=d, a_host=a_host, b_host=b_host) -> None:
+                session.stream.synchronize()
+                validate_fp8(cp, kernel.name, a_host, b_host, d)
+
+            details = {"instruction": "cublasLtMatmul (CUDA_R_8F_E4M3 x CUDA_R_8F_E4M3 -> CUDA_R_16BF, "
+                                      "CUBLAS_COMPUTE_32F, A transposed)", "instruction_class": "library",
+                       "library": "cuBLASLt cublasLtMatmul (ctypes on the wheel's libcublasLt)", "accumulate": "fp32",
+                       "m_n_k": size, "workspace_bytes": cublaslt.WORKSPACE_BYTES,
+                       "heuristic_workspace_bytes": int(algorithm.workspaceSize),
+                       "data": f"uniform random picks of {list(FP8_VALUES)} (exact in e4m3)",
+                       "counting": "2 x M x N x K FLOP per multiply (dense)"}
+            result = session.measure(kernel, launch, validate, Work(0, flops=2 * size**3), details)
+        except MeasurementError:
+            raise
+        except cublaslt.CublasLtError as error:  # no fp8 path for this size or GPU: a note, never a number
+            session.warnings.append(f"{kernel.name} at {size}: not measured: {error}")
+            continue
+        finally:
+            plan.close()
+        per_size[size] = round(result.summary.best, 1)
+        if best is None or result.summary.best > best.summary.best:
+            best = result
+        del a, b, d
+        cp.get_default_memory_pool().free_all_blocks()
+    library.cublasLtDestroy(handle)
+    if best is None:
+        return None
+    return replace(best, details={**best.details, "best_gflops_by_size": per_size})
+
+
+def validate_fp8(cp, name: str, a_host: np.ndarray, b_host: np.ndarray, d) -> None:
+    """64 entries of the bf16 product against float64 (the same layout as the int8 GEMM: d[i, j] = sum_k a[j, k]
+    b[i, k]), within bf16's rounding relative to sum |a b|."""
+    size = a_host.shape[0]
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, size, 64), rng.integers(0, size, 64)
+    got_bits = cp.asnumpy(d[cp.asarray(rows), cp.asarray(cols)]).astype(np.uint32)
+    got = (got_bits << 16).view(np.float32).astype(np.float64)
+    expected = np.einsum("ik,ik->i", b_host[rows], a_host[cols])
+    scale = np.einsum("ik,ik->i", np.abs(b_host[rows]), np.abs(a_host[cols]))
+    error = float(np.max(np.abs(got - expected) / scale))
+    if not error <= FP8_TOLERANCE:
+        raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 reference "
+                               f"(tolerance {FP8_TOLERANCE:g}); no figure is reported")
+
+
 def validate_int8(cp, name: str, a, b, c) -> None:
     """64 entries against an exact int64 reference. cuBLAS is column-major: the row-major arrays read as A = a^T and
     B = b^T, so C = op(A) B = a b^T and the row-major c[i, j] = C[j, i] = sum_k a[j, k] x b[i, k]."""
@@ -142,4 +239,4 @@ def validate_int8(cp, name: str, a, b, c) -> None:
                                "no figure is reported")
 
 
-__all__ = ["measure", "validate_int8", "with_library_gemms"]
+__all__ = ["e4m3_byte", "measure", "validate_fp8", "validate_int8", "with_library_gemms"]
