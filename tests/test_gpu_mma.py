@@ -176,3 +176,29 @@ def test_no_libcublaslt_is_a_one_line_skip(monkeypatch):
 
 def test_e4m3_encoding_of_the_test_values():
     assert [lowp_gemm.e4m3_byte(v) for v in (1.0, -1.0, 0.5, 2.0, 1.5)] == [0x38, 0xB8, 0x30, 0x40, 0x3C]
+
+
+def _per_cycle_run(fake_gpu, name: str, share: float) -> dict:  # noqa: F811
+    """A run of ``name`` whose stand-in launches take the time that gives ``share`` of Hopper's per-SM rate at the
+    stand-in's 1500 MHz SM clock on its 4 SMs (the time is the stand-in's: no GPU figure)."""
+    kernel = catalog.kernel("gpu", name)
+    per_cycle = TENSOR_MODELS[(9, 0)].per_cycle[kernel.launch["data"]] * share
+    blocks = 4 * 2048 // kernel.constants["BLOCK"] * kernel.launch["waves"]  # SMs x resident blocks x waves
+    seconds = mma.work_per_launch(kernel, blocks) / (per_cycle * 4 * 1500e6)
+    fake_gpu.fake_clock.cost_ms = lambda launch: seconds * 1e3
+    return run_profile(name)
+
+
+def test_op_per_cycle_at_the_measured_clock(fake_gpu):  # noqa: F811
+    entry = _per_cycle_run(fake_gpu, "mma_int8", 0.5)["instruction_peaks"]["peaks"]["mma_int8"]
+    assert entry["op_per_cycle"] == pytest.approx(4096, rel=1e-3)  # half of Hopper's 8192 int8 OP/cycle/SM
+    assert entry["efficiency_at_measured_clock"] == pytest.approx(0.5, rel=1e-3)
+    assert entry["measured"] == pytest.approx(4 * 4096 * 1500 / 1e3, rel=1e-3)  # GOP/s
+    assert "measurement_error" not in entry
+
+
+def test_a_rate_above_the_tensor_table_is_flagged(fake_gpu):  # noqa: F811
+    data = _per_cycle_run(fake_gpu, "mma_bf16", 1.5)
+    entry = data["instruction_peaks"]["peaks"]["mma_bf16"]
+    assert "above the hardware's 4096" in entry["measurement_error"] and entry["op_per_cycle"] is None
+    assert any(w.startswith("mma_bf16: measurement error, not a ceiling") for w in data["warnings"])
