@@ -38,7 +38,7 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
     jsonschema.Draft202012Validator(json_schema()).validate(run_profile(",".join(k.name for k in MMA)))
     section = data["instruction_peaks"]
     assert set(section["peaks"]) == {k.name for k in MMA} | {"gemm_int8", "gemm_fp8_e4m3"}
-    assert section["skipped"] == {}
+    assert section["skipped"] == {} and section["counting"].startswith("2 x M x N x K FLOP (OP for int8)")
     assert all(k["validated"] for k in data["kernels"])
     assert data["compute"] == {} and data["clock"]["measured_mhz"] is None  # never mixed into compute or its clock
     hopper = TENSOR_MODELS[(9, 0)].per_cycle

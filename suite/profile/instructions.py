@@ -19,6 +19,9 @@ COUNTING_RULE = ("cpufp's counting: vdpbf16ps = 4 FLOP per fp32 lane (2 bf16 mul
                  "per int32 lane (4 u8 x s8 multiplies + 4 adds); vfmadd231ph = 2 FLOP per fp16 lane; AMX tdpbf16ps "
                  "on full 16x16x32 tiles = 16,384 FLOP, tdpbusd on 16x16x64 = 32,768 OP. Integer kernels are in "
                  "GOP/s, never counted as FLOP")
+GPU_COUNTING_RULE = ("2 x M x N x K FLOP (OP for int8) per tensor instruction: per warp for mma.sync, per warpgroup "
+                     "for wgmma; 2 x M x N x K per library GEMM (dense), the count of every tensor datasheet. Integer "
+                     "kernels are in GOP/s, never counted as FLOP")
 LIMIT_TOLERANCE = 0.01  # as build.LIMIT_TOLERANCE: clock-reading granularity
 
 
@@ -78,4 +81,5 @@ def instruction_section(m: Measurement, warnings: list[str]) -> dict | None:
         return None
     peaks = {result.name: instruction_entry(result, m.instruction_theory[result.name], warnings)
              for result in m.results if result.name in m.instruction_theory}
-    return {"counting": COUNTING_RULE, "peaks": peaks, "skipped": dict(m.instruction_skipped)}
+    rule = GPU_COUNTING_RULE if m.device.get("sms") else COUNTING_RULE  # a GPU's device facts name its SMs
+    return {"counting": rule, "peaks": peaks, "skipped": dict(m.instruction_skipped)}
