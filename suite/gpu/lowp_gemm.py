@@ -52,7 +52,7 @@ def with_library_gemms(tensor_measure: Family) -> Family:
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
     cc = session.gpu.compute_capability
-    skipped: dict[str, str] = session.instruction_skipped  # type: ignore[attr-defined]  (GpuSession's)
+    skipped = session.instruction_skipped
     results = []
     for kernel in kernels:
         session.step(kernel.name)

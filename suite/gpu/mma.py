@@ -78,7 +78,7 @@ def expected_sum(kernel: Kernel) -> int:
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
     cc = session.gpu.compute_capability
-    skipped: dict[str, str] = session.instruction_skipped  # type: ignore[attr-defined]  (GpuSession's)
+    skipped = session.instruction_skipped
     results = []
     for kernel in kernels:
         session.step(kernel.name)
