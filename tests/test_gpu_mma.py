@@ -202,3 +202,14 @@ def test_a_rate_above_the_tensor_table_is_flagged(fake_gpu):  # noqa: F811
     entry = data["instruction_peaks"]["peaks"]["mma_bf16"]
     assert "above the hardware's 4096" in entry["measurement_error"] and entry["op_per_cycle"] is None
     assert any(w.startswith("mma_bf16: measurement error, not a ceiling") for w in data["warnings"])
+
+
+def test_a_gemm_cublas_refuses_at_every_size_is_a_skip(fake_gpu, monkeypatch):  # noqa: F811
+    def refuse(*args, **kwargs):
+        raise RuntimeError("CUBLAS_STATUS_NOT_SUPPORTED")
+
+    monkeypatch.setattr(fake_gpu.fake_cublas, "gemmEx", refuse)
+    data = run_profile("gemm_int8")
+    assert data["instruction_peaks"]["skipped"] == {"gemm_int8": "cuBLAS ran no size (see the warnings)"}
+    assert any(w.startswith("gemm_int8 at 64: not measured: RuntimeError: CUBLAS_STATUS_NOT_SUPPORTED")
+               for w in data["warnings"])
