@@ -201,7 +201,9 @@ def test_a_rate_above_the_tensor_table_is_flagged(fake_gpu):  # noqa: F811
     data = _per_cycle_run(fake_gpu, "mma_bf16", 1.5)
     entry = data["instruction_peaks"]["peaks"]["mma_bf16"]
     assert "above the hardware's 4096" in entry["measurement_error"] and entry["op_per_cycle"] is None
+    assert "above the theoretical peak at the highest clock the device allows" in entry["measurement_error"]
     assert any(w.startswith("mma_bf16: measurement error, not a ceiling") for w in data["warnings"])
+    assert not any("nominal clock" in w for w in data["warnings"])  # a GPU's max clock is a limit, not a nominal one
 
 
 def test_a_gemm_cublas_refuses_at_every_size_is_a_skip(fake_gpu, monkeypatch):  # noqa: F811
