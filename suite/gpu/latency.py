@@ -11,8 +11,9 @@ after the start. Nanoseconds: cycles at the SM clock NVML read over the samples 
 
 Beyond this GPU's memory (nvbandwidth's ``host_device_latency_sm`` and ``device_to_device_latency_sm`` method): the
 same single thread chases a chain of ``remote_bytes`` with ``__ldcv`` (never served from a cache) in pinned host
-memory (level ``h2d``: ``cupy.cuda.alloc_pinned_memory``, which under unified virtual addressing a kernel reads at its
-host address; CUDA C++ Programming Guide, "Mapped Memory") and, where the machine has a peer GPU this one may access
+memory (level ``h2d``: ``cupy.cuda.alloc_pinned_memory``, a cudaHostAlloc buffer, which a kernel reads at its host
+address; CUDA C++ Programming Guide, "Unified Virtual Address Space": pointers returned by cudaHostAlloc() can be used
+directly from within kernels) and, where the machine has a peer GPU this one may access
 (``cudaDeviceCanAccessPeer``), in that peer's memory through peer access (level ``d2d``). Validated as the others; a
 machine without a peer says so in the run's definition.
 """
