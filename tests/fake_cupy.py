@@ -2,7 +2,9 @@
 loop, validation, telemetry windows, profile assembly) runs in CI without a GPU.
 
 Each "kernel" does in NumPy what the .cu kernel of the same name does, so validation sees real results;
-host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family) multiplies in NumPy. The STREAM
+host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family, int8 included) and cuBLASLt's fp8
+cublasLtMatmul (``FakeCublasLt``, which ``install`` puts in place of the ctypes library) multiply in NumPy; the mma
+kernels store mma.cu's closed form computed from the operand words they are given. The STREAM
 kernels follow stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
 grid x block threads takes vectors t, t + grid x block, ...), dot and l2_read write one partial sum per block
 to ``partial[:grid]`` and leave the rest alone; a launch CUDA would refuse (more threads per block than the
@@ -959,7 +961,8 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
               missing: frozenset[str] = frozenset()) -> types.ModuleType:
     """A CuPy stand-in with ``devices`` fake GPUs of ``compute_capability``; ``peer(device, other)``: whether
     device may access other's memory (default: every pair); ``missing``: the CUDA libraries it lacks ("nvrtc",
-    "cublas"), to fail as CuPy does on a node with only the driver."""
+    "cublas", "cublaslt": the library hwbench loads itself through cuda.pathfinder), to fail as CuPy and
+    cuda.pathfinder do on a node with only the driver."""
     global _PEERS
     peers = _PEERS = PeerRuntime(devices, peer)
     _CURRENT.index = 0
