@@ -302,8 +302,7 @@ CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
            launch=_frozen(rounds=4000, samples=7, quick_samples=5)),
 )
-# GPU: one thread chases shared memory, L1 (__ldg), L2 and HBM, then a chain of ``remote_bytes`` in pinned host
-# memory (h2d) and in a peer GPU's memory (d2d, where there is a peer); ``steps`` dependent loads per launch.
+# GPU: one thread chases shared memory, L1 (__ldg), L2, HBM, and ``remote_bytes`` of host (h2d) and peer (d2d) memory.
 GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "gpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
            entry="chase_global_cg", module=LATENCY_CU,
@@ -313,44 +312,25 @@ GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
 CPU_KERNELS = (*CPU_KERNELS, *CPU_LATENCY_KERNELS)
 GPU_KERNELS = (*GPU_KERNELS, *GPU_LATENCY_KERNELS)
 
-# GPU low-precision peaks, into the profile's instruction_peaks (int8 in GOP/s, never FLOP).
-# mma (kernels/cuda/mma.cu, suite/gpu/mma.py): the tensor pipe on register operands, one instruction per kernel.
-# ``m_n_k``: the instruction's shape (2 x M x N x K FLOP or OP per warp-wide instruction, per warpgroup for wgmma);
-# ``needs``: the lowest compute capability whose PTX has it; ``arch_specific``: compiled only for that exact
-# capability's arch-specific target (sm_90a). ``iterations`` (a multiple of UNROLL) keeps every fp32 accumulator
-# exact (iterations x K, x UNROLL for wgmma, below 2**24).
-def _gpu_mma(name: str, precision: str, entry: str, shape: str, m_n_k: tuple[int, int, int], needs: tuple[int, int],
-             accumulate: str, iterations: int = 4096, arch_specific: bool = False,
-             instruction: str = "mma.sync.aligned") -> Kernel:
-    # precision: the input type tagged with the path (mma_fp16, wgmma_bf16), never a compute key (fp16 is fma_fp16's,
-    # tensor_fp16 matmul_fp16's); ``data``: the input type, the tensor table's key.
-    path = instruction.split(".")[0]
-    return Kernel(name, "gpu", "mma", "core", f"{path}_{precision}", "GOP/s" if precision == "int8" else "GFLOP/s",
-                  ("lowp",), entry=entry, module=MMA_CU,
-                  launch=_frozen(waves=2, iterations=iterations, m_n_k=m_n_k, needs=needs, arch_specific=arch_specific,
-                                 instruction=f"{instruction}.{shape}", accumulate=accumulate, data=precision))
-
-
-GPU_MMA_KERNELS: tuple[Kernel, ...] = (
-    _gpu_mma("mma_fp16", "fp16", "mma_f16", "m16n8k16.row.col.f32.f16.f16.f32", (16, 8, 16), (8, 0), "fp32"),
-    _gpu_mma("mma_bf16", "bf16", "mma_bf16", "m16n8k16.row.col.f32.bf16.bf16.f32", (16, 8, 16), (8, 0), "fp32"),
-    _gpu_mma("mma_tf32", "tf32", "mma_tf32", "m16n8k8.row.col.f32.tf32.tf32.f32", (16, 8, 8), (8, 0), "fp32"),
-    _gpu_mma("mma_int8", "int8", "mma_s8", "m16n8k32.row.col.s32.s8.s8.s32", (16, 8, 32), (8, 0), "int32"),
-    _gpu_mma("mma_fp8_e4m3", "fp8_e4m3", "mma_e4m3", "m16n8k32.row.col.f32.e4m3.e4m3.f32", (16, 8, 32), (8, 9),
-             "fp32"),
-    _gpu_mma("mma_fp8_e5m2", "fp8_e5m2", "mma_e5m2", "m16n8k32.row.col.f32.e5m2.e5m2.f32", (16, 8, 32), (8, 9),
-             "fp32"),
-    _gpu_mma("wgmma_bf16", "bf16", "wgmma_bf16", "m64n256k16.f32.bf16.bf16", (64, 256, 16), (9, 0), "fp32",
-             iterations=1024, arch_specific=True, instruction="wgmma.mma_async.sync.aligned"),
-)
-# Library GEMM in int8 (cuBLAS cublasGemmEx, int32 accumulation) and fp8 (cuBLASLt cublasLtMatmul through ctypes):
-# the tensor family's kind of kernel (square matrices, the best size kept), measured by suite/gpu/lowp_gemm.py.
-GPU_LOWP_GEMM_KERNELS: tuple[Kernel, ...] = (
-    Kernel("gemm_int8", "gpu", "tensor", "core", "tensor_int8", "GOP/s", ("lowp",),
-           launch=_frozen(data="int8", sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=(7, 5))),
-    Kernel("gemm_fp8_e4m3", "gpu", "tensor", "core", "tensor_fp8_e4m3", "GFLOP/s", ("lowp",),
-           launch=_frozen(data="fp8_e4m3", sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=(8, 9))),
-)
+# GPU low-precision peaks -> instruction_peaks, int8 in GOP/s. mma.cu (gpu/mma.py): m_n_k gives 2MNK per warp (wgmma:
+# warpgroup) instruction; needs: the lowest capability (wgmma: sm_90a only); iterations keep fp32 sums exact (< 2**24).
+GPU_MMA_KERNELS: tuple[Kernel, ...] = tuple(
+    Kernel(name, "gpu", "mma", "core", f"{entry.split('_')[0]}_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
+           ("lowp",), entry=entry, module=MMA_CU, launch=_frozen(
+               waves=2, iterations=iterations, m_n_k=m_n_k, needs=needs, data=data,  # precision: never a compute key
+               instruction=("wgmma.mma_async" if entry == "wgmma_bf16" else "mma") + ".sync.aligned." + shape))
+    for name, data, entry, m_n_k, needs, iterations, shape in (
+        ("mma_fp16", "fp16", "mma_f16", (16, 8, 16), (8, 0), 4096, "m16n8k16.row.col.f32.f16.f16.f32"),
+        ("mma_bf16", "bf16", "mma_bf16", (16, 8, 16), (8, 0), 4096, "m16n8k16.row.col.f32.bf16.bf16.f32"),
+        ("mma_tf32", "tf32", "mma_tf32", (16, 8, 8), (8, 0), 4096, "m16n8k8.row.col.f32.tf32.tf32.f32"),
+        ("mma_int8", "int8", "mma_s8", (16, 8, 32), (8, 0), 4096, "m16n8k32.row.col.s32.s8.s8.s32"),
+        ("mma_fp8_e4m3", "fp8_e4m3", "mma_e4m3", (16, 8, 32), (8, 9), 4096, "m16n8k32.row.col.f32.e4m3.e4m3.f32"),
+        ("mma_fp8_e5m2", "fp8_e5m2", "mma_e5m2", (16, 8, 32), (8, 9), 4096, "m16n8k32.row.col.f32.e5m2.e5m2.f32"),
+        ("wgmma_bf16", "bf16", "wgmma_bf16", (64, 256, 16), (9, 0), 1024, "m64n256k16.f32.bf16.bf16")))
+GPU_LOWP_GEMM_KERNELS: tuple[Kernel, ...] = tuple(  # lowp_gemm.py: int8 by cuBLAS gemmEx, fp8 by cuBLASLt (ctypes)
+    Kernel(f"gemm_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
+           ("lowp",), launch=_frozen(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=needs))
+    for data, needs in (("int8", (7, 5)), ("fp8_e4m3", (8, 9))))
 GPU_KERNELS = (*GPU_KERNELS, *GPU_MMA_KERNELS, *GPU_LOWP_GEMM_KERNELS)
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}

@@ -44,7 +44,7 @@ def skip_reason(kernel: Kernel, cc: tuple[int, int]) -> str | None:
     """Why ``kernel`` cannot run on a GPU of compute capability ``cc`` (None: it can)."""
     need = tuple(kernel.launch["needs"])
     instruction = kernel.launch["instruction"]
-    if kernel.launch["arch_specific"] and cc != need:
+    if is_wgmma(kernel) and cc != need:  # compiled for the arch-specific target (sm_90a) only
         return (f"{instruction} exists only on the arch-specific target sm_{need[0]}{need[1]}a; this GPU is "
                 f"sm_{cc[0]}{cc[1]}")
     if cc < need:
@@ -110,7 +110,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     per_instruction = ops_per_instruction(kernel)
     group = "warpgroup" if is_wgmma(kernel) else "warp"
     details = {"instruction": kernel.launch["instruction"], "instruction_class": "tensor",
-               "accumulate": kernel.launch["accumulate"], "ops_per_instruction": per_instruction,
+               "accumulate": "int32" if integer else "fp32", "ops_per_instruction": per_instruction,
                "instructions_per_" + group: instructions_per_thread_group(kernel), "blocks": blocks, "block": block,
                "operands": "registers (A and B words as kernel arguments, 1 in every element)"
                            + ("; B in shared memory through a matrix descriptor" if is_wgmma(kernel) else ""),
