@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One batched GPU session, under 10 minutes, for a machine with an NVIDIA GPU (the device tool or any other): the
 # install for the driver's CUDA version, the GPU tests, two full runs in a row (compared), a plain 60-line CUDA
-# triad and cupy.matmul timed by hand in the same batch, and the targets of docs/gpu.md side by side. The first
+# triad and cupy.matmul timed by hand in the same batch, and the targets of docs/gpu.md side by side; the
+# low-precision peaks (the mma family, the int8 / fp8 library GEMMs) beside PyTorch's torch._int_mm / torch._scaled_mm
+# in the same batch, and their targets (docs/precisions.md). The first
 # profile goes to results/<gpu-name>.yaml; every output also under $OUT (default /tmp/hwbench-gpu).
 #   bash scripts/gpu_session.sh            # from the repository root
-# Budget (H100, 2026-11-22: a full run took 39 s): install 1-2 min, tests 1 min, runs 2 x 1 min, references 1 min.
+# Budget (H100, 2026-11-22: a full run took 39 s, before the mma family and the int8 / fp8 GEMMs, which no GPU has
+# run yet): install 1-2 min, tests 1 min, runs 2 x 1-3 min, references 1-2 min.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 out="${OUT:-/tmp/hwbench-gpu}"
@@ -21,14 +24,14 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem,power.li
 
 # The GPU tests: the real quick run, then the real-API and NVRTC tests on this machine's wheels.
 timeout 180 python3 -m pytest -q -m "gpu or real_cuda" tests/test_gpu.py tests/test_gpu_real_api.py \
-    tests/test_nvrtc_compile.py 2>&1 | tee "$out/gpu-tests.log" | tail -3
+    tests/test_nvrtc_compile.py tests/test_gpu_mma_cublaslt.py 2>&1 | tee "$out/gpu-tests.log" | tail -3
 
 # Two full runs in a row; the first is the profile committed to results/, the second must compare clean.
 name=$(nvidia-smi --query-gpu=name --format=csv,noheader -i 0 | tr '[:upper:] ' '[:lower:]-' | tr -cd 'a-z0-9-')
 start=$(date +%s)
-timeout 150 hwbench run --device cuda:0 -o "results/${name}.yaml" 2>&1 | tee "$out/run-1.log" | tail -5
+timeout 240 hwbench run --device cuda:0 -o "results/${name}.yaml" 2>&1 | tee "$out/run-1.log" | tail -5
 seconds=$(( $(date +%s) - start ))
-timeout 150 hwbench run --device cuda:0 -o "$out/${name}-2.yaml" 2>&1 | tee "$out/run-2.log" | tail -5
+timeout 240 hwbench run --device cuda:0 -o "$out/${name}-2.yaml" 2>&1 | tee "$out/run-2.log" | tail -5
 cp "results/${name}.yaml" "$out/"
 timeout 30 hwbench compare "results/${name}.yaml" "$out/${name}-2.yaml" 2>&1 | tee "$out/compare.txt" \
     || echo "compare: the two runs differ (exit $?)" | tee -a "$out/compare.txt"
@@ -47,3 +50,8 @@ timeout 120 python3 scripts/reference/cupy_matmul.py 8192 20 | tee "$out/cupy-ma
 
 python3 scripts/gpu_targets.py "results/${name}.yaml" "$out/cuda-triad.txt" "$out/cupy-matmul.txt" "$seconds" \
     | tee "$out/targets.txt"
+
+# Low precision in the same batch: PyTorch's int8 / fp8 GEMMs at the library GEMMs' sizes (the image's PyTorch; the
+# script prints why and goes on without it), then the mma and library targets side by side.
+timeout 180 python3 scripts/reference/torch_lowp_gemm.py 20 4096 8192 16384 | tee "$out/torch-lowp.txt" || true
+python3 scripts/gpu_lowp_targets.py "results/${name}.yaml" "$out/torch-lowp.txt" | tee "$out/lowp-targets.txt"

@@ -2,7 +2,9 @@
 loop, validation, telemetry windows, profile assembly) runs in CI without a GPU.
 
 Each "kernel" does in NumPy what the .cu kernel of the same name does, so validation sees real results;
-host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family) multiplies in NumPy. The STREAM
+host <-> device copies copy the bytes; cuBLAS's gemmEx (the tensor family, int8 included) and cuBLASLt's fp8
+cublasLtMatmul (``FakeCublasLt``, which ``install`` puts in place of the ctypes library) multiply in NumPy; the mma
+kernels store mma.cu's closed form computed from the operand words they are given. The STREAM
 kernels follow stream.cu's launch semantics: a grid-stride loop over the first ``n_vec`` 16-byte vectors (thread t of
 grid x block threads takes vectors t, t + grid x block, ...), dot and l2_read write one partial sum per block
 to ``partial[:grid]`` and leave the rest alone; a launch CUDA would refuse (more threads per block than the
@@ -272,6 +274,9 @@ class Kernel:
         if self.name.startswith("chase_"):  # latency.cu: see the latency block below
             _latency_chase(self.name, args)
             return
+        if self.name.startswith(("mma_", "wgmma_")):  # mma.cu: see the mma block below
+            _mma(self, grid, block, args)
+            return
         if self.name.startswith("fma_"):
             out, a, b, x0, iterations = args
             if suffix in ("f16x2", "bf16x2"):
@@ -319,22 +324,76 @@ class Kernel:
 
 
 # --- latency.cu (the latency family's chases) ---------------------------------------------------------------
-FAKE_CYCLES_PER_LOAD = {"chase_shared": 30, "chase_global_ldg": 40, "chase_global_cg": 300}  # a stand-in's clock
+FAKE_CYCLES_PER_LOAD = {"chase_shared": 30, "chase_global_ldg": 40, "chase_global_cg": 300,
+                        "chase_remote": 1500}  # a stand-in's clock
 
 
 def _latency_chase(name: str, args: tuple) -> None:
-    """chase_shared / chase_global_ldg / chase_global_cg: one thread follows j = chain[j] for warm + steps loads and
-    writes the index it ends at; the cycles are the stand-in's (FAKE_CYCLES_PER_LOAD per load), no real timing."""
+    """chase_shared / chase_global_ldg / chase_global_cg / chase_remote: one thread follows j = chain[j] for warm +
+    steps loads and writes the index it ends at; the cycles are the stand-in's (FAKE_CYCLES_PER_LOAD per load), no real
+    timing. A chain given as a pointer-sized integer is pinned host memory (the address of alloc_pinned_memory's
+    buffer, as a kernel reads it under unified addressing); an address of nothing is an illegal address."""
     if name == "chase_shared":
         chain, _, warm, steps, start, cycles, end = args
     else:
         chain, warm, steps, start, cycles, end = args
+    if isinstance(chain, np.integer):
+        if int(chain) not in _BUFFERS:
+            raise LaunchError(f"{name}: illegal address {int(chain):#x}")
+        chain = _BUFFERS[int(chain)].view(np.uint32)
     j = int(start)
     for _ in range(int(warm) + int(steps)):
         j = int(chain[j])
     cycles[0] = FAKE_CYCLES_PER_LOAD[name] * int(steps)
     end[0] = j
 # --- end of the latency block -----------------------------------------------------------------------------------
+
+
+# --- mma.cu (the mma family's tensor-pipe kernels) ---------------------------------------------------------------
+# Each thread stores the sum of its accumulators after ``iterations`` steps, each step adding K x a x b to every
+# accumulator element (mma.cu's closed form); the stand-in computes that sum from the operand words it is given, so a
+# wrong word, a wrong iteration count or a launch over the module's BLOCK shows in the validation.
+MMA_SHAPES = {"mma_f16": 16, "mma_bf16": 16, "mma_tf32": 8, "mma_s8": 32, "mma_e4m3": 32, "mma_e5m2": 32,
+              "wgmma_bf16": 16}  # entry -> K of its instruction shape
+
+
+def _mma_element(name: str, word: int) -> float:
+    """The value every element of an operand word holds (all of a word's elements must agree)."""
+    if name in ("mma_f16", "mma_bf16", "wgmma_bf16"):
+        halves = {word & 0xFFFF, word >> 16}
+        if len(halves) != 1:
+            raise ValueError(f"{name}: the two halves of {word:#x} differ")
+        return _unpack(np.uint32(word), name != "mma_f16")
+    if name == "mma_tf32":
+        return float(np.uint32(word).view(np.float32))
+    octets = {(word >> shift) & 0xFF for shift in (0, 8, 16, 24)}
+    if len(octets) != 1:
+        raise ValueError(f"{name}: the bytes of {word:#x} differ")
+    octet = octets.pop()
+    if name == "mma_s8":
+        return float(np.int8(np.uint8(octet)))
+    exponent_bits, bias = (4, 7) if name == "mma_e4m3" else (5, 15)
+    mantissa_bits = 7 - exponent_bits
+    exponent, mantissa = (octet >> mantissa_bits) & ((1 << exponent_bits) - 1), octet & ((1 << mantissa_bits) - 1)
+    value = (1 + mantissa / (1 << mantissa_bits)) * 2.0 ** (exponent - bias) if exponent else 0.0  # normals only
+    return -value if octet & 0x80 else value
+
+
+def _mma(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
+    out, a, b, iterations = args
+    constants = {m.group(1): int(m.group(2)) for option in kernel.module.options
+                 if (m := re.fullmatch(r"-D(\w+)=(\d+)", option))}
+    if kernel.name.startswith("wgmma") and "-arch=sm_90a" not in kernel.module.options:
+        raise CUDADriverError("CUDA_ERROR_NOT_FOUND: named symbol not found (wgmma_bf16 is built for sm_90a only)")
+    k = MMA_SHAPES[kernel.name]
+    accumulators, steps = ((128, int(iterations) * constants["UNROLL"]) if kernel.name.startswith("wgmma")
+                           else (4 * constants["CHAINS"], int(iterations)))
+    product = _mma_element(kernel.name, int(a)) * _mma_element(kernel.name, int(b))
+    threads = grid[0] * block[0]
+    if threads > out.size:
+        raise LaunchError(f"{kernel.name}: {threads} threads write past {out.size} sums")
+    out[:threads] = out.dtype.type(accumulators * k * steps * product)
+# --- end of the mma block -----------------------------------------------------------------------------------------
 
 
 def _stencil5(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
@@ -701,6 +760,9 @@ class FakeCublas:
 
     def gemmEx(self, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
                computeType, algo):
+        if computeType == CUBLAS_COMPUTE_32I:  # the int8 GEMM: see the library GEMM block below
+            return _gemm_int8(self, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C,
+                              Ctype, ldc)
         if transa or transb or (m, n, k) != (lda, ldb, ldc) or not m == n == k:
             raise NotImplementedError("the stand-in's gemmEx models square, untransposed operands only")
         scalar = self.SCALARS[computeType]
@@ -723,6 +785,143 @@ class FakeCublas:
         else:
             out[...] = result.astype(out.dtype)
         self.calls.append((m, Atype, computeType))
+
+
+# --- library int8 GEMM (suite/gpu/lowp_gemm.py): cublasGemmEx with CUDA_R_8I inputs and CUBLAS_COMPUTE_32I -------
+CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I = 3, 10, 72  # library_types.h, cublas_api.h
+
+
+def _gemm_int8(cublas: FakeCublas, handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C,
+               Ctype, ldc) -> None:
+    """Column-major C = alpha op(A) op(B) + beta C in exact integers: int8 inputs, int32 scalars and output (what
+    cuBLAS accepts for CUBLAS_COMPUTE_32I); square operands only."""
+    if (Atype, Btype, Ctype) != (CUDA_R_8I, CUDA_R_8I, CUDA_R_32I) or not m == n == k == lda == ldb == ldc:
+        raise NotImplementedError("the stand-in's int8 gemmEx models square int8 x int8 -> int32 operands only")
+    alpha_value = int(np.frombuffer(ctypes.string_at(alpha, 4), dtype=np.int32)[0])
+    beta_value = int(np.frombuffer(ctypes.string_at(beta, 4), dtype=np.int32)[0])
+
+    def column_major(pointer, dtype, transposed):
+        stored = _BUFFERS[pointer].view(dtype)[:m * m].reshape(m, m)  # row-major view: the column-major matrix's T
+        return stored if transposed else stored.T
+
+    stream = _STREAMS[cublas.streams.get(handle, 0)]
+    _ORDER.touch([_BUFFERS[A], _BUFFERS[B]], stream, "cublasGemmEx int8 (A, B)", writes=False)
+    _ORDER.touch([_BUFFERS[C]], stream, "cublasGemmEx int8")
+    a = column_major(A, np.int8, transa).astype(np.int64)
+    b = column_major(B, np.int8, transb).astype(np.int64)
+    out = _BUFFERS[C].view(np.int32)[:m * m].reshape(m, m)  # row-major: out.T is column-major C
+    out.T[...] = (alpha_value * (a @ b) + beta_value * out.T.astype(np.int64)).astype(np.int32)
+    cublas.calls.append((m, Atype, CUBLAS_COMPUTE_32I))
+
+
+class FakeCublasLt:
+    """libcublasLt as ctypes sees it, for what suite/gpu/cublaslt.py calls (every name is one of the real library's:
+    tests/test_gpu_real_api.py checks): descriptors by reference, statuses as ints (0 success, 7 invalid value), and
+    cublasLtMatmul computing D = alpha op(A) op(B) + beta C column-major in NumPy, e4m3 inputs and bf16 C and D. Without
+    a GPU the real cublasLtCreate returns CUBLAS_STATUS_NOT_INITIALIZED; ``no_algorithm``: the heuristic finds none."""
+
+    CUDA_R_32F, CUDA_R_16BF, CUDA_R_8F_E4M3 = 0, 14, 28
+
+    def __init__(self):
+        self.objects: dict[int, dict] = {}
+        self.ids = itertools.count(0x1000)
+        self.no_algorithm = False
+        self.matmuls: list[tuple[int, int]] = []  # (size, stream)
+
+    def _new(self, reference, **fields) -> int:
+        key = next(self.ids)
+        self.objects[key] = fields
+        reference._obj.value = key
+        return 0
+
+    def _get(self, handle) -> dict:
+        return self.objects[handle.value if isinstance(handle, ctypes.c_void_p) else handle]
+
+    def cublasLtCreate(self, lightHandle):
+        return self._new(lightHandle, kind="handle")
+
+    def cublasLtMatmulDescCreate(self, matmulDesc, computeType, scaleType):
+        return self._new(matmulDesc, kind="desc", compute=computeType, scale=scaleType, attributes={})
+
+    def cublasLtMatmulDescSetAttribute(self, matmulDesc, attr, buf, sizeInBytes):
+        value = buf._obj
+        if ctypes.sizeof(value) != sizeInBytes:
+            return 7
+        self._get(matmulDesc)["attributes"][attr] = value.value
+        return 0
+
+    def cublasLtMatrixLayoutCreate(self, matLayout, type, rows, cols, ld):
+        return self._new(matLayout, kind="layout", type=type, rows=rows.value, cols=cols.value, ld=ld.value)
+
+    def cublasLtMatmulPreferenceCreate(self, pref):
+        return self._new(pref, kind="preference", attributes={})
+
+    def cublasLtMatmulPreferenceSetAttribute(self, pref, attr, buf, sizeInBytes):
+        if ctypes.sizeof(buf._obj) != sizeInBytes:
+            return 7
+        self._get(pref)["attributes"][attr] = buf._obj.value
+        return 0
+
+    def cublasLtMatmulAlgoGetHeuristic(self, lightHandle, operationDesc, Adesc, Bdesc, Cdesc, Ddesc, preference,
+                                       requestedAlgoCount, heuristicResultsArray, returnAlgoCount):
+        returnAlgoCount._obj.value = 0 if self.no_algorithm else 1
+        if not self.no_algorithm:
+            heuristicResultsArray[0].state = 0
+            heuristicResultsArray[0].workspaceSize = 1 << 20
+        return 0
+
+    def cublasLtMatmul(self, lightHandle, computeDesc, alpha, A, Adesc, B, Bdesc, beta, C, Cdesc, D, Ddesc, algo,
+                       workspace, workspaceSizeInBytes, stream):
+        desc = self._get(computeDesc)
+        layouts = [self._get(x) for x in (Adesc, Bdesc, Cdesc, Ddesc)]
+        if [x["type"] for x in layouts] != [self.CUDA_R_8F_E4M3] * 2 + [self.CUDA_R_16BF] * 2:
+            raise NotImplementedError("the stand-in's cublasLtMatmul models e4m3 x e4m3 -> bf16 only")
+        if len({(x["rows"], x["cols"], x["ld"]) for x in layouts}) != 1 or layouts[0]["rows"] != layouts[0]["ld"]:
+            raise NotImplementedError("the stand-in's cublasLtMatmul models square, packed operands only")
+        size = layouts[0]["rows"]
+        on = _STREAMS[stream.value or 0]
+        _ORDER.touch([_BUFFERS[A.value], _BUFFERS[B.value]], on, "cublasLtMatmul (A, B)", writes=False)
+        _ORDER.touch([_BUFFERS[D.value]], on, "cublasLtMatmul")
+
+        def operand(pointer, transposed):
+            stored = _E4M3[_BUFFERS[pointer][:size * size]].reshape(size, size)  # row-major: the column-major T
+            return stored if transposed else stored.T
+
+        a = operand(A.value, desc["attributes"].get(3, 0))
+        b = operand(B.value, desc["attributes"].get(4, 0))
+        c_bits = _BUFFERS[C.value].view(np.uint16)[:size * size].reshape(size, size)
+        c = (c_bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64).T
+        result = alpha._obj.value * (a @ b) + beta._obj.value * c
+        out = _BUFFERS[D.value].view(np.uint16)[:size * size].reshape(size, size)
+        out.T[...] = (result.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)  # bf16 by truncation
+        self.matmuls.append((size, stream.value or 0))
+        return 0
+
+    def cublasLtMatrixLayoutDestroy(self, matLayout):
+        return 0
+
+    def cublasLtMatmulPreferenceDestroy(self, pref):
+        return 0
+
+    def cublasLtMatmulDescDestroy(self, matmulDesc):
+        return 0
+
+    def cublasLtDestroy(self, lightHandle):
+        return 0
+
+
+def _e4m3_table() -> np.ndarray:
+    """Every e4m3 byte's value (OCP FP8: bias 7, subnormals at exponent 0; 0x7F and 0xFF are NaN)."""
+    codes = np.arange(256)
+    exponent, mantissa = (codes >> 3) & 0xF, codes & 7
+    values = np.where(exponent == 0, mantissa / 8 * 2.0**-6, (1 + mantissa / 8) * 2.0 ** (exponent - 7))
+    values = np.where(codes & 0x80, -values, values)
+    values[[0x7F, 0xFF]] = np.nan
+    return values
+
+
+_E4M3 = _e4m3_table()
+# --- end of the library GEMM block --------------------------------------------------------------------------------
 
 
 def pci_bus_id(index: int) -> str:
@@ -762,7 +961,8 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
               missing: frozenset[str] = frozenset()) -> types.ModuleType:
     """A CuPy stand-in with ``devices`` fake GPUs of ``compute_capability``; ``peer(device, other)``: whether
     device may access other's memory (default: every pair); ``missing``: the CUDA libraries it lacks ("nvrtc",
-    "cublas"), to fail as CuPy does on a node with only the driver."""
+    "cublas", "cublaslt": the library hwbench loads itself through cuda.pathfinder), to fail as CuPy and
+    cuda.pathfinder do on a node with only the driver."""
     global _PEERS
     peers = _PEERS = PeerRuntime(devices, peer)
     _CURRENT.index = 0
@@ -806,6 +1006,7 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
                                                     "registers": {}})  # this stand-in's own modules
     cp.fake_clock = clock
     cp.fake_cublas = cublas
+    cp.fake_cublaslt = None if "cublaslt" in missing else FakeCublasLt()  # what install() puts in place of libcublasLt
     cp.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(DeviceArray)
     cp.zeros = _writer(np.zeros, "cupy.zeros (memset)")
     cp.ones = _writer(np.ones, "cupy.ones")
@@ -816,7 +1017,8 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
     for name in ("sum", "max", "min", "array_equal"):
         setattr(cp, name, _reader(getattr(np, name)))
     cp.abs = np.abs
-    for name in ("float64", "float32", "uint32", "uint16", "uint8", "float16"):
+    cp.floor = np.floor
+    for name in ("float64", "float32", "uint32", "uint16", "uint8", "float16", "int8", "int32"):
         setattr(cp, name, getattr(np, name))
 
     def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
@@ -1015,3 +1217,11 @@ def install(monkeypatch, cupy: types.ModuleType, nvml: FakeNvml | None = None) -
     monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
     monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", cupy.cuda.nccl)
     monkeypatch.setitem(sys.modules, "pynvml", nvml if nvml is not None else FakeNvml())
+    from hwbench.gpu import cublaslt  # libcublasLt (ctypes, not CuPy): the stand-in's, or the failure of a node without
+
+    def load_library():
+        if cupy.fake_cublaslt is None:
+            raise DynamicLibNotFoundError(_missing("libcublasLt"))
+        return cupy.fake_cublaslt
+
+    monkeypatch.setattr(cublaslt, "load_library", load_library)

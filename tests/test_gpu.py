@@ -47,7 +47,7 @@ EXPECTED_ENTRIES = {
     "intensity.cu": ["intensity_f64", "intensity_f32"],
     "onchip.cu": ["shared_read_f32", "l1_read_f32"],
     "stencil.cu": ["stencil5_f32"],  # hwbench validate's workload (catalog.VALIDATE_STENCIL), not a run's kernel
-    "latency.cu": ["chase_global_cg", "chase_global_ldg", "chase_shared"],  # tests/test_latency_gpu.py
+    "latency.cu": ["chase_global_cg", "chase_global_ldg", "chase_remote", "chase_shared"],  # tests/test_latency_gpu.py
 }
 
 
@@ -65,8 +65,8 @@ def test_the_stand_in_finds_the_entries_nvcc_builds():
 
 
 def test_expected_entries_cover_the_catalog():
-    for kernel in GPU_KERNELS:
-        if kernel.module is not None:
+    for kernel in GPU_KERNELS:  # mma.cu's entries differ by architecture: tests/test_lowp_mma.py checks them
+        if kernel.module is not None and kernel.module is not catalog.MMA_CU:
             assert kernel.entry in EXPECTED_ENTRIES[kernel.module.source], kernel.name
 
 

@@ -18,7 +18,7 @@ from hwbench.profile import json_schema
 
 NVCC = find_nvcc()
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
-ENTRIES = ("chase_global_cg", "chase_global_ldg", "chase_shared")
+ENTRIES = ("chase_global_cg", "chase_global_ldg", "chase_remote", "chase_shared")
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
@@ -33,6 +33,7 @@ def test_latency_cu_compiles_for_every_listed_architecture(tmp_path, arch):
         assert f".entry {entry}(" in text
     assert "clock64" in text or "%clock64" in text
     assert "ld.global.cg" in text and "ld.global.nc" in text and "ld.shared" in text
+    assert "ld.global.cv" in text  # chase_remote: never served from a cache (host and peer memory)
 
 
 def gpu_latency_source():
@@ -79,4 +80,62 @@ def test_gpu_chase_ending_elsewhere_is_an_error(fake_gpu, monkeypatch):  # noqa:
 
     monkeypatch.setattr(gpu_latency, "random_cycle", corrupted)
     with pytest.raises(MeasurementError, match="latency chase over shared"):
+        fake_profile("latency_chase")
+
+
+def _stand_in(monkeypatch, devices: int = 1, peer=None):
+    from fake_cupy import install, make_cupy
+
+    from hwbench.gpu import session as gpu_session
+
+    cupy = make_cupy(devices=devices, peer=peer)
+    install(monkeypatch, cupy)
+    monkeypatch.setattr(gpu_session.RepetitionPolicy, "for_mode", classmethod(
+        lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
+    return cupy
+
+
+def test_host_to_device_latency_on_the_stand_in(monkeypatch):
+    """One GPU: the chase over pinned host memory (h2d) beside the transfer bandwidth's memory.h2d; no d2d, and the
+    run's definition says why."""
+    from fake_cupy import FAKE_CYCLES_PER_LOAD
+
+    _stand_in(monkeypatch)
+    data = fake_profile("latency_chase")
+    jsonschema.Draft202012Validator(json_schema()).validate(data)
+    h2d = data["memory"]["h2d"]
+    assert h2d["latency_cycles"] == FAKE_CYCLES_PER_LOAD["chase_remote"]
+    assert h2d["latency_working_set_bytes"] == catalog.kernel("gpu", "latency_chase").launch["remote_bytes"]
+    assert "d2d" not in data["memory"]
+    assert data["latency"]["definition"]["d2d_peer"].startswith("not measured: no other GPU")
+    assert "host_device_latency_sm" in data["latency"]["definition"]["method"]
+
+
+def test_device_to_device_latency_reads_the_peer_through_peer_access(monkeypatch):
+    from fake_cupy import FAKE_CYCLES_PER_LOAD
+
+    cupy = _stand_in(monkeypatch, devices=2)
+    data = fake_profile("latency_chase")
+    assert data["memory"]["d2d"]["latency_cycles"] == FAKE_CYCLES_PER_LOAD["chase_remote"]
+    assert data["latency"]["definition"]["d2d_peer"] == "cuda:1, through peer access"
+    assert (0, 1) in cupy.fake_peers.enabled  # cuda:0 reads cuda:1's memory: enabled before the chase
+
+
+def test_no_peer_access_means_no_d2d(monkeypatch):
+    _stand_in(monkeypatch, devices=2, peer=lambda device, other: False)
+    data = fake_profile("latency_chase")
+    assert "d2d" not in data["memory"] and "h2d" in data["memory"]
+
+
+def test_a_remote_chase_ending_elsewhere_is_an_error(monkeypatch):
+    _stand_in(monkeypatch)
+    real = gpu_latency.remote_chains
+
+    def corrupted(session, chain):
+        chain = chain.copy()
+        chain[chain[0]] = chain[0]  # the second line points at itself
+        return real(session, chain)
+
+    monkeypatch.setattr(gpu_latency, "remote_chains", corrupted)
+    with pytest.raises(MeasurementError, match="latency chase over h2d"):
         fake_profile("latency_chase")

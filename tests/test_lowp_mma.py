@@ -1,6 +1,7 @@
 """The tensor-pipe microbenchmark (kernels/cuda/mma.cu) compiled with nvcc for every architecture it targets: each
-entry present where its instruction exists, every chain kept, the catalog's constants reaching it. No GPU family
-runs it yet, so no figure comes from it. wgmma (sm_90a) is compiled and checked the same way."""
+entry present where its instruction exists, every chain kept, the catalog's constants reaching it. The mma family
+(suite/gpu/mma.py) runs it; tests/test_gpu_mma.py runs the family on the stand-in. wgmma (sm_90a) is compiled and
+checked the same way."""
 
 from __future__ import annotations
 

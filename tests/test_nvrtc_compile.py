@@ -171,3 +171,17 @@ def test_registers_limit_the_l2_and_dot_kernels_on_hopper():
         by_threads = resident_blocks_per_sm(threads, 256, max_blocks)
         by_registers = resident_blocks_per_sm(threads, 256, max_blocks, regs_per_thread=counts[entry])
         assert counts[entry] > 32 and by_registers < by_threads == 8, (entry, counts[entry])
+
+
+def test_the_mma_module_builds_wgmma_for_sm_90a_through_cupys_path():
+    """On a 9.0 device the session adds ``-arch=sm_90a`` (mma.ARCH_SPECIFIC_OPTIONS) before the ``-arch=sm_90`` CuPy
+    appends: NVRTC builds the arch-specific cubin (ELF flags of sm_90a), wgmma_bf16 included, without a warning."""
+    from hwbench.gpu.mma import ARCH_SPECIFIC_OPTIONS
+
+    plain, _ = compile_cubin("mma.cu", "sm_90")
+    cubin, log = compile_cubin("mma.cu", "sm_90", ARCH_SPECIFIC_OPTIONS[(9, 0)])
+    assert log.strip() == "", log
+    assert b"wgmma_bf16" in cubin and b"wgmma_bf16" not in plain
+    assert all(name.encode() in cubin for name in entries("mma.cu"))
+    elf_flags = int.from_bytes(cubin[0x30:0x34], "little")
+    assert elf_flags != int.from_bytes(plain[0x30:0x34], "little")  # the arch-specific (sm_90a) target's flags

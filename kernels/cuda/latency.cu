@@ -14,6 +14,10 @@
 //   times larger.
 // - chase_global_ldg: loads with __ldg (the read-only path through L1): L1 for a chain that fits in it.
 // - chase_shared: the block copies the chain into shared memory, then thread 0 chases it there.
+// - chase_remote: loads with __ldcv (volatile: never served from a cache, fetched again each time) on a chain that
+//   lives outside this GPU's memory: in pinned host memory (host-to-device latency) or in a peer GPU's memory
+//   through peer access (device-to-device latency). nvbandwidth's host_device_latency_sm and
+//   device_to_device_latency_sm method: one thread chasing a pointer chain over the link.
 
 // Compile-time constants: hwbench passes them as -DNAME=value from suite/catalog.py (LATENCY_CU); the default
 // below equals the catalog's (a test checks), so plain nvcc builds the kernels hwbench runs.
@@ -24,6 +28,7 @@
 template <int KIND>
 __device__ __forceinline__ unsigned next_index(const unsigned* __restrict__ chain, unsigned j) {
     if (KIND == 0) return __ldcg(chain + j);
+    if (KIND == 2) return __ldcv(chain + j);
     return __ldg(chain + j);
 }
 
@@ -53,6 +58,11 @@ extern "C" __global__ void chase_global_cg(const unsigned* __restrict__ chain, i
 extern "C" __global__ void chase_global_ldg(const unsigned* __restrict__ chain, int warm, int steps, unsigned start,
                                             long long* cycles, unsigned* end) {
     if (threadIdx.x == 0 && blockIdx.x == 0) chase<1>(chain, warm, steps, start, cycles, end);
+}
+
+extern "C" __global__ void chase_remote(const unsigned* __restrict__ chain, int warm, int steps, unsigned start,
+                                        long long* cycles, unsigned* end) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) chase<2>(chain, warm, steps, start, cycles, end);
 }
 
 extern "C" __global__ void chase_shared(const unsigned* __restrict__ chain, int words, int warm, int steps,

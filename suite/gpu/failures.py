@@ -6,7 +6,10 @@ How the real packages fail (cupy-cuda12x / cupy-cuda13x 14.x, nvidia-ml-py 13, r
 * no NVRTC library: the first compile raises ``cuda.pathfinder``'s ``DynamicLibNotFoundError`` (a RuntimeError,
   "Failure finding "libnvrtc.so..."");
 * no cuBLAS: ``cupy.cuda.cublas`` / ``cupy_backends.cuda.libs.cublas`` raises ImportError ("Failure finding
-  "libcublasLt.so..."");
+  "libcublasLt.so..."": CuPy's cuBLAS needs cuBLASLt too, so that message names cuBLAS);
+* no cuBLASLt for hwbench's own ctypes call (suite/gpu/cublaslt.py): ``cuda.pathfinder.load_nvidia_dynamic_lib``
+  raises ``DynamicLibNotFoundError`` ("Failure finding "libcublasLt.so...""): the fp8 GEMM is skipped with that
+  one line (``lowp_gemm``), the rest of the run goes on;
 * a source NVRTC refuses: ``cupy.cuda.compiler.CompileException`` with the compiler log;
 * no NVML: ``pynvml.NVMLError_LibraryNotFound`` (an ``NVMLError``) from ``nvmlInit``;
 * a driver or runtime call that fails: ``cupy.cuda.driver.CUDADriverError`` / ``runtime.CUDARuntimeError``.

@@ -54,6 +54,7 @@ class GpuContext(Protocol):
     warnings: list[str]
     array_bytes: int | None  # bytes per STREAM array, once the stream family chose it
     intensity_curves: list[IntensityCurve]  # the intensity family's curves (a point is not a kernel result)
+    instruction_skipped: dict[str, str]  # low-precision kernel -> why this GPU does not run it (instruction_peaks)
 
     def step(self, label: str) -> None:
         """Report the next progress step."""

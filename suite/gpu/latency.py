@@ -8,12 +8,21 @@ L2 ``l2_share`` of the L2, HBM ``dram_l2_multiple`` x the L2. The kernel walks `
 cycle for the on-chip levels and L2, so the lines are resident; a few for HBM, so every timed line is cold), then
 ``steps`` timed loads. Validation: the index it ends at must be the cycle's element ``warm + steps`` places
 after the start. Nanoseconds: cycles at the SM clock NVML read over the samples (its median).
+
+Beyond this GPU's memory (nvbandwidth's ``host_device_latency_sm`` and ``device_to_device_latency_sm`` method): the
+same single thread chases a chain of ``remote_bytes`` with ``__ldcv`` (never served from a cache) in pinned host
+memory (level ``h2d``: ``cupy.cuda.alloc_pinned_memory``, a cudaHostAlloc buffer, which a kernel reads at its host
+address; CUDA C++ Programming Guide, "Unified Virtual Address Space": pointers returned by cudaHostAlloc() can be used
+directly from within kernels) and, where the machine has a peer GPU this one may access
+(``cudaDeviceCanAccessPeer``), in that peer's memory through peer access (level ``d2d``). Validated as the others; a
+machine without a peer says so in the run's definition.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +55,67 @@ def level_plan(session: GpuContext, kernel: Kernel) -> list[tuple[str, str, int]
             ("dram", "chase_global_cg", int(l2 * launch["dram_l2_multiple"]))]
 
 
+def peer_of(session: GpuContext) -> int | None:
+    """The first other GPU whose memory this one may read (``cudaDeviceCanAccessPeer``), or None."""
+    runtime = session.cp.cuda.runtime
+    index = session.gpu.index
+    for other in range(runtime.getDeviceCount()):
+        if other != index and runtime.deviceCanAccessPeer(index, other):
+            return other
+    return None
+
+
+def enable_peer_access(session: GpuContext, peer: int) -> None:
+    """Let this GPU read ``peer``'s memory; already enabled (by the links family) is fine."""
+    runtime = session.cp.cuda.runtime
+    try:
+        runtime.deviceEnablePeerAccess(peer)
+    except runtime.CUDARuntimeError as error:
+        if "PeerAccessAlreadyEnabled" not in str(error):
+            raise
+
+
+def remote_chains(session: GpuContext, chain: np.ndarray) -> tuple[list[tuple[str, Any, Any]], str]:
+    """([(level, the chain's copy there, what keeps it alive)], which peer) for pinned host memory and, where there is
+    one, a peer GPU: the chain argument is the host buffer's address (a pointer-sized integer) or the peer's array."""
+    cp = session.cp
+    pinned = cp.cuda.alloc_pinned_memory(chain.nbytes)
+    np.frombuffer(pinned, dtype=np.uint32, count=chain.size)[:] = chain
+    found: list[tuple[str, Any, Any]] = [("h2d", np.uint64(pinned.ptr), pinned)]
+    peer = peer_of(session)
+    if peer is not None:
+        enable_peer_access(session, peer)
+        with cp.cuda.Device(peer):
+            on_peer = cp.asarray(chain)
+            cp.cuda.Device(peer).synchronize()  # the copy is done before this GPU's stream reads it
+        found.append(("d2d", on_peer, on_peer))
+        return found, f"cuda:{peer}, through peer access"
+    return found, "not measured: no other GPU this one may access (cudaDeviceCanAccessPeer)"
+
+
+def chase_samples(session: GpuContext, kernel: Kernel, level: str, function: Any, chain: Any, words: int,
+                  order: np.ndarray, warm: int, steps: int, shared_bytes: int = 0) -> tuple[float, ...]:
+    """Cycles per load of each sample; the end index checked against the cycle every time."""
+    cp = session.cp
+    cycles = cp.zeros(1, dtype=np.int64)
+    end = cp.zeros(1, dtype=np.uint32)
+    lines = len(order)
+    expected = int(order[(warm + steps) % lines])
+    samples = []
+    for _ in range(kernel.launch["samples"]):
+        if level == "shared":
+            function((1,), (256,), (chain, np.int32(words), np.int32(warm), np.int32(steps), np.uint32(order[0]),
+                                    cycles, end), shared_mem=shared_bytes)
+        else:
+            function((1,), (32,), (chain, np.int32(warm), np.int32(steps), np.uint32(order[0]), cycles, end))
+        session.stream.synchronize()
+        if int(cp.asnumpy(end)[0]) != expected:
+            raise MeasurementError(f"latency chase over {level} ({lines} lines) ended at index "
+                                   f"{int(cp.asnumpy(end)[0])}, expected {expected}: no figure is reported")
+        samples.append(float(cp.asnumpy(cycles)[0]) / steps)
+    return tuple(samples)
+
+
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
     """Chase every level; the figures go to the session's ``latency_run`` (a chase is not a bandwidth kernel)."""
     kernel = kernels[0]
@@ -62,25 +132,17 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         lines = max(unroll, size // (stride * WORD_BYTES))
         chain, order = random_cycle(lines, stride)
         warm = steps if level == "dram" else -(-lines // unroll) * unroll
-        device_chain = cp.asarray(chain)
-        cycles = cp.zeros(1, dtype=np.int64)
-        end = cp.zeros(1, dtype=np.uint32)
-        function = module.get_function(entry)
-        expected = int(order[(warm + steps) % lines])
-        samples = []
-        for _ in range(launch["samples"]):
-            if level == "shared":
-                function((1,), (256,), (device_chain, np.int32(chain.size), np.int32(warm), np.int32(steps),
-                                        np.uint32(order[0]), cycles, end), shared_mem=chain.nbytes)
-            else:
-                function((1,), (32,), (device_chain, np.int32(warm), np.int32(steps), np.uint32(order[0]), cycles,
-                                       end))
-            session.stream.synchronize()
-            if int(cp.asnumpy(end)[0]) != expected:
-                raise MeasurementError(f"latency chase over {level} ({lines} lines) ended at index "
-                                       f"{int(cp.asnumpy(end)[0])}, expected {expected}: no figure is reported")
-            samples.append(float(cp.asnumpy(cycles)[0]) / steps)
-        points.append((level, lines * stride * WORD_BYTES, tuple(samples)))
+        samples = chase_samples(session, kernel, level, module.get_function(entry), cp.asarray(chain), chain.size,
+                                order, warm, steps, chain.nbytes)
+        points.append((level, lines * stride * WORD_BYTES, samples))
+    stride = LINE_BYTES // WORD_BYTES
+    lines = max(unroll, launch["remote_bytes"] // LINE_BYTES)
+    chain, order = random_cycle(lines, stride)
+    remotes, peer = remote_chains(session, chain)
+    for level, remote, _alive in remotes:
+        samples = chase_samples(session, kernel, level, module.get_function("chase_remote"), remote, chain.size,
+                                order, unroll, steps)
+        points.append((level, lines * LINE_BYTES, samples))
     mhz = session.gpu.max_sm_mhz
     source = "NVML max SM clock (a single thread does not lower it)"
     if sampler is not None:
@@ -93,13 +155,14 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
     latency = LatencyRun(
         tuple(LatencyPoint(size, tuple(c / mhz * 1e3 for c in cycles) if mhz else tuple(cycles), level,
                            cycles) for level, size, cycles in points),
-        {"sm_clock_mhz": mhz, "sm_clock_source": source, "steps": steps, "line_bytes": LINE_BYTES,
+        {"sm_clock_mhz": mhz, "sm_clock_source": source, "steps": steps, "line_bytes": LINE_BYTES, "d2d_peer": peer,
          "samples": launch["samples"],
          "method": "one thread chases a random cycle of line indices (j = chain[j]), clock64() around the timed "
-                   "loads; shared memory (the chain copied in), L1 (__ldg), L2 and HBM (__ldcg); the end index "
-                   "checked against the cycle"})
+                   "loads; shared memory (the chain copied in), L1 (__ldg), L2 and HBM (__ldcg); h2d: pinned host "
+                   "memory and d2d: a peer GPU's memory through peer access (__ldcv, nvbandwidth's "
+                   "host_device_latency_sm / device_to_device_latency_sm); the end index checked against the cycle"})
     session.latency_run = latency
     return []
 
 
-__all__ = ["level_plan", "measure", "random_cycle"]
+__all__ = ["level_plan", "measure", "peer_of", "random_cycle"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -35,11 +35,11 @@ from ..measurement import (
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import fma, intensity, latency, onchip, stream, tensor, transfer
+from . import fma, intensity, latency, lowp_gemm, mma, onchip, stream, tensor, transfer
 from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
 from .family import GpuContext, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary, prechecks
-from .theory import compute_theory, launch_blocks, memory_theory, sm_model
+from .theory import compute_theory, launch_blocks, memory_theory, sm_model, tensor_theory
 
 SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
 
@@ -52,6 +52,10 @@ FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2
                                "tensor": tensor.measure, "transfer": transfer.measure, "onchip": onchip.measure,
                                "intensity": intensity.measure}
 FAMILIES["latency"] = latency.measure
+# Low-precision peaks (profile section instruction_peaks): the mma microbenchmark, and the int8 / fp8 library GEMMs,
+# which are tensor-family kernels (cuBLAS GEMMs on square matrices) measured by lowp_gemm.
+FAMILIES["mma"] = mma.measure
+FAMILIES["tensor"] = lowp_gemm.with_library_gemms(tensor.measure)
 # Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
 # compute first.
 SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
@@ -80,6 +84,7 @@ class GpuRun:
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
     latency: LatencyRun | None = None  # the latency family's chases
+    instruction_skipped: dict[str, str] = field(default_factory=dict)  # low-precision kernel -> why not run here
 
 
 def throttle_note(window: WindowSummary, max_sm_mhz: float | None) -> str | None:
@@ -142,6 +147,7 @@ class GpuSession:
         self._resident: dict[tuple[str, int], int] = {}
         self.array_bytes: int | None = None
         self.intensity_curves: list[IntensityCurve] = []  # filled by the intensity family
+        self.instruction_skipped: dict[str, str] = {}  # filled by the mma and library GEMM families
         self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._step, self._total = 0, 0
 
@@ -174,10 +180,13 @@ class GpuSession:
         cuda: CudaModule | None = kernel.module
         if cuda is None:
             raise ValueError(f"{kernel.name} has no CUDA module in the catalog")
-        key = (cuda.source, cuda.compile_options())
+        options = cuda.compile_options()
+        if cuda.source == catalog.MMA_CU.source:  # wgmma needs the arch-specific target (sm_90a)
+            options += mma.ARCH_SPECIFIC_OPTIONS.get(self.gpu.compute_capability, ())
+        key = (cuda.source, options)
         if key not in self._modules:
             source = resources.files("hwbench.kernels").joinpath(f"cuda/{cuda.source}").read_text()
-            module = self.cp.RawModule(code=source, options=cuda.compile_options())
+            module = self.cp.RawModule(code=source, options=options)
             what = f"cuda:{self.index}: {cuda.source}"
             try:
                 module.compile()  # NVRTC now, so no compile time lands in a timed window
@@ -301,7 +310,7 @@ class GpuSession:
         seconds, interval = self.sustain_for or (None, None)
         return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
                       self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves),
-                      getattr(self, "latency_run", None))
+                      getattr(self, "latency_run", None), dict(self.instruction_skipped))
 
 
 # The measurement in profile terms ----------------------------------------------------------------------
@@ -328,7 +337,10 @@ def to_measurement(run: GpuRun) -> Measurement:
         "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": run.quick,
         "array_bytes": run.array_bytes, "repetitions": run.policy.as_dict(), "timing": TIMING,
     }
-    compute = [r for r in run.results if r.unit == "GFLOP/s"]
+    # Low-precision peaks (mma, int8 / fp8 library GEMMs) go to instruction_peaks, never to compute or its clock.
+    lowp = {kernel.name: kernel.launch["data"] for kernel in catalog.kernels("gpu") if "lowp" in kernel.groups}
+    instruction_theory = {r.name: tensor_theory(gpu, lowp[r.name], r.unit) for r in run.results if r.name in lowp}
+    compute = [r for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp]
     # The profile-wide clock is the FMA kernels' (lowest over them): tensor GEMMs run power-capped at clocks
     # of their own, which each tensor ceiling records; mixing them in made two identical H100 runs differ
     # by 6.5% (1605 vs 1710 MHz). Ceilings without FMA kernels fall back to every compute kernel.
@@ -348,7 +360,8 @@ def to_measurement(run: GpuRun) -> Measurement:
     return Measurement(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
                        memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
-                       intensity_sweep=run.intensity_sweep, latency=run.latency)
+                       intensity_sweep=run.intensity_sweep, latency=run.latency,
+                       instruction_theory=instruction_theory, instruction_skipped=run.instruction_skipped)
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,

@@ -204,3 +204,64 @@ def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
                                "its tag path may deliver less); measured only", ONCHIP_COUNTING, "SM"),
             "h2d": MemoryTheory(pcie_theory, pcie_source, COUNTING),
             "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}
+
+
+# Dense tensor-core rates by compute capability (the instruction_peaks section's paper figures) ----------------------
+
+@dataclass(frozen=True)
+class TensorModel:
+    """Dense FLOP (OP for int8) per cycle per SM of the tensor cores by input precision, fp32 accumulation for the
+    floating-point inputs and int32 for int8; a precision absent from ``per_cycle`` has no tensor path (or no
+    figure NVIDIA derives per SM)."""
+
+    name: str
+    source: str
+    per_cycle: dict[str, int] = field(default_factory=dict)
+
+
+# Per SM = the datasheet's dense whole-chip figure / (SMs x the boost clock it is quoted at); the sparse (2:4) figures,
+# twice these, are never used. Data-centre parts: GeForce parts run fp16/bf16/fp8 with fp32 accumulation at half rate.
+TENSOR_MODELS: dict[tuple[int, int], TensorModel] = {
+    (8, 0): TensorModel("Ampere (GA100)", "NVIDIA A100 Tensor Core GPU Architecture whitepaper: 312 TFLOPS dense "
+                        "FP16/BF16, 156 TF32, 624 TOPS INT8 on 108 SMs at 1410 MHz",
+                        {"fp16": 2048, "bf16": 2048, "tf32": 1024, "int8": 4096}),
+    (8, 6): TensorModel("Ampere (GA10x)", "NVIDIA Ampere GA102 GPU Architecture whitepaper: 3rd-generation tensor "
+                        "cores, 512 dense FP16 FMA/cycle/SM (data-centre A10/A40 rate), TF32 half, INT8 double",
+                        {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048}),
+    (8, 9): TensorModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace GPU Architecture whitepaper and L40S "
+                        "datasheet: 362 TFLOPS dense FP16/BF16 (FP32 accumulate), 183 TF32, 733 FP8 and 733 TOPS INT8 "
+                        "on 142 SMs: 512 dense FP16 FMA/cycle/SM, TF32 half, FP8 and INT8 double",
+                        {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048, "fp8_e4m3": 2048, "fp8_e5m2": 2048}),
+    (9, 0): TensorModel("Hopper (GH100)", "NVIDIA H100 Tensor Core GPU Architecture whitepaper: H100 SXM5 989.4 TFLOPS "
+                        "dense FP16/BF16, 494.7 TF32, 1978.9 FP8 and 1978.9 TOPS INT8 on 132 SMs at 1830 MHz",
+                        {"fp16": 4096, "bf16": 4096, "tf32": 2048, "int8": 8192, "fp8_e4m3": 8192, "fp8_e5m2": 8192}),
+    # Blackwell: NVIDIA's Blackwell architecture technical brief gives whole-GPU figures (B200) without the clock they
+    # are quoted at, so no per-SM rate follows from it; mma.sync is not Blackwell's peak path (tcgen05 is).
+    (10, 0): TensorModel("Blackwell (GB100)", "unknown: NVIDIA's Blackwell technical brief quotes whole-GPU tensor "
+                         "figures without their clock (measured only)"),
+    (12, 0): TensorModel("Blackwell (GB20x)", "unknown: NVIDIA's Blackwell technical brief quotes whole-GPU tensor "
+                         "figures without their clock (measured only)"),
+}
+TENSOR_CLOCK_SOURCE = "NVML SM clock, median over the kernel's timed window"
+TENSOR_LOW_PER_CYCLE_CAUSE = ("mma.sync issues from one warp at a time and reaches a fraction of Hopper's and "
+                              "Blackwell's tensor rate (wgmma / tcgen05 reach it); elsewhere the SM clock NVML read is "
+                              "above the tensor cores' own, or too few warps were resident")
+
+
+def tensor_theory(gpu: GpuInfo, precision: str, unit: str) -> ComputeTheory:
+    """SMs x dense FLOP (OP) per cycle per SM of ``precision`` (TENSOR_MODELS) x NVML's max SM clock."""
+    model = TENSOR_MODELS.get(gpu.compute_capability)
+    per_cycle = model.per_cycle.get(precision) if model else None
+    cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+    what = unit[1:-2]
+    if model is None or per_cycle is None:
+        source = (f"unknown: no dense {precision} tensor figure for compute capability {cc} in hwbench's table"
+                  + (f" ({model.source})" if model else ""))
+    elif not gpu.max_sm_mhz:
+        source = "unknown: NVML gave no max SM clock"
+    else:
+        source = (f"{gpu.sms} SMs x {per_cycle} {what}/cycle/SM ({model.name}: {model.source}) x "
+                  f"{gpu.max_sm_mhz:.0f} MHz ({gpu.clock_source})")
+    return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=TENSOR_CLOCK_SOURCE,
+                         flop_per_cycle=per_cycle, nominal_mhz=gpu.max_sm_mhz, nominal_source=gpu.clock_source,
+                         source=source, low_per_cycle_cause=TENSOR_LOW_PER_CYCLE_CAUSE, nominal_is_max=True)

@@ -7,7 +7,8 @@ Each entry is one kernel (one instruction: ``vdpbf16ps``, ``vpdpbusd``, ``vfmadd
     theoretical at clock   = the same at the clock measured under that kernel's own load
     op_per_cycle           = the probed run's rate / (cores x that clock), both from one call on the same cores
 
-A figure above the hardware's per-cycle rate is a measurement error: flagged, its per-cycle figure rejected.
+A figure above the hardware's per-cycle rate, or on a GPU above the peak at the highest clock it allows (NVML's max
+SM clock), is a measurement error: flagged, its per-cycle figure rejected.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ COUNTING_RULE = ("cpufp's counting: vdpbf16ps = 4 FLOP per fp32 lane (2 bf16 mul
                  "per int32 lane (4 u8 x s8 multiplies + 4 adds); vfmadd231ph = 2 FLOP per fp16 lane; AMX tdpbf16ps "
                  "on full 16x16x32 tiles = 16,384 FLOP, tdpbusd on 16x16x64 = 32,768 OP. Integer kernels are in "
                  "GOP/s, never counted as FLOP")
+GPU_COUNTING_RULE = ("2 x M x N x K FLOP (OP for int8) per tensor instruction: per warp for mma.sync, per warpgroup "
+                     "for wgmma; 2 x M x N x K per library GEMM (dense), the count of every tensor datasheet. Integer "
+                     "kernels are in GOP/s, never counted as FLOP")
 LIMIT_TOLERANCE = 0.01  # as build.LIMIT_TOLERANCE: clock-reading granularity
 
 
@@ -54,14 +58,19 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
         "efficiency_at_measured_clock": rounded(per_cycle / table, 4) if per_cycle and table else None,
         "per": theory.per, "counting": details.get("counting"),
     }
-    if theoretical and measured > theoretical:
+    if theoretical and measured > theoretical and not theory.nominal_is_max:
         warnings.append(f"{result.name}: measured {measured:.1f} {result.unit} exceeds the theoretical peak at the "
                         f"nominal clock ({theoretical:.1f}): the nominal clock ({theory.nominal_mhz:.0f} MHz, "
                         f"{theory.nominal_source}) is below the clock the cores ran at"
                         + (f" ({clock:.0f} MHz measured); compare with theoretical_at_measured_clock" if clock else ""))
+    errors = []
     if per_cycle is not None and table and per_cycle > table * (1 + LIMIT_TOLERANCE):
-        entry["measurement_error"] = (f"{per_cycle:.1f} {unit} per cycle per {theory.per} is above the hardware's "
-                                      f"{table}")
+        errors.append(f"{per_cycle:.1f} {unit} per cycle per {theory.per} is above the hardware's {table}")
+    if theoretical and theory.nominal_is_max and measured > theoretical * (1 + LIMIT_TOLERANCE):  # a GPU's max clock
+        errors.append(f"measured {measured:.1f} {result.unit} is above the theoretical peak at the highest clock the "
+                      f"device allows ({theoretical:.1f})")
+    if errors:
+        entry["measurement_error"] = "; ".join(errors)
         entry["op_per_cycle_rejected"], entry["op_per_cycle"], entry["efficiency_at_measured_clock"] = \
             rounded(per_cycle, 2), None, None
         warnings.append(f"{result.name}: measurement error, not a ceiling: {entry['measurement_error']} (the clock "
@@ -78,4 +87,5 @@ def instruction_section(m: Measurement, warnings: list[str]) -> dict | None:
         return None
     peaks = {result.name: instruction_entry(result, m.instruction_theory[result.name], warnings)
              for result in m.results if result.name in m.instruction_theory}
-    return {"counting": COUNTING_RULE, "peaks": peaks, "skipped": dict(m.instruction_skipped)}
+    rule = GPU_COUNTING_RULE if m.device.get("sms") else COUNTING_RULE  # a GPU's device facts name its SMs
+    return {"counting": rule, "peaks": peaks, "skipped": dict(m.instruction_skipped)}

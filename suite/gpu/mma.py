@@ -1,0 +1,131 @@
+"""The mma family: the tensor pipe's own ceiling (kernels/cuda/mma.cu), one instruction per kernel, as the FMA family
+measures the FMA pipe's. Warp-level ``mma.sync`` in fp16, bf16, tf32 and int8 (sm_80+) and fp8 e4m3 / e5m2 (sm_89+),
+and warpgroup ``wgmma`` bf16 on sm_90a only (the module is compiled for the arch-specific target on a 9.0 device:
+``ARCH_SPECIFIC_OPTIONS``). A kernel whose instruction the GPU lacks is skipped with the reason, into the profile's
+``instruction_peaks.skipped``; the others go to ``instruction_peaks.peaks`` (not to ``compute``), int8 in GOP/s.
+
+Validation (mma.cu's closed form): A and B hold 1 in every element, so each instruction adds K to every accumulator
+element; a thread's stored sum of its 4 x CHAINS accumulators is 4 x CHAINS x iterations x K (mma.sync), and of its
+128 accumulators 128 x K x iterations x UNROLL (wgmma, K = 16). Exact in fp32 and int32 at the catalog's iterations.
+
+Work: 2 x M x N x K per instruction (FLOP, or OP for int8) x instructions per warp (iterations x CHAINS) x warps, or
+per warpgroup (iterations x UNROLL) x warpgroups for wgmma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Kernel
+from ..errors import MeasurementError
+from ..measure import Work
+from ..stats import KernelResult
+from .family import GpuContext
+
+WARP, WARPGROUP = 32, 128
+# The 32-bit operand word that holds 1.0 (or int8 1) in every element: two fp16 / bf16 halves, one tf32 (fp32 bits),
+# four s8 bytes, four fp8 bytes (e4m3: bias 7, 0x38; e5m2: bias 15, 0x3C).
+ONE_WORDS = {"fp16": 0x3C003C00, "bf16": 0x3F803F80, "tf32": 0x3F800000, "int8": 0x01010101,
+             "fp8_e4m3": 0x38383838, "fp8_e5m2": 0x3C3C3C3C}
+# The mma module is compiled for the arch-specific target where the device has one (wgmma exists only there):
+# CuPy appends -arch=sm_XY after these options and NVRTC keeps the arch-specific one (tests/test_nvrtc_compile.py).
+ARCH_SPECIFIC_OPTIONS: dict[tuple[int, int], tuple[str, ...]] = {(9, 0): ("-arch=sm_90a",)}
+COUNTING = "2 x M x N x K per warp-wide mma.sync (per warpgroup wgmma) instruction, the count of every tensor datasheet"
+
+
+def is_wgmma(kernel: Kernel) -> bool:
+    return kernel.entry is not None and kernel.entry.startswith("wgmma")
+
+
+def skip_reason(kernel: Kernel, cc: tuple[int, int]) -> str | None:
+    """Why ``kernel`` cannot run on a GPU of compute capability ``cc`` (None: it can)."""
+    need = tuple(kernel.launch["needs"])
+    instruction = kernel.launch["instruction"]
+    if is_wgmma(kernel) and cc != need:  # compiled for the arch-specific target (sm_90a) only
+        return (f"{instruction} exists only on the arch-specific target sm_{need[0]}{need[1]}a; this GPU is "
+                f"sm_{cc[0]}{cc[1]}")
+    if cc < need:
+        return f"{instruction} needs sm_{need[0]}{need[1]} or later; this GPU is sm_{cc[0]}{cc[1]}"
+    return None
+
+
+def ops_per_instruction(kernel: Kernel) -> int:
+    m, n, k = kernel.launch["m_n_k"]
+    return 2 * m * n * k
+
+
+def instructions_per_thread_group(kernel: Kernel) -> int:
+    """Instructions one warp (mma.sync: iterations x CHAINS) or warpgroup (wgmma: iterations x UNROLL) issues."""
+    constants = kernel.constants
+    per_trip = constants["UNROLL"] if is_wgmma(kernel) else constants["CHAINS"]
+    return kernel.launch["iterations"] * per_trip
+
+
+def work_per_launch(kernel: Kernel, blocks: int) -> int:
+    groups = blocks * kernel.constants["BLOCK"] // (WARPGROUP if is_wgmma(kernel) else WARP)
+    return ops_per_instruction(kernel) * instructions_per_thread_group(kernel) * groups
+
+
+def expected_sum(kernel: Kernel) -> int:
+    """Every thread's stored sum (mma.cu): accumulators per thread x K x instructions per warp (warpgroup)."""
+    accumulators = 128 if is_wgmma(kernel) else 4 * kernel.constants["CHAINS"]
+    steps = kernel.launch["iterations"] * (kernel.constants["UNROLL"] if is_wgmma(kernel) else 1)
+    return accumulators * kernel.launch["m_n_k"][2] * steps
+
+
+def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+    cc = session.gpu.compute_capability
+    skipped = session.instruction_skipped
+    results = []
+    for kernel in kernels:
+        session.step(kernel.name)
+        reason = skip_reason(kernel, cc)
+        if reason is not None:
+            skipped[kernel.name] = reason
+            continue
+        results.append(_measure_one(session, kernel))
+    return results
+
+
+def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
+    cp = session.cp
+    function: Any = session.module(kernel).get_function(kernel.entry)
+    blocks, block = session.blocks(kernel), kernel.constants["BLOCK"]
+    integer = kernel.launch["data"] == "int8"
+    out = cp.zeros(blocks * block, dtype=np.int32 if integer else np.float32)
+    word = np.uint32(ONE_WORDS[kernel.launch["data"]])
+    iterations = np.int32(kernel.launch["iterations"])
+
+    def launch() -> None:
+        function((blocks,), (block,), (out, word, word, iterations))
+
+    def validate() -> None:
+        session.stream.synchronize()
+        validate_mma(cp, kernel, out)
+
+    unit = "OP" if integer else "FLOP"
+    per_instruction = ops_per_instruction(kernel)
+    group = "warpgroup" if is_wgmma(kernel) else "warp"
+    details = {"instruction": kernel.launch["instruction"], "instruction_class": "tensor",
+               "accumulate": "int32" if integer else "fp32", "ops_per_instruction": per_instruction,
+               "instructions_per_" + group: instructions_per_thread_group(kernel), "blocks": blocks, "block": block,
+               "operands": "registers (A and B words as kernel arguments, 1 in every element)"
+                           + ("; B in shared memory through a matrix descriptor" if is_wgmma(kernel) else ""),
+               "counting": f"{COUNTING}: {per_instruction} {unit} x instructions x {group}s"}
+    return session.measure(kernel, launch, validate, Work(0, flops=work_per_launch(kernel, blocks)), details)
+
+
+def validate_mma(cp, kernel: Kernel, out) -> None:
+    """Every thread's sum against mma.cu's closed form, exactly (fp32 and int32 hold it at the catalog's sizes)."""
+    values = cp.asnumpy(out).astype(np.float64)
+    expected = expected_sum(kernel)
+    wrong = np.flatnonzero(values != expected)
+    if wrong.size:
+        raise MeasurementError(f"{kernel.name} validation failed: {wrong.size} of {values.size} threads' sums differ "
+                               f"from {expected} (thread {int(wrong[0])}: {values[wrong[0]]:g}); no figure is reported")
+
+
+__all__ = ["ARCH_SPECIFIC_OPTIONS", "expected_sum", "measure", "skip_reason", "validate_mma", "work_per_launch"]
