@@ -14,7 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "suite"
 GOLDEN = ROOT / "tests" / "golden" / "cpu-profile.yaml"
-MAX_MODULE_LINES = 400
+# Modules are cut by idea, not by size: above REVIEW_LINES a module is worth a second look in review (the test
+# prints it), and MAX_MODULE_LINES is only the backstop past which one module surely holds several ideas.
+REVIEW_LINES = 500
+MAX_MODULE_LINES = 800
 
 
 def python_modules() -> list[Path]:
@@ -47,9 +50,11 @@ def test_import_graph_has_no_cycle():
 
 
 def test_no_module_is_over_the_size_limit():
-    long = {str(path.relative_to(ROOT)): n for path in python_modules()
-            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
-    assert long == {}
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in python_modules()}
+    for name, lines in sorted(sizes.items()):
+        if lines > REVIEW_LINES:
+            print(f"review: {name} has {lines} lines; does it still hold one idea?")
+    assert {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}
 
 
 def test_kernel_facts_are_spelled_only_in_the_catalog():
