@@ -346,3 +346,32 @@ def test_a_real_profile_validates_with_the_new_keys():
                                  "cpu_limit": {"cpus": None, "source": "none"}}
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     assert TEST_HOST.name == data["host"]
+
+
+def test_a_planted_latency_rise_and_instruction_drop_are_regressions_of_the_gate(tmp_path, monkeypatch,
+                                                                                 profile_data):
+    """End to end through ``hwbench compare``: latency rows (lower is better) and instruction-peak rows (each in its
+    own unit) come from the profile itself, on a quiet run (no other work on the cores)."""
+    monkeypatch.chdir(tmp_path)
+    quiet = copy.deepcopy(profile_data)
+    quiet["run"]["contention"] = {"other_work": 0.0, "steal": 0.0, "throttled": 0.0, "seconds": 14.0,
+                                  "cpu_limit": {"cpus": None, "source": "no CPU quota"}}
+    quiet["memory"]["dram"].update(latency_ns=100.0, latency_spread=0.01, latency_cycles=400.0)
+    quiet["instruction_peaks"] = {"counting": "cpufp's", "skipped": {}, "peaks": {"dp_int8": {
+        "kernel": "dp_int8", "instruction": "vpdpbusd zmm", "precision": "int8", "unit": "GOP/s", "measured": 2000.0,
+        "theoretical": 2048.0, "theoretical_source": "test", "clock_mhz": 4000.0, "op_per_cycle": 250.0,
+        "op_per_cycle_theoretical": 256, "noise": 0.01}}}
+    slower = copy.deepcopy(quiet)
+    slower["memory"]["dram"]["latency_ns"] = 120.0  # planted +20%
+    slower["instruction_peaks"]["peaks"]["dp_int8"].update(measured=1600.0, op_per_cycle=200.0)  # -20%, same clock
+    Profile(quiet).save(tmp_path / "a.yaml")
+    Profile(slower).save(tmp_path / "b.yaml")
+    result = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "-f", "json"])
+    assert result.exit_code == 1, result.output
+    rows = {r["key"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["latency.dram"]["verdict"] == REGRESSED and rows["latency.dram"]["unit"] == "ns"
+    assert rows["instruction.dp_int8"]["verdict"] == REGRESSED and rows["instruction.dp_int8"]["unit"] == "GOP/s"
+    assert rows["instruction.dp_int8"]["cause"].startswith("per-cycle")
+    same = runner.invoke(app, ["compare", "a.yaml", "a.yaml", "-f", "json"])
+    assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
+        r["key"] for r in json.loads(same.stdout)["rows"]}

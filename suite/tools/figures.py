@@ -118,10 +118,30 @@ def quota_rows(data: dict) -> Iterable[Ceiling]:
                   evidence=_run_evidence(data))
 
 
+def latency_rows(data: dict) -> Iterable[Ceiling]:
+    """Load-to-use latency of each memory level (``memory.<level>.latency_ns``): lower is better, its noise the
+    level's ``latency_spread`` ((median - ns) / median of the chase's samples)."""
+    for level, entry in data.get("memory", {}).items():
+        if entry.get("latency_ns") is not None:
+            yield Ceiling(f"latency.{level}", "ns", float(entry["latency_ns"]),
+                          float(entry.get("latency_spread") or 0.0), direction=-1, evidence=_run_evidence(data))
+
+
+def instruction_rows(data: dict) -> Iterable[Ceiling]:
+    """The instruction peaks (``instruction_peaks.peaks``: low-precision, tensor, add/multiply and library GEMM),
+    each in its own unit (GFLOP/s or GOP/s, never mixed), with the clock and the FLOP or OP per cycle measured
+    under it, so that compare's causes (clock or per-cycle) read them as they read the FMA ceilings."""
+    for name, entry in ((data.get("instruction_peaks") or {}).get("peaks") or {}).items():
+        if entry.get("measured") is not None:
+            yield Ceiling(f"instruction.{name}", entry["unit"], float(entry["measured"]), _noise(data, entry),
+                          entry.get("clock_mhz"), entry.get("op_per_cycle"), evidence=_run_evidence(data))
+
+
 RowSource = Callable[[dict], Iterable[Ceiling]]
-# The ceilings of a profile (what 'hwbench fleet' reads too), then the run's own figures.
+# The ceilings of a profile (what 'hwbench fleet' reads too), then the run's own figures: the latencies, the
+# instruction peaks and the CPU quota (compare and history gate on them; fleet does not read them yet).
 CEILING_SOURCES: tuple[RowSource, ...] = (compute_rows, memory_rows, clock_rows, sustained_rows)
-ROW_SOURCES: tuple[RowSource, ...] = (*CEILING_SOURCES, quota_rows)
+ROW_SOURCES: tuple[RowSource, ...] = (*CEILING_SOURCES, latency_rows, instruction_rows, quota_rows)
 
 
 def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
