@@ -197,6 +197,45 @@ CPU_LOWP_KERNELS: tuple[Kernel, ...] = (
 )
 
 
+# Compute peaks without FMA (kernels/cpu_mix.py, suite/cpu/mix.py): the add and multiply peaks at the FMA kernels'
+# vector width and the scalar add peak, per precision (Intel Advisor's "Vector Add Peak" and "Scalar Add Peak"),
+# and the library GEMM ceiling (NumPy's matmul through its BLAS at a size on its plateau). 12 chains cover add or
+# multiply latency x pipes (3-4 cycles x 2 pipes on x86 cores since Haswell and Zen 2). ``lanes`` 0: the FMA
+# kernels' full-rate width; 1: scalar. Written into the profile's instruction_peaks section with the clock of each.
+CPU_MIX_CHAINS = 12
+GEMM_SIZES = {"fp64": 2048, "fp32": 2048}  # n x n: OpenBLAS's DGEMM/SGEMM is within a few % of its plateau here
+
+
+def _cpu_mix(operation: str, precision: str, scalar: bool) -> Kernel:
+    name = f"{'scalar_' if scalar else ''}{operation}_{precision}"
+    suffix = {"fp64": "d", "fp32": "s"}[precision]
+    instruction = f"v{operation}{'s' if scalar else 'p'}{suffix}"
+    return Kernel(name, "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
+                  element_bytes={"fp64": 8, "fp32": 4}[precision],
+                  launch=_frozen(operation=operation, lanes=1 if scalar else 0, chains=CPU_MIX_CHAINS,
+                                 instruction=instruction, instruction_class="scalar" if scalar else "vector",
+                                 accumulate=precision,
+                                 counting=f"1 FLOP per lane per {instruction}; {instruction} and its inverse "
+                                          f"({'vsub' if operation == 'add' else 'vmul by the reciprocal'}) "
+                                          "alternate on each chain"))
+
+
+def _cpu_gemm(precision: str) -> Kernel:
+    routine = {"fp64": "dgemm", "fp32": "sgemm"}[precision]
+    return Kernel(f"gemm_{precision}", "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
+                  element_bytes={"fp64": 8, "fp32": 4}[precision],
+                  launch=_frozen(size=GEMM_SIZES[precision], instruction=f"np.matmul ({routine})",
+                                 instruction_class="library", accumulate=precision,
+                                 counting="2n^3 FLOP per n x n matmul (LAPACK Working Note 41)"))
+
+
+CPU_MIX_KERNELS: tuple[Kernel, ...] = (
+    *(_cpu_mix(operation, precision, scalar) for precision in ("fp64", "fp32")
+      for operation, scalar in (("add", False), ("mul", False), ("add", True))),
+    _cpu_gemm("fp64"), _cpu_gemm("fp32"),
+)
+
+
 CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
@@ -204,6 +243,7 @@ CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_cache(form) for form in CACHE_FORMS),
     _cpu_intensity("fp64"), _cpu_intensity("fp32"),
     *CPU_LOWP_KERNELS,
+    *CPU_MIX_KERNELS,
 )
 
 
@@ -281,7 +321,7 @@ GPU_KERNELS: tuple[Kernel, ...] = (
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
 # The order --help and error messages list the groups in.
-GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "tensor", "transfer")
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "mix", "tensor", "transfer")
 # Not measured by 'hwbench run' (so in no CATALOG entry): the raw kernel 'hwbench validate' times as a real
 # workload (hwbench.workloads.gpu), 2 multiplications + 4 additions per interior point, one read + one write.
 VALIDATE_STENCIL = Kernel("stencil5_fp32", "gpu", "validate", "dram", "fp32", "GFLOP/s", reads=1, writes=1,

@@ -8,6 +8,7 @@ under load), then the sustained timelines. Nothing here formats output or writes
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -22,20 +23,20 @@ from ..measurement import (
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, lowp, stream
+from . import caches, fma, intensity, lowp, mix, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .family import CpuContext, CpuRunOptions
 from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
-from .theory import CoreModel, assumed_core, identify_core, instruction_rate
+from .theory import CoreModel, assumed_core, identify_core, instruction_rate, mix_rate
 from .workers import PinnedPool
 
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
-                                   "lowp": lowp}
+                                   "lowp": lowp, "mix": mix}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -121,6 +122,47 @@ def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
 
 
 LOWP_KERNELS = {k.name: k for k in catalog.kernels("cpu") if k.family == "lowp"}
+
+
+MIX_KERNELS = {k.name: k for k in catalog.kernels("cpu") if k.family == "mix"}
+
+
+def mix_theory(run: CpuRun, result: KernelResult) -> ComputeTheory:
+    """The paper figure of a compute roof without FMA: cores x nominal clock x (instructions per cycle x lanes x 1
+    FLOP) for the add, multiply and scalar add peaks; the FMA peak (``compute_theory``) for the library GEMM, whose
+    paper bound is the FMA units'."""
+    cpu, core, cores = run.cpu, run.core, run.physical_cores
+    kernel = MIX_KERNELS[result.name]
+    if "size" in kernel.launch:
+        fma = compute_theory(run, result.precision)
+        return dataclasses.replace(fma, clock_source="the FMA kernel's clock under load (clock.measured_mhz): a GEMM "
+                                                     "runs FMA instructions; not probed under the library call",
+                                   source=f"the FMA peak: {fma.source}")
+    found = mix_rate(core, kernel.launch["operation"]) if run.core_known else None
+    lanes = result.details.get("lanes") or 1
+    per_cycle = found[0] * lanes if found else None
+    if per_cycle is not None and float(per_cycle).is_integer():
+        per_cycle = int(per_cycle)
+    if found is None:
+        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
+    elif not cpu.nominal_mhz:
+        source = f"unknown: {cpu.nominal_source}"
+    else:
+        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} FLOP/cycle "
+                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {lanes} lanes x 1 FLOP); core: "
+                  f"{core.name}, {found[1]}")
+    return ComputeTheory(units=cores, per="core", clock="core",
+                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
+                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
+                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def with_fma_clock(run: CpuRun, result: KernelResult) -> KernelResult:
+    """A library GEMM's result with the FMA kernel's clock under load of its precision, where the probe has one."""
+    mhz = (run.clock.trusted_under_load if run.clock else {}).get(result.precision)
+    if "size" not in MIX_KERNELS[result.name].launch or mhz is None:
+        return result
+    return dataclasses.replace(result, clocks_mhz={"core": mhz})
 
 
 def selected_lowp(run: CpuRun) -> list[catalog.Kernel]:
@@ -209,7 +251,10 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in LOWP_KERNELS}
+    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in LOWP_KERNELS
+                  and r.name not in MIX_KERNELS}
+    results = [with_fma_clock(run, r) if r.name in MIX_KERNELS else r for r in run.results]
+    mix_results = [r for r in results if r.name in MIX_KERNELS]
     lowp_results = [r for r in run.results if r.name in LOWP_KERNELS]
     if lowp_results or selected_lowp(run):
         clock["by_instruction_class"] = clock_by_instruction_class(run, lowp_results)
@@ -218,11 +263,12 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
                               "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; "
                               "bandwidth timeline: no clock (the cores wait on memory)")
-    return Measurement(device, run_section, clock, run.results,
+    return Measurement(device, run_section, clock, results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
                        cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
-                       instruction_theory={r.name: instruction_theory(run, r) for r in lowp_results},
+                       instruction_theory={**{r.name: instruction_theory(run, r) for r in lowp_results},
+                                           **{r.name: mix_theory(run, r) for r in mix_results}},
                        instruction_skipped=skip_reasons(selected_lowp(run), cpu.flags, cpu.arch))
 
 
