@@ -434,10 +434,12 @@ def _tiled_matmul(a, b, c, block):
         for k0 in range(0, n, block):
             for j0 in range(0, n, block):
                 for i in range(ib * block, (ib + 1) * block):
+                    c_tile = c[i, j0:j0 + block]  # row slices: indices from 0, so no negative-index wrap-around
                     for k in range(k0, k0 + block):
                         aik = a[i, k]
-                        for j in range(j0, j0 + block):
-                            c[i, j] += aik * b[k, j]
+                        b_tile = b[k, j0:j0 + block]
+                        for j in range(block):
+                            c_tile[j] += aik * b_tile[j]
 
 
 def _blocked_matmul(n: int) -> _Workload:
