@@ -23,8 +23,10 @@ from hwbench.errors import MeasurementError, UsageError
 from hwbench.profile import Profile
 from hwbench.stats import RepetitionPolicy
 from hwbench.tools import validate as v
+from hwbench.tools import validation_table
 from hwbench.tools.validation_report import load_validation_report
 from hwbench.workloads import cpu as cpu_workloads
+from hwbench.workloads import cpu_numba as numba_workloads
 from hwbench.workloads import gpu as gpu_workloads
 from hwbench.workloads.result import WorkloadRun
 
@@ -246,12 +248,12 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])
-    header, *rows = v.table_rows(report)
+    header, *rows = validation_table.table_rows(report)
     assert header[:2] == ("workload", "roof") and [row[1] for row in rows] == ["FMA fp64", "add fp64", "FMA fp64",
                                                                               "GEMM fp64"]
     assert [row[-1] for row in rows] == ["VIOLATES paper", "no paper bound", "VIOLATES calibrated, VIOLATES paper",
                                          "excluded: own_code"]  # 22 ms against the paper's 25 ms
-    assert "| matmul_blocked_1000 | FMA fp64 | dram |" in v.to_markdown(report)
+    assert "| matmul_blocked_1000 | FMA fp64 | dram |" in validation_table.to_markdown(report)
     assert json.loads(json.dumps(report)) == report
     assert report["verdict_basis"] in report["notes"][-1]
 
@@ -377,11 +379,11 @@ def test_a_wrong_stencil_is_a_measurement_error(monkeypatch):
 
 
 @pytest.mark.parametrize("build, corrupt", [
-    (lambda: cpu_workloads._stencil7(8), lambda: cpu_workloads._apply_seven_point),
-    (lambda: cpu_workloads._spmv(64), lambda: cpu_workloads._csr_matvec),
-    (lambda: cpu_workloads._blocked_matmul(128), lambda: cpu_workloads._tiled_matmul),
-    (lambda: cpu_workloads._nbody(64), lambda: cpu_workloads._accelerations),
-    (lambda: cpu_workloads._saxpy(64), lambda: cpu_workloads._saxpy_kernel),
+    (lambda: numba_workloads.stencil7(8), lambda: numba_workloads._apply_seven_point),
+    (lambda: numba_workloads.spmv(64), lambda: numba_workloads._csr_matvec),
+    (lambda: numba_workloads.blocked_matmul(128), lambda: numba_workloads._tiled_matmul),
+    (lambda: numba_workloads.nbody(64), lambda: numba_workloads._accelerations),
+    (lambda: numba_workloads.saxpy(64), lambda: numba_workloads._saxpy_kernel),
 ], ids=["stencil7", "spmv", "blocked_matmul", "nbody", "saxpy"])
 def test_a_wrong_numba_result_is_a_measurement_error(build, corrupt, monkeypatch):
     """Each numba workload's check catches one wrong output element (the kernel runs, then one value is off)."""
@@ -393,7 +395,7 @@ def test_a_wrong_numba_result_is_a_measurement_error(build, corrupt, monkeypatch
         output = next(a for a in reversed(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
         output.reshape(-1)[output.size // 2] += 1.0
 
-    monkeypatch.setattr(cpu_workloads, real.__name__, off_by_one)
+    monkeypatch.setattr(numba_workloads, real.__name__, off_by_one)
     workload = build()  # rebuilt: its call now goes through the corrupted kernel
     workload.call()
     with pytest.raises(MeasurementError, match=f"{workload.name} validation failed"):

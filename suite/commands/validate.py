@@ -51,6 +51,7 @@ def validate(
     from ..profile.files import check_writable, dump_yaml, write_atomic
     from ..runner import run_validation, validation_target
     from ..tools import validate as report_of
+    from ..tools.validation_table import print_report
 
     if output == "-" and output_format.value != "table":
         raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
@@ -70,5 +71,5 @@ def validate(
         write_atomic(output, dump_yaml(report))
         stderr.print(f"hwbench: validation report written to {output}", markup=False)
     # With -o - the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
-    report_of.print_report(report, output_format.value, stderr if output == "-" else stdout_console())
+    print_report(report, output_format.value, stderr if output == "-" else stdout_console())
     raise typer.Exit(report_of.exit_code(report))

@@ -15,7 +15,7 @@ their arrays into that many contiguous slices and run the same NumPy call on eac
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,21 +23,13 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ..errors import MeasurementError
 from ..measure import Sample, time_kernel
 from ..measurement import ProgressCallback
 from ..stats import RepetitionPolicy
 from ..validation import STREAM_INITIAL, STREAM_SCALAR
+from . import cpu_numba as nb
 from .result import WorkloadRun, count_label
-
-# The 5-point stencil out = C0 u + C1 (north + south + west + east): 2 multiplications and 4 additions per
-# interior point, as written (the counts in hwbench.tools.validate). Powers of two keep the reference exact.
-STENCIL_C0, STENCIL_C1 = 0.5, 0.125
-SAMPLED_ENTRIES = 32  # matmul entries checked one by one against a float64 reference, besides the checksum
-ELEMENT_BYTES = {"fp64": 8, "fp32": 4}
-MATMUL_BLOCK = 64  # the numba matmul's tile: 64 x 64 fp64 = 32 KiB of B, within every L1D since Zen 2 and Skylake
-SPMV_PER_ROW, SPMV_BAND = 16, 128  # non-zeros per row, at column offsets in [-BAND, BAND) around the diagonal
-NBODY_SOFTENING2 = 0.01  # eps^2: keeps the self-pair's force zero and close pairs finite
+from .workload import ELEMENT_BYTES, SAMPLED_ENTRIES, STENCIL_C0, STENCIL_C1, Workload, all_equal, fail, random_array
 
 
 @dataclass(frozen=True)
@@ -66,21 +58,6 @@ class CpuPlan:
                    4096 if quick else 8192)
 
 
-@dataclass(frozen=True)
-class _Workload:
-    """A set-up workload: one call of the real code, and the check of its output."""
-
-    name: str
-    kind: str
-    shape: tuple[int, ...]
-    library: str
-    description: str
-    call: Callable[[], object]
-    check: Callable[[], None]
-    roof: str = "fma"  # what its inner loop executes (WorkloadRun.roof)
-    precision: str = "fp64"
-
-
 def blas_library() -> str:
     """NumPy's version and the BLAS it calls, as threadpoolctl reports it."""
     blas = [f"{info.get('internal_api', '?')} {info.get('version') or ''}".strip()
@@ -104,9 +81,9 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
                     lambda: _stencil(plan.stencil_side), lambda: _dot(n, blas),
                     lambda: _sum(n, pool, threads), lambda: _triad(n, pool, threads),
                     lambda: _add(n, pool, threads), lambda: _scale(n, pool, threads),
-                    lambda: _dot_fp32(n, blas), lambda: _saxpy(n), lambda: _stencil7(plan.cube_side),
-                    lambda: _spmv(n // SPMV_PER_ROW), lambda: _scan(n, pool, threads),
-                    lambda: _blocked_matmul(plan.blocked_matmul_size), lambda: _nbody(plan.bodies)]
+                    lambda: _dot_fp32(n, blas), lambda: nb.saxpy(n), lambda: nb.stencil7(plan.cube_side),
+                    lambda: nb.spmv(n // nb.SPMV_PER_ROW), lambda: _scan(n, pool, threads),
+                    lambda: nb.blocked_matmul(plan.blocked_matmul_size), lambda: nb.nbody(plan.bodies)]
         for index, build in enumerate(builders):
             workload = build()
             if progress:
@@ -115,7 +92,7 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
     return runs
 
 
-def _timed(workload: _Workload, policy: RepetitionPolicy, threads: int) -> WorkloadRun:
+def _timed(workload: Workload, policy: RepetitionPolicy, threads: int) -> WorkloadRun:
     def run(calls: int) -> Sample:
         started = time.perf_counter()
         for _ in range(calls):
@@ -130,17 +107,8 @@ def _timed(workload: _Workload, policy: RepetitionPolicy, threads: int) -> Workl
                        float(np.median(samples)), samples, threads, roof=workload.roof)
 
 
-def _random(shape: Sequence[int], seed: int) -> np.ndarray:
-    """Uniform [0, 1) float64, first-touched (written) before any timing."""
-    return np.random.default_rng(seed).random(tuple(shape))
-
-
-def _fail(name: str, what: str) -> None:
-    raise MeasurementError(f"{name} validation failed: {what}; no figure is reported")
-
-
-def _matmul(n: int, blas: str) -> _Workload:
-    a, b = _random((n, n), 1), _random((n, n), 2)
+def _matmul(n: int, blas: str) -> Workload:
+    a, b = random_array((n, n), 1), random_array((n, n), 2)
     c = np.zeros((n, n))
     name = f"numpy_matmul_{n}"
 
@@ -149,14 +117,14 @@ def _matmul(n: int, blas: str) -> _Workload:
         # reference computed without BLAS. Inputs in [0, 1): no cancellation, so a relative bound holds.
         expected = float(a.sum(axis=0) @ b.sum(axis=1))
         if not abs(float(c.sum()) - expected) <= 1e-9 * expected:
-            _fail(name, f"checksum {float(c.sum())!r}, expected {expected!r}")
+            fail(name, f"checksum {float(c.sum())!r}, expected {expected!r}")
         rng = np.random.default_rng(3)
         for i, j in zip(rng.integers(0, n, SAMPLED_ENTRIES), rng.integers(0, n, SAMPLED_ENTRIES)):
             reference = float(np.sum(a[i, :] * b[:, j]))
             if not abs(float(c[i, j]) - reference) <= 1e-9 * reference:
-                _fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
+                fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
 
-    return _Workload(name, "matmul", (n,), blas, f"C = A @ B (np.matmul, out=C), {n} x {n}, fp64",
+    return Workload(name, "matmul", (n,), blas, f"C = A @ B (np.matmul, out=C), {n} x {n}, fp64",
                      lambda: np.matmul(a, b, out=c), check, roof="gemm")
 
 
@@ -170,8 +138,8 @@ def _apply_five_point(u, out):
             out[i, j] = STENCIL_C0 * u[i, j] + STENCIL_C1 * (((u[i - 1, j] + u[i + 1, j]) + u[i, j - 1]) + u[i, j + 1])
 
 
-def _stencil(side: int) -> _Workload:
-    u, out = _random((side, side), 4), np.zeros((side, side))
+def _stencil(side: int) -> Workload:
+    u, out = random_array((side, side), 4), np.zeros((side, side))
     _apply_five_point(u, out)  # compile (numba's parallel stencil) outside the timing
     name = f"numba_stencil5_{side}"
 
@@ -181,15 +149,15 @@ def _stencil(side: int) -> _Workload:
             ((u[:-2, 1:-1] + u[2:, 1:-1]) + u[1:-1, :-2]) + u[1:-1, 2:])
         if not np.allclose(out, reference, rtol=1e-12, atol=0.0):
             worst = np.unravel_index(np.argmax(np.abs(out - reference)), out.shape)
-            _fail(name, f"out{tuple(int(i) for i in worst)} = {out[worst]!r}, expected {reference[worst]!r}")
+            fail(name, f"out{tuple(int(i) for i in worst)} = {out[worst]!r}, expected {reference[worst]!r}")
 
     library = f"numba {numba.__version__} (njit, parallel=True, prange over rows)"
-    return _Workload(name, "stencil5", (side, side), library,
+    return Workload(name, "stencil5", (side, side), library,
                      f"5-point stencil out = {STENCIL_C0} u + {STENCIL_C1} (N + S + W + E), {side} x {side}, fp64",
                      lambda: _apply_five_point(u, out), check, roof="add")  # multiplies and adds, no fastmath: no FMA
 
 
-def _dot(n: int, blas: str) -> _Workload:
+def _dot(n: int, blas: str) -> Workload:
     a, b = np.full(n, STREAM_INITIAL["a"]), np.full(n, STREAM_INITIAL["b"])
     result: list[float] = []
     name = f"numpy_dot_{count_label(n)}"
@@ -200,16 +168,16 @@ def _dot(n: int, blas: str) -> _Workload:
     def check() -> None:  # a sum of n equal products: exact in float64 in any order (n a b < 2^53)
         expected = n * STREAM_INITIAL["a"] * STREAM_INITIAL["b"]
         if result != [expected]:
-            _fail(name, f"result {result!r}, expected {expected!r}")
+            fail(name, f"result {result!r}, expected {expected!r}")
 
-    return _Workload(name, "dot", (n,), blas, f"np.dot(a, b), 2 x {n} fp64 (BLAS ddot)", call, check)
+    return Workload(name, "dot", (n,), blas, f"np.dot(a, b), 2 x {n} fp64 (BLAS ddot)", call, check)
 
 
 def _slices(array: np.ndarray, parts: int) -> list[np.ndarray]:
     return np.array_split(array, parts)
 
 
-def _sum(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
+def _sum(n: int, pool: ThreadPoolExecutor, threads: int) -> Workload:
     x = np.full(n, STREAM_INITIAL["c"])
     parts = _slices(x, threads)
     result: list[float] = []
@@ -221,13 +189,13 @@ def _sum(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
     def check() -> None:
         expected = n * STREAM_INITIAL["c"]  # exact: halves summed in float64
         if result != [expected]:
-            _fail(name, f"result {result!r}, expected {expected!r}")
+            fail(name, f"result {result!r}, expected {expected!r}")
 
-    return _Workload(name, "sum", (n,), f"numpy {np.__version__}",
+    return Workload(name, "sum", (n,), f"numpy {np.__version__}",
                      f"np.sum(x), {n} fp64, one slice per thread", call, check, roof="add")
 
 
-def _triad(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
+def _triad(n: int, pool: ThreadPoolExecutor, threads: int) -> Workload:
     a, b, c = (np.full(n, STREAM_INITIAL[key]) for key in "abc")
     slices = list(zip(_slices(a, threads), _slices(b, threads), _slices(c, threads)))
     name = f"numpy_triad_{count_label(n)}"
@@ -244,15 +212,15 @@ def _triad(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
         expected = STREAM_INITIAL["b"] + STREAM_SCALAR * STREAM_INITIAL["c"]  # 3.5, exact
         wrong = np.flatnonzero(a != expected)
         if wrong.size:
-            _fail(name, f"a[{int(wrong[0])}] = {a[wrong[0]]!r}, expected {expected!r} ({wrong.size} wrong)")
+            fail(name, f"a[{int(wrong[0])}] = {a[wrong[0]]!r}, expected {expected!r} ({wrong.size} wrong)")
 
-    return _Workload(name, "triad_two_pass", (n,), f"numpy {np.__version__}",
+    return Workload(name, "triad_two_pass", (n,), f"numpy {np.__version__}",
                      f"STREAM triad a = b + s c as np.multiply(c, s, out=a); a += b, {n} fp64, one slice per thread",
                      call, check, roof="add")
 
 
 def _sliced(name: str, kind: str, n: int, pool: ThreadPoolExecutor, threads: int, arrays: tuple[np.ndarray, ...],
-            part: Callable[..., object], check: Callable[[], None], description: str, roof: str) -> _Workload:
+            part: Callable[..., object], check: Callable[[], None], description: str, roof: str) -> Workload:
     """A NumPy ufunc call split into one contiguous slice per thread (NumPy's ufuncs are single-threaded and
     release the GIL), as the triad and the sum are."""
     slices = list(zip(*(_slices(array, threads) for array in arrays)))
@@ -260,33 +228,27 @@ def _sliced(name: str, kind: str, n: int, pool: ThreadPoolExecutor, threads: int
     def call() -> None:
         list(pool.map(lambda views: part(*views), slices))
 
-    return _Workload(name, kind, (n,), f"numpy {np.__version__}", f"{description}, {n} fp64, one slice per thread",
+    return Workload(name, kind, (n,), f"numpy {np.__version__}", f"{description}, {n} fp64, one slice per thread",
                      call, check, roof=roof)
 
 
-def _all_equal(name: str, array: np.ndarray, expected: float) -> None:
-    wrong = np.flatnonzero(array != expected)
-    if wrong.size:
-        _fail(name, f"[{int(wrong[0])}] = {array[wrong[0]]!r}, expected {expected!r} ({wrong.size} wrong)")
-
-
-def _add(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
+def _add(n: int, pool: ThreadPoolExecutor, threads: int) -> Workload:
     a, b, c = np.full(n, STREAM_INITIAL["a"]), np.full(n, STREAM_INITIAL["b"]), np.zeros(n)
     name = f"numpy_add_{count_label(n)}"
     return _sliced(name, "add", n, pool, threads, (a, b, c), lambda x, y, z: np.add(x, y, out=z),
-                   lambda: _all_equal(name, c, STREAM_INITIAL["a"] + STREAM_INITIAL["b"]),
+                   lambda: all_equal(name, c, STREAM_INITIAL["a"] + STREAM_INITIAL["b"]),
                    "c = a + b (np.add, out=c)", "add")
 
 
-def _scale(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
+def _scale(n: int, pool: ThreadPoolExecutor, threads: int) -> Workload:
     a, b = np.full(n, STREAM_INITIAL["a"]), np.zeros(n)
     name = f"numpy_scale_{count_label(n)}"
     return _sliced(name, "scale", n, pool, threads, (a, b), lambda x, y: np.multiply(x, STREAM_SCALAR, out=y),
-                   lambda: _all_equal(name, b, STREAM_SCALAR * STREAM_INITIAL["a"]),
+                   lambda: all_equal(name, b, STREAM_SCALAR * STREAM_INITIAL["a"]),
                    "b = s a (np.multiply, out=b)", "mul")
 
 
-def _dot_fp32(n: int, blas: str) -> _Workload:
+def _dot_fp32(n: int, blas: str) -> Workload:
     a, b = np.full(n, 0.5, dtype=np.float32), np.full(n, 0.25, dtype=np.float32)
     result: list[float] = []
     name = f"numpy_sdot_{count_label(n)}"
@@ -297,108 +259,13 @@ def _dot_fp32(n: int, blas: str) -> _Workload:
     def check() -> None:  # fp32 partial sums round: a relative bound, far below any wrong result's error
         expected = n * 0.5 * 0.25
         if not abs(result[0] - expected) <= 1e-3 * expected:
-            _fail(name, f"result {result!r}, expected {expected!r}")
+            fail(name, f"result {result!r}, expected {expected!r}")
 
-    return _Workload(name, "dot", (n,), blas, f"np.dot(a, b), 2 x {n} fp32 (BLAS sdot)", call, check,
+    return Workload(name, "dot", (n,), blas, f"np.dot(a, b), 2 x {n} fp32 (BLAS sdot)", call, check,
                      precision="fp32")
 
 
-@numba.njit(parallel=True, fastmath=True, cache=False)
-def _saxpy_kernel(a, x, y):
-    """y = a x + y, as a numba user writes it; fastmath lets LLVM contract it into FMA and vectorise it."""
-    for i in numba.prange(x.size):
-        y[i] = a * x[i] + y[i]
-
-
-def _saxpy(n: int) -> _Workload:
-    x, y = np.full(n, 0.5, dtype=np.float32), np.ones(n, dtype=np.float32)
-    scalar = np.float32(1.0)
-    _saxpy_kernel(scalar, x[:16], np.ones(16, dtype=np.float32))  # compile outside the timing
-    calls = [0]
-    name = f"numba_saxpy_{count_label(n)}"
-
-    def call() -> None:
-        _saxpy_kernel(scalar, x, y)
-        calls[0] += 1
-
-    def check() -> None:  # y grows by 0.5 per call: exact in fp32 while below 2^23
-        _all_equal(name, y, np.float32(1.0 + 0.5 * calls[0]))
-
-    library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True)"
-    return _Workload(name, "saxpy", (n,), library, f"y = a x + y in place, {n} fp32", call, check,
-                     precision="fp32")
-
-
-@numba.njit(parallel=True, cache=False)
-def _apply_seven_point(u, out):
-    """The 3-D 7-point stencil a numba user writes: planes split across the threads, rows vectorised by LLVM. Three
-    planes stay in the last-level cache while a plane is computed, so DRAM sees each point read once."""
-    nz, ny, nx = u.shape
-    for k in numba.prange(1, nz - 1):
-        for j in range(1, ny - 1):
-            for i in range(1, nx - 1):
-                out[k, j, i] = STENCIL_C0 * u[k, j, i] + STENCIL_C1 * (
-                    ((((u[k - 1, j, i] + u[k + 1, j, i]) + u[k, j - 1, i]) + u[k, j + 1, i]) + u[k, j, i - 1])
-                    + u[k, j, i + 1])
-
-
-def _stencil7(side: int) -> _Workload:
-    u, out = _random((side, side, side), 5), np.zeros((side, side, side))
-    _apply_seven_point(u[:4, :4, :4], np.zeros((4, 4, 4)))  # compile outside the timing
-    name = f"numba_stencil7_{side}"
-
-    def check() -> None:
-        reference = np.zeros_like(u)
-        reference[1:-1, 1:-1, 1:-1] = STENCIL_C0 * u[1:-1, 1:-1, 1:-1] + STENCIL_C1 * (
-            ((((u[:-2, 1:-1, 1:-1] + u[2:, 1:-1, 1:-1]) + u[1:-1, :-2, 1:-1]) + u[1:-1, 2:, 1:-1])
-             + u[1:-1, 1:-1, :-2]) + u[1:-1, 1:-1, 2:])
-        if not np.allclose(out, reference, rtol=1e-12, atol=0.0):
-            worst = np.unravel_index(np.argmax(np.abs(out - reference)), out.shape)
-            _fail(name, f"out{tuple(int(i) for i in worst)} = {out[worst]!r}, expected {reference[worst]!r}")
-
-    library = f"numba {numba.__version__} (njit, parallel=True, prange over planes)"
-    return _Workload(name, "stencil7", (side, side, side), library,
-                     f"7-point stencil out = {STENCIL_C0} u + {STENCIL_C1} (6 neighbours), {side}^3, fp64",
-                     lambda: _apply_seven_point(u, out), check, roof="add")  # multiplies and adds: no FMA
-
-
-@numba.njit(parallel=True, cache=False)
-def _csr_matvec(pointers, columns, values, x, y):
-    """y = A x over CSR arrays, rows split across the threads: the loop of every CSR SpMV. Without fastmath the
-    row's sum keeps its order, so LLVM runs it as scalar multiplies and adds (the gather of x does not vectorise)."""
-    for row in numba.prange(y.size):
-        total = 0.0
-        for k in range(pointers[row], pointers[row + 1]):
-            total += values[k] * x[columns[k]]
-        y[row] = total
-
-
-def _spmv(rows: int) -> _Workload:
-    """A banded random sparse matrix: SPMV_PER_ROW non-zeros per row at random offsets within SPMV_BAND of the
-    diagonal (clipped to the matrix), so each row reads x irregularly but x is read once from DRAM."""
-    rng = np.random.default_rng(6)
-    offsets = rng.integers(-SPMV_BAND, SPMV_BAND, (rows, SPMV_PER_ROW))
-    columns = np.clip(np.arange(rows)[:, None] + offsets, 0, rows - 1).astype(np.int32).ravel()
-    values = rng.random(columns.size)
-    pointers = np.arange(0, columns.size + 1, SPMV_PER_ROW, dtype=np.int64)
-    x, y = rng.random(rows), np.zeros(rows)
-    _csr_matvec(pointers[:3], columns, values, x, np.zeros(2))  # compile outside the timing
-    name = f"numba_spmv_csr_{count_label(rows)}"
-
-    def check() -> None:
-        reference = (values * x[columns]).reshape(rows, SPMV_PER_ROW).sum(axis=1)
-        if not np.allclose(y, reference, rtol=1e-12, atol=0.0):
-            worst = int(np.argmax(np.abs(y - reference)))
-            _fail(name, f"y[{worst}] = {y[worst]!r}, expected {reference[worst]!r}")
-
-    library = f"numba {numba.__version__} (njit, parallel=True, prange over rows)"
-    return _Workload(name, "spmv_csr", (rows, columns.size), library,
-                     f"CSR y = A x, {rows} rows, {SPMV_PER_ROW} non-zeros per row within {SPMV_BAND} of the diagonal, "
-                     "fp64 values, int32 columns", lambda: _csr_matvec(pointers, columns, values, x, y), check,
-                     roof="scalar_add")
-
-
-def _scan(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
+def _scan(n: int, pool: ThreadPoolExecutor, threads: int) -> Workload:
     """The inclusive prefix sum a NumPy user parallelises: np.cumsum of each slice in its own thread, then each later
     slice gets the total of the slices before it added (np.add, in place)."""
     x, y = np.full(n, 0.5), np.zeros(n)
@@ -415,95 +282,8 @@ def _scan(n: int, pool: ThreadPoolExecutor, threads: int) -> _Workload:
         expected = 0.5 * np.arange(1, n + 1, dtype=np.float64)
         wrong = np.flatnonzero(y != expected)
         if wrong.size:
-            _fail(name, f"y[{int(wrong[0])}] = {y[wrong[0]]!r}, expected {expected[wrong[0]]!r} ({wrong.size} wrong)")
+            fail(name, f"y[{int(wrong[0])}] = {y[wrong[0]]!r}, expected {expected[wrong[0]]!r} ({wrong.size} wrong)")
 
-    return _Workload(name, "scan_two_pass", (n, threads), f"numpy {np.__version__}",
+    return Workload(name, "scan_two_pass", (n, threads), f"numpy {np.__version__}",
                      f"inclusive prefix sum: np.cumsum per slice, then the carries added (np.add), {n} fp64, "
                      f"{threads} slices", call, check, roof="scalar_add")  # a dependent chain of scalar adds
-
-
-@numba.njit(parallel=True, fastmath=True, cache=False)
-def _tiled_matmul(a, b, c, block):
-    """C = A B in square tiles, rows of tiles split across the threads: the loop nest a numba user writes after
-    reading about cache blocking; fastmath lets LLVM contract the update into FMA and vectorise over j."""
-    n = a.shape[0]
-    for ib in numba.prange(n // block):
-        for i in range(ib * block, (ib + 1) * block):
-            for j in range(n):
-                c[i, j] = 0.0
-        for k0 in range(0, n, block):
-            for j0 in range(0, n, block):
-                for i in range(ib * block, (ib + 1) * block):
-                    c_tile = c[i, j0:j0 + block]  # row slices: indices from 0, so no negative-index wrap-around
-                    for k in range(k0, k0 + block):
-                        aik = a[i, k]
-                        b_tile = b[k, j0:j0 + block]
-                        for j in range(block):
-                            c_tile[j] += aik * b_tile[j]
-
-
-def _blocked_matmul(n: int) -> _Workload:
-    a, b, c = _random((n, n), 7), _random((n, n), 8), np.zeros((n, n))
-    _tiled_matmul(a[:MATMUL_BLOCK, :MATMUL_BLOCK], b[:MATMUL_BLOCK, :MATMUL_BLOCK],
-                  np.zeros((MATMUL_BLOCK, MATMUL_BLOCK)), MATMUL_BLOCK)  # compile outside the timing
-    name = f"numba_matmul_blocked_{n}"
-
-    def check() -> None:
-        expected = float(a.sum(axis=0) @ b.sum(axis=1))
-        if not abs(float(c.sum()) - expected) <= 1e-9 * expected:
-            _fail(name, f"checksum {float(c.sum())!r}, expected {expected!r}")
-        rng = np.random.default_rng(3)
-        for i, j in zip(rng.integers(0, n, SAMPLED_ENTRIES), rng.integers(0, n, SAMPLED_ENTRIES)):
-            reference = float(np.sum(a[i, :] * b[:, j]))
-            if not abs(float(c[i, j]) - reference) <= 1e-9 * reference:
-                _fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
-
-    library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True, {MATMUL_BLOCK} x {MATMUL_BLOCK} tiles)"
-    return _Workload(name, "matmul_blocked", (n,), library, f"C = A B in {MATMUL_BLOCK}-wide tiles, {n} x {n}, fp64",
-                     lambda: _tiled_matmul(a, b, c, MATMUL_BLOCK), check)
-
-
-@numba.njit(parallel=True, fastmath=True, cache=False)
-def _accelerations(x, y, z, m, ax, ay, az, eps2):
-    """One all-pairs gravitational step (G = 1): a_i = sum_j m_j d_ij / (|d_ij|^2 + eps^2)^(3/2), bodies split
-    across the threads, the inner loop vectorised by LLVM (fastmath: FMA, and a reassociated sum)."""
-    n = x.size
-    for i in numba.prange(n):
-        xi, yi, zi = x[i], y[i], z[i]
-        sx = sy = sz = np.float32(0.0)
-        for j in range(n):
-            dx, dy, dz = x[j] - xi, y[j] - yi, z[j] - zi
-            inverse = np.float32(1.0) / np.sqrt(dx * dx + dy * dy + dz * dz + eps2)
-            s = m[j] * inverse * inverse * inverse
-            sx += dx * s
-            sy += dy * s
-            sz += dz * s
-        ax[i], ay[i], az[i] = sx, sy, sz
-
-
-def _nbody(n: int) -> _Workload:
-    rng = np.random.default_rng(9)
-    x, y, z = (rng.random(n, dtype=np.float32) for _ in range(3))
-    m = rng.random(n, dtype=np.float32) + np.float32(0.5)
-    ax, ay, az = (np.zeros(n, dtype=np.float32) for _ in range(3))
-    eps2 = np.float32(NBODY_SOFTENING2)
-    _accelerations(x[:8], y[:8], z[:8], m[:8], ax[:8].copy(), ay[:8].copy(), az[:8].copy(), eps2)  # compile
-    name = f"numba_nbody_{n}"
-
-    def check() -> None:  # every body against a float64 reference (in blocks of 256); fp32 with approximate rsqrt
-        positions = np.stack([x, y, z]).astype(np.float64)
-        masses = m.astype(np.float64)
-        got = np.stack([ax, ay, az]).astype(np.float64)
-        for start in range(0, n, 256):
-            d = positions[:, None, :] - positions[:, start:start + 256, None]  # 3 x block x n
-            s = masses / (np.sum(d * d, axis=0) + float(eps2)) ** 1.5
-            reference = np.einsum("kij,ij->ki", d, s)
-            scale = np.linalg.norm(reference, axis=0)
-            bad = np.flatnonzero(np.any(np.abs(got[:, start:start + 256] - reference) > 1e-3 * scale + 1e-6, axis=0))
-            if bad.size:
-                i = start + int(bad[0])
-                _fail(name, f"a[{i}] = {got[:, i].tolist()}, expected {reference[:, bad[0]].tolist()}")
-
-    library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True)"
-    return _Workload(name, "nbody", (n,), library, f"all-pairs gravitational accelerations of {n} bodies, fp32",
-                     lambda: _accelerations(x, y, z, m, ax, ay, az, eps2), check, precision="fp32")
