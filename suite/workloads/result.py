@@ -1,6 +1,6 @@
 """``WorkloadRun``: what one workload of ``hwbench validate`` ran and how long it took (no counts, no prediction).
 
-The record names the computation (``kind``) and its shape; ``hwbench.tools.validate`` turns those into
+The record names the computation (``kind``) and its shape; ``hwbench.tools.workload_counts`` turns those into
 closed-form FLOP and byte counts. Keeping the counting there, away from the code that runs, means the same
 formulas serve the CPU and the GPU, and they are tested on hand-made records.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The computations ``hwbench.tools.validate`` can count (``counts`` has one closed form per kind).
+# The computations ``hwbench.tools.workload_counts.counts`` can count (one closed form per kind).
 KINDS = ("matmul", "matmul_blocked", "stencil5", "stencil7", "dot", "sum", "triad_two_pass", "axpy", "add", "scale",
          "saxpy", "spmv_csr", "scan_two_pass", "nbody")
 # The compute roof a workload executes (``hwbench.Profile.compute_roof``): fma (fused multiply-add vectors), add or
