@@ -39,6 +39,7 @@ class ComputeRoof:
     instruction: str | None
     noise: float | None
     clock_mhz: float | None
+    library: str | None = None  # the library and version a library roof (GEMM) was measured with
 
 
 @dataclass(frozen=True)
@@ -247,15 +248,22 @@ class Profile:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             return None
         clock = entry.get("clock_mhz")
+        library = (self._kernel_entry(kernel).get("details") or {}).get("library")
         return ComputeRoof(float(value), where, kernel, entry.get("instruction") or kernel, noise,
-                           float(clock) if isinstance(clock, (int, float)) else None)
+                           float(clock) if isinstance(clock, (int, float)) else None,
+                           library if isinstance(library, str) else None)
+
+    def _kernel_entry(self, name: str | None) -> dict:
+        """The ``kernels`` entry of kernel ``name``, or an empty mapping."""
+        for entry in self.data.get("kernels") or []:
+            if entry.get("name") == name:
+                return entry
+        return {}
 
     def _kernel_cv(self, name: str | None) -> float | None:
         """The recorded coefficient of variation of kernel ``name``'s samples (``kernels[].cv``), or None."""
-        for entry in self.data.get("kernels") or []:
-            if entry.get("name") == name and isinstance(entry.get("cv"), (int, float)):
-                return float(entry["cv"])
-        return None
+        cv = self._kernel_entry(name).get("cv")
+        return float(cv) if isinstance(cv, (int, float)) else None
 
     def _rate(self, value: object, where: str) -> float:
         """A roof read from the profile: a finite positive number, else a UsageError naming the key (the
