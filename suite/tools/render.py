@@ -39,7 +39,10 @@ def ceilings_table(data: dict) -> Table:
     for level, entry in data["memory"].items():
         for convention, value, kernel, is_measured in memory_figures(entry):
             theory = _num(entry.get("theoretical_gbps")) if is_measured else ""
-            _row(table, f"{level} GB/s {convention}".rstrip(), theory, "", _num(value),
+            # A cache's paper bandwidth scales with the core clock: shown at the measured clock too, as compute is.
+            at_clock = _num(entry.get("theoretical_at_measured_clock_gbps")) \
+                if is_measured and entry.get("theoretical_at_measured_clock_gbps") is not None else ""
+            _row(table, f"{level} GB/s {convention}".rstrip(), theory, at_clock, _num(value),
                  _pct(entry.get("efficiency")) if is_measured else "", "", "", kernel)
     for precision, entry in data.get("ridge_point", {}).items():
         _row(table, f"{precision} ridge F/B", _num(entry.get("theoretical"), 2), "",
