@@ -21,28 +21,12 @@ module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session f
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from .errors import UsageError
-
-
-@dataclass(frozen=True)
-class CudaModule:
-    """A ``.cu`` file under ``hwbench/kernels/cuda`` and the constants it is compiled with.
-
-    The file keeps ``#ifndef NAME / #define NAME value / #endif`` defaults equal to ``constants`` so that
-    plain ``nvcc`` builds the same kernel hwbench runs (BabelStream's ``TBSIZE``); a test checks that they
-    agree."""
-
-    source: str
-    constants: Mapping[str, int]
-
-    def compile_options(self) -> tuple[str, ...]:
-        """NVRTC options: the C++ standard, then ``-DNAME=value`` for every constant."""
-        return ("-std=c++17", *(f"-D{name}={value}" for name, value in self.constants.items()))
-
+from .kernel_spec import CudaModule, Kernel
+from .kernel_spec import frozen as _frozen
 
 # BLOCK: the largest block a STREAM launch may use (``__launch_bounds__`` and the reduction's shared array); the
 # block of each launch is the launch shape's (below), chosen when the kernel runs.
@@ -64,56 +48,6 @@ MMA_CU = CudaModule("mma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 4, "UNRO
 STENCIL_CU = CudaModule("stencil.cu", MappingProxyType({"BLOCK_X": 32, "BLOCK_Y": 8}))
 
 
-@dataclass(frozen=True)
-class Kernel:
-    """One measured kernel. Per element: ``reads`` and ``writes`` arrays of ``element_bytes`` each and
-    ``flops_per_element`` FLOPs. ``launch`` holds the shape of a launch (waves, iterations, sizes...)."""
-
-    name: str
-    device: str  # "cpu" or "gpu"
-    family: str  # the module that runs it: stream, fma, caches, intensity, l2, transfer, tensor
-    level: str  # dram, l2, h2d, d2h, core for compute kernels, or sweep (every level, by working set)
-    precision: str  # profile compute key (fp64, fp32, fp16, bf16, tensor_fp16, ...) or data type; "-" for bytes
-    unit: str  # "GB/s", "GFLOP/s", or "GOP/s" (integer kernels: never counted as FLOP)
-    groups: tuple[str, ...] = ()
-    form: str = ""  # STREAM form (copy, scale, add, triad, dot) or cache form (read, copy, triad)
-    reads: int = 0
-    writes: int = 0
-    flops_per_element: int = 0
-    element_bytes: int = 8
-    nontemporal: bool = False
-    entry: str | None = None  # CUDA: the __global__ function
-    module: CudaModule | None = None
-    launch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    @property
-    def bytes_stream(self) -> int:
-        """Bytes per element by the STREAM convention: each array read or written once."""
-        return (self.reads + self.writes) * self.element_bytes
-
-    @property
-    def bytes_traffic(self) -> int:
-        """Bytes per element actually moved: plus one write-allocate read per array written, unless the
-        stores are non-temporal or on a GPU (whose stores allocate no read)."""
-        allocate = 0 if self.nontemporal or self.device == "gpu" else self.writes
-        return (self.reads + self.writes + allocate) * self.element_bytes
-
-    @property
-    def constants(self) -> Mapping[str, int]:
-        """Compile-time constants of a CUDA kernel (empty for CPU kernels)."""
-        return self.module.constants if self.module else MappingProxyType({})
-
-    def traffic_model(self) -> str:
-        """How ``bytes_traffic`` is counted, in words (written into the profile)."""
-        if self.device == "gpu":
-            return (f"{self.reads} read(s) + {self.writes} write(s) of {self.element_bytes} bytes per element "
-                    "(GPU stores allocate no read)")
-        allocate = "none (non-temporal stores)" if self.nontemporal else f"{self.writes} write-allocate read(s)"
-        return f"{self.reads} read(s) + {self.writes} write(s) + {allocate}, {self.element_bytes} bytes each"
-
-
-def _frozen(**values: Any) -> Mapping[str, Any]:
-    return MappingProxyType(values)
 
 
 # STREAM (McCalpin, stream.c) byte and FLOP counts per element; dot is BabelStream's read-only kernel.
@@ -197,6 +131,45 @@ CPU_LOWP_KERNELS: tuple[Kernel, ...] = (
 )
 
 
+# Compute peaks without FMA (kernels/cpu_mix.py, suite/cpu/mix.py): the add and multiply peaks at the FMA kernels'
+# vector width and the scalar add peak, per precision (Intel Advisor's "Vector Add Peak" and "Scalar Add Peak"),
+# and the library GEMM ceiling (NumPy's matmul through its BLAS at a size on its plateau). 12 chains cover add or
+# multiply latency x pipes (3-4 cycles x 2 pipes on x86 cores since Haswell and Zen 2). ``lanes`` 0: the FMA
+# kernels' full-rate width; 1: scalar. Written into the profile's instruction_peaks section with the clock of each.
+CPU_MIX_CHAINS = 12
+GEMM_SIZES = {"fp64": 2048, "fp32": 2048}  # n x n: OpenBLAS's DGEMM/SGEMM is within a few % of its plateau here
+
+
+def _cpu_mix(operation: str, precision: str, scalar: bool) -> Kernel:
+    name = f"{'scalar_' if scalar else ''}{operation}_{precision}"
+    suffix = {"fp64": "d", "fp32": "s"}[precision]
+    instruction = f"v{operation}{'s' if scalar else 'p'}{suffix}"
+    return Kernel(name, "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
+                  element_bytes={"fp64": 8, "fp32": 4}[precision],
+                  launch=_frozen(operation=operation, lanes=1 if scalar else 0, chains=CPU_MIX_CHAINS,
+                                 instruction=instruction, instruction_class="scalar" if scalar else "vector",
+                                 accumulate=precision,
+                                 counting=f"1 FLOP per lane per {instruction}; {instruction} and its inverse "
+                                          f"({'vsub' if operation == 'add' else 'vmul by the reciprocal'}) "
+                                          "alternate on each chain"))
+
+
+def _cpu_gemm(precision: str) -> Kernel:
+    routine = {"fp64": "dgemm", "fp32": "sgemm"}[precision]
+    return Kernel(f"gemm_{precision}", "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
+                  element_bytes={"fp64": 8, "fp32": 4}[precision],
+                  launch=_frozen(size=GEMM_SIZES[precision], instruction=f"np.matmul ({routine})",
+                                 instruction_class="library", accumulate=precision,
+                                 counting="2n^3 FLOP per n x n matmul (LAPACK Working Note 41)"))
+
+
+CPU_MIX_KERNELS: tuple[Kernel, ...] = (
+    *(_cpu_mix(operation, precision, scalar) for precision in ("fp64", "fp32")
+      for operation, scalar in (("add", False), ("mul", False), ("add", True))),
+    _cpu_gemm("fp64"), _cpu_gemm("fp32"),
+)
+
+
 CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
@@ -204,6 +177,7 @@ CPU_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_cache(form) for form in CACHE_FORMS),
     _cpu_intensity("fp64"), _cpu_intensity("fp32"),
     *CPU_LOWP_KERNELS,
+    *CPU_MIX_KERNELS,
 )
 
 
@@ -335,7 +309,7 @@ GPU_KERNELS = (*GPU_KERNELS, *GPU_MMA_KERNELS, *GPU_LOWP_GEMM_KERNELS)
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
 # The order --help and error messages list the groups in.
-GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "tensor", "transfer", "latency")
+GROUP_ORDER = ("stream", "nt", "fma", "caches", "intensity", "lowp", "mix", "tensor", "transfer", "latency")
 # Not measured by 'hwbench run' (so in no CATALOG entry): the raw kernel 'hwbench validate' times as a real
 # workload (hwbench.workloads.gpu), 2 multiplications + 4 additions per interior point, one read + one write.
 VALIDATE_STENCIL = Kernel("stencil5_fp32", "gpu", "validate", "dram", "fp32", "GFLOP/s", reads=1, writes=1,

@@ -23,8 +23,10 @@ from hwbench.errors import MeasurementError, UsageError
 from hwbench.profile import Profile
 from hwbench.stats import RepetitionPolicy
 from hwbench.tools import validate as v
+from hwbench.tools import validation_table
 from hwbench.tools.validation_report import load_validation_report
 from hwbench.workloads import cpu as cpu_workloads
+from hwbench.workloads import cpu_numba as numba_workloads
 from hwbench.workloads import gpu as gpu_workloads
 from hwbench.workloads.result import WorkloadRun
 
@@ -34,41 +36,54 @@ GPU_PROFILE = ROOT / "tests" / "profiles" / "h100-sxm-full-2.yaml"
 
 
 def hand_profile(dram_theory: float | None = 50.0) -> Profile:
-    """The CI machine's profile with round roofs: fp64 100 / 80 GFLOP/s, DRAM 40 / ``dram_theory`` GB/s."""
+    """The CI machine's profile with round roofs: fp64 FMA 100 / 80 GFLOP/s, fp64 add 50 / 40, fp64 GEMM 90 / 80
+    (the GEMM's paper bound is the FMA peak), fp32 FMA 200 / 160; DRAM 40 / ``dram_theory`` GB/s. Every roof's
+    samples are steady (cv 0): a violation is then any workload faster than its roof by more than 1%."""
     data = yaml.safe_load(CPU_PROFILE.read_text())
-    data["compute"]["fp64"].update(measured_gflops=100.0, theoretical_gflops=80.0)
+    data["compute"]["fp64"].update(measured_gflops=100.0, theoretical_gflops=80.0,
+                                   theoretical_at_measured_clock_gflops=120.0)
+    data["compute"]["fp32"].update(measured_gflops=200.0, theoretical_gflops=160.0)
     data["memory"]["dram"].update(measured_gbps=40.0, theoretical_gbps=dram_theory)
     # No kernel or plateau of a DRAM access pattern: the calibrated DRAM roof is memory.dram.measured_gbps.
-    data["kernels"] = [k for k in data["kernels"] if k["level"] != "dram"]
+    data["kernels"] = [dict(k, cv=0.0) for k in data["kernels"] if k["level"] != "dram"]
     data["caches"]["plateaus"] = [p for p in data["caches"]["plateaus"] if p["level"] != "dram"]
+    peak = {"unit": "GFLOP/s", "theoretical_source": "hand-made", "clock_mhz": 3000.0, "op_per_cycle": None,
+            "op_per_cycle_theoretical": None, "precision": "fp64"}
+    data["instruction_peaks"] = {"counting": "hand-made", "skipped": {}, "peaks": {
+        "add_fp64": {**peak, "kernel": "add_fp64", "instruction": "vaddpd", "measured": 50.0, "theoretical": 40.0,
+                     "theoretical_at_measured_clock": 60.0},
+        "gemm_fp64": {**peak, "kernel": "gemm_fp64", "instruction": "np.matmul (dgemm)", "measured": 90.0,
+                      "theoretical": 80.0, "theoretical_at_measured_clock": 120.0}}}
     return Profile(data, "hand-made.yaml")
 
 
-def test_the_calibrated_roof_follows_the_access_pattern():
-    """A read-only workload is predicted with the profile's best read-only kernel (dot), one that stores with
-    the best normal-store kernel in traffic bytes (triad), never with the non-temporal copy's 39.3 GB/s."""
+def run(kind: str, shape: tuple[int, ...], seconds: float, name: str | None = None, roof: str = "fma",
+        precision: str = "fp64", samples: tuple[float, ...] | None = None) -> WorkloadRun:
+    return WorkloadRun(name or f"{kind}_{shape[0]}", "cpu", kind, shape, precision, 8 if precision == "fp64" else 4,
+                       "test", "hand-made", seconds, samples or (seconds,), 2, roof=roof)
+
+
+def test_the_calibrated_memory_roof_follows_the_read_write_mix():
+    """The roof of the profile's kernel whose share of written bytes is nearest the workload's: read-only (dot or
+    the sweep's cache_read) for a sum, a 1/3-written kernel (copy, scale, cache_copy) for a 1/3-written workload, a
+    1/4-written one (add, triad) for np.add; never the non-temporal copy, however fast."""
     profile = Profile.load(CPU_PROFILE)
-    data = profile.data
-    data["caches"]["plateaus"] = [p for p in data["caches"]["plateaus"] if p["level"] != "dram"]
-    kernels = {k["name"]: k for k in data["kernels"]}
-    dot = kernels["dot"]
-    assert profile.pattern_bandwidth("dram", read_only=True) == (dot["ceiling"], "kernels[dot].ceiling")
-    stores = {name: k["ceiling"] * k["bytes_traffic"] / k["bytes_stream"] for name, k in kernels.items()
-              if name in ("copy", "scale", "add", "triad")}  # normal stores; the _nt kernels never count
-    rate, source = profile.pattern_bandwidth("dram", read_only=False)
-    best = max(stores, key=stores.get)
-    assert math.isclose(rate, stores[best]) and source == f"kernels[{best}].ceiling in traffic bytes"
-    l1_read = max(p["best_gbps"] for p in profile.data["caches"]["plateaus"]
-                  if p["level"] == "l1" and p["kernel"] == "cache_read" and p["threads"] == 2)
-    assert profile.pattern_bandwidth("l1", read_only=True)[0] == l1_read
+    kernels = {k["name"]: k for k in profile.data["kernels"]}
+    plateaus = [p for p in profile.data["caches"]["plateaus"] if p["level"] == "dram" and p["threads"] == 2]
+    traffic = {"copy": 1.5, "scale": 1.5, "add": 4 / 3, "triad": 4 / 3, "dot": 1.0}
+    rates = {name: kernels[name]["ceiling"] * traffic[name] for name in traffic}
+    sweep = {"cache_read": 1.0, "cache_copy": 1.5, "cache_triad": 4 / 3}
+    rates.update({p["kernel"]: p["best_gbps"] * sweep[p["kernel"]] for p in plateaus})
+    for share, names in ((0.0, ("dot", "cache_read")), (1 / 3, ("copy", "scale", "cache_copy")),
+                         (0.25, ("add", "triad", "cache_triad")), (0.3, ("copy", "scale", "cache_copy"))):
+        roof = profile.memory_roof("dram", share)
+        best = max((name for name in names if name in rates), key=rates.get)
+        assert roof.kernel == best and math.isclose(roof.gbps, rates[best]), share
+    assert all(not profile.memory_roof("dram", share).kernel.endswith("_nt") for share in (0, 0.25, 1 / 3, 0.5))
+    l1 = profile.memory_roof("l1", 0.0)
+    assert l1.kernel == "cache_read" and l1.where == "caches.plateaus: cache_read on 2 threads at l1"
     row = v.workload_row(profile, run("sum", (50_000_000,), 0.02))  # 4e8 bytes read, 2 threads
-    assert row["predicted_seconds"]["calibrated"] == pytest.approx(4e8 / (dot["ceiling"] * 1e9))
-    assert "kernels[dot]" in row["calibrated_note"]
-
-
-def run(kind: str, shape: tuple[int, ...], seconds: float, name: str | None = None) -> WorkloadRun:
-    return WorkloadRun(name or f"{kind}_{shape[0]}", "cpu", kind, shape, "fp64", 8, "test", "hand-made", seconds,
-                       (seconds,), 2)
+    assert row["roofs"]["calibrated"]["memory_source"] == profile.memory_roof("dram", 0.0).where
 
 
 # Closed-form counts --------------------------------------------------------------------------------------------
@@ -77,20 +92,36 @@ def test_counts_are_the_closed_forms():
     matmul = v.counts(run("matmul", (4,), 1.0))
     assert (matmul.flops, matmul.bytes_read, matmul.bytes_written, matmul.bytes_allocated) == (128, 256, 128, 128)
     assert matmul.bytes_moved("stream") == 384 and matmul.bytes_moved("traffic") == 512
+    assert v.counts(run("matmul_blocked", (4,), 1.0)) == matmul
     stencil = v.counts(run("stencil5", (5, 4), 1.0))  # 3 x 2 interior points
     assert (stencil.flops, stencil.bytes_read, stencil.bytes_written) == (36, 160, 48)
+    cube = v.counts(run("stencil7", (4, 5, 6), 1.0))  # 2 x 3 x 4 interior points
+    assert (cube.flops, cube.bytes_read, cube.bytes_written, cube.bytes_allocated) == (192, 960, 192, 192)
     dot, total = v.counts(run("dot", (10,), 1.0)), v.counts(run("sum", (10,), 1.0))
     assert (dot.flops, dot.bytes_moved("traffic")) == (20, 160)
-    assert (total.flops, total.bytes_moved("traffic")) == (9, 80)
+    assert (total.flops, total.bytes_moved("traffic"), total.write_share("traffic")) == (9, 80, 0.0)
     triad = v.counts(run("triad_two_pass", (10,), 1.0))  # c -> a, then a + b -> a
     assert (triad.flops, triad.bytes_moved("stream"), triad.bytes_moved("traffic")) == (20, 400, 480)
+    assert triad.write_share("traffic") == pytest.approx(1 / 3)
     axpy = v.counts(WorkloadRun("axpy", "gpu", "axpy", (10,), "fp32", 4, "t", "t", 1.0))
     assert (axpy.flops, axpy.bytes_moved("stream"), axpy.working_set_bytes) == (20, 120, 120)
+    add, scale = v.counts(run("add", (10,), 1.0)), v.counts(run("scale", (10,), 1.0))
+    assert (add.flops, add.bytes_moved("traffic"), scale.flops, scale.bytes_moved("traffic")) == (10, 320, 10, 240)
+    saxpy = v.counts(run("saxpy", (10,), 1.0, precision="fp32"))  # y read before it is written: no allocate
+    assert (saxpy.flops, saxpy.bytes_moved("traffic")) == (20, 120)
+    spmv = v.counts(run("spmv_csr", (4, 12), 1.0))  # 12 non-zeros: values 8 B, columns 4 B; 5 pointers; x; y
+    assert (spmv.flops, spmv.bytes_read, spmv.bytes_written) == (24, 12 * 12 + 5 * 8 + 4 * 8, 32)
+    scan = v.counts(run("scan_two_pass", (10, 2), 1.0))  # slices of 5: 8 adds, then 5 carries added
+    assert (scan.flops, scan.bytes_read, scan.bytes_written, scan.bytes_allocated) == (13, 120, 120, 80)
+    nbody = v.counts(run("nbody", (100,), 1.0, precision="fp32"))
+    assert (nbody.flops, nbody.bytes_read, nbody.bytes_written) == (200_000, 1600, 1200)
 
 
-def test_an_unknown_kind_is_refused():
+def test_an_unknown_kind_or_roof_is_refused():
     with pytest.raises(ValueError, match="unknown workload kind"):
         run("fft", (8,), 1.0)
+    with pytest.raises(ValueError, match="unknown compute roof"):
+        run("sum", (8,), 1.0, roof="tensor")
 
 
 def test_byte_convention_follows_the_profile_roofs():
@@ -111,55 +142,86 @@ def test_memory_level_is_the_nearest_that_holds_the_working_set():
     assert v.memory_level(profile, 24 << 20) == "l3"
 
 
-# Predictions, errors, medians, verdict -----------------------------------------------------------------------
+# Predictions, violations, tightness, verdict --------------------------------------------------------------------
 
-def test_both_predictions_and_errors_on_hand_made_timings():
+def test_each_workload_is_predicted_with_the_roof_of_what_it_executes():
     profile = hand_profile()
-    matmul = v.workload_row(profile, run("matmul", (1000,), 0.022))  # 2e9 FLOPs: 20 ms at 100, 25 ms at 80
-    assert matmul["level"] == "dram" and matmul["bytes"] == 32_000_000  # 3n^2 x 8 + write-allocate of C
-    assert math.isclose(matmul["predicted_seconds"]["calibrated"], 0.02)
-    assert math.isclose(matmul["predicted_seconds"]["theoretical"], 0.025)
-    assert matmul["error_pct"] == {"calibrated": 10.0, "theoretical": -12.0}
-    assert matmul["bound"] == {"calibrated": "compute", "theoretical": "compute"}
-    triad = v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015))  # 48e6 bytes at 40 and 50 GB/s
-    assert math.isclose(triad["predicted_seconds"]["calibrated"], 0.0012)
-    assert math.isclose(triad["predicted_seconds"]["theoretical"], 0.00096)
-    assert triad["error_pct"] == {"calibrated": 25.0, "theoretical": 56.25}
+    tiled = v.workload_row(profile, run("matmul_blocked", (1000,), 0.022))  # 2e9 FLOPs: FMA 20 ms, paper 25 ms
+    assert tiled["level"] == "dram" and tiled["bytes"] == 32_000_000  # 3n^2 x 8 + write-allocate of C
+    assert tiled["predicted_seconds"] == pytest.approx({"calibrated": 0.02, "theoretical": 0.025,
+                                                        "theoretical_at_measured_clock": 2e9 / 120e9})
+    assert tiled["error_pct"]["calibrated"] == 10.0 and tiled["error_pct"]["theoretical"] == -12.0
+    assert tiled["roof"]["compute_kernel"] == "fma_fp64" and tiled["bound"]["calibrated"] == "compute"
+    assert tiled["fraction_of_roof"]["calibrated"] == pytest.approx(0.02 / 0.022, abs=1e-4)
+    # The same FLOPs of vector adds are bound by the add roof: 50 / 40 GFLOP/s.
+    adds = v.workload_row(profile, run("matmul_blocked", (1000,), 0.044, roof="add"))
+    assert adds["predicted_seconds"]["calibrated"] == pytest.approx(0.04)
+    assert adds["roofs"]["calibrated"]["compute_source"] == "instruction_peaks.peaks.add_fp64.measured"
+    triad = v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015, roof="add"))  # 48e6 B at 40 / 50
+    assert triad["predicted_seconds"]["calibrated"] == pytest.approx(0.0012)
+    assert triad["predicted_seconds"]["theoretical"] == pytest.approx(0.00096)
+    assert triad["error_pct"]["calibrated"] == 25.0 and triad["bound"]["calibrated"] == "memory"
     assert triad["excluded"] is None and triad["intensity"] == round(2 / 48, 4)
 
 
-def test_medians_leave_excluded_workloads_out():
+def test_a_workload_faster_than_its_roof_beyond_the_noise_is_a_violation():
     profile = hand_profile()
-    rows = [v.workload_row(profile, run("matmul", (1000,), 0.022)),  # +10 / -12
-            v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015)),  # +25 / +56.25
-            v.workload_row(profile, run("dot", (10_000_000,), 0.006)),  # 1.6e8 B: 4 / 3.2 ms: +50 / +87.5
-            v.workload_row(profile, run("matmul", (100,), 1.0))]  # 2e6 FLOPs, 20 us predicted: excluded
-    assert rows[3]["excluded"] and "under the 100 us" in rows[3]["excluded"]
-    summary = v.summarize(rows)
-    assert summary["median_abs_error_pct"] == {"calibrated": 25.0, "theoretical": 56.25}
-    assert summary["verdict"] == "calibrated_better"
-    assert v.exit_code(summary) == 0
+    beat = v.workload_row(profile, run("matmul_blocked", (1000,), 0.018))  # 10% faster than the 20 ms FMA bound
+    assert beat["violation"]["calibrated"] is True and beat["error_pct"]["calibrated"] == -10.0
+    assert beat["violation"]["theoretical"] is True  # 25 ms on paper
+    within = v.workload_row(profile, run("matmul_blocked", (1000,), 0.0199))  # 0.5%: within the 1% floor
+    assert within["violation"]["calibrated"] is False
+    noisy = v.workload_row(profile, run("matmul_blocked", (1000,), 0.018, samples=(0.015, 0.018, 0.021)))
+    assert noisy["tolerance_pct"]["calibrated"] == pytest.approx(16.67, abs=0.01)  # MAD 3 ms over 18 ms
+    assert noisy["violation"]["calibrated"] is False
 
 
-def test_calibrated_worse_exits_1():
+def test_exclusions_are_the_declared_reasons_only():
     profile = hand_profile()
-    rows = [v.workload_row(profile, run("matmul", (1000,), 0.025)),  # +25 / 0
-            v.workload_row(profile, run("matmul", (2000,), 0.2))]  # 1.6e10: +25 / 0
+    numpy_matmul = v.workload_row(profile, run("matmul", (1000,), 0.025, roof="gemm"))  # the library's own GEMM
+    assert numpy_matmul["excluded"].startswith("own_code: predicted from gemm_fp64")
+    assert v.workload_row(profile, run("matmul", (100,), 1.0, roof="fma"))["excluded"].startswith("too_short")
+    no_roof = v.workload_row(profile, run("sum", (10_000_000,), 0.01, roof="scalar_add"))
+    assert no_roof["excluded"].startswith("no_matching_roof") and no_roof["predicted_seconds"]["calibrated"] is None
+    assert set(v.EXCLUSION_REASONS) == {"too_short", "own_code", "no_matching_roof"}
+
+
+def test_bound_failures_decide_before_the_medians():
+    profile = hand_profile(dram_theory=None)  # the paper roofline cannot bound a memory-bound workload
+    rows = [v.workload_row(profile, run("matmul_blocked", (1000,), 0.03)),  # +50% calibrated, +20% paper
+            v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015, roof="add")),  # +25%, no paper
+            v.workload_row(profile, run("matmul", (1000,), 0.025, roof="gemm"))]  # excluded: own code
     summary = v.summarize(rows)
-    assert summary["verdict"] == "calibrated_worse" and v.exit_code(summary) == 1
+    assert summary["in_verdict"] == ["matmul_blocked_1000", "triad_two_pass_1000000"]
+    assert summary["rooflines"]["theoretical"]["no_bound"] == ["triad_two_pass_1000000"]
+    assert summary["compared"] == {"workloads": ["matmul_blocked_1000"], "calibrated": 50.0, "theoretical": 20.0}
+    assert summary["verdict"] == "calibrated_better" and "bound failures" in summary["verdict_basis"]
+    tight = summary["rooflines"]["calibrated"]["tightness"]
+    assert tight["memory_bound"] == {"median_abs_error_pct": 25.0, "workloads": ["triad_two_pass_1000000"]}
+    assert tight["compute_bound"]["median_abs_error_pct"] == 50.0 and tight["all"]["median_abs_error_pct"] == 37.5
 
 
-def test_without_a_paper_bandwidth_only_compute_bound_workloads_get_a_theory():
+def test_with_equal_bound_failures_the_median_over_both_decides():
+    profile = hand_profile()
+    rows = [v.workload_row(profile, run("matmul_blocked", (1000,), 0.03)),  # +50 / +20
+            v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015, roof="add"))]  # +25 / +56.25
+    summary = v.summarize(rows)
+    assert summary["compared"]["calibrated"] == 37.5 and summary["compared"]["theoretical"] == 38.12
+    assert summary["verdict"] == "calibrated_better" and v.exit_code(summary) == 0
+    worse = v.summarize([v.workload_row(profile, run("matmul_blocked", (1000,), 0.025))])  # +25 / 0
+    assert worse["verdict"] == "calibrated_worse" and v.exit_code(worse) == 1
+    violated = v.summarize([v.workload_row(profile, run("matmul_blocked", (1000,), 0.015)),  # beats both
+                            v.workload_row(profile, run("matmul_blocked", (2000,), 0.19))])  # 160 ms / 200 ms
+    assert violated["rooflines"]["calibrated"]["violations"] == ["matmul_blocked_1000"]
+    assert violated["rooflines"]["theoretical"]["violations"] == ["matmul_blocked_1000", "matmul_blocked_2000"]
+    assert violated["verdict"] == "calibrated_better"
+    tie = v.summarize([v.workload_row(profile, run("matmul_blocked", (1000,), 0.015))])  # both violated once
+    assert tie["verdict"] == "tie" and tie["compared"]["workloads"] == []
+
+
+def test_without_any_paper_figure_the_verdict_is_no_theory():
     profile = hand_profile(dram_theory=None)
-    matmul = v.workload_row(profile, run("matmul", (1000,), 0.022))
-    triad = v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015))
-    assert math.isclose(matmul["predicted_seconds"]["theoretical"], 0.025)  # the paper peak alone
-    assert "compute-bound even at the measured bandwidth" in matmul["theoretical_note"]
-    assert triad["predicted_seconds"]["theoretical"] is None and triad["error_pct"]["theoretical"] is None
-    summary = v.summarize([matmul, triad])
-    assert summary["compared"]["workloads"] == [matmul["name"]]
-    assert summary["median_abs_error_pct"] == {"calibrated": 17.5, "theoretical": 12.0}
-    only_memory = v.summarize([triad])
+    only_memory = v.summarize([v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015, roof="add"))])
     assert only_memory["verdict"] == "no_theory" and v.exit_code(only_memory) == 0
 
 
@@ -177,16 +239,23 @@ def test_a_profile_of_another_device_or_without_a_roof_is_bad_input():
         v.check_profile_fits(profile, "cpu")
 
 
-def test_report_renders_as_table_rows_markdown_and_json_ready():
+def test_report_renders_roofs_flags_markdown_and_json_ready():
     profile = hand_profile(dram_theory=None)
-    runs = [run("matmul", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015), run("matmul", (100,), 1.0)]
+    runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
+            run("matmul_blocked", (2000,), 0.1), run("matmul", (100,), 1.0, roof="gemm")]
     report = v.build_report(profile, runs, "AMD EPYC", "hand-made.yaml", "2026-11-23T12:00:00+00:00")
-    assert report["hwbench_validation"] == 1 and report["threads"] == 2 and report["verdict"] == "calibrated_better"
-    assert any("memory.dram.theoretical_gbps is unknown" in note for note in report["notes"])
-    header, *rows = v.table_rows(report)
-    assert header[0] == "workload" and [row[-1] for row in rows] == ["", "no theory", "excluded"]
-    assert "| matmul_1000 | dram |" in v.to_markdown(report)
+    assert report["hwbench_validation"] == 2 and report["threads"] == 2
+    assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
+    assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
+               for note in report["notes"])
+    header, *rows = validation_table.table_rows(report)
+    assert header[:2] == ("workload", "roof") and [row[1] for row in rows] == ["FMA fp64", "add fp64", "FMA fp64",
+                                                                              "GEMM fp64"]
+    assert [row[-1] for row in rows] == ["VIOLATES paper", "no paper bound", "VIOLATES calibrated, VIOLATES paper",
+                                         "excluded: own_code"]  # 22 ms against the paper's 25 ms
+    assert "| matmul_blocked_1000 | FMA fp64 | dram |" in validation_table.to_markdown(report)
     assert json.loads(json.dumps(report)) == report
+    assert report["verdict_basis"] in report["notes"][-1]
 
 
 # The CLI, with the workload runner replaced by hand-made timings ------------------------------------------------
@@ -206,28 +275,40 @@ def invoke(*args: str):
 def test_cli_exit_0_writes_the_report_and_reads_it_back(hand_made_runs, tmp_path):
     profile = tmp_path / "profile.yaml"
     profile.write_text(hand_profile().to_yaml())
-    hand_made_runs += [run("matmul", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015)]
+    hand_made_runs += [run("matmul_blocked", (1000,), 0.03), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
+                       run("matmul_blocked", (2000,), 0.1)]
     report = tmp_path / "report.yaml"
     result = invoke(str(profile), "-o", str(report))
     assert result.exit_code == 0, result.output
-    assert "calibrated_better" in result.output and "matmul_1000" in result.output
+    assert "calibrated_better" in result.output and "matmul_blocked_1000" in result.output
     written = yaml.safe_load(report.read_text())
     assert written["profile"] == str(profile) and written["verdict"] == "calibrated_better"
     marks = load_validation_report(report).workloads  # what `hwbench roofline --validation` reads
-    assert [(m.name, m.calibrated_error_pct) for m in marks] == [("matmul_1000", 10.0),
-                                                                 ("triad_two_pass_1000000", 25.0)]
-    assert [w["error_pct"] for w in written["workloads"]] == [{"calibrated": 10.0, "theoretical": -12.0},
-                                                              {"calibrated": 25.0, "theoretical": 56.25}]
+    assert [(m.name, m.calibrated_error_pct, m.violates) for m in marks] == [
+        ("matmul_blocked_1000", 50.0, ()), ("triad_two_pass_1000000", 25.0, ()),
+        ("matmul_blocked_2000", -37.5, ("calibrated", "paper"))]
+    assert [w["error_pct"] for w in written["workloads"]][:2] == [
+        {"calibrated": 50.0, "theoretical": 20.0, "theoretical_at_measured_clock": 80.0},
+        {"calibrated": 25.0, "theoretical": 56.25, "theoretical_at_measured_clock": 56.25}]
     result = invoke(str(profile), "-f", "json")
-    assert json.loads(result.stdout)["median_abs_error_pct"] == {"calibrated": 17.5, "theoretical": 34.12}
+    assert json.loads(result.stdout)["rooflines"]["calibrated"]["violations"] == ["matmul_blocked_2000"]
 
 
 def test_cli_exit_1_when_calibrated_is_worse(hand_made_runs, tmp_path):
     profile = tmp_path / "profile.yaml"
     profile.write_text(hand_profile().to_yaml())
-    hand_made_runs += [run("matmul", (1000,), 0.025)]
+    hand_made_runs += [run("matmul_blocked", (1000,), 0.025)]
     result = invoke(str(profile), "-f", "markdown")
-    assert result.exit_code == 1 and "verdict: calibrated_worse" in result.output
+    assert result.exit_code == 1 and "verdict on cpu: calibrated_worse" in result.output
+
+
+def test_a_version_1_report_still_draws(tmp_path):
+    old = tmp_path / "v1.yaml"
+    old.write_text(yaml.safe_dump({"hwbench_validation": 1, "workloads": [
+        {"name": "dot", "intensity": 0.125, "measured_gflops": 3.2, "error_pct": {"calibrated": 4.9},
+         "excluded": None}]}))
+    (mark,) = load_validation_report(old).workloads
+    assert mark.violates == () and mark.calibrated_error_pct == 4.9
 
 
 @pytest.mark.parametrize("args, message", [
@@ -261,17 +342,24 @@ def test_cli_without_a_profile_measures_one_first(hand_made_runs, monkeypatch):
 
 def test_cpu_plan_sizes_working_sets_from_the_last_level_cache():
     plan = cpu_workloads.CpuPlan.for_machine(32 << 20, quick=False)
-    assert plan == cpu_workloads.CpuPlan((256, 1024, 2048), 4096, 1 << 24)  # 128 MiB vectors: 4 x 32 MiB
+    # 128 MiB vectors: 4 x 32 MiB; a 256^3 cube of as many points; compute-bound sizes of tens of ms
+    assert plan == cpu_workloads.CpuPlan((256, 1024, 2048), 4096, 1 << 24, 256, 1024, 8192)
     assert cpu_workloads.CpuPlan.for_machine(32 << 20, quick=True).vector_elements == 1 << 23
 
 
 def test_cpu_workloads_run_and_validate_on_small_sizes():
-    plan = cpu_workloads.CpuPlan((32,), 64, 4096)
+    plan = cpu_workloads.CpuPlan((32,), 64, 4096, 8, 128, 64)
     runs = cpu_workloads.run_cpu_workloads(2, plan, RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0))
-    assert [r.kind for r in runs] == ["matmul", "stencil5", "dot", "sum", "triad_two_pass", "random_walk",
-                                      "hash_walk"]
+    roofline, chains = runs[:-2], runs[-2:]
+    assert [(r.kind, r.roof, r.precision) for r in roofline] == [
+        ("matmul", "gemm", "fp64"), ("stencil5", "add", "fp64"), ("dot", "fma", "fp64"), ("sum", "add", "fp64"),
+        ("triad_two_pass", "add", "fp64"), ("add", "add", "fp64"), ("scale", "mul", "fp64"), ("dot", "fma", "fp32"),
+        ("saxpy", "fma", "fp32"), ("stencil7", "add", "fp64"), ("spmv_csr", "scalar_add", "fp64"),
+        ("scan_two_pass", "scalar_add", "fp64"), ("matmul_blocked", "fma", "fp64"), ("nbody", "fma", "fp32")]
+    assert [r.kind for r in chains] == ["random_walk", "hash_walk"]
     assert all(r.seconds > 0 and len(r.samples) >= 2 for r in runs)
-    assert [r.threads for r in runs] == [2] * 5 + [1, 1]  # a dependent chain runs on one thread
+    assert [r.threads for r in runs] == [2] * len(roofline) + [1, 1]  # a dependent chain runs on one thread
+    assert len({r.name for r in runs}) == len(runs)
 
 
 def test_a_wrong_matmul_entry_is_a_measurement_error():
@@ -291,6 +379,42 @@ def test_a_wrong_stencil_is_a_measurement_error(monkeypatch):
     workload.call()
     with pytest.raises(MeasurementError, match="numba_stencil5_16 validation failed"):
         workload.check()
+
+
+@pytest.mark.parametrize("build, corrupt", [
+    (lambda: numba_workloads.stencil7(8), lambda: numba_workloads._apply_seven_point),
+    (lambda: numba_workloads.spmv(64), lambda: numba_workloads._csr_matvec),
+    (lambda: numba_workloads.blocked_matmul(128), lambda: numba_workloads._tiled_matmul),
+    (lambda: numba_workloads.nbody(64), lambda: numba_workloads._accelerations),
+    (lambda: numba_workloads.saxpy(64), lambda: numba_workloads._saxpy_kernel),
+], ids=["stencil7", "spmv", "blocked_matmul", "nbody", "saxpy"])
+def test_a_wrong_numba_result_is_a_measurement_error(build, corrupt, monkeypatch):
+    """Each numba workload's check catches one wrong output element (the kernel runs, then one value is off)."""
+    workload = build()
+    real = corrupt()
+
+    def off_by_one(*args):
+        real(*args)
+        output = next(a for a in reversed(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+        output.reshape(-1)[output.size // 2] += 1.0
+
+    monkeypatch.setattr(numba_workloads, real.__name__, off_by_one)
+    workload = build()  # rebuilt: its call now goes through the corrupted kernel
+    workload.call()
+    with pytest.raises(MeasurementError, match=f"{workload.name} validation failed"):
+        workload.check()
+
+
+def test_a_wrong_numpy_result_is_a_measurement_error():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        scan = cpu_workloads._scan(1000, pool, 2)
+        scan.call()
+        scan.check()  # right
+        add = cpu_workloads._add(1000, pool, 2)
+        with pytest.raises(MeasurementError, match="numpy_add_1000 validation failed"):
+            add.check()  # never called: c is still zero
 
 
 # GPU workloads on the NumPy stand-in for CuPy (no figure: the stand-in's times are made up) --------------------
@@ -340,7 +464,10 @@ def test_cli_runs_the_gpu_workloads_on_the_stand_in(fake_cupy, monkeypatch, tmp_
     result = invoke(str(GPU_PROFILE), "--device", "cuda:0", "--quick", "-o", str(report))
     assert result.exit_code in (0, 1), result.output  # the stand-in's made-up times decide the verdict
     written = yaml.safe_load(report.read_text())
-    assert written["device"] == {"id": "cuda:0", "name": "Fake GPU"}
+    assert written["device"]["id"] == "cuda:0" and written["device"]["name"] == "Fake GPU"
+    matmuls = {w["precision"]: w["excluded"] for w in written["workloads"] if w["kind"] == "matmul"}
+    assert matmuls["tensor_fp16"].startswith("own_code: predicted from matmul_fp16")  # cuBLAS predicting cuBLAS
+    assert matmuls["fp32"] is None  # predicted from the FMA kernel
     assert {w["precision"] for w in written["workloads"]} == {"fp32", "tensor_fp16"}
     assert any("measured on NVIDIA H100 80GB HBM3" in note for note in written["notes"])
 
@@ -355,11 +482,12 @@ def test_gpu_plan_fits_in_free_memory():
 
 @pytest.mark.slow
 def test_real_quick_validate_on_this_cpu(tmp_path):
-    """Every workload runs for real and validates; the verdict is whatever this machine gives (exit 0 or 1)."""
+    """Every workload (2 NumPy matmuls with --quick, 13 others) runs for real and validates; the verdict is whatever
+    this machine gives (exit 0 or 1)."""
     report = tmp_path / "report.yaml"
     result = invoke(str(CPU_PROFILE), "--quick", "-o", str(report))
     assert result.exit_code in (0, 1), result.output
     written = yaml.safe_load(report.read_text())
-    assert {w["name"].split("_")[1] for w in written["workloads"]} == {"matmul", "stencil5", "dot", "sum", "triad"}
-    assert all(w["seconds"] > 0 and w["threads"] == written["threads"] for w in written["workloads"])
-    assert written["median_abs_error_pct"]["calibrated"] is not None
+    assert len(written["workloads"]) == 15 and all(w["seconds"] > 0 and w["threads"] == written["threads"]
+                                                   for w in written["workloads"])
+    assert written["verdict"] in ("calibrated_better", "calibrated_worse", "tie", "no_theory")

@@ -1,9 +1,10 @@
 """``hwbench validate [PROFILE] [--device D] [-o REPORT.yaml] [-f table|json|markdown] [--quick]``.
 
 Parse, call, print: the profile (given, or measured first by a quick ``hwbench run``), the real workloads
-(``runner.run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``). Exit 0, or 1 when
-the calibrated roofline predicts worse than the theoretical one on median (or a workload's output is wrong);
-2 on bad input (a missing profile, a profile of another device, an unknown device).
+(``runner.run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``, printed by
+``hwbench.tools.validation_table``). Exit 0, or 1 when the verdict is ``calibrated_worse`` (more bound failures
+than the paper roofline, or, with as many, a larger median |error| over the workloads both predict) or a
+workload's output is wrong; 2 on bad input (a missing profile, a profile of another device, an unknown device).
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def validate(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes (2x the last-level cache instead of 4x, no "
                                         "2048 matmul) and fewer repetitions.")] = False,
 ) -> None:
-    """Time real programs (NumPy, OpenBLAS, numba; CuPy, cuBLAS) and compare their times with the calibrated and
-    the theoretical roofline; exit 1 when the calibrated one predicts worse on median."""
+    """Time real programs (NumPy, OpenBLAS, numba; CuPy, cuBLAS) and predict each with the roof of what it executes,
+    calibrated and on paper: first which roofline each program beats (a violation) or escapes (no bound), then the
+    median |error|; exit 1 when the calibrated roofline is the worse."""
     from ..profile import Profile
     from ..profile.files import check_writable, dump_yaml, write_atomic
     from ..runner import run_validation, validation_target
     from ..tools import validate as report_of
+    from ..tools.validation_table import print_report
 
     if output == "-" and output_format.value != "table":
         raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
@@ -70,5 +73,5 @@ def validate(
         write_atomic(output, dump_yaml(report))
         stderr.print(f"hwbench: validation report written to {output}", markup=False)
     # With -o - the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
-    report_of.print_report(report, output_format.value, stderr if output == "-" else stdout_console())
+    print_report(report, output_format.value, stderr if output == "-" else stdout_console())
     raise typer.Exit(report_of.exit_code(report))

@@ -23,7 +23,7 @@ from ..measurement import (
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
-from . import caches, fma, intensity, latency, lowp, stream
+from . import caches, fma, intensity, latency, lowp, mix, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .contention import contention_between, cpu_limit, read_ticks
 from .family import CpuContext, CpuRunOptions
@@ -37,7 +37,7 @@ from .workers import PinnedPool
 # Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
 # ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
 FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
-                                   "lowp": lowp, "latency": latency}
+                                   "lowp": lowp, "mix": mix, "latency": latency}
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -178,22 +178,28 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS}
+    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS
+                  and r.name not in mix.KERNELS}
     lowp_results = [r for r in run.results if r.name in lowp.KERNELS]
     if lowp_results and (classes := lowp.clock_by_instruction_class(probe, core, lowp_results)):
         clock["by_instruction_class"] = classes
+    results = [mix.with_fma_clock(probe, r) if r.name in mix.KERNELS else r for r in run.results]
+    mix_results = [r for r in results if r.name in mix.KERNELS]
     sustained = None
     if run.sustained:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
                               "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; "
                               "bandwidth timeline: no clock (the cores wait on memory)")
-    return Measurement(device, run_section, clock, run.results,
+    return Measurement(device, run_section, clock, results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
                        cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
-                       instruction_theory={r.name: lowp.instruction_theory(cpu, core, run.core_known,
-                                                                           run.physical_cores, r)
-                                           for r in lowp_results},
+                       instruction_theory={**{r.name: lowp.instruction_theory(cpu, core, run.core_known,
+                                                                              run.physical_cores, r)
+                                              for r in lowp_results},
+                                           **{r.name: mix.mix_theory(cpu, core, run.core_known, run.physical_cores, r,
+                                                                     compute_theory(run, r.precision))
+                                              for r in mix_results}},
                        instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
                                                         cpu.arch),
                        latency=run.latency)

@@ -188,3 +188,33 @@ def instruction_rate(core: CoreModel, kind: str, bits: int) -> tuple[float, str]
     if core.fma_units == 1 and bits:
         rate /= 2
     return rate, source
+
+
+# Add and multiply instructions per cycle per core, without FMA (kernels/cpu_mix.py) ------------------------------
+# core name -> {operation: (instructions per cycle at the full-rate width, source)}; a scalar add issues on the same
+# pipes at the same rate. Zen 2-5: FADD on FP pipes 2 and 3, FMUL (and FMA) on pipes 0 and 1 (AMD SOG, "Floating
+# Point Unit"). Haswell and Broadwell: FP add on port 1 only, multiply on ports 0 and 1; Skylake and later Intel
+# cores: add, multiply and FMA on ports 0 and 1 (0 and 5 at 512 bits). Other cores: no paper figure.
+_ZEN_PIPES = " (FADD on FP pipes 2 and 3, FMUL on pipes 0 and 1)"
+_MIX_RATES: dict[str, dict[str, tuple[float, str]]] = {
+    **{name: {"add": (2.0, AMD_SOG.format(name) + _ZEN_PIPES), "mul": (2.0, AMD_SOG.format(name) + _ZEN_PIPES)}
+       for name in ("Zen 2", "Zen 3", "Zen 4", "Zen 5")},
+    **{name: {"add": (1.0, INTEL_SDM + " (FP add on port 1)"), "mul": (2.0, INTEL_SDM + " (FP multiply on ports 0 "
+                                                                                       "and 1)")}
+       for name in ("Haswell", "Broadwell")},
+    **{name: {"add": (2.0, INTEL_SDM + " (FP add and multiply on the two FMA ports)"),
+              "mul": (2.0, INTEL_SDM + " (FP add and multiply on the two FMA ports)")}
+       for name in ("Skylake (client)", "Skylake-SP / Cascade Lake", "Ice Lake-SP", "Ice Lake / Tiger Lake (client)",
+                    "Sapphire Rapids / Emerald Rapids", "Granite Rapids", "Alder Lake / Raptor Lake (P-core)",
+                    "Meteor Lake / Arrow Lake / Lunar Lake (P-core)")},
+}
+
+
+def mix_rate(core: CoreModel, operation: str) -> tuple[float, str] | None:
+    """(add or multiply instructions per cycle per core, source), or None when no table states it. A one-FMA-unit
+    Xeon runs its 512-bit adds and multiplies on one port too: half the rate."""
+    found = _MIX_RATES.get(core.name, {}).get(operation)
+    if found is None:
+        return None
+    rate, source = found
+    return (rate / 2 if core.fma_units == 1 else rate), source

@@ -210,7 +210,8 @@ def build_profile(m: Measurement, host: Host) -> dict:
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
                                                warnings, m.reports_throttling)
-               for result in m.results if result.unit == "GFLOP/s" and result.precision in m.compute_theory}
+               for result in m.results if result.unit == "GFLOP/s" and result.precision in m.compute_theory
+               and result.name not in m.instruction_theory}  # instruction peaks have their own section
     by_level: dict[str, list[KernelResult]] = {}
     for result in m.results:
         if result.unit == "GB/s":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
@@ -16,7 +17,36 @@ from .files import dump_yaml, write_atomic
 from .format import SCHEMA_VERSION, check_profile
 from .reading import load_yaml, read_text
 
-__all__ = ["Profile", "SCHEMA_VERSION"]
+__all__ = ["COMPUTE_ROOFS", "ComputeRoof", "MemoryRoof", "Profile", "SCHEMA_VERSION"]
+
+
+COMPUTE_ROOFS = ("fma", "add", "mul", "scalar_add", "gemm")  # Profile.compute_roof
+
+
+@dataclass(frozen=True)
+class ComputeRoof:
+    """One compute roof of a profile: GFLOP/s, the key it was read from, the kernel that measured it, the
+    instruction (or library call) it ran, its samples' coefficient of variation and its clock (where recorded)."""
+
+    gflops: float
+    where: str
+    kernel: str | None
+    instruction: str | None
+    noise: float | None
+    clock_mhz: float | None
+    library: str | None = None  # the library and version a library roof (GEMM) was measured with
+
+
+@dataclass(frozen=True)
+class MemoryRoof:
+    """One measured memory roof for an access mix: GB/s in the level's convention, where it comes from, the
+    kernel's share of written bytes, and its noise (a kernel's cv, or a plateau's (best - median) / best)."""
+
+    gbps: float
+    where: str
+    kernel: str
+    write_share: float
+    noise: float | None
 
 
 class Profile:
@@ -120,6 +150,98 @@ class Profile:
                 best = (float(rate), f"kernels[{kernel.name}].ceiling" + (" in traffic bytes" if rate != ceiling
                                                                           else ""))
         return best
+
+    def memory_roof(self, level: str, write_share: float) -> MemoryRoof | None:
+        """The measured memory roof of ``level`` for a program whose written bytes are ``write_share`` of the bytes
+        it moves (in the level's convention: traffic at a CPU's DRAM, loads and stores elsewhere), or None.
+
+        Bandwidth depends on the read/write mix (a store costs a write-allocate read on a CPU, and DRAM turns the
+        bus around for writes), so the roof is that of the profile's kernel whose own write share is nearest the
+        program's; among kernels of the same share, the fastest. Candidates: the STREAM kernels with normal stores
+        and dot (``kernels``; never the non-temporal ones, whose stores a program does not get) and the cache sweep's
+        all-threads plateaus (``caches.plateaus`` at ``run.threads``)."""
+        from ..catalog import CATALOG  # data only: each kernel's reads, writes and stores
+
+        device = "cpu" if self.device_id == "cpu" else "gpu"
+        traffic = device == "cpu" and level == "dram"
+        known = {kernel.name: kernel for kernel in CATALOG[device]}
+        threads = (self.data.get("run") or {}).get("threads")
+        candidates: list[MemoryRoof] = []
+
+        def share(kernel) -> float:
+            moved = kernel.bytes_traffic if traffic else kernel.bytes_stream
+            return kernel.writes * kernel.element_bytes / moved
+
+        for plateau in (self.data.get("caches") or {}).get("plateaus") or []:
+            kernel = known.get(plateau.get("kernel"))
+            best, median = plateau.get("best_gbps"), plateau.get("median_gbps")
+            if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
+                    or not (isinstance(best, (int, float)) and best > 0)):
+                continue
+            rate = best * kernel.bytes_traffic / kernel.bytes_stream if traffic else best
+            noise = (best - median) / best if isinstance(median, (int, float)) and 0 < median <= best else None
+            candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
+                                         + (" in traffic bytes" if traffic and kernel.writes else ""),
+                                         kernel.name, share(kernel), noise))
+        for entry in self.data.get("kernels") or []:
+            kernel = known.get(entry.get("name"))
+            ceiling = entry.get("ceiling")
+            if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
+                    or not (isinstance(ceiling, (int, float)) and ceiling > 0)):
+                continue
+            rate = ceiling * kernel.bytes_traffic / kernel.bytes_stream if traffic else ceiling
+            cv = entry.get("cv")
+            noise = float(cv) if isinstance(cv, (int, float)) else None
+            candidates.append(MemoryRoof(float(rate), f"kernels[{kernel.name}].ceiling"
+                                         + (" in traffic bytes" if traffic and kernel.writes else ""),
+                                         kernel.name, share(kernel), noise))
+        if not candidates:
+            return None
+        return min(candidates, key=lambda roof: (round(abs(roof.write_share - write_share), 6), -roof.gbps))
+
+    def compute_roof(self, roof: str, precision: str, which: str = "measured") -> ComputeRoof | None:
+        """The compute roof a program executing ``roof`` instructions in ``precision`` is bound by, or None where
+        the profile has no such figure.
+
+        ``roof``: ``fma`` (``compute.<precision>``, the FMA kernel), ``add``, ``mul``, ``scalar_add`` (the peaks
+        without FMA, ``instruction_peaks.peaks.<roof>_<precision>``) or ``gemm`` (the library GEMM ceiling,
+        ``instruction_peaks.peaks.gemm_<precision>``). ``which``: ``measured``, ``theoretical`` (the paper
+        figure at the nominal clock) or ``theoretical_at_measured_clock``."""
+        if roof not in COMPUTE_ROOFS:
+            raise ValueError(f"unknown compute roof {roof!r}; known: {', '.join(COMPUTE_ROOFS)}")
+        if roof == "fma":
+            entry = self.data["compute"].get(precision) or {}
+            key = {"measured": "measured_gflops", "theoretical": "theoretical_gflops",
+                   "theoretical_at_measured_clock": "theoretical_at_measured_clock_gflops"}[which]
+            kernel, where = entry.get("kernel"), f"compute.{precision}.{key}"
+            noise = self._kernel_cv(kernel)
+        else:
+            name = f"{roof}_{precision}"
+            entry = ((self.data.get("instruction_peaks") or {}).get("peaks") or {}).get(name) or {}
+            if entry.get("unit", "GFLOP/s") != "GFLOP/s":
+                return None
+            key, kernel, where = which, name, f"instruction_peaks.peaks.{name}.{which}"
+            noise = self._kernel_cv(name)
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            return None
+        clock = entry.get("clock_mhz")
+        library = (self._kernel_entry(kernel).get("details") or {}).get("library")
+        return ComputeRoof(float(value), where, kernel, entry.get("instruction") or kernel, noise,
+                           float(clock) if isinstance(clock, (int, float)) else None,
+                           library if isinstance(library, str) else None)
+
+    def _kernel_entry(self, name: str | None) -> dict:
+        """The ``kernels`` entry of kernel ``name``, or an empty mapping."""
+        for entry in self.data.get("kernels") or []:
+            if entry.get("name") == name:
+                return entry
+        return {}
+
+    def _kernel_cv(self, name: str | None) -> float | None:
+        """The recorded coefficient of variation of kernel ``name``'s samples (``kernels[].cv``), or None."""
+        cv = self._kernel_entry(name).get("cv")
+        return float(cv) if isinstance(cv, (int, float)) else None
 
     def _rate(self, value: object, where: str) -> float:
         """A roof read from the profile: a finite positive number, else a UsageError naming the key (the

@@ -42,6 +42,7 @@ LEVEL_COLORS = {"l1": "#238b45", "shared": "#74c476", "l2": "#00838f", "l3": "#6
 PROFILE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 OTHER_COLOR = "#555555"
 MARK_COLOR = "#222222"
+VIOLATION_COLOR = "#c0392b"  # a workload that beat a roof: the roof is wrong there
 
 
 def output_format(path: str | Path, stream: bool = False) -> str:
@@ -138,9 +139,10 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
             placer.add_point_obstacle(xy, 2.2)
     for workload in workloads:
         xy = (workload.intensity, workload.measured_gflops / units.scale)
-        axes.plot(*xy, marker="D", markersize=5.5, color=MARK_COLOR, linestyle="none", zorder=5,
-                  markerfacecolor="white" if workload.excluded else MARK_COLOR,
-                  gid=f"workload-{_slug(workload.name)}")
+        axes.plot(*xy, marker="X" if workload.violates else "D", markersize=7 if workload.violates else 5.5,
+                  color=VIOLATION_COLOR if workload.violates else MARK_COLOR, linestyle="none", zorder=5,
+                  markerfacecolor="white" if workload.excluded else None,
+                  gid=f"workload-{_slug(workload.name)}" + ("-violation" if workload.violates else ""))
         placer.add_point_obstacle(xy, 3.5)
     for mark in marks:
         axes.plot(*mark.xy, marker="*", markersize=12, color=MARK_COLOR, linestyle="none", zorder=5,
@@ -177,7 +179,10 @@ def draw_roofline(profiles: list[Profile], labels: list[str], points: list[Kerne
             text += " (excluded)"
         elif workload.calibrated_error_pct is not None:
             text += f" {workload.calibrated_error_pct:+.0f}%"
-        label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT, color=MARK_COLOR, zorder=6,
+        if workload.violates:
+            text += f" VIOLATES {' and '.join(workload.violates)}"
+        label = axes.text(0, 0, _plain(text), fontsize=MARK_FONT,
+                          color=VIOLATION_COLOR if workload.violates else MARK_COLOR, zorder=6,
                           gid=f"label-workload-{_slug(workload.name)}")
         xy = (workload.intensity, workload.measured_gflops / units.scale)
         leader(axes, placer.place(label, around([xy])), xy, 5.0)
@@ -373,7 +378,7 @@ def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: 
         parts.append("small dots: intensity sweep")
     if workloads:
         parts.append("diamonds: validate workloads, measured (hollow: excluded; % = error of the calibrated "
-                     "prediction)")
+                     "prediction; red crosses: faster than a roofline allows beyond the measured noise)")
     if marks:
         parts.append("stars: --point kernels")
     return " · ".join(parts)

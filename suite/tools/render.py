@@ -39,8 +39,11 @@ def ceilings_table(data: dict) -> Table:
     for level, entry in data["memory"].items():
         for convention, value, kernel, is_measured in memory_figures(entry):
             theory = number(entry.get("theoretical_gbps")) if is_measured else ""
-            add_row(table, f"{level} GB/s {convention}".rstrip(), theory, "", number(value),
-                 percent(entry.get("efficiency")) if is_measured else "", "", "", kernel)
+            # A cache's paper bandwidth scales with the core clock: shown at the measured clock too, as compute is.
+            at_clock = number(entry.get("theoretical_at_measured_clock_gbps")) \
+                if is_measured and entry.get("theoretical_at_measured_clock_gbps") is not None else ""
+            add_row(table, f"{level} GB/s {convention}".rstrip(), theory, at_clock, number(value),
+                    percent(entry.get("efficiency")) if is_measured else "", "", "", kernel)
     for precision, entry in data.get("ridge_point", {}).items():
         add_row(table, f"{precision} ridge F/B", number(entry.get("theoretical"), 2), "",
              number(entry.get("measured"), 2), "", "", "", "")

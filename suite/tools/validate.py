@@ -5,17 +5,21 @@ Nothing here runs a workload (``hwbench.workloads`` does, and hands over ``Workl
 here is a pure function of those records and a ``Profile``, so it is tested on hand-made timings.
 
 The model (Williams, Waterman and Patterson, "Roofline", CACM 52(4), 2009): a kernel of F FLOPs moving B bytes
-needs at least max(F / peak, B / bandwidth) seconds. Each workload is predicted twice from the same profile:
+needs at least max(F / peak, B / bandwidth) seconds. Each workload is predicted by two rooflines from the same
+profile, each with the compute roof of what the workload executes (``WorkloadRun.roof``: FMA, add, multiply,
+scalar add, or the library's GEMM; Intel Advisor's and ERT's practice):
 
-* calibrated: ``compute.<precision>.measured_gflops`` and the measured bandwidth at ``<level>`` of the
-  profile's kernels with the workload's access pattern (``Profile.pattern_bandwidth``: read-only kernels for a
-  workload that writes nothing, kernels with normal stores otherwise), else ``memory.<level>.measured_gbps``;
-* theoretical: ``compute.<precision>.theoretical_gflops`` (the paper peak at the nominal clock: what a
-  datasheet gives, and what ``hwbench predict --theoretical`` uses) and ``memory.<level>.theoretical_gbps``.
-  Where the profile has no paper bandwidth (a VM hides its SMBIOS tables), the prediction is still made when
-  the workload is compute-bound even at the *measured* bandwidth: a paper bandwidth is never below a measured
-  one, so it could only shorten the memory term, which is not the maximum. Otherwise there is no theoretical
-  prediction for that workload (``theoretical: null``), and with none at all the verdict is ``no_theory``.
+* calibrated: that roof's measured figure (``Profile.compute_roof``) and the measured bandwidth at ``<level>`` of
+  the profile's kernel whose share of written bytes is nearest the workload's (``Profile.memory_roof``);
+* theoretical (paper): that roof's paper figure at the nominal clock (what a datasheet gives) and
+  ``memory.<level>.theoretical_gbps``. Where the profile has no paper bandwidth (a VM hides its SMBIOS tables),
+  the prediction is still made when the workload is compute-bound even at the *measured* bandwidth: a paper
+  bandwidth is never below a measured one, so it could only shorten the memory term, which is not the maximum.
+  Otherwise the paper roofline gives that workload no bound (``theoretical: null``);
+* the paper figures at the measured clock are reported beside them, outside the verdict.
+
+A roofline is an upper bound, so the verdict first counts the workloads that beat it beyond the measured noise
+(violations) or that it cannot bound, then compares the median |error| (``summarize``).
 
 error = 100 x (measured - predicted) / predicted seconds: positive when the workload ran slower than the
 roofline allows (the roofline is a bound, so that is the usual sign).
@@ -28,11 +32,13 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..profile import Profile
+from ..profile.model import MemoryRoof
 from ..version import __version__
 from ..workloads.result import LATENCY_KINDS, WorkloadRun
-from .validate_latency import latency_bound, print_latency_bound
+from .validate_latency import latency_bound
+from .workload_counts import Counts, byte_convention, counts
 
-REPORT_VERSION = 1  # ``hwbench_validation`` in the report file (format: README, "hwbench validate")
+REPORT_VERSION = 2  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
 CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none is predicted with dram
 
 # A workload predicted to take less than this is not one a roofline should be expected to predict: its fixed
@@ -43,67 +49,6 @@ CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none
 # launch costs 3-10 us (CUDA launch latency) and cuBLAS picks its kernel per call; 100 us keeps that under
 # 10% (an assumption, awaiting a GPU).
 MIN_PREDICTABLE_SECONDS = {"cpu": 1e-4, "gpu": 1e-4}
-
-
-@dataclass(frozen=True)
-class Counts:
-    """The closed-form work of one call. ``bytes_allocated``: bytes written to lines the workload did not read
-    first; a CPU's normal store reads such a line before writing it (write-allocate), a GPU's does not."""
-
-    flops: int
-    bytes_read: int
-    bytes_written: int
-    bytes_allocated: int
-    working_set_bytes: int
-    formula: str
-
-    def bytes_moved(self, convention: str) -> int:
-        """``stream``: each array read or written once (STREAM's convention); ``traffic``: plus write-allocate."""
-        extra = self.bytes_allocated if convention == "traffic" else 0
-        return self.bytes_read + self.bytes_written + extra
-
-
-def counts(run: WorkloadRun) -> Counts:
-    """The FLOPs and compulsory bytes of ``run``, in closed form (each array touched once; caches reuse the rest).
-
-    matmul C = A B of n x n: 2n^3 FLOPs (n^3 multiply-adds: the GEMM count of LAPACK Working Note 41 and of
-    every BLAS benchmark), A and B read, C written (beta = 0: C is not read), 3n^2 elements.
-    stencil5 on rows x cols: each of the (rows-2)(cols-2) interior points takes 2 multiplications and 4
-    additions (the expression as written: c0 u + c1 (N + S + W + E)); the grid is read once and the interior
-    written once (neighbouring rows stay in cache).
-    dot: n multiplications and n additions (2n: BLAS ddot's count), two vectors read.
-    sum: n - 1 additions, one vector read.
-    triad_two_pass, a = b + s c written as a = s c; a += b: 2n FLOPs; pass one reads c and writes a (lines not
-    read first), pass two reads a and b and writes a (lines just read): 3n elements read, 2n written, n of them
-    write-allocated.
-    axpy z = a x + y (one fused elementwise kernel): 2n FLOPs, x and y read, z written."""
-    size = run.element_bytes
-    if run.kind == "matmul":
-        (n,) = run.shape
-        return Counts(2 * n**3, 2 * n * n * size, n * n * size, n * n * size, 3 * n * n * size,
-                      "2n^3 FLOPs; A, B read, C written: 3n^2 elements")
-    if run.kind == "stencil5":
-        rows, cols = run.shape
-        interior = (rows - 2) * (cols - 2)
-        return Counts(6 * interior, rows * cols * size, interior * size, interior * size,
-                      (rows * cols + interior) * size,
-                      "6 FLOPs per interior point; grid read once, interior written once")
-    (n,) = run.shape
-    table = {  # kind -> (FLOPs, elements read, elements written, written without being read, distinct elements)
-        "dot": (2 * n, 2 * n, 0, 0, 2 * n, "2n FLOPs; two vectors read"),
-        "sum": (n - 1, n, 0, 0, n, "n - 1 FLOPs; one vector read"),
-        "triad_two_pass": (2 * n, 3 * n, 2 * n, n, 3 * n, "2n FLOPs; c read, a written; a, b read, a written"),
-        "axpy": (2 * n, 2 * n, n, n, 3 * n, "2n FLOPs; x, y read, z written"),
-    }
-    flops, read, written, allocated, distinct, formula = table[run.kind]
-    return Counts(flops, read * size, written * size, allocated * size, distinct * size, formula)
-
-
-def byte_convention(device: str, level: str) -> str:
-    """The byte count that matches the roof: a CPU's ``memory.dram.measured_gbps`` counts actual traffic
-    (write-allocate reads included, profile ``counting``), its ``memory.l1``-``l3`` count the loads and stores
-    a kernel issues (STREAM convention); a GPU's stores allocate no read, so its two counts are the same."""
-    return "traffic" if device == "cpu" and level == "dram" else "stream"
 
 
 def memory_level(profile: Profile, working_set_bytes: int) -> str:
@@ -131,40 +76,79 @@ def memory_level(profile: Profile, working_set_bytes: int) -> str:
     return "dram"
 
 
+ROOFLINES = ("calibrated", "theoretical", "theoretical_at_measured_clock")
+VERDICT_ROOFLINES = ("calibrated", "theoretical")  # the paper figures at the measured clock are shown beside them
+# The violation test's floor: a workload faster than its roof by less than this is within the clock's and the
+# timer's granularity (as the profile builder's LIMIT_TOLERANCE), whatever its samples' spread.
+MIN_NOISE = 0.01
+# Why a workload is kept out of the verdict: the only reasons there are, fixed before anything is measured.
+EXCLUSION_REASONS = {
+    "too_short": "predicted under the floor below which a call's fixed costs are a sizeable share "
+                 "(MIN_PREDICTABLE_SECONDS)",
+    "own_code": "its calibrated compute roof was measured with its own code (a library's GEMM predicting the same "
+                "library's matmul): fitting on the test set",
+    "no_matching_roof": "the profile lacks the compute roof of what it executes (run 'hwbench run' with the mix "
+                        "kernels)",
+}
+
+
 @dataclass(frozen=True)
 class Prediction:
+    """One roofline's prediction of one workload: seconds (None: this roofline cannot predict it), which term
+    bounds it, the roofs used and where they come from, the roof's own noise, and why a figure is missing."""
+
     seconds: float | None
     bound: str | None  # "compute" or "memory"
-    note: str | None = None  # why the theoretical prediction is what it is, when a paper figure is missing
+    compute_gflops: float | None = None
+    compute_source: str | None = None
+    memory_gbps: float | None = None
+    memory_source: str | None = None
+    roof_noise: float | None = None  # relative noise of the bounding roof (its samples' cv), None for paper figures
+    note: str | None = None
 
 
-def predict(profile: Profile, flops: int, bytes_moved: int, precision: str, level: str,
-            theoretical: bool, read_only: bool | None = None) -> Prediction:
-    """max(F / peak, B / bandwidth) with the profile's measured or paper roofs (module docstring). Measured,
-    with ``read_only`` given: the bandwidth of the profile's kernels of that access pattern at ``level``
-    (``Profile.pattern_bandwidth``), where it has some."""
-    try:
-        compute = profile.compute_time(flops, precision, theoretical)
-    except UsageError:
-        if not theoretical:
-            raise
-        return Prediction(None, None, f"compute.{precision}.theoretical_gflops unknown")
-    pattern = None if theoretical or read_only is None else profile.pattern_bandwidth(level, read_only)
-    if pattern is not None:
-        memory = bytes_moved / (pattern[0] * 1e9)
-        return Prediction(max(compute, memory), "compute" if compute >= memory else "memory",
-                          f"memory roof {pattern[0]:.1f} GB/s from {pattern[1]}")
-    try:
-        memory = profile.memory_time(bytes_moved, level, theoretical)
-    except UsageError:
-        if not theoretical:
-            raise
-        if compute >= profile.memory_time(bytes_moved, level, theoretical=False):
-            return Prediction(compute, "compute", f"memory.{level}.theoretical_gbps unknown: compute-bound even at "
-                              "the measured bandwidth, predicted from the paper peak alone")
-        return Prediction(None, None, f"memory.{level}.theoretical_gbps unknown: memory-bound, no theoretical "
-                          "prediction")
-    return Prediction(max(compute, memory), "compute" if compute >= memory else "memory")
+def _paper_bandwidth(profile: Profile, level: str, roofline: str) -> float | None:
+    entry = profile.data["memory"].get(level) or {}
+    key = "theoretical_at_measured_clock_gbps" if roofline == "theoretical_at_measured_clock" else "theoretical_gbps"
+    value = entry.get(key)
+    if value is None and key != "theoretical_gbps":
+        value = entry.get("theoretical_gbps")  # DRAM's paper figure does not scale with the core clock
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, roofline: str) -> Prediction:
+    """max(F / peak, B / bandwidth) with ``roofline``'s roofs (module docstring): the compute roof of what the
+    workload executes (``run.roof``) and, calibrated, the measured bandwidth at ``level`` for its read/write mix;
+    paper, the level's paper bandwidth, or none (then the prediction stands only for a workload compute-bound even
+    at the measured bandwidth)."""
+    convention = byte_convention(run.device, level)
+    moved = work.bytes_moved(convention)
+    which = "measured" if roofline == "calibrated" else roofline
+    compute = profile.compute_roof(run.roof, run.precision, which)
+    if compute is None:
+        return Prediction(None, None, note=f"no {which.replace('_', ' ')} {run.roof} roof for {run.precision} in "
+                                           "the profile")
+    compute_seconds = work.flops / (compute.gflops * 1e9)
+    measured_memory = profile.memory_roof(level, work.write_share(convention))
+    if measured_memory is None:
+        measured = profile.bandwidth_gbps(level)
+        measured_memory = MemoryRoof(measured, f"memory.{level}.measured_gbps", "", 0.0, None)
+    if roofline == "calibrated":
+        gbps, source, memory_noise = measured_memory.gbps, measured_memory.where, measured_memory.noise
+    else:
+        gbps, source, memory_noise = _paper_bandwidth(profile, level, roofline), f"memory.{level} paper", None
+    if gbps is None:
+        if compute_seconds >= moved / (measured_memory.gbps * 1e9):
+            return Prediction(compute_seconds, "compute", compute.gflops, compute.where,
+                              note=f"memory.{level} has no paper bandwidth: compute-bound even at the measured one, "
+                                   "predicted from the paper compute roof alone (a paper bandwidth is never below a "
+                                   "measured one)")
+        return Prediction(None, None, compute.gflops, compute.where,
+                          note=f"memory.{level} has no paper bandwidth: memory-bound, no paper prediction")
+    memory_seconds = moved / (gbps * 1e9)
+    bound = "compute" if compute_seconds >= memory_seconds else "memory"
+    noise = (compute.noise if bound == "compute" else memory_noise) if roofline == "calibrated" else None
+    return Prediction(max(compute_seconds, memory_seconds), bound, compute.gflops, compute.where, gbps, source, noise)
 
 
 def error_pct(measured_seconds: float, predicted_seconds: float | None) -> float | None:
@@ -174,18 +158,43 @@ def error_pct(measured_seconds: float, predicted_seconds: float | None) -> float
     return 100.0 * (measured_seconds - predicted_seconds) / predicted_seconds
 
 
-def exclusion(device: str, calibrated_seconds: float) -> str | None:
-    """Why no roofline should be expected to predict a workload, or None (MIN_PREDICTABLE_SECONDS)."""
+def sample_noise(run: WorkloadRun) -> float:
+    """The workload's own timing noise: the median absolute deviation of its samples over their median (robust to a
+    few disturbed samples), at least MIN_NOISE."""
+    samples = [s for s in run.samples if s > 0] or [run.seconds]
+    centre = statistics.median(samples)
+    spread = statistics.median(abs(s - centre) for s in samples) / centre
+    return max(MIN_NOISE, spread)
+
+
+def violation(run: WorkloadRun, prediction: Prediction) -> tuple[bool | None, float | None]:
+    """(whether the workload ran faster than the roofline allows beyond the measured noise, that tolerance).
+
+    Tolerance = the workload's sample noise + the bounding roof's own noise (its samples' cv; none for a paper
+    figure): relative errors of two independent measurements, added. None when there is no prediction."""
+    if prediction.seconds is None:
+        return None, None
+    tolerance = sample_noise(run) + (prediction.roof_noise or 0.0)
+    return run.seconds < prediction.seconds * (1.0 - tolerance), tolerance
+
+
+def exclusion(device: str, calibrated_seconds: float | None, run: WorkloadRun | None = None,
+              compute_kernel: str | None = None) -> str | None:
+    """Why a workload is kept out of the verdict (one of EXCLUSION_REASONS, with its particulars), or None."""
+    if calibrated_seconds is None:
+        return f"no_matching_roof: {EXCLUSION_REASONS['no_matching_roof']}"
+    if run is not None and run.kind == "matmul" and compute_kernel and compute_kernel.startswith(("gemm_", "matmul_")):
+        return f"own_code: predicted from {compute_kernel}, {EXCLUSION_REASONS['own_code']}"
     floor = MIN_PREDICTABLE_SECONDS[device]
     if calibrated_seconds < floor:
-        return (f"predicted {calibrated_seconds * 1e6:.3g} us, under the {floor * 1e6:g} us below which a call's "
-                "fixed costs (dispatch, thread wake-up or launch, library set-up) are a sizeable share")
+        return (f"too_short: predicted {calibrated_seconds * 1e6:.3g} us, under the {floor * 1e6:g} us below which a "
+                "call's fixed costs (dispatch, thread wake-up or launch, library set-up) are a sizeable share")
     return None
 
 
 def required_precisions(device: str) -> tuple[str, ...]:
     """The compute roofs the workloads of ``device`` are predicted with (checked before anything runs)."""
-    return ("fp64",) if device == "cpu" else ("fp32", "tensor_fp16")
+    return ("fp64", "fp32") if device == "cpu" else ("fp32", "tensor_fp16")
 
 
 def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...] | None = None) -> None:
@@ -199,84 +208,146 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
+def _rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def workload_row(profile: Profile, run: WorkloadRun) -> dict:
-    """One workload of the report (format: README, "hwbench validate")."""
+    """One workload of the report (format: docs/validation.md, "The report")."""
     work = counts(run)
     level = memory_level(profile, work.working_set_bytes)
     convention = byte_convention(run.device, level)
     moved = work.bytes_moved(convention)
-    calibrated = predict(profile, work.flops, moved, run.precision, level, theoretical=False,
-                         read_only=work.bytes_written == 0)
-    theory = predict(profile, work.flops, moved, run.precision, level, theoretical=True)
+    predictions = {roofline: predict_with(profile, run, work, level, roofline) for roofline in ROOFLINES}
+    calibrated = predictions["calibrated"]
+    compute = profile.compute_roof(run.roof, run.precision)
+    checks = {roofline: violation(run, prediction) for roofline, prediction in predictions.items()}
     return {
-        "name": run.name, "library": run.library, "description": run.description, "precision": run.precision,
-        "level": level, "flops": work.flops, "bytes": moved, "bytes_counting": convention,
-        "counting": work.formula, "working_set_bytes": work.working_set_bytes,
+        "name": run.name, "library": run.library, "description": run.description, "kind": run.kind,
+        "precision": run.precision, "threads": run.threads, "level": level,
+        "roof": {"executes": run.roof, "compute_kernel": compute.kernel if compute else None,
+                 "instruction": compute.instruction if compute else None,
+                 "clock_mhz": compute.clock_mhz if compute else None,
+                 "library": compute.library if compute else None},
+        "flops": work.flops, "bytes": moved, "bytes_counting": convention, "counting": work.formula,
+        "working_set_bytes": work.working_set_bytes, "write_share": round(work.write_share(convention), 4),
         "intensity": round(work.flops / moved, 4) if moved else None,
-        "seconds": run.seconds, "measured_gflops": round(work.flops / run.seconds / 1e9, 3),
-        "threads": run.threads,
-        "predicted_seconds": {"calibrated": calibrated.seconds, "theoretical": theory.seconds},
-        "bound": {"calibrated": calibrated.bound, "theoretical": theory.bound},
-        "error_pct": {"calibrated": _rounded(error_pct(run.seconds, calibrated.seconds)),
-                      "theoretical": _rounded(error_pct(run.seconds, theory.seconds))},
-        "calibrated_note": calibrated.note,
-        "theoretical_note": theory.note,
-        "excluded": exclusion(run.device, calibrated.seconds),
+        "seconds": run.seconds, "samples": len(run.samples), "noise_pct": round(100 * sample_noise(run), 2),
+        "measured_gflops": round(work.flops / run.seconds / 1e9, 3),
+        "measured_gbps": round(moved / run.seconds / 1e9, 3),
+        "roofs": {roofline: {"compute_gflops": p.compute_gflops, "compute_source": p.compute_source,
+                             "memory_gbps": _rounded(p.memory_gbps, 3), "memory_source": p.memory_source,
+                             "note": p.note} for roofline, p in predictions.items()},
+        "predicted_seconds": {roofline: p.seconds for roofline, p in predictions.items()},
+        "bound": {roofline: p.bound for roofline, p in predictions.items()},
+        "fraction_of_roof": {roofline: _rounded(p.seconds / run.seconds, 4) if p.seconds else None
+                             for roofline, p in predictions.items()},
+        "error_pct": {roofline: _rounded(error_pct(run.seconds, p.seconds)) for roofline, p in predictions.items()},
+        "violation": {roofline: checks[roofline][0] for roofline in ROOFLINES},
+        "tolerance_pct": {roofline: _rounded(100 * checks[roofline][1]) if checks[roofline][1] is not None else None
+                          for roofline in ROOFLINES},
+        "excluded": exclusion(run.device, calibrated.seconds, run, compute.kernel if compute else None),
     }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
 
 
 def _median_abs(values: list[float]) -> float | None:
     return round(statistics.median(abs(v) for v in values), 2) if values else None
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Medians of |error| over the workloads not excluded, the pairwise comparison, and the verdict.
+def _tightness(rows: list[dict], roofline: str) -> dict:
+    """Median |error| over the rows ``roofline`` predicts without violation: memory-bound, compute-bound, all."""
+    fair = [row for row in rows if row["error_pct"][roofline] is not None and not row["violation"][roofline]]
+    by_bound = {bound: [row for row in fair if row["bound"][roofline] == bound] for bound in ("memory", "compute")}
+    return {
+        **{f"{bound}_bound": {"median_abs_error_pct": _median_abs([r["error_pct"][roofline] for r in chosen]),
+                              "workloads": [r["name"] for r in chosen]} for bound, chosen in by_bound.items()},
+        "all": {"median_abs_error_pct": _median_abs([r["error_pct"][roofline] for r in fair]),
+                "workloads": [r["name"] for r in fair]},
+    }
 
-    The verdict compares the two medians over the same workloads (those with both predictions); the
-    calibrated median over every included workload is reported beside it."""
+
+def summarize(rows: list[dict]) -> dict:
+    """The verdict in two steps over the workloads not excluded (docs/validation.md, "The verdict").
+
+    (a) bound: a roofline fails a workload when the workload ran faster than it allows beyond the measured noise
+    (a violation) or when it gives no bound at all (a paper roofline without the level's bandwidth, for a
+    memory-bound workload); (b) tightness: median |error| over the workloads each roofline predicts without
+    violation (memory-bound, compute-bound, all) and over those both predict without violation. Verdict: fewer
+    bound failures wins; equal, the lower median over the workloads both predict; equal, ``tie``."""
     included = [row for row in rows if row["excluded"] is None]
     if not included:
-        raise UsageError("every workload was excluded as unpredictable (too short); nothing to validate: "
-                         "run without --quick or on a larger device")
-    paired = [row for row in included if row["error_pct"]["theoretical"] is not None]
-    medians = {"calibrated": _median_abs([row["error_pct"]["calibrated"] for row in included]),
-               "theoretical": _median_abs([row["error_pct"]["theoretical"] for row in paired])}
-    compared = {"workloads": [row["name"] for row in paired],
-                "calibrated": _median_abs([row["error_pct"]["calibrated"] for row in paired]),
-                "theoretical": medians["theoretical"]}
-    if not paired:
-        verdict = "no_theory"
-    elif compared["calibrated"] <= compared["theoretical"]:
-        verdict = "calibrated_better"
+        raise UsageError("every workload was excluded (too short, or no matching roof in the profile); nothing to "
+                         "validate: run without --quick, on a larger device, or with a profile of 'hwbench run'")
+    per_roofline = {}
+    for roofline in ROOFLINES:
+        violated = [row["name"] for row in included if row["violation"][roofline]]
+        unbounded = [row["name"] for row in included if row["predicted_seconds"][roofline] is None]
+        per_roofline[roofline] = {"violations": violated, "no_bound": unbounded,
+                                  "bound_failures": len(violated) + len(unbounded),
+                                  "predicted": len(included) - len(unbounded), "tightness": _tightness(included,
+                                                                                                         roofline)}
+    both = [row for row in included if all(row["error_pct"][r] is not None and not row["violation"][r]
+                                           for r in VERDICT_ROOFLINES)]
+    compared = {"workloads": [row["name"] for row in both],
+                **{r: _median_abs([row["error_pct"][r] for row in both]) for r in VERDICT_ROOFLINES}}
+    calibrated, theoretical = per_roofline["calibrated"], per_roofline["theoretical"]
+    if theoretical["predicted"] == 0:
+        verdict, basis = "no_theory", "no workload has a paper prediction: the profile lacks the paper figures it needs"
+    elif calibrated["bound_failures"] != theoretical["bound_failures"]:
+        better = calibrated["bound_failures"] < theoretical["bound_failures"]
+        verdict = "calibrated_better" if better else "calibrated_worse"
+        basis = (f"bound failures over the {len(included)} workloads in the verdict: calibrated "
+                 f"{calibrated['bound_failures']} ({len(calibrated['violations'])} violations, "
+                 f"{len(calibrated['no_bound'])} without a bound), paper {theoretical['bound_failures']} "
+                 f"({len(theoretical['violations'])} violations, {len(theoretical['no_bound'])} without a bound)")
+    elif not both or compared["calibrated"] == compared["theoretical"]:
+        verdict, basis = "tie", (f"equal bound failures ({calibrated['bound_failures']}) and equal median |error| over "
+                                 f"the {len(both)} workload(s) both predict without violation")
     else:
-        verdict = "calibrated_worse"
-    return {"median_abs_error_pct": medians, "compared": compared, "verdict": verdict}
+        verdict = "calibrated_better" if compared["calibrated"] < compared["theoretical"] else "calibrated_worse"
+        basis = (f"equal bound failures ({calibrated['bound_failures']}); median |error| over the {len(both)} "
+                 f"workload(s) both predict without violation: calibrated {compared['calibrated']}% vs paper "
+                 f"{compared['theoretical']}%")
+    return {"in_verdict": [row["name"] for row in included], "rooflines": per_roofline, "compared": compared,
+            "verdict": verdict, "verdict_basis": basis,
+            "median_abs_error_pct": {r: per_roofline[r]["tightness"]["all"]["median_abs_error_pct"]
+                                     for r in VERDICT_ROOFLINES}}
 
 
 def exit_code(report: dict) -> int:
-    """0, or 1 when the calibrated roofline predicts worse than the theoretical one on median."""
+    """0, or 1 when the calibrated roofline is the worse one (the verdict's answer is no)."""
     return 1 if report["verdict"] == "calibrated_worse" else 0
+
+
+ROOF_RULES = {
+    "calibrated": "compute: the measured roof of what the workload executes (compute.<precision> for FMA code, "
+                  "instruction_peaks.peaks.<add|mul|scalar_add|gemm>_<precision> otherwise); memory: the measured "
+                  "bandwidth at <level> of the profile's kernel whose share of written bytes is nearest the "
+                  "workload's (never a non-temporal one), else memory.<level>.measured_gbps",
+    "theoretical": "the paper figures at the nominal clock: the same compute roof's theoretical figure and "
+                   "memory.<level>.theoretical_gbps (what a datasheet gives)",
+    "theoretical_at_measured_clock": "the paper figures at the clock measured under each roof's kernel (shown "
+                                     "beside the verdict, not in it); DRAM's paper figure does not scale with it",
+}
 
 
 def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, profile_label: str,
                  created_at: str) -> dict:
-    """The whole report: header, one row per workload, medians, verdict (written by ``-o`` as YAML)."""
+    """The whole report: header, one row per roofline workload, the verdict's steps, and the latency-bound section
+    (written by ``-o`` as YAML)."""
     rows = [workload_row(profile, run) for run in runs if run.kind not in LATENCY_KINDS]  # those: latency_bound
     threads = sorted({run.threads for run in runs if run.threads is not None and run.kind not in LATENCY_KINDS})
     report = {
         "hwbench_validation": REPORT_VERSION, "hwbench_version": __version__, "created_at": created_at,
-        "device": {"id": profile.device_id, "name": device_name},
+        "device": {"id": profile.device_id, "name": device_name,
+                   "core": ((profile.data["device"].get("core_model") or {}).get("name"))},
         "profile": profile_label,
         "threads": threads[0] if len(threads) == 1 else None,
-        "roofs": {"calibrated": "compute.<precision>.measured_gflops; the best measured bandwidth at <level> of the "
-                                "profile's kernels with the workload's access pattern (read-only, or normal "
-                                "stores), else memory.<level>.measured_gbps",
-                  "theoretical": "compute.<precision>.theoretical_gflops (nominal clock), "
-                                 "memory.<level>.theoretical_gbps"},
+        "roofs": ROOF_RULES,
+        "violation_rule": f"a workload violates a roofline when its median time is below the prediction by more than "
+                          f"its samples' median absolute deviation over their median (at least {MIN_NOISE:.0%}) plus "
+                          "the bounding roof's own cv (none for a paper figure)",
+        "exclusion_reasons": EXCLUSION_REASONS,
         "workloads": rows,
         **summarize(rows), **latency_bound(profile, runs),
     }
@@ -285,7 +356,7 @@ def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, pr
 
 
 def notes(profile: Profile, report: dict) -> list[str]:
-    """What a reader must know to read the medians: threads, missing paper figures, the verdict's basis."""
+    """What a reader must know to read the verdict: threads, missing paper figures, exclusions, the basis."""
     lines = []
     measured_on = profile.data["device"].get("name")
     if measured_on != report["device"]["name"]:
@@ -294,103 +365,21 @@ def notes(profile: Profile, report: dict) -> list[str]:
     if report["threads"] is not None:
         lines.append(f"workloads ran on {report['threads']} thread(s); the profile's roofs were measured on "
                      f"{run_threads if run_threads is not None else 'the whole device'}")
-    for level in sorted({row["level"] for row in report["workloads"] if row["theoretical_note"]}):
+    for level in sorted({row["level"] for row in report["workloads"]
+                         if (row["roofs"]["theoretical"]["note"] or "").startswith("memory.")}):
         reason = profile.data["memory"][level].get("theoretical_source") or "no reason given"
-        lines.append(f"memory.{level}.theoretical_gbps is unknown ({reason}): a workload compute-bound even at the "
-                     f"measured {level} bandwidth is predicted from the paper peak alone (a paper bandwidth is never "
-                     "below a measured one); the others have no theoretical prediction")
-    excluded = [row["name"] for row in report["workloads"] if row["excluded"]]
-    if excluded:
-        lines.append(f"kept out of the medians (no roofline should be expected to predict them): {', '.join(excluded)}")
-    compared = report["compared"]
-    if report["verdict"] == "no_theory":
-        lines.append("no workload has a theoretical prediction: the profile lacks the paper figures it needs; "
-                     "only the calibrated error is reported")
-    else:
-        lines.append(f"verdict over the {len(compared['workloads'])} workload(s) with both predictions: median "
-                     f"|error| calibrated {compared['calibrated']}% vs theoretical {compared['theoretical']}%")
+        lines.append(f"memory.{level} has no paper bandwidth ({reason}): the paper roofline bounds only workloads "
+                     "compute-bound even at the measured bandwidth; it gives the others no bound")
+    for row in report["workloads"]:
+        if row["excluded"]:
+            lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
+    for roofline in VERDICT_ROOFLINES:
+        violated = report["rooflines"][roofline]["violations"]
+        label = "calibrated" if roofline == "calibrated" else "paper"
+        lines.append(f"{label} roofline violated by {len(violated)} workload(s) in the verdict"
+                     + (f": {', '.join(violated)}" if violated else ""))
+    lines.append(f"verdict {report['verdict']}: {report['verdict_basis']}")
     return lines
 
 
-# Rendering ------------------------------------------------------------------------------------------------------
-
-TABLE_HEADER = ("workload", "level", "F/B", "GFLOP/s", "measured", "calibrated", "error", "theory", "error", "note")
-
-
-def _ms(seconds: float | None) -> str:
-    """3 significant digits: 0.352 ms, 22.6 ms, 1.28 s."""
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1e3:.3g} ms" if float(f"{seconds * 1e3:.3g}") < 1000 else f"{seconds:.3g} s"
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
-
-
-def table_rows(report: dict) -> list[tuple[str, ...]]:
-    """The header and one row per workload: measured time, both predictions and both errors side by side."""
-    rows = [TABLE_HEADER]
-    for row in report["workloads"]:
-        predicted, error = row["predicted_seconds"], row["error_pct"]
-        note = "excluded" if row["excluded"] else ("no theory" if predicted["theoretical"] is None else "")
-        rows.append((row["name"], row["level"], f"{row['intensity']:.3g}", f"{row['measured_gflops']:,.1f}",
-                     _ms(row["seconds"]), _ms(predicted["calibrated"]), _signed(error["calibrated"]),
-                     _ms(predicted["theoretical"]), _signed(error["theoretical"]), note))
-    return rows
-
-
-def summary_lines(report: dict) -> list[str]:
-    """The notes, then the medians (each over the workloads it covers) and the verdict."""
-    medians, rows = report["median_abs_error_pct"], [row for row in report["workloads"] if not row["excluded"]]
-    with_theory = sum(row["error_pct"]["theoretical"] is not None for row in rows)
-    theory = "-" if medians["theoretical"] is None else f"{medians['theoretical']}%"
-    return [*(f"note: {note}" for note in report["notes"]),
-            f"median |error| on {report['device']['id']}: calibrated {medians['calibrated']}% ({len(rows)} "
-            f"workloads), theoretical {theory} ({with_theory} with a theoretical prediction); verdict: "
-            f"{report['verdict']}"]
-
-
-def rich_table(report: dict):
-    """The workloads as a rich Table; every cell is a ``Text`` (names are never read as console markup)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    header, *body = table_rows(report)
-    title = f"hwbench validate: {report['device']['name']} ({report['device']['id']}), profile {report['profile']}"
-    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
-    for column in header:
-        table.add_column(column, justify="left" if column in ("workload", "level", "note") else "right")
-    for row in body:
-        table.add_row(*(Text(cell, style="dim" if row[-1] == "excluded" else "") for cell in row))
-    return table
-
-
-def to_markdown(report: dict) -> str:
-    header, *body = table_rows(report)
-    lines = [f"**hwbench validate** {report['device']['name']} (`{report['device']['id']}`), profile "
-             f"`{report['profile']}`, {report['created_at']}", "",
-             "| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" if c in ("workload", "level", "note") else "---:" for c in header) + " |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    lines += ["", *(f"- {line}" for line in summary_lines(report))]
-    return "\n".join(lines) + "\n"
-
-
-def print_report(report: dict, output_format: str, console) -> None:
-    """The report on stdout: a table with the notes and medians under it (``console``), or JSON, or Markdown."""
-    import json
-    import sys
-
-    if output_format == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    elif output_format == "markdown":
-        sys.stdout.write(to_markdown(report))
-    else:
-        from .render import print_table
-
-        print_table(rich_table(report), console)
-        for line in summary_lines(report):
-            console.print(line, markup=False)
-        print_latency_bound(report, console)
+__all__ = ["Counts", "build_report", "byte_convention", "counts", "exit_code", "summarize", "workload_row"]

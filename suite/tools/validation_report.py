@@ -1,10 +1,11 @@
 """Read a validation report (``hwbench validate -o FILE``) for the roofline chart: its workloads as marks.
 
-The format (version 1, ``hwbench_validation: 1``) is issue 12's: a mapping with ``workloads``, a list of
-mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null), ``measured_gflops``,
-``precision``, ``level``, ``error_pct`` ({calibrated, theoretical}) and ``excluded`` (null, or why no roofline
-should predict it). Only what the chart needs is read and checked; a damaged file is refused with one line
-naming the problem.
+The format (``hwbench_validation: 1`` or ``2``; docs/validation.md, "The report") is a mapping with ``workloads``,
+a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
+``measured_gflops``, ``precision``, ``level``, ``error_pct`` ({calibrated, theoretical, ...}), ``excluded`` (null,
+or why it is kept out of the verdict) and, from version 2, ``violation`` ({roofline: true when the workload ran
+faster than that roofline allows beyond the measured noise}). Only what the chart needs is read and checked; a
+damaged file is refused with one line naming the problem.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import yaml
 from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)  # 2 adds per-workload violations and the roof each workload is predicted with
+VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class WorkloadMark:
     precision: str | None
     calibrated_error_pct: float | None  # 100 x (measured - predicted) / predicted seconds, calibrated roofs
     excluded: str | None  # why no roofline should predict it; None when it counts
+    violates: tuple[str, ...] = ()  # the rooflines ("calibrated", "paper") it ran faster than, beyond the noise
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ def load_validation_report(path: str | Path) -> ValidationReport:
     if not isinstance(data, dict) or "hwbench_validation" not in data:
         raise refuse("not a validation report (no hwbench_validation key)")
     version = data["hwbench_validation"]
-    if version != FORMAT_VERSION or isinstance(version, bool):
-        raise refuse(f"format version {version!r} is not {FORMAT_VERSION}, the one this hwbench reads")
+    if version not in FORMAT_VERSIONS or isinstance(version, bool):
+        raise refuse(f"format version {version!r} is not one this hwbench reads "
+                     f"({', '.join(map(str, FORMAT_VERSIONS))})")
     workloads = data.get("workloads")
     if not isinstance(workloads, list):
         raise refuse("'workloads' is missing or not a list")
@@ -96,8 +100,13 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         calibrated = float(calibrated) if isinstance(calibrated, (int, float)) and not isinstance(calibrated, bool) \
             and math.isfinite(calibrated) else None
         precision = entry.get("precision")
+        flags = entry.get("violation")
+        well_formed = isinstance(flags, dict) and all(v in (True, False, None) for v in flags.values())
+        if flags is not None and not well_formed:
+            raise refuse(f"{where} ({name}).violation is {flags!r}: give a mapping of roofline to true, false or null")
+        violates = tuple(VIOLATION_LABELS[key] for key in VIOLATION_LABELS if (flags or {}).get(key) is True)
         marks.append(WorkloadMark(name, numbers["intensity"], numbers["measured_gflops"],
-                                  precision if isinstance(precision, str) else None, calibrated, excluded))
+                                  precision if isinstance(precision, str) else None, calibrated, excluded, violates))
     device = data.get("device")
     device_name = device.get("name") if isinstance(device, dict) and isinstance(device.get("name"), str) else None
     return ValidationReport(source, device_name, marks)

@@ -1,6 +1,6 @@
 """``WorkloadRun``: what one workload of ``hwbench validate`` ran and how long it took (no counts, no prediction).
 
-The record names the computation (``kind``) and its shape; ``hwbench.tools.validate`` turns those into
+The record names the computation (``kind``) and its shape; ``hwbench.tools.workload_counts`` turns those into
 closed-form FLOP and byte counts. Keeping the counting there, away from the code that runs, means the same
 formulas serve the CPU and the GPU, and they are tested on hand-made records.
 """
@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The computations ``hwbench.tools.validate`` can count (its COUNTS table has one formula per kind).
-KINDS = ("matmul", "stencil5", "dot", "sum", "triad_two_pass", "axpy", "random_walk", "hash_walk")
+# The computations ``hwbench.tools.workload_counts.counts`` can count (one closed form per kind), and the latency
+# kinds ``hwbench.tools.validate_latency`` predicts.
+KINDS = ("matmul", "matmul_blocked", "stencil5", "stencil7", "dot", "sum", "triad_two_pass", "axpy", "add", "scale",
+         "saxpy", "spmv_csr", "scan_two_pass", "nbody", "random_walk", "hash_walk")
 LATENCY_KINDS = ("random_walk", "hash_walk")  # predicted from the latency ceilings, kept out of the roofline verdict
+# The compute roof a workload executes (``hwbench.Profile.compute_roof``): fma (fused multiply-add vectors), add or
+# mul (vector adds or multiplies without FMA), scalar_add (scalar adds), gemm (the library's GEMM).
+ROOFS = ("fma", "add", "mul", "scalar_add", "gemm")
 
 
 @dataclass(frozen=True)
 class WorkloadRun:
     """One timed workload. ``seconds`` is the median of ``samples``, each the time of one call.
 
-    ``shape``: (n,) for a matmul of n x n matrices and for the vector kinds (n elements), (rows, cols) for the
-    stencil. ``precision`` is the profile's compute key whose roof the workload runs on (fp64, fp32,
-    tensor_fp16, ...). ``threads``: the CPU cores it ran on (None on a GPU)."""
+    ``shape``: (n,) for a matmul of n x n matrices, the n-body's n bodies and the vector kinds (n elements),
+    (rows, cols) for the 5-point stencil, (nz, ny, nx) for the 7-point one, (rows, nonzeros) for the sparse
+    matrix-vector product, (n, parts) for the two-pass scan. ``precision`` is the profile's compute key whose roof
+    the workload runs on (fp64, fp32, tensor_fp16, ...); ``roof`` the instructions its inner loop executes
+    (``ROOFS``), named in the report. ``threads``: the CPU cores it ran on (None on a GPU)."""
 
     name: str
     device: str  # "cpu" or "gpu"
@@ -34,10 +41,13 @@ class WorkloadRun:
     samples: tuple[float, ...] = ()
     threads: int | None = None
     details: dict = field(default_factory=dict)
+    roof: str = "fma"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: unknown workload kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if self.roof not in ROOFS:
+            raise ValueError(f"{self.name}: unknown compute roof {self.roof!r}; known: {', '.join(ROOFS)}")
 
 
 def count_label(n: int) -> str:

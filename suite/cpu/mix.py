@@ -1,0 +1,216 @@
+"""Compute roofs by instruction mix on the CPU: the add, multiply and scalar add peaks (kernels/cpu_mix.py) on every
+pinned core, each with the clock under its own load, and the library GEMM ceiling (NumPy's matmul through its BLAS).
+
+The chain kernels are measured like the FMA peak (calls of about 50 ms, 20 ms with --quick; every call's checksum
+checked against its closed form), then run again interleaved with the FMA family's clock probe (clock.py), which
+gives the clock under that instruction's load and the rate measured with it, as the low-precision family does.
+
+The GEMM ceiling is NumPy's ``matmul`` of two n x n matrices (``catalog.GEMM_SIZES``) with its BLAS limited to the
+run's thread count by threadpoolctl; the BLAS's own threads are not pinned (OpenBLAS is built with NO_AFFINITY).
+Every call's result is checked with the checksum identity sum(A B) = (1^T A)(B 1). The library and its version
+(threadpoolctl's report) are in the kernel's details and so in the profile: a figure users plan with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+
+from .. import catalog
+from ..catalog import Kernel
+from ..errors import MeasurementError
+from ..kernels import cpu_mix
+from ..kernels.cpu_llvm import CLOCK_SUPPORTED
+from ..measure import Sample, Work, measure_kernel
+from ..measurement import ComputeTheory
+from ..stats import KernelResult
+from ..validation import check_close
+from .clock import (
+    CLOCK_PROBE_BLOCKS,
+    FMA_BLOCK_SECONDS,
+    ROUND_SECONDS,
+    ClockResult,
+    calibrate_timestamp_hz,
+    new_ticks,
+    probe_problem,
+)
+from .family import CpuContext, FamilyRun, pool_runner
+from .fma import MUL_BLOCKS, calibrate_iterations, chain_clocks
+from .lowp import LOW_PER_CYCLE_CAUSE
+from .machine import CpuInfo
+from .theory import CoreModel, mix_rate
+
+CALL_SECONDS = {True: 0.02, False: 0.05}  # quick, full: as the FMA kernels
+PROBE_SECONDS = {True: 0.1, False: 0.25}  # the probed run per kernel
+GEMM_TOLERANCE = {"fp64": 1e-9, "fp32": 1e-3}  # relative error of the checksum: fp32 sums of 2048 products
+
+
+def chain_shape(context: CpuContext, kernel: Kernel) -> tuple[int, int]:
+    """(lanes, chains): the FMA kernels' full-rate vector width in elements (1 for the scalar kernels)."""
+    lanes = kernel.launch["lanes"] or context.core.simd_bits // (8 * kernel.element_bytes)
+    return lanes, kernel.launch["chains"]
+
+
+def _tolerance(kernel: Kernel) -> float:
+    return 0.0  # every step is exact (kernels/cpu_mix.py): any difference is a wrong result
+
+
+def measure_chains(context: CpuContext, kernel: Kernel) -> KernelResult:
+    lanes, chains = chain_shape(context, kernel)
+    operation = kernel.launch["operation"]
+    kernel_fn = cpu_mix.mix_kernel(operation, kernel.precision, lanes, chains)
+    args = cpu_mix.operands(operation, kernel.precision)
+    n_iter = calibrate_iterations(context, kernel_fn, args, CALL_SECONDS[context.options.quick])
+    last: list[float] = []
+    run = pool_runner(context, [partial(kernel_fn, n_iter, *args) for _ in context.cpus], last)
+    expected = cpu_mix.expected_checksum(lanes, chains)
+    flops = cpu_mix.flops_per_iteration(lanes, chains) * n_iter * len(context.cpus)
+    details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
+               "accumulate": kernel.launch["accumulate"], "simd_bits": lanes * 8 * kernel.element_bytes,
+               "lanes": lanes, "chains": chains, "iterations_per_thread": n_iter,
+               "counting": f"{kernel.launch['counting']}; {cpu_mix.STEPS_PER_ITERATION} instructions x {lanes} "
+                           f"lanes x {chains} chains x iterations x threads"}
+    return measure_kernel(kernel, run, lambda: check_close(kernel.name, last, expected, _tolerance(kernel)),
+                          Work(0, flops=flops), context.policy, details).result
+
+
+def probed_rate(context: CpuContext, kernel: Kernel, tsc_hz: float) -> tuple[float, float, float]:
+    """(add-chain MHz, multiply-chain MHz, GFLOP/s) of blocks of the kernel interleaved with the clock probe on every
+    selected core; the rate is each thread's median over rounds of a block's FLOPs over its own time (TSC)."""
+    lanes, chains = chain_shape(context, kernel)
+    operation = kernel.launch["operation"]
+    args = cpu_mix.operands(operation, kernel.precision)
+    n_iter = calibrate_iterations(context, cpu_mix.mix_kernel(operation, kernel.precision, lanes, chains), args,
+                                  FMA_BLOCK_SECONDS)
+    rounds = max(1, int(PROBE_SECONDS[context.options.quick] / ROUND_SECONDS))
+    probed = cpu_mix.mix_clock_kernel(operation, kernel.precision, lanes, chains)
+    context.pool.run([partial(probed, 1, 1, 1, *args, np.zeros(1, dtype=np.int64), *new_ticks(1))
+                      for _ in context.cpus])  # compile outside the timed call
+    buffers = [new_ticks(rounds) for _ in context.cpus]
+    blocks = [np.zeros(rounds, dtype=np.int64) for _ in context.cpus]
+    _, replies = context.pool.run([partial(probed, n_iter, CLOCK_PROBE_BLOCKS, MUL_BLOCKS, *args, block, *ticks)
+                                   for block, ticks in zip(blocks, buffers)])
+    check_close(f"{kernel.name} with clock probe", [r[0] for r in replies],
+                rounds * cpu_mix.expected_checksum(lanes, chains), _tolerance(kernel))
+    add_mhz, mul_mhz = chain_clocks([r[1:] for r in replies], buffers, tsc_hz)
+    block_flops = cpu_mix.flops_per_iteration(lanes, chains) * n_iter
+    rate = sum(float(np.median(block_flops / (block / tsc_hz))) for block in blocks) / 1e9
+    return add_mhz, mul_mhz, rate
+
+
+def blas_library() -> str:
+    """NumPy's version and the BLAS it calls (threadpoolctl's report)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [f"{info.get('internal_api', '?')} {info.get('version') or ''} ({info.get('architecture') or '?'} kernels, "
+            f"{info.get('threading_layer') or '?'} threads)".strip()
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+    return f"numpy {np.__version__}, {', '.join(blas) or 'BLAS not found by threadpoolctl'}"
+
+
+def measure_gemm(context: CpuContext, kernel: Kernel) -> KernelResult:
+    from threadpoolctl import threadpool_limits
+
+    n = kernel.launch["size"]
+    dtype = {"fp64": np.float64, "fp32": np.float32}[kernel.precision]
+    rng = np.random.default_rng(n)
+    a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+    c = np.zeros((n, n), dtype=dtype)
+    threads = len(context.cpus)
+    expected = float(a.sum(axis=0, dtype=np.float64) @ b.sum(axis=1, dtype=np.float64))
+
+    def run(calls: int) -> Sample:
+        started = time.perf_counter()
+        for _ in range(calls):
+            np.matmul(a, b, out=c)
+        return Sample(time.perf_counter() - started)
+
+    def validate() -> None:
+        total = float(c.sum(dtype=np.float64))
+        if not abs(total - expected) <= GEMM_TOLERANCE[kernel.precision] * expected:
+            raise MeasurementError(f"{kernel.name}: wrong result: checksum of C is {total!r}, expected {expected!r} "
+                                   "(sum(A B) = (1^T A)(B 1)); no figure is reported")
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        np.matmul(a, b, out=c)  # the BLAS's threads started and its buffers allocated outside the timing
+        details = {"instruction": kernel.launch["instruction"], "instruction_class": "library",
+                   "accumulate": kernel.precision, "library": blas_library(), "size": n, "blas_threads": threads,
+                   "counting": f"{kernel.launch['counting']}: {2 * n**3} FLOP per call"}
+        return measure_kernel(kernel, run, validate, Work(3 * n * n * a.itemsize, flops=2 * n**3), context.policy,
+                              details).result
+
+
+def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
+    return len(kernels)
+
+
+def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+    results = []
+    tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
+    for kernel in kernels:
+        context.step(kernel.name)
+        if "size" in kernel.launch:
+            results.append(measure_gemm(context, kernel))
+            continue
+        result = measure_chains(context, kernel)
+        if tsc_hz is not None:
+            add_mhz, mul_mhz, rate = probed_rate(context, kernel, tsc_hz)
+            problem = probe_problem(f"under {kernel.name}", add_mhz, mul_mhz, context.cpu.nominal_mhz)
+            if problem:
+                context.warnings.append(f"clock probe failed ({problem}): no clock or FLOP per cycle for "
+                                        f"{kernel.name}; its ceiling stands")
+            else:
+                result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
+                                             details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
+        results.append(result)
+    return FamilyRun(results)
+
+
+
+# Theory and the GEMM's clock (the session calls these when it builds the measurement) ------------------------
+
+KERNELS = {kernel.name: kernel for kernel in catalog.kernels("cpu") if kernel.family == "mix"}
+
+
+def mix_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int, result: KernelResult,
+               fma: ComputeTheory) -> ComputeTheory:
+    """The paper figure of a compute roof without FMA: cores x nominal clock x (instructions per cycle x lanes x 1
+    FLOP) for the add, multiply and scalar add peaks; the FMA peak of the precision (``fma``, the session's
+    ``compute_theory``) for the library GEMM, whose paper bound is the FMA units'."""
+    kernel = KERNELS[result.name]
+    if "size" in kernel.launch:
+        return dataclasses.replace(fma, clock_source="the FMA kernel's clock under load (clock.measured_mhz): a GEMM "
+                                                     "runs FMA instructions; not probed under the library call",
+                                   source=f"the FMA peak: {fma.source}")
+    found = mix_rate(core, kernel.launch["operation"]) if core_known else None
+    lanes = result.details.get("lanes") or 1
+    per_cycle = found[0] * lanes if found else None
+    if per_cycle is not None and float(per_cycle).is_integer():
+        per_cycle = int(per_cycle)
+    if found is None:
+        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
+    elif not cpu.nominal_mhz:
+        source = f"unknown: {cpu.nominal_source}"
+    else:
+        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} FLOP/cycle "
+                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {lanes} lanes x 1 FLOP); core: "
+                  f"{core.name}, {found[1]}")
+    return ComputeTheory(units=cores, per="core", clock="core",
+                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
+                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
+                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelResult:
+    """A library GEMM's result with the FMA kernel's clock under load of its precision, where the probe has one."""
+    mhz = (probe.trusted_under_load if probe else {}).get(result.precision)
+    if "size" not in KERNELS[result.name].launch or mhz is None:
+        return result
+    return dataclasses.replace(result, clocks_mhz={"core": mhz})
+
+
+__all__ = ["KERNELS", "mix_theory", "planned_steps", "run_family", "with_fma_clock"]
