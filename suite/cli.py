@@ -9,7 +9,6 @@ on stderr and an exit code: 0 success, 1 measurement failure (or a regression, f
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ import typer
 from . import limits, machine_load, process
 from .commands.validate import validate as validate_command
 from .console import (
+    OutputFormat,
     Progress,
     domain_errors,
     internal_error,
@@ -186,12 +186,6 @@ def predict(
 
 
 app.command(name="validate")(validate_command)  # real programs against both rooflines (commands/validate.py)
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from enum import Enum
 from typing import TypeVar
 
 import typer
@@ -18,6 +19,14 @@ from rich.console import Console
 from . import process
 from .errors import HwbenchError
 from .safe_text import printable
+
+
+class OutputFormat(str, Enum):
+    """The formats every report command prints (``--format``/``-f``): compare, history, fleet, validate."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
 
 # Tables need about 100 columns; when the stream is not a terminal (a log, a pipe) rich would assume 80.
 TABLE_WIDTH = 110

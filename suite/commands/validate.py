@@ -9,20 +9,13 @@ workload's output is wrong; 2 on bad input (a missing profile, a profile of anot
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..console import Progress, domain_errors, stderr, stdout_console
+from ..console import OutputFormat, Progress, domain_errors, stderr, stdout_console
 from ..errors import UsageError
-
-
-class ReportFormat(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
 
 
 def quick_profile(target: str) -> dict:
@@ -41,8 +34,8 @@ def validate(
                                                "device (default: the profile's, or auto without one).")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Also write the report as YAML (a file is "
                                                "replaced atomically).")] = None,
-    output_format: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
-    = ReportFormat.table,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes (2x the last-level cache instead of 4x, no "
                                         "2048 matmul) and fewer repetitions.")] = False,
 ) -> None:
