@@ -158,6 +158,8 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
 
 def _traffic_rate(result: KernelResult) -> float:
     """The ceiling in bytes actually moved (STREAM-convention ceiling x traffic / STREAM bytes)."""
+    if result.bytes_traffic is None or result.bytes_stream is None:  # every GB/s result counts both (measure.Work)
+        raise ValueError(f"{result.name}: a bandwidth result without its byte counts")
     return result.summary.ceiling * result.bytes_traffic / result.bytes_stream
 
 
@@ -195,7 +197,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
 def run_ceilings(results: list[KernelResult], compute: dict) -> dict[str, RunCeiling]:
     """Each kernel's own ceiling in this run, in its unit and convention (bandwidth: STREAM, as timelines
     count), for comparing a sustained timeline of the same kernel with it."""
-    found = {}
+    found: dict[str, RunCeiling] = {}
     for result in results:
         key = next((f"compute.{precision}.measured_gflops" for precision, entry in compute.items()
                     if entry["kernel"] == result.name), f"kernels[{result.name}].ceiling")
@@ -221,7 +223,7 @@ def build_profile(m: Measurement, host: Host) -> dict:
         for entry in memory.values():
             if entry["bytes_per_cycle_clock"] == "SM":
                 entry["bytes_per_cycle_per_sm"] = rounded(entry["bytes_per_cycle"] / m.device["sms"], 2)
-    caches = {}
+    caches: dict = {}
     if m.cache_sweep is not None:  # memory.l1/l2/l3 and the caches section
         levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
         memory = {**levels, **memory}

@@ -179,7 +179,7 @@ def _sticky_and_foreign(path: Path, directory: Path) -> bool:
     return bool(folder.st_mode & stat.S_ISVTX) and me != 0 and me not in (target.st_uid, folder.st_uid)
 
 
-def _write_fd(fd: int, data: bytes, path: str | Path) -> None:
+def _write_fd(fd: int, data: bytes, path: str | os.PathLike) -> None:
     view = memoryview(data)
     try:
         while view:
@@ -190,7 +190,7 @@ def _write_fd(fd: int, data: bytes, path: str | Path) -> None:
         raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
 
 
-def _write_stream(path: str | Path, text: str | bytes) -> None:
+def _write_stream(path: str | os.PathLike, text: str | bytes) -> None:
     data = text.encode() if isinstance(text, str) else text
     fd = inherited_fd(path)
     if fd is not None:

@@ -100,17 +100,19 @@ def latency_levels(run: LatencyRun, device: dict, clock: dict, warnings: list[st
     if device.get("id") != "cpu":
         mhz = run.definition.get("sm_clock_mhz")
         clock_source = run.definition.get("sm_clock_source")
-    found = {}
+    found: dict[str, dict] = {}
     chosen = level_points(run.points, device.get("caches") or {})
     dram = chosen.get("dram")
     named_by_sweep = not any(p.level for p in run.points)  # a device's own levels (GPU) are so by construction
-    for level in [lv for lv in ("l1", "l2", "l3") if lv in chosen and dram is not None and named_by_sweep]:
-        ratio = summary(chosen[level].samples_ns)["latency_ns"] / summary(dram.samples_ns)["latency_ns"]
-        if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
-            del chosen[level]
-            warnings.append(f"latency: no {level} plateau; its working sets answered at {ratio:.0%} of DRAM's "
-                            f"latency, so this {level} held less than sysfs says (a cache shared with other "
-                            f"tenants, or a VM's): no memory.{level}.latency_ns; see latency.curve")
+    if dram is not None and named_by_sweep:
+        dram_ns = summary(dram.samples_ns)["latency_ns"]
+        for cache in [lv for lv in ("l1", "l2", "l3") if lv in chosen]:
+            ratio = summary(chosen[cache].samples_ns)["latency_ns"] / dram_ns
+            if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
+                del chosen[cache]
+                warnings.append(f"latency: no {cache} plateau; its working sets answered at {ratio:.0%} of DRAM's "
+                                f"latency, so this {cache} held less than sysfs says (a cache shared with other "
+                                f"tenants, or a VM's): no memory.{cache}.latency_ns; see latency.curve")
     for level, point in chosen.items():
         figure = summary(point.samples_ns)
         cycles, median_cycles = _cycles(point, figure, mhz)
