@@ -15,7 +15,7 @@ fraction (1.0), ``enum`` and ``const`` tell ``True`` from ``1``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -114,5 +114,5 @@ class CompiledValidator:
     def __init__(self, check: Check, validator: Any):
         self.check, self.validator = check, validator
 
-    def iter_errors(self, data: Any):
+    def iter_errors(self, data: Any) -> Iterator[Any]:  # jsonschema's ValidationError, as the validator's own
         return iter(()) if self.check(data) else self.validator.iter_errors(data)

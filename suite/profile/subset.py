@@ -65,14 +65,14 @@ class NotPlain(Exception):
 
 
 @lru_cache(maxsize=64)
-def _entries(n: int) -> re.Pattern:
+def _entries(n: int) -> re.Pattern[str]:
     """The lines whose first non-blank character is at indentation ``n``, in three kinds: a plain key (group
     1) with what follows it on its line (group 2), a list item's dash (group 3), anything else (group 4)."""
     return re.compile(rf"\n {{{n}}}(?:([A-Za-z0-9_][A-Za-z0-9_.\-]*):(?:[ ]([^\n]*))?(?=\n)|(-)(?=[ \n])|(\S))")
 
 
 @lru_cache(maxsize=64)
-def _shallower(n: int) -> re.Pattern:
+def _shallower(n: int) -> re.Pattern[str]:
     """The lines with a non-blank character at an indentation below ``n`` (n >= 1)."""
     return re.compile(rf"\n {{0,{n - 1}}}\S")
 
@@ -239,7 +239,7 @@ def _freeze(keep: Keep) -> Any:
 
 
 @lru_cache(maxsize=8)
-def _validator_for(frozen: Any):
+def _validator_for(frozen: Any) -> Any:  # CompiledValidator, else a jsonschema validator (untyped)
     import jsonschema
 
     def thaw(value: Any) -> Any:
@@ -267,7 +267,7 @@ LAST_KEY = "warnings"
 # Reading --------------------------------------------------------------------------------------------
 
 
-def load_subset(path: str | os.PathLike, keep: KeepTree) -> dict:
+def load_subset(path: str | os.PathLike[str], keep: KeepTree) -> dict[str, Any]:
     """The kept keys of the profile at ``path``, checked as ``Profile.load`` checks them. A file the fast way
     cannot vouch for is read by ``Profile.load``: its UsageError is the one raised."""
     path = Path(path)
@@ -276,9 +276,10 @@ def load_subset(path: str | os.PathLike, keep: KeepTree) -> dict:
         read = {**keep, LAST_KEY: True}
         pruned, top = prune_text(text, read)
         if top and top[-1] == LAST_KEY and top.count(LAST_KEY) == 1 and all(k in top for k in required_top_level()):
-            data = yaml.load(pruned, Loader=BoundedLoader)
+            data: dict[str, Any] = yaml.load(pruned, Loader=BoundedLoader)
             check_profile(data, str(path), _validator_for(_freeze(read)))
             return data if LAST_KEY in keep else {key: value for key, value in data.items() if key != LAST_KEY}
     except Exception:  # noqa: BLE001 -- any doubt on the fast way: the full loader decides, with its message
         pass
-    return prune_data(Profile.from_yaml(text, str(path)).data, keep)
+    kept: dict[str, Any] = prune_data(Profile.from_yaml(text, str(path)).data, keep)  # a mapping's keys kept
+    return kept
