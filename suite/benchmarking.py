@@ -89,7 +89,7 @@ class CpuWorkload:
 
     def __call__(self) -> None:
         if self.pool is None:
-            raise RuntimeError("a workload is called inside its `with` block (its worker threads are closed)")
+            raise RuntimeError("call a workload inside its `with` block: outside it, its worker threads are closed")
         _, self._last = self.pool.run(self.tasks)
 
     def validate(self) -> None:

@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import UsageError
+from .schema_check import ErrorSource
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "device", "compute", "memory", "kernels")
@@ -60,7 +61,7 @@ def _inline_scalar_refs(node: Any, defs: dict[str, Any]) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> Any:  # a jsonschema Draft202012Validator (jsonschema ships no types)
+def _validator() -> ErrorSource:
     """The schema as hwbench checks it: scalar ``$ref``s inlined, and the bounds of the per-sample arrays left to
     ``_check_sample_arrays`` (the same rule in a plain loop). An H100 profile holds ~4,300 samples; checked
     through jsonschema they took 0.2 s of every load."""
@@ -148,7 +149,7 @@ def _bad_number(data: Any, parts: tuple[str | int, ...] = ()) -> tuple[tuple[str
     return None
 
 
-def check_profile(data: Any, source: str, validator: Any = None) -> None:
+def check_profile(data: Any, source: str, validator: ErrorSource | None = None) -> None:
     """Refuse anything that is not a schema-1 profile with finite numbers in their bounds, with a one-line
     reason that names the key. ``validator``: a jsonschema validator of another schema than the profile's
     (``subset.load_subset`` checks the keys it reads against the schema restricted to them)."""

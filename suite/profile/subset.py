@@ -36,7 +36,7 @@ import yaml
 from .format import _inline_scalar_refs, check_profile, json_schema
 from .model import Profile
 from .reading import BoundedLoader, read_text
-from .schema_check import CompiledValidator, Unsupported, compile_schema
+from .schema_check import CompiledValidator, ErrorSource, Unsupported, compile_schema
 
 # A keep tree: key -> True (the whole value) or a nested tree; "*" matches any key of that mapping. A tree
 # applied to a list applies to each item.
@@ -239,7 +239,7 @@ def _freeze(keep: Keep) -> Any:
 
 
 @lru_cache(maxsize=8)
-def _validator_for(frozen: Any) -> Any:  # CompiledValidator, else a jsonschema validator (untyped)
+def _validator_for(frozen: Any) -> ErrorSource:
     import jsonschema
 
     def thaw(value: Any) -> Any:
