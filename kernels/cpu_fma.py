@@ -175,4 +175,5 @@ def timestamp_now():
 
 
 def dtype_of(precision: str) -> type[np.floating]:
-    return {"fp64": np.float64, "fp32": np.float32}[precision]
+    table: dict[str, type[np.floating]] = {"fp64": np.float64, "fp32": np.float32}
+    return table[precision]

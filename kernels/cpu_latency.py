@@ -137,7 +137,7 @@ def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, de
     total = 0.0
     bursts = 0
     position = 0
-    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
+    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:  # type: ignore[call-arg]
         total += _sum(data[position:position + burst])
         bursts += 1
         position += burst
@@ -153,16 +153,18 @@ def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, de
 @njit(nogil=True)
 def wait_until(ticks: int) -> None:
     """Spin until the time-stamp counter reaches ``ticks`` (without the GIL)."""
-    while read_timestamp() < ticks:
+    while read_timestamp() < ticks:  # type: ignore[call-arg]  # numba stub, see _load_acquire
         pass
 
 
 @njit(nogil=True)
 def signal(address: int) -> None:
     """Store 1 at ``address`` (release): tells the injectors to stop."""
-    _store_release(address, 1)
+    _store_release(address, 1)  # type: ignore[call-arg]  # numba stub, see _load_acquire
 
 
+# numba's stub types an intrinsic's call with its typing function's signature (``typingctx`` first), but jitted
+# code calls it without ``typingctx``: the calls below carry a targeted ``type: ignore[call-arg]`` for that.
 @intrinsic
 def _load_acquire(typingctx, address):
     sig = types.int64(types.int64)
@@ -187,7 +189,7 @@ def _store_release(typingctx, address, value):
 @njit(nogil=True)
 def _wait_for(address: int, value: int, deadline_ticks: int) -> bool:
     spins = 0
-    while _load_acquire(address) != value:
+    while _load_acquire(address) != value:  # type: ignore[call-arg]  # numba stub, see _load_acquire
         spins += 1
         if spins % SPIN_CHECK == 0 and read_timestamp() > deadline_ticks:
             return False
@@ -199,7 +201,7 @@ def ping(line_a: int, line_b: int, rounds: int, deadline_ticks: int) -> int:
     """The initiating side: store round ``m`` into A, wait for it in B. Returns the rounds completed, or
     ``TIMED_OUT``."""
     for m in range(rounds):
-        _store_release(line_a, m)
+        _store_release(line_a, m)  # type: ignore[call-arg]  # numba stub, see _load_acquire
         if not _wait_for(line_b, m, deadline_ticks):
             return TIMED_OUT
     return rounds
@@ -211,14 +213,14 @@ def pong(line_a: int, line_b: int, rounds: int, deadline_ticks: int) -> int:
     for m in range(rounds):
         if not _wait_for(line_a, m, deadline_ticks):
             return TIMED_OUT
-        _store_release(line_b, m)
+        _store_release(line_b, m)  # type: ignore[call-arg]  # numba stub, see _load_acquire
     return rounds
 
 
 @njit(nogil=True)
 def read_timestamp_now() -> int:
     """The time-stamp counter, callable from Python."""
-    return read_timestamp()
+    return read_timestamp()  # type: ignore[call-arg]  # numba stub, see _load_acquire
 
 
 @njit(nogil=True)

@@ -60,7 +60,8 @@ def llvm_float_type(precision: str) -> ir.Type:
 
 
 def numba_float_type(precision: str) -> types.Type:
-    return {"fp64": types.float64, "fp32": types.float32}[precision]
+    table: dict[str, types.Type] = {"fp64": types.float64, "fp32": types.float32}
+    return table[precision]
 
 
 def splat(builder: ir.IRBuilder, scalar: ir.Value, vector_type: ir.VectorType) -> ir.Value:

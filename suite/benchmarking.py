@@ -70,11 +70,11 @@ class CpuWorkload:
 
     def _set_up_bandwidth(self, context: CpuContext) -> None:
         n, _ = stream.array_elements(self.cpu, len(self.cpus), self.options.array_bytes)
-        self.arrays = stream.allocate_arrays(self.pool, n)
+        self.arrays = stream.allocate_arrays(context.pool, n)
         self.tasks = stream.stream_tasks(self.kernel, self.arrays, len(self.cpus), self.core.simd_bits)
         self.unit = "GB/s"
         self.work_per_call = self.kernel.bytes_stream * n
-        self.pool.run(self.tasks)  # compile outside any timing
+        context.pool.run(self.tasks)  # compile outside any timing
 
     def _set_up_fma(self, context: CpuContext) -> None:
         lanes, chains = fma.fma_shape(context, self.kernel)
@@ -88,6 +88,8 @@ class CpuWorkload:
         self.work_per_call = cpu_fma.flops_per_iteration(lanes, chains) * iterations * len(self.cpus)
 
     def __call__(self) -> None:
+        if self.pool is None:
+            raise RuntimeError("call a workload inside its `with` block: outside it, its worker threads are closed")
         _, self._last = self.pool.run(self.tasks)
 
     def validate(self) -> None:

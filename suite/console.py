@@ -11,7 +11,8 @@ import functools
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,10 @@ from rich.console import Console
 from . import process
 from .errors import HwbenchError
 from .safe_text import printable
+
+if TYPE_CHECKING:  # rich.progress is imported only when a bar is drawn
+    from rich.progress import Progress as Bar
+    from rich.progress import TaskID
 
 
 class OutputFormat(str, Enum):
@@ -33,7 +38,7 @@ TABLE_WIDTH = 110
 
 
 class _Console(Console):
-    def print(self, *objects, **options) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **options: Any) -> None:
         """Plain strings (messages, paths, summary lines) are shown with control characters escaped; rich
         objects (tables) hold ``Text`` cells already made printable (``tools.cells``)."""
         super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
@@ -103,8 +108,8 @@ class Progress:
 
     def __init__(self, label: str):
         self.label = label
-        self.bar = None
-        self.task = None
+        self.bar: Bar | None = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> Progress:
         if stderr.is_terminal:
@@ -119,17 +124,18 @@ class Progress:
         return self
 
     def __call__(self, step: str, index: int, total: int) -> None:
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.update(self.task, description=f"{self.label}: {step}", completed=index, total=total)
         elif step != "done":
             stderr.print(f"hwbench: [{index + 1}/{total}] {self.label}: {step}", markup=False)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(exc_type, exc, traceback)
 
 
-def interrupted(error: BaseException | None = None, reported: bool = False, code: int | None = None) -> None:
+def interrupted(error: BaseException | None = None, reported: bool = False, code: int | None = None) -> NoReturn:
     """Ctrl-C (or SIGTERM, SIGHUP, --timeout: ``process.Stopped``): one line and its exit code, whatever was
     running. A second Ctrl-C while exiting is ignored, so it cannot print a traceback either."""
     import signal
@@ -144,7 +150,7 @@ def interrupted(error: BaseException | None = None, reported: bool = False, code
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): not 1, which compare, history and fleet gates read as a regression
 
 
-def internal_error(error: BaseException) -> None:
+def internal_error(error: BaseException) -> NoReturn:
     """A bug in hwbench, not bad input or a failed measurement: one line and exit 70, so that a CI gate on
     compare/history/fleet (exit 1: regression) cannot mistake it for a result. HWBENCH_DEBUG=1 re-raises it
     for the traceback."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .catalog import Kernel
 from .stats import KernelResult, RepetitionPolicy, summarize
@@ -104,7 +105,7 @@ class Measured:
 
 
 def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work: Work, policy: RepetitionPolicy,
-                   details: dict | None = None, sample_seconds: float | None = None,
+                   details: dict[str, Any] | None = None, sample_seconds: float | None = None,
                    name: str | None = None) -> Measured:
     """Time ``kernel`` per ``policy``, validate its output, and return its result (every sample kept)."""
     timing = time_kernel(run, policy, sample_seconds)

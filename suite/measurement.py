@@ -14,6 +14,7 @@ import platform
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .stats import KernelResult, Timeline
 from .version import __version__
@@ -30,7 +31,7 @@ class ComputeTheory:
     per: str  # "core" or "SM"
     clock: str  # the key in KernelResult.clocks_mhz of this unit's clock: "core" or "SM"
     clock_source: str  # how that clock was read
-    flop_per_cycle: int | None  # per unit, from the device's table; None when the table has no figure
+    flop_per_cycle: float | None  # per unit, from the device's table; None when the table has no figure
     nominal_mhz: float | None
     nominal_source: str
     source: str  # the formula with its inputs and sources, or why the figure is unknown
@@ -81,7 +82,7 @@ class CacheSweep:
     reason there are none)."""
 
     curves: tuple[SweepCurve, ...]
-    definition: dict
+    definition: dict[str, Any]
     bytes_per_cycle_per_core: dict[str, dict[str, float]] = field(default_factory=dict)
     theory_source: dict[str, str] = field(default_factory=dict)
 
@@ -123,11 +124,12 @@ class LatencyRun:
     sets, the loaded-latency curve, the core-to-core and NUMA matrices, each with how it was measured."""
 
     points: tuple[LatencyPoint, ...]
-    definition: dict
-    loaded: tuple[dict, ...] = ()  # {delay_ticks, samples_ns, injected_gbps} per injection rate, lightest first
-    loaded_definition: dict = field(default_factory=dict)
-    core_to_core: dict | None = None  # {cpus, samples_ns: {"i-j": [...]}, method}
-    numa: dict | None = None  # {nodes, matrix_ns | None, method or note}
+    definition: dict[str, Any]
+    # {delay_ticks, samples_ns, injected_gbps} per injection rate, lightest first
+    loaded: tuple[dict[str, Any], ...] = ()
+    loaded_definition: dict[str, Any] = field(default_factory=dict[str, Any])
+    core_to_core: dict[str, Any] | None = None  # {cpus, samples_ns: {"i-j": [...]}, method}
+    numa: dict[str, Any] | None = None  # {nodes, matrix_ns | None, method or note}
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,9 @@ class Measurement:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
 
-    device: dict
-    run: dict
-    clock: dict
+    device: dict[str, Any]
+    run: dict[str, Any]
+    clock: dict[str, Any]
     results: list[KernelResult]
     compute_theory: dict[str, ComputeTheory]  # precision -> inputs
     memory_theory: dict[str, MemoryTheory]  # level -> inputs; a level without one is "measured only"

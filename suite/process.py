@@ -66,7 +66,7 @@ def written_summary() -> str:
 
 def _stop(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # a second TERM while cleaning up does not cut the cleanup short
-    state.stopped = Stopped(SIGNAL_NAMES[signum], 128 + signum)
+    state.stopped = Stopped(SIGNAL_NAMES[signal.Signals(signum)], 128 + signum)
     raise state.stopped
 
 

@@ -20,6 +20,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 GIGA = 1e9
 CEILING_SHARE = 0.10  # the headline is reached by at least this share of the samples...
@@ -42,7 +43,7 @@ class RepetitionPolicy:
     min_seconds: float = 1.0
     max_repetitions: int = 1000
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"warmups": self.warmups, "min_repetitions": self.min_repetitions, "min_seconds": self.min_seconds,
                 "max_repetitions": self.max_repetitions}
 
@@ -199,16 +200,16 @@ class KernelResult:
     bytes_traffic: int | None  # per call, with write-allocate reads
     flops: int  # per call
     validated: bool
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict[str, Any])
     clocks_mhz: dict[str, float] = field(default_factory=dict)
     throttle_note: str | None = None
     sample_clocks_mhz: tuple[float | None, ...] = ()  # the clock read during each sample, where the device can
     paired_gflops: float | None = None  # a rate measured with clocks_mhz, in the same run (the CPU's probed FMA run)
     # What else ran while it was measured (CPU: each sample's on-CPU share, the contention of each batch's window)
-    contention: dict | None = None
+    contention: dict[str, Any] | None = None
     # Whether the ceiling agrees with its probed run (CPU FMA kernels: cpu/stability.py); "unstable" means no
     # FLOP per cycle may be derived from it
-    stability: dict | None = None
+    stability: dict[str, Any] | None = None
 
 
 def result_noise(result: KernelResult) -> float:
@@ -228,7 +229,7 @@ class Timeline:
     t_s: list[float] = field(default_factory=list)  # start of each interval, from the start of the run
     rate: list[float] = field(default_factory=list)  # throughput over each interval, in ``unit``
     clock_mhz: list[float | None] = field(default_factory=list)
-    extra: dict[str, list] = field(default_factory=dict)
+    extra: dict[str, list[object]] = field(default_factory=dict)
 
     def add(self, t_s: float, rate: float, clock_mhz: float | None = None, **extra: object) -> None:
         self.t_s.append(t_s)

@@ -163,7 +163,8 @@ def _run_mpi(device: str, output: str | None, save_root: Path | None, one_at_a_t
                            lambda target: _progress_for(progress, state["targets"])(target),
                            links_measurer(options.quick))
     process.state.no_rank_waits = True  # the gather was the last collective: a failure from here ends this rank only
-    profiles, written = [], set()
+    profiles: list[Profile] = []
+    written: set[str] = set()
     for rank_job, text in gathered.files:
         profile = Profile.from_yaml(text, f"the profile of rank {rank_job.rank}")  # checked before it is written
         # Rank 0 names every file, under its own -o and --save only, from what it derives: the host (made a

@@ -79,7 +79,8 @@ def layout(form: str, per_core_bytes: int, granule: int) -> tuple[int, int]:
 def arrays_of(buffer: np.ndarray, form: str, n: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's arguments (a, b, c): its arrays in ``buffer``; unused ones repeat the first."""
     views = [buffer[j * stride:j * stride + n] for j in range(ARRAYS[form])]
-    return tuple(views[j] if j < len(views) else views[0] for j in range(3))
+    a, b, c = (views[j] if j < len(views) else views[0] for j in range(3))
+    return a, b, c
 
 
 def prepare(form: str, arrays: tuple[np.ndarray, ...]) -> None:
@@ -136,10 +137,10 @@ def measure_point(context: CpuContext, kernel_fn, form: str, buffers: list[np.nd
 
     passes = 1
     for _ in range(8):  # calibrate: about CALL_SECONDS a call (the faster of two, so one hiccup cannot stop it)
-        seconds = min(run_passes(passes), run_passes(passes))
-        if seconds >= CALL_SECONDS / 2:
+        call_seconds = min(run_passes(passes), run_passes(passes))
+        if call_seconds >= CALL_SECONDS / 2:
             break
-        passes = max(passes + 1, min(passes * 100, math.ceil(passes * CALL_SECONDS / max(seconds, 1e-7))))
+        passes = max(passes + 1, min(passes * 100, math.ceil(passes * CALL_SECONDS / max(call_seconds, 1e-7))))
 
     def run(calls: int) -> Sample:
         return Sample(sum(run_passes(passes) for _ in range(calls)))

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from ..measure import Sample, time_kernel
 from ..measurement import LatencyPoint
 from ..stats import RepetitionPolicy
 from .family import CpuContext
+
+T = TypeVar("T")
 
 HUGE_PAGE = 2 * 2**20  # x86-64 and AArch64 (4 KiB base pages) transparent huge page
 SMAPS = Path("/proc/self/smaps")
@@ -123,11 +126,12 @@ class Chain:
         """Where a chase from the start is after ``loads`` loads."""
         return self.buffer.address + int(self.order[loads % self.n]) * cpu_latency.LINE_BYTES
 
-    def _on(self, worker: int, task: Callable[[], object]) -> object:
-        tasks = [task if i == worker else idle for i in range(len(self.context.cpus))]
-        return self.context.pool.run(tasks)[1][worker]
+    def _on(self, worker: int, task: Callable[[], T]) -> T:
+        tasks: list[Callable[[], object]] = [task if i == worker else idle for i in range(len(self.context.cpus))]
+        result: T = self.context.pool.run(tasks)[1][worker]  # the pool returns worker i's task's own result
+        return result
 
-    def on_worker(self, task: Callable[[], object]) -> object:
+    def on_worker(self, task: Callable[[], T]) -> T:
         """Run ``task`` on the chasing CPU's worker thread (pinned), and return what it returns."""
         return self._on(self.worker, task)
 

@@ -160,10 +160,10 @@ def cpu_limit(proc_cgroup: Path = PROC_CGROUP, root: Path = CGROUP_ROOT) -> CpuL
     for version, directory in _cgroup_dirs(proc_cgroup, root):
         try:
             if version == "v2":
-                quota, period = (directory / "cpu.max").read_text().split()[:2]
-                if quota == "max":
+                max_quota, max_period = (directory / "cpu.max").read_text().split()[:2]
+                if max_quota == "max":
                     continue
-                cpus, source = int(quota) / int(period), f"{directory / 'cpu.max'}: {quota} {period}"
+                cpus, source = int(max_quota) / int(max_period), f"{directory / 'cpu.max'}: {max_quota} {max_period}"
             else:
                 quota = int((directory / "cpu.cfs_quota_us").read_text())
                 period = int((directory / "cpu.cfs_period_us").read_text())

@@ -58,7 +58,7 @@ class FamilyRun:
     latency: LatencyRun | None = None  # the latency family's chase, loaded curve and matrices
 
 
-def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list) -> Run:
+def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list[Any]) -> Run:
     """``run(calls)`` for ``measure.time_kernel``: ``calls`` runs of ``tasks`` on the pinned pool, their seconds
     added up (each the slowest worker's), and the workers' last return values kept in ``last`` to validate."""
 

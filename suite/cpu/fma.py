@@ -160,15 +160,15 @@ def measure_fma(context: CpuContext, kernel: Kernel) -> KernelResult:
     return sample_fma(context, prepare_fma(context, kernel), cpu_limit())[0]
 
 
-def sustain_fma(context: CpuContext, kernel: Kernel) -> Timeline:
-    """The FMA kernel with the clock probe, on every selected core, for ``sustain_seconds``; each interval
+def sustain_fma(context: CpuContext, kernel: Kernel, duration: float) -> Timeline:
+    """The FMA kernel with the clock probe, on every selected core, for ``duration`` seconds; each interval
     gives one throughput sample (validated) and the clock under that load."""
     options = context.options
     run = fma_with_clock_probe(context, kernel, calibrate_timestamp_hz())
     rounds = max(1, int(options.sustain_interval / ROUND_SECONDS))
     timeline = Timeline(kernel.name, "GFLOP/s")
     start = time.perf_counter()
-    while (now := time.perf_counter()) - start < options.sustain_seconds:
+    while (now := time.perf_counter()) - start < duration:
         probed = run(rounds)
         # The rate over the FMA blocks alone (ProbedRun.gflops), comparable with compute.<precision>.measured_gflops.
         clock = None if probe_problem("", probed.clock_mhz, probed.mul_clock_mhz, context.cpu.nominal_mhz) else \
@@ -247,7 +247,9 @@ def measure_clock(context: CpuContext, kernels: Sequence[Kernel]) -> ClockResult
     cross = {"scalar": mul_scalar}
     nominal = context.cpu.nominal_mhz
     problems = [probe_problem("alone", scalar, cross["scalar"], nominal)]
-    under_load, rates, runs = {}, {}, {}
+    under_load: dict[str, float] = {}
+    rates: dict[str, float] = {}
+    runs: dict[str, tuple[ProbedRun, ...]] = {}
     for kernel in kernels:
         probed = probed_run(fma_with_clock_probe(context, kernel, tsc_hz), probe_rounds(context))
         under_load[kernel.precision], cross[kernel.precision] = probed.clock_mhz, probed.mul_clock_mhz
@@ -341,6 +343,8 @@ def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, 
         result = pooled(batches[name], record)
         if index is not None:
             chosen = probes[name][index]
+            # chosen_probe picks only a probe with a trusted clock, and as_rate trusts both chains or neither.
+            assert chosen.clock_mhz is not None and chosen.mul_clock_mhz is not None
             under_load[precision], cross[precision], rates[precision] = chosen.clock_mhz, chosen.mul_clock_mhz, \
                 chosen.gflops
             # The probed run agrees with the headline, so its clock is the headline's: FLOP per cycle is the
@@ -384,10 +388,11 @@ def pooled(batches: Sequence[tuple[KernelResult, Evidence]], stability: dict | N
 
 
 def sustained(context: CpuContext, kernels: Sequence[Kernel]) -> list[Timeline]:
-    if not context.options.sustain_seconds:
+    duration = context.options.sustain_seconds
+    if not duration:
         return []
-    context.step(f"sustained {kernels[0].name} ({context.options.sustain_seconds:g} s)")
-    return [sustain_fma(context, kernels[0])]
+    context.step(f"sustained {kernels[0].name} ({duration:g} s)")
+    return [sustain_fma(context, kernels[0], duration)]
 
 
 __all__ = ["fma_shape", "measure_fma", "planned_steps", "run_family"]

@@ -80,7 +80,8 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)), chain.unroll)
     points = []
     for delay in _mode(launch, "delays_ticks", quick):
-        samples, rates = [], []
+        samples: list[float] = []
+        rates: list[float] = []
         retaken = 0
         while len(samples) < launch["repeats"]:
             stop = np.zeros(8, dtype=np.int64)

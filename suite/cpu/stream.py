@@ -107,8 +107,8 @@ def sustained_kernel(kernels: Sequence[Kernel]) -> Kernel | None:
 
 
 def sustain_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.ndarray],
-                      state: dict[str, float]) -> Timeline:
-    """Run ``kernel`` back to back for ``sustain_seconds``; one sample per interval.
+                      state: dict[str, float], duration: float) -> Timeline:
+    """Run ``kernel`` back to back for ``duration`` seconds (``sustain_seconds``); one sample per interval.
 
     Repeating a STREAM kernel leaves its arrays as one run does (no kernel reads the array it writes),
     so one scalar replay validates the whole sustained run."""
@@ -118,7 +118,7 @@ def sustain_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
     timeline = Timeline(kernel.name, "GB/s")
     last: list[float] = []
     start = time.perf_counter()
-    while (now := time.perf_counter()) - start < options.sustain_seconds:
+    while (now := time.perf_counter()) - start < duration:
         busy, repetitions = 0.0, 0
         while time.perf_counter() - now < options.sustain_interval:
             seconds, last = context.pool.run(tasks)
@@ -146,8 +146,9 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         context.step(kernel.name)
         results.append(measure_bandwidth(context, kernel, arrays, state))
     timelines = []
-    sustained = sustained_kernel(kernels) if context.options.sustain_seconds else None
-    if sustained is not None:
-        context.step(f"sustained {sustained.name} ({context.options.sustain_seconds:g} s)")
-        timelines.append(sustain_bandwidth(context, sustained, arrays, state))
+    duration = context.options.sustain_seconds
+    sustained = sustained_kernel(kernels) if duration else None
+    if duration and sustained is not None:
+        context.step(f"sustained {sustained.name} ({duration:g} s)")
+        timelines.append(sustain_bandwidth(context, sustained, arrays, state, duration))
     return FamilyRun(results, timelines, array_elements=n)

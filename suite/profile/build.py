@@ -16,6 +16,7 @@ sample; each kernel entry keeps both its ``ceiling`` and its raw ``best``.
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from ..stats import CEILING_RULE, CONTENDED_ON_CPU, KernelResult, ceiling_on_cpu, result_noise, rounded, top_spread
@@ -49,7 +50,7 @@ def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
     return gflops / gbps
 
 
-def kernel_entry(result: KernelResult) -> dict:
+def kernel_entry(result: KernelResult) -> dict[str, Any]:
     s = result.summary
     clocks = [rounded(c, 1) for c in result.sample_clocks_mhz]
     return {
@@ -96,7 +97,7 @@ def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
 
 
 def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str],
-                  reports_throttling: bool = False) -> dict:
+                  reports_throttling: bool = False) -> dict[str, Any]:
     fpc_theory = theory.flop_per_cycle
     theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
     clock = result.clocks_mhz.get(theory.clock)
@@ -158,11 +159,13 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
 
 def _traffic_rate(result: KernelResult) -> float:
     """The ceiling in bytes actually moved (STREAM-convention ceiling x traffic / STREAM bytes)."""
+    if result.bytes_traffic is None or result.bytes_stream is None:  # every GB/s result counts both (measure.Work)
+        raise ValueError(f"{result.name}: a bandwidth result without its byte counts")
     return result.summary.ceiling * result.bytes_traffic / result.bytes_stream
 
 
 def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str],
-                 reports_throttling: bool = False) -> dict:
+                 reports_throttling: bool = False) -> dict[str, Any]:
     """The ceiling of one memory level: the kernel whose ceiling moved the most bytes per second (traffic),
     and the kernel with the highest ceiling by the STREAM convention."""
     top = max(results, key=_traffic_rate)
@@ -192,10 +195,10 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
     return entry
 
 
-def run_ceilings(results: list[KernelResult], compute: dict) -> dict[str, RunCeiling]:
+def run_ceilings(results: list[KernelResult], compute: dict[str, Any]) -> dict[str, RunCeiling]:
     """Each kernel's own ceiling in this run, in its unit and convention (bandwidth: STREAM, as timelines
     count), for comparing a sustained timeline of the same kernel with it."""
-    found = {}
+    found: dict[str, RunCeiling] = {}
     for result in results:
         key = next((f"compute.{precision}.measured_gflops" for precision, entry in compute.items()
                     if entry["kernel"] == result.name), f"kernels[{result.name}].ceiling")
@@ -205,7 +208,7 @@ def run_ceilings(results: list[KernelResult], compute: dict) -> dict[str, RunCei
     return found
 
 
-def build_profile(m: Measurement, host: Host) -> dict:
+def build_profile(m: Measurement, host: Host) -> dict[str, Any]:
     """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
@@ -222,7 +225,7 @@ def build_profile(m: Measurement, host: Host) -> dict:
         for entry in memory.values():
             if entry["bytes_per_cycle_clock"] == "SM":
                 entry["bytes_per_cycle_per_sm"] = rounded(entry["bytes_per_cycle"] / m.device["sms"], 2)
-    caches = {}
+    caches: dict[str, Any] = {}
     if m.cache_sweep is not None:  # memory.l1/l2/l3 and the caches section
         levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
         memory = {**levels, **memory}

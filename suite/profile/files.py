@@ -31,6 +31,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,7 +45,7 @@ class _ProfileDumper(yaml.SafeDumper):
     pass
 
 
-def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     # Short lists of scalars (cpus, isa, samples) read better inline.
     flow = all(not isinstance(x, (dict, list)) for x in data)
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
@@ -53,7 +54,7 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 _ProfileDumper.add_representer(list, _represent_list)
 
 
-def dump_yaml(data: dict) -> str:
+def dump_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_ProfileDumper, sort_keys=False, width=110, allow_unicode=True)
 
 
@@ -82,7 +83,7 @@ def _kind(path: Path) -> str:
 _INHERITED = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
 
 
-def inherited_fd(path: str | os.PathLike) -> int | None:
+def inherited_fd(path: str | os.PathLike[str]) -> int | None:
     """The descriptor ``path`` names when it is one this process inherited (``/dev/stdout``, ``/dev/stderr``,
     ``/dev/fd/N``, ``/proc/self/fd/N``), else None. Opening such a path again would open the file behind it
     afresh (from offset 0, without the shell's O_APPEND): hwbench writes to the descriptor instead."""
@@ -95,7 +96,7 @@ def inherited_fd(path: str | os.PathLike) -> int | None:
     return None
 
 
-def is_stream(path: str | os.PathLike) -> bool:
+def is_stream(path: str | os.PathLike[str]) -> bool:
     """True for ``-`` (standard output), an inherited descriptor, a character device or a FIFO: written
     through, never replaced."""
     return str(path) == STDOUT or inherited_fd(path) is not None or _kind(Path(path)) == "stream"
@@ -106,7 +107,7 @@ def _target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
-def check_writable(path: str | os.PathLike, create_parents: bool = False, option: str = "-o") -> None:
+def check_writable(path: str | os.PathLike[str], create_parents: bool = False, option: str = "-o") -> None:
     """Fail before measuring, not after, when the output cannot be written (the rules are in the module
     docstring). With ``create_parents``, the missing directories of ``path`` will be created at write time:
     check the nearest one that exists. Every refusal is a ``UsageError`` naming the problem and the fix."""
@@ -179,7 +180,7 @@ def _sticky_and_foreign(path: Path, directory: Path) -> bool:
     return bool(folder.st_mode & stat.S_ISVTX) and me != 0 and me not in (target.st_uid, folder.st_uid)
 
 
-def _write_fd(fd: int, data: bytes, path: str | Path) -> None:
+def _write_fd(fd: int, data: bytes, path: str | os.PathLike[str]) -> None:
     view = memoryview(data)
     try:
         while view:
@@ -190,7 +191,7 @@ def _write_fd(fd: int, data: bytes, path: str | Path) -> None:
         raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
 
 
-def _write_stream(path: str | Path, text: str | bytes) -> None:
+def _write_stream(path: str | os.PathLike[str], text: str | bytes) -> None:
     data = text.encode() if isinstance(text, str) else text
     fd = inherited_fd(path)
     if fd is not None:
@@ -243,7 +244,7 @@ def _keep_mode_and_owner(tmp: str, target: Path) -> None:
         pass
 
 
-def _temporary(path: str | os.PathLike, target: Path, text: str | bytes) -> str:
+def _temporary(path: str | os.PathLike[str], target: Path, text: str | bytes) -> str:
     """A temporary file beside ``target`` holding ``text``, flushed to the disk (fsync)."""
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -266,7 +267,7 @@ def _temporary(path: str | os.PathLike, target: Path, text: str | bytes) -> str:
     return tmp
 
 
-def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False,
+def write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parents: bool = False,
                  failure: type[HwbenchError] = HwbenchError) -> None:
     """``_write_atomic``; a write that fails (disk full, I/O error) raises ``failure`` (``fleet --prometheus``:
     a ``UsageError``, exit 2, since its exit 1 means "a slow device")."""
@@ -278,7 +279,7 @@ def write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: boo
         raise failure(str(error)) from None
 
 
-def _write_atomic(path: str | os.PathLike, text: str | bytes, create_parents: bool = False) -> None:
+def _write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parents: bool = False) -> None:
     """Write ``text`` to ``path`` following the rules in the module docstring.
 
     A regular file (or nothing) is replaced atomically: a temporary file beside it, renamed over it, so
@@ -336,7 +337,7 @@ def _claim(tmp: str, name: Path) -> bool:
 MAX_SAVE_SUFFIX = 10_000  # <stem>-1 ... <stem>-9999: more runs of one device in one second are not plausible
 
 
-def write_new(path: str | os.PathLike, text: str | bytes) -> Path:
+def write_new(path: str | os.PathLike[str], text: str | bytes) -> Path:
     """Write ``text`` under ``path``'s name, or ``<stem>-1``, ``<stem>-2``... if taken, never replacing a file:
     each name is claimed atomically (``_claim``), so two runs that chose one name at once both keep their file.
     Returns the name written."""

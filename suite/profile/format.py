@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from ..errors import UsageError
+from .schema_check import ErrorSource
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "device", "compute", "memory", "kernels")
@@ -35,16 +37,17 @@ _SHOWN = 60  # characters of a bad value shown in a message
 
 
 @lru_cache(maxsize=1)
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """The profile's JSON Schema (draft 2020-12), shipped as package data."""
     text = resources.files("hwbench.profile").joinpath(f"schema/profile-v{SCHEMA_VERSION}.schema.json").read_text()
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 SAMPLE_ARRAYS = ("samples", "sample_clocks_mhz")  # per-kernel arrays of positive numbers, thousands long
 
 
-def _inline_scalar_refs(node: Any, defs: dict) -> Any:
+def _inline_scalar_refs(node: Any, defs: dict[str, Any]) -> Any:
     """``node`` with every ``$ref`` to a scalar definition (``positive``, ``number_or_null``...) replaced by the
     definition itself: the same rules, without a reference lookup for each of thousands of numbers."""
     if isinstance(node, dict):
@@ -58,7 +61,7 @@ def _inline_scalar_refs(node: Any, defs: dict) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _validator():
+def _validator() -> ErrorSource:
     """The schema as hwbench checks it: scalar ``$ref``s inlined, and the bounds of the per-sample arrays left to
     ``_check_sample_arrays`` (the same rule in a plain loop). An H100 profile holds ~4,300 samples; checked
     through jsonschema they took 0.2 s of every load."""
@@ -71,7 +74,7 @@ def _validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-def _check_sample_arrays(data: dict, source: str) -> None:
+def _check_sample_arrays(data: dict[str, Any], source: str) -> None:
     """Every per-sample figure of every kernel is a positive number (the shipped schema's rule for them)."""
     kernels = data.get("kernels")
     for index, kernel in enumerate(kernels if isinstance(kernels, list) else ()):
@@ -90,7 +93,7 @@ def _one_line(text: str, limit: int = _SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def yaml_path(parts) -> str:
+def yaml_path(parts: Iterable[str | int]) -> str:
     """A location in the profile as its YAML keys: ``compute.fp64.measured_gflops``, ``kernels[0].best``."""
     text = ""
     for part in parts:
@@ -127,12 +130,12 @@ def _out_of_bounds(value: Any) -> str | None:
     return None
 
 
-def _bad_number(data: Any, parts: tuple = ()):
+def _bad_number(data: Any, parts: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], str] | None:
     """The path of the first number anywhere in ``data`` that ``_out_of_bounds`` refuses, and why; or None.
     Each container is visited once, even where YAML aliases share it between many places, and the walk is
     iterative (deep nesting cannot exhaust the stack)."""
     seen: set[int] = set()
-    stack: list[tuple[Any, tuple]] = [(data, parts)]
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, parts)]
     while stack:
         value, where = stack.pop()
         if isinstance(value, (dict, list)):
@@ -146,7 +149,7 @@ def _bad_number(data: Any, parts: tuple = ()):
     return None
 
 
-def check_profile(data: Any, source: str, validator: Any = None) -> None:
+def check_profile(data: Any, source: str, validator: ErrorSource | None = None) -> None:
     """Refuse anything that is not a schema-1 profile with finite numbers in their bounds, with a one-line
     reason that names the key. ``validator``: a jsonschema validator of another schema than the profile's
     (``subset.load_subset`` checks the keys it reads against the schema restricted to them)."""

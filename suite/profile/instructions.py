@@ -13,6 +13,8 @@ SM clock), is a measurement error: flagged, its per-cycle figure rejected.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..measurement import ComputeTheory, Measurement
 from ..stats import KernelResult, rounded
 
@@ -38,7 +40,7 @@ def _peak(units: int, mhz: float | None, per_cycle: float | None) -> float | Non
     return units * mhz * per_cycle / 1e3 if mhz and per_cycle else None
 
 
-def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict:
+def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict[str, Any]:
     details = result.details
     unit = result.unit[1:-2]  # FLOP or OP
     clock = result.clocks_mhz.get(theory.clock)
@@ -81,7 +83,7 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
     return entry
 
 
-def instruction_section(m: Measurement, warnings: list[str]) -> dict | None:
+def instruction_section(m: Measurement, warnings: list[str]) -> dict[str, Any] | None:
     """The section, or None when the run selected no low-precision kernel."""
     if not m.instruction_theory and not m.instruction_skipped:
         return None

@@ -15,6 +15,7 @@ intensity`` alone) keeps its points without a roofline figure.
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from ..measurement import IntensityCurve
 from ..stats import rounded
@@ -27,7 +28,7 @@ def roofline_gflops(intensity: float, peak_gflops: float | None, bandwidth_gbps:
     return min(peak_gflops, intensity * bandwidth_gbps)
 
 
-def curve_entry(curve: IntensityCurve, compute: dict, memory: dict) -> dict:
+def curve_entry(curve: IntensityCurve, compute: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
     """One curve of the section, its points against the profile's own roofline."""
     peak = compute.get(curve.precision, {}).get("measured_gflops")
     bandwidth = memory.get(curve.level, {}).get("measured_gbps")
@@ -53,7 +54,8 @@ def curve_entry(curve: IntensityCurve, compute: dict, memory: dict) -> dict:
     }
 
 
-def intensity_section(curves: tuple[IntensityCurve, ...], compute: dict, memory: dict) -> list[dict]:
+def intensity_section(curves: tuple[IntensityCurve, ...], compute: dict[str, Any],
+                      memory: dict[str, Any]) -> list[dict[str, Any]]:
     """The profile's ``intensity_sweep``: one entry per curve, in the order measured."""
     return [curve_entry(curve, compute, memory) for curve in curves]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 from ..measurement import LatencyPoint, LatencyRun
 from ..stats import confirmed_best, rounded, top_spread
@@ -45,7 +46,7 @@ NOT_BANDWIDTH = {"theoretical_gbps": None, "theoretical_source": "latency only: 
                  "measured_gbps": None}
 
 
-def summary(samples_ns: Sequence[float]) -> dict:
+def summary(samples_ns: Sequence[float]) -> dict[str, Any]:
     """latency_ns (confirmed best), median_ns and spread of one figure's samples."""
     rates = [1.0 / s for s in samples_ns if s > 0]
     best = 1.0 / confirmed_best(rates)
@@ -53,7 +54,7 @@ def summary(samples_ns: Sequence[float]) -> dict:
             "spread": rounded(top_spread(rates), 4), "samples_ns": [rounded(s, 3) for s in samples_ns]}
 
 
-def level_points(points: Sequence[LatencyPoint], caches: dict) -> dict[str, LatencyPoint]:
+def level_points(points: Sequence[LatencyPoint], caches: dict[str, Any]) -> dict[str, LatencyPoint]:
     """The point that gives each level its figure (``LEVEL_RULE``); points the device named keep their level."""
     named = {p.level: p for p in points if p.level}
     if named:
@@ -83,7 +84,7 @@ def level_points(points: Sequence[LatencyPoint], caches: dict) -> dict[str, Late
     return chosen
 
 
-def _cycles(point: LatencyPoint, figure: dict, mhz: float | None) -> tuple[float | None, float | None]:
+def _cycles(point: LatencyPoint, figure: dict[str, Any], mhz: float | None) -> tuple[float | None, float | None]:
     """(cycles of the headline, of the median): counted by the device, else ns x the clock."""
     if point.samples_cycles:
         ranked = summary(point.samples_cycles)
@@ -93,24 +94,26 @@ def _cycles(point: LatencyPoint, figure: dict, mhz: float | None) -> tuple[float
     return figure["latency_ns"] * mhz / 1e3, figure["median_ns"] * mhz / 1e3
 
 
-def latency_levels(run: LatencyRun, device: dict, clock: dict, warnings: list[str],
-                   kernel: str = "latency_chase") -> dict[str, dict]:
+def latency_levels(run: LatencyRun, device: dict[str, Any], clock: dict[str, Any], warnings: list[str],
+                   kernel: str = "latency_chase") -> dict[str, dict[str, Any]]:
     """The ``latency_*`` keys of each ``memory.<level>`` the chase measured."""
     mhz, clock_source = (None, None) if device.get("id") != "cpu" else run_clock(clock)
     if device.get("id") != "cpu":
         mhz = run.definition.get("sm_clock_mhz")
         clock_source = run.definition.get("sm_clock_source")
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     chosen = level_points(run.points, device.get("caches") or {})
     dram = chosen.get("dram")
     named_by_sweep = not any(p.level for p in run.points)  # a device's own levels (GPU) are so by construction
-    for level in [lv for lv in ("l1", "l2", "l3") if lv in chosen and dram is not None and named_by_sweep]:
-        ratio = summary(chosen[level].samples_ns)["latency_ns"] / summary(dram.samples_ns)["latency_ns"]
-        if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
-            del chosen[level]
-            warnings.append(f"latency: no {level} plateau; its working sets answered at {ratio:.0%} of DRAM's "
-                            f"latency, so this {level} held less than sysfs says (a cache shared with other "
-                            f"tenants, or a VM's): no memory.{level}.latency_ns; see latency.curve")
+    if dram is not None and named_by_sweep:
+        dram_ns = summary(dram.samples_ns)["latency_ns"]
+        for cache in [lv for lv in ("l1", "l2", "l3") if lv in chosen]:
+            ratio = summary(chosen[cache].samples_ns)["latency_ns"] / dram_ns
+            if ratio >= NOT_A_CACHE:  # the level's working sets answered at DRAM's latency: it held none of them
+                del chosen[cache]
+                warnings.append(f"latency: no {cache} plateau; its working sets answered at {ratio:.0%} of DRAM's "
+                                f"latency, so this {cache} held less than sysfs says (a cache shared with other "
+                                f"tenants, or a VM's): no memory.{cache}.latency_ns; see latency.curve")
     for level, point in chosen.items():
         figure = summary(point.samples_ns)
         cycles, median_cycles = _cycles(point, figure, mhz)
@@ -127,7 +130,8 @@ def latency_levels(run: LatencyRun, device: dict, clock: dict, warnings: list[st
     return found
 
 
-def merge_levels(memory: dict, levels: dict[str, dict], kernel: str = "latency_chase") -> dict:
+def merge_levels(memory: dict[str, Any], levels: dict[str, dict[str, Any]],
+                 kernel: str = "latency_chase") -> dict[str, Any]:
     """``memory`` with each level's latency keys added (a level no bandwidth kernel measured gets null GB/s)."""
     merged = dict(memory)
     for level, keys in levels.items():
@@ -135,7 +139,7 @@ def merge_levels(memory: dict, levels: dict[str, dict], kernel: str = "latency_c
     return merged
 
 
-def loaded_section(run: LatencyRun) -> dict | None:
+def loaded_section(run: LatencyRun) -> dict[str, Any] | None:
     if not run.loaded and not run.loaded_definition:
         return None
     definition = {k: v for k, v in run.loaded_definition.items() if k != "idle_samples_ns"}
@@ -152,7 +156,7 @@ def loaded_section(run: LatencyRun) -> dict | None:
     return {**definition, "idle": idle, "points": points}
 
 
-def core_to_core_section(c2c: dict) -> dict:
+def core_to_core_section(c2c: dict[str, Any]) -> dict[str, Any]:
     cpus = c2c.get("cpus", [])
     pairs = {pair: summary(samples) for pair, samples in c2c.get("samples_ns", {}).items()}
     matrix = [[None if a == b else (pairs.get(f"{min(a, b)}-{max(a, b)}") or pairs.get(f"{a}-{b}") or {})
@@ -160,7 +164,7 @@ def core_to_core_section(c2c: dict) -> dict:
     return {**{k: v for k, v in c2c.items() if k != "samples_ns"}, "matrix_ns": matrix, "pairs": pairs}
 
 
-def latency_section(run: LatencyRun, levels: dict[str, dict]) -> dict:
+def latency_section(run: LatencyRun, levels: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The profile's ``latency`` section: the curve, the rule, the loaded curve and the matrices."""
     named = {id(point): level for level, point in level_points(run.points, {}).items()} if any(
         p.level for p in run.points) else {}
@@ -168,10 +172,11 @@ def latency_section(run: LatencyRun, levels: dict[str, dict]) -> dict:
     curve = [{"working_set_bytes": p.working_set_bytes, **summary(p.samples_ns),
               **({"samples_cycles": [rounded(c, 1) for c in p.samples_cycles]} if p.samples_cycles else {}),
               "level": named.get(id(p)) or by_size.get(p.working_set_bytes)} for p in run.points]
-    section: dict = {"definition": run.definition, "headline": HEADLINE, "level_rule": LEVEL_RULE, "curve": curve,
-                     "levels": {level: {k: entry[k] for k in ("latency_ns", "latency_cycles", "latency_spread",
-                                                              "latency_working_set_bytes")}
-                                for level, entry in levels.items()}}
+    section: dict[str, Any] = {
+        "definition": run.definition, "headline": HEADLINE, "level_rule": LEVEL_RULE, "curve": curve,
+        "levels": {level: {k: entry[k] for k in ("latency_ns", "latency_cycles", "latency_spread",
+                                                 "latency_working_set_bytes")}
+                   for level, entry in levels.items()}}
     loaded = loaded_section(run)
     if loaded is not None:
         section["loaded"] = loaded

@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..measurement import CacheSweep, SweepCurve
 from ..stats import rounded
@@ -74,7 +75,7 @@ def _flat(values: Sequence[float], tolerance: float) -> bool:
     return middle > 0 and all(abs(v - middle) <= tolerance * middle for v in values)
 
 
-def level_of(per_thread_bytes: float, threads: int, caches: dict, l3_total: int | None) -> str:
+def level_of(per_thread_bytes: float, threads: int, caches: dict[str, Any], l3_total: int | None) -> str:
     """The smallest cache level that holds ``per_thread_bytes`` when ``threads`` threads each hold as much."""
     l1d, l2, l3 = caches.get("l1d"), caches.get("l2"), caches.get("l3")
     if l1d and per_thread_bytes <= l1d:
@@ -87,7 +88,7 @@ def level_of(per_thread_bytes: float, threads: int, caches: dict, l3_total: int 
     return "dram"
 
 
-def curve_plateaus(curve: SweepCurve, caches: dict, l3_total: int | None,
+def curve_plateaus(curve: SweepCurve, caches: dict[str, Any], l3_total: int | None,
                    tolerance: float = PLATEAU_TOLERANCE) -> list[Plateau]:
     """The named plateaus of ``curve``, one per level at most, smallest working set first."""
     rates = [best for _, best, _ in curve.points]
@@ -119,7 +120,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSweep, cores: int,
-                nominal_mhz: float | None, clock: tuple[float | None, str | None], warnings: list[str]) -> dict:
+                nominal_mhz: float | None, clock: tuple[float | None, str | None],
+                warnings: list[str]) -> dict[str, Any]:
     """``memory.<level>`` from the best kernel's plateau, in the layout of ``profile.build.memory_entry``."""
     mhz, clock_source = clock
     measured = plateau.best_gbps
@@ -160,7 +162,7 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
     return entry
 
 
-def run_clock(clock: dict) -> tuple[float | None, str | None]:
+def run_clock(clock: dict[str, Any]) -> tuple[float | None, str | None]:
     """The clock bytes per cycle are counted at: the scalar probe's (the add chain alone on every selected core:
     the cache kernels only load and store, so the clock under FMA load, which can be lower, does not apply to
     them; on the CI machine 3120 MHz under FMA load against 3177 alone, enough to put an L1 copy at 64.6 of
@@ -172,7 +174,8 @@ def run_clock(clock: dict) -> tuple[float | None, str | None]:
     return None, None
 
 
-def cache_levels(sweep: CacheSweep, device: dict, clock: dict, warnings: list[str]) -> tuple[dict, dict]:
+def cache_levels(sweep: CacheSweep, device: dict[str, Any], clock: dict[str, Any],
+                 warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(``memory.l1``/``l2``/``l3`` entries, the ``caches`` section) of a sweep. ``memory.dram`` stays STREAM's:
     the sweep's largest working sets (2-4x the last-level cache) still hit in it, so its DRAM plateau is kept in
     ``caches.plateaus`` only."""
@@ -181,7 +184,7 @@ def cache_levels(sweep: CacheSweep, device: dict, clock: dict, warnings: list[st
     found = [(curve, curve_plateaus(curve, caches, l3_total)) for curve in sweep.curves]
     widest = max((curve.threads for curve in sweep.curves), default=1)
     cores = device.get("cores") or widest
-    entries: dict[str, dict] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for level in CACHE_LEVELS:
         candidates = [(curve, p) for curve, plateaus in found if curve.threads == widest
                       for p in plateaus if p.level == level]

@@ -45,10 +45,10 @@ class BoundedLoader(_BASE):  # type: ignore[misc,valid-type]
                 node.start_mark)
         return super().construct_document(node)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
-            seen: set = set()
+            seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 try:
@@ -60,7 +60,8 @@ class BoundedLoader(_BASE):  # type: ignore[misc,valid-type]
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping", node.start_mark, f"found the key {key!r} twice",
                         key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 
@@ -86,7 +87,8 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if type(node) is yaml.SequenceNode:
-        return node.value
+        items: list[yaml.Node] = node.value
+        return items
     if type(node) is yaml.MappingNode:
         return [part for pair in node.value for part in pair]
     return []
@@ -115,7 +117,7 @@ _WHY = {errno.ENOENT: "no such file", errno.EACCES: "permission denied", errno.E
         errno.ENXIO: "no such device", errno.EAGAIN: "it would block"}
 
 
-def read_text(path: str | os.PathLike, what: str = "profile", fix: str = "give a YAML file written by "
+def read_text(path: str | os.PathLike[str], what: str = "profile", fix: str = "give a YAML file written by "
               "'hwbench run'") -> str:
     """The text of the regular file ``path`` (``-``: standard input), at most ``MAX_FILE_BYTES``, as UTF-8."""
     source = os.fspath(path)

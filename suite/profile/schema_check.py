@@ -15,8 +15,11 @@ fraction (1.0), ``enum`` and ``const`` tell ``True`` from ``1``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # jsonschema is imported on first use (it takes a while to import)
+    from jsonschema import ValidationError
 
 Check = Callable[[Any], bool]
 IGNORED = {"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples"}
@@ -107,12 +110,18 @@ def compile_schema(schema: Any) -> Check:
     return lambda value: all(check(value) for check in checks)
 
 
+class ErrorSource(Protocol):
+    """What hwbench asks of a schema validator: jsonschema's ``iter_errors`` (CompiledValidator has it too)."""
+
+    def iter_errors(self, instance: Any, /) -> Iterator[ValidationError]: ...
+
+
 class CompiledValidator:
     """``iter_errors`` as a jsonschema validator has it: nothing for a valid value (the compiled check), the
     jsonschema validator's own errors otherwise (so every message is jsonschema's)."""
 
-    def __init__(self, check: Check, validator: Any):
+    def __init__(self, check: Check, validator: ErrorSource):
         self.check, self.validator = check, validator
 
-    def iter_errors(self, data: Any):
+    def iter_errors(self, data: Any, /) -> Iterator[ValidationError]:
         return iter(()) if self.check(data) else self.validator.iter_errors(data)

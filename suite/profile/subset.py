@@ -29,18 +29,24 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 
 from .format import _inline_scalar_refs, check_profile, json_schema
 from .model import Profile
 from .reading import BoundedLoader, read_text
-from .schema_check import CompiledValidator, Unsupported, compile_schema
+from .schema_check import CompiledValidator, ErrorSource, Unsupported, compile_schema
 
 # A keep tree: key -> True (the whole value) or a nested tree; "*" matches any key of that mapping. A tree
 # applied to a list applies to each item.
-KeepTree = dict[str, Union[bool, "KeepTree"]]
+KeepTree = dict[str, Union[Literal[True], "KeepTree"]]
+Keep = KeepTree | Literal[True]  # what is kept of one value: all of it, or the tree of its kept keys
+
+
+def _subtree(keep: KeepTree, key: str) -> Keep | None:
+    """What ``keep`` keeps of ``key``'s value: its own entry, else the "*" entry; None: nothing."""
+    return keep.get(key, keep.get("*"))
 
 _KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-]*):(?: |$)", re.M)  # a plain key, as dump_yaml writes it
 _FIRST = re.compile(r"\n( *)\S")  # the first line that is not blank
@@ -59,14 +65,14 @@ class NotPlain(Exception):
 
 
 @lru_cache(maxsize=64)
-def _entries(n: int) -> re.Pattern:
+def _entries(n: int) -> re.Pattern[str]:
     """The lines whose first non-blank character is at indentation ``n``, in three kinds: a plain key (group
     1) with what follows it on its line (group 2), a list item's dash (group 3), anything else (group 4)."""
     return re.compile(rf"\n {{{n}}}(?:([A-Za-z0-9_][A-Za-z0-9_.\-]*):(?:[ ]([^\n]*))?(?=\n)|(-)(?=[ \n])|(\S))")
 
 
 @lru_cache(maxsize=64)
-def _shallower(n: int) -> re.Pattern:
+def _shallower(n: int) -> re.Pattern[str]:
     """The lines with a non-blank character at an indentation below ``n`` (n >= 1)."""
     return re.compile(rf"\n {{0,{n - 1}}}\S")
 
@@ -99,7 +105,7 @@ def _prune_mapping(text: str, start: int, stop: int, n: int, tree: KeepTree, out
         if not inline and (first := _FIRST.search(text, eol - 1, end)) and len(first.group(1)) > n \
                 and _shallower(len(first.group(1))).search(text, eol - 1, end):
             raise NotPlain(f"lines under {key!r} at two indentations")  # a key line lost: its children moved up
-        sub = tree.get(key, tree.get("*"))
+        sub = _subtree(tree, key)
         if sub is None:
             continue
         if sub is True or inline:  # the whole value, or a one-line value: kept whole
@@ -196,19 +202,18 @@ def prune_text(text: str, keep: KeepTree) -> tuple[str, list[str]]:
 # The data and the schema ----------------------------------------------------------------------------
 
 
-def prune_data(data: Any, keep: KeepTree | bool) -> Any:
+def prune_data(data: Any, keep: Keep) -> Any:
     """``data`` with only the kept keys (the structural twin of ``prune_text``)."""
     if keep is True:
         return data
     if isinstance(data, dict):
-        return {key: prune_data(value, keep.get(key, keep.get("*")))
-                for key, value in data.items() if key in keep or "*" in keep}
+        return {key: prune_data(value, sub) for key, value in data.items() if (sub := _subtree(keep, key)) is not None}
     if isinstance(data, list):
         return [prune_data(item, keep) for item in data]
     return data
 
 
-def restricted_schema(node: Any, keep: KeepTree | bool) -> Any:
+def restricted_schema(node: Any, keep: Keep) -> Any:
     """The JSON Schema ``node`` for the kept keys only: the same rule for each kept key, ``required`` cut
     to the kept keys, the rules of keys not kept dropped."""
     if keep is True or not isinstance(node, dict):
@@ -217,8 +222,8 @@ def restricted_schema(node: Any, keep: KeepTree | bool) -> Any:
     if isinstance(node.get("items"), dict):
         node["items"] = restricted_schema(node["items"], keep)
     if "properties" in node:
-        node["properties"] = {key: restricted_schema(rule, keep.get(key, keep.get("*")))
-                              for key, rule in node["properties"].items() if key in keep or "*" in keep}
+        node["properties"] = {key: restricted_schema(rule, sub) for key, rule in node["properties"].items()
+                              if (sub := _subtree(keep, key)) is not None}
     if isinstance(node.get("additionalProperties"), dict):
         if "*" in keep:
             node["additionalProperties"] = restricted_schema(node["additionalProperties"], keep["*"])
@@ -229,12 +234,12 @@ def restricted_schema(node: Any, keep: KeepTree | bool) -> Any:
     return node
 
 
-def _freeze(keep: KeepTree | bool) -> Any:
+def _freeze(keep: Keep) -> Any:
     return keep if keep is True else tuple(sorted((key, _freeze(value)) for key, value in keep.items()))
 
 
 @lru_cache(maxsize=8)
-def _validator_for(frozen: Any):
+def _validator_for(frozen: Any) -> ErrorSource:
     import jsonschema
 
     def thaw(value: Any) -> Any:
@@ -262,7 +267,7 @@ LAST_KEY = "warnings"
 # Reading --------------------------------------------------------------------------------------------
 
 
-def load_subset(path: str | os.PathLike, keep: KeepTree) -> dict:
+def load_subset(path: str | os.PathLike[str], keep: KeepTree) -> dict[str, Any]:
     """The kept keys of the profile at ``path``, checked as ``Profile.load`` checks them. A file the fast way
     cannot vouch for is read by ``Profile.load``: its UsageError is the one raised."""
     path = Path(path)
@@ -271,9 +276,10 @@ def load_subset(path: str | os.PathLike, keep: KeepTree) -> dict:
         read = {**keep, LAST_KEY: True}
         pruned, top = prune_text(text, read)
         if top and top[-1] == LAST_KEY and top.count(LAST_KEY) == 1 and all(k in top for k in required_top_level()):
-            data = yaml.load(pruned, Loader=BoundedLoader)
+            data: dict[str, Any] = yaml.load(pruned, Loader=BoundedLoader)
             check_profile(data, str(path), _validator_for(_freeze(read)))
             return data if LAST_KEY in keep else {key: value for key, value in data.items() if key != LAST_KEY}
     except Exception:  # noqa: BLE001 -- any doubt on the fast way: the full loader decides, with its message
         pass
-    return prune_data(Profile.from_yaml(text, str(path)).data, keep)
+    kept: dict[str, Any] = prune_data(Profile.from_yaml(text, str(path)).data, keep)  # a mapping's keys kept
+    return kept

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ..stats import Timeline, rounded, top_spread
 
@@ -34,6 +35,8 @@ BURST_SHARE = 0.1
 SUSTAINED_SHARE = 0.5
 DROP_THRESHOLD = 0.05
 MIN_INTERVAL_S = 0.1
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,11 @@ class RunCeiling:
 
 
 
-def _head(values: list, share: float) -> list:
+def _head(values: list[T], share: float) -> list[T]:
     return values[:max(1, math.ceil(len(values) * share))]
 
 
-def _tail(values: list, share: float) -> list:
+def _tail(values: list[T], share: float) -> list[T]:
     return values[-max(1, math.ceil(len(values) * share)):]
 
 
@@ -65,7 +68,7 @@ def drop_onset(t_s: list[float], rate: list[float], burst: float, threshold: flo
     return None
 
 
-def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) -> dict:
+def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) -> dict[str, Any]:
     """The profile entry of one sustained kernel: burst, sustained, drop, onset, clocks, the run's own ceiling
     of the kernel (when given) and the timeline."""
     if not timeline.rate:
@@ -98,14 +101,14 @@ def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) ->
     return entry
 
 
-def _against(sustained: float, ceiling: RunCeiling) -> dict:
+def _against(sustained: float, ceiling: RunCeiling) -> dict[str, Any]:
     return {"ceiling": rounded(ceiling.value), "ceiling_key": ceiling.key,
             "ceiling_spread": rounded(ceiling.spread, 5), "ceiling_clock_mhz": rounded(ceiling.clock_mhz, 1),
             "of_ceiling": rounded(sustained / ceiling.value, 4) if ceiling.value > 0 else None}
 
 
 def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str,
-                      ceilings: dict[str, RunCeiling] | None = None) -> dict:
+                      ceilings: dict[str, RunCeiling] | None = None) -> dict[str, Any]:
     """The profile's ``sustained`` section."""
     ceilings = ceilings or {}
     return {
@@ -121,7 +124,7 @@ def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: 
     }
 
 
-def sustain_warnings(section: dict) -> list[str]:
+def sustain_warnings(section: dict[str, Any]) -> list[str]:
     warnings = []
     for name, entry in section["kernels"].items():
         if entry["drop_percent"] >= 100 * DROP_THRESHOLD:
@@ -139,7 +142,7 @@ def sustain_warnings(section: dict) -> list[str]:
     return warnings
 
 
-def below_ceiling_warnings(section: dict) -> list[str]:
+def below_ceiling_warnings(section: dict[str, Any]) -> list[str]:
     """A warning for each kernel whose sustained figure sits below the run's own ceiling of it by more than
     ``DROP_THRESHOLD`` and by more than the noise (the timeline's spread and the ceiling's, in quadrature),
     with the likely cause from the clocks: the clock fell by at least half the gap -> throttling; else the
@@ -172,7 +175,8 @@ def below_ceiling_warnings(section: dict) -> list[str]:
 
 
 def sustained_extra(timelines: list[Timeline], duration_s: float | None, interval_s: float | None,
-                    clock_method: str, warnings: list[str], ceilings: dict[str, RunCeiling] | None = None) -> dict:
+                    clock_method: str, warnings: list[str],
+                    ceilings: dict[str, RunCeiling] | None = None) -> dict[str, Any]:
     """``{"sustained": section}`` for a profile (empty without timelines); appends the drop warnings and those
     of a sustained figure below the run's own ceiling."""
     if not timelines:

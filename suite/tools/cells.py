@@ -4,6 +4,7 @@ style. Shared by ``render.py`` and ``render_cluster.py``."""
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from rich import box
 from rich.table import Table
@@ -18,7 +19,7 @@ def styled(value: object, style: str = "") -> Text:
     return Text("\n".join(printable(line) for line in str(value).split("\n")), style=style)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

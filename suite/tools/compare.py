@@ -192,8 +192,11 @@ def _shared_machine(base: Ceiling, current: Ceiling) -> str | None:
 
 def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float) -> Row:
     if base is None or current is None:
-        present = base or current
-        return Row(present.key, present.unit, base and base.value, current and current.value, None, None,
+        present = base if base is not None else current
+        if present is None:
+            raise ValueError("compare_row needs a ceiling in at least one of the two profiles")
+        return Row(present.key, present.unit, base.value if base is not None else None,
+                   current.value if current is not None else None, None, None,
                    MISSING, "only in the baseline" if current is None else "only in the current profile")
     change = _relative(base.value, current.value)
     noise = math.hypot(base.spread, current.spread)

@@ -73,6 +73,8 @@ def kernel_marks(points: list[KernelPoint], roofs: ProfileRoofs, scale: float) -
         else:
             compute = min(roofs.compute, key=lambda r: (not r.measured, rank(r.key)))
             level = roofs.ridge_level
+            if level is None or level.measured is None:  # roofs.choose_roofs keeps no profile without one
+                raise ValueError(f"{roofs.name}: no measured bandwidth to bound {point.name} by")
             gflops = min(compute.measured or compute.theoretical or 0.0, point.intensity * level.measured)
             how = f"(bound: {compute.key}, {level.label})"
         marks.append(KernelMark(point, (point.intensity, gflops / scale), how))

@@ -368,10 +368,11 @@ def _key_line(chosen: list[ProfileRoofs], sweeps: list, workloads: list, marks: 
     parts = ["solid: measured roofs", "dashed: theoretical (datasheet)"]
     ridge_levels = dict.fromkeys(r.ridge_level.label for r in chosen if r.ridge_level)
     ridges = ""
-    if len(chosen) == 1 and chosen[0].ridge_level:
-        level = chosen[0].ridge_level
+    level = chosen[0].ridge_level if len(chosen) == 1 else None
+    if level is not None and level.measured:
+        bandwidth = level.measured
         per_byte = " OP/B" if any(r.work == "OP" for r in chosen[0].compute) else " F/B"
-        ridges = ": " + ", ".join(f"{r.key} {format_figure(r.measured / level.measured)}" for r in chosen[0].compute
+        ridges = ": " + ", ".join(f"{r.key} {format_figure(r.measured / bandwidth)}" for r in chosen[0].compute
                                   if r.measured) + per_byte
     parts.append(f"dots: ridge points against {'/'.join(ridge_levels)}{ridges} (hollow: theoretical)")
     if sweeps:

@@ -305,7 +305,7 @@ def history_table(series) -> Table:
     table = new_table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
                    f"{series.baseline.data['created_at']}")
     table.add_column("run", no_wrap=True)
-    units = {}
+    units: dict[str, str] = {}
     for row in series.rows:
         for key, cell in row.items():
             units.setdefault(key, cell.unit)

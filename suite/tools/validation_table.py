@@ -37,7 +37,7 @@ def _flags(row: dict) -> str:
 def table_rows(report: dict) -> list[tuple[str, ...]]:
     """The header and one row per workload: the roof it is predicted with, measured time, the calibrated and paper
     predictions with their errors, the fraction of the calibrated roof reached, and its flags."""
-    rows = [TABLE_HEADER]
+    rows: list[tuple[str, ...]] = [TABLE_HEADER]
     for row in report["workloads"]:
         predicted, error = row["predicted_seconds"], row["error_pct"]
         fraction = row["fraction_of_roof"]["calibrated"]
