@@ -32,10 +32,11 @@ def _real_wheels() -> bool:
 pytestmark = pytest.mark.real_cuda
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _the_real_wheels():
     """Without the wheels: a skip on a developer's machine, a failure under CI=true (``-m "not real_cuda"``
-    deselects these tests where CI runs the suite without CuPy)."""
+    deselects these tests where CI runs the suite without CuPy). Module-scoped, so that it runs before ``real``
+    imports CuPy."""
     if not _real_wheels():
         if os.environ.get("CI") == "true":
             pytest.fail("CI needs the real CuPy and nvidia-ml-py wheels: pip install '.[cuda12]' (see .ci/run)")
