@@ -348,7 +348,7 @@ def test_a_real_profile_validates_with_the_new_keys():
     assert TEST_HOST.name == data["host"]
 
 
-def test_a_planted_latency_rise_and_instruction_drop_are_regressions_of_the_gate(tmp_path, monkeypatch,
+def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp_path, monkeypatch,
                                                                                  profile_data):
     """End to end through ``hwbench compare``: latency rows (lower is better) and instruction-peak rows (each in its
     own unit) come from the profile itself, on a quiet run (no other work on the cores)."""
@@ -366,12 +366,14 @@ def test_a_planted_latency_rise_and_instruction_drop_are_regressions_of_the_gate
     slower["instruction_peaks"]["peaks"]["dp_int8"].update(measured=1600.0, op_per_cycle=200.0)  # -20%, same clock
     Profile(quiet).save(tmp_path / "a.yaml")
     Profile(slower).save(tmp_path / "b.yaml")
+    # Advisory rows: the drop is shown with its cause, and fails the gate only with --strict.
     result = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "-f", "json"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     rows = {r["key"]: r for r in json.loads(result.stdout)["rows"]}
-    assert rows["latency.dram"]["verdict"] == REGRESSED and rows["latency.dram"]["unit"] == "ns"
-    assert rows["instruction.dp_int8"]["verdict"] == REGRESSED and rows["instruction.dp_int8"]["unit"] == "GOP/s"
-    assert rows["instruction.dp_int8"]["cause"].startswith("per-cycle")
+    assert rows["latency.dram"]["verdict"] == INCONCLUSIVE and rows["latency.dram"]["unit"] == "ns"
+    assert rows["instruction.dp_int8"]["verdict"] == INCONCLUSIVE and rows["instruction.dp_int8"]["unit"] == "GOP/s"
+    assert rows["instruction.dp_int8"]["cause"].startswith("per-cycle") and "--strict" in rows["latency.dram"]["cause"]
+    assert runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--strict"]).exit_code == 1
     same = runner.invoke(app, ["compare", "a.yaml", "a.yaml", "-f", "json"])
     assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
         r["key"] for r in json.loads(same.stdout)["rows"]}

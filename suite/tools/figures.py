@@ -41,6 +41,7 @@ class Ceiling:
     direction: int = 1  # +1: higher is better; -1: lower is better
     unstable: str | None = None  # why the figure cannot be trusted to compare (None: it can)
     evidence: Evidence = field(default_factory=Evidence)
+    advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
 
 
 def _kernel(data: dict, name: str | None) -> dict:
@@ -124,7 +125,8 @@ def latency_rows(data: dict) -> Iterable[Ceiling]:
     for level, entry in data.get("memory", {}).items():
         if entry.get("latency_ns") is not None:
             yield Ceiling(f"latency.{level}", "ns", float(entry["latency_ns"]),
-                          float(entry.get("latency_spread") or 0.0), direction=-1, evidence=_run_evidence(data))
+                          float(entry.get("latency_spread") or 0.0), direction=-1, evidence=_run_evidence(data),
+                          advisory=True)
 
 
 def instruction_rows(data: dict) -> Iterable[Ceiling]:
@@ -134,7 +136,8 @@ def instruction_rows(data: dict) -> Iterable[Ceiling]:
     for name, entry in ((data.get("instruction_peaks") or {}).get("peaks") or {}).items():
         if entry.get("measured") is not None:
             yield Ceiling(f"instruction.{name}", entry["unit"], float(entry["measured"]), _noise(data, entry),
-                          entry.get("clock_mhz"), entry.get("op_per_cycle"), evidence=_run_evidence(data))
+                          entry.get("clock_mhz"), entry.get("op_per_cycle"), evidence=_run_evidence(data),
+                          advisory=True)
 
 
 RowSource = Callable[[dict], Iterable[Ceiling]]
