@@ -8,7 +8,7 @@ planted throttling.
 2. ``--planted M`` runs under a planted throttle, each compared against a quiet baseline (the quiet run made
    just before it): a CPU quota of ``--quota`` (default 50%) of the measured cores through CFS bandwidth
    control (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us`` where the cpu controller is on v1) in a child
-   cgroup created for the run; with ``--busy``, a busy loop pinned to each measured core instead; and a capped
+   cgroup created for the run; with ``--busy``, also a busy loop pinned to each measured core; and a capped
    clock through cpufreq ``scaling_max_freq`` where the machine has cpufreq (else the summary says it has
    none). A planted run is detected when compare exits 1 and a regressed row's cause names the throttle.
 
