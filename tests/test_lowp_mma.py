@@ -14,7 +14,7 @@ import pytest
 from conftest import find_nvcc
 from hwbench import catalog
 
-CUDA_DIR = Path(catalog.__file__).resolve().parents[1] / "kernels" / "cuda"
+CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"  # the sources, installed or not
 NVCC = find_nvcc()
 SM80 = {"mma_f16": "m16n8k16.row.col.f32.f16.f16.f32", "mma_bf16": "m16n8k16.row.col.f32.bf16.bf16.f32",
         "mma_tf32": "m16n8k8.row.col.f32.tf32.tf32.f32", "mma_s8": "m16n8k32.row.col.s32.s8.s8.s32"}

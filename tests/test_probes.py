@@ -609,6 +609,13 @@ def unmount_all(d: Path) -> None:
             subprocess.run(["umount", "-l", str(d / name)], check=False)
 
 
+def default_signal_dispositions() -> None:
+    """In the probe's child, before exec: INT, TERM and HUP at their defaults, whatever the test run inherited (a
+    harness started under nohup ignores HUP, a shell's background job ignores INT), as a user's shell gives them."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def command_of(probe: Probe, d: Path, user: pwd.struct_passwd | None) -> list[str]:
     hw = " ".join(HWBENCH)
     places = {"d": str(d), "mpiexec": mpiexec() or "mpiexec"}
@@ -646,7 +653,7 @@ def run_probe(probe: Probe, d: Path) -> subprocess.CompletedProcess:
     with open(err_path, "w") as err:
         child = subprocess.Popen(command_of(probe, d, user), stdout=subprocess.PIPE, stderr=err, text=True, env=env,
                                  cwd=d, start_new_session=True, stdin=subprocess.DEVNULL,
-                                 errors="backslashreplace")
+                                 errors="backslashreplace", preexec_fn=default_signal_dispositions)
         try:
             if probe.signal_at is not None:
                 pid = wait_for_marker(err_path, child, deadline)
