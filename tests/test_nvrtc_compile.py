@@ -183,5 +183,5 @@ def test_the_mma_module_builds_wgmma_for_sm_90a_through_cupys_path():
     assert log.strip() == "", log
     assert b"wgmma_bf16" in cubin and b"wgmma_bf16" not in plain
     assert all(name.encode() in cubin for name in entries("mma.cu"))
-    elf_flags = int.from_bytes(cubin[0x30:0x34], "little")
-    assert elf_flags != int.from_bytes(plain[0x30:0x34], "little")  # the arch-specific (sm_90a) target's flags
+    # (Not the ELF flags: NVRTC 12.9 marks the sm_90a cubin in them, CUDA 13's NVRTC writes the same flags for
+    # both targets; wgmma_bf16 being built only with the option is the arch-specific target's evidence.)
