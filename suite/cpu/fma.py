@@ -155,11 +155,6 @@ def sample_fma(context: CpuContext, setup: FmaSetup, limit: CpuLimit) -> tuple[K
     return measured.result, Evidence(tuple(timed), window)
 
 
-def measure_fma(context: CpuContext, kernel: Kernel) -> KernelResult:
-    """The kernel's headline samples alone (no consistency check; ``run_family`` adds it)."""
-    return sample_fma(context, prepare_fma(context, kernel), cpu_limit())[0]
-
-
 def sustain_fma(context: CpuContext, kernel: Kernel, duration: float) -> Timeline:
     """The FMA kernel with the clock probe, on every selected core, for ``duration`` seconds; each interval
     gives one throughput sample (validated) and the clock under that load."""
@@ -395,4 +390,4 @@ def sustained(context: CpuContext, kernels: Sequence[Kernel]) -> list[Timeline]:
     return [sustain_fma(context, kernels[0], duration)]
 
 
-__all__ = ["fma_shape", "measure_fma", "planned_steps", "run_family"]
+__all__ = ["fma_shape", "planned_steps", "run_family"]

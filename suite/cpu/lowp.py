@@ -196,13 +196,10 @@ LOW_PER_CYCLE_CAUSE = ("The vector units are shared (a busy SMT sibling, or a hy
                        "physical core) or the core model is wrong: run with --threads 1 to compare")
 
 
-def instruction_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int,
-                       result: KernelResult) -> ComputeTheory:
-    """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
-    kernel = KERNELS[result.name]
-    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if core_known else None
-    unit = result.unit[1:-2]  # FLOP or OP
-    per_instruction = result.details["ops_per_instruction"]
+def per_core_theory(cpu: CpuInfo, core: CoreModel, cores: int, kernel: Kernel, found: tuple[float, str] | None,
+                    per_instruction: float, counted: str, unit: str = "FLOP") -> ComputeTheory:
+    """cores x nominal clock x (documented instructions per cycle (``found``: rate, source) x ``per_instruction``
+    FLOP or OP): the paper figure of one instruction's peak; ``counted`` says what one instruction does."""
     per_cycle = found[0] * per_instruction if found else None
     if per_cycle is not None and float(per_cycle).is_integer():
         per_cycle = int(per_cycle)
@@ -212,12 +209,21 @@ def instruction_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: i
         source = f"unknown: {cpu.nominal_source}"
     else:
         source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} {unit}/cycle "
-                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {per_instruction} {unit}); core: "
-                  f"{core.name}, {found[1]}")
+                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {counted}); core: {core.name}, {found[1]}")
     return ComputeTheory(units=cores, per="core", clock="core",
-                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
+                         clock_source=f"add-chain probe interleaved with {kernel.name} (clock.method)",
                          flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
                          source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+
+
+def instruction_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int,
+                       result: KernelResult) -> ComputeTheory:
+    """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
+    kernel = KERNELS[result.name]
+    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if core_known else None
+    unit = result.unit[1:-2]  # FLOP or OP
+    per_instruction = result.details["ops_per_instruction"]
+    return per_core_theory(cpu, core, cores, kernel, found, per_instruction, f"{per_instruction} {unit}", unit)
 
 
 def clock_by_instruction_class(probe: ClockResult | None, core: CoreModel, results: Sequence[KernelResult]) -> dict:

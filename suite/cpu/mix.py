@@ -40,7 +40,7 @@ from .clock import (
 )
 from .family import CpuContext, FamilyRun, pool_runner
 from .fma import MUL_BLOCKS, calibrate_iterations, chain_clocks
-from .lowp import LOW_PER_CYCLE_CAUSE
+from .lowp import per_core_theory
 from .machine import CpuInfo
 from .theory import CoreModel, mix_rate
 
@@ -188,21 +188,7 @@ def mix_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int, resu
                                    source=f"the FMA peak: {fma.source}")
     found = mix_rate(core, kernel.launch["operation"]) if core_known else None
     lanes = result.details.get("lanes") or 1
-    per_cycle = found[0] * lanes if found else None
-    if per_cycle is not None and float(per_cycle).is_integer():
-        per_cycle = int(per_cycle)
-    if found is None:
-        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
-    elif not cpu.nominal_mhz:
-        source = f"unknown: {cpu.nominal_source}"
-    else:
-        source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} FLOP/cycle "
-                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {lanes} lanes x 1 FLOP); core: "
-                  f"{core.name}, {found[1]}")
-    return ComputeTheory(units=cores, per="core", clock="core",
-                         clock_source=f"add-chain probe interleaved with {result.name} (clock.method)",
-                         flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
-                         source=source, low_per_cycle_cause=LOW_PER_CYCLE_CAUSE)
+    return per_core_theory(cpu, core, cores, kernel, found, lanes, f"{lanes} lanes x 1 FLOP")
 
 
 def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelResult:

@@ -106,51 +106,6 @@ class Profile:
             raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
         return self._rate(entry[key], f"memory.{level}.{key}")
 
-    def pattern_bandwidth(self, level: str, read_only: bool) -> tuple[float, str] | None:
-        """The measured roof of ``level`` for one access pattern: (GB/s, where it comes from), or None.
-
-        ``memory.<level>.measured_gbps`` is the fastest kernel's, and its pattern may not be the workload's: on
-        a CPU the fastest DRAM kernel is usually a non-temporal copy (no write-allocate read), which a read-only
-        reduction cannot use and a program's normal stores do not get. This is the best ceiling among the
-        profile's own kernels of the same pattern: read-only ones (dot, l2_read, cache_read) for a workload
-        that writes nothing, else the ones that write with normal stores. DRAM figures in the level's
-        convention (``memory.<level>.counting``: traffic on a CPU, so the sweep's DRAM plateaus, counted the STREAM
-        way, get their write-allocate reads added); cache levels from the sweep's all-threads plateaus (STREAM
-        convention, as ``memory.l1``-``l3``)."""
-        from ..catalog import CATALOG  # data only: which kernels read only, which store non-temporally
-
-        device = "cpu" if self.device_id == "cpu" else "gpu"
-        known = {kernel.name: kernel for kernel in CATALOG[device]}
-        best: tuple[float, str] | None = None
-        threads = (self.data.get("run") or {}).get("threads")
-        plateaus = (self.data.get("caches") or {}).get("plateaus") or []
-        for plateau in plateaus:
-            kernel = known.get(plateau.get("kernel"))
-            if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
-                    or (kernel.writes == 0) != read_only):
-                continue
-            rate = plateau.get("best_gbps")  # STREAM convention, as every sweep curve
-            if not (isinstance(rate, (int, float)) and rate > 0):
-                continue
-            if device == "cpu" and level == "dram":  # memory.dram counts traffic: add the write-allocate reads
-                rate = rate * kernel.bytes_traffic / kernel.bytes_stream
-            if best is None or rate > best[0]:
-                best = (float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
-                        + (" in traffic bytes" if kernel.writes and device == "cpu" and level == "dram" else ""))
-        for entry in self.data.get("kernels") or []:
-            kernel = known.get(entry.get("name"))
-            if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
-                    or (kernel.writes == 0) != read_only):
-                continue
-            ceiling, stream, traffic = entry.get("ceiling"), entry.get("bytes_stream"), entry.get("bytes_traffic")
-            if not all(isinstance(x, (int, float)) and x > 0 for x in (ceiling, stream, traffic)):
-                continue
-            rate = ceiling * traffic / stream if device == "cpu" and level == "dram" else ceiling
-            if best is None or rate > best[0]:
-                best = (float(rate), f"kernels[{kernel.name}].ceiling" + (" in traffic bytes" if rate != ceiling
-                                                                          else ""))
-        return best
-
     def memory_roof(self, level: str, write_share: float) -> MemoryRoof | None:
         """The measured memory roof of ``level`` for a program whose written bytes are ``write_share`` of the bytes
         it moves (in the level's convention: traffic at a CPU's DRAM, loads and stores elsewhere), or None.

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from ..profile import Profile
 from ..profile.model import MemoryRoof
+from ..stats import rounded
 from ..version import __version__
 from ..workloads.result import LATENCY_KINDS, WorkloadRun
 from .validate_latency import latency_bound
@@ -208,10 +209,6 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
-def _rounded(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def workload_row(profile: Profile, run: WorkloadRun) -> dict:
     """One workload of the report (format: docs/validation.md, "The report")."""
     work = counts(run)
@@ -236,15 +233,15 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
         "measured_gflops": round(work.flops / run.seconds / 1e9, 3),
         "measured_gbps": round(moved / run.seconds / 1e9, 3),
         "roofs": {roofline: {"compute_gflops": p.compute_gflops, "compute_source": p.compute_source,
-                             "memory_gbps": _rounded(p.memory_gbps, 3), "memory_source": p.memory_source,
+                             "memory_gbps": rounded(p.memory_gbps, 3), "memory_source": p.memory_source,
                              "note": p.note} for roofline, p in predictions.items()},
         "predicted_seconds": {roofline: p.seconds for roofline, p in predictions.items()},
         "bound": {roofline: p.bound for roofline, p in predictions.items()},
-        "fraction_of_roof": {roofline: _rounded(p.seconds / run.seconds, 4) if p.seconds else None
+        "fraction_of_roof": {roofline: rounded(p.seconds / run.seconds, 4) if p.seconds else None
                              for roofline, p in predictions.items()},
-        "error_pct": {roofline: _rounded(error_pct(run.seconds, p.seconds)) for roofline, p in predictions.items()},
+        "error_pct": {roofline: rounded(error_pct(run.seconds, p.seconds), 2) for roofline, p in predictions.items()},
         "violation": {roofline: checks[roofline][0] for roofline in ROOFLINES},
-        "tolerance_pct": {roofline: _rounded(100 * checks[roofline][1]) if checks[roofline][1] is not None else None
+        "tolerance_pct": {roofline: rounded(100 * checks[roofline][1], 2) if checks[roofline][1] is not None else None
                           for roofline in ROOFLINES},
         "excluded": exclusion(run.device, calibrated.seconds, run, compute.kernel if compute else None),
     }
