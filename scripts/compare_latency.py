@@ -24,9 +24,9 @@ from compare_reference import build
 from hwbench import catalog
 from hwbench.cpu.machine import inspect_cpu
 from hwbench.cpu.session import CpuRunOptions, measure_cpu
-from hwbench.measurement import Host
 from hwbench.profile.build import build_profile
 from hwbench.profile.latency import summary
+from hwbench.record import Host
 
 LEVELS = ("l1", "l2", "l3", "dram")
 # AMD, "Software Optimization Guide for the AMD Zen 5 Microarchitecture" (publication 58455, rev. 1.00, 2024):

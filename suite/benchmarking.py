@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 
 from . import catalog
+from .check import STREAM_INITIAL, check_close
 from .cpu import fma, stream
 from .cpu.family import CpuContext, CpuRunOptions
 from .cpu.machine import inspect_cpu
@@ -31,7 +32,6 @@ from .cpu.workers import PinnedPool
 from .errors import UsageError
 from .kernels import cpu_fma
 from .stats import RepetitionPolicy, work_rate
-from .validation import STREAM_INITIAL, check_close
 
 WORKLOAD_FAMILIES = ("stream", "fma")
 

@@ -1,6 +1,6 @@
 """``hwbench run``: pick the device, run its session, and build the profile: one path for every device.
 
-    --device  ->  resolve_device  ->  CPU or GPU session (kernels from the catalog)  ->  Measurement
+    --device  ->  resolve_device  ->  CPU or GPU session (kernels from the catalog)  ->  SessionRecord
               ->  profile.build.build_profile(measurement, Host.current())  ->  profile dict
 
 The CLI parses and prints; the sessions measure; the builder writes the format. This module only joins them.
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .measurement import ProgressCallback
+from .record import ProgressCallback
 
 CUDA_INSTALL_HINT = "pip install 'hwbench[cuda]'"
 
@@ -94,8 +94,8 @@ class RunOptions:
 def measure(target: str, options: RunOptions, progress: ProgressCallback | None = None) -> dict:
     """Run the measurement of ``target`` ('cpu' or 'cuda:N') and return its profile data."""
     from . import catalog
-    from .measurement import Host
     from .profile.build import build_profile
+    from .record import Host
 
     if target == "cpu":
         from .cpu.session import CpuRunOptions, measure_cpu

@@ -1,7 +1,7 @@
 """The statistics of repeated measurements, and the results every device session returns.
 
 Policy (likwid-bench and hyperfine): warm up, then repeat until there are at least ``min_repetitions``
-samples *and* ``min_seconds`` of measured time, capped at ``max_repetitions`` (``hwbench.measure`` applies
+samples *and* ``min_seconds`` of measured time, capped at ``max_repetitions`` (``hwbench.timing`` applies
 it). Every sample is kept; best, median, min, max, the coefficient of variation and the spread near the
 top are derived from them. ``work_rate`` is the one place a rate is derived from an amount and a time.
 

@@ -10,7 +10,7 @@ from hwbench.cpu.clock import ClockResult
 from hwbench.cpu.machine import CpuInfo
 from hwbench.cpu.session import CpuRun
 from hwbench.cpu.theory import CoreModel
-from hwbench.measurement import Host
+from hwbench.record import Host
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
 
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import cpu_profile, make_measurement
 from hwbench import catalog
 from hwbench.errors import MeasurementError
-from hwbench.measurement import CacheSweep, SweepCurve
 from hwbench.profile import json_schema
 from hwbench.profile.levels import curve_plateaus, find_runs, level_of
+from hwbench.record import CacheSweep, SweepCurve
 
 KIB, MIB = 2**10, 2**20
 CACHES = {"l1d": 32 * KIB, "l2": 512 * KIB, "l3": 32 * MIB}
@@ -160,14 +160,14 @@ def test_kernels_compute_their_closed_form(form):
     arrays = caches.arrays_of(buffer, form, n, stride)
     caches.prepare(form, arrays)
     total = kernel_fn(*arrays, caches.SCALAR, 3)
-    caches.validate(form, [arrays], [total], 3)  # no error
+    caches.check(form, [arrays], [total], 3)  # no error
     if form == "read":
         with pytest.raises(MeasurementError):
-            caches.validate(form, [arrays], [total + 1.0], 3)
+            caches.check(form, [arrays], [total + 1.0], 3)
     else:
         (arrays[1] if form == "copy" else arrays[0])[5] = -1.0  # one wrong element
         with pytest.raises(MeasurementError):
-            caches.validate(form, [arrays], [total], 3)
+            caches.check(form, [arrays], [total], 3)
 
 
 @pytest.mark.slow

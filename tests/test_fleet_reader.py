@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwbench.errors import UsageError
-from hwbench.measurement import NODE_LABEL_VARIABLE, Host
 from hwbench.profile import Profile
 from hwbench.profile.files import dump_yaml
 from hwbench.profile.format import check_profile
@@ -35,6 +34,7 @@ from hwbench.profile.subset import (
     prune_text,
     required_top_level,
 )
+from hwbench.record import NODE_LABEL_VARIABLE, Host
 from hwbench.tools.compare import ceilings_of
 from hwbench.tools.fleet import fleet_report
 from hwbench.tools.fleet_load import FLEET_KEYS, member_from_data, member_of, read_member, read_member_full

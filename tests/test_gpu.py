@@ -27,9 +27,9 @@ from hwbench.gpu.session import GpuInfo, GpuRun, to_measurement, with_telemetry
 from hwbench.gpu.stream import granule, stream_array_bytes
 from hwbench.gpu.telemetry import Sample, WindowSummary, decode_reasons, is_throttled, summarize_window
 from hwbench.gpu.theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
-from hwbench.measurement import Host
 from hwbench.profile import json_schema
 from hwbench.profile.build import build_profile
+from hwbench.record import Host
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
 
 CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"

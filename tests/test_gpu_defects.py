@@ -368,8 +368,8 @@ def test_the_session_records_the_prechecks(monkeypatch):
 
 
 def test_an_unknown_gpu_gets_a_full_measured_profile_with_theory_unknown(monkeypatch):
-    from hwbench.measurement import Host
     from hwbench.profile.build import build_profile
+    from hwbench.record import Host
 
     stand_in(monkeypatch, compute_capability=(11, 0))
     import datetime as dt

@@ -15,9 +15,9 @@ from hwbench import catalog
 from hwbench.cpu.smbios import DramTheory
 from hwbench.errors import MeasurementError
 from hwbench.kernels import cpu_intensity, cpu_stream
-from hwbench.measurement import IntensityCurve
 from hwbench.profile import Profile, json_schema
 from hwbench.profile.intensity import roofline_gflops
+from hwbench.record import IntensityCurve
 
 DTYPES = {"fp64": np.float64, "fp32": np.float32}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwbench.check import replay_stream
 from hwbench.kernels import cpu_fma, cpu_stream
 from hwbench.kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED
-from hwbench.validation import replay_stream
 
 N = 4096
 

@@ -18,10 +18,10 @@ from hwbench.cpu import latency as cpu_latency_family
 from hwbench.cpu.session import CpuRunOptions, measure_cpu
 from hwbench.errors import MeasurementError
 from hwbench.kernels import cpu_latency
-from hwbench.measurement import Host, LatencyPoint, LatencyRun
 from hwbench.profile import json_schema
 from hwbench.profile.build import build_profile
 from hwbench.profile.latency import level_points, summary
+from hwbench.record import Host, LatencyPoint, LatencyRecord
 from hwbench.tools.render_latency import latency_table
 
 UNROLL = catalog.kernel("cpu", "latency_chase").launch["unroll"]
@@ -197,7 +197,7 @@ def test_a_wrong_end_is_an_error(small_latency, monkeypatch):
 
 
 def test_latency_levels_from_device_named_points():
-    run = LatencyRun((LatencyPoint(16384, (20.0, 21.0), "shared", (30.0, 31.5)),), {"sm_clock_mhz": 1500.0})
+    run = LatencyRecord((LatencyPoint(16384, (20.0, 21.0), "shared", (30.0, 31.5)),), {"sm_clock_mhz": 1500.0})
     data = {"device": {"id": "cuda:0"}, "clock": {}}
     from hwbench.profile.latency import latency_levels
 
@@ -209,7 +209,7 @@ def test_a_cache_level_at_dram_latency_is_dropped_with_a_warning():
     caches = {"l1d": 48 * 1024, "l2": 1 << 20, "l3": 32 << 20}
     latencies = {16384: 1.06, 32768: 1.06, 131072: 3.8, 262144: 3.8, 1 << 21: 150.0, 1 << 22: 152.0,
                  1 << 23: 150.0, 1 << 24: 155.0, 1 << 26: 160.0, 1 << 27: 165.0}
-    run = LatencyRun(tuple(LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()), {})
+    run = LatencyRecord(tuple(LatencyPoint(size, (ns,) * 3) for size, ns in latencies.items()), {})
     from hwbench.profile.latency import latency_levels
 
     warnings: list[str] = []

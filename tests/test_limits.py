@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from hwbench.measurement import ComputeTheory, Host, Measurement, MemoryTheory
 from hwbench.profile.build import build_profile
+from hwbench.record import ComputeTheory, Host, MemoryTheory, SessionRecord
 from hwbench.stats import KernelResult, RateSummary
 
 HOST = Host("testhost", "Linux 6.0", "0.1.0", dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc))
@@ -23,7 +23,7 @@ def gemm(rates: tuple[float, ...], clocks: tuple[float, ...], window_mhz: float)
 
 
 def profile(*results: KernelResult, memory: dict | None = None) -> dict:
-    return build_profile(Measurement({"id": "cuda:0", "name": "H100", "vendor": "NVIDIA"}, {}, {}, list(results),
+    return build_profile(SessionRecord({"id": "cuda:0", "name": "H100", "vendor": "NVIDIA"}, {}, {}, list(results),
                                      {"tensor_fp16": H100_TENSOR}, memory or {}), HOST)
 
 
@@ -52,7 +52,7 @@ def test_efficiency_above_one_is_normal_where_the_nominal_clock_is_not_the_highe
     cpu = ComputeTheory(2, "core", "core", "probe", 32, 2600.0, "brand string", "table")
     fma = KernelResult("fma_fp64", "fp64", "core", "GFLOP/s", RateSummary((240.0,)), 0, None, None, 1, True,
                        clocks_mhz={"core": 3750.0})
-    data = build_profile(Measurement({"id": "cpu"}, {}, {}, [fma], {"fp64": cpu}, {}), HOST)
+    data = build_profile(SessionRecord({"id": "cpu"}, {}, {}, [fma], {"fp64": cpu}, {}), HOST)
     assert "measurement_error" not in data["compute"]["fp64"]
     assert any("below the clock the cores ran at" in w for w in data["warnings"])
 

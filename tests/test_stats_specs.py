@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from hwbench.catalog import kernel as catalog_kernel
-from hwbench.measure import Sample, time_kernel
 from hwbench.stats import RateSummary, RepetitionPolicy, spread_warning, summarize, work_rate
+from hwbench.timing import Sample, time_kernel
 
 
 def test_summary_of_known_samples():

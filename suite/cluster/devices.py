@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import MeasurementError, UsageError
-from ..measurement import ProgressCallback
+from ..record import ProgressCallback
 from ..runner import RunOptions, measure
 from .sync import StepBarrier, ThreadSteps, synchronised
 

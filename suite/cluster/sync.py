@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from ..measurement import ProgressCallback
+from ..record import ProgressCallback
 
 
 class StepBarrier(Protocol):

@@ -6,7 +6,7 @@ Set-up: every pinned worker allocates one private buffer for its largest working
 core, laid out as the kernel's arrays back to back in that buffer (``PAD_BYTES`` apart, so that no two arrays
 alias on 4 KiB boundaries). Before each point every active worker refills its arrays (the kernel's inputs,
 and the data is then warm in the caches it fits in); ``passes`` is chosen so that one call takes about
-``CALL_SECONDS``, and the call is timed through ``measure.time_kernel`` with ``POLICY``.
+``CALL_SECONDS``, and the call is timed through ``timing.time_kernel`` with ``POLICY``.
 
 Modes: one thread (the first selected CPU; the other workers run a no-op) and all selected CPUs (every worker
 its own working set of the same size). A call's time is the slowest active thread's own time around its kernel
@@ -32,13 +32,13 @@ from functools import partial
 import numpy as np
 
 from ..catalog import Kernel
+from ..check import STREAM_SCALAR, check_close
 from ..errors import MeasurementError
 from ..kernels import cpu_cache, cpu_stream
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
-from ..measure import Sample, time_kernel
-from ..measurement import CacheSweep, SweepCurve
+from ..record import CacheSweep, SweepCurve
 from ..stats import CONTENDED_ON_CPU, RepetitionPolicy, ceiling_rank, summarize
-from ..validation import STREAM_SCALAR, check_close
+from ..timing import Sample, time_kernel
 from .family import CpuContext, FamilyRun
 from .machine import CpuInfo
 from .theory import CoreModel, cache_widths
@@ -89,7 +89,7 @@ def prepare(form: str, arrays: tuple[np.ndarray, ...]) -> None:
         cpu_cache.fill(array, value)
 
 
-def validate(form: str, arrays: Sequence[tuple[np.ndarray, ...]], sums: Sequence[float], passes: int) -> None:
+def check(form: str, arrays: Sequence[tuple[np.ndarray, ...]], sums: Sequence[float], passes: int) -> None:
     """Raise MeasurementError unless every active worker's result is exact: the read's sum equals passes x n x
     value; every element copy or triad wrote holds the replayed value."""
     a0, b0, c0 = INITIAL[form]
@@ -154,7 +154,7 @@ def measure_point(context: CpuContext, kernel_fn, form: str, buffers: list[np.nd
         timed += shares[-len(timing.seconds):]
         if sum(share >= CONTENDED_ON_CPU for share in timed) >= ceiling_rank(len(timed)):
             break
-    validate(form, arrays, sums, passes)
+    check(form, arrays, sums, passes)
     summary = summarize(8 * ARRAYS[form] * n * passes * active, seconds)
     return ARRAYS[form] * n * 8 * active, list(summary.samples), timed
 
@@ -286,4 +286,4 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     return FamilyRun([], clock=clock, cache_sweep=CacheSweep(tuple(curves), definition, per_cycle, sources))
 
 
-__all__ = ["planned_steps", "run_family", "sweep_sizes", "validate"]
+__all__ = ["planned_steps", "run_family", "sweep_sizes", "check"]

@@ -6,7 +6,7 @@ add a page walk to every DRAM load where the kernel grants huge pages; ``/proc/s
 the kernel granted (``AnonHugePages``). A chain is linked by the thread that chases it (first touch), checked
 link by link (``check_links``: one cycle through every line, so back at its start after exactly n loads), and
 every chase continues where the last ended and must end at the line the order puts there. A point runs whole on
-the chasing CPU's pinned worker through ``measure.time_kernel``.
+the chasing CPU's pinned worker through ``timing.time_kernel``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 
 from ..errors import MeasurementError
 from ..kernels import cpu_latency
-from ..measure import Sample, time_kernel
-from ..measurement import LatencyPoint
+from ..record import LatencyPoint
 from ..stats import RepetitionPolicy
+from ..timing import Sample, time_kernel
 from .family import CpuContext
 
 T = TypeVar("T")

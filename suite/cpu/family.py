@@ -12,9 +12,9 @@ from typing import Any
 
 from .. import catalog
 from ..catalog import Kernel
-from ..measure import Run, Sample
-from ..measurement import CacheSweep, IntensityCurve, LatencyRun
+from ..record import CacheSweep, IntensityCurve, LatencyRecord
 from ..stats import KernelResult, RepetitionPolicy, Timeline
+from ..timing import Run, Sample
 from .clock import ClockResult
 from .machine import CpuInfo
 from .theory import CoreModel
@@ -55,11 +55,11 @@ class FamilyRun:
     array_elements: int | None = None  # the STREAM family's array length
     cache_sweep: CacheSweep | None = None  # the caches family's working-set sweep
     intensity_curves: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
-    latency: LatencyRun | None = None  # the latency family's chase, loaded curve and matrices
+    latency: LatencyRecord | None = None  # the latency family's chase, loaded curve and matrices
 
 
 def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list[Any]) -> Run:
-    """``run(calls)`` for ``measure.time_kernel``: ``calls`` runs of ``tasks`` on the pinned pool, their seconds
+    """``run(calls)`` for ``timing.time_kernel``: ``calls`` runs of ``tasks`` on the pinned pool, their seconds
     added up (each the slowest worker's), and the workers' last return values kept in ``last`` to validate."""
 
     def run(calls: int) -> Sample:

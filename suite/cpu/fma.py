@@ -24,9 +24,9 @@ from functools import partial
 import numpy as np
 
 from ..catalog import Kernel
+from ..check import check_close
 from ..kernels import cpu_fma
 from ..kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED, chain_latency
-from ..measure import Run, Sample, Work, measure_kernel
 from ..stats import (
     CONTENDED_ON_CPU,
     KernelResult,
@@ -36,7 +36,7 @@ from ..stats import (
     confirmed_best,
     top_spread,
 )
-from ..validation import check_close
+from ..timing import Run, Sample, Work, time_and_check
 from .clock import (
     CLOCK_PROBE_BLOCKS,
     FMA_BLOCK_SECONDS,
@@ -108,7 +108,7 @@ class FmaSetup:
 
     kernel: Kernel
     run: Run
-    validate: Callable[[], None]
+    check: Callable[[], None]
     work: Work
     details: dict
     shares: list[float] = field(default_factory=list)
@@ -133,21 +133,21 @@ def prepare_fma(context: CpuContext, kernel: Kernel) -> FmaSetup:
             shares.append(min(share for _, share in replies))
         return Sample(seconds)
 
-    def validate() -> None:
+    def check() -> None:
         check_close(kernel.name, last, cpu_fma.expected_checksum(n_iter, 1.0, lanes, chains), fma_tolerance(kernel))
 
     flops = cpu_fma.flops_per_iteration(lanes, chains) * n_iter * len(context.cpus)
     details = {"simd_bits": lanes * 8 * kernel.element_bytes, "lanes": lanes, "chains": chains,
                "iterations_per_thread": n_iter,
                "flop_counting": f"2 FLOP per FMA x {lanes} lanes x {chains} chains x iterations x threads"}
-    return FmaSetup(kernel, run, validate, Work(0, flops=flops), details, shares)
+    return FmaSetup(kernel, run, check, Work(0, flops=flops), details, shares)
 
 
 def sample_fma(context: CpuContext, setup: FmaSetup, limit: CpuLimit) -> tuple[KernelResult, Evidence]:
     """One batch of the kernel's samples (``context.policy``) and the evidence of what else ran meanwhile."""
     before, throttled = read_ticks(), limit.throttled_seconds()
     setup.shares.clear()
-    measured = measure_kernel(setup.kernel, setup.run, setup.validate, setup.work, context.policy, setup.details)
+    measured = time_and_check(setup.kernel, setup.run, setup.check, setup.work, context.policy, setup.details)
     after, throttled_after = read_ticks(), limit.throttled_seconds()
     held = throttled_after - throttled if throttled is not None and throttled_after is not None else None
     window = contention_between(before, after, context.cpus, held)

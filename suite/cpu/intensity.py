@@ -23,9 +23,9 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..kernels import cpu_intensity, cpu_stream
 from ..kernels.cpu_llvm import MACHINE
-from ..measure import time_kernel
-from ..measurement import IntensityCurve
+from ..record import IntensityCurve
 from ..stats import RepetitionPolicy, summarize
+from ..timing import time_kernel
 from .family import CpuContext, FamilyRun, pool_runner
 from .stream import chunks
 

@@ -30,7 +30,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_latency
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
-from ..measurement import LatencyPoint, LatencyRun
+from ..record import LatencyPoint, LatencyRecord
 from ..stats import RepetitionPolicy
 from .chase import SEED, Chain, HugeBuffer, idle, measure_point, sweep_sizes, timed_chase, top_working_set
 from .chase import anon_huge_bytes as anon_huge_bytes
@@ -313,7 +313,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         context.step("clock")
         clock = measure_clock(context, [])
     definition["seconds"] = round(time.perf_counter() - started, 3)
-    return FamilyRun([], clock=clock, latency=LatencyRun(tuple(points), definition, loaded, loaded_definition, c2c,
+    return FamilyRun([], clock=clock, latency=LatencyRecord(tuple(points), definition, loaded, loaded_definition, c2c,
                                                          numa))
 
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from .. import catalog
 from ..catalog import Kernel
+from ..check import check_close
 from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_amx, cpu_lowp
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
-from ..measure import Work, measure_kernel
-from ..measurement import ComputeTheory
+from ..record import ComputeTheory
 from ..stats import KernelResult, rounded
-from ..validation import check_close
+from ..timing import Work, time_and_check
 from .clock import (
     CLOCK_PROBE_BLOCKS,
     FMA_BLOCK_SECONDS,
@@ -120,7 +120,7 @@ def measure_lowp(context: CpuContext, kernel: Kernel, calls: LowpCalls) -> Kerne
                "chains": len(cpu_amx.AMX_ACCUMULATORS) if shape.amx else shape.chains,
                "ops_per_instruction": per_instruction, "iterations_per_thread": n_iter,
                "counting": f"{kernel.launch['counting']}; {per_instruction} {unit} x instructions x threads"}
-    return measure_kernel(kernel, run, lambda: calls.check(kernel.name, last, n_iter), Work(0, flops=ops),
+    return time_and_check(kernel, run, lambda: calls.check(kernel.name, last, n_iter), Work(0, flops=ops),
                           context.policy, details).result
 
 

@@ -22,13 +22,13 @@ import numpy as np
 
 from .. import catalog
 from ..catalog import Kernel
+from ..check import check_close
 from ..errors import MeasurementError
 from ..kernels import cpu_mix
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
-from ..measure import Sample, Work, measure_kernel
-from ..measurement import ComputeTheory
+from ..record import ComputeTheory
 from ..stats import KernelResult
-from ..validation import check_close
+from ..timing import Sample, Work, time_and_check
 from .clock import (
     CLOCK_PROBE_BLOCKS,
     FMA_BLOCK_SECONDS,
@@ -74,7 +74,7 @@ def measure_chains(context: CpuContext, kernel: Kernel) -> KernelResult:
                "lanes": lanes, "chains": chains, "iterations_per_thread": n_iter,
                "counting": f"{kernel.launch['counting']}; {cpu_mix.STEPS_PER_ITERATION} instructions x {lanes} "
                            f"lanes x {chains} chains x iterations x threads"}
-    return measure_kernel(kernel, run, lambda: check_close(kernel.name, last, expected, _tolerance(kernel)),
+    return time_and_check(kernel, run, lambda: check_close(kernel.name, last, expected, _tolerance(kernel)),
                           Work(0, flops=flops), context.policy, details).result
 
 
@@ -129,7 +129,7 @@ def measure_gemm(context: CpuContext, kernel: Kernel) -> KernelResult:
             np.matmul(a, b, out=c)
         return Sample(time.perf_counter() - started)
 
-    def validate() -> None:
+    def check() -> None:
         total = float(c.sum(dtype=np.float64))
         if not abs(total - expected) <= GEMM_TOLERANCE[kernel.precision] * expected:
             raise MeasurementError(f"{kernel.name}: wrong result: checksum of C is {total!r}, expected {expected!r} "
@@ -140,7 +140,7 @@ def measure_gemm(context: CpuContext, kernel: Kernel) -> KernelResult:
         details = {"instruction": kernel.launch["instruction"], "instruction_class": "library",
                    "accumulate": kernel.precision, "library": blas_library(), "size": n, "blas_threads": threads,
                    "counting": f"{kernel.launch['counting']}: {2 * n**3} FLOP per call"}
-        return measure_kernel(kernel, run, validate, Work(3 * n * n * a.itemsize, flops=2 * n**3), context.policy,
+        return time_and_check(kernel, run, check, Work(3 * n * n * a.itemsize, flops=2 * n**3), context.policy,
                               details).result
 
 

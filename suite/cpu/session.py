@@ -1,5 +1,5 @@
 """The CPU session: inspect the CPU, pin one worker per selected CPU, run each kernel family, and hand a
-device-neutral ``Measurement`` (with the inputs of every theoretical figure) to the profile builder.
+device-neutral ``SessionRecord`` (with the inputs of every theoretical figure) to the profile builder.
 
 Order of a run: inspect the CPU, choose the CPUs, start one pinned worker per CPU, then each family in
 catalog order through ``FAMILIES`` (STREAM: allocate, first-touch, measure; FMA: measure, then the clock
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from .. import catalog
-from ..measurement import (
+from ..record import (
     CacheSweep,
     ComputeTheory,
     IntensityCurve,
-    LatencyRun,
-    Measurement,
+    LatencyRecord,
     MemoryTheory,
     ProgressCallback,
+    SessionRecord,
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
@@ -67,7 +67,7 @@ class CpuRun:
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
     selected: tuple[catalog.Kernel, ...] = ()
-    latency: LatencyRun | None = None
+    latency: LatencyRecord | None = None
     contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
@@ -138,7 +138,7 @@ def clock_noise(under_load: dict[str, float], noise: dict[str, float]) -> float:
     return max(max(noise.values()), (max(under_load.values()) - min(under_load.values())) / max(under_load.values()))
 
 
-def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
+def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
     """The device-neutral measurement of a CPU run: its facts and the inputs of every paper figure."""
     cpu, core = run.cpu, run.core
     warnings = list(run.warnings)
@@ -190,7 +190,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
         sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
                               "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; "
                               "bandwidth timeline: no clock (the cores wait on memory)")
-    return Measurement(device, run_section, clock, results,
+    return SessionRecord(device, run_section, clock, results,
                        {p: compute_theory(run, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
                        cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
@@ -205,7 +205,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> Measurement:
                        latency=run.latency)
 
 
-def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> Measurement:
+def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> SessionRecord:
     """``hwbench run --device cpu``: run, then read the DRAM paper figure (SMBIOS) and assemble."""
     return to_measurement(run_cpu(options, progress), dram_theory())
 

@@ -15,11 +15,11 @@ from functools import partial
 import numpy as np
 
 from ..catalog import Kernel
+from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
 from ..kernels import cpu_stream
-from ..measure import Work, measure_kernel
 from ..stats import KernelResult, Timeline
-from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+from ..timing import Work, time_and_check
 from .family import CpuContext, FamilyRun, pool_runner
 from .machine import CpuInfo
 from .workers import PinnedPool
@@ -93,12 +93,12 @@ def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
 
     run = pool_runner(context, tasks, last)
 
-    def validate() -> None:
+    def check() -> None:
         validate_stream(kernel.form, arrays, state, sum(last), n)
 
     details = {"elements": n, "nontemporal": kernel.nontemporal, "bytes_per_element_stream": kernel.bytes_stream,
                "bytes_per_element_traffic": kernel.bytes_traffic, "traffic_model": kernel.traffic_model()}
-    return measure_kernel(kernel, run, validate, Work.of_stream(kernel, n), context.policy, details).result
+    return time_and_check(kernel, run, check, Work.of_stream(kernel, n), context.policy, details).result
 
 
 def sustained_kernel(kernels: Sequence[Kernel]) -> Kernel | None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..catalog import Kernel
-from ..measure import Run, Work
-from ..measurement import IntensityCurve
+from ..record import IntensityCurve
 from ..stats import KernelResult, RepetitionPolicy, Timeline
+from ..timing import Run, Work
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ class GpuContext(Protocol):
         """``run(calls)``: CUDA events around ``calls`` back-to-back launches (the timer ``measure`` uses; the
         STREAM family's untimed launch-shape sweep uses it too)."""
 
-    def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
+    def measure(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work, details: dict,
                 name: str | None = None) -> KernelResult:
-        """Time ``launch`` through ``hwbench.measure`` and attach the NVML summary of the timed window."""
+        """Time ``launch`` through ``hwbench.timing`` and attach the NVML summary of the timed window."""
 
     def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:
         """Keep ``launch`` busy for ``seconds``, one timeline sample (with NVML's view) per ``interval``."""

@@ -17,8 +17,8 @@ import numpy as np
 from .. import catalog
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult, Timeline
+from ..timing import Work
 from .family import GpuContext, each_kernel
 
 # Packed fp16 / bf16 words with the same value in both halves (IEEE binary16; bfloat16 = top of binary32).
@@ -97,14 +97,14 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     def launch() -> None:
         function((blocks,), (block,), (out, *constants, iterations))
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         validate_fma(session.cp, kernel.name, kernel, out)
 
     details = {"chains": chains, "lanes_per_instruction": lanes, "iterations": int(iterations), "blocks": blocks,
                "block": block,
                "flop_counting": f"2 FLOP per FMA x {lanes} lane(s) x {chains} chains x iterations x threads"}
-    return session.measure(kernel, launch, validate, Work(0, flops=flops_per_launch(kernel, blocks)), details)
+    return session.measure(kernel, launch, check, Work(0, flops=flops_per_launch(kernel, blocks)), details)
 
 
 def validate_fma(cp, name: str, kernel: Kernel, out) -> None:

@@ -3,7 +3,7 @@ method; kernels/cuda/intensity.cu).
 
 For each precision and each level the catalog lists (``dram``: an array of ``dram_l2_multiple`` x the L2, at
 least ``min_bytes``; ``l2``: ``l2_share`` of the L2), every FLOP count of the catalog is one point: the array is
-reset to 0, the kernel is timed through ``hwbench.measure.time_kernel`` (CUDA events around batches of about
+reset to 0, the kernel is timed through ``hwbench.timing.time_kernel`` (CUDA events around batches of about
 ``SAMPLE_SECONDS``, as every GPU kernel), and the array is then checked on the device: with alpha = beta = 1
 each launch adds exactly one per step, so every element must equal launches x steps. A wrong element is a
 MeasurementError, never a point. The curves go to the session's ``intensity_curves`` (the profile's
@@ -18,9 +18,9 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import time_kernel
-from ..measurement import IntensityCurve
+from ..record import IntensityCurve
 from ..stats import KernelResult, RepetitionPolicy, summarize
+from ..timing import time_kernel
 from .family import GpuContext
 
 POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.05, max_repetitions=50)

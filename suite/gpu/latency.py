@@ -28,7 +28,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measurement import LatencyPoint, LatencyRun
+from ..record import LatencyPoint, LatencyRecord
 from ..stats import KernelResult
 from .family import GpuContext
 
@@ -152,7 +152,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
             mhz, source = window.sm_mhz, "NVML SM clock, median over the chases"
     if not mhz:
         session.warnings.append("latency: NVML gave no SM clock, so GPU latencies are in cycles only")
-    latency = LatencyRun(
+    latency = LatencyRecord(
         tuple(LatencyPoint(size, tuple(c / mhz * 1e3 for c in cycles) if mhz else tuple(cycles), level,
                            cycles) for level, size, cycles in points),
         {"sm_clock_mhz": mhz, "sm_clock_source": source, "steps": steps, "line_bytes": LINE_BYTES, "d2d_peer": peer,

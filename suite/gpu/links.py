@@ -174,7 +174,7 @@ class PeerCopies:
             self.functions[target]((self.blocks[target],), (self.kernel.constants["BLOCK"],),
                                    (self.source[source], destination, destination, 0.0, _int64(n_vec)))
 
-    def validate(self, source: int, target: int, method: str) -> None:
+    def check(self, source: int, target: int, method: str) -> None:
         cp = self.cp
         with cp.cuda.Device(target):
             self.streams[target].synchronize()
@@ -209,7 +209,7 @@ class PeerCopies:
                 with cp.cuda.Device(target):
                     events[k][1].synchronize()
                     seconds[k].append(cp.cuda.get_elapsed_time(*events[k]) / 1e3)
-                self.validate(source, target, "kernel" if copy == self.sm_copy else "copy-engine")
+                self.check(source, target, "kernel" if copy == self.sm_copy else "copy-engine")
         return [s[1:] for s in seconds]
 
     def rate(self, seconds: list[float]) -> dict:

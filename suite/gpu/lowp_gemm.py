@@ -22,8 +22,8 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult
+from ..timing import Work
 from . import cublaslt
 from .failures import first_line, is_missing_library, missing_library
 from .family import GpuContext
@@ -119,7 +119,7 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult | None:
                           CUDA_R_8I, size, b.data.ptr, CUDA_R_8I, size, beta.ctypes.data, c.data.ptr, CUDA_R_32I,
                           size, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT)
 
-        def validate(a=a, b=b, c=c) -> None:
+        def check(a=a, b=b, c=c) -> None:
             session.stream.synchronize()
             validate_int8(cp, kernel.name, a, b, c)
 
@@ -129,7 +129,7 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult | None:
                    "m_n_k": size, "data": f"uniform random integers in [{INT8_RANGE[0]}, {INT8_RANGE[1]})",
                    "counting": "2 x M x N x K OP per multiply (dense), int8 counted as OP, never FLOP"}
         try:
-            result = session.measure(kernel, launch, validate, Work(0, flops=2 * size**3), details)
+            result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except Exception as error:  # cuBLAS or the GPU has no such path: a note, never a number
@@ -182,7 +182,7 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
             def launch(a=a, b=b, d=d, plan=plan) -> None:
                 plan.run(handle, a.data.ptr, b.data.ptr, d.data.ptr, workspace.data.ptr, session.stream.ptr)
 
-            def validate(d=d, a_picks=a_picks, b_picks=b_picks) -> None:
+            def check(d=d, a_picks=a_picks, b_picks=b_picks) -> None:
                 session.stream.synchronize()
                 validate_fp8(cp, kernel.name, a_picks, b_picks, d)
 
@@ -193,7 +193,7 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
                        "heuristic_workspace_bytes": int(algorithm.workspaceSize),
                        "data": f"uniform random picks of {list(FP8_VALUES)} (exact in e4m3)",
                        "counting": "2 x M x N x K FLOP per multiply (dense)"}
-            result = session.measure(kernel, launch, validate, Work(0, flops=2 * size**3), details)
+            result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except cublaslt.CublasLtError as error:  # no fp8 path for this size or GPU: a note, never a number

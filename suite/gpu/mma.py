@@ -21,8 +21,8 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult
+from ..timing import Work
 from .family import GpuContext
 
 WARP, WARPGROUP = 32, 128
@@ -102,7 +102,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     def launch() -> None:
         function((blocks,), (block,), (out, word, word, iterations))
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         validate_mma(cp, kernel, out)
 
@@ -115,7 +115,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
                "operands": "registers (A and B words as kernel arguments, 1 in every element)"
                            + ("; B in shared memory through a matrix descriptor" if is_wgmma(kernel) else ""),
                "counting": f"{COUNTING}: {per_instruction} {unit} x instructions x {group}s"}
-    return session.measure(kernel, launch, validate, Work(0, flops=work_per_launch(kernel, blocks)), details)
+    return session.measure(kernel, launch, check, Work(0, flops=work_per_launch(kernel, blocks)), details)
 
 
 def validate_mma(cp, kernel: Kernel, out) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult
+from ..timing import Work
 from .family import GpuContext, each_kernel
 
 COUNTING = "passes x buffer bytes x blocks: what the SMs load from shared memory or L1 (the fill from L2 not counted)"
@@ -51,7 +51,7 @@ def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
     def launch() -> None:
         function((blocks,), (block,), (source, out, passes))
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         sums = cp.asnumpy(out)
         wrong = np.flatnonzero(sums != expected_sum(kernel))
@@ -62,7 +62,7 @@ def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
     bytes_read = int(passes) * buffer_bytes * blocks
     details = {"buffer_bytes": buffer_bytes, "blocks": blocks, "block": block, "passes": int(passes),
                "traffic_model": COUNTING}
-    return session.measure(kernel, launch, validate, Work(buffer_bytes, bytes_read, bytes_read), details)
+    return session.measure(kernel, launch, check, Work(buffer_bytes, bytes_read, bytes_read), details)
 
 
 __all__ = ["expected_sum", "measure"]

@@ -1,10 +1,10 @@
 """The GPU session: open the device and NVML, compile the CUDA modules, run each kernel family through the
-one timing path, and hand a device-neutral ``Measurement`` (with the inputs of every theoretical figure) to
+one timing path, and hand a device-neutral ``SessionRecord`` (with the inputs of every theoretical figure) to
 the profile builder.
 
 Order of a run: open the device and NVML, compile every CUDA module the selected kernels need (NVRTC,
 outside any timing, with the catalog's ``-D`` constants), then each family in catalog order through
-``FAMILIES``; per kernel ``hwbench.measure`` runs one untimed launch, one timed launch to size a batch of
+``FAMILIES``; per kernel ``hwbench.timing`` runs one untimed launch, one timed launch to size a batch of
 ~5 ms, warm-up batches and timed batches (CUDA events around back-to-back launches; ``run`` below),
 validates the result, and the NVML summary of the timed window is attached. Sustained timelines last.
 Nothing here formats output or computes ceilings (``hwbench.profile.build`` does, for both devices).
@@ -26,15 +26,15 @@ from typing import Any
 from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
-from ..measure import Run, Sample, Work, measure_kernel
-from ..measurement import (
+from ..record import (
     IntensityCurve,
-    LatencyRun,
-    Measurement,
+    LatencyRecord,
     ProgressCallback,
+    SessionRecord,
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
+from ..timing import Run, Sample, Work, time_and_check
 from . import fma, intensity, latency, lowp_gemm, mma, onchip, stream, tensor, transfer
 from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
 from .family import GpuContext, GpuInfo, Launch
@@ -83,7 +83,7 @@ class GpuRun:
     array_bytes: int | None = None
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
-    latency: LatencyRun | None = None  # the latency family's chases
+    latency: LatencyRecord | None = None  # the latency family's chases
     instruction_skipped: dict[str, str] = field(default_factory=dict)  # low-precision kernel -> why not run here
 
 
@@ -215,7 +215,7 @@ class GpuSession:
                              resident=self.resident_blocks(kernel, block))
 
     def runner(self, launch: Launch) -> Run:
-        """``run(calls)`` for ``hwbench.measure``: CUDA events around ``calls`` back-to-back launches, and the
+        """``run(calls)`` for ``hwbench.timing``: CUDA events around ``calls`` back-to-back launches, and the
         SM clock of the NVML sample taken while they run."""
         cp = self.cp
         start, end = cp.cuda.Event(), cp.cuda.Event()
@@ -232,14 +232,14 @@ class GpuSession:
 
         return run
 
-    def measure(self, kernel: Kernel, launch: Launch, validate: Callable[[], None], work: Work, details: dict,
+    def measure(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work, details: dict,
                 name: str | None = None) -> KernelResult:
         if kernel.module is not None and "block" in details:  # the loaded kernel's occupancy, as launched
             details = {**details, "occupancy": {
                 "registers_per_thread": int(self.module(kernel).get_function(kernel.entry).num_regs),
                 "resident_blocks_per_sm": self.resident_blocks(kernel, details["block"]),
                 "source": "RawKernel.num_regs; cuOccupancyMaxActiveBlocksPerMultiprocessor for the launch's block"}}
-        measured = measure_kernel(kernel, self.runner(launch), validate, work, self.policy, details,
+        measured = time_and_check(kernel, self.runner(launch), check, work, self.policy, details,
                                   SAMPLE_SECONDS, name)
         window = self.sampler.window(measured.timing.started, measured.timing.ended)
         return with_telemetry(measured.result, window, self.gpu.max_sm_mhz)
@@ -316,7 +316,7 @@ class GpuSession:
 # The measurement in profile terms ----------------------------------------------------------------------
 
 
-def to_measurement(run: GpuRun) -> Measurement:
+def to_measurement(run: GpuRun) -> SessionRecord:
     """The device-neutral measurement of a GPU run: its facts and the inputs of every paper figure."""
     gpu = run.gpu
     warnings = list(run.warnings)
@@ -357,7 +357,7 @@ def to_measurement(run: GpuRun) -> Measurement:
     }
     sustained = (Sustained(run.sustained, run.sustained_seconds, run.sustained_interval, SUSTAINED_CLOCK)
                  if run.sustained else None)
-    return Measurement(device, run_section, clock, run.results,
+    return SessionRecord(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
                        memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
                        intensity_sweep=run.intensity_sweep, latency=run.latency,
@@ -365,7 +365,7 @@ def to_measurement(run: GpuRun) -> Measurement:
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,
-                sustain: tuple[float, float] | None = None) -> Measurement:
+                sustain: tuple[float, float] | None = None) -> SessionRecord:
     """``hwbench run --device cuda:N``: run every selected kernel on GPU ``index`` and assemble."""
     return to_measurement(GpuSession(index, kernels, quick, progress, sustain).run())
 

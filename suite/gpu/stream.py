@@ -6,7 +6,7 @@ an H100, one vector per thread in 1024-thread blocks beat one wave of grid-strid
 STREAM kernel first runs a short untimed sweep: ``sweep_launches`` launches of every catalog shape, round
 robin, each timed alone with CUDA events; the shape of the lowest median wins (a shape within ``TIE`` of it
 counts as tied, and ties go to the simplest, the catalog's earlier). Only the winner is then timed through
-``hwbench.measure``, validated, and recorded in the result's ``details["launch"]`` with every candidate's rate.
+``hwbench.timing``, validated, and recorded in the result's ``details["launch"]`` with every candidate's rate.
 ERT and gpu-benches sweep their launches the same way.
 
 Set-up: three arrays of max(4 x L2, 1 GiB) bytes each (gpu-benches issue 6: DRAM arrays at least 4x the
@@ -29,10 +29,10 @@ import numpy as np
 
 from .. import catalog
 from ..catalog import Kernel
+from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult, Timeline
-from ..validation import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
+from ..timing import Work
 from .family import GpuContext, Launch, each_kernel
 from .theory import launch_blocks
 
@@ -230,13 +230,13 @@ def _measure_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, sta
     work = Work.of_stream(kernel, n)
     tuned = autotune(session, kernel, launch_for, n_vec, work.rated)
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         validate_stream(session.cp, kernel, arrays, partial[:tuned.grid], state, n)
 
     details = {"elements": int(n), "vector_bytes": kernel.launch["vector_bytes"], **tuned.details(),
                "traffic_model": kernel.traffic_model(), "timing": TIMING}
-    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), validate, work, details)
+    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check, work, details)
 
 
 def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: int) -> None:
@@ -276,14 +276,14 @@ def _measure_l2(session: GpuContext, kernel: Kernel) -> KernelResult:
 
     tuned = autotune(session, kernel, launch_for, n_vec, bytes_read)
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         check_close(kernel.name, [float(cp.sum(partial[:tuned.grid]))], float(int(passes) * n), 1e-12)
 
     share = _share(kernel.launch["l2_share"])
     details = {"buffer_bytes": buffer_bytes, "l2_bytes": gpu.l2_bytes, "passes": int(passes), **tuned.details(),
                "traffic_model": f"passes x buffer bytes read; the buffer is {share} of the L2"}
-    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), validate,
+    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check,
                            Work(buffer_bytes, bytes_read, bytes_read), details)
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult
+from ..timing import Work
 from .failures import is_missing_library, missing_library
 from .family import GpuContext
 
@@ -80,14 +80,14 @@ def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
                           data_type, size, b.data.ptr, data_type, size, beta.ctypes.data, c.data.ptr,
                           data_type, size, compute_type, CUBLAS_GEMM_DEFAULT)
 
-        def validate(a=a, b=b, c=c) -> None:
+        def check(a=a, b=b, c=c) -> None:
             session.stream.synchronize()
             validate_matmul(cp, kernel.name, a, b, c, data)
 
         details = {"library": "cuBLAS cublasGemmEx (through CuPy)", "m_n_k": size,
                    "compute_type": COMPUTE_TYPE_NAMES[compute_type],
                    "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)"}
-        result = session.measure(kernel, launch, validate, Work(0, flops=2 * size**3), details)
+        result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
         per_size[size] = round(result.summary.best, 1)
         if best is None or result.summary.best > best.summary.best:
             best = result

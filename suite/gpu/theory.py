@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..measurement import ComputeTheory, MemoryTheory
+from ..record import ComputeTheory, MemoryTheory
 
 if TYPE_CHECKING:
     from .family import GpuInfo

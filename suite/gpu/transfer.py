@@ -13,8 +13,8 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
-from ..measure import Work
 from ..stats import KernelResult
+from ..timing import Work
 from .family import GpuContext, each_kernel
 
 MEMCPY_HOST_TO_DEVICE, MEMCPY_DEVICE_TO_HOST = 1, 2  # cudaMemcpyKind (driver_types.h)
@@ -49,11 +49,11 @@ def _copy(session: GpuContext, kernel: Kernel) -> KernelResult:
     def launch() -> None:
         runtime.memcpyAsync(target, source, nbytes, kind, session.stream.ptr)
 
-    def validate() -> None:
+    def check() -> None:
         session.stream.synchronize()
         moved = cp.asnumpy(device) if kind == MEMCPY_HOST_TO_DEVICE else host
         if not np.array_equal(moved, expected):
             raise MeasurementError(f"{kernel.name} validation failed: the copied bytes differ from the source")
 
     details = {"bytes": nbytes, "host_memory": "pinned (cudaHostAlloc)"}
-    return session.measure(kernel, launch, validate, Work(nbytes, nbytes, nbytes), details)
+    return session.measure(kernel, launch, check, Work(nbytes, nbytes, nbytes), details)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..measurement import ComputeTheory, Host, Measurement, MemoryTheory
+from ..record import ComputeTheory, Host, MemoryTheory, SessionRecord
 from ..stats import CEILING_RULE, CONTENDED_ON_CPU, KernelResult, ceiling_on_cpu, result_noise, rounded, top_spread
 from .instructions import instruction_section
 from .intensity import intensity_section
@@ -159,7 +159,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
 
 def _traffic_rate(result: KernelResult) -> float:
     """The ceiling in bytes actually moved (STREAM-convention ceiling x traffic / STREAM bytes)."""
-    if result.bytes_traffic is None or result.bytes_stream is None:  # every GB/s result counts both (measure.Work)
+    if result.bytes_traffic is None or result.bytes_stream is None:  # every GB/s result counts both (timing.Work)
         raise ValueError(f"{result.name}: a bandwidth result without its byte counts")
     return result.summary.ceiling * result.bytes_traffic / result.bytes_stream
 
@@ -208,7 +208,7 @@ def run_ceilings(results: list[KernelResult], compute: dict[str, Any]) -> dict[s
     return found
 
 
-def build_profile(m: Measurement, host: Host) -> dict[str, Any]:
+def build_profile(m: SessionRecord, host: Host) -> dict[str, Any]:
     """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],

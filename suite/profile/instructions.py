@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..measurement import ComputeTheory, Measurement
+from ..record import ComputeTheory, SessionRecord
 from ..stats import KernelResult, rounded
 
 COUNTING_RULE = ("cpufp's counting: vdpbf16ps = 4 FLOP per fp32 lane (2 bf16 multiplies + 2 adds); vpdpbusd = 8 OP "
@@ -83,7 +83,7 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
     return entry
 
 
-def instruction_section(m: Measurement, warnings: list[str]) -> dict[str, Any] | None:
+def instruction_section(m: SessionRecord, warnings: list[str]) -> dict[str, Any] | None:
     """The section, or None when the run selected no low-precision kernel."""
     if not m.instruction_theory and not m.instruction_skipped:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..measurement import IntensityCurve
+from ..record import IntensityCurve
 from ..stats import rounded
 
 

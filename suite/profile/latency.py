@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from ..measurement import LatencyPoint, LatencyRun
+from ..record import LatencyPoint, LatencyRecord
 from ..stats import confirmed_best, rounded, top_spread
 from .levels import find_runs, level_of, run_clock
 
@@ -94,7 +94,7 @@ def _cycles(point: LatencyPoint, figure: dict[str, Any], mhz: float | None) -> t
     return figure["latency_ns"] * mhz / 1e3, figure["median_ns"] * mhz / 1e3
 
 
-def latency_levels(run: LatencyRun, device: dict[str, Any], clock: dict[str, Any], warnings: list[str],
+def latency_levels(run: LatencyRecord, device: dict[str, Any], clock: dict[str, Any], warnings: list[str],
                    kernel: str = "latency_chase") -> dict[str, dict[str, Any]]:
     """The ``latency_*`` keys of each ``memory.<level>`` the chase measured."""
     mhz, clock_source = (None, None) if device.get("id") != "cpu" else run_clock(clock)
@@ -139,7 +139,7 @@ def merge_levels(memory: dict[str, Any], levels: dict[str, dict[str, Any]],
     return merged
 
 
-def loaded_section(run: LatencyRun) -> dict[str, Any] | None:
+def loaded_section(run: LatencyRecord) -> dict[str, Any] | None:
     if not run.loaded and not run.loaded_definition:
         return None
     definition = {k: v for k, v in run.loaded_definition.items() if k != "idle_samples_ns"}
@@ -164,7 +164,7 @@ def core_to_core_section(c2c: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in c2c.items() if k != "samples_ns"}, "matrix_ns": matrix, "pairs": pairs}
 
 
-def latency_section(run: LatencyRun, levels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def latency_section(run: LatencyRecord, levels: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The profile's ``latency`` section: the curve, the rule, the loaded curve and the matrices."""
     named = {id(point): level for level, point in level_points(run.points, {}).items()} if any(
         p.level for p in run.points) else {}

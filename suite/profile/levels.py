@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..measurement import CacheSweep, SweepCurve
+from ..record import CacheSweep, SweepCurve
 from ..stats import rounded
 
 PLATEAU_TOLERANCE = 0.10

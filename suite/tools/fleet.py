@@ -318,7 +318,7 @@ def to_prometheus(report: FleetReport) -> str:
             median.append(f"hwbench_fleet_median{labels} {_number(value)}")
     rule = f"below the model's median by more than {report.threshold:.0%} and {report.k:g} x 1.4826 x MAD"
     families = [
-        ("hwbench_ceiling", "Measured ceiling of a device (newest hwbench profile).", ceiling),
+        ("hwbench_ceiling", "TimedKernel ceiling of a device (newest hwbench profile).", ceiling),
         ("hwbench_flagged", f"1 when the ceiling is {rule}, else 0.", flag),
         ("hwbench_fleet_median", "Median of the ceiling over the devices of one model.", median),
         ("hwbench_profile_created_seconds", "When the device's profile was measured (Unix time).", created),

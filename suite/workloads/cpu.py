@@ -1,7 +1,7 @@
 """The CPU workloads of ``hwbench validate``: NumPy, OpenBLAS and numba code, timed on the profile's cores.
 
 Each workload is set up outside any timing (arrays allocated and first-touched, numba compiled), timed through
-``hwbench.measure.time_kernel`` (warm-up calls, then samples of one call each until the repetition policy is
+``hwbench.timing.time_kernel`` (warm-up calls, then samples of one call each until the repetition policy is
 met; the figure is the median), then validated: a wrong result raises ``MeasurementError`` and no time is
 reported.
 
@@ -23,10 +23,10 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ..measure import Sample, time_kernel
-from ..measurement import ProgressCallback
+from ..check import STREAM_INITIAL, STREAM_SCALAR
+from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
-from ..validation import STREAM_INITIAL, STREAM_SCALAR
+from ..timing import Sample, time_kernel
 from . import cpu_numba as nb
 from .cpu_latency import LatencyPlan, run_latency_workloads
 from .result import WorkloadRun, count_label

@@ -27,9 +27,9 @@ import numba
 import numpy as np
 
 from ..errors import MeasurementError
-from ..measure import Sample, time_kernel
-from ..measurement import ProgressCallback
+from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
+from ..timing import Sample, time_kernel
 from .result import WorkloadRun
 
 HUGE_PAGE = 2 * 2**20

@@ -2,7 +2,7 @@
 ``cupy.sum`` and a 5-point stencil raw kernel (``kernels/cuda/stencil.cu``).
 
 Each workload is set up untimed (arrays on the device, the raw kernel compiled by NVRTC with the catalog's
-``-D`` constants), timed through ``hwbench.measure.time_kernel`` with CUDA events around batches of
+``-D`` constants), timed through ``hwbench.timing.time_kernel`` with CUDA events around batches of
 back-to-back calls of about ``SAMPLE_SECONDS`` (the first call untimed: cuBLAS heuristics, kernel loading),
 then validated on the host; a wrong result raises ``MeasurementError``.
 
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from .. import catalog
+from ..check import STREAM_INITIAL, STREAM_SCALAR
 from ..errors import MeasurementError, UsageError
-from ..measure import Sample, time_kernel
-from ..measurement import ProgressCallback
+from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
-from ..validation import STREAM_INITIAL, STREAM_SCALAR
+from ..timing import Sample, time_kernel
 from .result import WorkloadRun, count_label
 
 SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back calls

@@ -119,7 +119,7 @@ class LatencyPoint:
 
 
 @dataclass(frozen=True)
-class LatencyRun:
+class LatencyRecord:
     """The latency family of a run (suite/cpu/latency.py, suite/gpu/latency.py): the idle chase over working
     sets, the loaded-latency curve, the core-to-core and NUMA matrices, each with how it was measured."""
 
@@ -133,7 +133,7 @@ class LatencyRun:
 
 
 @dataclass(frozen=True)
-class Measurement:
+class SessionRecord:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
 
@@ -153,7 +153,7 @@ class Measurement:
     # not run on this device (its instruction is missing).
     instruction_theory: dict[str, ComputeTheory] = field(default_factory=dict)
     instruction_skipped: dict[str, str] = field(default_factory=dict)
-    latency: LatencyRun | None = None  # the latency family (memory.<level>.latency_ns, profile section latency)
+    latency: LatencyRecord | None = None  # the latency family (memory.<level>.latency_ns, profile section latency)
 
 
 # The environment variable that labels a node (written as the profile's ``node_label``): cloned VMs or

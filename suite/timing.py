@@ -5,11 +5,11 @@ A device session hands over three things per kernel:
 * ``run(calls) -> Sample``: run ``calls`` back-to-back calls of the kernel and say how long they took (the
   CPU pool times the slowest thread; a GPU records CUDA events around the batch) and, where the device can
   say, the clock read while they ran;
-* ``validate()``: raise ``MeasurementError`` unless the kernel's output is right (BabelStream's
+* ``check()``: raise ``MeasurementError`` unless the kernel's output is right (BabelStream's
   ``check_solution``): a wrong result is an error, never a number;
 * the work of one call (bytes, FLOPs), from the catalog.
 
-``measure_kernel`` applies the repetition policy (likwid-bench, hyperfine: at least ``min_repetitions``
+``time_and_check`` applies the repetition policy (likwid-bench, hyperfine: at least ``min_repetitions``
 samples *and* ``min_seconds`` of measured time, capped at ``max_repetitions``), keeps every sample, and
 returns a ``KernelResult``. Warm-up calls are run and discarded: they absorb JIT compilation, module
 loading, page-table and frequency ramp-up.
@@ -97,19 +97,19 @@ class Work:
 
 
 @dataclass(frozen=True)
-class Measured:
-    """What ``measure_kernel`` returns: the result and the timing behind it (for telemetry windows)."""
+class TimedKernel:
+    """What ``time_and_check`` returns: the result and the timing behind it (for telemetry windows)."""
 
     result: KernelResult
     timing: Timing
 
 
-def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work: Work, policy: RepetitionPolicy,
+def time_and_check(kernel: Kernel, run: Run, check: Callable[[], None], work: Work, policy: RepetitionPolicy,
                    details: dict[str, Any] | None = None, sample_seconds: float | None = None,
-                   name: str | None = None) -> Measured:
-    """Time ``kernel`` per ``policy``, validate its output, and return its result (every sample kept)."""
+                   name: str | None = None) -> TimedKernel:
+    """Time ``kernel`` per ``policy``, check its output, and return its result (every sample kept)."""
     timing = time_kernel(run, policy, sample_seconds)
-    validate()
+    check()
     summary = summarize(work.rated * timing.calls_per_sample, timing.seconds)
     shown = dict(details or {})
     if sample_seconds is not None:
@@ -120,4 +120,4 @@ def measure_kernel(kernel: Kernel, run: Run, validate: Callable[[], None], work:
         working_set_bytes=work.working_set_bytes, bytes_stream=work.bytes_stream, bytes_traffic=work.bytes_traffic,
         flops=work.flops, validated=True, details=shown,
         sample_clocks_mhz=clocks if any(c is not None for c in clocks) else ())
-    return Measured(result, timing)
+    return TimedKernel(result, timing)
