@@ -14,7 +14,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .cpu_fma import probe_round
-from .cpu_llvm import I64, read_timestamp
+from .cpu_llvm import I64, declare, emit_counted_loop, read_timestamp
 
 I8 = ir.IntType(8)
 BF16_ONE = 0x3F80
@@ -62,11 +62,7 @@ def _amx_declarations(module: ir.Module, pointer: ir.Type) -> dict[str, ir.Funct
         "llvm.x86.tileloadd64": [I8, pointer, I64], "llvm.x86.tilestored64": [I8, pointer, I64],
         "llvm.x86.tilezero": [I8], "llvm.x86.tdpbf16ps": [I8, I8, I8], "llvm.x86.tdpbusd": [I8, I8, I8],
     }
-    found = {}
-    for name, arguments in signatures.items():
-        existing = module.globals.get(name)
-        found[name] = existing if existing is not None else ir.Function(module, ir.FunctionType(void, arguments), name)
-    return found
+    return {name: declare(module, name, void, arguments) for name, arguments in signatures.items()}
 
 
 def emit_amx(builder: ir.IRBuilder, kind: str, n: ir.Value, config: ir.Value, inputs: ir.Value,
@@ -84,20 +80,14 @@ def emit_amx(builder: ir.IRBuilder, kind: str, n: ir.Value, config: ir.Value, in
         builder.call(fns["llvm.x86.tileloadd64"], [ir.Constant(I8, tile), builder.inttoptr(address, pointer), stride])
     for c_tile, _, _ in AMX_ACCUMULATORS:
         builder.call(fns["llvm.x86.tilezero"], [ir.Constant(I8, c_tile)])
-    entry = builder.block
-    loop = builder.append_basic_block("amx.loop")
-    done = builder.append_basic_block("amx.done")
-    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-    builder.position_at_end(loop)
-    index = builder.phi(I64)
-    for c_tile, a_tile, b_tile in AMX_ACCUMULATORS:
-        builder.call(fns[f"llvm.x86.{kind}"], [ir.Constant(I8, c_tile), ir.Constant(I8, a_tile),
-                                                ir.Constant(I8, b_tile)])
-    next_index = builder.add(index, ir.Constant(I64, 1))
-    index.add_incoming(ir.Constant(I64, 0), entry)
-    index.add_incoming(next_index, loop)
-    builder.cbranch(builder.icmp_signed("<", next_index, n), loop, done)
-    builder.position_at_end(done)
+
+    def step(carried: list[ir.Value]) -> list[ir.Value]:  # the tiles live in tile registers, not in values
+        for c_tile, a_tile, b_tile in AMX_ACCUMULATORS:
+            builder.call(fns[f"llvm.x86.{kind}"], [ir.Constant(I8, c_tile), ir.Constant(I8, a_tile),
+                                                    ir.Constant(I8, b_tile)])
+        return []
+
+    emit_counted_loop(builder, "amx", n, [], step)
     for position, (c_tile, _, _) in enumerate(AMX_ACCUMULATORS):
         address = builder.add(outputs, builder.mul(ir.Constant(I64, position), tile_bytes))
         builder.call(fns["llvm.x86.tilestored64"], [ir.Constant(I8, c_tile), builder.inttoptr(address, pointer),

@@ -18,25 +18,21 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 from numba import njit
-from numba.extending import intrinsic
 
 from .cpu_llvm import (
     ADDS_PER_BLOCK,
-    I64,
+    LANE_STEP,
     declare_vector_fma,
     dependent_add_chain,
     dependent_mul_chain,
-    horizontal_sum,
+    float_chains_intrinsic,
     llvm_float_type,
-    numba_float_type,
     read_timestamp,
-    splat,
 )
 
 # The recurrence's constants: a = 3/4, b = 1/2, fixed point c = 2. All exact in binary.
 FMA_A = 0.75
 FMA_B = 0.5
-LANE_STEP = 1.0 / 1024.0  # initial value of lane l is x0 + l * LANE_STEP, so every lane differs
 FLOPS_PER_FMA = 2
 
 
@@ -52,54 +48,13 @@ def expected_checksum(n_iter: int, x0: float, lanes: int, chains: int) -> float:
     return float(np.sum(c + FMA_A**n_iter * (starts - c)))
 
 
+def _fma_step(builder: ir.IRBuilder, value: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+    return builder.call(declare_vector_fma(builder.module, value.type), [value, a, b])
+
+
 def _fma_chains_intrinsic(precision: str, lanes: int, chains: int):
-    float_type = llvm_float_type(precision)
-    vector_type = ir.VectorType(float_type, lanes)
-    nb_float = numba_float_type(precision)
-
-    @intrinsic
-    def fma_chains(typingctx, n_iter, a, b, x0):
-        sig = nb_float(n_iter, a, b, x0)
-
-        def codegen(context, builder, signature, args):
-            n, a_value, b_value, x0_value = args
-            fma = declare_vector_fma(builder.module, vector_type)
-            va, vb = splat(builder, a_value, vector_type), splat(builder, b_value, vector_type)
-            starts = []
-            for chain in range(chains):
-                vec = ir.Constant(vector_type, ir.Undefined)
-                for lane in range(lanes):
-                    offset = ir.Constant(float_type, LANE_STEP * (chain * lanes + lane))
-                    vec = builder.insert_element(vec, builder.fadd(x0_value, offset),
-                                                 ir.Constant(ir.IntType(32), lane))
-                starts.append(vec)
-            entry = builder.block
-            loop = builder.append_basic_block("fma.loop")
-            done = builder.append_basic_block("fma.done")
-            builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-            builder.position_at_end(loop)
-            index = builder.phi(I64)
-            accumulators = [builder.phi(vector_type) for _ in range(chains)]
-            updated = [builder.call(fma, [acc, va, vb]) for acc in accumulators]
-            next_index = builder.add(index, ir.Constant(I64, 1))
-            index.add_incoming(ir.Constant(I64, 0), entry)
-            index.add_incoming(next_index, loop)
-            for acc, start, new in zip(accumulators, starts, updated):
-                acc.add_incoming(start, entry)
-                acc.add_incoming(new, loop)
-            builder.cbranch(builder.icmp_signed("<", next_index, n), loop, done)
-            builder.position_at_end(done)
-            finals = []
-            for start, new in zip(starts, updated):
-                final = builder.phi(vector_type)
-                final.add_incoming(start, entry)
-                final.add_incoming(new, loop)
-                finals.append(final)
-            return horizontal_sum(builder, finals)
-
-        return sig, codegen
-
-    return fma_chains
+    vector_type = ir.VectorType(llvm_float_type(precision), lanes)
+    return float_chains_intrinsic("fma", precision, vector_type, chains, _fma_step)
 
 
 @functools.cache

@@ -33,7 +33,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .cpu_llvm import I64, read_timestamp
+from .cpu_llvm import I64, emit_counted_loop, read_timestamp
 
 LINE_BYTES = 64  # x86-64 and Arm server cores; one pointer per line, at its start
 WORDS_PER_LINE = LINE_BYTES // 8
@@ -75,26 +75,14 @@ def _chase_intrinsic(unroll: int):
             first, count = args
             pointer = I64.as_pointer()
             trips = builder.sdiv(count, ir.Constant(I64, unroll))
-            entry = builder.block
-            loop = builder.append_basic_block("chase.trip")
-            done = builder.append_basic_block("chase.done")
-            builder.cbranch(builder.icmp_signed(">", trips, ir.Constant(I64, 0)), loop, done)
-            builder.position_at_end(loop)
-            index = builder.phi(I64)
-            address = builder.phi(I64)
-            value = address
-            for _ in range(unroll):
-                value = builder.load(builder.inttoptr(value, pointer), align=8)
-            next_index = builder.add(index, ir.Constant(I64, 1))
-            index.add_incoming(ir.Constant(I64, 0), entry)
-            index.add_incoming(next_index, loop)
-            address.add_incoming(first, entry)
-            address.add_incoming(value, loop)
-            builder.cbranch(builder.icmp_signed("<", next_index, trips), loop, done)
-            builder.position_at_end(done)
-            result = builder.phi(I64)
-            result.add_incoming(first, entry)
-            result.add_incoming(value, loop)
+
+            def trip(values: list[ir.Value]) -> list[ir.Value]:  # ``unroll`` dependent loads
+                value = values[0]
+                for _ in range(unroll):
+                    value = builder.load(builder.inttoptr(value, pointer), align=8)
+                return [value]
+
+            (result,) = emit_counted_loop(builder, "chase", trips, [first], trip)
             return result
 
         return sig, codegen

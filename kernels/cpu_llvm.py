@@ -12,11 +12,17 @@ Plain numba cannot express three things the CPU kernels need, so they are writte
   register, never an immediate: recent Intel cores (Golden Cove and later) fold chains of ``add $1, reg``
   in the renamer and retire several per cycle (measured on a Sapphire Rapids-class Xeon: 7.7-10.6 "GHz"
   from ``add $1``, 2.5-2.7 from ``add reg, reg``). A multiply chain of another latency cross-checks it.
+
+It is also the one home of the scaffolding every llvmlite kernel shares: the counted loop with its
+loop-carried values (``emit_counted_loop``), intrinsic declaration (``declare``), the per-lane start values of
+independent chains (``chain_starts``) and the lane sum that keeps every chain alive (``horizontal_sum``). Each
+kernel module keeps only its own instruction, operands and checksum.
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable, Sequence
 
 import llvmlite.binding as llvm_binding
 from llvmlite import ir
@@ -45,6 +51,8 @@ CHAIN_LATENCY = {"add": {"default": 1}, "mul": {"default": 3, "aarch64": 2, "arm
 # Flags the chain clobbers: without the clobber LLVM may test the loop counter's flags after the asm.
 _CLOBBERS = {"x86_64": "~{flags}", "amd64": "~{flags}", "aarch64": "~{cc}", "arm64": "~{cc}"}
 ADDS_PER_BLOCK = 200  # steps of either chain per asm block
+# Chain c's lane l starts at x0 + (c * lanes + l) * LANE_STEP: every lane differs, and 1/1024 is exact in binary.
+LANE_STEP = 1.0 / 1024.0
 CLOCK_SUPPORTED = MACHINE in _CLOBBERS
 
 
@@ -72,22 +80,109 @@ def splat(builder: ir.IRBuilder, scalar: ir.Value, vector_type: ir.VectorType) -
     return vec
 
 
+def declare(module: ir.Module, name: str, return_type: ir.Type, arguments: Sequence[ir.Type]) -> ir.Function:
+    """The function (an LLVM intrinsic) ``name`` of ``module``, declared on first use: a kernel may emit the same
+    intrinsic in several places of one module."""
+    return cgutils.get_or_insert_function(module, ir.FunctionType(return_type, list(arguments)), name)
+
+
 def declare_vector_fma(module: ir.Module, vector_type: ir.VectorType) -> ir.Function:
     """``llvm.fma.v<N>f<bits>``: fused multiply-add on every lane, one rounding."""
     suffix = "f64" if isinstance(vector_type.element, ir.DoubleType) else "f32"
-    fnty = ir.FunctionType(vector_type, [vector_type] * 3)
-    return cgutils.get_or_insert_function(module, fnty, f"llvm.fma.v{vector_type.count}{suffix}")
+    return declare(module, f"llvm.fma.v{vector_type.count}{suffix}", vector_type, [vector_type] * 3)
+
+
+def emit_counted_loop(builder: ir.IRBuilder, name: str, trips: ir.Value, starts: Sequence[ir.Value],
+                      step: Callable[[list[ir.Value]], list[ir.Value]]) -> list[ir.Value]:
+    """Emit ``for _ in range(trips): values = step(values)`` at the builder, ``values`` loop-carried from
+    ``starts`` (one phi each); returns the values after the loop, which are the starts when ``trips <= 0``.
+
+    The loop is blocks ``<name>.loop`` and ``<name>.done``: an i64 counter from 0, ``step``'s instructions, and
+    the counter's increment, compare and branch; the builder is left at the end of ``<name>.done``. ``step`` may
+    return no values and emit work with side effects only (the AMX tiles)."""
+    entry = builder.block
+    loop = builder.append_basic_block(f"{name}.loop")
+    done = builder.append_basic_block(f"{name}.done")
+    builder.cbranch(builder.icmp_signed(">", trips, ir.Constant(I64, 0)), loop, done)
+    builder.position_at_end(loop)
+    index = builder.phi(I64)
+    carried = [builder.phi(start.type) for start in starts]
+    updated = step(carried)
+    next_index = builder.add(index, ir.Constant(I64, 1))
+    index.add_incoming(ir.Constant(I64, 0), entry)
+    index.add_incoming(next_index, loop)
+    for phi, start, new in zip(carried, starts, updated, strict=True):
+        phi.add_incoming(start, entry)
+        phi.add_incoming(new, loop)
+    builder.cbranch(builder.icmp_signed("<", next_index, trips), loop, done)
+    builder.position_at_end(done)
+    finals = []
+    for start, new in zip(starts, updated, strict=True):
+        final = builder.phi(start.type)
+        final.add_incoming(start, entry)
+        final.add_incoming(new, loop)
+        finals.append(final)
+    return finals
+
+
+def chain_starts(builder: ir.IRBuilder, x0: ir.Value, value_type: ir.Type, chains: int) -> list[ir.Value]:
+    """The start of each of ``chains`` float chains: lane l of chain c holds ``x0 + (c * lanes + l) * LANE_STEP``
+    (``value_type`` a vector of ``lanes``, or a scalar: one lane). ``x0`` is a run-time argument, so LLVM cannot
+    fold the chains."""
+    if not isinstance(value_type, ir.VectorType):
+        return [builder.fadd(x0, ir.Constant(value_type, LANE_STEP * chain)) for chain in range(chains)]
+    lanes = value_type.count
+    starts = []
+    for chain in range(chains):
+        vec = ir.Constant(value_type, ir.Undefined)
+        for lane in range(lanes):
+            offset = ir.Constant(value_type.element, LANE_STEP * (chain * lanes + lane))
+            vec = builder.insert_element(vec, builder.fadd(x0, offset), ir.Constant(I32, lane))
+        starts.append(vec)
+    return starts
 
 
 def horizontal_sum(builder: ir.IRBuilder, vectors: list[ir.Value]) -> ir.Value:
-    """The sum of every lane of every vector: a value that depends on all of them (anti dead-code)."""
+    """The sum of every lane of every vector (or of every scalar): a value that depends on all of them (anti
+    dead-code)."""
     total = vectors[0]
     for vec in vectors[1:]:
         total = builder.fadd(total, vec)
+    if not isinstance(total.type, ir.VectorType):
+        return total
     result = builder.extract_element(total, ir.Constant(I32, 0))
     for lane in range(1, total.type.count):
         result = builder.fadd(result, builder.extract_element(total, ir.Constant(I32, lane)))
     return result
+
+
+FloatStep = Callable[[ir.IRBuilder, ir.Value, ir.Value, ir.Value], ir.Value]
+
+
+def float_chains_intrinsic(name: str, precision: str, value_type: ir.Type, chains: int, step: FloatStep):
+    """An intrinsic ``op(n_iter, p, q, x0) -> lane sum``: ``chains`` independent chains of ``value_type`` (a
+    vector of ``precision`` floats, or the scalar) starting at ``chain_starts(x0)``, each updated ``n_iter`` times
+    as ``x = step(builder, x, p, q)`` with the run-time scalars ``p`` and ``q`` splatted to ``value_type``.
+    Returns ``horizontal_sum`` of the chains, so no step is dead code."""
+    nb_float = numba_float_type(precision)
+
+    @intrinsic
+    def float_chains(typingctx, n_iter, p, q, x0):
+        sig = nb_float(n_iter, p, q, x0)
+
+        def codegen(context, builder, signature, args):
+            # The operands and starts are run-time arguments: with constants LLVM would fold every chain.
+            n, p_scalar, q_scalar, x0_value = args
+            if isinstance(value_type, ir.VectorType):
+                p_scalar, q_scalar = splat(builder, p_scalar, value_type), splat(builder, q_scalar, value_type)
+            starts = chain_starts(builder, x0_value, value_type, chains)
+            finals = emit_counted_loop(builder, name, n, starts, lambda values: [
+                step(builder, value, p_scalar, q_scalar) for value in values])
+            return horizontal_sum(builder, finals)
+
+        return sig, codegen
+
+    return float_chains
 
 
 @intrinsic
@@ -127,24 +222,8 @@ def _chain_intrinsic(kind: str):
             body = "\n".join([_CHAIN_STEPS[kind][MACHINE]] * ADDS_PER_BLOCK)
             constraints = f"=r,0,r,{_CLOBBERS[MACHINE]}"
             start = ir.Constant(I64, 0 if kind == "add" else 1)
-            entry = builder.block
-            loop = builder.append_basic_block(f"{kind}.loop")
-            done = builder.append_basic_block(f"{kind}.done")
-            builder.cbranch(builder.icmp_signed(">", blocks, ir.Constant(I64, 0)), loop, done)
-            builder.position_at_end(loop)
-            index = builder.phi(I64)
-            value = builder.phi(I64)
-            next_value = builder.asm(asm_type, body, constraints, [value, operand], side_effect=True)
-            next_index = builder.add(index, ir.Constant(I64, 1))
-            index.add_incoming(ir.Constant(I64, 0), entry)
-            index.add_incoming(next_index, loop)
-            value.add_incoming(start, entry)
-            value.add_incoming(next_value, loop)
-            builder.cbranch(builder.icmp_signed("<", next_index, blocks), loop, done)
-            builder.position_at_end(done)
-            result = builder.phi(I64)
-            result.add_incoming(start, entry)
-            result.add_incoming(next_value, loop)
+            (result,) = emit_counted_loop(builder, kind, blocks, [start], lambda values: [
+                builder.asm(asm_type, body, constraints, [values[0], operand], side_effect=True)])
             return result
 
         return sig, codegen

@@ -36,7 +36,7 @@ from numba.extending import intrinsic
 
 from .cpu_amx import AMX_ACCUMULATORS, AMX_OPS, MAX_AMX_ITERATIONS, emit_amx
 from .cpu_fma import probe_round
-from .cpu_llvm import I32, I64, read_timestamp, splat
+from .cpu_llvm import I32, I64, declare, emit_counted_loop, read_timestamp, splat
 
 I16 = ir.IntType(16)
 HALF = ir.HalfType()
@@ -102,9 +102,7 @@ def _declare(module: ir.Module, kind: str, bits: int) -> ir.Function:
         name = f"llvm.x86.avx512bf16.dpbf16ps.{bits}"
     else:
         name = f"llvm.x86.avx512.vpdpbusd.{bits}"
-    fnty = ir.FunctionType(acc, [acc, operand, operand])
-    existing = module.globals.get(name)
-    return existing if existing is not None else ir.Function(module, fnty, name)
+    return declare(module, name, acc, [acc, operand, operand])
 
 
 def _start_vector(builder: ir.IRBuilder, kind: str, vector: ir.VectorType, chain: int) -> ir.Value:
@@ -147,28 +145,8 @@ def emit_chains(builder: ir.IRBuilder, kind: str, bits: int, chains: int, n: ir.
     function = _declare(builder.module, kind, bits)
     va, vb = _operand(builder, kind, a_word, operand_type), _operand(builder, kind, b_word, operand_type)
     starts = [_start_vector(builder, kind, acc_type, chain) for chain in range(chains)]
-    entry = builder.block
-    loop = builder.append_basic_block(f"{kind}.loop")
-    done = builder.append_basic_block(f"{kind}.done")
-    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-    builder.position_at_end(loop)
-    index = builder.phi(I64)
-    accumulators = [builder.phi(acc_type) for _ in range(chains)]
-    updated = [builder.call(function, [acc, va, vb]) for acc in accumulators]
-    next_index = builder.add(index, ir.Constant(I64, 1))
-    index.add_incoming(ir.Constant(I64, 0), entry)
-    index.add_incoming(next_index, loop)
-    for acc, start, new in zip(accumulators, starts, updated):
-        acc.add_incoming(start, entry)
-        acc.add_incoming(new, loop)
-    builder.cbranch(builder.icmp_signed("<", next_index, n), loop, done)
-    builder.position_at_end(done)
-    finals = []
-    for start, new in zip(starts, updated):
-        final = builder.phi(acc_type)
-        final.add_incoming(start, entry)
-        final.add_incoming(new, loop)
-        finals.append(final)
+    finals = emit_counted_loop(builder, kind, n, starts,
+                               lambda accumulators: [builder.call(function, [acc, va, vb]) for acc in accumulators])
     return _lane_sum(builder, kind, finals)
 
 

@@ -24,15 +24,13 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 from numba import njit
-from numba.extending import intrinsic
 
 from .cpu_fma import probe_round
-from .cpu_llvm import I32, I64, horizontal_sum, llvm_float_type, numba_float_type, read_timestamp, splat
+from .cpu_llvm import LANE_STEP, float_chains_intrinsic, llvm_float_type, read_timestamp
 
 OPERATIONS = ("add", "mul")
 ADD_STEP = 0.5  # x + 1/2 - 1/2 on x in [1, 2): exact in fp32 and fp64
 MUL_STEP = 2.0  # x * 2 * 1/2: exact
-LANE_STEP = 1.0 / 1024.0  # lane l of chain c starts at 1 + (c * lanes + l) / 1024
 FLOPS_PER_LANE = 1
 STEPS_PER_ITERATION = 2  # one iteration: the forward and the inverse instruction on every chain
 
@@ -54,7 +52,8 @@ def operands(operation: str, precision: str) -> tuple:
     return dtype(forward), dtype(inverse), dtype(1.0)
 
 
-def _emit_step(builder: ir.IRBuilder, operation: str, value: ir.Value, forward: ir.Value, inverse: ir.Value):
+def _emit_step(operation: str, builder: ir.IRBuilder, value: ir.Value, forward: ir.Value,
+               inverse: ir.Value) -> ir.Value:
     if operation == "add":
         return builder.fsub(builder.fadd(value, forward), forward)
     return builder.fmul(builder.fmul(value, forward), inverse)
@@ -63,59 +62,7 @@ def _emit_step(builder: ir.IRBuilder, operation: str, value: ir.Value, forward: 
 def _chains_intrinsic(operation: str, precision: str, lanes: int, chains: int):
     float_type = llvm_float_type(precision)
     value_type = float_type if lanes == 1 else ir.VectorType(float_type, lanes)
-    nb_float = numba_float_type(precision)
-
-    @intrinsic
-    def mix_chains(typingctx, n_iter, forward, inverse, x0):
-        sig = nb_float(n_iter, forward, inverse, x0)
-
-        def codegen(context, builder, signature, args):
-            # The operands and starts are run-time arguments: with constants LLVM would fold every chain.
-            n, forward_scalar, inverse_scalar, x0_value = args
-            vector = (lambda v: v) if lanes == 1 else (lambda v: splat(builder, v, value_type))
-            forward, inverse = vector(forward_scalar), vector(inverse_scalar)
-            starts = []
-            for chain in range(chains):
-                if lanes == 1:
-                    starts.append(builder.fadd(x0_value, ir.Constant(float_type, LANE_STEP * chain)))
-                    continue
-                vec = ir.Constant(value_type, ir.Undefined)
-                for lane in range(lanes):
-                    offset = ir.Constant(float_type, LANE_STEP * (chain * lanes + lane))
-                    vec = builder.insert_element(vec, builder.fadd(x0_value, offset), ir.Constant(I32, lane))
-                starts.append(vec)
-            entry = builder.block
-            loop = builder.append_basic_block("mix.loop")
-            done = builder.append_basic_block("mix.done")
-            builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-            builder.position_at_end(loop)
-            index = builder.phi(I64)
-            accumulators = [builder.phi(value_type) for _ in range(chains)]
-            updated = [_emit_step(builder, operation, acc, forward, inverse) for acc in accumulators]
-            next_index = builder.add(index, ir.Constant(I64, 1))
-            index.add_incoming(ir.Constant(I64, 0), entry)
-            index.add_incoming(next_index, loop)
-            for acc, start, new in zip(accumulators, starts, updated):
-                acc.add_incoming(start, entry)
-                acc.add_incoming(new, loop)
-            builder.cbranch(builder.icmp_signed("<", next_index, n), loop, done)
-            builder.position_at_end(done)
-            finals = []
-            for start, new in zip(starts, updated):
-                final = builder.phi(value_type)
-                final.add_incoming(start, entry)
-                final.add_incoming(new, loop)
-                finals.append(final)
-            if lanes == 1:
-                total = finals[0]
-                for value in finals[1:]:
-                    total = builder.fadd(total, value)
-                return total
-            return horizontal_sum(builder, finals)
-
-        return sig, codegen
-
-    return mix_chains
+    return float_chains_intrinsic("mix", precision, value_type, chains, functools.partial(_emit_step, operation))
 
 
 @functools.cache

@@ -14,8 +14,8 @@ Two byte counts are kept for bandwidth kernels (both go into the profile):
   non-temporal store does not, and neither does a GPU store. (Some recent Intel cores elide that read for
   full-line writes; where they do, ``bytes_traffic`` overstates the traffic of the temporal kernels.)
 
-To add a kernel: declare it below (and in ``CPU_KERNELS`` or ``GPU_KERNELS``), then give its family a
-module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session finds through ``family``.
+To add a kernel: declare it below (and in a tuple ``CPU_KERNELS`` or ``GPU_KERNELS`` is made of), then give its
+family a module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session finds through ``family``.
 """
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ CPU_MIX_KERNELS: tuple[Kernel, ...] = (
 )
 
 
-CPU_KERNELS: tuple[Kernel, ...] = (
+# The CPU's throughput kernels (bandwidth, compute and instruction peaks); CPU_KERNELS adds the latency ones.
+CPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
     *(_cpu_stream(form) for form in STREAM_FORMS),
     *(_cpu_stream(form, nontemporal=True) for form in NT_FORMS),
     _cpu_fma("fp64"), _cpu_fma("fp32"),
@@ -238,7 +239,8 @@ def _gpu_intensity(precision: str) -> Kernel:
                                  waves=4))
 
 
-GPU_KERNELS: tuple[Kernel, ...] = (
+# The GPU's throughput kernels of the compute and memory sections; GPU_KERNELS adds the latency and low-precision ones.
+GPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
     *(_gpu_stream(form, "fp64") for form in STREAM_FORMS),
     *(_gpu_stream(form, "fp32") for form in STREAM_FORMS),
     # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch, in one shape.
@@ -283,8 +285,7 @@ GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
            launch=_frozen(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
                           dram_l2_multiple=8, remote_bytes=2 * 2**20)),
 )
-CPU_KERNELS = (*CPU_KERNELS, *CPU_LATENCY_KERNELS)
-GPU_KERNELS = (*GPU_KERNELS, *GPU_LATENCY_KERNELS)
+CPU_KERNELS: tuple[Kernel, ...] = (*CPU_THROUGHPUT_KERNELS, *CPU_LATENCY_KERNELS)
 
 # GPU low-precision peaks -> instruction_peaks, int8 in GOP/s. mma.cu (gpu/mma.py): m_n_k gives 2MNK per warp (wgmma:
 # warpgroup) instruction; needs: the lowest capability (wgmma: sm_90a only); iterations keep fp32 sums exact (< 2**24).
@@ -305,7 +306,8 @@ GPU_LOWP_GEMM_KERNELS: tuple[Kernel, ...] = tuple(  # lowp_gemm.py: int8 by cuBL
     Kernel(f"gemm_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
            ("lowp",), launch=_frozen(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=needs))
     for data, needs in (("int8", (7, 5)), ("fp8_e4m3", (8, 9))))
-GPU_KERNELS = (*GPU_KERNELS, *GPU_MMA_KERNELS, *GPU_LOWP_GEMM_KERNELS)
+GPU_KERNELS: tuple[Kernel, ...] = (*GPU_THROUGHPUT_KERNELS, *GPU_LATENCY_KERNELS, *GPU_MMA_KERNELS,
+                                   *GPU_LOWP_GEMM_KERNELS)
 
 CATALOG: dict[str, tuple[Kernel, ...]] = {"cpu": CPU_KERNELS, "gpu": GPU_KERNELS}
 # The order --help and error messages list the groups in.

@@ -13,9 +13,9 @@ from test_gpu import HOST, fake_gpu, fake_profile  # noqa: F401  (the fixture an
 
 from hwbench import catalog
 from hwbench.errors import MeasurementError
-from hwbench.gpu import lowp_gemm, mma
+from hwbench.gpu import cublas, lowp_gemm, mma
 from hwbench.gpu import session as gpu_session
-from hwbench.gpu.theory import TENSOR_MODELS
+from hwbench.gpu.theory import SM_MODELS
 from hwbench.profile import json_schema
 from hwbench.profile.build import build_profile
 
@@ -41,7 +41,7 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
     assert section["skipped"] == {} and section["counting"].startswith("2 x M x N x K FLOP (OP for int8)")
     assert all(k["validated"] for k in data["kernels"])
     assert data["compute"] == {} and data["clock"]["measured_mhz"] is None  # never mixed into compute or its clock
-    hopper = TENSOR_MODELS[(9, 0)].per_cycle
+    hopper = SM_MODELS[(9, 0)].tensor
     for kernel in MMA:
         entry = section["peaks"][kernel.name]
         assert entry["unit"] == ("GOP/s" if kernel.launch["data"] == "int8" else "GFLOP/s")
@@ -95,7 +95,7 @@ def test_a_wrong_accumulator_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
 
 
 def test_a_wrong_int8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(lowp_gemm, "CUBLAS_OP_T", lowp_gemm.CUBLAS_OP_N)  # A not transposed: another product
+    monkeypatch.setattr(lowp_gemm, "CUBLAS_OP_T", cublas.CUBLAS_OP_N)  # A not transposed: another product
     with pytest.raises(MeasurementError, match="gemm_int8 validation failed"):
         run_profile("gemm_int8")
 
@@ -104,7 +104,7 @@ def test_the_int8_gemm_is_exact_on_the_stand_in(fake_gpu):  # noqa: F811
     data = run_profile("gemm_int8")
     entry = next(k for k in data["kernels"] if k["name"] == "gemm_int8")
     assert entry["validated"] and entry["flops"] == 2 * 64**3 and entry["unit"] == "GOP/s"
-    assert fake_gpu.fake_cublas.calls[-1] == (64, lowp_gemm.CUDA_R_8I, lowp_gemm.CUBLAS_COMPUTE_32I)
+    assert fake_gpu.fake_cublas.calls[-1] == (64, cublas.CUDA_R_8I, cublas.CUBLAS_COMPUTE_32I)
 
 
 def test_no_cublas_is_one_line(monkeypatch):
@@ -152,7 +152,7 @@ def test_the_fp8_gemm_runs_through_cublaslt_on_the_stand_in(fake_gpu):  # noqa: 
 def test_a_wrong_fp8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
     from hwbench.gpu import cublaslt
 
-    monkeypatch.setattr(cublaslt, "CUBLAS_OP_T", cublaslt.CUBLAS_OP_N)  # A not transposed: another product
+    monkeypatch.setattr(cublaslt, "CUBLAS_OP_T", cublas.CUBLAS_OP_N)  # A not transposed: another product
     with pytest.raises(MeasurementError, match="gemm_fp8_e4m3 validation failed"):
         run_profile("gemm_fp8_e4m3")
 
@@ -182,7 +182,7 @@ def _per_cycle_run(fake_gpu, name: str, share: float) -> dict:  # noqa: F811
     """A run of ``name`` whose stand-in launches take the time that gives ``share`` of Hopper's per-SM rate at the
     stand-in's 1500 MHz SM clock on its 4 SMs (the time is the stand-in's: no GPU figure)."""
     kernel = catalog.kernel("gpu", name)
-    per_cycle = TENSOR_MODELS[(9, 0)].per_cycle[kernel.launch["data"]] * share
+    per_cycle = SM_MODELS[(9, 0)].tensor[kernel.launch["data"]] * share
     blocks = 4 * 2048 // kernel.constants["BLOCK"] * kernel.launch["waves"]  # SMs x resident blocks x waves
     seconds = mma.work_per_launch(kernel, blocks) / (per_cycle * 4 * 1500e6)
     fake_gpu.fake_clock.cost_ms = lambda launch: seconds * 1e3

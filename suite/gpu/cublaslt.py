@@ -16,16 +16,11 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-# library_types.h, cublas_api.h, cublasLt.h (CUDA 12.9 / 13.0: the values are the same)
-CUDA_R_32F, CUDA_R_16BF, CUDA_R_8F_E4M3 = 0, 14, 28
-CUBLAS_COMPUTE_32F = 68
-CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
+from .cublas import CUBLAS_COMPUTE_32F, CUBLAS_OP_N, CUBLAS_OP_T, CUDA_R_8F_E4M3, CUDA_R_16BF, CUDA_R_32F, STATUS
+
+# cublasLt.h (CUDA 12.9 / 13.0: the values are the same); the data, compute and operation types are cuBLAS's
 CUBLASLT_MATMUL_DESC_TRANSA, CUBLASLT_MATMUL_DESC_TRANSB = 3, 4
 CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1
-STATUS = {0: "CUBLAS_STATUS_SUCCESS", 1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED",
-          7: "CUBLAS_STATUS_INVALID_VALUE", 8: "CUBLAS_STATUS_ARCH_MISMATCH", 11: "CUBLAS_STATUS_MAPPING_ERROR",
-          13: "CUBLAS_STATUS_EXECUTION_FAILED", 14: "CUBLAS_STATUS_INTERNAL_ERROR", 15: "CUBLAS_STATUS_NOT_SUPPORTED",
-          16: "CUBLAS_STATUS_LICENSE_ERROR"}
 WORKSPACE_BYTES = 32 << 20  # what PyTorch gives cuBLASLt on Hopper (CUBLASLT_WORKSPACE_SIZE default, 32 MiB)
 # Every function this module calls: tests/test_gpu_real_api.py checks them (and the stand-in's) in the real library.
 FUNCTIONS = ("cublasLtCreate", "cublasLtDestroy", "cublasLtMatmulDescCreate", "cublasLtMatmulDescDestroy",

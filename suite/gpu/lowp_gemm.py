@@ -16,7 +16,6 @@ skips; a node without the cuBLAS library is the one-line UsageError of ``failure
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -25,13 +24,10 @@ from ..errors import MeasurementError
 from ..stats import KernelResult
 from ..timing import Work
 from . import cublaslt
+from .cublas import CUBLAS_COMPUTE_32I, CUBLAS_OP_T, CUDA_R_8I, CUDA_R_32I, after_sync, best_size, square_gemm_ex
 from .failures import first_line, is_missing_library, missing_library
 from .family import GpuContext
 
-# cuBLAS / CUDA library constants (library_types.h, cublas_api.h).
-CUDA_R_8I, CUDA_R_32I = 3, 10
-CUBLAS_COMPUTE_32I = 72
-CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_GEMM_DEFAULT = 0, 1, -1
 INT8_RANGE = (-8, 8)  # |sum| <= K x 64 stays far inside int32 at every catalog size
 FP8_VALUES = (-2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0)  # exact in e4m3; never zero (zeros run faster)
 FP8_TOLERANCE = 2 ** -7  # bf16 output: 8 significant bits, relative to sum |a b|
@@ -85,15 +81,6 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 INSTALL_HINT = "pip install 'hwbench[cuda12]' installs it (nvidia-cublas-cu12)"
 
 
-def cublas_module(cp):
-    try:
-        return cp.cuda.cublas
-    except Exception as error:
-        if is_missing_library(error):
-            raise missing_library("the int8 GEMM (cuBLAS)", error) from None
-        raise
-
-
 def random_int8(cp, size: int, seed: int):
     generator = cp.random.default_rng(seed)
     values = generator.random((size, size), dtype=cp.float32) * (INT8_RANGE[1] - INT8_RANGE[0]) + INT8_RANGE[0]
@@ -104,47 +91,29 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult | None:
     """cublasGemmEx in int8 with int32 accumulation at every catalog size; the best size is kept (None: no size
     ran)."""
     cp = session.cp
-    cublas = cublas_module(cp)
-    handle = cp.cuda.device.get_cublas_handle()
-    alpha, beta = np.array(1, dtype=np.int32), np.array(0, dtype=np.int32)
-    best: KernelResult | None = None
-    per_size = {}
-    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+    gemm = square_gemm_ex(session, "the int8 GEMM (cuBLAS)", CUBLAS_OP_T, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I,
+                          np.int32)
+
+    def one_size(size: int) -> KernelResult | None:
         a, b = random_int8(cp, size, 1), random_int8(cp, size, 2)
         c = cp.zeros((size, size), dtype=cp.int32)
-
-        def launch(a=a, b=b, c=c, size=size) -> None:
-            cublas.setStream(handle, session.stream.ptr)
-            cublas.gemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, size, size, size, alpha.ctypes.data, a.data.ptr,
-                          CUDA_R_8I, size, b.data.ptr, CUDA_R_8I, size, beta.ctypes.data, c.data.ptr, CUDA_R_32I,
-                          size, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT)
-
-        def check(a=a, b=b, c=c) -> None:
-            session.stream.synchronize()
-            validate_int8(cp, kernel.name, a, b, c)
-
+        check = after_sync(session, validate_int8, cp, kernel.name, a, b, c)
         details = {"instruction": "cublasGemmEx (CUDA_R_8I x CUDA_R_8I -> CUDA_R_32I, CUBLAS_COMPUTE_32I, A "
                                   "transposed)", "instruction_class": "library",
                    "library": "cuBLAS cublasGemmEx (through CuPy)", "accumulate": "int32",
                    "m_n_k": size, "data": f"uniform random integers in [{INT8_RANGE[0]}, {INT8_RANGE[1]})",
                    "counting": "2 x M x N x K OP per multiply (dense), int8 counted as OP, never FLOP"}
         try:
-            result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
+            return session.measure(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except Exception as error:  # cuBLAS or the GPU has no such path: a note, never a number
             if is_missing_library(error):
                 raise missing_library(f"{kernel.name} (cuBLAS)", error) from None
             session.warnings.append(f"{kernel.name} at {size}: not measured: {error.__class__.__name__}: {error}")
-            continue
-        per_size[size] = round(result.summary.best, 1)
-        if best is None or result.summary.best > best.summary.best:
-            best = result
-        del a, b, c
-        cp.get_default_memory_pool().free_all_blocks()
-    if best is None:
-        return None
-    return replace(best, details={**best.details, "best_gops_by_size": per_size})
+            return None
+
+    return best_size(session, kernel, one_size, "best_gops_by_size")
 
 
 def e4m3_byte(value: float) -> int:
@@ -170,22 +139,18 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
     cp = session.cp
     handle = cublaslt.create_handle(library)
     workspace = cp.zeros(cublaslt.WORKSPACE_BYTES, dtype=cp.uint8)
-    best: KernelResult | None = None
-    per_size = {}
-    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+
+    def one_size(size: int) -> KernelResult | None:
         (a, a_picks), (b, b_picks) = random_e4m3(cp, size, 1), random_e4m3(cp, size, 2)
         d = cp.zeros((size, size), dtype=cp.uint16)
         plan = cublaslt.Fp8Matmul(library, size)
         try:
             algorithm = plan.choose(handle)
 
-            def launch(a=a, b=b, d=d, plan=plan) -> None:
+            def launch() -> None:
                 plan.run(handle, a.data.ptr, b.data.ptr, d.data.ptr, workspace.data.ptr, session.stream.ptr)
 
-            def check(d=d, a_picks=a_picks, b_picks=b_picks) -> None:
-                session.stream.synchronize()
-                validate_fp8(cp, kernel.name, a_picks, b_picks, d)
-
+            check = after_sync(session, validate_fp8, cp, kernel.name, a_picks, b_picks, d)
             details = {"instruction": "cublasLtMatmul (CUDA_R_8F_E4M3 x CUDA_R_8F_E4M3 -> CUDA_R_16BF, "
                                       "CUBLAS_COMPUTE_32F, A transposed)", "instruction_class": "library",
                        "library": "cuBLASLt cublasLtMatmul (ctypes on the wheel's libcublasLt)", "accumulate": "fp32",
@@ -193,23 +158,18 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
                        "heuristic_workspace_bytes": int(algorithm.workspaceSize),
                        "data": f"uniform random picks of {list(FP8_VALUES)} (exact in e4m3)",
                        "counting": "2 x M x N x K FLOP per multiply (dense)"}
-            result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
+            return session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except cublaslt.CublasLtError as error:  # no fp8 path for this size or GPU: a note, never a number
             session.warnings.append(f"{kernel.name} at {size}: not measured: {error}")
-            continue
+            return None
         finally:
             plan.close()
-        per_size[size] = round(result.summary.best, 1)
-        if best is None or result.summary.best > best.summary.best:
-            best = result
-        del a, b, d
-        cp.get_default_memory_pool().free_all_blocks()
+
+    best = best_size(session, kernel, one_size, "best_gflops_by_size")
     library.cublasLtDestroy(handle)
-    if best is None:
-        return None
-    return replace(best, details={**best.details, "best_gflops_by_size": per_size})
+    return best
 
 
 def validate_fp8(cp, name: str, a_picks: np.ndarray, b_picks: np.ndarray, d) -> None:

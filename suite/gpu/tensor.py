@@ -8,7 +8,6 @@ product is a MeasurementError. Validation: 64 random entries against a float64 r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -16,32 +15,30 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..stats import KernelResult
 from ..timing import Work
+from .cublas import (
+    COMPUTE_TYPE_NAMES,
+    CUBLAS_COMPUTE_32F,
+    CUBLAS_COMPUTE_32F_FAST_TF32,
+    CUBLAS_COMPUTE_64F,
+    CUBLAS_OP_N,
+    CUDA_R_16BF,
+    CUDA_R_16F,
+    CUDA_R_32F,
+    CUDA_R_64F,
+    after_sync,
+    best_size,
+    cublas_module,
+    square_gemm_ex,
+)
 from .failures import is_missing_library, missing_library
 from .family import GpuContext
 
-# cuBLAS / CUDA library constants (cublas_api.h, library_types.h).
-CUDA_R_32F, CUDA_R_64F, CUDA_R_16F, CUDA_R_16BF = 0, 1, 2, 14
-CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F = 68, 77, 70
-CUBLAS_OP_N, CUBLAS_GEMM_DEFAULT = 0, -1
-COMPUTE_TYPE_NAMES = {CUBLAS_COMPUTE_32F: "CUBLAS_COMPUTE_32F", CUBLAS_COMPUTE_32F_FAST_TF32:
-                      "CUBLAS_COMPUTE_32F_FAST_TF32", CUBLAS_COMPUTE_64F: "CUBLAS_COMPUTE_64F"}
 # launch["data"] -> (matrix data type, compute type, type of alpha and beta)
 TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
          "bf16": (CUDA_R_16BF, CUBLAS_COMPUTE_32F, np.float32),
          "tf32": (CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, np.float32),
          "fp64": (CUDA_R_64F, CUBLAS_COMPUTE_64F, np.float64)}
 TOLERANCE = {"fp16": 1e-2, "bf16": 2e-2, "tf32": 5e-3, "fp64": 1e-12}  # relative to sum |b_ik a_ki|
-
-
-def cublas_module(cp):
-    """CuPy's cuBLAS bindings (``cupy.cuda.cublas``, loaded on first use); a node without the cuBLAS library
-    (CuPy without its ``[ctk]`` extra, no CUDA toolkit) is a UsageError naming the install."""
-    try:
-        return cp.cuda.cublas
-    except Exception as error:
-        if is_missing_library(error):
-            raise missing_library("the tensor family (cuBLAS)", error) from None
-        raise
 
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
@@ -64,37 +61,22 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
     """cublasGemmEx at every size of the catalog (``quick_sizes`` with --quick); the best size is kept."""
     cp = session.cp
-    cublas = cublas_module(cp)
-    handle = cp.cuda.device.get_cublas_handle()
     data = kernel.launch["data"]
     data_type, compute_type, scalar_type = TYPES[data]
-    alpha, beta = np.array(1.0, dtype=scalar_type), np.array(0.0, dtype=scalar_type)
-    best: KernelResult | None = None
-    per_size = {}
-    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+    gemm = square_gemm_ex(session, "the tensor family (cuBLAS)", CUBLAS_OP_N, data_type, data_type, compute_type,
+                          scalar_type)
+
+    def one_size(size: int) -> KernelResult:
         a, b, c = (random_matrix(cp, size, data, seed) for seed in (1, 2, 3))
-
-        def launch(a=a, b=b, c=c, size=size) -> None:
-            cublas.setStream(handle, session.stream.ptr)
-            cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, size, size, size, alpha.ctypes.data, a.data.ptr,
-                          data_type, size, b.data.ptr, data_type, size, beta.ctypes.data, c.data.ptr,
-                          data_type, size, compute_type, CUBLAS_GEMM_DEFAULT)
-
-        def check(a=a, b=b, c=c) -> None:
-            session.stream.synchronize()
-            validate_matmul(cp, kernel.name, a, b, c, data)
-
         details = {"library": "cuBLAS cublasGemmEx (through CuPy)", "m_n_k": size,
                    "compute_type": COMPUTE_TYPE_NAMES[compute_type],
                    "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)"}
-        result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
-        per_size[size] = round(result.summary.best, 1)
-        if best is None or result.summary.best > best.summary.best:
-            best = result
-        del a, b, c
-        cp.get_default_memory_pool().free_all_blocks()
+        check = after_sync(session, validate_matmul, cp, kernel.name, a, b, c, data)
+        return session.measure(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
+
+    best = best_size(session, kernel, one_size, "best_gflops_by_size")
     assert best is not None, f"{kernel.name}: the catalog lists no size"
-    return replace(best, details={**best.details, "best_gflops_by_size": per_size})
+    return best
 
 
 def random_matrix(cp, size: int, data: str, seed: int):

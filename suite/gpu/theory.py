@@ -27,14 +27,29 @@ FLOPS_PER_FMA = 2
 
 @dataclass(frozen=True)
 class SmModel:
-    """Dense FLOP per cycle per SM of each pipe; None where the architecture has no such pipe."""
+    """One compute capability's dense rates per cycle per SM, each group of figures with the document it is from:
+    ``flop_per_cycle`` of the non-tensor pipes by precision (None where there is no such pipe; ``source``), and
+    ``tensor`` of the tensor cores by input precision, FLOP (OP for int8) with fp32 accumulation for the
+    floating-point inputs and int32 for int8 (``tensor_source``); a precision absent from ``tensor`` has no tensor
+    path, or no figure NVIDIA derives per SM."""
 
     name: str
     source: str
     flop_per_cycle: dict[str, int | None] = field(default_factory=dict)
+    tensor_source: str = "unknown: no tensor figures in hwbench's table (measured only)"
+    tensor: dict[str, int] = field(default_factory=dict)
 
     def per_cycle(self, precision: str) -> int | None:
+        """FLOP per cycle per SM of a profile compute key: ``fp32``, ... (the pipes) or ``tensor_fp16``, ..."""
+        if precision.startswith(TENSOR_PREFIX):
+            return self.tensor.get(precision.removeprefix(TENSOR_PREFIX))
         return self.flop_per_cycle.get(precision)
+
+    def source_of(self, precision: str) -> str:
+        return self.tensor_source if precision.startswith(TENSOR_PREFIX) else self.source
+
+
+TENSOR_PREFIX = "tensor_"  # the profile's compute keys of the tensor cores: tensor_<input precision>
 
 
 def _lanes(fp64: int, fp32: int, fp16: int, bf16: int | None) -> dict[str, int | None]:
@@ -43,38 +58,50 @@ def _lanes(fp64: int, fp32: int, fp16: int, bf16: int | None) -> dict[str, int |
             "bf16": FLOPS_PER_FMA * bf16 if bf16 else None}
 
 
-# Compute capability -> SM model. Tensor figures are dense FLOP per cycle per SM with fp32 accumulation for
-# fp16/bf16 (data-centre parts; GeForce parts run fp16-with-fp32-accumulate at half this rate).
+# Compute capability -> SM model: the one table of per-SM rates (the compute section's paper figures and the
+# instruction_peaks section's). Tensor figures are dense: per SM = the datasheet's dense whole-chip figure / (SMs x the
+# boost clock it is quoted at); the sparse (2:4) figures, twice these, are never used. Data-centre parts: GeForce parts
+# run fp16/bf16/fp8 with fp32 accumulation at half rate.
+_BLACKWELL_TENSOR = ("unknown: NVIDIA's Blackwell technical brief quotes whole-GPU tensor figures without their clock "
+                     "(measured only); mma.sync is not Blackwell's peak path (tcgen05 is)")
 SM_MODELS: dict[tuple[int, int], SmModel] = {
-    (7, 0): SmModel("Volta (GV100)", "NVIDIA Tesla V100 whitepaper: 64 FP32, 32 FP64 lanes/SM; 8 tensor cores "
-                    "x 64 FMA/cycle (CUDA 12 only: CUDA 13's NVRTC has no sm_70)",
-                    {**_lanes(32, 64, 128, None), "tensor_fp16": 1024}),
+    (7, 0): SmModel("Volta (GV100)", "NVIDIA Tesla V100 whitepaper: 64 FP32, 32 FP64 lanes/SM (CUDA 12 only: CUDA "
+                    "13's NVRTC has no sm_70)", _lanes(32, 64, 128, None),
+                    "NVIDIA Tesla V100 whitepaper: 8 tensor cores x 64 FMA/cycle per SM", {"fp16": 1024}),
     (7, 5): SmModel("Turing (TU10x)", "NVIDIA Turing architecture whitepaper: 64 FP32 lanes/SM, FP64 1/32 of FP32, "
-                    "FP16 (half2) 2x FP32, no BF16; 8 tensor cores x 64 FP16 FMA/cycle (T4: 40 SMs, 1590 MHz -> 8.1 "
-                    "TFLOP/s FP32, 65 TFLOP/s FP16 tensor)",
-                    {**_lanes(2, 64, 128, None), "tensor_fp16": 1024}),
-    (8, 0): SmModel("Ampere (GA100)", "NVIDIA A100 whitepaper: 64 FP32, 32 FP64 lanes/SM; non-tensor FP16 "
-                    "4x and BF16 2x the FP32 rate; tensor: 1024 dense FP16 FMA/cycle/SM, TF32 half that, FP64 64",
-                    {**_lanes(32, 64, 256, 128), "tensor_fp16": 2048, "tensor_bf16": 2048, "tensor_tf32": 1024,
-                     "tensor_fp64": 128}),
-    (8, 6): SmModel("Ampere (GA10x)", "NVIDIA Ampere GA102 whitepaper: 128 FP32 lanes/SM, FP64 1/64, FP16 = "
-                    "FP32 rate; tensor 512 dense FP16 FMA/cycle/SM",
-                    {**_lanes(2, 128, 128, 128), "tensor_fp16": 1024, "tensor_bf16": 1024, "tensor_tf32": 512}),
-    (8, 9): SmModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace whitepaper: 128 FP32 lanes/SM, FP64 1/64, FP16 "
-                    "= FP32 rate; tensor 512 dense FP16 FMA/cycle/SM",
-                    {**_lanes(2, 128, 128, 128), "tensor_fp16": 1024, "tensor_bf16": 1024, "tensor_tf32": 512}),
-    (9, 0): SmModel("Hopper (GH100)", "NVIDIA H100 whitepaper: 128 FP32, 64 FP64 lanes/SM; non-tensor "
-                    "FP16/BF16 2x the FP32 rate; tensor: 2048 dense FP16 FMA/cycle/SM, TF32 half that, FP64 128",
-                    {**_lanes(64, 128, 256, 256), "tensor_fp16": 4096, "tensor_bf16": 4096, "tensor_tf32": 2048,
-                     "tensor_fp64": 256}),
+                    "FP16 (half2) 2x FP32, no BF16 (T4: 40 SMs, 1590 MHz -> 8.1 TFLOP/s FP32)",
+                    _lanes(2, 64, 128, None),
+                    "NVIDIA Turing architecture whitepaper: 8 tensor cores x 64 FP16 FMA/cycle per SM (T4: 40 SMs, "
+                    "1590 MHz -> 65 TFLOP/s FP16 tensor)", {"fp16": 1024}),
+    (8, 0): SmModel("Ampere (GA100)", "NVIDIA A100 whitepaper: 64 FP32, 32 FP64 lanes/SM; non-tensor FP16 4x and "
+                    "BF16 2x the FP32 rate", _lanes(32, 64, 256, 128),
+                    "NVIDIA A100 Tensor Core GPU Architecture whitepaper: 312 TFLOPS dense FP16/BF16, 156 TF32, 624 "
+                    "TOPS INT8 on 108 SMs at 1410 MHz (1024 dense FP16 FMA/cycle/SM, TF32 half that, FP64 64)",
+                    {"fp16": 2048, "bf16": 2048, "tf32": 1024, "fp64": 128, "int8": 4096}),
+    (8, 6): SmModel("Ampere (GA10x)", "NVIDIA Ampere GA102 whitepaper: 128 FP32 lanes/SM, FP64 1/64, FP16 = FP32 "
+                    "rate", _lanes(2, 128, 128, 128),
+                    "NVIDIA Ampere GA102 GPU Architecture whitepaper: 3rd-generation tensor cores, 512 dense FP16 "
+                    "FMA/cycle/SM (data-centre A10/A40 rate), TF32 half, INT8 double",
+                    {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048}),
+    (8, 9): SmModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace whitepaper: 128 FP32 lanes/SM, FP64 1/64, FP16 = "
+                    "FP32 rate", _lanes(2, 128, 128, 128),
+                    "NVIDIA Ada Lovelace GPU Architecture whitepaper and L40S datasheet: 362 TFLOPS dense FP16/BF16 "
+                    "(FP32 accumulate), 183 TF32, 733 FP8 and 733 TOPS INT8 on 142 SMs: 512 dense FP16 FMA/cycle/SM, "
+                    "TF32 half, FP8 and INT8 double",
+                    {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048, "fp8_e4m3": 2048, "fp8_e5m2": 2048}),
+    (9, 0): SmModel("Hopper (GH100)", "NVIDIA H100 whitepaper: 128 FP32, 64 FP64 lanes/SM; non-tensor FP16/BF16 2x "
+                    "the FP32 rate", _lanes(64, 128, 256, 256),
+                    "NVIDIA H100 Tensor Core GPU Architecture whitepaper: H100 SXM5 989.4 TFLOPS dense FP16/BF16, "
+                    "494.7 TF32, 1978.9 FP8 and 1978.9 TOPS INT8 on 132 SMs at 1830 MHz (2048 dense FP16 "
+                    "FMA/cycle/SM, TF32 half that, FP64 128)",
+                    {"fp16": 4096, "bf16": 4096, "tf32": 2048, "fp64": 256, "int8": 8192, "fp8_e4m3": 8192,
+                     "fp8_e5m2": 8192}),
     (10, 0): SmModel("Blackwell (GB100)", "CUDA C++ Programming Guide, arithmetic instruction throughput of "
-                     "compute capability 10.0: 128 FP32, 64 FP64 results/cycle/SM, FP16/BF16 (x2) 2x FP32; tensor "
-                     "rates not in hwbench's table (unknown, measured only)",
-                     _lanes(64, 128, 256, 256)),
+                     "compute capability 10.0: 128 FP32, 64 FP64 results/cycle/SM, FP16/BF16 (x2) 2x FP32",
+                     _lanes(64, 128, 256, 256), _BLACKWELL_TENSOR),
     (12, 0): SmModel("Blackwell (GB20x)", "CUDA C++ Programming Guide, arithmetic instruction throughput of "
                      "compute capability 12.0: 128 FP32 results/cycle/SM, FP64 1/64 of FP32, FP16/BF16 (x2) at the "
-                     "FP32 rate; tensor rates not in hwbench's table (unknown, measured only)",
-                     _lanes(2, 128, 128, 128)),
+                     "FP32 rate", _lanes(2, 128, 128, 128), _BLACKWELL_TENSOR),
 }
 
 # The architectures hwbench compiles its kernels for (docs/gpu.md; tests/test_nvrtc_compile.py compiles every
@@ -163,8 +190,9 @@ def compute_theory(gpu: GpuInfo, precision: str) -> ComputeTheory:
     model = sm_model(*gpu.compute_capability)
     per_cycle = model.per_cycle(precision) if model else None
     cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
-    source = (f"{gpu.sms} SMs x {per_cycle} FLOP/cycle/SM ({model.name}: {model.source}) x {gpu.max_sm_mhz:.0f} "
-              f"MHz ({gpu.clock_source})" if model and peak_gflops(gpu.sms, gpu.max_sm_mhz, per_cycle) else
+    source = (f"{gpu.sms} SMs x {per_cycle} FLOP/cycle/SM ({model.name}: {model.source_of(precision)}) x "
+              f"{gpu.max_sm_mhz:.0f} MHz ({gpu.clock_source})" if model and peak_gflops(gpu.sms, gpu.max_sm_mhz,
+                                                                                        per_cycle) else
               f"unknown: no {precision} figure for compute capability {cc} in hwbench's table" if not per_cycle
               else "unknown: NVML gave no max SM clock")
     return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=CLOCK_SOURCE, flop_per_cycle=per_cycle,
@@ -206,42 +234,8 @@ def memory_theory(gpu: GpuInfo, pcie: dict | None) -> dict[str, MemoryTheory]:
             "d2h": MemoryTheory(pcie_theory, pcie_source, COUNTING)}
 
 
-# Dense tensor-core rates by compute capability (the instruction_peaks section's paper figures) ----------------------
+# Dense tensor-core rates (the instruction_peaks section's paper figures: SM_MODELS' tensor figures) ---------
 
-@dataclass(frozen=True)
-class TensorModel:
-    """Dense FLOP (OP for int8) per cycle per SM of the tensor cores by input precision, fp32 accumulation for the
-    floating-point inputs and int32 for int8; a precision absent from ``per_cycle`` has no tensor path (or no
-    figure NVIDIA derives per SM)."""
-
-    name: str
-    source: str
-    per_cycle: dict[str, int] = field(default_factory=dict)
-
-
-# Per SM = the datasheet's dense whole-chip figure / (SMs x the boost clock it is quoted at); the sparse (2:4) figures,
-# twice these, are never used. Data-centre parts: GeForce parts run fp16/bf16/fp8 with fp32 accumulation at half rate.
-TENSOR_MODELS: dict[tuple[int, int], TensorModel] = {
-    (8, 0): TensorModel("Ampere (GA100)", "NVIDIA A100 Tensor Core GPU Architecture whitepaper: 312 TFLOPS dense "
-                        "FP16/BF16, 156 TF32, 624 TOPS INT8 on 108 SMs at 1410 MHz",
-                        {"fp16": 2048, "bf16": 2048, "tf32": 1024, "int8": 4096}),
-    (8, 6): TensorModel("Ampere (GA10x)", "NVIDIA Ampere GA102 GPU Architecture whitepaper: 3rd-generation tensor "
-                        "cores, 512 dense FP16 FMA/cycle/SM (data-centre A10/A40 rate), TF32 half, INT8 double",
-                        {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048}),
-    (8, 9): TensorModel("Ada Lovelace (AD10x)", "NVIDIA Ada Lovelace GPU Architecture whitepaper and L40S "
-                        "datasheet: 362 TFLOPS dense FP16/BF16 (FP32 accumulate), 183 TF32, 733 FP8 and 733 TOPS INT8 "
-                        "on 142 SMs: 512 dense FP16 FMA/cycle/SM, TF32 half, FP8 and INT8 double",
-                        {"fp16": 1024, "bf16": 1024, "tf32": 512, "int8": 2048, "fp8_e4m3": 2048, "fp8_e5m2": 2048}),
-    (9, 0): TensorModel("Hopper (GH100)", "NVIDIA H100 Tensor Core GPU Architecture whitepaper: H100 SXM5 989.4 TFLOPS "
-                        "dense FP16/BF16, 494.7 TF32, 1978.9 FP8 and 1978.9 TOPS INT8 on 132 SMs at 1830 MHz",
-                        {"fp16": 4096, "bf16": 4096, "tf32": 2048, "int8": 8192, "fp8_e4m3": 8192, "fp8_e5m2": 8192}),
-    # Blackwell: NVIDIA's Blackwell architecture technical brief gives whole-GPU figures (B200) without the clock they
-    # are quoted at, so no per-SM rate follows from it; mma.sync is not Blackwell's peak path (tcgen05 is).
-    (10, 0): TensorModel("Blackwell (GB100)", "unknown: NVIDIA's Blackwell technical brief quotes whole-GPU tensor "
-                         "figures without their clock (measured only)"),
-    (12, 0): TensorModel("Blackwell (GB20x)", "unknown: NVIDIA's Blackwell technical brief quotes whole-GPU tensor "
-                         "figures without their clock (measured only)"),
-}
 TENSOR_CLOCK_SOURCE = "NVML SM clock, median over the kernel's timed window"
 TENSOR_LOW_PER_CYCLE_CAUSE = ("mma.sync issues from one warp at a time and reaches a fraction of Hopper's and "
                               "Blackwell's tensor rate (wgmma / tcgen05 reach it); elsewhere the SM clock NVML read is "
@@ -249,18 +243,19 @@ TENSOR_LOW_PER_CYCLE_CAUSE = ("mma.sync issues from one warp at a time and reach
 
 
 def tensor_theory(gpu: GpuInfo, precision: str, unit: str) -> ComputeTheory:
-    """SMs x dense FLOP (OP) per cycle per SM of ``precision`` (TENSOR_MODELS) x NVML's max SM clock."""
-    model = TENSOR_MODELS.get(gpu.compute_capability)
-    per_cycle = model.per_cycle.get(precision) if model else None
+    """SMs x dense FLOP (OP) per cycle per SM of the ``precision`` inputs (SM_MODELS' tensor figures) x NVML's max SM
+    clock."""
+    model = sm_model(*gpu.compute_capability)
+    per_cycle = model.tensor.get(precision) if model else None
     cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
     what = unit[1:-2]
     if model is None or per_cycle is None:
         source = (f"unknown: no dense {precision} tensor figure for compute capability {cc} in hwbench's table"
-                  + (f" ({model.source})" if model else ""))
+                  + (f" ({model.tensor_source})" if model else ""))
     elif not gpu.max_sm_mhz:
         source = "unknown: NVML gave no max SM clock"
     else:
-        source = (f"{gpu.sms} SMs x {per_cycle} {what}/cycle/SM ({model.name}: {model.source}) x "
+        source = (f"{gpu.sms} SMs x {per_cycle} {what}/cycle/SM ({model.name}: {model.tensor_source}) x "
                   f"{gpu.max_sm_mhz:.0f} MHz ({gpu.clock_source})")
     return ComputeTheory(units=gpu.sms, per="SM", clock="SM", clock_source=TENSOR_CLOCK_SOURCE,
                          flop_per_cycle=per_cycle, nominal_mhz=gpu.max_sm_mhz, nominal_source=gpu.clock_source,

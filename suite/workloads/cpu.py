@@ -14,7 +14,6 @@ their arrays into that many contiguous slices and run the same NumPy call on eac
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,11 +25,20 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ..check import STREAM_INITIAL, STREAM_SCALAR
 from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
-from ..timing import Sample, time_kernel
 from . import cpu_numba as nb
 from .cpu_latency import LatencyPlan, run_latency_workloads
 from .result import WorkloadRun, count_label
-from .workload import ELEMENT_BYTES, SAMPLED_ENTRIES, STENCIL_C0, STENCIL_C1, Workload, all_equal, fail, random_array
+from .workload import (
+    ELEMENT_BYTES,
+    STENCIL_C0,
+    STENCIL_C1,
+    Workload,
+    all_equal,
+    check_matmul,
+    fail,
+    random_array,
+    time_calls,
+)
 
 
 @dataclass(frozen=True)
@@ -97,15 +105,8 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
 
 
 def _timed(workload: Workload, policy: RepetitionPolicy, threads: int) -> WorkloadRun:
-    def run(calls: int) -> Sample:
-        started = time.perf_counter()
-        for _ in range(calls):
-            workload.call()
-        return Sample(time.perf_counter() - started)
-
-    timing = time_kernel(run, policy)
+    samples = time_calls(workload.call, policy)
     workload.check()
-    samples = tuple(seconds / timing.calls_per_sample for seconds in timing.seconds)
     return WorkloadRun(workload.name, "cpu", workload.kind, workload.shape, workload.precision,
                        ELEMENT_BYTES[workload.precision], workload.library, workload.description,
                        float(np.median(samples)), samples, threads, roof=workload.roof)
@@ -116,20 +117,8 @@ def _matmul(n: int, blas: str) -> Workload:
     c = np.zeros((n, n))
     name = f"numpy_matmul_{n}"
 
-    def check() -> None:
-        # The checksum identity sum(A B) = (1^T A)(B 1) over every entry, then entries against a float64
-        # reference computed without BLAS. Inputs in [0, 1): no cancellation, so a relative bound holds.
-        expected = float(a.sum(axis=0) @ b.sum(axis=1))
-        if not abs(float(c.sum()) - expected) <= 1e-9 * expected:
-            fail(name, f"checksum {float(c.sum())!r}, expected {expected!r}")
-        rng = np.random.default_rng(3)
-        for i, j in zip(rng.integers(0, n, SAMPLED_ENTRIES), rng.integers(0, n, SAMPLED_ENTRIES)):
-            reference = float(np.sum(a[i, :] * b[:, j]))
-            if not abs(float(c[i, j]) - reference) <= 1e-9 * reference:
-                fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
-
     return Workload(name, "matmul", (n,), blas, f"C = A @ B (np.matmul, out=C), {n} x {n}, fp64",
-                     lambda: np.matmul(a, b, out=c), check, roof="gemm")
+                     lambda: np.matmul(a, b, out=c), lambda: check_matmul(name, a, b, c), roof="gemm")
 
 
 @numba.njit(parallel=True, cache=False)

@@ -20,7 +20,6 @@ call re-reads lines an earlier one left in cache. Validation: the walk's last ca
 from __future__ import annotations
 
 import mmap
-import time
 from dataclasses import dataclass
 
 import numba
@@ -29,8 +28,8 @@ import numpy as np
 from ..errors import MeasurementError
 from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
-from ..timing import Sample, time_kernel
 from .result import WorkloadRun
+from .workload import time_calls
 
 HUGE_PAGE = 2 * 2**20
 MAX_DEGREE = 7  # out-degrees uniform in 1..MAX_DEGREE (mean 4)
@@ -131,14 +130,7 @@ def _hash_walk(table, start, steps, shift, mask):
 
 def _timed(name: str, kind: str, shape: tuple[int, ...], description: str, call, policy: RepetitionPolicy,
            details: dict) -> WorkloadRun:
-    def run(calls: int) -> Sample:
-        started = time.perf_counter()
-        for _ in range(calls):
-            call()
-        return Sample(time.perf_counter() - started)
-
-    timing = time_kernel(run, policy)
-    samples = tuple(seconds / timing.calls_per_sample for seconds in timing.seconds)
+    samples = time_calls(call, policy)
     return WorkloadRun(name, "cpu", kind, shape, "-", 8, f"numba {numba.__version__} (njit)", description,
                        float(np.median(samples)), samples, 1, details)
 

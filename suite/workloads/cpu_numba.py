@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from .result import count_label
-from .workload import SAMPLED_ENTRIES, STENCIL_C0, STENCIL_C1, Workload, all_equal, fail, random_array
+from .workload import STENCIL_C0, STENCIL_C1, Workload, all_equal, check_matmul, fail, random_array
 
 MATMUL_BLOCK = 64  # the tiled matmul's tile: 64 x 64 fp64 = 32 KiB of B, within every L1D since Zen 2 and Skylake
 SPMV_PER_ROW, SPMV_BAND = 16, 128  # non-zeros per row, at column offsets in [-BAND, BAND) around the diagonal
@@ -137,19 +137,9 @@ def blocked_matmul(n: int) -> Workload:
                   np.zeros((MATMUL_BLOCK, MATMUL_BLOCK)), MATMUL_BLOCK)  # compile outside the timing
     name = f"numba_matmul_blocked_{n}"
 
-    def check() -> None:
-        expected = float(a.sum(axis=0) @ b.sum(axis=1))
-        if not abs(float(c.sum()) - expected) <= 1e-9 * expected:
-            fail(name, f"checksum {float(c.sum())!r}, expected {expected!r}")
-        rng = np.random.default_rng(3)
-        for i, j in zip(rng.integers(0, n, SAMPLED_ENTRIES), rng.integers(0, n, SAMPLED_ENTRIES)):
-            reference = float(np.sum(a[i, :] * b[:, j]))
-            if not abs(float(c[i, j]) - reference) <= 1e-9 * reference:
-                fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
-
     library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True, {MATMUL_BLOCK} x {MATMUL_BLOCK} tiles)"
     return Workload(name, "matmul_blocked", (n,), library, f"C = A B in {MATMUL_BLOCK}-wide tiles, {n} x {n}, fp64",
-                     lambda: _tiled_matmul(a, b, c, MATMUL_BLOCK), check)
+                     lambda: _tiled_matmul(a, b, c, MATMUL_BLOCK), lambda: check_matmul(name, a, b, c))
 
 
 @numba.njit(parallel=True, fastmath=True, cache=False)
