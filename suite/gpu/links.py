@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import catalog
 from ..errors import MeasurementError
+from ..kernel_spec import VectorLaunch
 from ..stats import rounded, summarize
 from .failures import cuda_failure
 from .pci import canonical_bus_id, nvml_bus_id
@@ -167,7 +168,7 @@ class PeerCopies:
                                              source, self.nbytes, self.streams[target].ptr)
 
     def sm_copy(self, source: int, target: int) -> None:
-        vector = self.kernel.launch["vector_bytes"]
+        vector = self.kernel.launch_as(VectorLaunch).vector_bytes
         n_vec = self.nbytes // vector
         with self.cp.cuda.Device(target), self.streams[target]:
             destination = self.target[target]

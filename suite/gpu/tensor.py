@@ -14,6 +14,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import TensorLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from .failures import is_missing_library, missing_library
@@ -25,7 +26,7 @@ CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F = 68, 77, 7
 CUBLAS_OP_N, CUBLAS_GEMM_DEFAULT = 0, -1
 COMPUTE_TYPE_NAMES = {CUBLAS_COMPUTE_32F: "CUBLAS_COMPUTE_32F", CUBLAS_COMPUTE_32F_FAST_TF32:
                       "CUBLAS_COMPUTE_32F_FAST_TF32", CUBLAS_COMPUTE_64F: "CUBLAS_COMPUTE_64F"}
-# launch["data"] -> (matrix data type, compute type, type of alpha and beta)
+# TensorLaunch.data -> (matrix data type, compute type, type of alpha and beta)
 TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
          "bf16": (CUDA_R_16BF, CUBLAS_COMPUTE_32F, np.float32),
          "tf32": (CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, np.float32),
@@ -66,12 +67,12 @@ def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
     cublas = cublas_module(cp)
     handle = cp.cuda.device.get_cublas_handle()
-    data = kernel.launch["data"]
+    data = kernel.launch_as(TensorLaunch).data
     data_type, compute_type, scalar_type = TYPES[data]
     alpha, beta = np.array(1.0, dtype=scalar_type), np.array(0.0, dtype=scalar_type)
     best: KernelResult | None = None
     per_size = {}
-    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+    for size in kernel.launch_as(TensorLaunch).sizes_for(session.quick):
         a, b, c = (random_matrix(cp, size, data, seed) for seed in (1, 2, 3))
 
         def launch(a=a, b=b, c=c, size=size) -> None:
