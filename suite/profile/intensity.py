@@ -42,7 +42,9 @@ def curve_entry(curve: IntensityCurve, compute: dict[str, ComputeEntry], memory:
         error = 100 * (gflops - roof) / roof if roof else None
         if error is not None:
             errors.append(abs(error))
-        points.append({"flops_per_element": flops, "flops_per_byte": rounded(intensity, 5), "gflops": rounded(gflops),
+        # flops_per_byte and gflops: round(float(x)) as stats.rounded, never unknown for a measured point
+        points.append({"flops_per_element": flops, "flops_per_byte": round(float(intensity), 5),
+                       "gflops": round(float(gflops), 3),
                        "median_gflops": rounded(median), "gbps": rounded(gflops / intensity),
                        "roofline_gflops": rounded(roof), "error_pct": rounded(error, 2)})
     return {

@@ -60,13 +60,9 @@ class Profile:
 
     def __init__(self, data: ProfileData | dict[str, Any], source: str = "<profile>") -> None:
         check_profile(data, source)
-        self.data: dict[str, Any] = cast("dict[str, Any]", data)  # the callers' plain dict (the run path adds keys)
+        # Parsed YAML (or the run path's plain dict) that passed the schema's checks: its sections are ProfileData's.
+        self.data = cast(ProfileData, data)
         self.source = source
-
-    @property
-    def sections(self) -> ProfileData:
-        """``data`` as the typed sections: it passed the schema's checks when loaded (``check_profile``)."""
-        return cast(ProfileData, self.data)
 
     # I/O ---------------------------------------------------------------------------------------
 
@@ -102,9 +98,10 @@ class Profile:
             raise UsageError(f"{self.source} has no {precision} compute ceiling; it has: "
                              f"{', '.join(self.precisions) or 'none'}")
         key = "theoretical_gflops" if theoretical else "measured_gflops"
-        if entry.get(key) is None:
+        value = entry.get("theoretical_gflops") if theoretical else entry.get("measured_gflops")
+        if value is None:
             raise UsageError(f"{self.source}: compute.{precision}.{key} is unknown; use the other roof")
-        return self._rate(entry[key], f"compute.{precision}.{key}")
+        return self._rate(value, f"compute.{precision}.{key}")
 
     def bandwidth_gbps(self, level: str = "dram", theoretical: bool = False) -> float:
         entry = self.data["memory"].get(level)
@@ -112,10 +109,11 @@ class Profile:
             raise UsageError(f"{self.source} has no memory level {level!r}; it has: "
                              f"{', '.join(self.data['memory']) or 'none'}")
         key = "theoretical_gbps" if theoretical else "measured_gbps"
-        if entry.get(key) is None:
+        value = entry.get("theoretical_gbps") if theoretical else entry.get("measured_gbps")
+        if value is None:
             reason = entry.get("theoretical_source", "not measured")
             raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
-        return self._rate(entry[key], f"memory.{level}.{key}")
+        return self._rate(value, f"memory.{level}.{key}")
 
     def memory_roof(self, level: str, write_share: float) -> MemoryRoof | None:
         """The measured memory roof of ``level`` for a program whose written bytes are ``write_share`` of the bytes
@@ -131,14 +129,14 @@ class Profile:
         device = "cpu" if self.device_id == "cpu" else "gpu"
         traffic = device == "cpu" and level == "dram"
         known = {kernel.name: kernel for kernel in CATALOG[device]}
-        threads = self.sections["run"].get("threads")
+        threads = self.data["run"].get("threads")
         candidates: list[MemoryRoof] = []
 
         def share(kernel: Kernel) -> float:
             moved = kernel.bytes_traffic if traffic else kernel.bytes_stream
             return kernel.writes * kernel.element_bytes / moved
 
-        for plateau in self.sections["caches"]["plateaus"] if "caches" in self.sections else []:
+        for plateau in self.data["caches"]["plateaus"] if "caches" in self.data else []:
             kernel = known.get(plateau["kernel"])
             best, median = plateau.get("best_gbps"), plateau.get("median_gbps")
             if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
@@ -149,7 +147,7 @@ class Profile:
             candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
                                          + (" in traffic bytes" if traffic and kernel.writes else ""),
                                          kernel.name, share(kernel), noise))
-        for entry in self.sections["kernels"]:
+        for entry in self.data["kernels"]:
             kernel = known.get(entry["name"])
             ceiling = entry.get("ceiling")
             if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
@@ -176,7 +174,7 @@ class Profile:
         if roof not in COMPUTE_ROOFS:
             raise ValueError(f"unknown compute roof {roof!r}; known: {', '.join(COMPUTE_ROOFS)}")
         if roof == "fma":
-            entry: Mapping[str, object] = self.sections["compute"].get(precision) or {}
+            entry: Mapping[str, object] = self.data["compute"].get(precision) or {}
             key = {"measured": "measured_gflops", "theoretical": "theoretical_gflops",
                    "theoretical_at_measured_clock": "theoretical_at_measured_clock_gflops"}[which]
             named = entry.get("kernel")
@@ -184,7 +182,7 @@ class Profile:
             noise = self._kernel_cv(kernel)
         else:
             name = f"{roof}_{precision}"
-            peaks = self.sections["instruction_peaks"]["peaks"] if "instruction_peaks" in self.sections else {}
+            peaks = self.data["instruction_peaks"]["peaks"] if "instruction_peaks" in self.data else {}
             entry = peaks.get(name) or {}
             if entry.get("unit", "GFLOP/s") != "GFLOP/s":
                 return None
@@ -201,7 +199,7 @@ class Profile:
 
     def _kernel_entry(self, name: str | None) -> KernelEntry | Mapping[str, Any]:
         """The ``kernels`` entry of kernel ``name``, or an empty mapping."""
-        for entry in self.sections["kernels"]:
+        for entry in self.data["kernels"]:
             if entry["name"] == name:
                 return entry
         return {}

@@ -21,6 +21,7 @@ keys; ``memory.<level>`` already holds a latency per level.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 from ..record import (
@@ -38,6 +39,11 @@ from ..record import (
 )
 
 Unit = Literal["GB/s", "GFLOP/s", "GOP/s"]  # a kernel's unit (integer kernels: never counted as FLOP)
+
+# A profile as the report tools read it: a ProfileData, a plain dict of the run path, the keys fleet's fast reader
+# kept (``subset``), or a profile an older hwbench wrote. Their readers check each figure they use (a key may be
+# missing or, after loading, changed), so they take the read-only mapping rather than ProfileData.
+ProfileMapping = Mapping[str, Any]
 
 
 # compute.<precision> ---------------------------------------------------------------------------------------------
@@ -367,8 +373,8 @@ class LatencySection(_LatencyRequired, total=False):
 
 class _IntensityPointRequired(TypedDict):
     flops_per_element: int
-    flops_per_byte: float | None
-    gflops: float | None
+    flops_per_byte: float
+    gflops: float
 
 
 class IntensityPoint(_IntensityPointRequired, total=False):
@@ -477,6 +483,7 @@ __all__ = [
     "ComputeEntry", "CpuLimit", "DeviceSection", "InstructionPeak", "InstructionPeaks", "IntensityCurveEntry",
     "IntensityPoint", "InterconnectSection", "KernelContention", "KernelEntry", "LatencyCurvePoint",
     "LatencySection", "LevelLatency", "LinkPair", "LinksSection", "MemoryLevel", "PlateauRule", "ProfileData",
-    "ProfileOptional", "RidgeEntry", "RunContention", "RunCpuShare", "RunLoad", "RunMpi", "RunPeers", "RunSection",
-    "RunSlurm", "Stability", "SustainedCeiling", "SustainedKernel", "SustainedSection", "Unit",
+    "ProfileMapping", "ProfileOptional", "RidgeEntry", "RunContention", "RunCpuShare", "RunLoad", "RunMpi",
+    "RunPeers", "RunSection", "RunSlurm", "Stability", "SustainedCeiling", "SustainedKernel", "SustainedSection",
+    "Unit",
 ]
