@@ -24,6 +24,7 @@ from compare_reference import build
 from hwbench import catalog
 from hwbench.cpu.machine import inspect_cpu
 from hwbench.cpu.session import CpuRunOptions, measure_cpu
+from hwbench.kernel_spec import ChaseLaunch
 from hwbench.profile.build import build_profile
 from hwbench.profile.latency import summary
 from hwbench.record import Host
@@ -47,6 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     binary = build()["chase"]
     kernel = catalog.kernel("cpu", "latency_chase")
+    launch = kernel.launch_as(ChaseLaunch)
     cpu = inspect_cpu()
     print(f"machine: {cpu.name}, chase pinned to CPU {args.cpu}, {args.rounds} interleaved rounds", flush=True)
     ours: dict[str, list[float]] = {level: [] for level in LEVELS}
@@ -58,12 +60,12 @@ def main() -> int:
         data = build_profile(measure_cpu(CpuRunOptions(kernels=(kernel,), cpus=str(args.cpu))), Host.current())
         mhz = data["clock"]["scalar_mhz"]
         clocks.append(mhz)
-        samples = kernel.launch["samples"]
+        samples = launch.samples
         for level in LEVELS:
             entry = data["memory"].get(level)
             if not entry or not entry.get("latency_ns"):
                 continue
-            steps = max(1024, int(kernel.launch["sample_seconds"] / (entry["latency_ns"] * 1e-9)))
+            steps = max(1024, int(launch.sample_seconds / (entry["latency_ns"] * 1e-9)))
             theirs_ns = summary(c_samples(binary, args.cpu, entry["latency_working_set_bytes"], steps,
                                           samples))["latency_ns"]
             ours[level].append(entry["latency_ns"])

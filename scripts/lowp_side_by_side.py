@@ -22,6 +22,7 @@ from hwbench.cpu.machine import inspect_cpu
 from hwbench.cpu.pinning import select_cpus
 from hwbench.cpu.theory import assumed_core, identify_core, instruction_rate
 from hwbench.cpu.workers import PinnedPool
+from hwbench.kernel_spec import LowpLaunch
 from hwbench.kernels import cpu_lowp
 from hwbench.stats import RepetitionPolicy
 
@@ -59,7 +60,8 @@ def main() -> None:
         kernel = catalog.kernel("cpu", name)
         per_cycle = statistics.median(rate * 1e3 / (threads * mhz) for mhz, rate in pairs)
         if kernel.family == "lowp":
-            kind, bits = kernel.launch["kind"], kernel.launch["bits"]
+            launch = kernel.launch_as(LowpLaunch)
+            kind, bits = launch.kind, launch.bits
             found = instruction_rate(core, kind, bits)
             per_instruction = (cpu_lowp.AMX_OPS.get(kind) or cpu_lowp.OPS_PER_LANE[kind] * cpu_lowp.lanes(kind, bits))
             documented = found[0] * per_instruction if found else None

@@ -20,12 +20,33 @@ family a module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from types import MappingProxyType
-from typing import Any
 
 from .errors import UsageError
-from .kernel_spec import CudaModule, Kernel
+from .kernel_spec import (
+    ChaseLaunch,
+    CpuFmaLaunch,
+    CpuIntensityLaunch,
+    CudaModule,
+    GemmLaunch,
+    GpuChaseLaunch,
+    GpuFmaLaunch,
+    GpuIntensityLaunch,
+    GpuStreamLaunch,
+    Kernel,
+    L2ReadLaunch,
+    LaunchShape,
+    LoadedLaunch,
+    LowpLaunch,
+    MixLaunch,
+    MmaLaunch,
+    OnchipLaunch,
+    PingPongLaunch,
+    SweepLaunch,
+    TensorLaunch,
+    TransferLaunch,
+)
 from .kernel_spec import frozen as _frozen
 
 # BLOCK: the largest block a STREAM launch may use (``__launch_bounds__`` and the reduction's shared array); the
@@ -69,7 +90,7 @@ def _cpu_stream(form: str, nontemporal: bool = False) -> Kernel:
 
 def _cpu_fma(precision: str) -> Kernel:
     return Kernel(f"fma_{precision}", "cpu", "fma", "core", precision, "GFLOP/s", ("fma",),
-                  element_bytes={"fp64": 8, "fp32": 4}[precision], launch=_frozen(chains=CPU_FMA_CHAINS))
+                  element_bytes={"fp64": 8, "fp32": 4}[precision], launch=CpuFmaLaunch(chains=CPU_FMA_CHAINS))
 
 
 # Cache sweep (kernels/cpu_cache.py, suite/cpu/caches.py): working sets from 4 KiB to 4x the last-level cache,
@@ -81,7 +102,7 @@ CACHE_FORMS: dict[str, tuple[int, int, int]] = {"read": (1, 0, 1), "copy": (1, 1
 def _cpu_cache(form: str) -> Kernel:
     reads, writes, flops = CACHE_FORMS[form]
     return Kernel(f"cache_{form}", "cpu", "caches", "sweep", "fp64", "GB/s", ("caches",), form, reads, writes, flops,
-                  launch=_frozen(unroll=8, smallest_bytes=4096, llc_multiple=4))
+                  launch=SweepLaunch(unroll=8, smallest_bytes=4096, llc_multiple=4))
 
 
 # The arithmetic-intensity sweep (ERT's kernel; kernels/cpu_intensity.py, suite/cpu/intensity.py): each element
@@ -95,8 +116,9 @@ INTENSITY_FLOPS = {"fp64": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 def _cpu_intensity(precision: str) -> Kernel:
     return Kernel(f"intensity_{precision}", "cpu", "intensity", "dram", precision, "GFLOP/s", ("intensity",),
                   "intensity", reads=1, writes=1, element_bytes={"fp64": 8, "fp32": 4}[precision],
-                  launch=_frozen(flops=INTENSITY_FLOPS[precision], quick_flops=INTENSITY_FLOPS[precision][::2],
-                                 chains=CPU_FMA_CHAINS, llc_multiple=4, min_bytes=64 * 2**20))
+                  launch=CpuIntensityLaunch(flops=INTENSITY_FLOPS[precision],
+                                            quick_flops=INTENSITY_FLOPS[precision][::2], chains=CPU_FMA_CHAINS,
+                                            llc_multiple=4, min_bytes=64 * 2**20))
 
 
 # Low-precision peaks (kernels/cpu_lowp.py, suite/cpu/lowp.py): one instruction on ``chains`` independent
@@ -111,8 +133,8 @@ def _cpu_lowp(name: str, precision: str, kind: str, bits: int, needs: tuple[str,
               instruction_class: str, accumulate: str, counting: str) -> Kernel:
     unit = "GOP/s" if precision == "int8" else "GFLOP/s"
     return Kernel(name, "cpu", "lowp", "core", precision, unit, ("lowp",),
-                  launch=_frozen(kind=kind, bits=bits, chains=CPU_LOWP_CHAINS, needs=needs, instruction=instruction,
-                                 instruction_class=instruction_class, accumulate=accumulate, counting=counting))
+                  launch=LowpLaunch(kind=kind, bits=bits, chains=CPU_LOWP_CHAINS, needs=needs, instruction=instruction,
+                                    instruction_class=instruction_class, accumulate=accumulate, counting=counting))
 
 
 CPU_LOWP_KERNELS: tuple[Kernel, ...] = (
@@ -146,21 +168,21 @@ def _cpu_mix(operation: str, precision: str, scalar: bool) -> Kernel:
     instruction = f"v{operation}{'s' if scalar else 'p'}{suffix}"
     return Kernel(name, "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
                   element_bytes={"fp64": 8, "fp32": 4}[precision],
-                  launch=_frozen(operation=operation, lanes=1 if scalar else 0, chains=CPU_MIX_CHAINS,
-                                 instruction=instruction, instruction_class="scalar" if scalar else "vector",
-                                 accumulate=precision,
-                                 counting=f"1 FLOP per lane per {instruction}; {instruction} and its inverse "
-                                          f"({'vsub' if operation == 'add' else 'vmul by the reciprocal'}) "
-                                          "alternate on each chain"))
+                  launch=MixLaunch(operation=operation, lanes=1 if scalar else 0, chains=CPU_MIX_CHAINS,
+                                   instruction=instruction, instruction_class="scalar" if scalar else "vector",
+                                   accumulate=precision,
+                                   counting=f"1 FLOP per lane per {instruction}; {instruction} and its inverse "
+                                            f"({'vsub' if operation == 'add' else 'vmul by the reciprocal'}) "
+                                            "alternate on each chain"))
 
 
 def _cpu_gemm(precision: str) -> Kernel:
     routine = {"fp64": "dgemm", "fp32": "sgemm"}[precision]
     return Kernel(f"gemm_{precision}", "cpu", "mix", "core", precision, "GFLOP/s", ("mix",),
                   element_bytes={"fp64": 8, "fp32": 4}[precision],
-                  launch=_frozen(size=GEMM_SIZES[precision], instruction=f"np.matmul ({routine})",
-                                 instruction_class="library", accumulate=precision,
-                                 counting="2n^3 FLOP per n x n matmul (LAPACK Working Note 41)"))
+                  launch=GemmLaunch(size=GEMM_SIZES[precision], instruction=f"np.matmul ({routine})",
+                                    instruction_class="library", accumulate=precision,
+                                    counting="2n^3 FLOP per n x n matmul (LAPACK Working Note 41)"))
 
 
 CPU_MIX_KERNELS: tuple[Kernel, ...] = (
@@ -186,9 +208,9 @@ CPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
 # (SMs x resident blocks x waves) or None for one vector per thread on a grid that covers the array in one pass
 # (BabelStream's launch). On an H100 the one-pass launch of 1024-thread blocks gave triad 3078 GB/s, grid-stride
 # loops 2898-2908 at one wave and 3000-3012 at 64. Simplest first: a tie goes to the earlier shape.
-GPU_STREAM_SHAPES: tuple[Mapping[str, Any], ...] = (
-    _frozen(block=1024, waves=None), _frozen(block=256, waves=None),
-    *(_frozen(block=block, waves=waves) for waves in (1, 4, 16, 64) for block in (256, 1024)),
+GPU_STREAM_SHAPES: tuple[LaunchShape, ...] = (
+    LaunchShape(block=1024, waves=None), LaunchShape(block=256, waves=None),
+    *(LaunchShape(block=block, waves=waves) for waves in (1, 4, 16, 64) for block in (256, 1024)),
 )
 
 
@@ -199,32 +221,33 @@ def _gpu_stream(form: str, precision: str) -> Kernel:
     # GPU_STREAM_SHAPES found fastest on the device (suite/gpu/stream.py), ``sweep_launches`` launches per shape.
     return Kernel(form if precision == "fp64" else f"{form}_fp32", "gpu", "stream", "dram", precision, "GB/s",
                   ("stream",), form, reads, writes, flops, element_bytes, entry=f"{form}_{suffix}", module=STREAM_CU,
-                  launch=_frozen(vector_bytes=16, shapes=GPU_STREAM_SHAPES, sweep_launches=3))
+                  launch=GpuStreamLaunch(vector_bytes=16, shapes=GPU_STREAM_SHAPES, sweep_launches=3))
 
 
 def _gpu_fma(precision: str, entry: str, lanes: int) -> Kernel:
     # lanes: scalar FMAs per instruction (packed half2 / bf16x2 do two).
     return Kernel(f"fma_{precision}", "gpu", "fma", "core", precision, "GFLOP/s", ("fma",), entry=entry,
-                  module=FMA_CU, launch=_frozen(waves=4, iterations=4096, lanes=lanes))
+                  module=FMA_CU, launch=GpuFmaLaunch(waves=4, iterations=4096, lanes=lanes))
 
 
 def _gpu_matmul(data: str) -> Kernel:
     # cuBLAS cublasGemmEx on square matrices; the best size is the ceiling (quick runs skip the largest).
     return Kernel(f"matmul_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GFLOP/s", ("tensor",),
-                  launch=_frozen(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192)))
+                  launch=TensorLaunch(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192)))
 
 
 def _gpu_transfer(direction: str) -> Kernel:
     # Pinned host memory (cudaHostAlloc) <-> device, cudaMemcpyAsync of 256 MiB.
     return Kernel(direction, "gpu", "transfer", direction, "-", "GB/s", ("transfer",), reads=1, writes=0,
-                  element_bytes=1, launch=_frozen(bytes=256 << 20))
+                  element_bytes=1, launch=TransferLaunch(nbytes=256 << 20))
 
 
 def _gpu_onchip(level: str) -> Kernel:
     # Reads of a 32 KiB buffer held in each SM's shared memory or L1, ``passes`` times per launch, on
     # ``waves`` x (SMs x resident blocks) blocks: what the SMs' load path moves per second.
     return Kernel(f"{level}_read", "gpu", "onchip", level, "fp32", "GB/s", ("caches",), reads=1, element_bytes=4,
-                  entry=f"{level}_read_f32", module=ONCHIP_CU, launch=_frozen(waves=2, passes=256, value=1.0))
+                  entry=f"{level}_read_f32", module=ONCHIP_CU,
+                  launch=OnchipLaunch(waves=2, passes=256, value=1.0))
 
 
 def _gpu_intensity(precision: str) -> Kernel:
@@ -234,9 +257,9 @@ def _gpu_intensity(precision: str) -> Kernel:
     return Kernel(f"intensity_{precision}", "gpu", "intensity", "dram", precision, "GFLOP/s", ("intensity",),
                   "intensity", reads=1, writes=1, element_bytes=element_bytes, entry=f"intensity_{suffix}",
                   module=INTENSITY_CU,
-                  launch=_frozen(flops=INTENSITY_FLOPS[precision], quick_flops=INTENSITY_FLOPS[precision][::2],
-                                 levels=("dram", "l2"), dram_l2_multiple=4, min_bytes=256 * 2**20, l2_share=0.5,
-                                 waves=4))
+                  launch=GpuIntensityLaunch(flops=INTENSITY_FLOPS[precision],
+                                            quick_flops=INTENSITY_FLOPS[precision][::2], levels=("dram", "l2"),
+                                            dram_l2_multiple=4, min_bytes=256 * 2**20, l2_share=0.5, waves=4))
 
 
 # The GPU's throughput kernels of the compute and memory sections; GPU_KERNELS adds the latency and low-precision ones.
@@ -245,8 +268,8 @@ GPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
     *(_gpu_stream(form, "fp32") for form in STREAM_FORMS),
     # L2: grid-stride reads of a buffer of a quarter of the L2, ``passes`` times per launch, in one shape.
     Kernel("l2_read", "gpu", "l2", "l2", "fp64", "GB/s", ("transfer", "caches"), reads=1, entry="l2_read_f64",
-           module=STREAM_CU, launch=_frozen(vector_bytes=16, shapes=(_frozen(block=256, waves=1),), passes=64,
-                                            l2_share=0.25)),
+           module=STREAM_CU, launch=L2ReadLaunch(vector_bytes=16, shapes=(LaunchShape(block=256, waves=1),),
+                                                 passes=64, l2_share=0.25)),
     _gpu_transfer("h2d"), _gpu_transfer("d2h"),
     _gpu_fma("fp64", "fma_f64", 1), _gpu_fma("fp32", "fma_f32", 1),
     _gpu_fma("fp16", "fma_f16x2", 2), _gpu_fma("bf16", "fma_bf16x2", 2),
@@ -267,23 +290,23 @@ GPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
 LATENCY_CU = CudaModule("latency.cu", MappingProxyType({"UNROLL": 8}))
 CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "cpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
-           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
-                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5)),
+           launch=ChaseLaunch(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0, 1.5), quick_steps=(1.0,),
+                              sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5)),
     Kernel("latency_loaded", "cpu", "latency", "dram", "-", "ns", ("latency",), "loaded", reads=1,
-           launch=_frozen(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
-                          sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
-                          burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004, quick_chase_seconds=0.004,
-                          repeats=7, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
-                          quick_delays_ticks=(10000, 2000, 600, 150, 0))),
+           launch=LoadedLaunch(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
+                               sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
+                               burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004,
+                               quick_chase_seconds=0.004, repeats=7, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
+                               quick_delays_ticks=(10000, 2000, 600, 150, 0))),
     Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
-           launch=_frozen(rounds=4000, samples=7, quick_samples=5)),
+           launch=PingPongLaunch(rounds=4000, samples=7, quick_samples=5)),
 )
 # GPU: one thread chases shared memory, L1 (__ldg), L2, HBM, and ``remote_bytes`` of host (h2d) and peer (d2d) memory.
 GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_chase", "gpu", "latency", "sweep", "-", "ns", ("latency",), "chase", reads=1,
            entry="chase_global_cg", module=LATENCY_CU,
-           launch=_frozen(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
-                          dram_l2_multiple=8, remote_bytes=2 * 2**20)),
+           launch=GpuChaseLaunch(steps=4096, samples=7, shared_bytes=16 * 1024, l1_bytes=16 * 1024, l2_share=0.25,
+                                 dram_l2_multiple=8, remote_bytes=2 * 2**20)),
 )
 CPU_KERNELS: tuple[Kernel, ...] = (*CPU_THROUGHPUT_KERNELS, *CPU_LATENCY_KERNELS)
 
@@ -291,7 +314,7 @@ CPU_KERNELS: tuple[Kernel, ...] = (*CPU_THROUGHPUT_KERNELS, *CPU_LATENCY_KERNELS
 # warpgroup) instruction; needs: the lowest capability (wgmma: sm_90a only); iterations keep fp32 sums exact (< 2**24).
 GPU_MMA_KERNELS: tuple[Kernel, ...] = tuple(
     Kernel(name, "gpu", "mma", "core", f"{entry.split('_')[0]}_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
-           ("lowp",), entry=entry, module=MMA_CU, launch=_frozen(
+           ("lowp",), entry=entry, module=MMA_CU, launch=MmaLaunch(
                waves=2, iterations=iterations, m_n_k=m_n_k, needs=needs, data=data,  # precision: never a compute key
                instruction=("wgmma.mma_async" if entry == "wgmma_bf16" else "mma") + ".sync.aligned." + shape))
     for name, data, entry, m_n_k, needs, iterations, shape in (
@@ -304,7 +327,7 @@ GPU_MMA_KERNELS: tuple[Kernel, ...] = tuple(
         ("wgmma_bf16", "bf16", "wgmma_bf16", (64, 256, 16), (9, 0), 1024, "m64n256k16.f32.bf16.bf16")))
 GPU_LOWP_GEMM_KERNELS: tuple[Kernel, ...] = tuple(  # lowp_gemm.py: int8 by cuBLAS gemmEx, fp8 by cuBLASLt (ctypes)
     Kernel(f"gemm_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
-           ("lowp",), launch=_frozen(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=needs))
+           ("lowp",), launch=TensorLaunch(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=needs))
     for data, needs in (("int8", (7, 5)), ("fp8_e4m3", (8, 9))))
 GPU_KERNELS: tuple[Kernel, ...] = (*GPU_THROUGHPUT_KERNELS, *GPU_LATENCY_KERNELS, *GPU_MMA_KERNELS,
                                    *GPU_LOWP_GEMM_KERNELS)

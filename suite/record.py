@@ -14,13 +14,178 @@ import platform
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from .stats import KernelResult, Timeline
 from .version import __version__
 
 # A session's progress report: (what it is doing, steps done, steps in all).
 ProgressCallback = Callable[[str, int, int], None]
+
+
+# The three sections of a profile a session writes itself (``device``, ``run``, ``clock``), typed here, below the
+# sessions, so that a session spells the profile's keys through these types without importing the profile
+# format. ``hwbench.profile.types`` re-exports them beside the other sections; a test checks every key the JSON
+# Schema lists (``profile/schema/profile-v1.schema.json``) against them. Python 3.10 has no ``Required``: each
+# section with required keys is a base of its required keys and a ``total=False`` subclass of the others.
+
+
+class _DeviceRequired(TypedDict):
+    id: str  # "cpu" or "cuda:<index>"
+    name: str
+    vendor: str
+
+
+class DeviceSection(_DeviceRequired, total=False):
+    """``device``: what was measured. The keys after ``memory_bytes`` are not in the schema's contract."""
+
+    arch: str
+    cores: int
+    threads: int
+    simd: int
+    isa: list[str]
+    caches: dict[str, int | None]  # level -> bytes
+    memory_bytes: int
+    os: str
+    # CPU
+    family: Any
+    model: Any
+    l3_total_bytes: int | None
+    core_model: dict[str, Any]
+    sources: dict[str, Any]
+    # GPU
+    compute_capability: str
+    sms: int
+    max_threads_per_sm: int
+    bus_width_bits: int | None
+    max_sm_mhz: float | None
+    max_memory_mhz: float | None
+    power_limit_w: float | None
+    driver: str | None
+    cuda_runtime: str | None
+    cupy: str | None
+    sm_model: dict[str, str] | None
+
+
+class _PeersRequired(TypedDict):
+    devices: list[str]
+    concurrent: bool
+
+
+class RunPeers(_PeersRequired, total=False):
+    """``run.peers``: the other devices of a ``--device cuda:all`` or ``all`` run."""
+
+    concurrent_with: list[str]
+    mode: str
+
+
+class RunSlurm(TypedDict, total=False):
+    """``run.slurm``: the job's SLURM_* variables as read (the schema lists the integer ones)."""
+
+    job_id: str
+    step_id: str
+    procid: int
+    localid: int
+    nodeid: int
+    nodename: str
+    ntasks: int
+    tasks_per_node: str
+
+
+class _MpiRequired(TypedDict):
+    rank: int
+    size: int
+
+
+class RunMpi(_MpiRequired, total=False):
+    """``run.mpi``: this rank, the world size and the ranks on this host."""
+
+    local_rank: int | None
+    local_size: int | None
+    kernel_barrier: str
+
+
+class RunLoad(TypedDict, total=False):
+    """``run.load``: the 1-minute load average before and after measuring, and the steal share in between."""
+
+    load_1min_before: float | None
+    load_1min_after: float | None
+    steal_share: float | None
+    cpus: int
+    method: str
+
+
+class RunCpuShare(TypedDict):
+    """``run.cpu_share``: this rank's disjoint share of the host's CPUs under ``--mpi``."""
+
+    cpus: list[int]
+    how: str
+
+
+class CpuLimit(TypedDict):
+    cpus: float | None  # None: no CPU quota
+    source: str
+
+
+class RunContention(TypedDict, total=False):
+    """``run.contention``: the whole run's shares of the measured cores used by others, stolen, or throttled."""
+
+    other_work: float | None
+    steal: float | None
+    throttled: float | None
+    seconds: float
+    cpu_limit: CpuLimit
+
+
+class RunSection(TypedDict, total=False):
+    """``run``: how the session ran. The keys after ``contention`` are not in the schema's contract."""
+
+    threads: int | None
+    cpus: list[int] | None
+    pinning: str | None
+    prefault: bool
+    quick: bool
+    peers: RunPeers
+    slurm: RunSlurm
+    mpi: RunMpi
+    load: RunLoad
+    cpu_share: RunCpuShare
+    contention: RunContention
+    array_bytes: int | None
+    repetitions: dict[str, Any]
+    timing: str
+
+
+class _ClassClockRequired(TypedDict):
+    mhz: float | None
+    under: list[str]
+
+
+class ClassClock(_ClassClockRequired, total=False):
+    """``clock.by_instruction_class.<class>``: the lowest clock over the kernels of one instruction class."""
+
+    drop_percent: float | None
+
+
+class _ClockRequired(TypedDict):
+    nominal_mhz: float | None
+    nominal_source: str
+    measured_mhz: float | None
+
+
+class ClockSection(_ClockRequired, total=False):
+    """``clock``: the nominal and the measured clock. The keys after ``noise`` are not in the schema's contract."""
+
+    scalar_mhz: float | None
+    by_instruction_class: dict[str, ClassClock]
+    noise: float | None
+    measured_under: str | None
+    tsc_mhz: float | None
+    method: str | None
+    cross_check_mhz: dict[str, float | None]
+    probe_status: str
+    untrusted_mhz: dict[str, float | None]
+    max_memory_mhz: float | None
 
 
 @dataclass(frozen=True)
@@ -137,9 +302,9 @@ class SessionRecord:
     """Everything one run of one device produced. ``device``, ``run`` and ``clock`` are the profile's sections
     of the same names, as the session read them (facts, no arithmetic)."""
 
-    device: dict[str, Any]
-    run: dict[str, Any]
-    clock: dict[str, Any]
+    device: DeviceSection
+    run: RunSection
+    clock: ClockSection
     results: list[KernelResult]
     compute_theory: dict[str, ComputeTheory]  # precision -> inputs
     memory_theory: dict[str, MemoryTheory]  # level -> inputs; a level without one is "measured only"

@@ -112,7 +112,8 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
 
         measurement = measure_gpu(int(target.split(":")[1]), catalog.select("gpu", options.kernels), options.quick,
                                   progress, options.sustain)
-    return build_profile(measurement, Host.current())
+    # A plain dict from here up: the run path (cli, cluster, machine_load) adds keys of its own to it.
+    return dict(build_profile(measurement, Host.current()))
 
 
 def validation_target(profile, device: str | None) -> str:

@@ -27,6 +27,7 @@ from hwbench.gpu.session import GpuInfo, GpuRun, to_measurement, with_telemetry
 from hwbench.gpu.stream import granule, stream_array_bytes
 from hwbench.gpu.telemetry import Sample, WindowSummary, decode_reasons, is_throttled, summarize_window
 from hwbench.gpu.theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
+from hwbench.kernel_spec import VectorLaunch
 from hwbench.profile import json_schema
 from hwbench.profile.build import build_profile
 from hwbench.record import Host
@@ -158,7 +159,7 @@ def test_fma_iterations_are_a_multiple_of_unroll():
     """The unrolled loop then never runs its remainder: every launch's FMAs are in the unrolled body."""
     for kernel in GPU_KERNELS:
         if kernel.family == "fma":
-            assert kernel.launch["iterations"] % kernel.constants["UNROLL"] == 0, kernel.name
+            assert kernel.launch.iterations % kernel.constants["UNROLL"] == 0, kernel.name
 
 
 # Theoretical tables against datasheets ----------------------------------------------------------------
@@ -391,7 +392,7 @@ def test_runner_orchestration_on_fake_cupy(fake_gpu):
 def test_transfers_on_fake_cupy(fake_gpu):
     """h2d and d2h copy (and validate) the catalog's bytes, here shrunk to 1 MiB; PCIe gen 5 x16 is the paper
     figure of both."""
-    small = tuple(replace(k, launch={**k.launch, "bytes": 1 << 20}) for k in catalog.select("gpu", "h2d,d2h"))
+    small = tuple(replace(k, launch=replace(k.launch, nbytes=1 << 20)) for k in catalog.select("gpu", "h2d,d2h"))
     data = build_profile(gpu_session.measure_gpu(0, small, quick=True), HOST)
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     assert [k["name"] for k in data["kernels"]] == ["h2d", "d2h"]
@@ -405,11 +406,11 @@ def catalog_grids(kernel, n_vec: int) -> dict[int, set[int]]:
     """Block -> the grids the catalog's shapes of ``kernel`` give on the stand-in (4 SMs of 2048 threads) over
     ``n_vec`` vectors: one pass (ceil(n_vec / block)) or SMs x resident blocks x waves, capped at one pass."""
     grids: dict[int, set[int]] = {}
-    for shape in kernel.launch["shapes"]:
-        one_pass = -(-n_vec // shape["block"])
-        grid = one_pass if shape["waves"] is None else min(
-            one_pass, launch_blocks(4, 2048, shape["block"], waves=shape["waves"]))
-        grids.setdefault(shape["block"], set()).add(grid)
+    for shape in kernel.launch.shapes:
+        one_pass = -(-n_vec // shape.block)
+        grid = one_pass if shape.waves is None else min(
+            one_pass, launch_blocks(4, 2048, shape.block, waves=shape.waves))
+        grids.setdefault(shape.block, set()).add(grid)
     return grids
 
 
@@ -434,11 +435,11 @@ def test_launches_and_modules_follow_the_catalog(fake_gpu, monkeypatch):
         for launch in module.launches:
             kernel = entries[launch.name]
             assert launch.block[0] <= cuda.constants["BLOCK"]
-            if "shapes" in kernel.launch:
+            if isinstance(kernel.launch, VectorLaunch):
                 assert launch.grid[0] in catalog_grids(kernel, launch.n_vec)[launch.block[0]], launch
             else:
                 assert launch.block == (cuda.constants["BLOCK"],)
-                assert launch.grid == (launch_blocks(4, 2048, cuda.constants["BLOCK"], waves=kernel.launch["waves"]),)
+                assert launch.grid == (launch_blocks(4, 2048, cuda.constants["BLOCK"], waves=kernel.launch.waves),)
             launched.add(launch.name)
     assert launched == {k.entry for k in catalog.select("gpu", spec)}
 

@@ -37,8 +37,8 @@ SWEEP_LAUNCHES = SHAPES + SWEEP_BATCH * (1 + 3 * SHAPES)
 
 def test_every_stream_kernel_sweeps_the_catalog_shapes():
     for kernel in STREAM_KERNELS:
-        assert kernel.launch["shapes"] is catalog.GPU_STREAM_SHAPES, kernel.name
-        assert kernel.launch["sweep_launches"] >= 3
+        assert kernel.launch.shapes is catalog.GPU_STREAM_SHAPES, kernel.name
+        assert kernel.launch.sweep_launches >= 3
     found = {(shape.block, shape.waves) for shape in shapes(STREAM_KERNELS[0])}
     assert found == {(block, waves) for block in (256, 1024) for waves in (None, 1, 4, 16, 64)}
     assert shapes(STREAM_KERNELS[0])[0] == Shape(1024, None)  # simplest first: BabelStream's launch
@@ -75,7 +75,7 @@ def test_grids_on_an_h100():
 def test_the_sweep_stays_short_on_an_h100():
     """Bytes the sweep moves per kernel on 1 GiB arrays, at 2500 GB/s (under the H100's measured 2800-3078):
     under 0.1 s a kernel (the issue allows ~0.3), under 1 s for all ten STREAM kernels."""
-    per_kernel = {k.name: (1 + k.launch["sweep_launches"] * len(shapes(k))) * k.bytes_stream
+    per_kernel = {k.name: (1 + k.launch.sweep_launches * len(shapes(k))) * k.bytes_stream
                   * (2**30 // k.element_bytes) / 2500e9 for k in STREAM_KERNELS}
     assert max(per_kernel.values()) < 0.1
     assert per_kernel["triad"] == pytest.approx(31 * 3 * 2**30 / 2500e9)  # ~0.04 s
@@ -282,7 +282,7 @@ NVCC = find_nvcc()
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
-@pytest.mark.parametrize("block", sorted({shape["block"] for shape in catalog.GPU_STREAM_SHAPES}))
+@pytest.mark.parametrize("block", sorted({shape.block for shape in catalog.GPU_STREAM_SHAPES}))
 def test_stream_cu_bounds_and_reduction(tmp_path, block):
     """With the catalog's BLOCK every entry is bounded by it (.maxntid) and block_sum keeps BLOCK / 32 warp sums
     in shared memory, whatever block a launch then uses; -DBLOCK of a shape's block builds as well."""

@@ -157,8 +157,8 @@ def test_every_family_runs_without_a_race_on_the_stand_in(monkeypatch):
     onchip's outputs, STREAM's arrays, transfer's set(), tensor's random matrices."""
     stand_in(monkeypatch)
     monkeypatch.setattr(gpu_intensity, "level_bytes", lambda kernel, level, l2_bytes, free_bytes: 2**18)
-    small = tuple(replace(k, launch={**k.launch, "bytes": 1 << 16}) if k.family == "transfer"
-                  else replace(k, launch={**k.launch, "sizes": (64,), "quick_sizes": (64,)})
+    small = tuple(replace(k, launch=replace(k.launch, nbytes=1 << 16)) if k.family == "transfer"
+                  else replace(k, launch=replace(k.launch, sizes=(64,), quick_sizes=(64,)))
                   if k.family == "tensor" else k for k in catalog.select("gpu", "all"))
     result = gpu_session.GpuSession(0, small, quick=True).run()
     names = {r.name for r in result.results}
@@ -190,7 +190,7 @@ def test_launches_follow_the_loaded_kernels_occupancy(monkeypatch):
     assert results["l2_read"].details["occupancy"]["resident_blocks_per_sm"] == 5
     fma_block = catalog.FMA_CU.constants["BLOCK"]
     per_sm = min(2048 // fma_block, 65536 // (64 * 32 * -(-fma_block // 32)))
-    waves = catalog.kernel("gpu", "fma_fp32").launch["waves"]
+    waves = catalog.kernel("gpu", "fma_fp32").launch.waves
     assert results["fma_fp32"].details["blocks"] == FAKE_SMS * per_sm * waves
 
 
@@ -299,7 +299,7 @@ def test_the_autotune_times_batches_of_launches(monkeypatch):
     calls = gpu_stream.batch_calls(1e-4)
     assert calls == 20
     launched = [launch for launch in cp.fake_clock.launches if launch.name == "triad_f64"]
-    swept = len(shapes) + calls * (1 + catalog.kernel("gpu", "triad").launch["sweep_launches"] * len(shapes))
+    swept = len(shapes) + calls * (1 + catalog.kernel("gpu", "triad").launch.sweep_launches * len(shapes))
     assert len(launched) > swept and result.details["launch"]["candidates"]
     assert gpu_stream.batch_calls(0.5) == 1 and gpu_stream.batch_calls(0.0) == gpu_stream.MAX_SWEEP_BATCH
 

@@ -23,7 +23,7 @@ MMA = [k for k in catalog.kernels("gpu") if k.family == "mma"]
 
 
 def small_gemms(kernels):
-    return tuple(replace(k, launch={**k.launch, "sizes": (64,), "quick_sizes": (64,)}) if k.family == "tensor" else k
+    return tuple(replace(k, launch=replace(k.launch, sizes=(64,), quick_sizes=(64,))) if k.family == "tensor" else k
                  for k in kernels)
 
 
@@ -44,11 +44,11 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
     hopper = SM_MODELS[(9, 0)].tensor
     for kernel in MMA:
         entry = section["peaks"][kernel.name]
-        assert entry["unit"] == ("GOP/s" if kernel.launch["data"] == "int8" else "GFLOP/s")
-        assert entry["op_per_cycle_theoretical"] == hopper[kernel.launch["data"]]
-        assert entry["theoretical"] == pytest.approx(4 * hopper[kernel.launch["data"]] * 2000 / 1e3)  # 4 SMs, 2 GHz
-        assert entry["theoretical_at_measured_clock"] == pytest.approx(4 * hopper[kernel.launch["data"]] * 1500 / 1e3)
-        assert entry["clock_mhz"] == 1500.0 and entry["instruction"] == kernel.launch["instruction"]
+        assert entry["unit"] == ("GOP/s" if kernel.launch.data == "int8" else "GFLOP/s")
+        assert entry["op_per_cycle_theoretical"] == hopper[kernel.launch.data]
+        assert entry["theoretical"] == pytest.approx(4 * hopper[kernel.launch.data] * 2000 / 1e3)  # 4 SMs, 2 GHz
+        assert entry["theoretical_at_measured_clock"] == pytest.approx(4 * hopper[kernel.launch.data] * 1500 / 1e3)
+        assert entry["clock_mhz"] == 1500.0 and entry["instruction"] == kernel.launch.instruction
     assert section["peaks"]["gemm_int8"]["unit"] == "GOP/s"
     assert section["peaks"]["gemm_int8"]["instruction_class"] == "library"
     assert section["peaks"]["gemm_fp8_e4m3"]["unit"] == "GFLOP/s"
@@ -64,7 +64,7 @@ def test_work_counts_2mnk_per_instruction():
     assert mma.work_per_launch(by_name["wgmma_bf16"], 1) == 2 * 1024 * 8 * 524288
     # every fp32 accumulator stays exact: iterations x K (x UNROLL) below 2**24
     for kernel in MMA:
-        assert mma.expected_sum(kernel) <= 2**24 * (1 if kernel.launch["data"] == "int8" else 16)
+        assert mma.expected_sum(kernel) <= 2**24 * (1 if kernel.launch.data == "int8" else 16)
 
 
 def test_older_gpus_skip_with_the_reason(monkeypatch):
@@ -133,11 +133,11 @@ def test_the_catalog_names_the_instructions_nvcc_builds():
 
     for kernel in MMA:
         if kernel.entry == "wgmma_bf16":
-            assert kernel.launch["instruction"] == "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"
+            assert kernel.launch.instruction == "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"
             continue
-        assert kernel.launch["instruction"] == f"mma.sync.aligned.{({**SM80, **SM89})[kernel.entry]}"
+        assert kernel.launch.instruction == f"mma.sync.aligned.{({**SM80, **SM89})[kernel.entry]}"
         assert mma.ops_per_instruction(kernel) == WORK[kernel.entry]
-        assert kernel.launch["needs"] == ((8, 9) if kernel.entry in SM89 else (8, 0))
+        assert kernel.launch.needs == ((8, 9) if kernel.entry in SM89 else (8, 0))
 
 
 def test_the_fp8_gemm_runs_through_cublaslt_on_the_stand_in(fake_gpu):  # noqa: F811
@@ -182,8 +182,8 @@ def _per_cycle_run(fake_gpu, name: str, share: float) -> dict:  # noqa: F811
     """A run of ``name`` whose stand-in launches take the time that gives ``share`` of Hopper's per-SM rate at the
     stand-in's 1500 MHz SM clock on its 4 SMs (the time is the stand-in's: no GPU figure)."""
     kernel = catalog.kernel("gpu", name)
-    per_cycle = SM_MODELS[(9, 0)].tensor[kernel.launch["data"]] * share
-    blocks = 4 * 2048 // kernel.constants["BLOCK"] * kernel.launch["waves"]  # SMs x resident blocks x waves
+    per_cycle = SM_MODELS[(9, 0)].tensor[kernel.launch.data] * share
+    blocks = 4 * 2048 // kernel.constants["BLOCK"] * kernel.launch.waves  # SMs x resident blocks x waves
     seconds = mma.work_per_launch(kernel, blocks) / (per_cycle * 4 * 1500e6)
     fake_gpu.fake_clock.cost_ms = lambda launch: seconds * 1e3
     return run_profile(name)

@@ -51,7 +51,7 @@ def test_onchip_expected_sum_is_exact():
     for name in ("shared_read", "l1_read"):
         kernel = catalog.kernel("gpu", name)
         vectors_per_thread = ONCHIP["VECTORS"] // ONCHIP["BLOCK"]
-        assert onchip.expected_sum(kernel) == kernel.launch["passes"] * vectors_per_thread * 4 * kernel.launch["value"]
+        assert onchip.expected_sum(kernel) == kernel.launch.passes * vectors_per_thread * 4 * kernel.launch.value
         assert onchip.expected_sum(kernel) < 2**24  # exact in float
 
 
@@ -69,7 +69,7 @@ def test_intensity_sweep_on_both_levels(small_sweep):
         ("intensity_fp64", "dram"), ("intensity_fp64", "l2"), ("intensity_fp32", "dram"), ("intensity_fp32", "l2")]
     for curve in curves:
         kernel = catalog.kernel("gpu", curve["kernel"])
-        assert [p["flops_per_element"] for p in curve["points"]] == list(kernel.launch["quick_flops"])
+        assert [p["flops_per_element"] for p in curve["points"]] == list(kernel.launch.quick_flops)
         assert curve["bytes_per_element"] == 2 * kernel.element_bytes
         peak = data["compute"][kernel.precision]["measured_gflops"]
         bandwidth = data["memory"][curve["level"]]["measured_gbps"]

@@ -48,11 +48,11 @@ def test_catalog_intensities_span_the_roofline():
     """ERT's range: from well under the ridge point (1/16 FLOP/byte in fp64) to far above it (64)."""
     for precision, low, high in (("fp64", 1 / 16, 64), ("fp32", 1 / 8, 64)):
         kernel = catalog.kernel("cpu", f"intensity_{precision}")
-        flops = kernel.launch["flops"]
+        flops = kernel.launch.flops
         assert kernel.bytes_stream == 2 * kernel.element_bytes  # one load, one store
         assert (flops[0] / kernel.bytes_stream, flops[-1] / kernel.bytes_stream) == (low, high)
         assert flops[0] == 1 and all(f % 2 == 0 for f in flops[1:])  # 1: the add; 2k: k FMAs
-        assert set(kernel.launch["quick_flops"]) <= set(flops)
+        assert set(kernel.launch.quick_flops) <= set(flops)
     assert catalog.select("cpu", "intensity") == (catalog.kernel("cpu", "intensity_fp64"),
                                                   catalog.kernel("cpu", "intensity_fp32"))
 
@@ -137,7 +137,7 @@ def test_small_real_sweep():
         ("intensity_fp64", "fp64", "dram"), ("intensity_fp32", "fp32", "dram")]
     for sweep in run.intensity_sweep:
         kernel = catalog.kernel("cpu", sweep.kernel)
-        assert [flops for flops, _, _ in sweep.points] == list(kernel.launch["quick_flops"])
+        assert [flops for flops, _, _ in sweep.points] == list(kernel.launch.quick_flops)
         assert all(ceiling > 0 and median > 0 for _, ceiling, median in sweep.points)
         assert sweep.working_set_bytes <= 4 * 2**20
 

@@ -24,7 +24,7 @@ from hwbench.profile.latency import level_points, summary
 from hwbench.record import Host, LatencyPoint, LatencyRecord
 from hwbench.tools.render_latency import latency_table
 
-UNROLL = catalog.kernel("cpu", "latency_chase").launch["unroll"]
+UNROLL = catalog.kernel("cpu", "latency_chase").launch.unroll
 
 
 def linked(n: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -157,7 +157,7 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     assert sizes[0] == 4096 and sizes[-1] == 1 << 20 and sizes == sorted(sizes)
     for point in section["curve"]:
         assert point["latency_ns"] <= point["median_ns"] and 0 <= point["spread"] < 1
-        assert len(point["samples_ns"]) == small_latency[0].launch["quick_samples"]
+        assert len(point["samples_ns"]) == small_latency[0].launch.quick_samples
     l1 = data["memory"]["l1"]
     assert l1["latency_ns"] > 0 and l1["latency_kernel"] == "latency_chase" and l1["measured_gbps"] is None
     if data["clock"]["scalar_mhz"]:
@@ -165,7 +165,7 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     loaded = section["loaded"]
     assert loaded["injecting_cores"] == len(data["run"]["cpus"]) - 1
     if loaded["injecting_cores"]:
-        assert len(loaded["points"]) == len(small_latency[1].launch["quick_delays_ticks"]) >= 5
+        assert len(loaded["points"]) == len(small_latency[1].launch.quick_delays_ticks) >= 5
         assert loaded["points"][-1]["delay_ticks"] == 0 and all(p["injected_gbps"] > 0 for p in loaded["points"])
         c2c = section["core_to_core"]
         assert len(c2c["matrix_ns"]) == len(c2c["cpus"]) and c2c["matrix_ns"][0][1] > 0

@@ -66,7 +66,7 @@ def test_gpu_latency_on_the_stand_in(fake_gpu):  # noqa: F811
         assert entry["measured_gbps"] is None  # no bandwidth kernel ran
     launch = catalog.kernel("gpu", "latency_chase").launch
     l2 = data["device"].get("l2_bytes") or 1 << 20
-    assert levels["dram"]["latency_working_set_bytes"] >= launch["dram_l2_multiple"] * l2 * 0.99
+    assert levels["dram"]["latency_working_set_bytes"] >= launch.dram_l2_multiple * l2 * 0.99
     assert data["kernels"] == []  # a chase is not a bandwidth kernel
 
 
@@ -105,7 +105,7 @@ def test_host_to_device_latency_on_the_stand_in(monkeypatch):
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     h2d = data["memory"]["h2d"]
     assert h2d["latency_cycles"] == FAKE_CYCLES_PER_LOAD["chase_remote"]
-    assert h2d["latency_working_set_bytes"] == catalog.kernel("gpu", "latency_chase").launch["remote_bytes"]
+    assert h2d["latency_working_set_bytes"] == catalog.kernel("gpu", "latency_chase").launch.remote_bytes
     assert "d2d" not in data["memory"]
     assert data["latency"]["definition"]["d2d_peer"].startswith("not measured: no other GPU")
     assert "host_device_latency_sm" in data["latency"]["definition"]["method"]

@@ -54,7 +54,7 @@ def loop_body(asm: str) -> list[str]:
 
 @pytest.mark.parametrize("kernel", LOWP, ids=lambda k: k.name)
 def test_machine_code_has_the_instruction_on_every_chain(kernel):
-    kind, bits, chains = kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"]
+    kind, bits, chains = kernel.launch.kind, kernel.launch.bits, kernel.launch.chains
     body = loop_body(cpu_lowp.assembly(kind, bits, chains, TARGET[kind]))
     hits = [line for line in body if re.match(MNEMONIC[kind], line.removeprefix("{vex} "))]
     expected = len(cpu_amx.AMX_ACCUMULATORS) if kind in cpu_lowp.AMX_OPS else chains
@@ -82,26 +82,26 @@ def test_fp16_without_avx512_fp16_would_be_scalar_emulation():
     assert not re.search(r"vfmadd\d{3}ph", asm) and "vcvtph2ps" in asm
 
 
-@pytest.mark.parametrize("kernel", [k for k in LOWP if k.launch["kind"] not in cpu_lowp.AMX_OPS],
+@pytest.mark.parametrize("kernel", [k for k in LOWP if k.launch.kind not in cpu_lowp.AMX_OPS],
                          ids=lambda k: k.name)
 def test_vector_kernel_result_is_its_closed_form(kernel):
     if missing := missing_flags(kernel, host_flags()):
-        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch['instruction']} not run here")
-    kind, bits, chains = kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"]
+        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch.instruction} not run here")
+    kind, bits, chains = kernel.launch.kind, kernel.launch.bits, kernel.launch.chains
     run = cpu_lowp.vector_kernel(kind, bits, chains)
     for n_iter in (0, 1, 1000):
         assert run(n_iter, *cpu_lowp.operand_words(kind)) == cpu_lowp.expected_checksum(kind, n_iter, bits, chains)
 
 
-@pytest.mark.parametrize("kernel", [k for k in LOWP if k.launch["kind"] in cpu_lowp.AMX_OPS], ids=lambda k: k.name)
+@pytest.mark.parametrize("kernel", [k for k in LOWP if k.launch.kind in cpu_lowp.AMX_OPS], ids=lambda k: k.name)
 def test_amx_kernel_result_is_its_closed_form(kernel):
     from hwbench.cpu.features import request_amx_state
 
     if missing := missing_flags(kernel, host_flags()):
-        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch['instruction']} not run here")
+        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch.instruction} not run here")
     if problem := request_amx_state():
         pytest.skip(problem)
-    kind = kernel.launch["kind"]
+    kind = kernel.launch.kind
     outputs = cpu_amx.amx_output_buffer()
     assert cpu_amx.amx_kernel(kind)(1000, cpu_amx.amx_tile_config(), cpu_amx.amx_inputs(kind), outputs) == 1000
     assert cpu_amx.amx_outputs_correct(kind, outputs, 1000)
@@ -109,7 +109,7 @@ def test_amx_kernel_result_is_its_closed_form(kernel):
 
 def test_results_stay_exact_for_every_call_the_family_makes():
     kernel = catalog.kernel("cpu", "dp_bf16")
-    count = cpu_lowp.lanes("dpbf16ps", 512) * kernel.launch["chains"]
+    count = cpu_lowp.lanes("dpbf16ps", 512) * kernel.launch.chains
     assert count - 1 + cpu_lowp.DPBF16_STEP * cpu_lowp.MAX_DPBF16_ITERATIONS < 2**24  # fp32 integers are exact
     assert abs(cpu_lowp.VNNI_STEP) * cpu_lowp.MAX_DPBF16_ITERATIONS + count < 2**31  # no int32 wrap
     assert cpu_amx.AMX_STEP["tdpbf16ps"] * cpu_amx.MAX_AMX_ITERATIONS["tdpbf16ps"] < 2**24
@@ -167,13 +167,13 @@ def test_documented_rates():
 
 def lowp_result(name: str, rate: float, paired: float, clock: float = 3700.0) -> KernelResult:
     kernel = catalog.kernel("cpu", name)
-    per_instruction = (cpu_lowp.AMX_OPS.get(kernel.launch["kind"]) or
-                       cpu_lowp.OPS_PER_LANE[kernel.launch["kind"]] * cpu_lowp.lanes(kernel.launch["kind"],
-                                                                                    kernel.launch["bits"]))
+    per_instruction = (cpu_lowp.AMX_OPS.get(kernel.launch.kind) or
+                       cpu_lowp.OPS_PER_LANE[kernel.launch.kind] * cpu_lowp.lanes(kernel.launch.kind,
+                                                                                    kernel.launch.bits))
     return KernelResult(name, kernel.precision, "core", kernel.unit, RateSummary((rate, rate)), 0, None, None, 10**9,
-                        True, {"instruction": kernel.launch["instruction"], "ops_per_instruction": per_instruction,
-                               "instruction_class": kernel.launch["instruction_class"],
-                               "accumulate": kernel.launch["accumulate"], "counting": kernel.launch["counting"]},
+                        True, {"instruction": kernel.launch.instruction, "ops_per_instruction": per_instruction,
+                               "instruction_class": kernel.launch.instruction_class,
+                               "accumulate": kernel.launch.accumulate, "counting": kernel.launch.counting},
                         clocks_mhz={"core": clock}, paired_gflops=paired)
 
 
@@ -276,11 +276,11 @@ def test_the_family_measures_validates_and_clocks_where_the_cpu_has_the_instruct
 
     kernel = catalog.kernel("cpu", "dp_int8")
     if missing := missing_flags(kernel, host_flags()):
-        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch['instruction']} not run here")
+        pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch.instruction} not run here")
     run = run_cpu(CpuRunOptions(kernels=(kernel,), threads=1, quick=True))
     (result,) = run.results
     assert result.validated and result.unit == "GOP/s" and result.details["ops_per_instruction"] == 128
-    assert result.flops == 128 * kernel.launch["chains"] * result.details["iterations_per_thread"]
+    assert result.flops == 128 * kernel.launch.chains * result.details["iterations_per_thread"]
     if CLOCK_SUPPORTED and not any(w.startswith("clock probe failed") for w in run.warnings):
         assert result.clocks_mhz["core"] > 0 and result.paired_gflops > 0
         assert abs(result.details["probe_cross_check_mhz"] - result.clocks_mhz["core"]) <= 0.05 * result.clocks_mhz[

@@ -15,6 +15,7 @@ from hwbench import catalog
 from hwbench.cpu.session import to_measurement
 from hwbench.cpu.smbios import DramTheory
 from hwbench.cpu.theory import CoreModel, mix_rate
+from hwbench.kernel_spec import MixLaunch
 from hwbench.kernels import cpu_mix
 from hwbench.profile import Profile
 from hwbench.profile.build import build_profile
@@ -22,21 +23,21 @@ from hwbench.profile.format import check_profile
 from hwbench.stats import KernelResult, RateSummary
 
 MIX = [k for k in catalog.kernels("cpu") if k.family == "mix"]
-CHAINS = [k for k in MIX if "operation" in k.launch]
+CHAINS = [k for k in MIX if isinstance(k.launch, MixLaunch)]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def test_catalog_has_add_mul_scalar_per_precision_and_the_gemm_ceilings():
     assert [k.name for k in MIX] == ["add_fp64", "mul_fp64", "scalar_add_fp64", "add_fp32", "mul_fp32",
                                      "scalar_add_fp32", "gemm_fp64", "gemm_fp32"]
-    assert {k.launch["instruction"] for k in CHAINS} == {"vaddpd", "vmulpd", "vaddsd", "vaddps", "vmulps", "vaddss"}
+    assert {k.launch.instruction for k in CHAINS} == {"vaddpd", "vmulpd", "vaddsd", "vaddps", "vmulps", "vaddss"}
     assert catalog.select("cpu", "mix") == tuple(MIX)
 
 
 @pytest.mark.parametrize("kernel", CHAINS, ids=lambda k: k.name)
 @pytest.mark.parametrize("lanes", [1, 4])
 def test_chains_return_their_closed_form(kernel, lanes):
-    operation = kernel.launch["operation"]
+    operation = kernel.launch.operation
     function = cpu_mix.mix_kernel(operation, kernel.precision, lanes, 3)
     arguments = cpu_mix.operands(operation, kernel.precision)
     for n_iter in (0, 1, 1001):  # every lane returns to its start after each iteration: exact
@@ -68,9 +69,9 @@ def test_documented_add_and_multiply_rates():
 
 def mix_result(name: str, rate: float, paired: float, clock: float | None = 3700.0) -> KernelResult:
     kernel = catalog.kernel("cpu", name)
-    lanes = kernel.launch.get("lanes") or (512 // (8 * kernel.element_bytes))
-    details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
-               "accumulate": kernel.launch["accumulate"], "counting": kernel.launch["counting"], "lanes": lanes}
+    lanes = (kernel.launch.lanes if isinstance(kernel.launch, MixLaunch) else 0) or (512 // (8 * kernel.element_bytes))
+    details = {"instruction": kernel.launch.instruction, "instruction_class": kernel.launch.instruction_class,
+               "accumulate": kernel.launch.accumulate, "counting": kernel.launch.counting, "lanes": lanes}
     return KernelResult(name, kernel.precision, "core", "GFLOP/s", RateSummary((rate, rate)), 0, None, None, 10**9,
                         True, details, clocks_mhz={"core": clock} if clock else {},
                         paired_gflops=paired if clock else None)

@@ -23,6 +23,7 @@ import pytest
 
 from hwbench import catalog
 from hwbench.gpu.theory import ARCHITECTURES, SM_LIMITS, blocks_by_registers, resident_blocks_per_sm
+from hwbench.kernel_spec import VectorLaunch
 
 CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"
 SOURCES = sorted(path.name for path in CUDA_DIR.glob("*.cu"))
@@ -138,7 +139,7 @@ def registers(source: str, arch: str) -> dict[str, int]:
 def launch_blocks_of(entry: str) -> set[int]:
     """Blocks ``entry`` is launched with: the catalog kernels' shapes, or the module's BLOCK (BLOCK_X x BLOCK_Y)."""
     kernels = [k for k in catalog.kernels("gpu") if k.entry == entry]
-    shapes = {shape["block"] for k in kernels for shape in k.launch.get("shapes", ())}
+    shapes = {shape.block for k in kernels for shape in (k.launch.shapes if isinstance(k.launch, VectorLaunch) else ())}
     module = next((m for m in catalog.CUDA_MODULES if entry in entries(m.source)), None)
     constants = dict(module.constants) if module else {}
     block = constants.get("BLOCK") or constants.get("BLOCK_X", 1) * constants.get("BLOCK_Y", 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..profile.types import ProfileMapping
 from .job import JobContext
 
 
@@ -21,7 +22,7 @@ def safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "unknown"
 
 
-def device_tag(data: dict) -> str:
+def device_tag(data: ProfileMapping) -> str:
     """``cuda:1`` -> ``cuda1``; ``cpu`` stays."""
     return safe(str(data["device"]["id"]).replace(":", ""))
 
@@ -30,12 +31,12 @@ def rank_suffix(job: JobContext) -> str:
     return f"-rank{job.rank}" if job.shares_host else ""
 
 
-def profile_file(directory: Path, data: dict, job: JobContext) -> Path:
+def profile_file(directory: Path, data: ProfileMapping, job: JobContext) -> Path:
     """``-o DIR``: DIR/<host>-<device>[-rank<N>].yaml."""
     return Path(directory) / f"{safe(str(data.get('host', 'unknown')))}-{device_tag(data)}{rank_suffix(job)}.yaml"
 
 
-def saved_file(root: Path, data: dict, job: JobContext) -> Path:
+def saved_file(root: Path, data: ProfileMapping, job: JobContext) -> Path:
     """``--save [DIR]``: DIR/<host>/<device>/<YYYYmmddTHHMMSSZ>[-rank<N>].yaml, a numeric suffix if taken (by
     an earlier run of this rank in the same second)."""
     directory = Path(root) / safe(str(data.get("host", "unknown"))) / device_tag(data)

@@ -34,6 +34,7 @@ import numpy as np
 from ..catalog import Kernel
 from ..check import STREAM_SCALAR, check_close
 from ..errors import MeasurementError
+from ..kernel_spec import SweepLaunch
 from ..kernels import cpu_cache, cpu_stream
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..record import CacheSweep, SweepCurve
@@ -229,11 +230,11 @@ def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
 
 def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     started = time.perf_counter()
-    launch = kernels[0].launch
+    launch = kernels[0].launch_as(SweepLaunch)
     lanes = context.core.simd_bits // 64
-    granule = cpu_cache.granule(lanes, launch["unroll"])
-    top = top_working_set(context.cpu, launch["llc_multiple"])
-    sizes = {threads: sweep_sizes(launch["smallest_bytes"], top, threads) for threads in modes(context)}
+    granule = cpu_cache.granule(lanes, launch.unroll)
+    top = top_working_set(context.cpu, launch.llc_multiple)
+    sizes = {threads: sweep_sizes(launch.smallest_bytes, top, threads) for threads in modes(context)}
     context.step("allocate and first-touch cache buffers")
     largest = {threads: max(s) // 8 + 3 * PAD_BYTES // 8 for threads, s in sizes.items()}
     elements = [max(n for threads, n in largest.items() if i < threads) for i in range(len(context.cpus))]
@@ -242,7 +243,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     for threads, per_core in sizes.items():
         for kernel in kernels:
             context.step(f"{kernel.name}, {threads} thread{'s' if threads > 1 else ''}")
-            kernel_fn = cpu_cache.cache_kernel(kernel.form, lanes, launch["unroll"])
+            kernel_fn = cpu_cache.cache_kernel(kernel.form, lanes, launch.unroll)
             kernel_fn(*arrays_of(buffers[0], kernel.form, granule, granule + PAD_BYTES // 8), SCALAR, 1)  # compile
             raw[kernel.name, threads] = [measure_point(context, kernel_fn, kernel.form, buffers, threads, size,
                                                        granule) for size in per_core]
@@ -253,7 +254,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     widest = max(sizes)
     context.step("cache levels again, seconds later")
     for kernel in kernels:
-        kernel_fn = cpu_cache.cache_kernel(kernel.form, lanes, launch["unroll"])
+        kernel_fn = cpu_cache.cache_kernel(kernel.form, lanes, launch.unroll)
         for i in level_sizes(context.cpu, widest, sizes[widest]):
             _, rates, shares = measure_point(context, kernel_fn, kernel.form, buffers, widest, sizes[widest][i],
                                              granule)
@@ -275,8 +276,8 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     per_cycle, sources = cache_theory(context.core, kernels)
     definition = {
         "sizes_per_thread_bytes": {str(threads): s for threads, s in sizes.items()},
-        "threads": list(sizes), "top_bytes": top, "llc_multiple": launch["llc_multiple"],
-        "vector_bits": lanes * 64, "unroll": launch["unroll"], "pad_bytes": PAD_BYTES,
+        "threads": list(sizes), "top_bytes": top, "llc_multiple": launch.llc_multiple,
+        "vector_bits": lanes * 64, "unroll": launch.unroll, "pad_bytes": PAD_BYTES,
         "call_seconds": CALL_SECONDS, "repetitions": POLICY.as_dict(), "seconds": round(seconds, 3),
         "counting": "STREAM convention: bytes the kernel loads and stores (read 8, copy 16, triad 24 per "
                     "element) x elements x passes x threads; the working set is every array of every thread",

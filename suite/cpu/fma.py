@@ -25,6 +25,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..check import check_close
+from ..kernel_spec import CpuFmaLaunch, chains_on
 from ..kernels import cpu_fma
 from ..kernels.cpu_llvm import ADDS_PER_BLOCK, CLOCK_SUPPORTED, chain_latency
 from ..stats import (
@@ -70,8 +71,8 @@ MUL_BLOCKS = CLOCK_PROBE_BLOCKS // chain_latency("mul")  # the multiply chain la
 
 def fma_shape(context: CpuContext, kernel: Kernel) -> tuple[int, int]:
     """(lanes, chains): the full-rate vector width in elements, and the catalog's chains for this ISA."""
-    chains = kernel.launch["chains"]
-    return context.core.simd_bits // (8 * kernel.element_bytes), chains.get(context.cpu.arch, chains["default"])
+    chains = chains_on(kernel.launch_as(CpuFmaLaunch).chains, context.cpu.arch)
+    return context.core.simd_bits // (8 * kernel.element_bytes), chains
 
 
 def fma_arguments(kernel: Kernel) -> tuple:

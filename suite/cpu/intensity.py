@@ -21,6 +21,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import CpuIntensityLaunch, chains_on
 from ..kernels import cpu_intensity, cpu_stream
 from ..kernels.cpu_llvm import MACHINE
 from ..record import IntensityCurve
@@ -44,9 +45,9 @@ METHOD = ("ERT's kernel: each element loaded, updated and stored in place; every
 def working_set_elements(context: CpuContext, kernel: Kernel) -> int:
     """Elements of the sweep's array: ``llc_multiple`` x the last-level cache, at least ``min_bytes``, capped by
     available memory, and a whole number of the kernel's trips per worker."""
-    launch, cpu = kernel.launch, context.cpu
+    launch, cpu = kernel.launch_as(CpuIntensityLaunch), context.cpu
     llc = cpu.l3_total_bytes or (cpu.caches.get("l2") or 0) * cpu.physical_cores
-    wanted = context.options.array_bytes or max(launch["llc_multiple"] * llc, launch["min_bytes"])
+    wanted = context.options.array_bytes or max(launch.llc_multiple * llc, launch.min_bytes)
     wanted = min(wanted, int(cpu.available_memory_bytes * MEMORY_FRACTION))
     granule = cpu_intensity.granule(lanes(context, kernel), chains(kernel)) * len(context.cpus)
     return max(granule, wanted // kernel.element_bytes // granule * granule)
@@ -57,12 +58,11 @@ def lanes(context: CpuContext, kernel: Kernel) -> int:
 
 
 def chains(kernel: Kernel) -> int:
-    table = kernel.launch["chains"]
-    return table.get(MACHINE, table["default"])
+    return chains_on(kernel.launch_as(CpuIntensityLaunch).chains, MACHINE)
 
 
 def sweep_flops(context: CpuContext, kernel: Kernel) -> tuple[int, ...]:
-    return kernel.launch["quick_flops" if context.options.quick else "flops"]
+    return kernel.launch_as(CpuIntensityLaunch).flops_for(context.options.quick)
 
 
 def measure_point(context: CpuContext, kernel: Kernel, array: np.ndarray, flops: int) -> tuple[int, float, float]:

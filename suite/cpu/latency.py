@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError, UsageError
+from ..kernel_spec import ChaseLaunch, LoadedLaunch, PingPongLaunch
 from ..kernels import cpu_latency
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..record import LatencyPoint, LatencyRecord
@@ -45,19 +45,16 @@ INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser 
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
 
 
-def _mode(launch: Mapping[str, Any], name: str, quick: bool) -> Any:
-    """The catalog's ``quick_<name>`` in a --quick run, else its ``<name>``."""
-    return launch[f"quick_{name}"] if quick else launch[name]
 
 
 def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                      idle_ns: float) -> tuple[tuple[dict, ...], dict]:
     """The loaded-latency curve: the chase on the first CPU while every other selected CPU injects reads."""
-    launch, quick = kernel.launch, context.options.quick
+    launch, quick = kernel.launch_as(LoadedLaunch), context.options.quick
     injectors = list(range(1, len(context.cpus)))
     definition = {"injecting_cores": len(injectors), "chasing_cpu": context.cpus[0],
                   "injecting_cpus": [context.cpus[i] for i in injectors], "working_set_bytes": chain.n * 64,
-                  "burst_bytes": launch["burst_elements"] * 8,
+                  "burst_bytes": launch.burst_elements * 8,
                   "method": "Intel MLC's loaded latency: the chase on one core while the others read their own "
                             "DRAM-sized arrays in bursts with a delay between bursts (time-stamp ticks); "
                             "lightest load first; a sample in which the chasing or an injecting thread lost its "
@@ -68,27 +65,27 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
         return (), definition
     tsc_hz = calibrate_timestamp_hz(0.02)
     cpu_latency.read_timestamp_now()  # compile outside the measurement
-    elements = max(launch["min_bytes"], chain.n * 64) // 8
+    elements = max(launch.min_bytes, chain.n * 64) // 8
     arrays = [np.empty(elements if i in injectors else 0) for i in range(len(context.cpus))]
     context.pool.run([partial(np.ndarray.fill, arrays[i], 1.0) for i in range(len(context.cpus))])
     flag = np.ones(8, dtype=np.int64)  # compile outside the measurement (stops at once)
-    cpu_latency.inject(arrays[injectors[0]][:launch["burst_elements"] * 2], launch["burst_elements"], 1,
+    cpu_latency.inject(arrays[injectors[0]][:launch.burst_elements * 2], launch.burst_elements, 1,
                        int(flag.ctypes.data), 0)
     cpu_latency.wait_until(0)
     cpu_latency.signal(int(flag.ctypes.data))
-    chase_seconds = _mode(launch, "chase_seconds", quick)
+    chase_seconds = launch.quick_chase_seconds if quick else launch.chase_seconds
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)), chain.unroll)
     points = []
-    for delay in _mode(launch, "delays_ticks", quick):
+    for delay in launch.quick_delays_ticks if quick else launch.delays_ticks:
         samples: list[float] = []
         rates: list[float] = []
         retaken = 0
-        while len(samples) < launch["repeats"]:
+        while len(samples) < launch.repeats:
             stop = np.zeros(8, dtype=np.int64)
             began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
             deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
             tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.chase, chain.position, steps, began, stop)]
-            tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, int(stop.ctypes.data),
+            tasks += [partial(timed_inject, arrays[i], launch.burst_elements, delay, int(stop.ctypes.data),
                               deadline) for i in injectors]
             _, results = context.pool.run(tasks)
             seconds, end, chaser_switches = results[0]
@@ -102,7 +99,7 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                 retaken += 1
                 continue
             samples.append(seconds / steps * 1e9)
-            rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
+            rates.append(sum(r[0] * launch.burst_elements * 8 / r[1] for r in results[1:]) / 1e9)
         points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates)),
                        "retaken_samples": retaken})
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
@@ -175,15 +172,15 @@ def timed_ping(a: int, b: int, rounds: int, deadline: int) -> tuple[int, float]:
 
 
 def core_to_core(context: CpuContext, kernel: Kernel) -> dict:
-    launch = kernel.launch
+    launch = kernel.launch_as(PingPongLaunch)
+    count = launch.quick_samples if context.options.quick else launch.samples
     samples = {}
     tsc_hz = calibrate_timestamp_hz(0.02)
     for i in range(len(context.cpus)):
         for j in range(i + 1, len(context.cpus)):
-            found = ping_pong(context, i, j, launch["rounds"], _mode(launch, "samples", context.options.quick),
-                              tsc_hz)
+            found = ping_pong(context, i, j, launch.rounds, count, tsc_hz)
             samples[f"{context.cpus[i]}-{context.cpus[j]}"] = found
-    return {"cpus": list(context.cpus), "samples_ns": samples, "rounds": launch["rounds"],
+    return {"cpus": list(context.cpus), "samples_ns": samples, "rounds": launch.rounds,
             "method": "c2clat (Rigtorp): two pinned threads bounce two cache lines (acquire loads, release "
                       "stores); one-way latency = round-trip time / 2; each unordered pair once"}
 
@@ -248,23 +245,23 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     forms = {k.form: k for k in kernels}
     quick = context.options.quick
     chase_kernel = forms.get("chase") or forms.get("loaded")
-    launch = chase_kernel.launch if chase_kernel is not None else {}
     points: list[LatencyPoint] = []
     definition: dict = {}
     loaded: tuple[dict, ...] = ()
     loaded_definition: dict = {}
     numa = None
     if chase_kernel is not None:
-        top = top_working_set(context, launch["llc_multiple"])
-        sample_seconds = _mode(launch, "sample_seconds", quick)
-        samples = _mode(launch, "samples", quick)
+        launch = chase_kernel.launch_as(ChaseLaunch)
+        top = top_working_set(context, launch.llc_multiple)
+        sample_seconds = launch.quick_sample_seconds if quick else launch.sample_seconds
+        samples = launch.quick_samples if quick else launch.samples
         policy = RepetitionPolicy(warmups=1, min_repetitions=samples, min_seconds=0.0, max_repetitions=samples)
         llc = context.cpu.caches.get("l3") or context.cpu.caches.get("l2")
-        sizes = sweep_sizes(launch["smallest_bytes"], top, _mode(launch, "steps", quick), llc) if "chase" in forms \
-            else [top]
+        steps = launch.quick_steps if quick else launch.steps
+        sizes = sweep_sizes(launch.smallest_bytes, top, steps, llc) if "chase" in forms else [top]
         context.step("latency: map and link the chase buffer")
         buffer = HugeBuffer(top)
-        unroll = launch["unroll"]
+        unroll = launch.unroll
         cpu_latency.chase_kernel(unroll)(buffer.address, 0)  # compile outside the measurement
         # One random order of the largest working set; each smaller one keeps its lines in that order, which is a
         # uniformly random order of them too (a random permutation restricted to a subset stays uniform).
@@ -280,7 +277,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         context.step("latency: idle sweep")
         huge = buffer.huge_bytes()
         definition = {
-            "cpu": context.cpus[0], "sizes_bytes": sizes, "top_bytes": top, "llc_multiple": launch["llc_multiple"],
+            "cpu": context.cpus[0], "sizes_bytes": sizes, "top_bytes": top, "llc_multiple": launch.llc_multiple,
             "line_bytes": cpu_latency.LINE_BYTES, "loads_per_trip": unroll,
             "sample_seconds": sample_seconds, "repetitions": policy.as_dict(),
             "huge_pages": {"advised": buffer.advised, "buffer_bytes": buffer.nbytes, "granted_bytes": huge,

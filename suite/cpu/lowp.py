@@ -21,6 +21,7 @@ from .. import catalog
 from ..catalog import Kernel
 from ..check import check_close
 from ..errors import MeasurementError, UsageError
+from ..kernel_spec import InstructionLaunch, LowpLaunch
 from ..kernels import cpu_amx, cpu_lowp
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..record import ComputeTheory
@@ -61,7 +62,8 @@ class LowpShape:
 
 
 def shape_of(kernel: Kernel) -> LowpShape:
-    return LowpShape(kernel.launch["kind"], kernel.launch["bits"], kernel.launch["chains"])
+    launch = kernel.launch_as(LowpLaunch)
+    return LowpShape(launch.kind, launch.bits, launch.chains)
 
 
 class LowpCalls:
@@ -114,12 +116,13 @@ def measure_lowp(context: CpuContext, kernel: Kernel, calls: LowpCalls) -> Kerne
     per_instruction = (cpu_lowp.AMX_OPS[shape.kind] if shape.amx else
                        cpu_lowp.OPS_PER_LANE[shape.kind] * cpu_lowp.lanes(shape.kind, shape.bits))
     unit = "OP" if kernel.unit == "GOP/s" else "FLOP"
-    details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
-               "accumulate": kernel.launch["accumulate"], "cpuid": list(kernel.launch["needs"]),
+    launch = kernel.launch_as(LowpLaunch)
+    details = {"instruction": launch.instruction, "instruction_class": launch.instruction_class,
+               "accumulate": launch.accumulate, "cpuid": list(launch.needs),
                "register_bits": shape.bits or None,
                "chains": len(cpu_amx.AMX_ACCUMULATORS) if shape.amx else shape.chains,
                "ops_per_instruction": per_instruction, "iterations_per_thread": n_iter,
-               "counting": f"{kernel.launch['counting']}; {per_instruction} {unit} x instructions x threads"}
+               "counting": f"{launch.counting}; {per_instruction} {unit} x instructions x threads"}
     return time_and_check(kernel, run, lambda: calls.check(kernel.name, last, n_iter), Work(0, flops=ops),
                           context.policy, details).result
 
@@ -203,13 +206,14 @@ def per_core_theory(cpu: CpuInfo, core: CoreModel, cores: int, kernel: Kernel, f
     per_cycle = found[0] * per_instruction if found else None
     if per_cycle is not None and float(per_cycle).is_integer():
         per_cycle = int(per_cycle)
+    instruction = kernel.launch_as(InstructionLaunch).instruction  # a low-precision or a mix kernel
     if found is None:
-        source = f"unknown: no documented {kernel.launch['instruction']} rate for {core.name} in hwbench's table"
+        source = f"unknown: no documented {instruction} rate for {core.name} in hwbench's table"
     elif not cpu.nominal_mhz:
         source = f"unknown: {cpu.nominal_source}"
     else:
         source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {per_cycle:g} {unit}/cycle "
-                  f"({found[0]:g} {kernel.launch['instruction']} per cycle x {counted}); core: {core.name}, {found[1]}")
+                  f"({found[0]:g} {instruction} per cycle x {counted}); core: {core.name}, {found[1]}")
     return ComputeTheory(units=cores, per="core", clock="core",
                          clock_source=f"add-chain probe interleaved with {kernel.name} (clock.method)",
                          flop_per_cycle=per_cycle, nominal_mhz=cpu.nominal_mhz, nominal_source=cpu.nominal_source,
@@ -220,7 +224,8 @@ def instruction_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: i
                        result: KernelResult) -> ComputeTheory:
     """cores x nominal clock x (instructions per cycle x FLOP or OP per instruction) of a low-precision kernel."""
     kernel = KERNELS[result.name]
-    found = instruction_rate(core, kernel.launch["kind"], kernel.launch["bits"]) if core_known else None
+    launch = kernel.launch_as(LowpLaunch)
+    found = instruction_rate(core, launch.kind, launch.bits) if core_known else None
     unit = result.unit[1:-2]  # FLOP or OP
     per_instruction = result.details["ops_per_instruction"]
     return per_core_theory(cpu, core, cores, kernel, found, per_instruction, f"{per_instruction} {unit}", unit)
@@ -236,7 +241,7 @@ def clock_by_instruction_class(probe: ClockResult | None, core: CoreModel, resul
         under.setdefault(fma_class, []).append((f"fma_{precision}", mhz))
     for result in results:
         if result.clocks_mhz.get("core"):
-            under.setdefault(KERNELS[result.name].launch["instruction_class"], []).append(
+            under.setdefault(KERNELS[result.name].launch_as(LowpLaunch).instruction_class, []).append(
                 (result.name, result.clocks_mhz["core"]))
     table: dict[str, dict] = {"scalar": {"mhz": rounded(scalar, 1), "under": ["add and multiply chains alone"]}
                               } if scalar else {}

@@ -24,6 +24,7 @@ from .. import catalog
 from ..catalog import Kernel
 from ..check import check_close
 from ..errors import MeasurementError
+from ..kernel_spec import GemmLaunch, MixLaunch
 from ..kernels import cpu_mix
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..record import ComputeTheory
@@ -51,8 +52,8 @@ GEMM_TOLERANCE = {"fp64": 1e-9, "fp32": 1e-3}  # relative error of the checksum:
 
 def chain_shape(context: CpuContext, kernel: Kernel) -> tuple[int, int]:
     """(lanes, chains): the FMA kernels' full-rate vector width in elements (1 for the scalar kernels)."""
-    lanes = kernel.launch["lanes"] or context.core.simd_bits // (8 * kernel.element_bytes)
-    return lanes, kernel.launch["chains"]
+    launch = kernel.launch_as(MixLaunch)
+    return launch.lanes or context.core.simd_bits // (8 * kernel.element_bytes), launch.chains
 
 
 def _tolerance(kernel: Kernel) -> float:
@@ -61,7 +62,7 @@ def _tolerance(kernel: Kernel) -> float:
 
 def measure_chains(context: CpuContext, kernel: Kernel) -> KernelResult:
     lanes, chains = chain_shape(context, kernel)
-    operation = kernel.launch["operation"]
+    operation = kernel.launch_as(MixLaunch).operation
     kernel_fn = cpu_mix.mix_kernel(operation, kernel.precision, lanes, chains)
     args = cpu_mix.operands(operation, kernel.precision)
     n_iter = calibrate_iterations(context, kernel_fn, args, CALL_SECONDS[context.options.quick])
@@ -69,10 +70,11 @@ def measure_chains(context: CpuContext, kernel: Kernel) -> KernelResult:
     run = pool_runner(context, [partial(kernel_fn, n_iter, *args) for _ in context.cpus], last)
     expected = cpu_mix.expected_checksum(lanes, chains)
     flops = cpu_mix.flops_per_iteration(lanes, chains) * n_iter * len(context.cpus)
-    details = {"instruction": kernel.launch["instruction"], "instruction_class": kernel.launch["instruction_class"],
-               "accumulate": kernel.launch["accumulate"], "simd_bits": lanes * 8 * kernel.element_bytes,
+    launch = kernel.launch_as(MixLaunch)
+    details = {"instruction": launch.instruction, "instruction_class": launch.instruction_class,
+               "accumulate": launch.accumulate, "simd_bits": lanes * 8 * kernel.element_bytes,
                "lanes": lanes, "chains": chains, "iterations_per_thread": n_iter,
-               "counting": f"{kernel.launch['counting']}; {cpu_mix.STEPS_PER_ITERATION} instructions x {lanes} "
+               "counting": f"{launch.counting}; {cpu_mix.STEPS_PER_ITERATION} instructions x {lanes} "
                            f"lanes x {chains} chains x iterations x threads"}
     return time_and_check(kernel, run, lambda: check_close(kernel.name, last, expected, _tolerance(kernel)),
                           Work(0, flops=flops), context.policy, details).result
@@ -82,7 +84,7 @@ def probed_rate(context: CpuContext, kernel: Kernel, tsc_hz: float) -> tuple[flo
     """(add-chain MHz, multiply-chain MHz, GFLOP/s) of blocks of the kernel interleaved with the clock probe on every
     selected core; the rate is each thread's median over rounds of a block's FLOPs over its own time (TSC)."""
     lanes, chains = chain_shape(context, kernel)
-    operation = kernel.launch["operation"]
+    operation = kernel.launch_as(MixLaunch).operation
     args = cpu_mix.operands(operation, kernel.precision)
     n_iter = calibrate_iterations(context, cpu_mix.mix_kernel(operation, kernel.precision, lanes, chains), args,
                                   FMA_BLOCK_SECONDS)
@@ -115,7 +117,8 @@ def blas_library() -> str:
 def measure_gemm(context: CpuContext, kernel: Kernel) -> KernelResult:
     from threadpoolctl import threadpool_limits
 
-    n = kernel.launch["size"]
+    launch = kernel.launch_as(GemmLaunch)
+    n = launch.size
     dtype = {"fp64": np.float64, "fp32": np.float32}[kernel.precision]
     rng = np.random.default_rng(n)
     a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
@@ -137,9 +140,9 @@ def measure_gemm(context: CpuContext, kernel: Kernel) -> KernelResult:
 
     with threadpool_limits(limits=threads, user_api="blas"):
         np.matmul(a, b, out=c)  # the BLAS's threads started and its buffers allocated outside the timing
-        details = {"instruction": kernel.launch["instruction"], "instruction_class": "library",
+        details = {"instruction": launch.instruction, "instruction_class": "library",
                    "accumulate": kernel.precision, "library": blas_library(), "size": n, "blas_threads": threads,
-                   "counting": f"{kernel.launch['counting']}: {2 * n**3} FLOP per call"}
+                   "counting": f"{launch.counting}: {2 * n**3} FLOP per call"}
         return time_and_check(kernel, run, check, Work(3 * n * n * a.itemsize, flops=2 * n**3), context.policy,
                               details).result
 
@@ -153,7 +156,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
     for kernel in kernels:
         context.step(kernel.name)
-        if "size" in kernel.launch:
+        if isinstance(kernel.launch, GemmLaunch):
             results.append(measure_gemm(context, kernel))
             continue
         result = measure_chains(context, kernel)
@@ -182,11 +185,11 @@ def mix_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int, resu
     FLOP) for the add, multiply and scalar add peaks; the FMA peak of the precision (``fma``, the session's
     ``compute_theory``) for the library GEMM, whose paper bound is the FMA units'."""
     kernel = KERNELS[result.name]
-    if "size" in kernel.launch:
+    if isinstance(kernel.launch, GemmLaunch):
         return dataclasses.replace(fma, clock_source="the FMA kernel's clock under load (clock.measured_mhz): a GEMM "
                                                      "runs FMA instructions; not probed under the library call",
                                    source=f"the FMA peak: {fma.source}")
-    found = mix_rate(core, kernel.launch["operation"]) if core_known else None
+    found = mix_rate(core, kernel.launch_as(MixLaunch).operation) if core_known else None
     lanes = result.details.get("lanes") or 1
     return per_core_theory(cpu, core, cores, kernel, found, lanes, f"{lanes} lanes x 1 FLOP")
 
@@ -194,7 +197,7 @@ def mix_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int, resu
 def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelResult:
     """A library GEMM's result with the FMA kernel's clock under load of its precision, where the probe has one."""
     mhz = (probe.trusted_under_load if probe else {}).get(result.precision)
-    if "size" not in KERNELS[result.name].launch or mhz is None:
+    if not isinstance(KERNELS[result.name].launch, GemmLaunch) or mhz is None:
         return result
     return dataclasses.replace(result, clocks_mhz={"core": mhz})
 

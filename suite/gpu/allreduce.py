@@ -45,7 +45,7 @@ def nccl_module(cp: Any) -> Any:
     nccl = getattr(cp.cuda, "nccl", None)
     if nccl is None:
         try:
-            from cupy.cuda import nccl
+            from cupy.cuda import nccl  # type: ignore[no-redef]  # the same module, imported where not yet loaded
         except ImportError:
             nccl = None
     if nccl is None or not getattr(nccl, "available", True):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Kernel
+from ..kernel_spec import TensorLaunch
 from ..stats import KernelResult
 from .failures import is_missing_library, missing_library
 from .family import GpuContext
@@ -92,7 +93,7 @@ def best_size(session: GpuContext, kernel: Kernel, measure_size: Callable[[int],
     None for each, having said why). CuPy's memory pool is emptied after each size, so the next has the memory."""
     best: KernelResult | None = None
     per_size = {}
-    for size in kernel.launch["quick_sizes" if session.quick else "sizes"]:
+    for size in kernel.launch_as(TensorLaunch).sizes_for(session.quick):
         result = measure_size(size)
         if result is None:
             continue

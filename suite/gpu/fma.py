@@ -17,6 +17,7 @@ import numpy as np
 from .. import catalog
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import GpuFmaLaunch
 from ..stats import KernelResult, Timeline
 from ..timing import Work
 from .family import GpuContext, each_kernel
@@ -48,15 +49,15 @@ def fma_expected(kernel: Kernel, iterations: int | None = None, x0: float = X0, 
                  b: float = B) -> float:
     """Sum over the CHAINS chains of x_n = c + a**n (x0 - c), c = b / (1 - a) (every chain starts at x0);
     ``iterations`` defaults to the catalog's."""
-    n = kernel.launch["iterations"] if iterations is None else iterations
+    n = kernel.launch_as(GpuFmaLaunch).iterations if iterations is None else iterations
     c = b / (1 - a)
     return kernel.constants["CHAINS"] * (c + a**n * (x0 - c))
 
 
 def flops_per_launch(kernel: Kernel, blocks: int) -> int:
     """2 FLOP per FMA x lanes x CHAINS x iterations x threads."""
-    return (2 * kernel.constants["CHAINS"] * kernel.launch["lanes"] * kernel.launch["iterations"]
-            * blocks * kernel.constants["BLOCK"])
+    launch = kernel.launch_as(GpuFmaLaunch)
+    return 2 * kernel.constants["CHAINS"] * launch.lanes * launch.iterations * blocks * kernel.constants["BLOCK"]
 
 
 def fma_launch(session: GpuContext, kernel: Kernel) -> tuple[Any, int, Any, tuple]:
@@ -91,8 +92,8 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 
 def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     function, blocks, out, constants = fma_launch(session, kernel)
-    block, chains, lanes = kernel.constants["BLOCK"], kernel.constants["CHAINS"], kernel.launch["lanes"]
-    iterations = np.int32(kernel.launch["iterations"])
+    block, chains, lanes = kernel.constants["BLOCK"], kernel.constants["CHAINS"], kernel.launch_as(GpuFmaLaunch).lanes
+    iterations = np.int32(kernel.launch_as(GpuFmaLaunch).iterations)
 
     def launch() -> None:
         function((blocks,), (block,), (out, *constants, iterations))
@@ -124,7 +125,7 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     kernel = catalog.kernel("gpu", SUSTAINED_KERNEL)
     function, blocks, out, constants = fma_launch(session, kernel)
     block = kernel.constants["BLOCK"]
-    args = (out, *constants, np.int32(kernel.launch["iterations"]))
+    args = (out, *constants, np.int32(kernel.launch_as(GpuFmaLaunch).iterations))
 
     def launch() -> None:
         function((blocks,), (block,), args)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import GpuIntensityLaunch
 from ..record import IntensityCurve
 from ..stats import KernelResult, RepetitionPolicy, summarize
 from ..timing import time_kernel
@@ -42,11 +43,11 @@ METHOD = ("ERT's kernel: grid-stride launches of waves x SMs x resident blocks, 
 def level_bytes(kernel: Kernel, level: str, l2_bytes: int, free_bytes: int) -> int:
     """Bytes of the array for ``level``: DRAM-sized (``dram_l2_multiple`` x L2, at least ``min_bytes``, capped by
     free memory) or L2-sized (``l2_share`` of the L2); a whole number of elements."""
-    launch = kernel.launch
+    launch = kernel.launch_as(GpuIntensityLaunch)
     if level == "l2":
-        wanted = int(l2_bytes * launch["l2_share"])
+        wanted = int(l2_bytes * launch.l2_share)
     else:
-        wanted = min(max(launch["dram_l2_multiple"] * l2_bytes, launch["min_bytes"]), int(free_bytes * MEMORY_FRACTION))
+        wanted = min(max(launch.dram_l2_multiple * l2_bytes, launch.min_bytes), int(free_bytes * MEMORY_FRACTION))
     return max(kernel.element_bytes, wanted // kernel.element_bytes * kernel.element_bytes)
 
 
@@ -104,8 +105,8 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
     """Every selected precision at every level: the curves go to ``session.intensity_curves``; no kernel results."""
     cp, gpu = session.cp, session.gpu
     for kernel in kernels:
-        flops_list = kernel.launch["quick_flops" if session.quick else "flops"]
-        for level in kernel.launch["levels"]:
+        flops_list = kernel.launch_as(GpuIntensityLaunch).flops_for(session.quick)
+        for level in kernel.launch_as(GpuIntensityLaunch).levels:
             session.step(f"{kernel.name} sweep ({level})")
             n_bytes = level_bytes(kernel, level, gpu.l2_bytes, gpu.free_bytes)
             with session.stream:  # the memset of cp.zeros on the stream the kernel runs on: ordered before it
@@ -119,7 +120,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 
 def planned_steps(kernels: Sequence[Kernel]) -> int:
     """Progress steps: one per kernel and level."""
-    return sum(len(kernel.launch["levels"]) for kernel in kernels)
+    return sum(len(kernel.launch_as(GpuIntensityLaunch).levels) for kernel in kernels)
 
 
 __all__ = ["level_bytes", "measure", "measure_point", "passes_for", "planned_steps"]

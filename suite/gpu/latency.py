@@ -28,6 +28,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import GpuChaseLaunch
 from ..record import LatencyPoint, LatencyRecord
 from ..stats import KernelResult
 from .family import GpuContext
@@ -48,11 +49,11 @@ def random_cycle(lines: int, stride_words: int, seed: int = SEED) -> tuple[np.nd
 
 def level_plan(session: GpuContext, kernel: Kernel) -> list[tuple[str, str, int]]:
     """(level, entry, bytes) of every chase: shared, L1, L2, HBM."""
-    launch = kernel.launch
+    launch = kernel.launch_as(GpuChaseLaunch)
     l2 = session.gpu.l2_bytes
-    return [("shared", "chase_shared", launch["shared_bytes"]), ("l1", "chase_global_ldg", launch["l1_bytes"]),
-            ("l2", "chase_global_cg", int(l2 * launch["l2_share"])),
-            ("dram", "chase_global_cg", int(l2 * launch["dram_l2_multiple"]))]
+    return [("shared", "chase_shared", launch.shared_bytes), ("l1", "chase_global_ldg", launch.l1_bytes),
+            ("l2", "chase_global_cg", int(l2 * launch.l2_share)),
+            ("dram", "chase_global_cg", int(l2 * launch.dram_l2_multiple))]
 
 
 def peer_of(session: GpuContext) -> int | None:
@@ -102,7 +103,7 @@ def chase_samples(session: GpuContext, kernel: Kernel, level: str, function: Any
     lines = len(order)
     expected = int(order[(warm + steps) % lines])
     samples = []
-    for _ in range(kernel.launch["samples"]):
+    for _ in range(kernel.launch_as(GpuChaseLaunch).samples):
         if level == "shared":
             function((1,), (256,), (chain, np.int32(words), np.int32(warm), np.int32(steps), np.uint32(order[0]),
                                     cycles, end), shared_mem=shared_bytes)
@@ -120,9 +121,9 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
     """Chase every level; the figures go to the session's ``latency_run`` (a chase is not a bandwidth kernel)."""
     kernel = kernels[0]
     session.step(kernel.name)
-    cp, launch = session.cp, kernel.launch
+    cp, launch = session.cp, kernel.launch_as(GpuChaseLaunch)
     unroll = kernel.constants["UNROLL"]
-    steps = launch["steps"] // unroll * unroll
+    steps = launch.steps // unroll * unroll
     module = session.module(kernel)
     sampler = getattr(session, "sampler", None)
     started = time.monotonic()
@@ -136,7 +137,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
                                 order, warm, steps, chain.nbytes)
         points.append((level, lines * stride * WORD_BYTES, samples))
     stride = LINE_BYTES // WORD_BYTES
-    lines = max(unroll, launch["remote_bytes"] // LINE_BYTES)
+    lines = max(unroll, launch.remote_bytes // LINE_BYTES)
     chain, order = random_cycle(lines, stride)
     remotes, peer = remote_chains(session, chain)
     for level, remote, _alive in remotes:
@@ -156,7 +157,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         tuple(LatencyPoint(size, tuple(c / mhz * 1e3 for c in cycles) if mhz else tuple(cycles), level,
                            cycles) for level, size, cycles in points),
         {"sm_clock_mhz": mhz, "sm_clock_source": source, "steps": steps, "line_bytes": LINE_BYTES, "d2d_peer": peer,
-         "samples": launch["samples"],
+         "samples": launch.samples,
          "method": "one thread chases a random cycle of line indices (j = chain[j]), clock64() around the timed "
                    "loads; shared memory (the chain copied in), L1 (__ldg), L2 and HBM (__ldcg); h2d: pinned host "
                    "memory and d2d: a peer GPU's memory through peer access (__ldcv, nvbandwidth's "

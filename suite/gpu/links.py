@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import catalog
 from ..errors import MeasurementError
+from ..kernel_spec import VectorLaunch
 from ..stats import rounded, summarize
 from .failures import cuda_failure
 from .pci import canonical_bus_id, nvml_bus_id
@@ -127,6 +128,7 @@ class PeerCopies:
         self.cp, self.indices, self.quick = cp, list(indices), quick
         runtime = cp.cuda.runtime
         self.kernel = catalog.kernel("gpu", "copy")
+        assert self.kernel.module is not None  # the catalog's GPU copy kernel is CUDA code (stream.cu)
         self.elements = BUFFER_BYTES[quick] // self.kernel.element_bytes
         self.nbytes = self.elements * self.kernel.element_bytes
         self.peer = {(i, j): bool(runtime.deviceCanAccessPeer(j, i)) for i in indices for j in indices if i != j}
@@ -167,7 +169,7 @@ class PeerCopies:
                                              source, self.nbytes, self.streams[target].ptr)
 
     def sm_copy(self, source: int, target: int) -> None:
-        vector = self.kernel.launch["vector_bytes"]
+        vector = self.kernel.launch_as(VectorLaunch).vector_bytes
         n_vec = self.nbytes // vector
         with self.cp.cuda.Device(target), self.streams[target]:
             destination = self.target[target]
@@ -253,9 +255,9 @@ def _measure_links(cp: Any, pynvml: Any, indices: Sequence[int], quick: bool) ->
             theory = link_theory(pynvml, (handles[source], handles[target]), (bus_ids[source], bus_ids[target]))
             ce = copies.rate(copies.timed([(source, target)], copies.ce_copy)[0])
             there, back = copies.timed([(source, target), (target, source)], copies.ce_copy)
-            both = {"forward": copies.rate(there), "reverse": copies.rate(back)}
+            both: dict[str, Any] = {"forward": copies.rate(there), "reverse": copies.rate(back)}
             both["total_gbps"] = rounded(both["forward"]["gbps"] + both["reverse"]["gbps"])
-            entry = {"source": f"cuda:{source}", "target": f"cuda:{target}",
+            entry: dict[str, Any] = {"source": f"cuda:{source}", "target": f"cuda:{target}",
                      "peer_access": copies.peer[(source, target)], "theoretical_gbps": rounded(theory.gbps),
                      "theoretical_source": theory.source, "link": theory.kind, "ce_unidirectional": ce,
                      "ce_bidirectional": both}

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import TensorLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from . import cublaslt
@@ -39,7 +40,7 @@ def with_library_gemms(tensor_measure: Family) -> Family:
     """The tensor family: cuBLAS GEMMs of the float types through ``tensor_measure``, int8 and fp8 ones here."""
 
     def measure_all(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-        mine = [k for k in kernels if k.launch["data"] in ("int8", "fp8_e4m3")]
+        mine = [k for k in kernels if k.launch_as(TensorLaunch).data in ("int8", "fp8_e4m3")]
         results = tensor_measure(session, [k for k in kernels if k not in mine]) if len(mine) < len(kernels) else []
         return results + measure(session, mine)
 
@@ -52,11 +53,12 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
     results = []
     for kernel in kernels:
         session.step(kernel.name)
-        need = tuple(kernel.launch["needs"])
+        launch = kernel.launch_as(TensorLaunch)
+        need = launch.needs or (0, 0)
         if cc < need:
-            skipped[kernel.name] = (f"{kernel.launch['data']} tensor GEMM needs sm_{need[0]}{need[1]} or later; this "
+            skipped[kernel.name] = (f"{launch.data} tensor GEMM needs sm_{need[0]}{need[1]} or later; this "
                                     f"GPU is sm_{cc[0]}{cc[1]}")
-        elif kernel.launch["data"] == "fp8_e4m3":
+        elif launch.data == "fp8_e4m3":
             try:
                 library = cublaslt.load_library()
             except Exception as error:

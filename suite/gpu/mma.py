@@ -21,6 +21,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import MmaLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from .family import GpuContext
@@ -42,8 +43,8 @@ def is_wgmma(kernel: Kernel) -> bool:
 
 def skip_reason(kernel: Kernel, cc: tuple[int, int]) -> str | None:
     """Why ``kernel`` cannot run on a GPU of compute capability ``cc`` (None: it can)."""
-    need = tuple(kernel.launch["needs"])
-    instruction = kernel.launch["instruction"]
+    need = tuple(kernel.launch_as(MmaLaunch).needs)
+    instruction = kernel.launch_as(MmaLaunch).instruction
     if is_wgmma(kernel) and cc != need:  # compiled for the arch-specific target (sm_90a) only
         return (f"{instruction} exists only on the arch-specific target sm_{need[0]}{need[1]}a; this GPU is "
                 f"sm_{cc[0]}{cc[1]}")
@@ -53,7 +54,7 @@ def skip_reason(kernel: Kernel, cc: tuple[int, int]) -> str | None:
 
 
 def ops_per_instruction(kernel: Kernel) -> int:
-    m, n, k = kernel.launch["m_n_k"]
+    m, n, k = kernel.launch_as(MmaLaunch).m_n_k
     return 2 * m * n * k
 
 
@@ -61,7 +62,7 @@ def instructions_per_thread_group(kernel: Kernel) -> int:
     """Instructions one warp (mma.sync: iterations x CHAINS) or warpgroup (wgmma: iterations x UNROLL) issues."""
     constants = kernel.constants
     per_trip = constants["UNROLL"] if is_wgmma(kernel) else constants["CHAINS"]
-    return kernel.launch["iterations"] * per_trip
+    return kernel.launch_as(MmaLaunch).iterations * per_trip
 
 
 def work_per_launch(kernel: Kernel, blocks: int) -> int:
@@ -72,8 +73,8 @@ def work_per_launch(kernel: Kernel, blocks: int) -> int:
 def expected_sum(kernel: Kernel) -> int:
     """Every thread's stored sum (mma.cu): accumulators per thread x K x instructions per warp (warpgroup)."""
     accumulators = 128 if is_wgmma(kernel) else 4 * kernel.constants["CHAINS"]
-    steps = kernel.launch["iterations"] * (kernel.constants["UNROLL"] if is_wgmma(kernel) else 1)
-    return accumulators * kernel.launch["m_n_k"][2] * steps
+    steps = kernel.launch_as(MmaLaunch).iterations * (kernel.constants["UNROLL"] if is_wgmma(kernel) else 1)
+    return accumulators * kernel.launch_as(MmaLaunch).m_n_k[2] * steps
 
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
@@ -94,10 +95,10 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
     function: Any = session.module(kernel).get_function(kernel.entry)
     blocks, block = session.blocks(kernel), kernel.constants["BLOCK"]
-    integer = kernel.launch["data"] == "int8"
+    integer = kernel.launch_as(MmaLaunch).data == "int8"
     out = cp.zeros(blocks * block, dtype=np.int32 if integer else np.float32)
-    word = np.uint32(ONE_WORDS[kernel.launch["data"]])
-    iterations = np.int32(kernel.launch["iterations"])
+    word = np.uint32(ONE_WORDS[kernel.launch_as(MmaLaunch).data])
+    iterations = np.int32(kernel.launch_as(MmaLaunch).iterations)
 
     def launch() -> None:
         function((blocks,), (block,), (out, word, word, iterations))
@@ -109,7 +110,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     unit = "OP" if integer else "FLOP"
     per_instruction = ops_per_instruction(kernel)
     group = "warpgroup" if is_wgmma(kernel) else "warp"
-    details = {"instruction": kernel.launch["instruction"], "instruction_class": "tensor",
+    details = {"instruction": kernel.launch_as(MmaLaunch).instruction, "instruction_class": "tensor",
                "accumulate": "int32" if integer else "fp32", "ops_per_instruction": per_instruction,
                "instructions_per_" + group: instructions_per_thread_group(kernel), "blocks": blocks, "block": block,
                "operands": "registers (A and B words as kernel arguments, 1 in every element)"

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import OnchipLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from .family import GpuContext, each_kernel
@@ -27,8 +28,8 @@ COUNTING = "passes x buffer bytes x blocks: what the SMs load from shared memory
 
 def expected_sum(kernel: Kernel) -> float:
     """Each thread's sum: passes x vectors per thread x 4 components x value."""
-    constants, launch = kernel.constants, kernel.launch
-    return float(launch["passes"] * constants["VECTORS"] // constants["BLOCK"] * 4 * launch["value"])
+    constants, launch = kernel.constants, kernel.launch_as(OnchipLaunch)
+    return float(launch.passes * constants["VECTORS"] // constants["BLOCK"] * 4 * launch.value)
 
 
 def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
@@ -39,11 +40,11 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
     block, vectors = kernel.constants["BLOCK"], kernel.constants["VECTORS"]
-    passes = np.int32(kernel.launch["passes"])
+    passes = np.int32(kernel.launch_as(OnchipLaunch).passes)
     if expected_sum(kernel) >= 2**24:
         raise ValueError(f"{kernel.name}: passes x vectors per thread is too large to validate exactly in float")
     blocks = session.blocks(kernel)
-    source = cp.full(vectors * 4, kernel.launch["value"], dtype=np.float32)
+    source = cp.full(vectors * 4, kernel.launch_as(OnchipLaunch).value, dtype=np.float32)
     out = cp.zeros(blocks * block, dtype=np.float32)
     function = session.module(kernel).get_function(kernel.entry)
     buffer_bytes = vectors * 16

@@ -26,6 +26,7 @@ from typing import Any
 from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
+from ..kernel_spec import GridLaunch, MmaLaunch, TensorLaunch
 from ..record import (
     IntensityCurve,
     LatencyRecord,
@@ -211,7 +212,7 @@ class GpuSession:
 
     def blocks(self, kernel: Kernel) -> int:
         block = kernel.constants["BLOCK"]
-        return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, block, waves=kernel.launch["waves"],
+        return launch_blocks(self.gpu.sms, self.gpu.max_threads_per_sm, block, waves=kernel.launch_as(GridLaunch).waves,
                              resident=self.resident_blocks(kernel, block))
 
     def runner(self, launch: Launch) -> Run:
@@ -338,7 +339,8 @@ def to_measurement(run: GpuRun) -> SessionRecord:
         "array_bytes": run.array_bytes, "repetitions": run.policy.as_dict(), "timing": TIMING,
     }
     # Low-precision peaks (mma, int8 / fp8 library GEMMs) go to instruction_peaks, never to compute or its clock.
-    lowp = {kernel.name: kernel.launch["data"] for kernel in catalog.kernels("gpu") if "lowp" in kernel.groups}
+    lowp = {kernel.name: kernel.launch.data for kernel in catalog.kernels("gpu")
+            if "lowp" in kernel.groups and isinstance(kernel.launch, (MmaLaunch, TensorLaunch))}
     instruction_theory = {r.name: tensor_theory(gpu, lowp[r.name], r.unit) for r in run.results if r.name in lowp}
     compute = [r for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp]
     # The profile-wide clock is the FMA kernels' (lowest over them): tensor GEMMs run power-capped at clocks

@@ -31,6 +31,7 @@ from .. import catalog
 from ..catalog import Kernel
 from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
+from ..kernel_spec import GpuStreamLaunch, L2ReadLaunch, VectorLaunch
 from ..stats import KernelResult, Timeline
 from ..timing import Work
 from .family import GpuContext, Launch, each_kernel
@@ -77,13 +78,13 @@ class Shape:
 
 def shapes(kernel: Kernel) -> tuple[Shape, ...]:
     """The catalog's launch shapes of ``kernel``, simplest first."""
-    return tuple(Shape(shape["block"], shape["waves"]) for shape in kernel.launch["shapes"])
+    return tuple(Shape(shape.block, shape.waves) for shape in kernel.launch_as(VectorLaunch).shapes)
 
 
 def granule(kernel: Kernel) -> int:
     """Bytes the largest block of ``kernel``'s shapes covers with one vector per thread: arrays are a multiple
     of it, so every vector is whole and a one-pass grid has no idle thread, whatever the block."""
-    return kernel.launch["vector_bytes"] * max(shape.block for shape in shapes(kernel))
+    return kernel.launch_as(VectorLaunch).vector_bytes * max(shape.block for shape in shapes(kernel))
 
 
 def choose(seconds: Mapping[Shape, Sequence[float]]) -> Shape:
@@ -144,7 +145,7 @@ def autotune(session: GpuContext, kernel: Kernel, launch_for: Callable[[int, int
         shape, grid = next(iter(grids.items()))
         return Tuned(shape, grid, {})
     runners = {shape: session.runner(launch_for(grid, shape.block)) for shape, grid in grids.items()}
-    launches = kernel.launch["sweep_launches"]
+    launches = kernel.launch_as(GpuStreamLaunch).sweep_launches
     calls = batch_calls(min(run(1).seconds for run in runners.values()))  # untimed: sizes the batches
     seconds = sweep({shape: (lambda run=run: run(calls).seconds / calls) for shape, run in runners.items()},
                     launches)
@@ -205,7 +206,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         array_bytes = _array_bytes(session, chosen[0])
         n = array_bytes // np.dtype(dtype).itemsize
         arrays = {key: cp.full(n, value, dtype=dtype) for key, value in STREAM_INITIAL.items()}
-        n_vec = array_bytes // chosen[0].launch["vector_bytes"]
+        n_vec = array_bytes // chosen[0].launch_as(VectorLaunch).vector_bytes
         partial = cp.zeros(max(max_grid(session, kernel, n_vec) for kernel in chosen), dtype=dtype)
         state = dict(STREAM_INITIAL)
         for kernel in chosen:
@@ -219,7 +220,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 def _measure_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, state: dict, n: int,
                  array_bytes: int) -> KernelResult:
     function = session.module(kernel).get_function(kernel.entry)
-    n_vec = array_bytes // kernel.launch["vector_bytes"]
+    n_vec = array_bytes // kernel.launch_as(VectorLaunch).vector_bytes
     a, b, c = arrays["a"], arrays["b"], arrays["c"]
     scalar = DTYPES[kernel.precision](STREAM_SCALAR)
     args = (a, b, partial, np.int64(n_vec)) if kernel.form == "dot" else (a, b, c, scalar, np.int64(n_vec))
@@ -234,7 +235,7 @@ def _measure_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, sta
         session.stream.synchronize()
         validate_stream(session.cp, kernel, arrays, partial[:tuned.grid], state, n)
 
-    details = {"elements": int(n), "vector_bytes": kernel.launch["vector_bytes"], **tuned.details(),
+    details = {"elements": int(n), "vector_bytes": kernel.launch_as(VectorLaunch).vector_bytes, **tuned.details(),
                "traffic_model": kernel.traffic_model(), "timing": TIMING}
     return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check, work, details)
 
@@ -262,12 +263,12 @@ def measure_l2(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelRes
 def _measure_l2(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp, gpu = session.cp, session.gpu
     size = granule(kernel)
-    buffer_bytes = max(size, int(gpu.l2_bytes * kernel.launch["l2_share"]) // size * size)
+    buffer_bytes = max(size, int(gpu.l2_bytes * kernel.launch_as(L2ReadLaunch).l2_share) // size * size)
     n = buffer_bytes // kernel.element_bytes
     buffer = cp.ones(n, dtype=DTYPES[kernel.precision])
-    n_vec = buffer_bytes // kernel.launch["vector_bytes"]
+    n_vec = buffer_bytes // kernel.launch_as(VectorLaunch).vector_bytes
     partial = cp.zeros(max_grid(session, kernel, n_vec), dtype=DTYPES[kernel.precision])
-    passes = np.int32(kernel.launch["passes"])
+    passes = np.int32(kernel.launch_as(L2ReadLaunch).passes)
     function = session.module(kernel).get_function(kernel.entry)
     bytes_read = int(passes) * buffer_bytes
 
@@ -280,7 +281,7 @@ def _measure_l2(session: GpuContext, kernel: Kernel) -> KernelResult:
         session.stream.synchronize()
         check_close(kernel.name, [float(cp.sum(partial[:tuned.grid]))], float(int(passes) * n), 1e-12)
 
-    share = _share(kernel.launch["l2_share"])
+    share = _share(kernel.launch_as(L2ReadLaunch).l2_share)
     details = {"buffer_bytes": buffer_bytes, "l2_bytes": gpu.l2_bytes, "passes": int(passes), **tuned.details(),
                "traffic_model": f"passes x buffer bytes read; the buffer is {share} of the L2"}
     return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check,
@@ -300,7 +301,7 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     n = array_bytes // kernel.element_bytes
     a, b, c = (cp.full(n, value, dtype=DTYPES[kernel.precision]) for value in STREAM_INITIAL.values())
     function = session.module(kernel).get_function(kernel.entry)
-    n_vec = array_bytes // kernel.launch["vector_bytes"]
+    n_vec = array_bytes // kernel.launch_as(VectorLaunch).vector_bytes
     args = (a, b, c, DTYPES[kernel.precision](STREAM_SCALAR), np.int64(n_vec))
 
     def launch_for(grid: int, block: int) -> Launch:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import TensorLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from .cublas import (
@@ -33,7 +34,7 @@ from .cublas import (
 from .failures import is_missing_library, missing_library
 from .family import GpuContext
 
-# launch["data"] -> (matrix data type, compute type, type of alpha and beta)
+# TensorLaunch.data -> (matrix data type, compute type, type of alpha and beta)
 TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
          "bf16": (CUDA_R_16BF, CUBLAS_COMPUTE_32F, np.float32),
          "tf32": (CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, np.float32),
@@ -61,7 +62,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
     """cublasGemmEx at every size of the catalog (``quick_sizes`` with --quick); the best size is kept."""
     cp = session.cp
-    data = kernel.launch["data"]
+    data = kernel.launch_as(TensorLaunch).data
     data_type, compute_type, scalar_type = TYPES[data]
     gemm = square_gemm_ex(session, "the tensor family (cuBLAS)", CUBLAS_OP_N, data_type, data_type, compute_type,
                           scalar_type)

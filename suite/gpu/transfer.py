@@ -13,6 +13,7 @@ import numpy as np
 
 from ..catalog import Kernel
 from ..errors import MeasurementError
+from ..kernel_spec import TransferLaunch
 from ..stats import KernelResult
 from ..timing import Work
 from .family import GpuContext, each_kernel
@@ -32,7 +33,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
 
 def _copy(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
-    nbytes = kernel.launch["bytes"]
+    nbytes = kernel.launch_as(TransferLaunch).nbytes
     runtime = cp.cuda.runtime
     pinned = cp.cuda.alloc_pinned_memory(nbytes)
     host = np.frombuffer(pinned, dtype=np.uint8, count=nbytes)

@@ -16,7 +16,6 @@ sample; each kernel entry keeps both its ``ceiling`` and its raw ``best``.
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from ..record import ComputeTheory, Host, MemoryTheory, SessionRecord
 from ..stats import CEILING_RULE, CONTENDED_ON_CPU, KernelResult, ceiling_on_cpu, result_noise, rounded, top_spread
@@ -26,6 +25,16 @@ from .latency import latency_levels, latency_section, merge_levels
 from .levels import cache_levels
 from .model import SCHEMA_VERSION
 from .sustained import RunCeiling, sustained_extra
+from .types import (
+    CachesSection,
+    ComputeEntry,
+    KernelEntry,
+    LatencySection,
+    MemoryLevel,
+    ProfileData,
+    ProfileOptional,
+    RidgeEntry,
+)
 
 LOW_FLOP_PER_CYCLE = 0.75  # below this share of the theoretical FLOP/cycle, a cause other than the clock
 # A figure this far above its physical limit is a measurement error, never a ceiling: the clock reading, the
@@ -50,21 +59,25 @@ def ridge_point(gflops: float | None, gbps: float | None) -> float | None:
     return gflops / gbps
 
 
-def kernel_entry(result: KernelResult) -> dict[str, Any]:
+def kernel_entry(result: KernelResult) -> KernelEntry:
     s = result.summary
     clocks = [rounded(c, 1) for c in result.sample_clocks_mhz]
-    return {
+    entry: KernelEntry = {
         "name": result.name, "precision": result.precision, "level": result.level, "unit": result.unit,
         "ceiling": rounded(s.ceiling), "best": rounded(s.best), "median": rounded(s.median), "min": rounded(s.min),
         "max": rounded(s.max),
         "cv": rounded(s.cv, 5), "noise": rounded(result_noise(result), 4), "repetitions": s.repetitions,
         "samples": [rounded(x) for x in s.samples],
-        **({"sample_clocks_mhz": clocks} if clocks else {}),
-        **({"contention": result.contention} if result.contention else {}),
+        "sample_clocks_mhz": clocks, "contention": result.contention or {},
         "working_set_bytes": result.working_set_bytes, "bytes_stream": result.bytes_stream,
         "bytes_traffic": result.bytes_traffic, "flops": result.flops, "validated": result.validated,
         "details": result.details,
     }
+    if not clocks:  # written where each sample read a clock (the places of both keys in the YAML are kept above)
+        del entry["sample_clocks_mhz"]
+    if not result.contention:
+        del entry["contention"]
+    return entry
 
 
 def _throttled(result: KernelResult, reported: bool, warnings: list[str]) -> bool | None:
@@ -97,7 +110,7 @@ def flop_per_cycle(result: KernelResult, theory: ComputeTheory) -> float | None:
 
 
 def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, warnings: list[str],
-                  reports_throttling: bool = False) -> dict[str, Any]:
+                  reports_throttling: bool = False) -> ComputeEntry:
     fpc_theory = theory.flop_per_cycle
     theoretical = peak_gflops(theory.units, theory.nominal_mhz, fpc_theory)
     clock = result.clocks_mhz.get(theory.clock)
@@ -133,7 +146,7 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
     if above_limit:
         warnings.append(f"{precision}: measurement error, not a ceiling: {'; '.join(above_limit)} (the clock reading, "
                         "the timing or the work count is wrong; the figure is flagged in the profile)")
-    entry = {
+    entry: ComputeEntry = {
         "kernel": result.name,
         "theoretical_gflops": rounded(theoretical),
         "theoretical_source": theory.source,
@@ -148,8 +161,9 @@ def compute_entry(precision: str, result: KernelResult, theory: ComputeTheory, w
         "flop_per_cycle_theoretical": fpc_theory,
         "per": theory.per,
         "throttled": _throttled(result, reports_throttling, warnings),
-        **({"stability": result.stability} if result.stability else {}),
     }
+    if result.stability:
+        entry["stability"] = result.stability
     if above_limit:
         entry["measurement_error"] = "; ".join(above_limit)
         if rejected is not None:
@@ -165,7 +179,7 @@ def _traffic_rate(result: KernelResult) -> float:
 
 
 def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: list[str],
-                 reports_throttling: bool = False) -> dict[str, Any]:
+                 reports_throttling: bool = False) -> MemoryLevel:
     """The ceiling of one memory level: the kernel whose ceiling moved the most bytes per second (traffic),
     and the kernel with the highest ceiling by the STREAM convention."""
     top = max(results, key=_traffic_rate)
@@ -173,7 +187,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
     measured = _traffic_rate(top)
     clock = top.clocks_mhz.get(theory.clock) if theory.clock else None
     efficiency = measured / theory.gbps if theory.gbps else None
-    entry = {
+    entry: MemoryLevel = {
         "theoretical_gbps": rounded(theory.gbps),
         "theoretical_source": theory.source,
         "measured_gbps": rounded(measured),
@@ -195,7 +209,7 @@ def memory_entry(results: list[KernelResult], theory: MemoryTheory, warnings: li
     return entry
 
 
-def run_ceilings(results: list[KernelResult], compute: dict[str, Any]) -> dict[str, RunCeiling]:
+def run_ceilings(results: list[KernelResult], compute: dict[str, ComputeEntry]) -> dict[str, RunCeiling]:
     """Each kernel's own ceiling in this run, in its unit and convention (bandwidth: STREAM, as timelines
     count), for comparing a sustained timeline of the same kernel with it."""
     found: dict[str, RunCeiling] = {}
@@ -208,7 +222,7 @@ def run_ceilings(results: list[KernelResult], compute: dict[str, Any]) -> dict[s
     return found
 
 
-def build_profile(m: SessionRecord, host: Host) -> dict[str, Any]:
+def build_profile(m: SessionRecord, host: Host) -> ProfileData:
     """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
@@ -223,32 +237,43 @@ def build_profile(m: SessionRecord, host: Host) -> dict[str, Any]:
               for level, results in by_level.items()}
     if m.device.get("sms"):  # GPU levels clocked by the SM clock: bytes per cycle per SM too
         for entry in memory.values():
-            if entry["bytes_per_cycle_clock"] == "SM":
-                entry["bytes_per_cycle_per_sm"] = rounded(entry["bytes_per_cycle"] / m.device["sms"], 2)
-    caches: dict[str, Any] = {}
+            per_cycle = entry.get("bytes_per_cycle")
+            if entry.get("bytes_per_cycle_clock") == "SM" and per_cycle is not None:
+                entry["bytes_per_cycle_per_sm"] = rounded(per_cycle / m.device["sms"], 2)
+    caches: CachesSection | None = None
     if m.cache_sweep is not None:  # memory.l1/l2/l3 and the caches section
         levels, caches = cache_levels(m.cache_sweep, m.device, m.clock, warnings)
         memory = {**levels, **memory}
-    dram = memory.get("dram", {})
-    ridge = {precision: {"theoretical": rounded(ridge_point(entry["theoretical_gflops"], dram.get("theoretical_gbps"))),
-                         "measured": rounded(ridge_point(entry["measured_gflops"], dram.get("measured_gbps")))}
-             for precision, entry in compute.items()}
-    latency = {}
+    dram = memory.get("dram")
+    dram_gbps = (dram["theoretical_gbps"], dram["measured_gbps"]) if dram else (None, None)
+    ridge: dict[str, RidgeEntry] = {
+        precision: {"theoretical": rounded(ridge_point(entry["theoretical_gflops"], dram_gbps[0])),
+                    "measured": rounded(ridge_point(entry["measured_gflops"], dram_gbps[1]))}
+        for precision, entry in compute.items()}
+    latency: LatencySection | None = None
     if m.latency is not None:  # memory.<level>.latency_* and the latency section
         found = latency_levels(m.latency, m.device, m.clock, warnings)
         memory = merge_levels(memory, found)
         latency = latency_section(m.latency, found)
-    extra = {}
+    extra: ProfileOptional = {}
     if m.sustained is not None:
         extra = sustained_extra(list(m.sustained.timelines), m.sustained.seconds, m.sustained.interval,
                                 m.sustained.clock_method, warnings, run_ceilings(m.results, compute))
     instructions = instruction_section(m, warnings)
     rule = CEILING_RULE + ("; memory levels found by the cache sweep (l1, l2, l3) are plateaus of its curves "
                            "(caches.plateau_rule)" if caches else "")
+    # The optional keys, each where it applies; the YAML keeps the order of the literal below.
+    label: ProfileOptional = {"node_label": host.node_label} if host.node_label else {}
+    peaks: ProfileOptional = {"instruction_peaks": instructions} if instructions else {}
+    sweeps: ProfileOptional = {"caches": caches} if caches else {}
+    if m.intensity_sweep:
+        sweeps["intensity_sweep"] = intensity_section(m.intensity_sweep, compute, memory)
+    if latency:
+        sweeps["latency"] = latency
     return {
         "schema_version": SCHEMA_VERSION, "hwbench_version": host.hwbench_version,
         "created_at": host.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host.name,
-        **({"node_label": host.node_label} if host.node_label else {}),
+        **label,
         "device": {**m.device, "os": host.os},
         "run": m.run,
         "clock": m.clock,
@@ -256,11 +281,9 @@ def build_profile(m: SessionRecord, host: Host) -> dict[str, Any]:
         "compute": compute,
         "memory": memory,
         "ridge_point": ridge,
-        **({"instruction_peaks": instructions} if instructions else {}),
+        **peaks,
         "kernels": [kernel_entry(r) for r in m.results],
         **extra,
-        **({"caches": caches} if caches else {}),
-        **({"intensity_sweep": intensity_section(m.intensity_sweep, compute, memory)} if m.intensity_sweep else {}),
-        **({"latency": latency} if latency else {}),
+        **sweeps,
         "warnings": warnings,
     }

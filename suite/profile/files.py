@@ -30,6 +30,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
 _ProfileDumper.add_representer(list, _represent_list)
 
 
-def dump_yaml(data: dict[str, Any]) -> str:
+def dump_yaml(data: Mapping[str, Any]) -> str:
     return yaml.dump(data, Dumper=_ProfileDumper, sort_keys=False, width=110, allow_unicode=True)
 
 

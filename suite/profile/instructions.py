@@ -13,10 +13,9 @@ SM clock), is a measurement error: flagged, its per-cycle figure rejected.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..record import ComputeTheory, SessionRecord
 from ..stats import KernelResult, rounded
+from .types import InstructionPeak, InstructionPeaks
 
 COUNTING_RULE = ("cpufp's counting: vdpbf16ps = 4 FLOP per fp32 lane (2 bf16 multiplies + 2 adds); vpdpbusd = 8 OP "
                  "per int32 lane (4 u8 x s8 multiplies + 4 adds); vfmadd231ph = 2 FLOP per fp16 lane; AMX tdpbf16ps "
@@ -40,7 +39,7 @@ def _peak(units: int, mhz: float | None, per_cycle: float | None) -> float | Non
     return units * mhz * per_cycle / 1e3 if mhz and per_cycle else None
 
 
-def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> dict[str, Any]:
+def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: list[str]) -> InstructionPeak:
     details = result.details
     unit = result.unit[1:-2]  # FLOP or OP
     clock = result.clocks_mhz.get(theory.clock)
@@ -48,7 +47,7 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
     theoretical = _peak(theory.units, theory.nominal_mhz, table)
     measured = result.summary.ceiling
     per_cycle = _per_cycle(result, theory)
-    entry = {
+    entry: InstructionPeak = {
         "kernel": result.name, "instruction": details.get("instruction"),
         "instruction_class": details.get("instruction_class"), "precision": result.precision,
         "accumulate": details.get("accumulate"), "unit": result.unit,
@@ -83,7 +82,7 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
     return entry
 
 
-def instruction_section(m: SessionRecord, warnings: list[str]) -> dict[str, Any] | None:
+def instruction_section(m: SessionRecord, warnings: list[str]) -> InstructionPeaks | None:
     """The section, or None when the run selected no low-precision kernel."""
     if not m.instruction_theory and not m.instruction_skipped:
         return None

@@ -15,10 +15,10 @@ intensity`` alone) keeps its points without a roofline figure.
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from ..record import IntensityCurve
 from ..stats import rounded
+from .types import ComputeEntry, IntensityCurveEntry, IntensityPoint, MemoryLevel
 
 
 def roofline_gflops(intensity: float, peak_gflops: float | None, bandwidth_gbps: float | None) -> float | None:
@@ -28,18 +28,23 @@ def roofline_gflops(intensity: float, peak_gflops: float | None, bandwidth_gbps:
     return min(peak_gflops, intensity * bandwidth_gbps)
 
 
-def curve_entry(curve: IntensityCurve, compute: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+def curve_entry(curve: IntensityCurve, compute: dict[str, ComputeEntry], memory: dict[str, MemoryLevel]
+                ) -> IntensityCurveEntry:
     """One curve of the section, its points against the profile's own roofline."""
-    peak = compute.get(curve.precision, {}).get("measured_gflops")
-    bandwidth = memory.get(curve.level, {}).get("measured_gbps")
-    points, errors = [], []
+    roof_compute, roof_memory = compute.get(curve.precision), memory.get(curve.level)
+    peak = roof_compute["measured_gflops"] if roof_compute else None
+    bandwidth = roof_memory["measured_gbps"] if roof_memory else None
+    points: list[IntensityPoint] = []
+    errors: list[float] = []
     for flops, gflops, median in curve.points:
         intensity = flops / curve.bytes_per_element
         roof = roofline_gflops(intensity, peak, bandwidth)
         error = 100 * (gflops - roof) / roof if roof else None
         if error is not None:
             errors.append(abs(error))
-        points.append({"flops_per_element": flops, "flops_per_byte": rounded(intensity, 5), "gflops": rounded(gflops),
+        # flops_per_byte and gflops: round(float(x)) as stats.rounded, never unknown for a measured point
+        points.append({"flops_per_element": flops, "flops_per_byte": round(float(intensity), 5),
+                       "gflops": round(float(gflops), 3),
                        "median_gflops": rounded(median), "gbps": rounded(gflops / intensity),
                        "roofline_gflops": rounded(roof), "error_pct": rounded(error, 2)})
     return {
@@ -54,8 +59,8 @@ def curve_entry(curve: IntensityCurve, compute: dict[str, Any], memory: dict[str
     }
 
 
-def intensity_section(curves: tuple[IntensityCurve, ...], compute: dict[str, Any],
-                      memory: dict[str, Any]) -> list[dict[str, Any]]:
+def intensity_section(curves: tuple[IntensityCurve, ...], compute: dict[str, ComputeEntry],
+                      memory: dict[str, MemoryLevel]) -> list[IntensityCurveEntry]:
     """The profile's ``intensity_sweep``: one entry per curve, in the order measured."""
     return [curve_entry(curve, compute, memory) for curve in curves]
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
-from ..record import LatencyPoint, LatencyRecord
+from ..record import ClockSection, DeviceSection, LatencyPoint, LatencyRecord
 from ..stats import confirmed_best, rounded, top_spread
 from .levels import find_runs, level_of, run_clock
+from .types import LatencyCurvePoint, LatencySection, LevelLatency, MemoryLevel
 
 LEVEL_FILL = 0.75
 NOT_A_CACHE = 0.7  # a cache level's figure at 70% of DRAM's latency or more was answered by DRAM
@@ -42,16 +43,25 @@ LEVEL_RULE = (f"plateaus: maximal runs of consecutive working sets within {PLATE
 HEADLINE = ("latency_ns: the confirmed best of the samples (stats.CEILING_RULE on the load rates: the K-th fastest "
             "sample, K = max(2, 10% of them)) as ns per load; latency_spread: (median - latency_ns) / median; a "
             "loaded point: its median sample")
-NOT_BANDWIDTH = {"theoretical_gbps": None, "theoretical_source": "latency only: no bandwidth kernel ran",
-                 "measured_gbps": None}
+NOT_BANDWIDTH = "latency only: no bandwidth kernel ran"  # memory.<level>.theoretical_source of such a level
 
 
-def summary(samples_ns: Sequence[float]) -> dict[str, Any]:
+class Figure(TypedDict):
+    """One latency figure of a profile from its samples (``latency.curve[]`` and the loaded points hold these)."""
+
+    latency_ns: float
+    median_ns: float
+    spread: float
+    samples_ns: list[float]
+
+
+def summary(samples_ns: Sequence[float]) -> Figure:
     """latency_ns (confirmed best), median_ns and spread of one figure's samples."""
     rates = [1.0 / s for s in samples_ns if s > 0]
     best = 1.0 / confirmed_best(rates)
-    return {"latency_ns": rounded(best, 3), "median_ns": rounded(statistics.median(samples_ns), 3),
-            "spread": rounded(top_spread(rates), 4), "samples_ns": [rounded(s, 3) for s in samples_ns]}
+    # round(float(x)), as stats.rounded does: a figure of samples is never unknown
+    return {"latency_ns": round(float(best), 3), "median_ns": round(float(statistics.median(samples_ns)), 3),
+            "spread": round(float(top_spread(rates)), 4), "samples_ns": [round(float(s), 3) for s in samples_ns]}
 
 
 def level_points(points: Sequence[LatencyPoint], caches: dict[str, Any]) -> dict[str, LatencyPoint]:
@@ -84,7 +94,7 @@ def level_points(points: Sequence[LatencyPoint], caches: dict[str, Any]) -> dict
     return chosen
 
 
-def _cycles(point: LatencyPoint, figure: dict[str, Any], mhz: float | None) -> tuple[float | None, float | None]:
+def _cycles(point: LatencyPoint, figure: Figure, mhz: float | None) -> tuple[float | None, float | None]:
     """(cycles of the headline, of the median): counted by the device, else ns x the clock."""
     if point.samples_cycles:
         ranked = summary(point.samples_cycles)
@@ -94,14 +104,14 @@ def _cycles(point: LatencyPoint, figure: dict[str, Any], mhz: float | None) -> t
     return figure["latency_ns"] * mhz / 1e3, figure["median_ns"] * mhz / 1e3
 
 
-def latency_levels(run: LatencyRecord, device: dict[str, Any], clock: dict[str, Any], warnings: list[str],
-                   kernel: str = "latency_chase") -> dict[str, dict[str, Any]]:
+def latency_levels(run: LatencyRecord, device: DeviceSection, clock: ClockSection, warnings: list[str],
+                   kernel: str = "latency_chase") -> dict[str, LevelLatency]:
     """The ``latency_*`` keys of each ``memory.<level>`` the chase measured."""
     mhz, clock_source = (None, None) if device.get("id") != "cpu" else run_clock(clock)
     if device.get("id") != "cpu":
         mhz = run.definition.get("sm_clock_mhz")
         clock_source = run.definition.get("sm_clock_source")
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, LevelLatency] = {}
     chosen = level_points(run.points, device.get("caches") or {})
     dram = chosen.get("dram")
     named_by_sweep = not any(p.level for p in run.points)  # a device's own levels (GPU) are so by construction
@@ -117,7 +127,7 @@ def latency_levels(run: LatencyRecord, device: dict[str, Any], clock: dict[str, 
     for level, point in chosen.items():
         figure = summary(point.samples_ns)
         cycles, median_cycles = _cycles(point, figure, mhz)
-        entry = {"latency_ns": figure["latency_ns"], "latency_median_ns": figure["median_ns"],
+        entry: LevelLatency = {"latency_ns": figure["latency_ns"], "latency_median_ns": figure["median_ns"],
                  "latency_spread": figure["spread"], "latency_cycles": rounded(cycles, 2),
                  "latency_median_cycles": rounded(median_cycles, 2), "latency_clock_mhz": rounded(mhz, 1),
                  "latency_clock_source": ("clock64() on the SM" if point.samples_cycles else clock_source),
@@ -130,12 +140,14 @@ def latency_levels(run: LatencyRecord, device: dict[str, Any], clock: dict[str, 
     return found
 
 
-def merge_levels(memory: dict[str, Any], levels: dict[str, dict[str, Any]],
-                 kernel: str = "latency_chase") -> dict[str, Any]:
+def merge_levels(memory: dict[str, MemoryLevel], levels: dict[str, LevelLatency],
+                 kernel: str = "latency_chase") -> dict[str, MemoryLevel]:
     """``memory`` with each level's latency keys added (a level no bandwidth kernel measured gets null GB/s)."""
     merged = dict(memory)
     for level, keys in levels.items():
-        merged[level] = {**(merged.get(level) or {**NOT_BANDWIDTH, "kernel": kernel}), **keys}
+        bandwidth: MemoryLevel = merged.get(level) or {"theoretical_gbps": None, "theoretical_source": NOT_BANDWIDTH,
+                                                         "measured_gbps": None, "kernel": kernel}
+        merged[level] = {**bandwidth, **keys}
     return merged
 
 
@@ -148,8 +160,8 @@ def loaded_section(run: LatencyRecord) -> dict[str, Any] | None:
     for point in run.loaded:
         # A loaded point is its median sample: its fastest samples are those in which an injector lost its CPU
         # (less load), so the confirmed best of an idle chase would pick the least loaded moments.
-        figure = {**summary(point["samples_ns"]), "latency_ns": rounded(statistics.median(point["samples_ns"]), 3),
-                  "statistic": "median"}
+        figure: dict[str, Any] = {**summary(point["samples_ns"]), "statistic": "median",
+                                  "latency_ns": rounded(statistics.median(point["samples_ns"]), 3)}
         points.append({"delay_ticks": point["delay_ticks"], "injected_gbps": rounded(point["injected_gbps"], 2),
                        **figure, "of_idle": rounded(figure["latency_ns"] / idle["median_ns"], 3) if idle else None,
                        "retaken_samples": point.get("retaken_samples", 0)})
@@ -159,20 +171,26 @@ def loaded_section(run: LatencyRecord) -> dict[str, Any] | None:
 def core_to_core_section(c2c: dict[str, Any]) -> dict[str, Any]:
     cpus = c2c.get("cpus", [])
     pairs = {pair: summary(samples) for pair, samples in c2c.get("samples_ns", {}).items()}
-    matrix = [[None if a == b else (pairs.get(f"{min(a, b)}-{max(a, b)}") or pairs.get(f"{a}-{b}") or {})
-               .get("latency_ns") for b in cpus] for a in cpus]
+    found = [[pairs.get(f"{min(a, b)}-{max(a, b)}") or pairs.get(f"{a}-{b}") for b in cpus] for a in cpus]
+    matrix = [[None if a == b or figure is None else figure["latency_ns"] for b, figure in zip(cpus, row)]
+              for a, row in zip(cpus, found)]
     return {**{k: v for k, v in c2c.items() if k != "samples_ns"}, "matrix_ns": matrix, "pairs": pairs}
 
 
-def latency_section(run: LatencyRecord, levels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def latency_section(run: LatencyRecord, levels: dict[str, LevelLatency]) -> LatencySection:
     """The profile's ``latency`` section: the curve, the rule, the loaded curve and the matrices."""
     named = {id(point): level for level, point in level_points(run.points, {}).items()} if any(
         p.level for p in run.points) else {}
     by_size = {entry["latency_working_set_bytes"]: level for level, entry in levels.items()}
-    curve = [{"working_set_bytes": p.working_set_bytes, **summary(p.samples_ns),
-              **({"samples_cycles": [rounded(c, 1) for c in p.samples_cycles]} if p.samples_cycles else {}),
-              "level": named.get(id(p)) or by_size.get(p.working_set_bytes)} for p in run.points]
-    section: dict[str, Any] = {
+    curve: list[LatencyCurvePoint] = []
+    for p in run.points:
+        point: LatencyCurvePoint = {"working_set_bytes": p.working_set_bytes, **summary(p.samples_ns),
+                                    "samples_cycles": [rounded(c, 1) for c in p.samples_cycles],
+                                    "level": named.get(id(p)) or by_size.get(p.working_set_bytes)}
+        if not p.samples_cycles:  # clock64() samples: a GPU's chase only
+            del point["samples_cycles"]
+        curve.append(point)
+    section: LatencySection = {
         "definition": run.definition, "headline": HEADLINE, "level_rule": LEVEL_RULE, "curve": curve,
         "levels": {level: {k: entry[k] for k in ("latency_ns", "latency_cycles", "latency_spread",
                                                  "latency_working_set_bytes")}

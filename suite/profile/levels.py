@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..record import CacheSweep, SweepCurve
+from ..record import CacheSweep, ClockSection, DeviceSection, SweepCurve
 from ..stats import rounded
+from .types import CachesSection, MemoryLevel
 
 PLATEAU_TOLERANCE = 0.10
 MIN_PLATEAU_POINTS = 2
@@ -121,7 +122,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSweep, cores: int,
                 nominal_mhz: float | None, clock: tuple[float | None, str | None],
-                warnings: list[str]) -> dict[str, Any]:
+                warnings: list[str]) -> MemoryLevel:
     """``memory.<level>`` from the best kernel's plateau, in the layout of ``profile.build.memory_entry``."""
     mhz, clock_source = clock
     measured = plateau.best_gbps
@@ -129,14 +130,14 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
     theoretical = per_cycle_theory * cores * nominal_mhz / 1e3 if per_cycle_theory and nominal_mhz else None
     at_clock = per_cycle_theory * cores * mhz / 1e3 if per_cycle_theory and mhz else None
     per_core = measured * 1e3 / (mhz * cores) if mhz else None
-    entry = {
+    on_cpu = len(curve.on_cpu) == len(curve.points)  # measured at every point
+    entry: MemoryLevel = {
         "theoretical_gbps": rounded(theoretical),
         "theoretical_source": sweep.theory_source.get(level, "not modelled"),
         "theoretical_at_measured_clock_gbps": rounded(at_clock),
         "measured_gbps": rounded(measured),
         "noise": rounded(plateau.noise, 4),
-        **({"on_cpu": rounded(statistics.median(curve.on_cpu[plateau.first:plateau.last + 1]), 3)}
-           if len(curve.on_cpu) == len(curve.points) else {}),
+        "on_cpu": rounded(statistics.median(curve.on_cpu[plateau.first:plateau.last + 1]), 3) if on_cpu else None,
         "kernel": curve.kernel,
         "counting": CACHE_COUNTING,
         "measured_stream_gbps": rounded(measured),
@@ -155,6 +156,8 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
         "threads": curve.threads,
         "throttled": None,
     }
+    if not on_cpu:  # written only where measured (its place in the YAML is kept above)
+        del entry["on_cpu"]
     if per_core is not None and per_cycle_theory and per_core > per_cycle_theory * (1 + LIMIT_TOLERANCE):
         entry["measurement_error"] = (f"{per_core:.1f} bytes per cycle per core at {mhz:.0f} MHz is above the "
                                       f"{per_cycle_theory:g} the core's ports allow ({sweep.theory_source[level]})")
@@ -162,7 +165,7 @@ def level_entry(level: str, curve: SweepCurve, plateau: Plateau, sweep: CacheSwe
     return entry
 
 
-def run_clock(clock: dict[str, Any]) -> tuple[float | None, str | None]:
+def run_clock(clock: ClockSection) -> tuple[float | None, str | None]:
     """The clock bytes per cycle are counted at: the scalar probe's (the add chain alone on every selected core:
     the cache kernels only load and store, so the clock under FMA load, which can be lower, does not apply to
     them; on the CI machine 3120 MHz under FMA load against 3177 alone, enough to put an L1 copy at 64.6 of
@@ -174,8 +177,8 @@ def run_clock(clock: dict[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
-def cache_levels(sweep: CacheSweep, device: dict[str, Any], clock: dict[str, Any],
-                 warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def cache_levels(sweep: CacheSweep, device: DeviceSection, clock: ClockSection,
+                 warnings: list[str]) -> tuple[dict[str, MemoryLevel], CachesSection]:
     """(``memory.l1``/``l2``/``l3`` entries, the ``caches`` section) of a sweep. ``memory.dram`` stays STREAM's:
     the sweep's largest working sets (2-4x the last-level cache) still hit in it, so its DRAM plateau is kept in
     ``caches.plateaus`` only."""
@@ -184,7 +187,7 @@ def cache_levels(sweep: CacheSweep, device: dict[str, Any], clock: dict[str, Any
     found = [(curve, curve_plateaus(curve, caches, l3_total)) for curve in sweep.curves]
     widest = max((curve.threads for curve in sweep.curves), default=1)
     cores = device.get("cores") or widest
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, MemoryLevel] = {}
     for level in CACHE_LEVELS:
         candidates = [(curve, p) for curve, plateaus in found if curve.threads == widest
                       for p in plateaus if p.level == level]
@@ -198,7 +201,7 @@ def cache_levels(sweep: CacheSweep, device: dict[str, Any], clock: dict[str, Any
     if missing:
         warnings.append(f"cache sweep: no plateau found for {', '.join(missing)} on {widest} thread(s) (the curve "
                         f"is not flat within {PLATEAU_TOLERANCE:.0%} over two sizes there); see caches.curves")
-    section = {
+    section: CachesSection = {
         "sizes": {**caches, "l3_total": l3_total},
         "sweep": sweep.definition,
         "plateau_rule": {"tolerance": PLATEAU_TOLERANCE, "min_points": MIN_PLATEAU_POINTS,

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import UsageError
 from .files import dump_yaml, write_atomic
 from .format import SCHEMA_VERSION, check_profile
 from .reading import load_yaml, read_text
+from .types import KernelEntry, ProfileData
+
+if TYPE_CHECKING:
+    from ..kernel_spec import Kernel
 
 __all__ = ["COMPUTE_ROOFS", "ComputeRoof", "MemoryRoof", "Profile", "SCHEMA_VERSION"]
 
@@ -52,15 +58,16 @@ class MemoryRoof:
 class Profile:
     """A loaded profile. ``data`` is the parsed YAML; the methods answer roofline questions from it."""
 
-    def __init__(self, data: dict, source: str = "<profile>"):
+    def __init__(self, data: ProfileData | dict[str, Any], source: str = "<profile>") -> None:
         check_profile(data, source)
-        self.data = data
+        # Parsed YAML (or the run path's plain dict) that passed the schema's checks: its sections are ProfileData's.
+        self.data = cast(ProfileData, data)
         self.source = source
 
     # I/O ---------------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Profile:
+    def load(cls, path: str | os.PathLike[str]) -> Profile:
         """The profile at ``path`` (``-``: standard input), read and parsed with every cost bounded
         (``reading``: a regular file only, a size cap, no duplicate keys, no alias bomb)."""
         return cls.from_yaml(read_text(path), os.fspath(path))
@@ -72,7 +79,7 @@ class Profile:
     def to_yaml(self) -> str:
         return dump_yaml(self.data)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(Path(path), self.to_yaml())
 
     # Accessors ---------------------------------------------------------------------------------
@@ -91,9 +98,10 @@ class Profile:
             raise UsageError(f"{self.source} has no {precision} compute ceiling; it has: "
                              f"{', '.join(self.precisions) or 'none'}")
         key = "theoretical_gflops" if theoretical else "measured_gflops"
-        if entry.get(key) is None:
+        value = entry.get("theoretical_gflops") if theoretical else entry.get("measured_gflops")
+        if value is None:
             raise UsageError(f"{self.source}: compute.{precision}.{key} is unknown; use the other roof")
-        return self._rate(entry[key], f"compute.{precision}.{key}")
+        return self._rate(value, f"compute.{precision}.{key}")
 
     def bandwidth_gbps(self, level: str = "dram", theoretical: bool = False) -> float:
         entry = self.data["memory"].get(level)
@@ -101,10 +109,11 @@ class Profile:
             raise UsageError(f"{self.source} has no memory level {level!r}; it has: "
                              f"{', '.join(self.data['memory']) or 'none'}")
         key = "theoretical_gbps" if theoretical else "measured_gbps"
-        if entry.get(key) is None:
+        value = entry.get("theoretical_gbps") if theoretical else entry.get("measured_gbps")
+        if value is None:
             reason = entry.get("theoretical_source", "not measured")
             raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
-        return self._rate(entry[key], f"memory.{level}.{key}")
+        return self._rate(value, f"memory.{level}.{key}")
 
     def memory_roof(self, level: str, write_share: float) -> MemoryRoof | None:
         """The measured memory roof of ``level`` for a program whose written bytes are ``write_share`` of the bytes
@@ -120,15 +129,15 @@ class Profile:
         device = "cpu" if self.device_id == "cpu" else "gpu"
         traffic = device == "cpu" and level == "dram"
         known = {kernel.name: kernel for kernel in CATALOG[device]}
-        threads = (self.data.get("run") or {}).get("threads")
+        threads = self.data["run"].get("threads")
         candidates: list[MemoryRoof] = []
 
-        def share(kernel) -> float:
+        def share(kernel: Kernel) -> float:
             moved = kernel.bytes_traffic if traffic else kernel.bytes_stream
             return kernel.writes * kernel.element_bytes / moved
 
-        for plateau in (self.data.get("caches") or {}).get("plateaus") or []:
-            kernel = known.get(plateau.get("kernel"))
+        for plateau in self.data["caches"]["plateaus"] if "caches" in self.data else []:
+            kernel = known.get(plateau["kernel"])
             best, median = plateau.get("best_gbps"), plateau.get("median_gbps")
             if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
                     or not (isinstance(best, (int, float)) and best > 0)):
@@ -138,8 +147,8 @@ class Profile:
             candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
                                          + (" in traffic bytes" if traffic and kernel.writes else ""),
                                          kernel.name, share(kernel), noise))
-        for entry in self.data.get("kernels") or []:
-            kernel = known.get(entry.get("name"))
+        for entry in self.data["kernels"]:
+            kernel = known.get(entry["name"])
             ceiling = entry.get("ceiling")
             if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
                     or not (isinstance(ceiling, (int, float)) and ceiling > 0)):
@@ -165,14 +174,16 @@ class Profile:
         if roof not in COMPUTE_ROOFS:
             raise ValueError(f"unknown compute roof {roof!r}; known: {', '.join(COMPUTE_ROOFS)}")
         if roof == "fma":
-            entry = self.data["compute"].get(precision) or {}
+            entry: Mapping[str, object] = self.data["compute"].get(precision) or {}
             key = {"measured": "measured_gflops", "theoretical": "theoretical_gflops",
                    "theoretical_at_measured_clock": "theoretical_at_measured_clock_gflops"}[which]
-            kernel, where = entry.get("kernel"), f"compute.{precision}.{key}"
+            named = entry.get("kernel")
+            kernel, where = named if isinstance(named, str) else None, f"compute.{precision}.{key}"
             noise = self._kernel_cv(kernel)
         else:
             name = f"{roof}_{precision}"
-            entry = ((self.data.get("instruction_peaks") or {}).get("peaks") or {}).get(name) or {}
+            peaks = self.data["instruction_peaks"]["peaks"] if "instruction_peaks" in self.data else {}
+            entry = peaks.get(name) or {}
             if entry.get("unit", "GFLOP/s") != "GFLOP/s":
                 return None
             key, kernel, where = which, name, f"instruction_peaks.peaks.{name}.{which}"
@@ -180,16 +191,16 @@ class Profile:
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             return None
-        clock = entry.get("clock_mhz")
+        clock, instruction = entry.get("clock_mhz"), entry.get("instruction")
         library = (self._kernel_entry(kernel).get("details") or {}).get("library")
-        return ComputeRoof(float(value), where, kernel, entry.get("instruction") or kernel, noise,
+        return ComputeRoof(float(value), where, kernel, instruction if isinstance(instruction, str) else kernel, noise,
                            float(clock) if isinstance(clock, (int, float)) else None,
                            library if isinstance(library, str) else None)
 
-    def _kernel_entry(self, name: str | None) -> dict:
+    def _kernel_entry(self, name: str | None) -> KernelEntry | Mapping[str, Any]:
         """The ``kernels`` entry of kernel ``name``, or an empty mapping."""
-        for entry in self.data.get("kernels") or []:
-            if entry.get("name") == name:
+        for entry in self.data["kernels"]:
+            if entry["name"] == name:
                 return entry
         return {}
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..stats import Timeline, rounded, top_spread
+from .types import ProfileOptional, SustainedCeiling, SustainedKernel, SustainedSection
 
 BURST_SHARE = 0.1
 SUSTAINED_SHARE = 0.5
@@ -68,7 +69,7 @@ def drop_onset(t_s: list[float], rate: list[float], burst: float, threshold: flo
     return None
 
 
-def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) -> dict[str, Any]:
+def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) -> SustainedKernel:
     """The profile entry of one sustained kernel: burst, sustained, drop, onset, clocks, the run's own ceiling
     of the kernel (when given) and the timeline."""
     if not timeline.rate:
@@ -80,17 +81,18 @@ def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) ->
     clocks = [c for c in timeline.clock_mhz if c is not None]
     head_clocks = [c for c in _head(timeline.clock_mhz, BURST_SHARE) if c is not None]
     tail_clocks = [c for c in _tail(timeline.clock_mhz, SUSTAINED_SHARE) if c is not None]
-    entry = {
+    against: SustainedCeiling = _against(sustained, ceiling) if ceiling is not None else {}
+    entry: SustainedKernel = {  # round(float(x)) as stats.rounded: these figures are never unknown
         "unit": timeline.unit,
-        "burst": rounded(burst),
-        "sustained": rounded(sustained),
-        "drop_percent": rounded(100 * drop, 2),
+        "burst": round(float(burst), 3),
+        "sustained": round(float(sustained), 3),
+        "drop_percent": round(float(100 * drop), 2),
         "drop_began_s": rounded(drop_onset(timeline.t_s, timeline.rate, burst)) if drop >= DROP_THRESHOLD else None,
         "clock_burst_mhz": rounded(max(head_clocks), 1) if head_clocks else None,
         "clock_sustained_mhz": rounded(statistics.median(tail_clocks), 1) if tail_clocks else None,
-        "spread": rounded(top_spread(tail), 5),
+        "spread": round(float(top_spread(tail)), 5),
         "samples": len(timeline.rate),
-        **(_against(sustained, ceiling) if ceiling is not None else {}),
+        **against,
         "timeline": {
             "t_s": [rounded(t, 2) for t in timeline.t_s],
             "rate": [rounded(r) for r in timeline.rate],
@@ -101,14 +103,14 @@ def summarize_timeline(timeline: Timeline, ceiling: RunCeiling | None = None) ->
     return entry
 
 
-def _against(sustained: float, ceiling: RunCeiling) -> dict[str, Any]:
+def _against(sustained: float, ceiling: RunCeiling) -> SustainedCeiling:
     return {"ceiling": rounded(ceiling.value), "ceiling_key": ceiling.key,
             "ceiling_spread": rounded(ceiling.spread, 5), "ceiling_clock_mhz": rounded(ceiling.clock_mhz, 1),
             "of_ceiling": rounded(sustained / ceiling.value, 4) if ceiling.value > 0 else None}
 
 
 def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: float, clock_method: str,
-                      ceilings: dict[str, RunCeiling] | None = None) -> dict[str, Any]:
+                      ceilings: dict[str, RunCeiling] | None = None) -> SustainedSection:
     """The profile's ``sustained`` section."""
     ceilings = ceilings or {}
     return {
@@ -124,7 +126,7 @@ def sustained_section(timelines: list[Timeline], duration_s: float, interval_s: 
     }
 
 
-def sustain_warnings(section: dict[str, Any]) -> list[str]:
+def sustain_warnings(section: SustainedSection) -> list[str]:
     warnings = []
     for name, entry in section["kernels"].items():
         if entry["drop_percent"] >= 100 * DROP_THRESHOLD:
@@ -142,7 +144,7 @@ def sustain_warnings(section: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def below_ceiling_warnings(section: dict[str, Any]) -> list[str]:
+def below_ceiling_warnings(section: SustainedSection) -> list[str]:
     """A warning for each kernel whose sustained figure sits below the run's own ceiling of it by more than
     ``DROP_THRESHOLD`` and by more than the noise (the timeline's spread and the ceiling's, in quadrature),
     with the likely cause from the clocks: the clock fell by at least half the gap -> throttling; else the
@@ -176,7 +178,7 @@ def below_ceiling_warnings(section: dict[str, Any]) -> list[str]:
 
 def sustained_extra(timelines: list[Timeline], duration_s: float | None, interval_s: float | None,
                     clock_method: str, warnings: list[str],
-                    ceilings: dict[str, RunCeiling] | None = None) -> dict[str, Any]:
+                    ceilings: dict[str, RunCeiling] | None = None) -> ProfileOptional:
     """``{"sustained": section}`` for a profile (empty without timelines); appends the drop warnings and those
     of a sustained figure below the run's own ceiling."""
     if not timelines:

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import UsageError
 from ..profile import Profile
+from ..profile.types import ProfileMapping
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
 from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, reference_clock_mhz
 
@@ -101,7 +102,7 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def headline_rule(data: dict) -> str:
+def headline_rule(data: ProfileMapping) -> str:
     """How the profile chose its ceilings: its ``headline_rule``, or the single best sample (profiles written
     before the confirmed-best rule)."""
     return data.get("headline_rule") or "best: the single best sample of the kernel"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..profile import Profile
+from ..profile.types import ProfileMapping
 from ..stats import ceiling_on_cpu, top_spread
 
 
@@ -44,11 +45,11 @@ class Ceiling:
     advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
 
 
-def _kernel(data: dict, name: str | None) -> dict:
+def _kernel(data: ProfileMapping, name: str | None) -> dict:
     return next((k for k in data.get("kernels", []) if k.get("name") == name), {})
 
 
-def _noise(data: dict, entry: dict) -> float:
+def _noise(data: ProfileMapping, entry: dict) -> float:
     """The figure's recorded ``noise``, else its kernel's top spread (profiles written before figures had one)."""
     if entry.get("noise") is not None:
         return float(entry["noise"])
@@ -61,7 +62,7 @@ def _noise(data: dict, entry: dict) -> float:
     return float(kernel.get("cv") or 0.0)  # the cv of all the samples: the only (wider) estimate recorded
 
 
-def _run_evidence(data: dict, on_cpu: float | None = None) -> Evidence:
+def _run_evidence(data: ProfileMapping, on_cpu: float | None = None) -> Evidence:
     found = (data.get("run") or {}).get("contention") or {}
     limit = found.get("cpu_limit") or {}
     return Evidence(on_cpu, found.get("other_work"), found.get("steal"), found.get("throttled"), limit.get("cpus"),
@@ -73,7 +74,7 @@ def kernel_on_cpu(kernel: dict) -> float | None:
     return ceiling_on_cpu(kernel.get("samples") or (), (kernel.get("contention") or {}).get("on_cpu"))
 
 
-def compute_rows(data: dict) -> Iterable[Ceiling]:
+def compute_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     for precision, entry in data.get("compute", {}).items():
         if entry.get("measured_gflops") is None:
             continue
@@ -85,21 +86,21 @@ def compute_rows(data: dict) -> Iterable[Ceiling]:
                       evidence=_run_evidence(data, kernel_on_cpu(_kernel(data, entry.get("kernel")))))
 
 
-def memory_rows(data: dict) -> Iterable[Ceiling]:
+def memory_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     for level, entry in data.get("memory", {}).items():
         if entry.get("measured_gbps") is not None:
             yield Ceiling(f"memory.{level}", "GB/s", float(entry["measured_gbps"]), _noise(data, entry),
                           evidence=_run_evidence(data, entry.get("on_cpu")))
 
 
-def clock_rows(data: dict) -> Iterable[Ceiling]:
+def clock_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     clock = reference_clock_mhz(data)
     if clock is not None:
         yield Ceiling("clock", "MHz", float(clock), float((data.get("clock") or {}).get("noise") or 0.0),
                       evidence=_run_evidence(data))
 
 
-def sustained_rows(data: dict) -> Iterable[Ceiling]:
+def sustained_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     for name, entry in (data.get("sustained") or {}).get("kernels", {}).items():
         if entry.get("sustained") is not None:
             yield Ceiling(f"sustained.{name}", entry["unit"], float(entry["sustained"]),
@@ -107,7 +108,7 @@ def sustained_rows(data: dict) -> Iterable[Ceiling]:
                           evidence=_run_evidence(data))
 
 
-def quota_rows(data: dict) -> Iterable[Ceiling]:
+def quota_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     """The CPUs a cgroup quota leaves the measuring threads: min(quota / period, threads), or the threads when
     there is none (run.contention.cpu_limit; profiles written before it have no such row)."""
     contention = (data.get("run") or {}).get("contention") or {}
@@ -119,7 +120,7 @@ def quota_rows(data: dict) -> Iterable[Ceiling]:
                   evidence=_run_evidence(data))
 
 
-def latency_rows(data: dict) -> Iterable[Ceiling]:
+def latency_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     """Load-to-use latency of each memory level (``memory.<level>.latency_ns``): lower is better, its noise the
     level's ``latency_spread`` ((median - ns) / median of the chase's samples)."""
     for level, entry in data.get("memory", {}).items():
@@ -129,7 +130,7 @@ def latency_rows(data: dict) -> Iterable[Ceiling]:
                           advisory=True)
 
 
-def instruction_rows(data: dict) -> Iterable[Ceiling]:
+def instruction_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     """The instruction peaks (``instruction_peaks.peaks``: low-precision, tensor, add/multiply and library GEMM),
     each in its own unit (GFLOP/s or GOP/s, never mixed), with the clock and the FLOP or OP per cycle measured
     under it, so that compare's causes (clock or per-cycle) read them as they read the FMA ceilings."""
@@ -140,7 +141,7 @@ def instruction_rows(data: dict) -> Iterable[Ceiling]:
                           advisory=True)
 
 
-RowSource = Callable[[dict], Iterable[Ceiling]]
+RowSource = Callable[[ProfileMapping], Iterable[Ceiling]]
 # The ceilings of a profile (what 'hwbench fleet' reads too), then the run's own figures: the latencies, the
 # instruction peaks and the CPU quota (compare and history gate on them; fleet does not read them yet).
 CEILING_SOURCES: tuple[RowSource, ...] = (compute_rows, memory_rows, clock_rows, sustained_rows)
@@ -157,7 +158,7 @@ def figures_of(profile: Profile) -> dict[str, Ceiling]:
     return {c.key: c for source in ROW_SOURCES for c in source(profile.data)}
 
 
-def reference_clock_mhz(data: dict) -> float | None:
+def reference_clock_mhz(data: ProfileMapping) -> float | None:
     """The clock ``compare`` tracks as its own row: the lowest clock over the non-tensor FMA ceilings.
 
     On CPUs that is ``clock.measured_mhz`` (the lowest under-load clock over precisions). On GPUs, profiles

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..process import test_pause
 from ..profile import Profile
 from ..profile.subset import KeepTree, load_subset
+from ..profile.types import ProfileMapping
 from .compare import reference_clock_mhz
 
 PARALLEL_FROM = 64  # files; below that a process pool costs more than it saves
@@ -93,7 +94,7 @@ def _mapping(value: object, where: str, source: str) -> dict:
     return value
 
 
-def _telemetry_reasons(data: dict, kernel: str | None, source: str) -> tuple[str, ...]:
+def _telemetry_reasons(data: ProfileMapping, kernel: str | None, source: str) -> tuple[str, ...]:
     for index, entry in enumerate(data.get("kernels", [])):
         if entry.get("name") == kernel:
             where = f"kernels[{index}].details"
@@ -104,14 +105,14 @@ def _telemetry_reasons(data: dict, kernel: str | None, source: str) -> tuple[str
     return ()
 
 
-def node_name(data: dict) -> str:
+def node_name(data: ProfileMapping) -> str:
     """How the fleet names a profile's node: its host, and its ``node_label`` where the run had one
     (HWBENCH_NODE_LABEL), e.g. ``vm (quiet-1)``: two labelled runs of one host are two members."""
     host, label = str(data.get("host", "unknown")), data.get("node_label")
     return f"{host} ({label})" if label else host
 
 
-def member_from_data(data: dict, source: str) -> Member:
+def member_from_data(data: ProfileMapping, source: str) -> Member:
     """A checked profile's data (whole, or its ``FLEET_KEYS``) reduced to what the fleet compares: the ceilings
     of ``compare.ceilings_of`` (a test keeps the two in step) plus clocks, per-cycle figures and reasons."""
     device = data["device"]

@@ -12,10 +12,11 @@ from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 
+from ..profile.types import ProfileMapping
 from .cells import add_row, is_number, new_table, number, percent, styled
 
 
-def ceilings_table(data: dict) -> Table:
+def ceilings_table(data: ProfileMapping) -> Table:
     device = data["device"]
     title = f"{device['name']} ({device['id']})"
     if device["id"] == "cpu":
@@ -78,7 +79,7 @@ def memory_figures(entry: dict) -> list[tuple[str, float | None, str, bool]]:
     return [(convention, entry.get("measured_gbps"), kernel, True)]
 
 
-def headline(data: dict) -> str:
+def headline(data: ProfileMapping) -> str:
     """What ``measured`` means in this profile, in a few words."""
     if data.get("headline_rule"):
         return "each kernel's confirmed best (the K-th highest sample, K = max(2, 10% of the samples); headline_rule)"
@@ -99,7 +100,7 @@ def traffic(k: dict, ceiling: float | None) -> float | None:
     return ceiling * moved / stream
 
 
-def kernels_table(data: dict) -> Table:
+def kernels_table(data: ProfileMapping) -> Table:
     table = new_table("kernels (bandwidth kernels in STREAM-convention GB/s)")
     for column in ("kernel", "level", "unit", "ceiling", "traffic", "best", "median", "cv", "reps", "ok"):
         table.add_column(column, justify="left" if column in ("kernel", "level", "unit") else "right",
@@ -149,7 +150,7 @@ def _bytes(value: object) -> str:
     return f"{value:g} B"
 
 
-def caches_table(data: dict) -> Table:
+def caches_table(data: ProfileMapping) -> Table:
     """The cache levels the sweep found: each level's plateau, its ceiling on all threads and on one, and bytes
     per cycle per core beside the core table's paper figure."""
     threads = data["device"].get("threads")
@@ -252,7 +253,7 @@ def print_table(table: Table, console: Console) -> None:
     console.print(fitted(table, console))
 
 
-def print_profile(data: dict, console: Console) -> None:
+def print_profile(data: ProfileMapping, console: Console) -> None:
     print_table(ceilings_table(data), console)
     print_table(kernels_table(data), console)
     if isinstance(data.get("instruction_peaks"), dict) or isinstance(data.get("clock", {}).get("by_instruction_class"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..profile.types import ProfileMapping
 from .cells import add_row, is_number, new_table, number, percent, styled
 
 LEVELS = ("shared", "l1", "l2", "l3", "dram")
@@ -20,7 +21,7 @@ def _size(value: object) -> str:
     return f"{value:g} B"
 
 
-def latency_table(data: dict) -> Table:
+def latency_table(data: ProfileMapping) -> Table:
     """A row per level (working set, ns, cycles, spread), then the loaded curve and the core-to-core pairs."""
     section = data.get("latency") or {}
     table = new_table("load-to-use latency (dependent-load chase; lower is better)")

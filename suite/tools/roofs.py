@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..profile import Profile
+from ..profile.types import InstructionPeak
 
 # The roofs most people need (the issue's list). Names absent from a profile are skipped; a GPU profile that
 # gains memory.l1 or memory.shared gets them drawn by default, as a CPU gets its L1.
@@ -112,14 +113,14 @@ def _choose(wanted: list[str] | None, defaults: tuple[str, ...], available: dict
     return list(dict.fromkeys(chosen))
 
 
-def instruction_peaks(profile: Profile) -> dict[str, dict]:
+def instruction_peaks(profile: Profile) -> dict[str, InstructionPeak]:
     """The profile's low-precision instruction peaks (``instruction_peaks.peaks``), by kernel name."""
     section = profile.data.get("instruction_peaks")
     peaks = section.get("peaks") if isinstance(section, dict) else None
     return {key: entry for key, entry in peaks.items() if isinstance(entry, dict)} if isinstance(peaks, dict) else {}
 
 
-def _instruction_roof(key: str, entry: dict) -> Roof:
+def _instruction_roof(key: str, entry: InstructionPeak) -> Roof:
     work = "OP" if entry.get("unit") == "GOP/s" else "FLOP"
     return Roof("compute", key, f"{key} ({entry.get('instruction')})", number(entry, "measured"),
                 number(entry, "theoretical"), work)

@@ -28,7 +28,9 @@ roofline allows (the roofline is a bound, so that is the usual sign).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
 from ..profile import Profile
@@ -65,6 +67,7 @@ def memory_level(profile: Profile, working_set_bytes: int) -> str:
         if not entry or entry.get("measured_gbps") is None:
             continue
         plateau = entry.get("working_set_bytes")
+        capacity: float | None
         if isinstance(plateau, list) and len(plateau) == 2:
             capacity = plateau[1]
         elif level == "l3":
@@ -109,7 +112,7 @@ class Prediction:
 
 
 def _paper_bandwidth(profile: Profile, level: str, roofline: str) -> float | None:
-    entry = profile.data["memory"].get(level) or {}
+    entry: Mapping[str, Any] = profile.data["memory"].get(level) or {}
     key = "theoretical_at_measured_clock_gbps" if roofline == "theoretical_at_measured_clock" else "theoretical_gbps"
     value = entry.get(key)
     if value is None and key != "theoretical_gbps":
@@ -134,6 +137,7 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     if measured_memory is None:
         measured = profile.bandwidth_gbps(level)
         measured_memory = MemoryRoof(measured, f"memory.{level}.measured_gbps", "", 0.0, None)
+    gbps: float | None
     if roofline == "calibrated":
         gbps, source, memory_noise = measured_memory.gbps, measured_memory.where, measured_memory.noise
     else:
@@ -241,8 +245,8 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
                              for roofline, p in predictions.items()},
         "error_pct": {roofline: rounded(error_pct(run.seconds, p.seconds), 2) for roofline, p in predictions.items()},
         "violation": {roofline: checks[roofline][0] for roofline in ROOFLINES},
-        "tolerance_pct": {roofline: rounded(100 * checks[roofline][1], 2) if checks[roofline][1] is not None else None
-                          for roofline in ROOFLINES},
+        "tolerance_pct": {roofline: rounded(100 * tolerance, 2) if (tolerance := checks[roofline][1]) is not None
+                          else None for roofline in ROOFLINES},
         "excluded": exclusion(run.device, calibrated.seconds, run, compute.kernel if compute else None),
     }
 
@@ -275,7 +279,7 @@ def summarize(rows: list[dict]) -> dict:
     if not included:
         raise UsageError("every workload was excluded (too short, or no matching roof in the profile); nothing to "
                          "validate: run without --quick, on a larger device, or with a profile of 'hwbench run'")
-    per_roofline = {}
+    per_roofline: dict[str, dict[str, Any]] = {}
     for roofline in ROOFLINES:
         violated = [row["name"] for row in included if row["violation"][roofline]]
         unbounded = [row["name"] for row in included if row["predicted_seconds"][roofline] is None]
@@ -285,7 +289,7 @@ def summarize(rows: list[dict]) -> dict:
                                                                                                          roofline)}
     both = [row for row in included if all(row["error_pct"][r] is not None and not row["violation"][r]
                                            for r in VERDICT_ROOFLINES)]
-    compared = {"workloads": [row["name"] for row in both],
+    compared: dict[str, Any] = {"workloads": [row["name"] for row in both],
                 **{r: _median_abs([row["error_pct"][r] for row in both]) for r in VERDICT_ROOFLINES}}
     calibrated, theoretical = per_roofline["calibrated"], per_roofline["theoretical"]
     if theoretical["predicted"] == 0:

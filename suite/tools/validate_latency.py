@@ -22,6 +22,7 @@ import math
 import statistics
 
 from ..profile import Profile
+from ..profile.types import ProfileMapping
 from ..stats import confirmed_best
 from ..workloads.result import LATENCY_KINDS, WorkloadRun
 
@@ -31,7 +32,7 @@ MODEL = ("time = steps x dependent loads per step x load-to-use latency at the w
          "workload's K-th fastest sample; roofline: one 64-byte line per load at memory.dram.measured_gbps")
 
 
-def latency_at(data: dict, footprint: int) -> tuple[float | None, str]:
+def latency_at(data: ProfileMapping, footprint: int) -> tuple[float | None, str]:
     """(ns of one dependent load over ``footprint`` bytes, where the figure comes from)."""
     curve = [(p["working_set_bytes"], p["latency_ns"]) for p in (data.get("latency") or {}).get("curve", [])
              if p.get("latency_ns")]
@@ -55,7 +56,8 @@ def latency_row(profile: Profile, run: WorkloadRun) -> dict:
     loads = details["steps"] * details["dependent_loads_per_step"]
     ns, source = latency_at(profile.data, details["footprint_bytes"])
     predicted = loads * ns * 1e-9 if ns else None
-    gbps = (profile.data["memory"].get("dram") or {}).get("measured_gbps")
+    dram = profile.data["memory"].get("dram")
+    gbps = dram.get("measured_gbps") if dram else None
     roofline = loads * LINE_BYTES / (gbps * 1e9) if gbps else None
     # The latency is a confirmed best (the K-th fastest chase sample): the workload's time is read the same way,
     # the K-th fastest of its samples (noise only slows a chain of misses); the median is kept beside it.

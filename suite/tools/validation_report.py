@@ -89,9 +89,11 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         flops, moved = _positive(entry.get("flops")), _positive(entry.get("bytes"))
         if entry.get("intensity") is None and flops and moved:  # the writer leaves it null only if it could
             numbers["intensity"] = flops / moved                # not divide; recompute it from the counts
+        checked: dict[str, float] = {}
         for key, value in numbers.items():
             if value is None:
                 raise refuse(f"{where} ({name}).{key} is {entry.get(key)!r}, not a positive finite number")
+            checked[key] = value
         excluded = entry.get("excluded")
         if excluded is not None and not isinstance(excluded, str):
             raise refuse(f"{where} ({name}).excluded is {excluded!r}: give null or a reason")
@@ -105,7 +107,7 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         if flags is not None and not well_formed:
             raise refuse(f"{where} ({name}).violation is {flags!r}: give a mapping of roofline to true, false or null")
         violates = tuple(VIOLATION_LABELS[key] for key in VIOLATION_LABELS if (flags or {}).get(key) is True)
-        marks.append(WorkloadMark(name, numbers["intensity"], numbers["measured_gflops"],
+        marks.append(WorkloadMark(name, checked["intensity"], checked["measured_gflops"],
                                   precision if isinstance(precision, str) else None, calibrated, excluded, violates))
     device = data.get("device")
     device_name = device.get("name") if isinstance(device, dict) and isinstance(device.get("name"), str) else None

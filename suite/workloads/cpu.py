@@ -79,7 +79,8 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
     """Set up, time and validate every CPU workload of ``plan`` on ``threads`` cores."""
     if threads < 1:
         raise ValueError(f"threads {threads} must be at least 1")
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # numba.config sets its NUMBA_* names at run time (from the environment), which its stubs do not declare
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     runs = []
     with ThreadPoolExecutor(threads) as pool, threadpool_limits(limits=threads, user_api="blas"):
         blas = blas_library()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -143,7 +144,7 @@ def random_walk(plan: LatencyPlan, policy: RepetitionPolicy) -> WorkloadRun:
     np.cumsum(rng.integers(1, MAX_DEGREE + 1, n), out=row_ptr[1:])
     col = huge_empty(int(row_ptr[-1]), np.int32)
     col[:] = rng.integers(0, n, col.size, dtype=np.int32)
-    state = {"v": 0, "x": XORSHIFT_SEED, "last": (0, XORSHIFT_SEED)}
+    state: dict[str, Any] = {"v": 0, "x": XORSHIFT_SEED, "last": (0, XORSHIFT_SEED)}
     _walk(row_ptr, col, 0, np.uint64(XORSHIFT_SEED), 1)  # compile outside the timing
 
     def call() -> None:
@@ -155,7 +156,7 @@ def random_walk(plan: LatencyPlan, policy: RepetitionPolicy) -> WorkloadRun:
     run = _timed(f"random_walk_{n >> 20}Mi", "random_walk", (n, col.size),
                  f"random walk over a random CSR graph ({n} vertices, {col.size} edges), {plan.steps} steps per call",
                  call, policy, {"steps": plan.steps, "dependent_loads_per_step": 2, "footprint_bytes": footprint})
-    expected = replay_walk(row_ptr, col, *state["last"], plan.steps)
+    expected = replay_walk(row_ptr, col, state["last"][0], state["last"][1], plan.steps)
     if (int(state["v"]), int(state["x"])) != expected:
         raise MeasurementError(f"{run.name} validation failed: the walk ended at vertex {int(state['v'])}, the replay "
                                f"at {expected[0]}; no figure is reported")
