@@ -16,8 +16,9 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..stats import KernelResult
 from ..timing import Work
+from . import lowp_gemm
 from .failures import is_missing_library, missing_library
-from .family import GpuContext
+from .family import GpuContext, GpuFamily, GpuFamilyResult
 
 # cuBLAS / CUDA library constants (cublas_api.h, library_types.h).
 CUDA_R_32F, CUDA_R_64F, CUDA_R_16F, CUDA_R_16BF = 0, 1, 2, 14
@@ -44,7 +45,18 @@ def cublas_module(cp):
         raise
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """The tensor family: cuBLAS GEMMs of the float types here, the int8 and fp8 ones in ``lowp_gemm`` (their
+    peaks go to the profile's instruction_peaks)."""
+    library = [k for k in kernels if lowp_gemm.is_library_gemm(k)]
+    floats = [k for k in kernels if k not in library]
+    gemms = lowp_gemm.run(session, library)
+    return GpuFamilyResult(tuple(time_float_gemms(session, floats)) + gemms.results,
+                           instruction_skipped=gemms.instruction_skipped)
+
+
+def time_float_gemms(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+    """The float-type GEMMs (cuBLAS ``gemmEx``); a GEMM this GPU has no path for is a warning, never a number."""
     results = []
     if kernels:
         cublas_module(session.cp)
@@ -87,7 +99,7 @@ def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
         details = {"library": "cuBLAS cublasGemmEx (through CuPy)", "m_n_k": size,
                    "compute_type": COMPUTE_TYPE_NAMES[compute_type],
                    "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)"}
-        result = session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
+        result = session.time_and_check(kernel, launch, check, Work(0, flops=2 * size**3), details)
         per_size[size] = round(result.summary.best, 1)
         if best is None or result.summary.best > best.summary.best:
             best = result
@@ -133,3 +145,6 @@ def validate_matmul(cp, name: str, a, b, c, data: str) -> None:
     if not error <= tolerance:
         raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 "
                                f"reference (tolerance {tolerance:g}); no figure is reported")
+
+
+FAMILY = GpuFamily("gpu", "tensor", run)
