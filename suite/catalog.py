@@ -15,7 +15,8 @@ Two byte counts are kept for bandwidth kernels (both go into the profile):
   full-line writes; where they do, ``bytes_traffic`` overstates the traffic of the temporal kernels.)
 
 To add a kernel: declare it below (and in ``CPU_KERNELS`` or ``GPU_KERNELS``), then give its family a
-module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session finds through ``family``.
+module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that declares the family's ``FAMILY``
+(``hwbench.family``); the session finds it through the kernel's ``family``.
 """
 
 from __future__ import annotations

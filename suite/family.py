@@ -45,8 +45,9 @@ class FamilyResult(Generic[Clock]):
 
 Runner = Callable[[Context, Sequence[Kernel]], FamilyResult[Clock]]
 Planner = Callable[[Context, Sequence[Kernel]], int]
-# Keep the sustained kernel busy for ``seconds``, one timeline sample per ``interval``; its output checked after.
-Sustainer = Callable[[Context, float, float], Timeline]
+# Keep the family's sustained kernel busy for ``seconds``, one timeline sample per ``interval``; its output checked
+# after.
+Sustainer = Callable[[Context, Kernel, float, float], Timeline]
 
 
 def one_step_per_kernel(context: object, kernels: Sequence[Kernel]) -> int:
@@ -125,7 +126,7 @@ class Plan(Generic[Context, Clock]):
         for family in self.sustained:
             assert family.sustain is not None and self.sustain_seconds  # Family.__post_init__, sustained
             step(f"sustained {family.sustained_kernel} ({self.sustain_seconds:g} s)")
-            timelines.append(family.sustain(context, self.sustain_seconds, self.sustain_interval))
+            timelines.append(family.sustain(context, _sustained(family), self.sustain_seconds, self.sustain_interval))
         return results, tuple(timelines)
 
 

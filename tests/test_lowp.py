@@ -180,7 +180,9 @@ def lowp_result(name: str, rate: float, paired: float, clock: float = 3700.0) ->
 def lowp_profile(*results: KernelResult) -> dict:
     run = make_measurement()
     flags = run.cpu.flags | {"avx512_bf16", "avx512_vnni", "avx_vnni"}
-    run = dataclasses.replace(run, cpu=make_cpu(flags=flags), results=[*run.results, *results], selected=tuple(LOWP))
+    cpu = make_cpu(flags=flags)
+    skipped = skip_reasons(LOWP, cpu.flags, cpu.arch)  # what the lowp family reports for the kernels this CPU lacks
+    run = dataclasses.replace(run, cpu=cpu, results=[*run.results, *results], instruction_skipped=skipped)
     return build_profile(to_record(run, DramTheory(76.8, "SMBIOS type 17: test")), TEST_HOST)
 
 

@@ -23,7 +23,6 @@ from functools import partial
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..check import check_close
 from ..kernels import cpu_fma
@@ -156,10 +155,9 @@ def sample_fma(context: CpuContext, setup: FmaSetup, limit: CpuLimit) -> tuple[K
     return measured.result, Evidence(tuple(timed), window)
 
 
-def sustain(context: CpuContext, seconds: float, interval: float) -> Timeline:
+def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
     """The sustained FMA kernel with the clock probe, on every selected core, for ``seconds``; each
     ``interval`` gives one throughput sample (checked) and the clock under that load."""
-    kernel = catalog.kernel("cpu", SUSTAINED_KERNEL)
     run = fma_with_clock_probe(context, kernel, calibrate_timestamp_hz())
     rounds = max(1, int(interval / ROUND_SECONDS))
     timeline = Timeline(kernel.name, "GFLOP/s")
@@ -384,10 +382,9 @@ def pooled(batches: Sequence[tuple[KernelResult, Evidence]], stability: dict | N
     return dataclasses.replace(first, summary=RateSummary(samples), contention=contention, stability=stability)
 
 
-# The sustained run keeps the first FMA kernel of the catalog busy; it needs the add-chain probe for its clock.
-SUSTAINED_KERNEL = "fma_fp64"
-FAMILY = CpuFamily("cpu", "fma", run, planned_steps, SUSTAINED_KERNEL if CLOCK_SUPPORTED else None,
-                   sustain if CLOCK_SUPPORTED else None)
+# A sustained run keeps fma_fp64 busy, with the add-chain probe for its clock (so only where the probe runs).
+FAMILY = CpuFamily("cpu", "fma", run, planned_steps, sustained_kernel="fma_fp64" if CLOCK_SUPPORTED else None,
+                   sustain=sustain if CLOCK_SUPPORTED else None)
 
 
 __all__ = ["FAMILY", "fma_shape", "planned_steps", "run", "sustain"]

@@ -186,7 +186,8 @@ def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
                 result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
                                              details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
         results.append(result)
-    return CpuFamilyResult(tuple(results))
+    skipped = skip_reasons(kernels, context.cpu.flags, context.cpu.arch)
+    return CpuFamilyResult(tuple(results), instruction_skipped=skipped)
 
 
 # Theory and the clock table (the session calls these when it builds the measurement) -----------------------

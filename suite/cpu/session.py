@@ -9,9 +9,8 @@ writes the profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .. import catalog
 from ..family import Plan, merged
 from ..record import (
     CacheSweep,
@@ -28,7 +27,6 @@ from . import caches, fma, intensity, latency, lowp, mix, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .contention import contention_between, cpu_limit, read_ticks
 from .family import CpuContext, CpuFamily, CpuOptions
-from .features import skip_reasons
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
@@ -67,7 +65,7 @@ class CpuResult:
     sustain_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
-    selected: tuple[catalog.Kernel, ...] = ()
+    instruction_skipped: dict[str, str] = field(default_factory=dict)  # low-precision kernel -> why not run here
     latency: LatencyRecord | None = None
     contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
@@ -104,7 +102,8 @@ def measure_families(options: CpuOptions, progress: ProgressCallback | None = No
     return CpuResult(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
                      options.pinning, options.quick, policy, found.array_bytes, results, found.clock, warnings,
                      timelines, options.sustain_seconds, options.sustain_interval if timelines else None,
-                     found.cache_sweep, found.intensity_curves, tuple(options.kernels), found.latency, contention)
+                     found.cache_sweep, found.intensity_curves, dict(found.instruction_skipped), found.latency,
+                     contention)
 
 
 def compute_theory(run: CpuResult, precision: str) -> ComputeTheory:
@@ -189,8 +188,7 @@ def to_record(run: CpuResult, dram: DramTheory) -> SessionRecord:
                                            **{r.name: mix.mix_theory(cpu, core, run.core_known, run.physical_cores, r,
                                                                      compute_theory(run, r.precision))
                                               for r in mix_results}},
-                       instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
-                                                        cpu.arch),
+                       instruction_skipped=run.instruction_skipped,
                        latency=run.latency)
 
 

@@ -14,7 +14,6 @@ from functools import partial
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
@@ -102,16 +101,12 @@ def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
     return time_and_check(kernel, run, check, Work.of_stream(kernel, n), context.policy, details).result
 
 
-SUSTAINED_KERNEL = "triad"  # the bandwidth kernel a sustained run keeps busy
-
-
-def sustain(context: CpuContext, seconds: float, interval: float) -> Timeline:
-    """Triad kept busy for ``seconds`` on fresh arrays of the run's size (first-touched by the pinned workers);
+def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
+    """``kernel`` (triad) kept busy for ``seconds`` on fresh arrays of the run's size (first-touched by the workers);
     one sample per ``interval``.
 
     Repeating a STREAM kernel leaves its arrays as one run does (no kernel reads the array it writes),
     so one scalar replay checks the whole sustained run."""
-    kernel = catalog.kernel("cpu", SUSTAINED_KERNEL)
     n, _ = array_elements(context.cpu, len(context.cpus), context.options.array_bytes)  # warned by run()
     arrays = allocate_arrays(context.pool, n)
     tasks = stream_tasks(kernel, arrays, len(context.cpus), context.core.simd_bits)
@@ -148,4 +143,4 @@ def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     return CpuFamilyResult(tuple(results), array_bytes=n * arrays["a"].itemsize)
 
 
-FAMILY = CpuFamily("cpu", "stream", run, planned_steps, SUSTAINED_KERNEL, sustain)
+FAMILY = CpuFamily("cpu", "stream", run, planned_steps, sustained_kernel="triad", sustain=sustain)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..stats import KernelResult, Timeline
@@ -28,7 +27,6 @@ SCALAR_TYPES = {"fp64": np.float64, "fp32": np.float32}  # Kernel.precision -> a
 PACKED_BF16 = {"fp16": False, "bf16": True}  # packed precisions: is the half a bfloat16?
 A, B, X0 = 0.75, 0.5, 1.0  # the recurrence x = A x + B from X0 (fma.cu)
 FMA_TOLERANCE = {"fp64": 1e-12, "fp32": 1e-5, "fp16": 1e-2, "bf16": 2e-2}  # relative; a few ulps of the sum
-SUSTAINED_KERNEL = "fma_fp32"  # the compute kernel a sustained run keeps busy
 
 
 def fp16_word(value: float, bf16: bool) -> np.uint32:
@@ -131,9 +129,8 @@ def validate_fma(cp, name: str, kernel: Kernel, out) -> None:
                                " no figure is reported")
 
 
-def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
+def sustain(session: GpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
     """fma_fp32 kept busy for ``seconds``; every thread's sum validated afterwards."""
-    kernel = catalog.kernel("gpu", SUSTAINED_KERNEL)
     function, blocks, out, constants = fma_launch(session, kernel)
     block = kernel.constants["BLOCK"]
     args = (out, *constants, np.int32(kernel.launch["iterations"]))
@@ -147,4 +144,5 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     return timeline
 
 
-FAMILY = GpuFamily("gpu", "fma", run, planned_steps, SUSTAINED_KERNEL, sustain)
+# A sustained run keeps fma_fp32 busy: the compute kernel every GPU runs at full rate.
+FAMILY = GpuFamily("gpu", "fma", run, planned_steps, sustained_kernel="fma_fp32", sustain=sustain)

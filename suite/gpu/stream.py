@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
@@ -43,7 +42,6 @@ MEMORY_FRACTION = 0.6  # the three STREAM arrays may take at most this share of 
 DTYPES = {"fp64": np.float64, "fp32": np.float32}  # Kernel.precision -> element type of the arrays
 TOLERANCE = {"fp64": 1e-12, "fp32": 1e-6}  # relative, of every written element
 DOT_TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4}  # relative, of the sum of the partial sums
-SUSTAINED_KERNEL = "triad"  # the bandwidth kernel a sustained run keeps busy
 TIMING = "CUDA events around back-to-back launches on one stream"
 TIE = 0.002  # sweep medians within 0.2% of the fastest are tied: the simplest of them wins
 ONE_PASS, GRID_STRIDE = "one vector per thread", "grid-stride"
@@ -253,11 +251,10 @@ def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: i
                                f"{value} by {deviation:g}; no figure is reported")
 
 
-def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
+def sustain(session: GpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
     """Triad (fp64) kept busy for ``seconds`` on fresh arrays of the session's STREAM size, in the shape its own
     sweep chose; checked afterwards."""
     cp = session.cp
-    kernel = catalog.kernel("gpu", SUSTAINED_KERNEL)
     array_bytes, _ = array_bytes_for(session, kernel)  # the warnings were the stream family's
     n = array_bytes // kernel.element_bytes
     a, b, c = (cp.full(n, value, dtype=DTYPES[kernel.precision]) for value in STREAM_INITIAL.values())
@@ -277,4 +274,4 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     return timeline
 
 
-FAMILY = GpuFamily("gpu", "stream", run, sustained_kernel=SUSTAINED_KERNEL, sustain=sustain)
+FAMILY = GpuFamily("gpu", "stream", run, sustained_kernel="triad", sustain=sustain)
