@@ -10,6 +10,7 @@ writes the profile.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..family import Plan, merged
 from ..record import (
@@ -149,7 +150,7 @@ def to_record(run: CpuResult, dram: DramTheory) -> SessionRecord:
         "repetitions": run.policy.as_dict(),
         **({"contention": run.contention} if run.contention else {}),
     }
-    clock = {
+    clock: dict[str, Any] = {
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
         **({"noise": rounded(clock_noise(under_load, probe.under_load_noise), 4)}

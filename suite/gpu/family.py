@@ -71,7 +71,7 @@ class GpuContext(Protocol):
         the STREAM family's untimed launch-shape sweep uses it too)."""
 
     def time_and_check(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work,
-                       details: dict, name: str | None = None) -> KernelResult:
+                       details: dict[str, Any], name: str | None = None) -> KernelResult:
         """Time ``launch`` through ``hwbench.timing`` and attach the NVML summary of the timed window."""
 
     def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:

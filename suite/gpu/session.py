@@ -128,7 +128,7 @@ class GpuSession:
         self.gpu = self._inspect()
         # DCGM-like pre-checks (MIG, ECC, other processes, persistence, clocks held down at idle): recorded.
         self.warnings: list[str] = prechecks(self.sampler.nvml, self.sampler.handle)
-        self._resident: dict[tuple[str, int], int] = {}
+        self._resident: dict[tuple[str | None, int], int] = {}  # (entry, block) -> resident blocks per SM
         self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._step, self._total = 0, 0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from ..catalog import Kernel
 from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
 from ..stats import KernelResult, Timeline
-from ..timing import Work
+from ..timing import Run, Work
 from .family import GpuContext, GpuFamily, GpuFamilyResult, Launch
 from .theory import launch_blocks
 
@@ -145,11 +146,15 @@ def autotune(session: GpuContext, kernel: Kernel, launch_for: Callable[[int, int
     runners = {shape: session.runner(launch_for(grid, shape.block)) for shape, grid in grids.items()}
     launches = kernel.launch["sweep_launches"]
     calls = batch_calls(min(run(1).seconds for run in runners.values()))  # untimed: sizes the batches
-    seconds = sweep({shape: (lambda run=run: run(calls).seconds / calls) for shape, run in runners.items()},
-                    launches)
+    seconds = sweep({shape: partial(_per_launch, run, calls) for shape, run in runners.items()}, launches)
     rates = {shape.label: round(rated_bytes / statistics.median(times) / 1e9, 1) for shape, times in seconds.items()}
     winner = choose(seconds)
     return Tuned(winner, grids[winner], rates, launches)
+
+
+def _per_launch(run: Run, calls: int) -> float:
+    """Seconds per launch of one sweep sample: ``calls`` back-to-back launches."""
+    return run(calls).seconds / calls
 
 
 def grid_of(session: GpuContext, kernel: Kernel, shape: Shape, n_vec: int) -> int:
