@@ -110,6 +110,7 @@ def test_every_cpu_family_through_the_protocol(small_cpu, monkeypatch):
     from hwbench.errors import UsageError
 
     seen: dict[str, list[FamilyResult]] = {}
+    refused = set()
     monkeypatch.setattr(cpu_session, "FAMILIES", tuple(recording(f, seen) for f in cpu_session.FAMILIES))
     for family in cpu_session.FAMILIES:
         options = CpuOptions(kernels=family.kernels, threads=1, quick=True, array_bytes=4 * 2**20,
@@ -118,9 +119,9 @@ def test_every_cpu_family_through_the_protocol(small_cpu, monkeypatch):
             result = cpu_session.measure_families(options)
         except UsageError as error:  # a CPU with none of the family's instructions: the run is refused, unmeasured
             assert family.name == "lowp" and "this CPU runs none of" in str(error)
-            seen[family.name] = [FamilyResult(instruction_skipped={k.name: "refused" for k in family.kernels})]
+            refused.add(family.name)
             continue
         check_family(family, seen[family.name], result.warnings)
         sustained = [t.kernel for t in result.sustained]
         assert sustained == ([family.sustained_kernel] if family.sustained_kernel else []), family.name
-    assert set(seen) == {family.name for family in cpu_session.FAMILIES}
+    assert set(seen) | refused == {family.name for family in cpu_session.FAMILIES}
