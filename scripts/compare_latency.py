@@ -23,7 +23,7 @@ from compare_reference import build
 
 from hwbench import catalog
 from hwbench.cpu.machine import inspect_cpu
-from hwbench.cpu.session import CpuRunOptions, measure_cpu
+from hwbench.cpu.session import CpuOptions, measure_cpu
 from hwbench.kernel_spec import ChaseLaunch
 from hwbench.profile.build import build_profile
 from hwbench.profile.latency import summary
@@ -57,7 +57,7 @@ def main() -> int:
     theirs_cyc: dict[str, list[float]] = {level: [] for level in LEVELS}
     clocks = []
     for round_index in range(args.rounds):
-        data = build_profile(measure_cpu(CpuRunOptions(kernels=(kernel,), cpus=str(args.cpu))), Host.current())
+        data = build_profile(measure_cpu(CpuOptions(kernels=(kernel,), cpus=str(args.cpu))), Host.current())
         mhz = data["clock"]["scalar_mhz"]
         clocks.append(mhz)
         samples = launch.samples

@@ -21,7 +21,7 @@ from pathlib import Path
 from hwbench import catalog
 from hwbench.cpu.machine import inspect_cpu
 from hwbench.cpu.pinning import format_cpu_list, select_cpus
-from hwbench.cpu.session import CpuRunOptions, run_cpu
+from hwbench.cpu.session import CpuOptions, measure_families
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {"fma_peak": HERE / "reference" / "fma_peak.c", "stream_triad": HERE / "reference" / "stream_triad.c"}
@@ -50,8 +50,8 @@ def run_c(binary: Path, args: list[str], cpus: list[int]) -> list[float]:
 
 
 def hwbench_best(kernel: str, cpus: list[int]) -> tuple[float, dict]:
-    options = CpuRunOptions(kernels=(catalog.kernel("cpu", kernel),), cpus=format_cpu_list(cpus), quick=True)
-    result = run_cpu(options).results[0]
+    options = CpuOptions(kernels=(catalog.kernel("cpu", kernel),), cpus=format_cpu_list(cpus), quick=True)
+    result = measure_families(options).results[0]
     return result.summary.best, result.details
 
 

@@ -17,7 +17,7 @@ import statistics
 from hwbench import catalog
 from hwbench.cpu import fma, lowp
 from hwbench.cpu.clock import calibrate_timestamp_hz
-from hwbench.cpu.family import CpuContext, CpuRunOptions
+from hwbench.cpu.family import CpuContext, CpuOptions
 from hwbench.cpu.machine import inspect_cpu
 from hwbench.cpu.pinning import select_cpus
 from hwbench.cpu.theory import assumed_core, identify_core, instruction_rate
@@ -40,7 +40,7 @@ def main() -> None:
     tsc_hz = calibrate_timestamp_hz()
     rows: dict[str, list[tuple[float, float]]] = {}
     with PinnedPool(cpus) as pool:
-        context = CpuContext(CpuRunOptions(quick=True), RepetitionPolicy.for_mode(True), cpu, core, cpus, pool,
+        context = CpuContext(CpuOptions(quick=True), RepetitionPolicy.for_mode(True), cpu, core, cpus, pool,
                              lambda label: None)
         runnable = lowp.runnable(context, kernels)
         calls = {k.name: lowp.LowpCalls(context, lowp.shape_of(k)) for k in runnable}

@@ -24,7 +24,7 @@ import numpy as np
 from . import catalog
 from .check import STREAM_INITIAL, check_close
 from .cpu import fma, stream
-from .cpu.family import CpuContext, CpuRunOptions
+from .cpu.family import CpuContext, CpuOptions
 from .cpu.machine import inspect_cpu
 from .cpu.pinning import select_cpus
 from .cpu.theory import assumed_core, identify_core
@@ -46,7 +46,7 @@ class CpuWorkload:
         if kernel not in names:
             raise UsageError(f"unknown kernel {kernel!r}; choose from {', '.join(names)}")
         self.kernel = catalog.kernel("cpu", kernel)
-        self.options = CpuRunOptions(kernels=(self.kernel,), threads=threads, cpus=cpus, array_bytes=array_bytes)
+        self.options = CpuOptions(kernels=(self.kernel,), threads=threads, cpus=cpus, array_bytes=array_bytes)
         self.cpu = inspect_cpu()
         self.cpus = select_cpus(threads, cpus, "compact")
         self.core = identify_core(self.cpu) or assumed_core(self.cpu)

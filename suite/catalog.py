@@ -14,8 +14,9 @@ Two byte counts are kept for bandwidth kernels (both go into the profile):
   non-temporal store does not, and neither does a GPU store. (Some recent Intel cores elide that read for
   full-line writes; where they do, ``bytes_traffic`` overstates the traffic of the temporal kernels.)
 
-To add a kernel: declare it below (and in a tuple ``CPU_KERNELS`` or ``GPU_KERNELS`` is made of), then give its
-family a module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that the session finds through ``family``.
+To add a kernel: declare it below (and in ``CPU_KERNELS`` or ``GPU_KERNELS``), then give its family a
+module in ``hwbench/cpu/`` or ``hwbench/gpu/`` (or reuse one) that declares the family's ``FAMILY``
+(``hwbench.family``); the session finds it through the kernel's ``family``.
 """
 
 from __future__ import annotations

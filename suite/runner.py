@@ -98,12 +98,12 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
     from .record import Host
 
     if target == "cpu":
-        from .cpu.session import CpuRunOptions, measure_cpu
+        from .cpu.session import CpuOptions, measure_cpu
 
-        cpu_options = CpuRunOptions(kernels=catalog.select("cpu", options.kernels), threads=options.threads,
-                                    cpus=options.cpus, pinning=options.pinning, quick=options.quick,
-                                    sustain_seconds=options.sustain and options.sustain[0],
-                                    sustain_interval=options.sustain[1] if options.sustain else 1.0)
+        cpu_options = CpuOptions(kernels=catalog.select("cpu", options.kernels), threads=options.threads,
+                                 cpus=options.cpus, pinning=options.pinning, quick=options.quick,
+                                 sustain_seconds=options.sustain and options.sustain[0],
+                                 sustain_interval=options.sustain[1] if options.sustain else 1.0)
         measurement = measure_cpu(cpu_options, progress)
     else:
         if options.threads is not None or options.cpus is not None or options.pinning != "compact":
@@ -111,7 +111,8 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
         from .gpu.session import measure_gpu
 
         measurement = measure_gpu(int(target.split(":")[1]), catalog.select("gpu", options.kernels), options.quick,
-                                  progress, options.sustain)
+                                  progress, options.sustain and options.sustain[0],
+                                  options.sustain[1] if options.sustain else 1.0)
     # A plain dict from here up: the run path (cli, cluster, machine_load) adds keys of its own to it.
     return dict(build_profile(measurement, Host.current()))
 

@@ -8,7 +8,7 @@ import pytest
 
 from hwbench.cpu.clock import ClockResult
 from hwbench.cpu.machine import CpuInfo
-from hwbench.cpu.session import CpuRun
+from hwbench.cpu.session import CpuResult
 from hwbench.cpu.theory import CoreModel
 from hwbench.record import Host
 from hwbench.stats import KernelResult, RateSummary, RepetitionPolicy
@@ -26,7 +26,7 @@ def make_cpu(**overrides) -> CpuInfo:
     return CpuInfo(**fields)
 
 
-def make_measurement() -> CpuRun:
+def make_measurement() -> CpuResult:
     """2 cores of a Zen 5 at 2600 MHz nominal: fp64 theory 166.4 GFLOP/s; triad 36 GB/s STREAM.
 
     A clean run: each kernel's best sample is reached twice, so its ceiling (the confirmed best, the 2nd
@@ -40,10 +40,10 @@ def make_measurement() -> CpuRun:
                          None, 10**10, True, {"lanes": 8, "chains": 12}, clocks_mhz={"core": 3750.0})
     fma32 = KernelResult("fma_fp32", "fp32", "core", "GFLOP/s", RateSummary((470.0, 480.0, 475.0, 480.0)), 0, None,
                          None, 10**10, True, {"lanes": 16, "chains": 12}, clocks_mhz={"core": 3750.0})
-    return CpuRun(
+    return CpuResult(
         cpu=make_cpu(), core=CoreModel("Zen 5", 2, 512, "AMD Software Optimization Guide for the Zen 5"),
         core_known=True, cpus=[0, 1], physical_cores=2, pinning="compact", quick=True,
-        policy=RepetitionPolicy.for_mode(True), array_elements=n, results=[triad, copy_nt, fma64, fma32],
+        policy=RepetitionPolicy.for_mode(True), array_bytes=8 * n, results=[triad, copy_nt, fma64, fma32],
         clock=ClockResult("add chain", 2600.0, 3700.0, {"fp64": 3750.0, "fp32": 3750.0},
                           {"scalar": 3690.0, "fp64": 3740.0, "fp32": 3745.0}), warnings=[],
     )
@@ -53,19 +53,19 @@ FIXED_TIME = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def measurement() -> CpuRun:
+def measurement() -> CpuResult:
     return make_measurement()
 
 
 TEST_HOST = Host("testhost", "Linux 6.0", "0.1.0", FIXED_TIME)
 
 
-def cpu_profile(run: CpuRun, dram) -> dict:
+def cpu_profile(run: CpuResult, dram) -> dict:
     """The profile the builder writes for a hand-made CPU run, on a fixed host."""
-    from hwbench.cpu.session import to_measurement
+    from hwbench.cpu.session import to_record
     from hwbench.profile.build import build_profile
 
-    return build_profile(to_measurement(run, dram), TEST_HOST)
+    return build_profile(to_record(run, dram), TEST_HOST)
 
 
 @pytest.fixture

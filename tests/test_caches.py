@@ -174,11 +174,11 @@ def test_kernels_compute_their_closed_form(form):
 def test_small_real_sweep(monkeypatch):
     """A few sizes on this machine: structure and validation only, no speed assertions."""
     from hwbench.cpu import caches
-    from hwbench.cpu.session import CpuRunOptions, run_cpu
+    from hwbench.cpu.session import CpuOptions, measure_families
     from hwbench.profile.levels import cache_levels
 
     monkeypatch.setattr(caches, "sweep_sizes", lambda smallest, top, threads: [4 * KIB, 8 * KIB, 256 * KIB])
-    run = run_cpu(CpuRunOptions(kernels=catalog.select("cpu", "cache_read,cache_triad"), threads=1))
+    run = measure_families(CpuOptions(kernels=catalog.select("cpu", "cache_read,cache_triad"), threads=1))
     sweep_run = run.cache_sweep
     assert [(c.kernel, c.threads, len(c.points)) for c in sweep_run.curves] == [("cache_read", 1, 3),
                                                                              ("cache_triad", 1, 3)]

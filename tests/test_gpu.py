@@ -23,7 +23,7 @@ from hwbench.errors import UsageError
 from hwbench.gpu import session as gpu_session
 from hwbench.gpu import stream as gpu_stream
 from hwbench.gpu.fma import decode_packed, fma_expected, fp16_word
-from hwbench.gpu.session import GpuInfo, GpuRun, to_measurement, with_telemetry
+from hwbench.gpu.session import GpuInfo, GpuResult, to_record, with_telemetry
 from hwbench.gpu.stream import granule, stream_array_bytes
 from hwbench.gpu.telemetry import Sample, WindowSummary, decode_reasons, is_throttled, summarize_window
 from hwbench.gpu.theory import dram_gbps, launch_blocks, pcie_gbps, peak_gflops, sm_model
@@ -258,14 +258,14 @@ def test_gpu_kernel_selection():
 
 
 def test_every_gpu_family_has_a_module():
-    assert {kernel.family for kernel in GPU_KERNELS} == set(gpu_session.FAMILIES)
-    assert set(gpu_session.SUSTAINED) <= set(gpu_session.FAMILIES)
+    assert {kernel.family for kernel in GPU_KERNELS} == {family.name for family in gpu_session.FAMILIES}
+    assert [f.sustained_kernel for f in gpu_session.FAMILIES if f.sustained_kernel] == ["triad", "fma_fp32"]
 
 
 # Profile from a synthetic measurement --------------------------------------------------------------------
 
 
-def synthetic_run() -> GpuRun:
+def synthetic_run() -> GpuResult:
     gpu = GpuInfo(0, "Test GPU (Hopper-like)", (9, 0), 100, 2048, 50 * 2**20, 80 * 2**30, 79 * 2**30, 5120,
                   2000.0, 2500.0, "NVML nvmlDeviceGetMaxClockInfo (SM and memory)", "580.00", "13.0", "14.0.0",
                   700.0)
@@ -282,12 +282,12 @@ def synthetic_run() -> GpuRun:
 
     results = [result("triad", 2800.0, calm), result("l2_read", 9000.0, calm), result("h2d", 50.0, calm),
                result("fma_fp32", 48_000.0, calm), result("matmul_bf16", 600_000.0, capped)]
-    return GpuRun(gpu, False, RepetitionPolicy(), results, [], array_bytes=2**30,
+    return GpuResult(gpu, False, RepetitionPolicy(), results, [], array_bytes=2**30,
                   pcie={"generation": 5, "width": 16})
 
 
 def test_gpu_profile_arithmetic_and_schema():
-    data = build_profile(to_measurement(synthetic_run()), HOST)
+    data = build_profile(to_record(synthetic_run()), HOST)
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     assert data["device"]["id"] == "cuda:0" and data["device"]["arch"] == "sm_90"
     fp32 = data["compute"]["fp32"]
@@ -360,7 +360,9 @@ def fake_gpu(monkeypatch):
 
 
 def fake_profile(spec: str, sustain: tuple[float, float] | None = None) -> dict:
-    measurement = gpu_session.measure_gpu(0, catalog.select("gpu", spec), quick=True, sustain=sustain)
+    seconds, interval = sustain or (None, 1.0)
+    measurement = gpu_session.measure_gpu(0, catalog.select("gpu", spec), quick=True, sustain_seconds=seconds,
+                                          sustain_interval=interval)
     return build_profile(measurement, HOST)
 
 

@@ -161,7 +161,10 @@ def prefer(cupy, winners: dict[str, Shape]) -> None:
 
 
 def run_fake(spec: str, sustain=None) -> list:
-    return gpu_session.GpuSession(0, catalog.select("gpu", spec), quick=True, sustain=sustain).run().results
+    seconds, interval = sustain or (None, 1.0)
+    session = gpu_session.GpuSession(0, catalog.select("gpu", spec), quick=True, sustain_seconds=seconds,
+                                     sustain_interval=interval)
+    return session.measure_families().results
 
 
 def launches_of(cupy, entry: str) -> list:

@@ -40,7 +40,7 @@ def stand_in(monkeypatch, **options):
 
 
 def run(spec: str, index: int = 0):
-    return gpu_session.GpuSession(index, catalog.select("gpu", spec), quick=True).run()
+    return gpu_session.GpuSession(index, catalog.select("gpu", spec), quick=True).measure_families()
 
 
 def invoke(*args: str):
@@ -160,7 +160,7 @@ def test_every_family_runs_without_a_race_on_the_stand_in(monkeypatch):
     small = tuple(replace(k, launch=replace(k.launch, nbytes=1 << 16)) if k.family == "transfer"
                   else replace(k, launch=replace(k.launch, sizes=(64,), quick_sizes=(64,)))
                   if k.family == "tensor" else k for k in catalog.select("gpu", "all"))
-    result = gpu_session.GpuSession(0, small, quick=True).run()
+    result = gpu_session.GpuSession(0, small, quick=True).measure_families()
     names = {r.name for r in result.results}
     assert {"triad", "fma_fp64", "shared_read", "h2d", "d2h", "matmul_fp16", "matmul_bf16"} <= names
     assert all(r.validated for r in result.results)

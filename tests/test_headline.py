@@ -121,16 +121,16 @@ def test_a_gap_inside_the_noise_or_the_threshold_does_not_warn():
 
 def test_the_profile_compares_its_timelines_with_its_own_ceilings():
     from conftest import TEST_HOST
-    from hwbench.cpu.session import to_measurement
+    from hwbench.cpu.session import to_record
     from hwbench.profile.build import build_profile
 
     fma = fp64_timeline([120.0] * 20, 3750.0)
     triad = Timeline("triad", "GB/s")
     for i in range(20):
         triad.add(float(i), 35.8)
-    run = dataclasses.replace(make_measurement(), sustained=(fma, triad), sustained_seconds=20.0,
-                              sustained_interval=1.0)
-    data = build_profile(to_measurement(run, DRAM), TEST_HOST)
+    run = dataclasses.replace(make_measurement(), sustained=(fma, triad), sustain_seconds=20.0,
+                              sustain_interval=1.0)
+    data = build_profile(to_record(run, DRAM), TEST_HOST)
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     kernels = data["sustained"]["kernels"]
     assert kernels["fma_fp64"]["ceiling"] == data["compute"]["fp64"]["measured_gflops"] == 240.0

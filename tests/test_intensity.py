@@ -105,7 +105,7 @@ def test_schema_refuses_a_point_without_a_rate():
 def test_a_wrong_element_is_a_measurement_error(monkeypatch):
     """A kernel that skips one element's update fails the point's validation: no figure."""
     from hwbench.cpu import intensity
-    from hwbench.cpu.session import CpuRunOptions, run_cpu
+    from hwbench.cpu.session import CpuOptions, measure_families
 
     real = cpu_intensity.intensity_kernel
 
@@ -120,19 +120,19 @@ def test_a_wrong_element_is_a_measurement_error(monkeypatch):
         return run
 
     monkeypatch.setattr(intensity.cpu_intensity, "intensity_kernel", skipping)
-    options = CpuRunOptions(kernels=(catalog.kernel("cpu", "intensity_fp64"),), threads=1, quick=True,
-                            array_bytes=2**20)
+    options = CpuOptions(kernels=(catalog.kernel("cpu", "intensity_fp64"),), threads=1, quick=True,
+                         array_bytes=2**20)
     with pytest.raises(MeasurementError, match="intensity_fp64 validation failed"):
-        run_cpu(options)
+        measure_families(options)
 
 
 @pytest.mark.slow
 def test_small_real_sweep():
     """Both precisions on this machine over a small array: every point validated and positive; structure only."""
-    from hwbench.cpu.session import CpuRunOptions, run_cpu
+    from hwbench.cpu.session import CpuOptions, measure_families
 
-    options = CpuRunOptions(kernels=catalog.select("cpu", "intensity"), threads=1, quick=True, array_bytes=4 * 2**20)
-    run = run_cpu(options)
+    options = CpuOptions(kernels=catalog.select("cpu", "intensity"), threads=1, quick=True, array_bytes=4 * 2**20)
+    run = measure_families(options)
     assert [(c.kernel, c.precision, c.level) for c in run.intensity_sweep] == [
         ("intensity_fp64", "fp64", "dram"), ("intensity_fp32", "fp32", "dram")]
     for sweep in run.intensity_sweep:

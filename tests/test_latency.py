@@ -15,7 +15,7 @@ from rich.console import Console
 
 from hwbench import catalog
 from hwbench.cpu import latency as cpu_latency_family
-from hwbench.cpu.session import CpuRunOptions, measure_cpu
+from hwbench.cpu.session import CpuOptions, measure_cpu
 from hwbench.errors import MeasurementError
 from hwbench.kernels import cpu_latency
 from hwbench.profile import json_schema
@@ -149,7 +149,7 @@ def small_latency(monkeypatch):
 
 
 def test_cpu_latency_run_into_a_valid_profile(small_latency):
-    measurement = measure_cpu(CpuRunOptions(kernels=small_latency, quick=True))
+    measurement = measure_cpu(CpuOptions(kernels=small_latency, quick=True))
     data = build_profile(measurement, Host.current())
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     section = data["latency"]
@@ -186,14 +186,14 @@ def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
 
     monkeypatch.setattr(cpu_latency, "link", corrupt)
     with pytest.raises(MeasurementError, match="not one cycle"):
-        measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
+        measure_cpu(CpuOptions(kernels=(small_latency[0],), quick=True))
 
 
 def test_a_wrong_end_is_an_error(small_latency, monkeypatch):
     real = cpu_latency.chase_kernel(UNROLL)
     monkeypatch.setattr(cpu_latency, "chase_kernel", lambda unroll: lambda start, steps: real(start, steps) + 64)
     with pytest.raises(MeasurementError, match="wrong pointer"):
-        measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True))
+        measure_cpu(CpuOptions(kernels=(small_latency[0],), quick=True))
 
 
 def test_latency_levels_from_device_named_points():
@@ -220,7 +220,7 @@ def test_a_cache_level_at_dram_latency_is_dropped_with_a_warning():
 
 def test_no_huge_pages_is_said(small_latency, monkeypatch):
     monkeypatch.setattr(cpu_latency_family.HugeBuffer, "huge_bytes", lambda self, smaps=None: 0)
-    data = build_profile(measure_cpu(CpuRunOptions(kernels=(small_latency[0],), quick=True)), Host.current())
+    data = build_profile(measure_cpu(CpuOptions(kernels=(small_latency[0],), quick=True)), Host.current())
     assert any("no transparent huge pages" in w and "AnonHugePages 0" in w for w in data["warnings"])
     assert data["latency"]["definition"]["huge_pages"]["granted_bytes"] == 0
 
@@ -234,7 +234,7 @@ def test_numa_matrix_measured_on_a_stand_in_two_node_topology(small_latency, mon
         (tmp_path / f"node{node}").mkdir()
         (tmp_path / f"node{node}" / "cpulist").write_text(f"{cpu}\n")
     monkeypatch.setattr(cpu_latency_family, "SYSFS_NODES", tmp_path)
-    options = CpuRunOptions(kernels=(small_latency[0],), cpus=f"{first},{second}", quick=True)
+    options = CpuOptions(kernels=(small_latency[0],), cpus=f"{first},{second}", quick=True)
     data = build_profile(measure_cpu(options), Host.current())
     jsonschema.Draft202012Validator(json_schema()).validate(data)
     numa = data["latency"]["numa"]

@@ -15,7 +15,7 @@ from conftest import TEST_HOST, make_cpu, make_measurement
 from hwbench import catalog
 from hwbench.cpu.features import missing_flags, skip_reasons
 from hwbench.cpu.machine import PROC_CPUINFO, parse_cpuinfo
-from hwbench.cpu.session import to_measurement
+from hwbench.cpu.session import to_record
 from hwbench.cpu.smbios import DramTheory
 from hwbench.cpu.theory import CoreModel, instruction_rate
 from hwbench.kernels import cpu_amx, cpu_lowp
@@ -180,8 +180,10 @@ def lowp_result(name: str, rate: float, paired: float, clock: float = 3700.0) ->
 def lowp_profile(*results: KernelResult) -> dict:
     run = make_measurement()
     flags = run.cpu.flags | {"avx512_bf16", "avx512_vnni", "avx_vnni"}
-    run = dataclasses.replace(run, cpu=make_cpu(flags=flags), results=[*run.results, *results], selected=tuple(LOWP))
-    return build_profile(to_measurement(run, DramTheory(76.8, "SMBIOS type 17: test")), TEST_HOST)
+    cpu = make_cpu(flags=flags)
+    skipped = skip_reasons(LOWP, cpu.flags, cpu.arch)  # what the lowp family reports for the kernels this CPU lacks
+    run = dataclasses.replace(run, cpu=cpu, results=[*run.results, *results], instruction_skipped=skipped)
+    return build_profile(to_record(run, DramTheory(76.8, "SMBIOS type 17: test")), TEST_HOST)
 
 
 def test_profile_section_keeps_units_apart_with_theory_at_both_clocks():
@@ -257,27 +259,27 @@ def test_op_chart_is_labelled_in_ops(tmp_path):
 
 def test_asking_only_for_kernels_the_cpu_lacks_is_a_usage_error():
     from hwbench.cpu import lowp
-    from hwbench.cpu.family import CpuContext, CpuRunOptions
+    from hwbench.cpu.family import CpuContext, CpuOptions
     from hwbench.errors import UsageError
     from hwbench.stats import RepetitionPolicy
 
     chosen = (catalog.kernel("cpu", "fma_fp16"), catalog.kernel("cpu", "amx_int8"))
-    context = CpuContext(CpuRunOptions(kernels=chosen), RepetitionPolicy.for_mode(True), make_cpu(), None, [0], None,
+    context = CpuContext(CpuOptions(kernels=chosen), RepetitionPolicy.for_mode(True), make_cpu(), None, [0], None,
                          lambda label: None)
     assert lowp.planned_steps(context, chosen) == 0
     with pytest.raises(UsageError, match="this CPU runs none of fma_fp16, amx_int8 .*avx512_fp16"):
-        lowp.run_family(context, chosen)
+        lowp.run(context, chosen)
 
 
 def test_the_family_measures_validates_and_clocks_where_the_cpu_has_the_instruction():
-    from hwbench.cpu.family import CpuRunOptions
-    from hwbench.cpu.session import run_cpu
+    from hwbench.cpu.family import CpuOptions
+    from hwbench.cpu.session import measure_families
     from hwbench.kernels.cpu_llvm import CLOCK_SUPPORTED
 
     kernel = catalog.kernel("cpu", "dp_int8")
     if missing := missing_flags(kernel, host_flags()):
         pytest.skip(f"CPUID does not report {', '.join(missing)}: {kernel.launch.instruction} not run here")
-    run = run_cpu(CpuRunOptions(kernels=(kernel,), threads=1, quick=True))
+    run = measure_families(CpuOptions(kernels=(kernel,), threads=1, quick=True))
     (result,) = run.results
     assert result.validated and result.unit == "GOP/s" and result.details["ops_per_instruction"] == 128
     assert result.flops == 128 * kernel.launch.chains * result.details["iterations_per_thread"]

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import TEST_HOST, make_measurement
 from hwbench import catalog
-from hwbench.cpu.session import to_measurement
+from hwbench.cpu.session import to_record
 from hwbench.cpu.smbios import DramTheory
 from hwbench.cpu.theory import CoreModel, mix_rate
 from hwbench.kernel_spec import MixLaunch
@@ -80,7 +80,7 @@ def mix_result(name: str, rate: float, paired: float, clock: float | None = 3700
 def mix_profile(*results: KernelResult) -> dict:
     run = make_measurement()
     run = dataclasses.replace(run, results=[*run.results, *results])
-    return build_profile(to_measurement(run, DramTheory(76.8, "SMBIOS type 17: test")), TEST_HOST)
+    return build_profile(to_record(run, DramTheory(76.8, "SMBIOS type 17: test")), TEST_HOST)
 
 
 def test_profile_puts_the_mix_peaks_beside_compute_with_theory_at_both_clocks():

@@ -40,7 +40,7 @@ from ..kernels.cpu_llvm import CLOCK_SUPPORTED
 from ..record import CacheSweep, SweepCurve
 from ..stats import CONTENDED_ON_CPU, RepetitionPolicy, ceiling_rank, summarize
 from ..timing import Sample, time_kernel
-from .family import CpuContext, FamilyRun
+from .family import CpuContext, CpuFamily, CpuFamilyResult
 from .machine import CpuInfo
 from .theory import CoreModel, cache_widths
 
@@ -223,12 +223,12 @@ def _probe_clock(context: CpuContext) -> bool:
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run_family``: allocation, one per kernel and mode, the second pass over the cache
+    """Progress steps of ``run``: allocation, one per kernel and mode, the second pass over the cache
     levels, and the clock when probed."""
     return 2 + len(kernels) * len(modes(context)) + (1 if _probe_clock(context) else 0)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     started = time.perf_counter()
     launch = kernels[0].launch_as(SweepLaunch)
     lanes = context.core.simd_bits // 64
@@ -284,7 +284,10 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         "method": "each thread first-touches a private buffer; before each point it refills the kernel's arrays; "
                   f"passes per call chosen for about {CALL_SECONDS * 1e3:g} ms; best and median over the samples",
     }
-    return FamilyRun([], clock=clock, cache_sweep=CacheSweep(tuple(curves), definition, per_cycle, sources))
+    return CpuFamilyResult(clock=clock, cache_sweep=CacheSweep(tuple(curves), definition, per_cycle, sources))
 
 
-__all__ = ["planned_steps", "run_family", "sweep_sizes", "check"]
+FAMILY = CpuFamily("cpu", "caches", run, planned_steps)
+
+
+__all__ = ["FAMILY", "planned_steps", "run", "sweep_sizes", "check"]

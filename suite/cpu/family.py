@@ -1,7 +1,8 @@
-"""What a CPU kernel family receives from the session and returns to it (see ``session.FAMILIES``).
+"""What a CPU kernel family receives from the session: the CPU side of ``hwbench.family``.
 
-A family module (``stream``, ``fma``, ``caches``, ``intensity``) exposes ``planned_steps(context, kernels)`` and
-``run_family(context, kernels) -> FamilyRun``. It never imports the session: the session imports it.
+A family module (``stream``, ``fma``, ``caches``, ...) declares its ``FAMILY`` (a ``CpuFamily``: name, planned
+steps, sustained kernel, ``run(context, kernels) -> CpuFamilyResult``) and measures with the ``CpuContext``.
+It never imports the session: the session lists the families (``session.FAMILIES``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from .. import catalog
 from ..catalog import Kernel
-from ..record import CacheSweep, IntensityCurve, LatencyRecord
-from ..stats import KernelResult, RepetitionPolicy, Timeline
+from ..family import Family, FamilyResult
+from ..stats import RepetitionPolicy
 from ..timing import Run, Sample
 from .clock import ClockResult
 from .machine import CpuInfo
@@ -22,7 +23,7 @@ from .workers import PinnedPool
 
 
 @dataclass(frozen=True)
-class CpuRunOptions:
+class CpuOptions:
     kernels: tuple[Kernel, ...] = catalog.kernels("cpu")
     threads: int | None = None
     cpus: str | None = None
@@ -37,7 +38,7 @@ class CpuRunOptions:
 class CpuContext:
     """The state every family measures with: options, the CPU, the pinned pool, warnings, progress."""
 
-    options: CpuRunOptions
+    options: CpuOptions
     policy: RepetitionPolicy
     cpu: CpuInfo
     core: CoreModel
@@ -47,20 +48,14 @@ class CpuContext:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class FamilyRun:
-    results: list[KernelResult]
-    timelines: list[Timeline] = field(default_factory=list)
-    clock: ClockResult | None = None  # the FMA family's clock measurement
-    array_elements: int | None = None  # the STREAM family's array length
-    cache_sweep: CacheSweep | None = None  # the caches family's working-set sweep
-    intensity_curves: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
-    latency: LatencyRecord | None = None  # the latency family's chase, loaded curve and matrices
+# A CPU family's result carries the clock it measured, if any (the FMA family's probe under load).
+CpuFamilyResult = FamilyResult[ClockResult]
+CpuFamily = Family[CpuContext, ClockResult]
 
 
 def pool_runner(context: CpuContext, tasks: Sequence[Callable[[], Any]], last: list[Any]) -> Run:
     """``run(calls)`` for ``timing.time_kernel``: ``calls`` runs of ``tasks`` on the pinned pool, their seconds
-    added up (each the slowest worker's), and the workers' last return values kept in ``last`` to validate."""
+    added up (each the slowest worker's), and the workers' last return values kept in ``last`` to check."""
 
     def run(calls: int) -> Sample:
         seconds = 0.0

@@ -51,7 +51,7 @@ from .clock import (
     probe_problem,
 )
 from .contention import CpuLimit, contention_between, cpu_limit, on_cpu, read_ticks
-from .family import CpuContext, FamilyRun
+from .family import CpuContext, CpuFamily, CpuFamilyResult
 from .stability import (
     RECHECK_ROUNDS,
     Evidence,
@@ -156,21 +156,20 @@ def sample_fma(context: CpuContext, setup: FmaSetup, limit: CpuLimit) -> tuple[K
     return measured.result, Evidence(tuple(timed), window)
 
 
-def sustain_fma(context: CpuContext, kernel: Kernel, duration: float) -> Timeline:
-    """The FMA kernel with the clock probe, on every selected core, for ``duration`` seconds; each interval
-    gives one throughput sample (validated) and the clock under that load."""
-    options = context.options
+def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
+    """The sustained FMA kernel with the clock probe, on every selected core, for ``seconds``; each
+    ``interval`` gives one throughput sample (checked) and the clock under that load."""
     run = fma_with_clock_probe(context, kernel, calibrate_timestamp_hz())
-    rounds = max(1, int(options.sustain_interval / ROUND_SECONDS))
+    rounds = max(1, int(interval / ROUND_SECONDS))
     timeline = Timeline(kernel.name, "GFLOP/s")
     start = time.perf_counter()
-    while (now := time.perf_counter()) - start < duration:
+    while (now := time.perf_counter()) - start < seconds:
         probed = run(rounds)
         # The rate over the FMA blocks alone (ProbedRun.gflops), comparable with compute.<precision>.measured_gflops.
         clock = None if probe_problem("", probed.clock_mhz, probed.mul_clock_mhz, context.cpu.nominal_mhz) else \
             probed.clock_mhz
         timeline.add(now - start, probed.gflops, clock)
-        rounds = max(1, round(rounds * options.sustain_interval / probed.seconds))  # keep to the interval
+        rounds = max(1, round(rounds * interval / probed.seconds))  # keep to the interval
     return timeline
 
 
@@ -267,12 +266,13 @@ def probe_rounds(context: CpuContext) -> int:
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run_family``: one per kernel, the clock, and the sustained run."""
-    probe = 1 if CLOCK_SUPPORTED else 0
-    return len(kernels) + probe + (probe if context.options.sustain_seconds else 0)
+    """Progress steps of ``run``: one per kernel, and the clock."""
+    return len(kernels) + (1 if CLOCK_SUPPORTED else 0)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
+    """Every selected FMA kernel, then the clock under their load (the add-chain probe), then each kernel
+    checked against the probed runs (``checked``)."""
     limit = cpu_limit()
     setups, batches = [], {}
     for kernel in kernels:
@@ -281,15 +281,15 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         batches[kernel.name] = [sample_fma(context, setups[-1], limit)]
     if not CLOCK_SUPPORTED:
         context.warnings.append(f"clock not measured: no add-chain probe for {context.cpu.arch}")
-        return FamilyRun([pooled(batches[k.name]) for k in kernels])
+        return CpuFamilyResult(tuple(pooled(batches[k.name]) for k in kernels))
     context.step("clock")
     clock = measure_clock(context, kernels)
     if clock.failure:
         context.warnings.append(f"clock probe failed ({clock.failure}): no clock, FLOP per cycle or theory at "
                                 "the measured clock is reported; the FMA ceilings themselves stand")
-        return FamilyRun([pooled(batches[k.name]) for k in kernels], sustained(context, kernels), clock=clock)
+        return CpuFamilyResult(tuple(pooled(batches[k.name]) for k in kernels), clock=clock)
     clock, results = checked(context, setups, batches, clock, limit)
-    return FamilyRun(results, sustained(context, kernels), clock=clock)
+    return CpuFamilyResult(tuple(results), clock=clock)
 
 
 def checked(context: CpuContext, setups: Sequence[FmaSetup], batches: dict[str, list[tuple[KernelResult, Evidence]]],
@@ -383,12 +383,9 @@ def pooled(batches: Sequence[tuple[KernelResult, Evidence]], stability: dict | N
     return dataclasses.replace(first, summary=RateSummary(samples), contention=contention, stability=stability)
 
 
-def sustained(context: CpuContext, kernels: Sequence[Kernel]) -> list[Timeline]:
-    duration = context.options.sustain_seconds
-    if not duration:
-        return []
-    context.step(f"sustained {kernels[0].name} ({duration:g} s)")
-    return [sustain_fma(context, kernels[0], duration)]
+# A sustained run keeps fma_fp64 busy, with the add-chain probe for its clock (so only where the probe runs).
+FAMILY = CpuFamily("cpu", "fma", run, planned_steps, sustained_kernel="fma_fp64" if CLOCK_SUPPORTED else None,
+                   sustain=sustain if CLOCK_SUPPORTED else None)
 
 
-__all__ = ["fma_shape", "planned_steps", "run_family"]
+__all__ = ["FAMILY", "fma_shape", "planned_steps", "run", "sustain"]

@@ -27,7 +27,7 @@ from ..kernels.cpu_llvm import MACHINE
 from ..record import IntensityCurve
 from ..stats import RepetitionPolicy, summarize
 from ..timing import time_kernel
-from .family import CpuContext, FamilyRun, pool_runner
+from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .stream import chunks
 
 POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.05, max_repetitions=20)
@@ -95,11 +95,11 @@ def measure_point(context: CpuContext, kernel: Kernel, array: np.ndarray, flops:
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run_family``: allocation, then one per kernel."""
+    """Progress steps of ``run``: allocation, then one per kernel."""
     return 1 + len(kernels)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     context.step("allocate and first-touch the intensity array")
     n_bytes = max(working_set_elements(context, kernel) * kernel.element_bytes for kernel in kernels)
     buffer = cpu_stream.aligned_empty(n_bytes // 8)  # one buffer, viewed in each kernel's type
@@ -113,7 +113,10 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         points = tuple(measure_point(context, kernel, array, flops) for flops in sweep_flops(context, kernel))
         curves.append(IntensityCurve(kernel.name, kernel.precision, kernel.level, elements * kernel.element_bytes,
                                      kernel.bytes_stream, COUNTING, points, METHOD))
-    return FamilyRun([], intensity_curves=tuple(curves))
+    return CpuFamilyResult(intensity_curves=tuple(curves))
 
 
-__all__ = ["planned_steps", "run_family", "measure_point"]
+FAMILY = CpuFamily("cpu", "intensity", run, planned_steps)
+
+
+__all__ = ["FAMILY", "planned_steps", "run", "measure_point"]

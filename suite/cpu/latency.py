@@ -35,7 +35,7 @@ from ..stats import RepetitionPolicy
 from .chase import SEED, Chain, HugeBuffer, idle, measure_point, sweep_sizes, timed_chase, top_working_set
 from .chase import anon_huge_bytes as anon_huge_bytes
 from .clock import calibrate_timestamp_hz
-from .family import CpuContext, FamilyRun
+from .family import CpuContext, CpuFamily, CpuFamilyResult
 
 SYSFS_NODES = Path("/sys/devices/system/node")
 LEAD_SECONDS = 0.002  # the injectors start this long before the chase
@@ -234,13 +234,13 @@ def _probe_clock(context: CpuContext) -> bool:
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run_family``: the buffer and the sweep, the loaded curve, the pairs, the clock."""
+    """Progress steps of ``run``: the buffer and the sweep, the loaded curve, the pairs, the clock."""
     forms = {k.form for k in kernels}
     return (2 if forms & {"chase", "loaded"} else 0) + ("loaded" in forms) + ("pingpong" in forms) + \
         (1 if _probe_clock(context) else 0)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     started = time.perf_counter()
     forms = {k.form: k for k in kernels}
     quick = context.options.quick
@@ -310,9 +310,12 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
         context.step("clock")
         clock = measure_clock(context, [])
     definition["seconds"] = round(time.perf_counter() - started, 3)
-    return FamilyRun([], clock=clock, latency=LatencyRecord(tuple(points), definition, loaded, loaded_definition, c2c,
-                                                         numa))
+    return CpuFamilyResult(clock=clock, latency=LatencyRecord(tuple(points), definition, loaded, loaded_definition,
+                                                              c2c, numa))
 
 
-__all__ = ["HugeBuffer", "anon_huge_bytes", "numa_matrix", "numa_nodes", "planned_steps", "run_family",
+FAMILY = CpuFamily("cpu", "latency", run, planned_steps)
+
+
+__all__ = ["FAMILY", "HugeBuffer", "anon_huge_bytes", "numa_matrix", "numa_nodes", "planned_steps", "run",
            "sweep_sizes"]

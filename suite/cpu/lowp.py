@@ -36,7 +36,7 @@ from .clock import (
     new_ticks,
     probe_problem,
 )
-from .family import CpuContext, FamilyRun, pool_runner
+from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .features import needs_amx, request_amx_state, skip_reasons
 from .fma import MUL_BLOCKS, chain_clocks
 from .machine import CpuInfo
@@ -164,7 +164,7 @@ def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
     return len(runnable(context, kernels))
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     results = []
     chosen = runnable(context, kernels)
     if not chosen and all(kernel.family == "lowp" for kernel in context.options.kernels):
@@ -189,7 +189,8 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
                 result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
                                              details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
         results.append(result)
-    return FamilyRun(results)
+    skipped = skip_reasons(kernels, context.cpu.flags, context.cpu.arch)
+    return CpuFamilyResult(tuple(results), instruction_skipped=skipped)
 
 
 # Theory and the clock table (the session calls these when it builds the measurement) -----------------------
@@ -252,4 +253,7 @@ def clock_by_instruction_class(probe: ClockResult | None, core: CoreModel, resul
     return table
 
 
-__all__ = ["KERNELS", "clock_by_instruction_class", "instruction_theory", "planned_steps", "run_family", "runnable"]
+FAMILY = CpuFamily("cpu", "lowp", run, planned_steps)
+
+
+__all__ = ["FAMILY", "KERNELS", "clock_by_instruction_class", "instruction_theory", "planned_steps", "run", "runnable"]

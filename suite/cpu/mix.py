@@ -39,7 +39,7 @@ from .clock import (
     new_ticks,
     probe_problem,
 )
-from .family import CpuContext, FamilyRun, pool_runner
+from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .fma import MUL_BLOCKS, calibrate_iterations, chain_clocks
 from .lowp import per_core_theory
 from .machine import CpuInfo
@@ -151,7 +151,7 @@ def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
     return len(kernels)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     results = []
     tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
     for kernel in kernels:
@@ -170,7 +170,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
                 result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
                                              details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
         results.append(result)
-    return FamilyRun(results)
+    return CpuFamilyResult(tuple(results))
 
 
 
@@ -202,4 +202,7 @@ def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelRes
     return dataclasses.replace(result, clocks_mhz={"core": mhz})
 
 
-__all__ = ["KERNELS", "mix_theory", "planned_steps", "run_family", "with_fma_clock"]
+FAMILY = CpuFamily("cpu", "mix", run, planned_steps)
+
+
+__all__ = ["FAMILY", "KERNELS", "mix_theory", "planned_steps", "run", "with_fma_clock"]

@@ -1,24 +1,29 @@
 """The CPU session: inspect the CPU, pin one worker per selected CPU, run each kernel family, and hand a
 device-neutral ``SessionRecord`` (with the inputs of every theoretical figure) to the profile builder.
 
-Order of a run: inspect the CPU, choose the CPUs, start one pinned worker per CPU, then each family in
-catalog order through ``FAMILIES`` (STREAM: allocate, first-touch, measure; FMA: measure, then the clock
-under load), then the sustained timelines. Nothing here formats output or writes the profile.
+Order of a session: inspect the CPU, choose the CPUs, start one pinned worker per CPU, then each selected
+family in catalog order through the family protocol (``hwbench.family``; STREAM: allocate, first-touch,
+time; FMA: time, then the clock under load), then the sustained timelines. Nothing here formats output or
+writes the profile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import ModuleType
+from dataclasses import dataclass, field
+from typing import cast
 
-from .. import catalog
+from ..family import Plan, merged
 from ..record import (
     CacheSweep,
+    ClockSection,
     ComputeTheory,
+    DeviceSection,
     IntensityCurve,
     LatencyRecord,
     MemoryTheory,
     ProgressCallback,
+    RunContention,
+    RunSection,
     SessionRecord,
     Sustained,
 )
@@ -26,18 +31,17 @@ from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_wa
 from . import caches, fma, intensity, latency, lowp, mix, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
 from .contention import contention_between, cpu_limit, read_ticks
-from .family import CpuContext, CpuRunOptions
-from .features import skip_reasons
+from .family import CpuContext, CpuFamily, CpuOptions
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
 from .theory import CoreModel, assumed_core, identify_core
 from .workers import PinnedPool
 
-# Kernel family (catalog ``Kernel.family``) -> the module that measures it. Adding a family: a module with
-# ``planned_steps`` and ``run_family``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, ModuleType] = {"stream": stream, "fma": fma, "caches": caches, "intensity": intensity,
-                                   "lowp": lowp, "mix": mix, "latency": latency}
+# Every CPU family (``hwbench.family``). Adding a family: a module that declares its ``FAMILY``, one entry
+# here, and its kernels in the catalog.
+FAMILIES: tuple[CpuFamily, ...] = (stream.FAMILY, fma.FAMILY, caches.FAMILY, intensity.FAMILY, lowp.FAMILY,
+                                   mix.FAMILY, latency.FAMILY)
 
 
 DRAM_COUNTING = "actual traffic: bytes read + written + write-allocate reads for temporal stores"
@@ -46,8 +50,8 @@ LOW_PER_CYCLE_CAUSE = ("The FMA units are shared (a busy SMT sibling, or a hyper
 
 
 @dataclass(frozen=True)
-class CpuRun:
-    """The facts of one CPU run, before they are put in profile terms (``to_measurement``)."""
+class CpuResult:
+    """The facts of one CPU session, before they are put in profile terms (``to_record``)."""
 
     cpu: CpuInfo
     core: CoreModel
@@ -57,68 +61,57 @@ class CpuRun:
     pinning: str
     quick: bool
     policy: RepetitionPolicy
-    array_elements: int
+    array_bytes: int | None  # per STREAM array; None without the stream family
     results: list[KernelResult]
     clock: ClockResult | None
     warnings: list[str]
     sustained: tuple[Timeline, ...] = ()
-    sustained_seconds: float | None = None
-    sustained_interval: float | None = None
+    sustain_seconds: float | None = None
+    sustain_interval: float | None = None
     cache_sweep: CacheSweep | None = None
     intensity_sweep: tuple[IntensityCurve, ...] = ()
-    selected: tuple[catalog.Kernel, ...] = ()
+    instruction_skipped: dict[str, str] = field(default_factory=dict)  # low-precision kernel -> why not run here
     latency: LatencyRecord | None = None
     contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
-def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
-    """Measure every selected kernel on pinned threads; every result validated."""
+def measure_families(options: CpuOptions, progress: ProgressCallback | None = None) -> CpuResult:
+    """Time every selected kernel on pinned threads, family by family; every result checked."""
     report = progress or (lambda label, index, total: None)
     cpu = inspect_cpu()
     cpus = select_cpus(options.threads, options.cpus, options.pinning)
     known = identify_core(cpu)
     core = known or assumed_core(cpu)
     policy = RepetitionPolicy.for_mode(options.quick)
-    families = catalog.by_family(options.kernels, FAMILIES)
+    plan = Plan.of(FAMILIES, options.kernels, options.sustain_seconds, options.sustain_interval)
     counter = {"step": 0, "total": 0}
 
     def step(label: str) -> None:
         report(label, counter["step"], counter["total"])
         counter["step"] += 1
 
-    results: list[KernelResult] = []
-    timelines: list[Timeline] = []
-    clock, elements, sweep = None, 0, None
-    curves: list[IntensityCurve] = []
-    latency_run = None
     limit = cpu_limit()
     before, throttled = read_ticks(), limit.throttled_seconds()
     with PinnedPool(cpus) as pool:
         context = CpuContext(options, policy, cpu, core, cpus, pool, step)
-        counter["total"] = sum(FAMILIES[name].planned_steps(context, kernels) for name, kernels in families.items())
-        for name, kernels in families.items():
-            run = FAMILIES[name].run_family(context, kernels)
-            results += run.results
-            timelines += run.timelines
-            clock = run.clock or clock
-            elements = run.array_elements or elements
-            sweep = run.cache_sweep or sweep
-            curves += run.intensity_curves
-            latency_run = run.latency or latency_run
+        counter["total"] = plan.steps(context)
+        families, timelines = plan.run(context, step)
         report("done", counter["total"], counter["total"])
+    found = merged(families)
     held = limit.throttled_seconds()
     held = None if throttled is None or held is None else held - throttled
     window = contention_between(before, read_ticks(), cpus, held)
     contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
+    results = list(found.results)
     warnings = context.warnings + spread_warnings(results, options.quick)
-    timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
-    return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
-                  options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
-                  options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
-                  tuple(options.kernels), latency_run, contention)
+    return CpuResult(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
+                     options.pinning, options.quick, policy, found.array_bytes, results, found.clock, warnings,
+                     timelines, options.sustain_seconds, options.sustain_interval if timelines else None,
+                     found.cache_sweep, found.intensity_curves, dict(found.instruction_skipped), found.latency,
+                     contention)
 
 
-def compute_theory(run: CpuRun, precision: str) -> ComputeTheory:
+def compute_theory(run: CpuResult, precision: str) -> ComputeTheory:
     """cores x nominal clock x FLOP per cycle (FMA units x lanes x 2), with the source of every factor."""
     cpu, core, cores = run.cpu, run.core, run.physical_cores
     fpc = core.flop_per_cycle(precision)
@@ -138,8 +131,8 @@ def clock_noise(under_load: dict[str, float], noise: dict[str, float]) -> float:
     return max(max(noise.values()), (max(under_load.values()) - min(under_load.values())) / max(under_load.values()))
 
 
-def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
-    """The device-neutral measurement of a CPU run: its facts and the inputs of every paper figure."""
+def to_record(run: CpuResult, dram: DramTheory) -> SessionRecord:
+    """The device-neutral record of a CPU session: its facts and the inputs of every paper figure."""
     cpu, core = run.cpu, run.core
     warnings = list(run.warnings)
     if not run.core_known:
@@ -147,7 +140,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
                         f"2 FMA units of {core.simd_bits} bits; report the CPU to get it added")
     probe = run.clock
     under_load = probe.trusted_under_load if probe else {}
-    device = {
+    device: DeviceSection = {
         "id": "cpu", "name": cpu.name, "vendor": cpu.vendor, "arch": cpu.arch, "family": cpu.family,
         "model": cpu.model, "cores": run.physical_cores, "threads": len(run.cpus), "simd": cpu.widest_simd_bits,
         "isa": cpu.isa, "caches": cpu.caches, "l3_total_bytes": cpu.l3_total_bytes, "memory_bytes": cpu.memory_bytes,
@@ -155,13 +148,14 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
                        "source": core.source, "known": run.core_known},
         "sources": cpu.sources,
     }
-    run_section = {
+    run_section: RunSection = {
         "threads": len(run.cpus), "cpus": run.cpus, "pinning": run.pinning, "prefault": True, "quick": run.quick,
-        "array_bytes": run.array_elements * 8 if run.array_elements else None,
+        "array_bytes": run.array_bytes,
         "repetitions": run.policy.as_dict(),
-        **({"contention": run.contention} if run.contention else {}),
     }
-    clock = {
+    if run.contention:
+        run_section["contention"] = cast(RunContention, run.contention)
+    clock = cast(ClockSection, {  # a literal with an optional key in place, so the file's key order is kept
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
         **({"noise": rounded(clock_noise(under_load, probe.under_load_noise), 4)}
@@ -170,7 +164,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
         "scalar_mhz": rounded(probe.scalar_mhz, 1) if probe and not probe.failure else None,
         "tsc_mhz": rounded(probe.tsc_mhz, 1) if probe else None,
         "method": probe.method if probe else None,
-    }
+    })
     if probe and probe.cross_check_mhz is not None:
         clock["cross_check_mhz"] = {state: rounded(mhz, 1) for state, mhz in probe.cross_check_mhz.items()}
         clock["probe_status"] = (f"failed: {probe.failure}" if probe.failure else
@@ -187,7 +181,7 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
     mix_results = [r for r in results if r.name in mix.KERNELS]
     sustained = None
     if run.sustained:
-        sustained = Sustained(run.sustained, run.sustained_seconds, run.sustained_interval,
+        sustained = Sustained(run.sustained, run.sustain_seconds, run.sustain_interval,
                               "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; "
                               "bandwidth timeline: no clock (the cores wait on memory)")
     return SessionRecord(device, run_section, clock, results,
@@ -200,15 +194,14 @@ def to_measurement(run: CpuRun, dram: DramTheory) -> SessionRecord:
                                            **{r.name: mix.mix_theory(cpu, core, run.core_known, run.physical_cores, r,
                                                                      compute_theory(run, r.precision))
                                               for r in mix_results}},
-                       instruction_skipped=skip_reasons([k for k in run.selected if k.family == "lowp"], cpu.flags,
-                                                        cpu.arch),
+                       instruction_skipped=run.instruction_skipped,
                        latency=run.latency)
 
 
-def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> SessionRecord:
-    """``hwbench run --device cpu``: run, then read the DRAM paper figure (SMBIOS) and assemble."""
-    return to_measurement(run_cpu(options, progress), dram_theory())
+def measure_cpu(options: CpuOptions, progress: ProgressCallback | None = None) -> SessionRecord:
+    """``hwbench run --device cpu``: time the families, then read the DRAM paper figure (SMBIOS) and assemble."""
+    return to_record(measure_families(options, progress), dram_theory())
 
 
 
-__all__ = ["CpuRun", "CpuRunOptions", "FAMILIES", "measure_cpu", "run_cpu", "to_measurement"]
+__all__ = ["FAMILIES", "CpuOptions", "CpuResult", "measure_cpu", "measure_families", "to_record"]

@@ -20,7 +20,7 @@ from ..errors import MeasurementError
 from ..kernels import cpu_stream
 from ..stats import KernelResult, Timeline
 from ..timing import Work, time_and_check
-from .family import CpuContext, FamilyRun, pool_runner
+from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .machine import CpuInfo
 from .workers import PinnedPool
 
@@ -101,41 +101,36 @@ def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
     return time_and_check(kernel, run, check, Work.of_stream(kernel, n), context.policy, details).result
 
 
-def sustained_kernel(kernels: Sequence[Kernel]) -> Kernel | None:
-    """The kernel of a sustained run: triad when selected, else the first that writes memory."""
-    return next((k for k in kernels if k.name == "triad"), None) or next((k for k in kernels if k.writes), None)
-
-
-def sustain_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.ndarray],
-                      state: dict[str, float], duration: float) -> Timeline:
-    """Run ``kernel`` back to back for ``duration`` seconds (``sustain_seconds``); one sample per interval.
+def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
+    """``kernel`` (triad) kept busy for ``seconds`` on fresh arrays of the run's size (first-touched by the workers);
+    one sample per ``interval``.
 
     Repeating a STREAM kernel leaves its arrays as one run does (no kernel reads the array it writes),
-    so one scalar replay validates the whole sustained run."""
-    options = context.options
+    so one scalar replay checks the whole sustained run."""
+    n, _ = array_elements(context.cpu, len(context.cpus), context.options.array_bytes)  # warned by run()
+    arrays = allocate_arrays(context.pool, n)
     tasks = stream_tasks(kernel, arrays, len(context.cpus), context.core.simd_bits)
-    n = arrays["a"].size
     timeline = Timeline(kernel.name, "GB/s")
     last: list[float] = []
     start = time.perf_counter()
-    while (now := time.perf_counter()) - start < duration:
+    while (now := time.perf_counter()) - start < seconds:
         busy, repetitions = 0.0, 0
-        while time.perf_counter() - now < options.sustain_interval:
-            seconds, last = context.pool.run(tasks)
-            busy += seconds
+        while time.perf_counter() - now < interval:
+            elapsed, last = context.pool.run(tasks)
+            busy += elapsed
             repetitions += 1
         timeline.add(now - start, kernel.bytes_stream * n * repetitions / busy / 1e9)
-    validate_stream(kernel.form, arrays, state, sum(last), n)
+    validate_stream(kernel.form, arrays, dict(STREAM_INITIAL), sum(last), n)
     return timeline
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run_family``: allocation, one per kernel, and the sustained run."""
-    sustained = context.options.sustain_seconds and sustained_kernel(kernels) is not None
-    return 1 + len(kernels) + (1 if sustained else 0)
+    """Progress steps of ``run``: allocation and one per kernel."""
+    return 1 + len(kernels)
 
 
-def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
+def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
+    """Every selected STREAM kernel, in catalog order, on one set of arrays first-touched by the workers."""
     context.step("allocate and first-touch arrays")
     n, warnings = array_elements(context.cpu, len(context.cpus), context.options.array_bytes)
     context.warnings.extend(warnings)
@@ -145,10 +140,7 @@ def run_family(context: CpuContext, kernels: Sequence[Kernel]) -> FamilyRun:
     for kernel in kernels:
         context.step(kernel.name)
         results.append(measure_bandwidth(context, kernel, arrays, state))
-    timelines = []
-    duration = context.options.sustain_seconds
-    sustained = sustained_kernel(kernels) if duration else None
-    if duration and sustained is not None:
-        context.step(f"sustained {sustained.name} ({duration:g} s)")
-        timelines.append(sustain_bandwidth(context, sustained, arrays, state, duration))
-    return FamilyRun(results, timelines, array_elements=n)
+    return CpuFamilyResult(tuple(results), array_bytes=n * arrays["a"].itemsize)
+
+
+FAMILY = CpuFamily("cpu", "stream", run, planned_steps, sustained_kernel="triad", sustain=sustain)

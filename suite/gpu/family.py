@@ -1,10 +1,10 @@
-"""What a GPU kernel family receives from the session (see ``session.FAMILIES``).
+"""What a GPU kernel family receives from the session: the GPU side of ``hwbench.family``.
 
-A family module (``stream``, ``fma``, ``tensor``, ``transfer``) exposes ``measure(session, kernels) ->
-list[KernelResult]`` and, where it has a sustained kernel, ``sustain(session, seconds, interval) ->
-Timeline``. It never imports the session (the session imports it): it sees the session through
-``GpuContext``, and reads every launch shape (block, waves, iterations, passes, sizes, bytes) from its
-``catalog.Kernel``.
+A family module (``stream``, ``l2``, ``fma``, ``tensor``, ...) declares its ``FAMILY`` (a ``GpuFamily``: name,
+planned steps, sustained kernel with its ``sustain(session, seconds, interval) -> Timeline``, and
+``run(session, kernels) -> GpuFamilyResult``). It never imports the session (the session lists the families in
+``session.FAMILIES``): it sees the session through ``GpuContext``, and reads every launch shape (block, waves,
+iterations, passes, sizes, bytes) from its ``catalog.Kernel``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..catalog import Kernel
-from ..record import IntensityCurve
+from ..family import Family, FamilyResult
 from ..stats import KernelResult, RepetitionPolicy, Timeline
 from ..timing import Run, Work
 
@@ -44,17 +44,14 @@ Launch = Callable[[], None]
 
 class GpuContext(Protocol):
     """The session as a family sees it: CuPy, the device facts, the stream every launch goes on, and the one
-    timing path (``measure``: CUDA events around batches, NVML window, result with clocks)."""
+    timing path (``time_and_check``: CUDA events around batches, NVML window, result with clocks)."""
 
     cp: Any  # the cupy module
     gpu: GpuInfo
     stream: Any  # cupy.cuda.Stream; raw kernels launch on the current stream, so families launch inside it
     quick: bool
     policy: RepetitionPolicy
-    warnings: list[str]
-    array_bytes: int | None  # bytes per STREAM array, once the stream family chose it
-    intensity_curves: list[IntensityCurve]  # the intensity family's curves (a point is not a kernel result)
-    instruction_skipped: dict[str, str]  # low-precision kernel -> why this GPU does not run it (instruction_peaks)
+    warnings: list[str]  # the session's warnings log (a family's figures go in its GpuFamilyResult)
 
     def step(self, label: str) -> None:
         """Report the next progress step."""
@@ -70,22 +67,27 @@ class GpuContext(Protocol):
         occupancy API: threads, registers and shared memory)."""
 
     def runner(self, launch: Launch) -> Run:
-        """``run(calls)``: CUDA events around ``calls`` back-to-back launches (the timer ``measure`` uses; the
-        STREAM family's untimed launch-shape sweep uses it too)."""
+        """``run(calls)``: CUDA events around ``calls`` back-to-back launches (the timer ``time_and_check`` uses;
+        the STREAM family's untimed launch-shape sweep uses it too)."""
 
-    def measure(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work, details: dict,
-                name: str | None = None) -> KernelResult:
+    def time_and_check(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work,
+                       details: dict[str, Any], name: str | None = None) -> KernelResult:
         """Time ``launch`` through ``hwbench.timing`` and attach the NVML summary of the timed window."""
 
     def sustain(self, kernel: Kernel, launch: Launch, work: float, seconds: float, interval: float) -> Timeline:
         """Keep ``launch`` busy for ``seconds``, one timeline sample (with NVML's view) per ``interval``."""
 
 
+# A GPU family reports no clock of its own: NVML's clocks ride on each kernel result (KernelResult.clocks_mhz).
+GpuFamilyResult = FamilyResult[None]
+GpuFamily = Family[GpuContext, None]
+
+
 def each_kernel(session: GpuContext, kernels: Sequence[Kernel],
-                measure_one: Callable[[GpuContext, Kernel], KernelResult]) -> list[KernelResult]:
-    """A family whose kernels share no set-up: report each as a progress step, then measure it."""
+                time_one: Callable[[GpuContext, Kernel], KernelResult]) -> GpuFamilyResult:
+    """A family whose kernels share no set-up: report each as a progress step, then time it."""
     results = []
     for kernel in kernels:
         session.step(kernel.name)
-        results.append(measure_one(session, kernel))
-    return results
+        results.append(time_one(session, kernel))
+    return GpuFamilyResult(tuple(results))

@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..kernel_spec import GpuFmaLaunch
 from ..stats import KernelResult, Timeline
 from ..timing import Work
-from .family import GpuContext, each_kernel
+from .family import GpuContext, GpuFamily, GpuFamilyResult, each_kernel
 
 # Packed fp16 / bf16 words with the same value in both halves (IEEE binary16; bfloat16 = top of binary32).
 HALF_BITS = {0.75: 0x3A00, 0.5: 0x3800, 1.0: 0x3C00}
@@ -29,7 +28,6 @@ SCALAR_TYPES = {"fp64": np.float64, "fp32": np.float32}  # Kernel.precision -> a
 PACKED_BF16 = {"fp16": False, "bf16": True}  # packed precisions: is the half a bfloat16?
 A, B, X0 = 0.75, 0.5, 1.0  # the recurrence x = A x + B from X0 (fma.cu)
 FMA_TOLERANCE = {"fp64": 1e-12, "fp32": 1e-5, "fp16": 1e-2, "bf16": 2e-2}  # relative; a few ulps of the sum
-SUSTAINED_KERNEL = "fma_fp32"  # the compute kernel a sustained run keeps busy
 
 
 def fp16_word(value: float, bf16: bool) -> np.uint32:
@@ -79,18 +77,30 @@ def fma_launch(session: GpuContext, kernel: Kernel) -> tuple[Any, int, Any, tupl
 MIN_CAPABILITY = {"bf16": (8, 0)}  # fma.rn.bf16x2 (PTX ISA): fma.cu compiles fma_bf16x2 only from sm_80
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def runnable(session: GpuContext, kernels: Sequence[Kernel]) -> list[Kernel]:
+    """The kernels whose packed FMA this GPU has (``MIN_CAPABILITY``)."""
     cc = session.gpu.compute_capability
-    runnable = [k for k in kernels if cc >= MIN_CAPABILITY.get(k.precision, (0, 0))]
+    return [k for k in kernels if cc >= MIN_CAPABILITY.get(k.precision, (0, 0))]
+
+
+def planned_steps(session: GpuContext, kernels: Sequence[Kernel]) -> int:
+    """One progress step per kernel this GPU runs."""
+    return len(runnable(session, kernels))
+
+
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """Every selected FMA kernel this GPU runs; the others are named in the warnings."""
+    cc = session.gpu.compute_capability
+    chosen = runnable(session, kernels)
     for kernel in kernels:
-        if kernel not in runnable:
+        if kernel not in chosen:
             need = MIN_CAPABILITY[kernel.precision]
             session.warnings.append(f"{kernel.name} not measured: its packed FMA needs sm_{need[0]}{need[1]}, this "
                                     f"GPU is sm_{cc[0]}{cc[1]}")
-    return each_kernel(session, runnable, _measure_one)
+    return each_kernel(session, chosen, _time_one)
 
 
-def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
+def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     function, blocks, out, constants = fma_launch(session, kernel)
     block, chains, lanes = kernel.constants["BLOCK"], kernel.constants["CHAINS"], kernel.launch_as(GpuFmaLaunch).lanes
     iterations = np.int32(kernel.launch_as(GpuFmaLaunch).iterations)
@@ -105,7 +115,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     details = {"chains": chains, "lanes_per_instruction": lanes, "iterations": int(iterations), "blocks": blocks,
                "block": block,
                "flop_counting": f"2 FLOP per FMA x {lanes} lane(s) x {chains} chains x iterations x threads"}
-    return session.measure(kernel, launch, check, Work(0, flops=flops_per_launch(kernel, blocks)), details)
+    return session.time_and_check(kernel, launch, check, Work(0, flops=flops_per_launch(kernel, blocks)), details)
 
 
 def validate_fma(cp, name: str, kernel: Kernel, out) -> None:
@@ -120,9 +130,8 @@ def validate_fma(cp, name: str, kernel: Kernel, out) -> None:
                                " no figure is reported")
 
 
-def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
+def sustain(session: GpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
     """fma_fp32 kept busy for ``seconds``; every thread's sum validated afterwards."""
-    kernel = catalog.kernel("gpu", SUSTAINED_KERNEL)
     function, blocks, out, constants = fma_launch(session, kernel)
     block = kernel.constants["BLOCK"]
     args = (out, *constants, np.int32(kernel.launch_as(GpuFmaLaunch).iterations))
@@ -134,3 +143,7 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     session.stream.synchronize()
     validate_fma(session.cp, f"sustained {kernel.name}", kernel, out)
     return timeline
+
+
+# A sustained run keeps fma_fp32 busy: the compute kernel every GPU runs at full rate.
+FAMILY = GpuFamily("gpu", "fma", run, planned_steps, sustained_kernel="fma_fp32", sustain=sustain)

@@ -6,7 +6,7 @@ least ``min_bytes``; ``l2``: ``l2_share`` of the L2), every FLOP count of the ca
 reset to 0, the kernel is timed through ``hwbench.timing.time_kernel`` (CUDA events around batches of about
 ``SAMPLE_SECONDS``, as every GPU kernel), and the array is then checked on the device: with alpha = beta = 1
 each launch adds exactly one per step, so every element must equal launches x steps. A wrong element is a
-MeasurementError, never a point. The curves go to the session's ``intensity_curves`` (the profile's
+MeasurementError, never a point. The curves go to the family's result (``intensity_curves``; the profile's
 ``intensity_sweep``), not to the kernels table: a point is not a ceiling.
 """
 
@@ -20,9 +20,9 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..kernel_spec import GpuIntensityLaunch
 from ..record import IntensityCurve
-from ..stats import KernelResult, RepetitionPolicy, summarize
+from ..stats import RepetitionPolicy, summarize
 from ..timing import time_kernel
-from .family import GpuContext
+from .family import GpuContext, GpuFamily, GpuFamilyResult
 
 POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.05, max_repetitions=50)
 QUICK_POLICY = RepetitionPolicy(warmups=1, min_repetitions=3, min_seconds=0.02, max_repetitions=20)
@@ -101,9 +101,10 @@ def measure_point(session: GpuContext, kernel: Kernel, array, flops: int) -> tup
     return flops, summary.ceiling, summary.median
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    """Every selected precision at every level: the curves go to ``session.intensity_curves``; no kernel results."""
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """Every selected precision at every level: curves, no kernel results (a point is not a kernel figure)."""
     cp, gpu = session.cp, session.gpu
+    curves = []
     for kernel in kernels:
         flops_list = kernel.launch_as(GpuIntensityLaunch).flops_for(session.quick)
         for level in kernel.launch_as(GpuIntensityLaunch).levels:
@@ -112,15 +113,18 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
             with session.stream:  # the memset of cp.zeros on the stream the kernel runs on: ordered before it
                 array = cp.zeros(n_bytes // kernel.element_bytes, dtype=DTYPES[kernel.precision])
                 points = tuple(measure_point(session, kernel, array, flops) for flops in flops_list)
-            session.intensity_curves.append(IntensityCurve(kernel.name, kernel.precision, level, n_bytes,
-                                                           kernel.bytes_stream, COUNTING, points, METHOD))
+            curves.append(IntensityCurve(kernel.name, kernel.precision, level, n_bytes, kernel.bytes_stream,
+                                         COUNTING, points, METHOD))
             del array
-    return []
+    return GpuFamilyResult(intensity_curves=tuple(curves))
 
 
-def planned_steps(kernels: Sequence[Kernel]) -> int:
+def planned_steps(session: GpuContext, kernels: Sequence[Kernel]) -> int:
     """Progress steps: one per kernel and level."""
     return sum(len(kernel.launch_as(GpuIntensityLaunch).levels) for kernel in kernels)
 
 
-__all__ = ["level_bytes", "measure", "measure_point", "passes_for", "planned_steps"]
+FAMILY = GpuFamily("gpu", "intensity", run, planned_steps)
+
+
+__all__ = ["FAMILY", "level_bytes", "measure_point", "passes_for", "planned_steps", "run"]

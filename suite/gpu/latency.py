@@ -30,8 +30,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError
 from ..kernel_spec import GpuChaseLaunch
 from ..record import LatencyPoint, LatencyRecord
-from ..stats import KernelResult
-from .family import GpuContext
+from .family import GpuContext, GpuFamily, GpuFamilyResult
 
 LINE_BYTES = 128  # an L1 line of every NVIDIA GPU since Volta
 WORD_BYTES = 4
@@ -117,8 +116,13 @@ def chase_samples(session: GpuContext, kernel: Kernel, level: str, function: Any
     return tuple(samples)
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    """Chase every level; the figures go to the session's ``latency_run`` (a chase is not a bandwidth kernel)."""
+def planned_steps(session: GpuContext, kernels: Sequence[Kernel]) -> int:
+    """One progress step: the family's one chase kernel runs every level."""
+    return 1
+
+
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """Chase every level; the figures go to the result's ``latency`` (a chase is not a bandwidth kernel)."""
     kernel = kernels[0]
     session.step(kernel.name)
     cp, launch = session.cp, kernel.launch_as(GpuChaseLaunch)
@@ -162,8 +166,10 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
                    "loads; shared memory (the chain copied in), L1 (__ldg), L2 and HBM (__ldcg); h2d: pinned host "
                    "memory and d2d: a peer GPU's memory through peer access (__ldcv, nvbandwidth's "
                    "host_device_latency_sm / device_to_device_latency_sm); the end index checked against the cycle"})
-    session.latency_run = latency
-    return []
+    return GpuFamilyResult(latency=latency)
 
 
-__all__ = ["level_plan", "measure", "peer_of", "random_cycle"]
+FAMILY = GpuFamily("gpu", "latency", run, planned_steps)
+
+
+__all__ = ["FAMILY", "level_plan", "peer_of", "random_cycle", "run"]

@@ -15,7 +15,7 @@ skips; a node without the cuBLAS library is the one-line UsageError of ``failure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,29 +27,23 @@ from ..timing import Work
 from . import cublaslt
 from .cublas import CUBLAS_COMPUTE_32I, CUBLAS_OP_T, CUDA_R_8I, CUDA_R_32I, after_sync, best_size, square_gemm_ex
 from .failures import first_line, is_missing_library, missing_library
-from .family import GpuContext
+from .family import GpuContext, GpuFamilyResult
 
 INT8_RANGE = (-8, 8)  # |sum| <= K x 64 stays far inside int32 at every catalog size
 FP8_VALUES = (-2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0)  # exact in e4m3; never zero (zeros run faster)
 FP8_TOLERANCE = 2 ** -7  # bf16 output: 8 significant bits, relative to sum |a b|
 
-Family = Callable[[GpuContext, Sequence[Kernel]], list[KernelResult]]
+
+def is_library_gemm(kernel: Kernel) -> bool:
+    """Whether ``kernel`` is one of the tensor family's GEMMs timed here (int8 and fp8 data), not in ``tensor``."""
+    return kernel.launch_as(TensorLaunch).data in ("int8", "fp8_e4m3")
 
 
-def with_library_gemms(tensor_measure: Family) -> Family:
-    """The tensor family: cuBLAS GEMMs of the float types through ``tensor_measure``, int8 and fp8 ones here."""
-
-    def measure_all(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-        mine = [k for k in kernels if k.launch_as(TensorLaunch).data in ("int8", "fp8_e4m3")]
-        results = tensor_measure(session, [k for k in kernels if k not in mine]) if len(mine) < len(kernels) else []
-        return results + measure(session, mine)
-
-    return measure_all
-
-
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """The int8 (cuBLAS) and fp8 (cuBLASLt) GEMMs of the tensor family; a GEMM this GPU or its libraries cannot
+    run is named with its reason in ``instruction_skipped``."""
     cc = session.gpu.compute_capability
-    skipped = session.instruction_skipped
+    skipped: dict[str, str] = {}
     results = []
     for kernel in kernels:
         session.step(kernel.name)
@@ -77,7 +71,7 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
                 skipped[kernel.name] = "cuBLAS ran no size (see the warnings)"
             else:
                 results.append(result)
-    return results
+    return GpuFamilyResult(tuple(results), instruction_skipped=skipped)
 
 
 INSTALL_HINT = "pip install 'hwbench[cuda12]' installs it (nvidia-cublas-cu12)"
@@ -106,7 +100,7 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult | None:
                    "m_n_k": size, "data": f"uniform random integers in [{INT8_RANGE[0]}, {INT8_RANGE[1]})",
                    "counting": "2 x M x N x K OP per multiply (dense), int8 counted as OP, never FLOP"}
         try:
-            return session.measure(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
+            return session.time_and_check(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except Exception as error:  # cuBLAS or the GPU has no such path: a note, never a number
@@ -160,7 +154,7 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
                        "heuristic_workspace_bytes": int(algorithm.workspaceSize),
                        "data": f"uniform random picks of {list(FP8_VALUES)} (exact in e4m3)",
                        "counting": "2 x M x N x K FLOP per multiply (dense)"}
-            return session.measure(kernel, launch, check, Work(0, flops=2 * size**3), details)
+            return session.time_and_check(kernel, launch, check, Work(0, flops=2 * size**3), details)
         except MeasurementError:
             raise
         except cublaslt.CublasLtError as error:  # no fp8 path for this size or GPU: a note, never a number
@@ -209,4 +203,4 @@ def validate_int8(cp, name: str, a, b, c) -> None:
                                "no figure is reported")
 
 
-__all__ = ["e4m3_byte", "measure", "validate_fp8", "validate_int8", "with_library_gemms"]
+__all__ = ["e4m3_byte", "is_library_gemm", "run", "validate_fp8", "validate_int8"]

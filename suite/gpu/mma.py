@@ -24,7 +24,7 @@ from ..errors import MeasurementError
 from ..kernel_spec import MmaLaunch
 from ..stats import KernelResult
 from ..timing import Work
-from .family import GpuContext
+from .family import GpuContext, GpuFamily, GpuFamilyResult
 
 WARP, WARPGROUP = 32, 128
 # The 32-bit operand word that holds 1.0 (or int8 1) in every element: two fp16 / bf16 halves, one tf32 (fp32 bits),
@@ -77,9 +77,10 @@ def expected_sum(kernel: Kernel) -> int:
     return accumulators * kernel.launch_as(MmaLaunch).m_n_k[2] * steps
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """Every selected mma kernel this GPU has the instruction of; the others named in ``instruction_skipped``."""
     cc = session.gpu.compute_capability
-    skipped = session.instruction_skipped
+    skipped: dict[str, str] = {}
     results = []
     for kernel in kernels:
         session.step(kernel.name)
@@ -87,11 +88,11 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         if reason is not None:
             skipped[kernel.name] = reason
             continue
-        results.append(_measure_one(session, kernel))
-    return results
+        results.append(_time_one(session, kernel))
+    return GpuFamilyResult(tuple(results), instruction_skipped=skipped)
 
 
-def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
+def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
     function: Any = session.module(kernel).get_function(kernel.entry)
     blocks, block = session.blocks(kernel), kernel.constants["BLOCK"]
@@ -116,7 +117,7 @@ def _measure_one(session: GpuContext, kernel: Kernel) -> KernelResult:
                "operands": "registers (A and B words as kernel arguments, 1 in every element)"
                            + ("; B in shared memory through a matrix descriptor" if is_wgmma(kernel) else ""),
                "counting": f"{COUNTING}: {per_instruction} {unit} x instructions x {group}s"}
-    return session.measure(kernel, launch, check, Work(0, flops=work_per_launch(kernel, blocks)), details)
+    return session.time_and_check(kernel, launch, check, Work(0, flops=work_per_launch(kernel, blocks)), details)
 
 
 def validate_mma(cp, kernel: Kernel, out) -> None:
@@ -129,4 +130,7 @@ def validate_mma(cp, kernel: Kernel, out) -> None:
                                f"from {expected} (thread {int(wrong[0])}: {values[wrong[0]]:g}); no figure is reported")
 
 
-__all__ = ["ARCH_SPECIFIC_OPTIONS", "expected_sum", "measure", "skip_reason", "validate_mma", "work_per_launch"]
+__all__ = ["ARCH_SPECIFIC_OPTIONS", "FAMILY", "expected_sum", "run", "skip_reason", "validate_mma", "work_per_launch"]
+
+
+FAMILY = GpuFamily("gpu", "mma", run)

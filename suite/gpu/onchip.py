@@ -21,7 +21,7 @@ from ..errors import MeasurementError
 from ..kernel_spec import OnchipLaunch
 from ..stats import KernelResult
 from ..timing import Work
-from .family import GpuContext, each_kernel
+from .family import GpuContext, GpuFamily, GpuFamilyResult, each_kernel
 
 COUNTING = "passes x buffer bytes x blocks: what the SMs load from shared memory or L1 (the fill from L2 not counted)"
 
@@ -32,12 +32,12 @@ def expected_sum(kernel: Kernel) -> float:
     return float(launch.passes * constants["VECTORS"] // constants["BLOCK"] * 4 * launch.value)
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
     """shared_read and l1_read, each timed and validated on every thread's sum."""
-    return each_kernel(session, kernels, _measure_onchip)
+    return each_kernel(session, kernels, _time_onchip)
 
 
-def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
+def _time_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
     cp = session.cp
     block, vectors = kernel.constants["BLOCK"], kernel.constants["VECTORS"]
     passes = np.int32(kernel.launch_as(OnchipLaunch).passes)
@@ -63,7 +63,10 @@ def _measure_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
     bytes_read = int(passes) * buffer_bytes * blocks
     details = {"buffer_bytes": buffer_bytes, "blocks": blocks, "block": block, "passes": int(passes),
                "traffic_model": COUNTING}
-    return session.measure(kernel, launch, check, Work(buffer_bytes, bytes_read, bytes_read), details)
+    return session.time_and_check(kernel, launch, check, Work(buffer_bytes, bytes_read, bytes_read), details)
 
 
-__all__ = ["expected_sum", "measure"]
+__all__ = ["FAMILY", "expected_sum", "run"]
+
+
+FAMILY = GpuFamily("gpu", "onchip", run)

@@ -2,11 +2,11 @@
 one timing path, and hand a device-neutral ``SessionRecord`` (with the inputs of every theoretical figure) to
 the profile builder.
 
-Order of a run: open the device and NVML, compile every CUDA module the selected kernels need (NVRTC,
-outside any timing, with the catalog's ``-D`` constants), then each family in catalog order through
-``FAMILIES``; per kernel ``hwbench.timing`` runs one untimed launch, one timed launch to size a batch of
-~5 ms, warm-up batches and timed batches (CUDA events around back-to-back launches; ``run`` below),
-validates the result, and the NVML summary of the timed window is attached. Sustained timelines last.
+Order of a session: open the device and NVML, compile every CUDA module the selected kernels need (NVRTC,
+outside any timing, with the catalog's ``-D`` constants), then each selected family in catalog order through
+the family protocol (``hwbench.family``); per kernel ``hwbench.timing`` runs one untimed launch, one timed
+launch to size a batch of ~5 ms, warm-up batches and timed batches (CUDA events around back-to-back launches;
+``runner`` below), checks the result, and the NVML summary of the timed window is attached. Sustained timelines last.
 Nothing here formats output or computes ceilings (``hwbench.profile.build`` does, for both devices).
 
 Raw kernels launch on CuPy's current stream, so every launch happens inside ``with self.stream``; the CUDA
@@ -26,52 +26,44 @@ from typing import Any
 from .. import catalog
 from ..catalog import CudaModule, Kernel
 from ..errors import UsageError
+from ..family import Plan, merged
 from ..kernel_spec import GridLaunch, MmaLaunch, TensorLaunch
 from ..record import (
+    ClockSection,
+    DeviceSection,
     IntensityCurve,
     LatencyRecord,
     ProgressCallback,
+    RunSection,
     SessionRecord,
     Sustained,
 )
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from ..timing import Run, Sample, Work, time_and_check
-from . import fma, intensity, latency, lowp_gemm, mma, onchip, stream, tensor, transfer
+from . import fma, intensity, l2, latency, mma, onchip, stream, tensor, transfer
 from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
-from .family import GpuContext, GpuInfo, Launch
+from .family import GpuFamily, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary, prechecks
 from .theory import compute_theory, launch_blocks, memory_theory, sm_model, tensor_theory
 
 SAMPLE_SECONDS = 0.005  # each timed sample covers ~5 ms of back-to-back launches
 
-Family = Callable[[GpuContext, Sequence[Kernel]], list[KernelResult]]
-Sustain = Callable[[GpuContext, float, float], Timeline]
-
-# Kernel family (catalog ``Kernel.family``) -> the function that measures its selected kernels. Adding a
-# family: a module with ``measure(session, kernels)``, one line here, and its kernels in the catalog.
-FAMILIES: dict[str, Family] = {"stream": stream.measure, "l2": stream.measure_l2, "fma": fma.measure,
-                               "tensor": tensor.measure, "transfer": transfer.measure, "onchip": onchip.measure,
-                               "intensity": intensity.measure}
-FAMILIES["latency"] = latency.measure
-# Low-precision peaks (profile section instruction_peaks): the mma microbenchmark, and the int8 / fp8 library GEMMs,
-# which are tensor-family kernels (cuBLAS GEMMs on square matrices) measured by lowp_gemm.
-FAMILIES["mma"] = mma.measure
-FAMILIES["tensor"] = lowp_gemm.with_library_gemms(tensor.measure)
-# Family -> (the kernel a sustained run keeps busy, its sustain function), in the order the profile lists them:
-# compute first.
-SUSTAINED: dict[str, tuple[str, Sustain]] = {"fma": (fma.SUSTAINED_KERNEL, fma.sustain),
-                                             "stream": (stream.SUSTAINED_KERNEL, stream.sustain)}
+# Every GPU family (``hwbench.family``). Adding a family: a module that declares its ``FAMILY``, one entry here,
+# and its kernels in the catalog. The low-precision peaks (profile section instruction_peaks) come from the mma
+# family and the tensor family's int8 / fp8 library GEMMs (``lowp_gemm``).
+FAMILIES: tuple[GpuFamily, ...] = (stream.FAMILY, l2.FAMILY, fma.FAMILY, tensor.FAMILY, transfer.FAMILY,
+                                   onchip.FAMILY, intensity.FAMILY, latency.FAMILY, mma.FAMILY)
 
 SUSTAINED_CLOCK = "NVML SM clock, median over each interval; power, temperature and clock-event reasons alongside"
 TIMING = "CUDA events around batches of back-to-back launches; first launch (compile, load) untimed"
 
 
-__all__ = ["FAMILIES", "GpuInfo", "GpuRun", "GpuSession", "measure_gpu", "to_measurement", "with_telemetry"]
+__all__ = ["FAMILIES", "GpuInfo", "GpuResult", "GpuSession", "measure_gpu", "to_record", "with_telemetry"]
 
 
 @dataclass(frozen=True)
-class GpuRun:
-    """The facts of one GPU run, before they are put in profile terms (``to_measurement``)."""
+class GpuResult:
+    """The facts of one GPU session, before they are put in profile terms (``to_record``)."""
 
     gpu: GpuInfo
     quick: bool
@@ -79,8 +71,8 @@ class GpuRun:
     results: list[KernelResult]
     warnings: list[str]
     sustained: tuple[Timeline, ...] = ()
-    sustained_seconds: float | None = None
-    sustained_interval: float | None = None
+    sustain_seconds: float | None = None
+    sustain_interval: float | None = None
     array_bytes: int | None = None
     pcie: dict | None = None  # NVML's widest PCIe link: generation, width
     intensity_sweep: tuple[IntensityCurve, ...] = ()  # the intensity family's roofline curves
@@ -110,7 +102,7 @@ class GpuSession:
     """One CUDA device with its NVML sampler; implements ``family.GpuContext`` for the family modules."""
 
     def __init__(self, index: int, kernels: Sequence[Kernel], quick: bool, progress: ProgressCallback | None = None,
-                 sustain: tuple[float, float] | None = None):
+                 sustain_seconds: float | None = None, sustain_interval: float = 1.0):
         try:
             import cupy
         except ImportError:
@@ -127,7 +119,8 @@ class GpuSession:
         self.index = index
         self.kernels = tuple(kernels)
         self.quick = quick
-        self.sustain_for = sustain
+        self.sustain_seconds = sustain_seconds  # per sustained kernel; None: no sustained run
+        self.sustain_interval = sustain_interval
         self.progress = progress or (lambda label, i, total: None)
         self.policy = RepetitionPolicy.for_mode(quick)
         self.device = cupy.cuda.Device(index)
@@ -145,10 +138,7 @@ class GpuSession:
         self.gpu = self._inspect()
         # DCGM-like pre-checks (MIG, ECC, other processes, persistence, clocks held down at idle): recorded.
         self.warnings: list[str] = prechecks(self.sampler.nvml, self.sampler.handle)
-        self._resident: dict[tuple[str, int], int] = {}
-        self.array_bytes: int | None = None
-        self.intensity_curves: list[IntensityCurve] = []  # filled by the intensity family
-        self.instruction_skipped: dict[str, str] = {}  # filled by the mma and library GEMM families
+        self._resident: dict[tuple[str | None, int], int] = {}  # (entry, block) -> resident blocks per SM
         self._modules: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._step, self._total = 0, 0
 
@@ -233,8 +223,8 @@ class GpuSession:
 
         return run
 
-    def measure(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work, details: dict,
-                name: str | None = None) -> KernelResult:
+    def time_and_check(self, kernel: Kernel, launch: Launch, check: Callable[[], None], work: Work,
+                       details: dict, name: str | None = None) -> KernelResult:
         if kernel.module is not None and "block" in details:  # the loaded kernel's occupancy, as launched
             details = {**details, "occupancy": {
                 "registers_per_thread": int(self.module(kernel).get_function(kernel.entry).num_regs),
@@ -274,15 +264,10 @@ class GpuSession:
 
     # Run ----------------------------------------------------------------------------------------------
 
-    def run(self) -> GpuRun:
-        """Measure every selected kernel, family by family; every result validated."""
-        families = catalog.by_family(self.kernels, FAMILIES)
-        sustained = [SUSTAINED[name] for name in SUSTAINED if name in families] if self.sustain_for else []
-        steps = sum(intensity.planned_steps(kernels) if name == "intensity" else len(kernels)
-                    for name, kernels in families.items())
-        self._step, self._total = 0, steps + len(sustained) + 1
-        results: list[KernelResult] = []
-        timelines: list[Timeline] = []
+    def measure_families(self) -> GpuResult:
+        """Time every selected kernel, family by family; every result checked."""
+        plan = Plan.of(FAMILIES, self.kernels, self.sustain_seconds, self.sustain_interval)
+        self._step, self._total = 0, plan.steps(self) + 1
         self.sampler.start()
         cuda_api = self.cp.cuda
         try:
@@ -291,12 +276,7 @@ class GpuSession:
                 if kernel.module is not None:
                     self.module(kernel)
             with self.stream:  # allocations, fills and launches all on the session's stream: ordered
-                for name, kernels in families.items():
-                    results += FAMILIES[name](self, kernels)
-                for kernel_name, sustain in sustained:
-                    seconds, interval = self.sustain_for
-                    self.step(f"sustained {kernel_name} ({seconds:g} s)")
-                    timelines.append(sustain(self, seconds, interval))
+                families, timelines = plan.run(self, self.step)
             self.stream.synchronize()
             self.progress("done", self._total, self._total)
         except cuda_api.memory.OutOfMemoryError as error:
@@ -306,19 +286,20 @@ class GpuSession:
             raise cuda_failure(f"cuda:{self.index}", error) from None
         finally:
             self.sampler.stop()
+        found = merged(families)
+        results = list(found.results)
         self.warnings += self.sampler.read_failures()
         self.warnings += spread_warnings(results, self.quick)
-        seconds, interval = self.sustain_for or (None, None)
-        return GpuRun(self.gpu, self.quick, self.policy, results, self.warnings, tuple(timelines), seconds, interval,
-                      self.array_bytes, self.sampler.pcie_link(), tuple(self.intensity_curves),
-                      getattr(self, "latency_run", None), dict(self.instruction_skipped))
+        return GpuResult(self.gpu, self.quick, self.policy, results, self.warnings, timelines, self.sustain_seconds,
+                         self.sustain_interval if timelines else None, found.array_bytes, self.sampler.pcie_link(),
+                         found.intensity_curves, found.latency, dict(found.instruction_skipped))
 
 
-# The measurement in profile terms ----------------------------------------------------------------------
+# The session in profile terms ----------------------------------------------------------------------
 
 
-def to_measurement(run: GpuRun) -> SessionRecord:
-    """The device-neutral measurement of a GPU run: its facts and the inputs of every paper figure."""
+def to_record(run: GpuResult) -> SessionRecord:
+    """The device-neutral record of a GPU session: its facts and the inputs of every paper figure."""
     gpu = run.gpu
     warnings = list(run.warnings)
     model = sm_model(*gpu.compute_capability)
@@ -326,7 +307,7 @@ def to_measurement(run: GpuRun) -> SessionRecord:
     if model is None:
         warnings.append(f"compute capability {cc} is not in hwbench's table: theoretical compute peaks are "
                         "unknown; report the GPU to get it added")
-    device = {
+    device: DeviceSection = {
         "id": f"cuda:{gpu.index}", "name": gpu.name, "vendor": "NVIDIA", "arch": f"sm_{cc.replace('.', '')}",
         "compute_capability": cc, "sms": gpu.sms, "max_threads_per_sm": gpu.max_threads_per_sm,
         "caches": {"l2": gpu.l2_bytes}, "memory_bytes": gpu.memory_bytes, "bus_width_bits": gpu.bus_width_bits,
@@ -334,7 +315,7 @@ def to_measurement(run: GpuRun) -> SessionRecord:
         "driver": gpu.driver, "cuda_runtime": gpu.cuda_runtime, "cupy": gpu.cupy_version,
         "sm_model": {"name": model.name, "source": model.source} if model else None,
     }
-    run_section = {
+    run_section: RunSection = {
         "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": run.quick,
         "array_bytes": run.array_bytes, "repetitions": run.policy.as_dict(), "timing": TIMING,
     }
@@ -349,7 +330,7 @@ def to_measurement(run: GpuRun) -> SessionRecord:
     clocked = [r for r in compute if r.clocks_mhz.get("SM")]
     fma_clocks = [r.clocks_mhz["SM"] for r in clocked if not r.precision.startswith("tensor_")]
     compute_clocks = fma_clocks or [r.clocks_mhz["SM"] for r in clocked]
-    clock = {
+    clock: ClockSection = {
         "nominal_mhz": rounded(gpu.max_sm_mhz, 1), "nominal_source": gpu.clock_source,
         "measured_mhz": rounded(min(compute_clocks), 1) if compute_clocks else None,
         "measured_under": ("FMA kernels (not tensor GEMMs): NVML SM clock, median per timed window, lowest over "
@@ -357,7 +338,7 @@ def to_measurement(run: GpuRun) -> SessionRecord:
                            "median per timed window, lowest over kernels") if compute_clocks else None,
         "max_memory_mhz": rounded(gpu.max_memory_mhz, 1),
     }
-    sustained = (Sustained(run.sustained, run.sustained_seconds, run.sustained_interval, SUSTAINED_CLOCK)
+    sustained = (Sustained(run.sustained, run.sustain_seconds, run.sustain_interval, SUSTAINED_CLOCK)
                  if run.sustained else None)
     return SessionRecord(device, run_section, clock, run.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
@@ -367,7 +348,8 @@ def to_measurement(run: GpuRun) -> SessionRecord:
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,
-                sustain: tuple[float, float] | None = None) -> SessionRecord:
-    """``hwbench run --device cuda:N``: run every selected kernel on GPU ``index`` and assemble."""
-    return to_measurement(GpuSession(index, kernels, quick, progress, sustain).run())
+                sustain_seconds: float | None = None, sustain_interval: float = 1.0) -> SessionRecord:
+    """``hwbench run --device cuda:N``: time every selected kernel on GPU ``index`` and assemble."""
+    session = GpuSession(index, kernels, quick, progress, sustain_seconds, sustain_interval)
+    return to_record(session.measure_families())
 

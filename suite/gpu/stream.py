@@ -1,5 +1,6 @@
-"""The STREAM family (copy, scale, add, triad, dot in fp64 and fp32) and the L2 family (l2_read) on NVIDIA
-GPUs: both run kernels of ``kernels/cuda/stream.cu``, in the launch shapes the catalog lists.
+"""The STREAM family (copy, scale, add, triad, dot in fp64 and fp32) on NVIDIA GPUs: kernels of
+``kernels/cuda/stream.cu``, in the launch shapes the catalog lists (the L2 family, ``l2.py``, runs the same
+file's l2_read through the launch-shape sweep here).
 
 Launch shape: the grid and block that reach the bandwidth ceiling differ by device and kernel (on
 an H100, one vector per thread in 1024-thread blocks beat one wave of grid-stride blocks by 6%), so each
@@ -11,9 +12,9 @@ ERT and gpu-benches sweep their launches the same way.
 
 Set-up: three arrays of max(4 x L2, 1 GiB) bytes each (gpu-benches issue 6: DRAM arrays at least 4x the
 L2), capped so that the three fit in 60% of free device memory, filled with STREAM's initial values; every
-array holds a whole number of 16-byte vectors (double2 / float4) per block of every shape. Validation is
-STREAM's scalar replay (BabelStream's check_solution); dot and l2_read are checked through their per-block
-partial sums (the first ``grid`` of them: the sweep's larger grids leave partials beyond).
+array holds a whole number of 16-byte vectors (double2 / float4) per block of every shape. The check is
+STREAM's scalar replay (BabelStream's check_solution); dot is checked through its per-block partial sums
+(the first ``grid`` of them: the sweep's larger grids leave partials beyond).
 
 Scalars are passed to raw kernels as NumPy scalars of the kernel's type: CuPy passes a Python float as a
 double and checks nothing, so a float kernel would read garbage.
@@ -24,17 +25,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from .. import catalog
 from ..catalog import Kernel
 from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
 from ..errors import MeasurementError
-from ..kernel_spec import GpuStreamLaunch, L2ReadLaunch, VectorLaunch
+from ..kernel_spec import GpuStreamLaunch, VectorLaunch
 from ..stats import KernelResult, Timeline
-from ..timing import Work
-from .family import GpuContext, Launch, each_kernel
+from ..timing import Run, Work
+from .family import GpuContext, GpuFamily, GpuFamilyResult, Launch
 from .theory import launch_blocks
 
 L2_MULTIPLE = 4  # DRAM arrays at least 4x the L2 (gpu-benches issue 6)
@@ -43,7 +44,6 @@ MEMORY_FRACTION = 0.6  # the three STREAM arrays may take at most this share of 
 DTYPES = {"fp64": np.float64, "fp32": np.float32}  # Kernel.precision -> element type of the arrays
 TOLERANCE = {"fp64": 1e-12, "fp32": 1e-6}  # relative, of every written element
 DOT_TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4}  # relative, of the sum of the partial sums
-SUSTAINED_KERNEL = "triad"  # the bandwidth kernel a sustained run keeps busy
 TIMING = "CUDA events around back-to-back launches on one stream"
 TIE = 0.002  # sweep medians within 0.2% of the fastest are tied: the simplest of them wins
 ONE_PASS, GRID_STRIDE = "one vector per thread", "grid-stride"
@@ -147,11 +147,15 @@ def autotune(session: GpuContext, kernel: Kernel, launch_for: Callable[[int, int
     runners = {shape: session.runner(launch_for(grid, shape.block)) for shape, grid in grids.items()}
     launches = kernel.launch_as(GpuStreamLaunch).sweep_launches
     calls = batch_calls(min(run(1).seconds for run in runners.values()))  # untimed: sizes the batches
-    seconds = sweep({shape: (lambda run=run: run(calls).seconds / calls) for shape, run in runners.items()},
-                    launches)
+    seconds = sweep({shape: partial(_per_launch, run, calls) for shape, run in runners.items()}, launches)
     rates = {shape.label: round(rated_bytes / statistics.median(times) / 1e9, 1) for shape, times in seconds.items()}
     winner = choose(seconds)
     return Tuned(winner, grids[winner], rates, launches)
+
+
+def _per_launch(run: Run, calls: int) -> float:
+    """Seconds per launch of one sweep sample: ``calls`` back-to-back launches."""
+    return run(calls).seconds / calls
 
 
 def grid_of(session: GpuContext, kernel: Kernel, shape: Shape, n_vec: int) -> int:
@@ -180,13 +184,9 @@ def stream_array_bytes(l2_bytes: int, free_bytes: int, granule: int) -> tuple[in
     return max(granule, wanted // granule * granule), warnings
 
 
-def _array_bytes(session: GpuContext, kernel: Kernel) -> int:
-    """The session's STREAM array size, chosen (and its warnings added) on first use."""
-    if session.array_bytes is None:
-        session.array_bytes, warnings = stream_array_bytes(session.gpu.l2_bytes, session.gpu.free_bytes,
-                                                           granule(kernel))
-        session.warnings += warnings
-    return session.array_bytes
+def array_bytes_for(session: GpuContext, kernel: Kernel) -> tuple[int, list[str]]:
+    """Bytes per STREAM array on the session's GPU for ``kernel``'s granule, and the warnings of the choice."""
+    return stream_array_bytes(session.gpu.l2_bytes, session.gpu.free_bytes, granule(kernel))
 
 
 def by_precision(kernels: Sequence[Kernel]) -> dict[str, list[Kernel]]:
@@ -197,13 +197,15 @@ def by_precision(kernels: Sequence[Kernel]) -> dict[str, list[Kernel]]:
     return grouped
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    """Every selected STREAM kernel, precision by precision, on arrays allocated once per precision."""
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """Every selected STREAM kernel, precision by precision, on arrays allocated once per precision (of one size,
+    chosen for the first kernel)."""
     cp = session.cp
+    array_bytes, warnings = array_bytes_for(session, kernels[0])
+    session.warnings.extend(warnings)
     results = []
     for precision, chosen in by_precision(kernels).items():
         dtype = DTYPES[precision]
-        array_bytes = _array_bytes(session, chosen[0])
         n = array_bytes // np.dtype(dtype).itemsize
         arrays = {key: cp.full(n, value, dtype=dtype) for key, value in STREAM_INITIAL.items()}
         n_vec = array_bytes // chosen[0].launch_as(VectorLaunch).vector_bytes
@@ -211,13 +213,13 @@ def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult
         state = dict(STREAM_INITIAL)
         for kernel in chosen:
             session.step(kernel.name)
-            results.append(_measure_one(session, kernel, arrays, partial, state, n, array_bytes))
+            results.append(_time_one(session, kernel, arrays, partial, state, n, array_bytes))
         del arrays, partial
         cp.get_default_memory_pool().free_all_blocks()
-    return results
+    return GpuFamilyResult(tuple(results), array_bytes=array_bytes)
 
 
-def _measure_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, state: dict, n: int,
+def _time_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, state: dict, n: int,
                  array_bytes: int) -> KernelResult:
     function = session.module(kernel).get_function(kernel.entry)
     n_vec = array_bytes // kernel.launch_as(VectorLaunch).vector_bytes
@@ -237,7 +239,7 @@ def _measure_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, sta
 
     details = {"elements": int(n), "vector_bytes": kernel.launch_as(VectorLaunch).vector_bytes, **tuned.details(),
                "traffic_model": kernel.traffic_model(), "timing": TIMING}
-    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check, work, details)
+    return session.time_and_check(kernel, launch_for(tuned.grid, tuned.shape.block), check, work, details)
 
 
 def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: int) -> None:
@@ -255,49 +257,11 @@ def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: i
                                f"{value} by {deviation:g}; no figure is reported")
 
 
-def measure_l2(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
-    """The L2 family: grid-stride reads of a buffer of ``l2_share`` of the L2, ``passes`` times per launch."""
-    return each_kernel(session, kernels, _measure_l2)
-
-
-def _measure_l2(session: GpuContext, kernel: Kernel) -> KernelResult:
-    cp, gpu = session.cp, session.gpu
-    size = granule(kernel)
-    buffer_bytes = max(size, int(gpu.l2_bytes * kernel.launch_as(L2ReadLaunch).l2_share) // size * size)
-    n = buffer_bytes // kernel.element_bytes
-    buffer = cp.ones(n, dtype=DTYPES[kernel.precision])
-    n_vec = buffer_bytes // kernel.launch_as(VectorLaunch).vector_bytes
-    partial = cp.zeros(max_grid(session, kernel, n_vec), dtype=DTYPES[kernel.precision])
-    passes = np.int32(kernel.launch_as(L2ReadLaunch).passes)
-    function = session.module(kernel).get_function(kernel.entry)
-    bytes_read = int(passes) * buffer_bytes
-
-    def launch_for(grid: int, block: int) -> Launch:
-        return lambda: function((grid,), (block,), (buffer, partial, np.int64(n_vec), passes))
-
-    tuned = autotune(session, kernel, launch_for, n_vec, bytes_read)
-
-    def check() -> None:
-        session.stream.synchronize()
-        check_close(kernel.name, [float(cp.sum(partial[:tuned.grid]))], float(int(passes) * n), 1e-12)
-
-    share = _share(kernel.launch_as(L2ReadLaunch).l2_share)
-    details = {"buffer_bytes": buffer_bytes, "l2_bytes": gpu.l2_bytes, "passes": int(passes), **tuned.details(),
-               "traffic_model": f"passes x buffer bytes read; the buffer is {share} of the L2"}
-    return session.measure(kernel, launch_for(tuned.grid, tuned.shape.block), check,
-                           Work(buffer_bytes, bytes_read, bytes_read), details)
-
-
-def _share(fraction: float) -> str:
-    return {0.25: "a quarter", 0.5: "half"}.get(fraction, f"{fraction:.0%}")
-
-
-def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
-    """Triad (fp64) kept busy for ``seconds`` on fresh arrays of the run's size, in the shape its own sweep
-    chose; validated afterwards."""
+def sustain(session: GpuContext, kernel: Kernel, seconds: float, interval: float) -> Timeline:
+    """Triad (fp64) kept busy for ``seconds`` on fresh arrays of the session's STREAM size, in the shape its own
+    sweep chose; checked afterwards."""
     cp = session.cp
-    kernel = catalog.kernel("gpu", SUSTAINED_KERNEL)
-    array_bytes = _array_bytes(session, kernel)
+    array_bytes, _ = array_bytes_for(session, kernel)  # the warnings were the stream family's
     n = array_bytes // kernel.element_bytes
     a, b, c = (cp.full(n, value, dtype=DTYPES[kernel.precision]) for value in STREAM_INITIAL.values())
     function = session.module(kernel).get_function(kernel.entry)
@@ -314,3 +278,6 @@ def sustain(session: GpuContext, seconds: float, interval: float) -> Timeline:
     _, value = replay_stream(kernel.form, dict(STREAM_INITIAL))
     check_close(f"sustained {kernel.name}", [float(cp.min(a)), float(cp.max(a))], value, 1e-12)
     return timeline
+
+
+FAMILY = GpuFamily("gpu", "stream", run, sustained_kernel="triad", sustain=sustain)

@@ -16,6 +16,7 @@ from ..errors import MeasurementError
 from ..kernel_spec import TensorLaunch
 from ..stats import KernelResult
 from ..timing import Work
+from . import lowp_gemm
 from .cublas import (
     COMPUTE_TYPE_NAMES,
     CUBLAS_COMPUTE_32F,
@@ -32,7 +33,7 @@ from .cublas import (
     square_gemm_ex,
 )
 from .failures import is_missing_library, missing_library
-from .family import GpuContext
+from .family import GpuContext, GpuFamily, GpuFamilyResult
 
 # TensorLaunch.data -> (matrix data type, compute type, type of alpha and beta)
 TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
@@ -42,7 +43,18 @@ TYPES = {"fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F, np.float32),
 TOLERANCE = {"fp16": 1e-2, "bf16": 2e-2, "tf32": 5e-3, "fp64": 1e-12}  # relative to sum |b_ik a_ki|
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
+    """The tensor family: cuBLAS GEMMs of the float types here, the int8 and fp8 ones in ``lowp_gemm`` (their
+    peaks go to the profile's instruction_peaks)."""
+    library = [k for k in kernels if lowp_gemm.is_library_gemm(k)]
+    floats = [k for k in kernels if k not in library]
+    gemms = lowp_gemm.run(session, library)
+    return GpuFamilyResult(tuple(time_float_gemms(session, floats)) + gemms.results,
+                           instruction_skipped=gemms.instruction_skipped)
+
+
+def time_float_gemms(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+    """The float-type GEMMs (cuBLAS ``gemmEx``); a GEMM this GPU has no path for is a warning, never a number."""
     results = []
     if kernels:
         cublas_module(session.cp)
@@ -73,7 +85,7 @@ def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
                    "compute_type": COMPUTE_TYPE_NAMES[compute_type],
                    "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)"}
         check = after_sync(session, validate_matmul, cp, kernel.name, a, b, c, data)
-        return session.measure(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
+        return session.time_and_check(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
 
     best = best_size(session, kernel, one_size, "best_gflops_by_size")
     assert best is not None, f"{kernel.name}: the catalog lists no size"
@@ -116,3 +128,6 @@ def validate_matmul(cp, name: str, a, b, c, data: str) -> None:
     if not error <= tolerance:
         raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 "
                                f"reference (tolerance {tolerance:g}); no figure is reported")
+
+
+FAMILY = GpuFamily("gpu", "tensor", run)

@@ -16,7 +16,7 @@ from ..errors import MeasurementError
 from ..kernel_spec import TransferLaunch
 from ..stats import KernelResult
 from ..timing import Work
-from .family import GpuContext, each_kernel
+from .family import GpuContext, GpuFamily, GpuFamilyResult, each_kernel
 
 MEMCPY_HOST_TO_DEVICE, MEMCPY_DEVICE_TO_HOST = 1, 2  # cudaMemcpyKind (driver_types.h)
 DIRECTIONS = {"h2d": MEMCPY_HOST_TO_DEVICE, "d2h": MEMCPY_DEVICE_TO_HOST}  # Kernel.level -> memcpy kind
@@ -27,7 +27,7 @@ def pattern(nbytes: int) -> np.ndarray:
     return (np.arange(nbytes, dtype=np.uint64) * 2654435761 % 251).astype(np.uint8)
 
 
-def measure(session: GpuContext, kernels: Sequence[Kernel]) -> list[KernelResult]:
+def run(session: GpuContext, kernels: Sequence[Kernel]) -> GpuFamilyResult:
     return each_kernel(session, kernels, _copy)
 
 
@@ -57,4 +57,7 @@ def _copy(session: GpuContext, kernel: Kernel) -> KernelResult:
             raise MeasurementError(f"{kernel.name} validation failed: the copied bytes differ from the source")
 
     details = {"bytes": nbytes, "host_memory": "pinned (cudaHostAlloc)"}
-    return session.measure(kernel, launch, check, Work(nbytes, nbytes, nbytes), details)
+    return session.time_and_check(kernel, launch, check, Work(nbytes, nbytes, nbytes), details)
+
+
+FAMILY = GpuFamily("gpu", "transfer", run)
