@@ -130,24 +130,89 @@ def _sum(chunk: np.ndarray) -> float:
 
 
 @njit(nogil=True, fastmath=True)
-def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, deadline_ticks: int) -> tuple[int, float]:
-    """Read ``burst`` elements of ``data`` (wrapping), spin ``delay_ticks``, until the word at ``stop_address``
-    is non-zero (the chaser is done) or the time-stamp counter passes ``deadline_ticks``. Returns (bursts read,
-    their sum: read, so the loads cannot be removed)."""
+def _sum4(a: np.ndarray, lo: int, hi: int) -> float:
+    """The sum of ``a[lo + k * q : hi + k * q]`` for k = 0..3, ``q = a.size // 4``, in one loop: four independent
+    sequential streams in flight side by side."""
+    q = a.size // 4
+    w = a[lo:hi]
+    x = a[lo + q:hi + q]
+    y = a[lo + 2 * q:hi + 2 * q]
+    z = a[lo + 3 * q:hi + 3 * q]
     total = 0.0
-    bursts = 0
-    position = 0
-    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:  # type: ignore[call-arg]
-        total += _sum(data[position:position + burst])
-        bursts += 1
-        position += burst
-        if position + burst > data.size:
-            position = 0
-        if delay_ticks > 0:
-            began = read_timestamp()
-            while read_timestamp() - began < delay_ticks:
-                pass
-    return bursts, total
+    for i in range(w.size):
+        total += w[i] + x[i] + y[i] + z[i]
+    return total
+
+
+# The traffic an injector's bursts move (Intel MLC's traffic types, its ``-W`` option): reads only, or reads with
+# writes, the writes plain (each line read for ownership, then written back) or non-temporal (streamed to memory,
+# no read). Each is a burst over ``[lo, hi)`` of the injector's three arrays a, b, c (64-byte aligned, every
+# element 1.0): (bytes moved to or from memory per element, elements the position wraps at / len(a)).
+TRAFFIC = {
+    "read": "reads of one sequential stream: sum(a)",
+    "read4": "reads of four sequential streams side by side (four quarters of a)",
+    "copy": "c = a, plain stores: 2 reads (a, c read for ownership) : 1 write",
+    "copy_nt": "c = a, non-temporal stores: 1 read : 1 write",
+    "triad": "a = b + 0 * c, plain stores: 3 reads (b, c, a read for ownership) : 1 write",
+    "triad_nt": "a = b + 0 * c, non-temporal stores: 2 reads : 1 write",
+}
+TRAFFIC_BYTES = {"read": 8, "read4": 32, "copy": 24, "copy_nt": 16, "triad": 32, "triad_nt": 24}
+"""Bytes each traffic moves to or from memory per burst element (plain stores count their read for ownership and
+their write-back)."""
+TRAFFIC_STREAMS = {"read": 1, "read4": 4}
+
+
+@functools.cache
+def injector(traffic: str) -> Callable[..., tuple[int, float]]:
+    """The compiled injector of ``traffic`` (``TRAFFIC``): ``inject(a, b, c, burst, delay_ticks, stop_address,
+    deadline_ticks) -> (bursts, sum)`` moves ``burst`` elements per burst (wrapping), spins ``delay_ticks``, until
+    the word at ``stop_address`` is non-zero (the chaser is done) or the time-stamp counter passes
+    ``deadline_ticks``. The sum is of what the reads returned (read traffic; 0 for the others, whose arrays are
+    checked afterwards), so the loads cannot be removed."""
+    from . import cpu_stream
+
+    streams = TRAFFIC_STREAMS.get(traffic, 1)
+    writes = {"copy": cpu_stream.copy, "triad": cpu_stream.triad,
+              "copy_nt": cpu_stream.nontemporal_kernel("copy", 8),
+              "triad_nt": cpu_stream.nontemporal_kernel("triad", 8)}.get(traffic)
+    if traffic not in TRAFFIC:
+        raise ValueError(f"unknown injection traffic {traffic!r}; one of {', '.join(TRAFFIC)}")
+
+    if traffic == "read":
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            return _sum(a[lo:hi])
+    elif traffic == "read4":
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            return _sum4(a, lo, hi)
+    else:
+        write = writes
+
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            write(a, b, c, 0.0, lo, hi)
+            return 0.0
+
+    @njit(nogil=True)
+    def inject(a, b, c, burst, delay_ticks, stop_address, deadline_ticks):
+        total = 0.0
+        bursts = 0
+        position = 0
+        span = a.size // streams
+        while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
+            total += burst_of(a, b, c, position, position + burst)
+            bursts += 1
+            position += burst
+            if position + burst > span:
+                position = 0
+            if delay_ticks > 0:
+                began = read_timestamp()
+                while read_timestamp() - began < delay_ticks:
+                    pass
+        return bursts, total
+
+    return inject
 
 
 @njit(nogil=True)

@@ -30,6 +30,7 @@ from ..catalog import Kernel
 from ..errors import MeasurementError, UsageError
 from ..kernels import cpu_latency
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
+from ..kernels.cpu_stream import aligned_empty, max_deviation
 from ..record import LatencyPoint, LatencyRecord
 from ..stats import RepetitionPolicy
 from .chase import SEED, Chain, HugeBuffer, idle, measure_point, sweep_sizes, timed_chase, top_working_set
@@ -39,7 +40,9 @@ from .family import CpuContext, FamilyRun
 
 SYSFS_NODES = Path("/sys/devices/system/node")
 LEAD_SECONDS = 0.002  # the injectors start this long before the chase
-MAX_RETAKES = 3  # per loaded-latency point: samples in which a thread was preempted are taken again
+RETAKES_PER_SAMPLE = 3  # per loaded-latency point, repeats x this: samples in which a thread was preempted are
+# taken again; on a shared machine most 4 ms samples of a niced run lose a CPU, so a budget of a few per point
+# left points whose median was a preempted chase (2-7x the idle latency with the injector idle)
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
@@ -61,19 +64,24 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                   "method": "Intel MLC's loaded latency: the chase on one core while the others read their own "
                             "DRAM-sized arrays in bursts with a delay between bursts (time-stamp ticks); "
                             "lightest load first; a sample in which the chasing or an injecting thread lost its "
-                            f"CPU (getrusage involuntary context switches) is taken again, up to {MAX_RETAKES} "
-                            "times per point (retaken_samples)"}
+                            f"CPU (getrusage involuntary context switches) is taken again, up to {RETAKES_PER_SAMPLE} "
+                            "times the repeats per point (retaken_samples); preempted_samples: those kept after "
+                            "that budget"}
     if not injectors:
         definition["note"] = "one selected CPU: no core to inject from, so no loaded-latency curve"
         return (), definition
     tsc_hz = calibrate_timestamp_hz(0.02)
     cpu_latency.read_timestamp_now()  # compile outside the measurement
+    traffic, burst = launch["traffic"], launch["burst_elements"]
+    inject = cpu_latency.injector(traffic)
+    definition["traffic"] = traffic
+    definition["traffic_rule"] = cpu_latency.TRAFFIC[traffic]
+    definition["bytes_per_element"] = cpu_latency.TRAFFIC_BYTES[traffic]
     elements = max(launch["min_bytes"], chain.n * 64) // 8
-    arrays = [np.empty(elements if i in injectors else 0) for i in range(len(context.cpus))]
-    context.pool.run([partial(np.ndarray.fill, arrays[i], 1.0) for i in range(len(context.cpus))])
+    arrays = {i: [aligned_empty(elements) for _ in range(3)] for i in injectors}
+    context.pool.run([partial(_fill_ones, arrays.get(i, [])) for i in range(len(context.cpus))])
     flag = np.ones(8, dtype=np.int64)  # compile outside the measurement (stops at once)
-    cpu_latency.inject(arrays[injectors[0]][:launch["burst_elements"] * 2], launch["burst_elements"], 1,
-                       int(flag.ctypes.data), 0)
+    inject(*arrays[injectors[0]], burst, 1, int(flag.ctypes.data), 0)
     cpu_latency.wait_until(0)
     cpu_latency.signal(int(flag.ctypes.data))
     chase_seconds = _mode(launch, "chase_seconds", quick)
@@ -82,14 +90,14 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     for delay in _mode(launch, "delays_ticks", quick):
         samples: list[float] = []
         rates: list[float] = []
-        retaken = 0
+        retaken = kept_preempted = 0
         while len(samples) < launch["repeats"]:
             stop = np.zeros(8, dtype=np.int64)
             began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
             deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
             tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.chase, chain.position, steps, began, stop)]
-            tasks += [partial(timed_inject, arrays[i], launch["burst_elements"], delay, int(stop.ctypes.data),
-                              deadline) for i in injectors]
+            tasks += [partial(timed_inject, inject, arrays[i], burst, delay, int(stop.ctypes.data), deadline,
+                              traffic) for i in injectors]
             _, results = context.pool.run(tasks)
             seconds, end, chaser_switches = results[0]
             chain.advance(end, steps)
@@ -98,13 +106,19 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
                                        f"({INJECT_LIMIT_SECONDS:g} s) at delay {delay}: the chasing thread was "
                                        "descheduled for seconds; run again on an idler machine")
             preempted = chaser_switches + sum(r[3] for r in results[1:])
-            if preempted and retaken < MAX_RETAKES:  # a thread lost its core mid-sample: not a loaded chase
+            if preempted and retaken < RETAKES_PER_SAMPLE * launch["repeats"]:  # not a loaded chase: again
                 retaken += 1
                 continue
+            kept_preempted += bool(preempted)
             samples.append(seconds / steps * 1e9)
-            rates.append(sum(r[0] * launch["burst_elements"] * 8 / r[1] for r in results[1:]) / 1e9)
+            moved = burst * cpu_latency.TRAFFIC_BYTES[traffic]  # bytes per burst, to or from memory
+            rates.append(sum(r[0] * moved / r[1] for r in results[1:]) / 1e9)
         points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates)),
-                       "retaken_samples": retaken})
+                       "retaken_samples": retaken, "preempted_samples": kept_preempted})
+    for i in injectors:  # the writing traffics copy or compute 1.0 into every element they wrote
+        if any(max_deviation(array, 1.0) != 0.0 for array in arrays[i]):
+            raise MeasurementError(f"loaded latency: an injector's {traffic} traffic left a wrong value in its "
+                                   "arrays (every element must stay 1.0)")
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
     return tuple(points), definition
 
@@ -126,17 +140,25 @@ def loaded_chase(chase: Callable[[int, int], int], start: int, steps: int, began
     return seconds, end, switches
 
 
-def timed_inject(data: np.ndarray, burst: int, delay: int, stop: int,
-                 deadline: int) -> tuple[int, float, bool, int]:
-    """(bursts read, seconds, whether the deadline rather than the chaser stopped it, involuntary context
+def _fill_ones(arrays: Sequence[np.ndarray]) -> None:
+    """First touch by the injecting thread itself: its arrays' pages come from its node."""
+    for array in arrays:
+        array.fill(1.0)
+
+
+def timed_inject(inject: Callable[..., tuple[int, float]], arrays: Sequence[np.ndarray], burst: int, delay: int,
+                 stop: int, deadline: int, traffic: str) -> tuple[int, float, bool, int]:
+    """(bursts moved, seconds, whether the deadline rather than the chaser stopped it, involuntary context
     switches) of one injector."""
     switches = involuntary_switches()
     began = time.perf_counter()
-    bursts, total = cpu_latency.inject(data, burst, delay, stop, deadline)
+    bursts, total = inject(*arrays, burst, delay, stop, deadline)
     seconds = time.perf_counter() - began
     switches = involuntary_switches() - switches
-    if not total == bursts * burst:  # every element is 1.0: the sum is exact
-        raise MeasurementError(f"loaded latency: the injector summed {total}, expected {bursts * burst}")
+    expected = bursts * burst * cpu_latency.TRAFFIC_STREAMS[traffic] if traffic in cpu_latency.TRAFFIC_STREAMS \
+        else 0
+    if not total == expected:  # every element is 1.0: the sum of what was read is exact
+        raise MeasurementError(f"loaded latency: the injector summed {total}, expected {expected}")
     return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline, switches
 
 
