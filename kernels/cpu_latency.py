@@ -144,10 +144,10 @@ def _sum4(a: np.ndarray, lo: int, hi: int) -> float:
     return total
 
 
-# The traffic an injector's bursts move (Intel MLC's traffic types, its ``-W`` option): reads only, or reads with
-# writes, the writes plain (each line read for ownership, then written back) or non-temporal (streamed to memory,
-# no read). Each is a burst over ``[lo, hi)`` of the injector's three arrays a, b, c (64-byte aligned, every
-# element 1.0): (bytes moved to or from memory per element, elements the position wraps at / len(a)).
+# The traffic an injector's bursts move (as Intel MLC's traffic types, its ``-W`` option; MLC injects reads only
+# unless told otherwise): reads only, or reads with writes, the writes plain (each line read for ownership, then
+# written back) or non-temporal (streamed to memory, no read). Each is a burst over ``[lo, hi)`` of the injector's
+# arrays a, b, c (64-byte aligned, every element 1.0); the positions wrap at len(a) / streams.
 TRAFFIC = {
     "read": "reads of one sequential stream: sum(a)",
     "read4": "reads of four sequential streams side by side (four quarters of a)",
@@ -160,23 +160,28 @@ TRAFFIC_BYTES = {"read": 8, "read4": 32, "copy": 24, "copy_nt": 16, "triad": 32,
 """Bytes each traffic moves to or from memory per burst element (plain stores count their read for ownership and
 their write-back)."""
 TRAFFIC_STREAMS = {"read": 1, "read4": 4}
+TRAFFIC_ARRAYS = {"read": (0,), "read4": (0,), "copy": (0, 2), "copy_nt": (0, 2), "triad": (0, 1, 2),
+                  "triad_nt": (0, 1, 2)}
+"""Which of a, b, c each traffic touches (the others may be empty)."""
 
 
 @functools.cache
-def injector(traffic: str) -> Callable[..., tuple[int, float]]:
-    """The compiled injector of ``traffic`` (``TRAFFIC``): ``inject(a, b, c, burst, delay_ticks, stop_address,
-    deadline_ticks) -> (bursts, sum)`` moves ``burst`` elements per burst (wrapping), spins ``delay_ticks``, until
-    the word at ``stop_address`` is non-zero (the chaser is done) or the time-stamp counter passes
-    ``deadline_ticks``. The sum is of what the reads returned (read traffic; 0 for the others, whose arrays are
-    checked afterwards), so the loads cannot be removed."""
+def injector(traffic: str) -> Callable[..., tuple[int, float, int]]:
+    """The compiled injector of ``traffic`` (``TRAFFIC``): ``inject(a, b, c, burst, delay_ticks, ready_address,
+    stop_address, deadline_ticks) -> (bursts, sum, started_ticks)`` stores 1 at ``ready_address`` (the chaser
+    waits for every injector's word) and moves ``burst`` elements per burst (wrapping), spins
+    ``delay_ticks``, until the word at ``stop_address`` is non-zero (the chaser is done) or the time-stamp counter
+    passes ``deadline_ticks``. The sum is of what the reads returned (read traffic; 0 for the others, whose arrays
+    are checked afterwards), so the loads cannot be removed; ``started_ticks`` is the time stamp of its first burst
+    (a thread started after the chase began did not load all of it)."""
     from . import cpu_stream
 
-    streams = TRAFFIC_STREAMS.get(traffic, 1)
-    writes = {"copy": cpu_stream.copy, "triad": cpu_stream.triad,
-              "copy_nt": cpu_stream.nontemporal_kernel("copy", 8),
-              "triad_nt": cpu_stream.nontemporal_kernel("triad", 8)}.get(traffic)
     if traffic not in TRAFFIC:
         raise ValueError(f"unknown injection traffic {traffic!r}; one of {', '.join(TRAFFIC)}")
+    streams = TRAFFIC_STREAMS.get(traffic, 1)
+    writes = {"copy": cpu_stream.copy, "triad": cpu_stream.triad,  # STREAM's kernels, 8 float64 per NT store
+              "copy_nt": cpu_stream.nontemporal_kernel("copy", 8),
+              "triad_nt": cpu_stream.nontemporal_kernel("triad", 8)}.get(traffic)
 
     if traffic == "read":
         @njit(nogil=True)
@@ -195,11 +200,13 @@ def injector(traffic: str) -> Callable[..., tuple[int, float]]:
             return 0.0
 
     @njit(nogil=True)
-    def inject(a, b, c, burst, delay_ticks, stop_address, deadline_ticks):
+    def inject(a, b, c, burst, delay_ticks, ready_address, stop_address, deadline_ticks):
         total = 0.0
         bursts = 0
         position = 0
         span = a.size // streams
+        started = read_timestamp()
+        _store_release(ready_address, 1)
         while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
             total += burst_of(a, b, c, position, position + burst)
             bursts += 1
@@ -210,9 +217,20 @@ def injector(traffic: str) -> Callable[..., tuple[int, float]]:
                 began = read_timestamp()
                 while read_timestamp() - began < delay_ticks:
                     pass
-        return bursts, total
+        return bursts, total, started
 
     return inject
+
+
+@njit(nogil=True)
+def wait_for_all(address: int, count: int, deadline_ticks: int) -> bool:
+    """Spin until the ``count`` int64 words from ``address`` are all non-zero (every injector has started), or
+    False once the time-stamp counter passes ``deadline_ticks``."""
+    for k in range(count):
+        while _load_acquire(address + 8 * k) == 0:  # type: ignore[call-arg]  # numba stub, see _load_acquire
+            if read_timestamp() > deadline_ticks:
+                return False
+    return True
 
 
 @njit(nogil=True)
