@@ -127,6 +127,11 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
             raise MeasurementError(f"loaded latency: an injector's {traffic} traffic left a wrong value in its "
                                    "arrays (every element must stay 1.0)")
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
+    lost = [p["delay_ticks"] for p in points if p["preempted_samples"] * 2 > launch["repeats"]]
+    if lost:
+        context.warnings.append(f"latency: at injection delays {lost} most loaded samples kept a thread that lost its "
+                                "CPU after every retake: those points measure the machine's other work, not the "
+                                "injection; run again on an idler machine")
     return tuple(points), definition
 
 
