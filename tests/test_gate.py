@@ -229,12 +229,6 @@ def test_a_drop_inside_the_noise_is_inconclusive_and_fails_only_with_strict(tmp_
     row = next(r for r in data["rows"] if r["key"] == "memory.dram")
     assert row["verdict"] == INCONCLUSIVE and data["inconclusive"] and not data["regressed"]
     assert runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--strict"]).exit_code == 1
-    # The planted +20%: a rise (worse, for a latency) beyond the threshold and both runs' noise, not explained by
-    # contention or the clock, and shown as the advisory verdict that fails the strict gate.
-    strict = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--strict", "-f", "json"])
-    latency = {r["key"]: r for r in json.loads(strict.stdout)["rows"]}["latency.dram"]
-    assert strict.exit_code == 1 and latency["change"] == pytest.approx(0.20) and latency["noise"] < 0.05
-    assert latency["verdict"] == INCONCLUSIVE and latency["cause"] == f"unexplained; {ADVISORY}"
     assert "fails only with --strict" in " ".join(runner.invoke(app, ["compare", "a.yaml", "b.yaml"]).stdout.split())
 
 
