@@ -177,6 +177,8 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     text.print(latency_table(data))
     shown = text.export_text()
     assert "load-to-use latency" in shown and "l1" in shown and "core to core" in shown
+    if loaded["injecting_cores"]:
+        assert f"injecting {loaded['traffic']} traffic" in " ".join(shown.split())
 
 
 def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
