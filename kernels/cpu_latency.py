@@ -13,8 +13,9 @@ loop counter, compare and branch run beside the chain), each a plain
 ``mov (%reg), %reg``: numba's ``buf[p]`` would add a wrap-around select (negative index) or a scaled index to
 every step, a cycle or more on the dependent path (``tests/test_latency.py`` checks the assembly).
 
-**Injector** (MLC's loaded latency): reads bursts of a DRAM-sized array, then spins ``delay`` time-stamp ticks,
-until a time-stamp deadline; a larger delay injects less bandwidth.
+**Injector** (MLC's loaded latency): moves bursts of its DRAM-sized arrays (``TRAFFIC``: reads, or reads with
+plain or non-temporal writes), then spins ``delay`` time-stamp ticks, until the chaser's stop flag or a time-stamp
+deadline; a larger delay injects less bandwidth. It says when it runs (a ready word) so the chase can wait for it.
 
 **Ping-pong** (c2clat's method, Erik Rigtorp): two threads on two cores; one stores round ``m`` into line A and
 waits for the other to echo ``m`` into line B. A round trip moves each line between the two cores' caches

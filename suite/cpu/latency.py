@@ -6,9 +6,9 @@ selected CPU, a validated random cycle through each working set's cache lines, c
 ``sample_seconds`` per sample; a warning when the kernel granted the buffer no huge pages.
 
 Loaded latency (Intel MLC's method): the first CPU chases the largest working set while every other selected CPU
-reads its own DRAM-sized array in bursts with ``delay`` time-stamp ticks between them; from the longest delay
-(lightest load) to none (the heaviest), each point keeps the chase's latency and the bandwidth the injectors
-moved. The profile says how many cores injected.
+moves its own DRAM-sized arrays (the catalog's ``traffic``) in bursts with ``delay`` time-stamp ticks between
+them; from the longest delay (lightest load) to none (the heaviest), each point keeps the chase's latency and the
+bandwidth the injectors moved. The profile says how many cores injected, and with which traffic.
 
 Core-to-core (c2clat's method): for each pair of selected CPUs, a round of ping-pong over two cache lines;
 one-way latency = round trip / 2. NUMA: where the selected CPUs span several nodes (sysfs), each node's first
