@@ -13,8 +13,9 @@ loop counter, compare and branch run beside the chain), each a plain
 ``mov (%reg), %reg``: numba's ``buf[p]`` would add a wrap-around select (negative index) or a scaled index to
 every step, a cycle or more on the dependent path (``tests/test_latency.py`` checks the assembly).
 
-**Injector** (MLC's loaded latency): reads bursts of a DRAM-sized array, then spins ``delay`` time-stamp ticks,
-until a time-stamp deadline; a larger delay injects less bandwidth.
+**Injector** (MLC's loaded latency): moves bursts of its DRAM-sized arrays (``TRAFFIC``: reads, or reads with
+plain or non-temporal writes), then spins ``delay`` time-stamp ticks, until the chaser's stop flag or a time-stamp
+deadline; a larger delay injects less bandwidth. It says when it runs (a ready word) so the chase can wait for it.
 
 **Ping-pong** (c2clat's method, Erik Rigtorp): two threads on two cores; one stores round ``m`` into line A and
 waits for the other to echo ``m`` into line B. A round trip moves each line between the two cores' caches
@@ -118,24 +119,107 @@ def _sum(chunk: np.ndarray) -> float:
 
 
 @njit(nogil=True, fastmath=True)
-def inject(data: np.ndarray, burst: int, delay_ticks: int, stop_address: int, deadline_ticks: int) -> tuple[int, float]:
-    """Read ``burst`` elements of ``data`` (wrapping), spin ``delay_ticks``, until the word at ``stop_address``
-    is non-zero (the chaser is done) or the time-stamp counter passes ``deadline_ticks``. Returns (bursts read,
-    their sum: read, so the loads cannot be removed)."""
+def _sum4(a: np.ndarray, lo: int, hi: int) -> float:
+    """The sum of ``a[lo + k * q : hi + k * q]`` for k = 0..3, ``q = a.size // 4``, in one loop: four independent
+    sequential streams in flight side by side."""
+    q = a.size // 4
+    w = a[lo:hi]
+    x = a[lo + q:hi + q]
+    y = a[lo + 2 * q:hi + 2 * q]
+    z = a[lo + 3 * q:hi + 3 * q]
     total = 0.0
-    bursts = 0
-    position = 0
-    while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:  # type: ignore[call-arg]
-        total += _sum(data[position:position + burst])
-        bursts += 1
-        position += burst
-        if position + burst > data.size:
-            position = 0
-        if delay_ticks > 0:
-            began = read_timestamp()
-            while read_timestamp() - began < delay_ticks:
-                pass
-    return bursts, total
+    for i in range(w.size):
+        total += w[i] + x[i] + y[i] + z[i]
+    return total
+
+
+# The traffic an injector's bursts move (as Intel MLC's traffic types, its ``-W`` option; MLC injects reads only
+# unless told otherwise): reads only, or reads with writes, the writes plain (each line read for ownership, then
+# written back) or non-temporal (streamed to memory, no read). Each is a burst over ``[lo, hi)`` of the injector's
+# arrays a, b, c (64-byte aligned, every element 1.0); the positions wrap at len(a) / streams.
+TRAFFIC = {
+    "read": "reads of one sequential stream: sum(a)",
+    "read4": "reads of four sequential streams side by side (four quarters of a)",
+    "copy": "c = a, plain stores: 2 reads (a, c read for ownership) : 1 write",
+    "copy_nt": "c = a, non-temporal stores: 1 read : 1 write",
+    "triad": "a = b + 0 * c, plain stores: 3 reads (b, c, a read for ownership) : 1 write",
+    "triad_nt": "a = b + 0 * c, non-temporal stores: 2 reads : 1 write",
+}
+TRAFFIC_BYTES = {"read": 8, "read4": 32, "copy": 24, "copy_nt": 16, "triad": 32, "triad_nt": 24}
+"""Bytes each traffic moves to or from memory per burst element (plain stores count their read for ownership and
+their write-back)."""
+TRAFFIC_STREAMS = {"read": 1, "read4": 4}
+TRAFFIC_ARRAYS = {"read": (0,), "read4": (0,), "copy": (0, 2), "copy_nt": (0, 2), "triad": (0, 1, 2),
+                  "triad_nt": (0, 1, 2)}
+"""Which of a, b, c each traffic touches (the others may be empty)."""
+
+
+@functools.cache
+def injector(traffic: str) -> Callable[..., tuple[int, float, int]]:
+    """The compiled injector of ``traffic`` (``TRAFFIC``): ``inject(a, b, c, burst, delay_ticks, ready_address,
+    stop_address, deadline_ticks) -> (bursts, sum, started_ticks)`` stores 1 at ``ready_address`` (the chaser
+    waits for every injector's word) and moves ``burst`` elements per burst (wrapping), spins
+    ``delay_ticks``, until the word at ``stop_address`` is non-zero (the chaser is done) or the time-stamp counter
+    passes ``deadline_ticks``. The sum is of what the reads returned (read traffic; 0 for the others, whose arrays
+    are checked afterwards), so the loads cannot be removed; ``started_ticks`` is the time stamp of its first burst
+    (a thread started after the chase began did not load all of it)."""
+    from . import cpu_stream
+
+    if traffic not in TRAFFIC:
+        raise ValueError(f"unknown injection traffic {traffic!r}; one of {', '.join(TRAFFIC)}")
+    streams = TRAFFIC_STREAMS.get(traffic, 1)
+    writes = {"copy": cpu_stream.copy, "triad": cpu_stream.triad,  # STREAM's kernels, 8 float64 per NT store
+              "copy_nt": cpu_stream.nontemporal_kernel("copy", 8),
+              "triad_nt": cpu_stream.nontemporal_kernel("triad", 8)}.get(traffic)
+
+    if traffic == "read":
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            return _sum(a[lo:hi])
+    elif traffic == "read4":
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            return _sum4(a, lo, hi)
+    else:
+        write = writes
+
+        @njit(nogil=True)
+        def burst_of(a, b, c, lo, hi):
+            write(a, b, c, 0.0, lo, hi)
+            return 0.0
+
+    @njit(nogil=True)
+    def inject(a, b, c, burst, delay_ticks, ready_address, stop_address, deadline_ticks):
+        total = 0.0
+        bursts = 0
+        position = 0
+        span = a.size // streams
+        started = read_timestamp()
+        _store_release(ready_address, 1)
+        while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
+            total += burst_of(a, b, c, position, position + burst)
+            bursts += 1
+            position += burst
+            if position + burst > span:
+                position = 0
+            if delay_ticks > 0:
+                began = read_timestamp()
+                while read_timestamp() - began < delay_ticks:
+                    pass
+        return bursts, total, started
+
+    return inject
+
+
+@njit(nogil=True)
+def wait_for_all(address: int, count: int, deadline_ticks: int) -> bool:
+    """Spin until the ``count`` int64 words from ``address`` are all non-zero (every injector has started), or
+    False once the time-stamp counter passes ``deadline_ticks``."""
+    for k in range(count):
+        while _load_acquire(address + 8 * k) == 0:  # type: ignore[call-arg]  # numba stub, see _load_acquire
+            if read_timestamp() > deadline_ticks:
+                return False
+    return True
 
 
 @njit(nogil=True)

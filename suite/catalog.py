@@ -285,8 +285,10 @@ GPU_THROUGHPUT_KERNELS: tuple[Kernel, ...] = (
 # latency_chase: p = *p over a random cycle of cache lines (``unroll`` dependent loads per loop trip), working
 # sets from ``smallest_bytes`` to ``llc_multiple`` x the last-level cache, each power of two times every factor of
 # ``steps`` (below the LLC); ``samples`` of about ``sample_seconds`` each per working set.
-# latency_loaded: the chase over the largest working set while the other cores read bursts of
-# ``burst_elements`` float64 with ``delays_ticks`` time-stamp ticks between bursts (MLC), ``repeats`` per delay.
+# latency_loaded: the chase over the largest working set while the other cores move bursts of ``burst_elements``
+# float64 of ``traffic`` (kernels/cpu_latency.TRAFFIC; triad_nt, 2 reads : 1 non-temporal write, moved the most
+# bytes per second from one Zen 5 core of those tried, every byte of it certain: no read for ownership to assume)
+# with ``delays_ticks`` time-stamp ticks between bursts (MLC), ``repeats`` samples of ``chase_seconds`` per delay.
 # latency_c2c: c2clat's ping-pong, ``rounds`` round trips per sample.
 LATENCY_CU = CudaModule("latency.cu", MappingProxyType({"UNROLL": 8}))
 CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
@@ -296,8 +298,9 @@ CPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
     Kernel("latency_loaded", "cpu", "latency", "dram", "-", "ns", ("latency",), "loaded", reads=1,
            launch=LoadedLaunch(unroll=16, smallest_bytes=4096, llc_multiple=4, steps=(1.0,), quick_steps=(1.0,),
                                sample_seconds=0.002, quick_sample_seconds=0.002, samples=7, quick_samples=5,
-                               burst_elements=4096, min_bytes=64 * 2**20, chase_seconds=0.004,
-                               quick_chase_seconds=0.004, repeats=7, delays_ticks=(20000, 4000, 1500, 600, 200, 0),
+                               traffic="triad_nt", burst_elements=4096, min_bytes=64 * 2**20,
+                               chase_seconds=0.001, quick_chase_seconds=0.001, repeats=7,
+                               delays_ticks=(20000, 4000, 1500, 600, 200, 0),
                                quick_delays_ticks=(10000, 2000, 600, 150, 0))),
     Kernel("latency_c2c", "cpu", "latency", "core", "-", "ns", ("latency",), "pingpong",
            launch=PingPongLaunch(rounds=4000, samples=7, quick_samples=5)),

@@ -132,9 +132,10 @@ class ChaseLaunch(SweepLaunch):
 @dataclass(frozen=True, kw_only=True)
 class LoadedLaunch(ChaseLaunch):
     """The loaded latency (MLC's): the chase over a working set of at least ``min_bytes`` while the other cores
-    read bursts of ``burst_elements`` float64 with ``delays_ticks`` time-stamp ticks between bursts, ``repeats``
-    per delay."""
+    move bursts of ``burst_elements`` float64 of ``traffic`` (kernels/cpu_latency.TRAFFIC) with ``delays_ticks``
+    time-stamp ticks between bursts, ``repeats`` per delay."""
 
+    traffic: str
     burst_elements: int
     min_bytes: int
     chase_seconds: float

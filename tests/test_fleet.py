@@ -311,3 +311,72 @@ def test_files_that_are_not_profiles_are_skipped_with_a_warning(tmp_path):
     assert result.exit_code == 0
     warnings = [line for line in result.stderr.splitlines() if line.startswith("hwbench: warning: skipped")]
     assert len(warnings) == 2 and any("not valid YAML" in line for line in warnings)
+
+
+# Latencies (lower is better) and the instruction peaks (each in its own unit) ---------------------------------
+
+ZEN5 = HERE.parent / "results" / "ci-kvm-amd-epyc-zen5-2c.yaml"
+LATENCY_PLANTS = {2: "dram_latency", 5: "l1_clock", 7: "int8", 9: "faster_dram"}
+
+
+def latency_fleet(tmp_path: Path, n: int, planted: dict[int, str], seed: int = 3) -> Path:
+    """``n`` CPUs from a real Zen 5 profile with latencies and instruction peaks, noise within ±1% on each;
+    plants: "dram_latency" (DRAM +25% at the same clock: more cycles), "l1_clock" (L1 at a 15% lower clock, the
+    same cycles), "int8" (dp_int8 -15% at the same clock) and "faster_dram" (DRAM -25%: better, never flagged)."""
+    base = yaml.load(ZEN5.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    rng = np.random.default_rng(seed)
+    root = tmp_path / "zen5"
+    for index in range(n):
+        data, plant = copy.deepcopy(base), planted.get(index)
+        data["host"] = f"node{index:04d}"
+        for level, entry in data["memory"].items():
+            ns, clock = 1 + rng.uniform(-0.01, 0.01), 1 + rng.uniform(-0.01, 0.01)
+            if (plant, level) == ("dram_latency", "dram"):
+                ns *= 1.25
+            elif (plant, level) == ("faster_dram", "dram"):
+                ns *= 0.75
+            elif (plant, level) == ("l1_clock", "l1"):
+                clock *= 0.85
+                ns /= 0.85
+            entry["latency_ns"] = round(entry["latency_ns"] * ns, 3)
+            entry["latency_clock_mhz"] = round(entry["latency_clock_mhz"] * clock, 1)
+            entry["latency_cycles"] = round(entry["latency_cycles"] * ns * clock, 2)  # ns = cycles / clock
+        for name, entry in data["instruction_peaks"]["peaks"].items():
+            value = (1 + rng.uniform(-0.01, 0.01)) * (0.85 if (plant, name) == ("int8", "dp_int8") else 1)
+            entry["measured"] = round(entry["measured"] * value, 3)
+            entry["op_per_cycle"] = round(entry["op_per_cycle"] * value, 2)
+        path = root / data["host"] / "cpu" / "20261202T084802Z.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=110))
+    return root
+
+
+def test_a_latency_above_the_median_and_a_low_instruction_peak_are_flagged_with_their_cause(tmp_path):
+    members, skipped = load_fleet([latency_fleet(tmp_path, 12, LATENCY_PLANTS)], workers=1)
+    report = fleet_report(members)
+    assert skipped == [] and report.groups[0].judged
+    found = {(f.host, f.ceiling): f for f in report.flags}
+    assert set(found) == {("node0002", "latency.dram"), ("node0005", "latency.l1"), ("node0007", "instruction.dp_int8")}
+    dram = found["node0002", "latency.dram"]
+    assert dram.unit == "ns" and dram.direction == -1 and dram.change == pytest.approx(0.25, abs=0.03)
+    assert dram.cause.startswith("latency above the model's median: not the clock (cycles +2")
+    assert found["node0005", "latency.l1"].cause.startswith("latency above the model's median: throttling (clock -1")
+    int8 = found["node0007", "instruction.dp_int8"]
+    assert int8.unit == "GOP/s" and int8.direction == 1 and int8.change == pytest.approx(-0.15, abs=0.03)
+    assert int8.cause.startswith("not the clock (OP/cycle -1")
+    # every device reads the latencies in ns and each peak in its own unit
+    readings = members[0].readings
+    assert {key: readings[key].unit for key in ("latency.dram", "instruction.dp_bf16", "instruction.dp_int8")} == \
+        {"latency.dram": "ns", "instruction.dp_bf16": "GFLOP/s", "instruction.dp_int8": "GOP/s"}
+    assert "or a latency as far above it" in to_markdown(report)
+    assert [f["direction"] for f in json.loads(to_json(report))["flags"]] == [-1, -1, 1]
+
+
+def test_a_figure_in_two_units_is_never_judged_as_one():
+    def device(host: str, value: float, unit: str) -> Member:
+        return Member(host, "cpu", "X", "cpu", 2, f"{host}.yaml", "2026-12-02T00:00:00Z", False,
+                      {"instruction.dp_int8": Reading(value, unit, 3800.0, value / 3800.0)})
+
+    fleet = [device(f"n{i}", 1900.0, "GOP/s") for i in range(5)] + [device("odd", 900.0, "GFLOP/s")]
+    report = fleet_report(fleet)
+    assert report.flags == [] and any("instruction.dp_int8 is in GFLOP/s and GOP/s" in n for n in report.notes)

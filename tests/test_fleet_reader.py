@@ -35,7 +35,7 @@ from hwbench.profile.subset import (
     required_top_level,
 )
 from hwbench.record import NODE_LABEL_VARIABLE, Host
-from hwbench.tools.compare import ceilings_of
+from hwbench.tools.figures import fleet_figures_of
 from hwbench.tools.fleet import fleet_report
 from hwbench.tools.fleet_load import FLEET_KEYS, member_from_data, member_of, read_member, read_member_full
 
@@ -76,10 +76,11 @@ def test_real_profiles_read_the_fast_way_give_the_same_member(path):
     # the fast way was taken: the text is in the layout the pruner vouches for, and it ends with the warnings
     _, top = prune_text(path.read_text(), FLEET_KEYS)
     assert top[-1] == LAST_KEY and set(required_top_level()) <= set(top)
-    # fleet compares the ceilings compare compares
-    ceilings = ceilings_of(Profile.load(path))
-    assert set(full.readings) == set(ceilings)
-    assert all(full.readings[key].value == ceilings[key].value for key in ceilings)
+    # fleet compares the figures compare gates on (all but the CPU quota), in the same unit and direction
+    figures = fleet_figures_of(Profile.load(path))
+    assert set(full.readings) == set(figures)
+    assert all((full.readings[key].value, full.readings[key].unit, full.readings[key].direction)
+               == (figures[key].value, figures[key].unit, figures[key].direction) for key in figures)
 
 
 def test_the_fast_way_never_calls_the_full_loader_on_a_good_file(no_fallback):

@@ -31,6 +31,7 @@ from hwbench.profile import json_schema
 from hwbench.profile.levels import plateau_noise
 from hwbench.stats import KernelResult, RateSummary, result_noise, uncontended_samples
 from hwbench.tools.compare import (
+    ADVISORY,
     IMPROVED,
     INCONCLUSIVE,
     REGRESSED,
@@ -374,6 +375,12 @@ def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp
     assert rows["instruction.dp_int8"]["verdict"] == INCONCLUSIVE and rows["instruction.dp_int8"]["unit"] == "GOP/s"
     assert rows["instruction.dp_int8"]["cause"].startswith("per-cycle") and "--strict" in rows["latency.dram"]["cause"]
     assert runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--strict"]).exit_code == 1
+    # The planted +20%: a rise (worse, for a latency) beyond the threshold and both runs' noise, not explained by
+    # contention or the clock, and shown as the advisory verdict that fails the strict gate.
+    strict = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--strict", "-f", "json"])
+    latency = {r["key"]: r for r in json.loads(strict.stdout)["rows"]}["latency.dram"]
+    assert strict.exit_code == 1 and latency["change"] == pytest.approx(0.20) and latency["noise"] < 0.05
+    assert latency["verdict"] == INCONCLUSIVE and latency["cause"] == f"unexplained; {ADVISORY}"
     same = runner.invoke(app, ["compare", "a.yaml", "a.yaml", "-f", "json"])
     assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
         r["key"] for r in json.loads(same.stdout)["rows"]}

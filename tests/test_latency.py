@@ -167,6 +167,8 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     if loaded["injecting_cores"]:
         assert len(loaded["points"]) == len(small_latency[1].launch.quick_delays_ticks) >= 5
         assert loaded["points"][-1]["delay_ticks"] == 0 and all(p["injected_gbps"] > 0 for p in loaded["points"])
+        assert loaded["traffic"] == small_latency[1].launch.traffic and loaded["traffic_rule"]
+        assert all(0 <= p["preempted_samples"] <= p["retaken_samples"] + len(p["samples_ns"]) for p in loaded["points"])
         c2c = section["core_to_core"]
         assert len(c2c["matrix_ns"]) == len(c2c["cpus"]) and c2c["matrix_ns"][0][1] > 0
     assert section["definition"]["huge_pages"]["advised"] in (True, False)
@@ -175,6 +177,8 @@ def test_cpu_latency_run_into_a_valid_profile(small_latency):
     text.print(latency_table(data))
     shown = text.export_text()
     assert "load-to-use latency" in shown and "l1" in shown and "core to core" in shown
+    if loaded["injecting_cores"]:
+        assert f"injecting {loaded['traffic']} traffic" in " ".join(shown.split())
 
 
 def test_corrupted_chain_is_an_error(small_latency, monkeypatch):
@@ -240,3 +244,28 @@ def test_numa_matrix_measured_on_a_stand_in_two_node_topology(small_latency, mon
     numa = data["latency"]["numa"]
     assert numa["nodes"] == 2 and numa["cpus"] == {"0": first, "1": second}
     assert all(numa["matrix_ns"][a][b] > 0 for a in ("0", "1") for b in ("0", "1"))
+
+
+@pytest.mark.parametrize("traffic", sorted(cpu_latency.TRAFFIC))
+def test_every_injection_traffic_moves_bursts_and_leaves_its_arrays_intact(traffic):
+    """Each injector says it runs, moves bursts until its deadline (the chaser's stop flag never set), wrapping
+    around arrays of one burst per stream, returns the exact sum of what it read (read traffics) and leaves every
+    element 1.0 (writing traffics copy or compute 1.0). Nothing here depends on how fast it ran."""
+    from hwbench.kernels.cpu_stream import aligned_empty
+
+    burst, streams = 4096, cpu_latency.TRAFFIC_STREAMS.get(traffic, 1)
+    arrays = [aligned_empty(burst * streams if k in cpu_latency.TRAFFIC_ARRAYS[traffic] else 0) for k in range(3)]
+    for array in arrays:
+        array.fill(1.0)
+    stop, ready = np.zeros(8, dtype=np.int64), np.zeros(8, dtype=np.int64)
+    inject = cpu_latency.injector(traffic)
+    assert inject(*arrays, burst, 0, int(ready.ctypes.data), int(stop.ctypes.data), 0)[0] == 0  # past its deadline
+    ready[0] = 0
+    began = cpu_latency.read_timestamp_now()
+    deadline = began + 10_000_000
+    bursts, total, started = inject(*arrays, burst, 0, int(ready.ctypes.data), int(stop.ctypes.data), deadline)
+    assert began <= started < deadline and ready[0] == 1 and bursts >= 1
+    assert total == (bursts * burst * streams if traffic in cpu_latency.TRAFFIC_STREAMS else 0)
+    assert all(np.all(array == 1.0) for array in arrays)
+    with pytest.raises(ValueError, match="unknown injection traffic"):
+        cpu_latency.injector("write_only")

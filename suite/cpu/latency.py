@@ -6,9 +6,9 @@ selected CPU, a validated random cycle through each working set's cache lines, c
 ``sample_seconds`` per sample; a warning when the kernel granted the buffer no huge pages.
 
 Loaded latency (Intel MLC's method): the first CPU chases the largest working set while every other selected CPU
-reads its own DRAM-sized array in bursts with ``delay`` time-stamp ticks between them; from the longest delay
-(lightest load) to none (the heaviest), each point keeps the chase's latency and the bandwidth the injectors
-moved. The profile says how many cores injected.
+moves its own DRAM-sized arrays (the catalog's ``traffic``) in bursts with ``delay`` time-stamp ticks between
+them; from the longest delay (lightest load) to none (the heaviest), each point keeps the chase's latency and the
+bandwidth the injectors moved. The profile says how many cores injected, and with which traffic.
 
 Core-to-core (c2clat's method): for each pair of selected CPUs, a round of ping-pong over two cache lines;
 one-way latency = round trip / 2. NUMA: where the selected CPUs span several nodes (sysfs), each node's first
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from ..errors import MeasurementError, UsageError
 from ..kernel_spec import ChaseLaunch, LoadedLaunch, PingPongLaunch
 from ..kernels import cpu_latency
 from ..kernels.cpu_llvm import CLOCK_SUPPORTED
+from ..kernels.cpu_stream import aligned_empty, max_deviation
 from ..record import LatencyPoint, LatencyRecord
 from ..stats import RepetitionPolicy
 from .chase import SEED, Chain, HugeBuffer, idle, measure_point, sweep_sizes, timed_chase, top_working_set
@@ -38,8 +40,10 @@ from .clock import calibrate_timestamp_hz
 from .family import CpuContext, CpuFamily, CpuFamilyResult
 
 SYSFS_NODES = Path("/sys/devices/system/node")
-LEAD_SECONDS = 0.002  # the injectors start this long before the chase
-MAX_RETAKES = 3  # per loaded-latency point: samples in which a thread was preempted are taken again
+LEAD_SECONDS = 0.002  # the chase starts this long after every injector has started
+RETAKES_PER_SAMPLE = 3  # per loaded-latency point, repeats x this: samples in which a thread was preempted are
+# taken again; on a shared machine most 4 ms samples of a niced run lose a CPU, so a budget of a few per point
+# left points whose median was a preempted chase (2-7x the idle latency with the injector idle)
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 INJECT_LIMIT_SECONDS = 10.0  # an injector stops by itself after this (a chaser descheduled for that long)
 PING_DEADLINE_SECONDS = 2.0  # a ping-pong sample longer than this has lost its partner (preempted): error
@@ -55,54 +59,77 @@ def loaded_injection(context: CpuContext, kernel: Kernel, chain: Chain,
     definition = {"injecting_cores": len(injectors), "chasing_cpu": context.cpus[0],
                   "injecting_cpus": [context.cpus[i] for i in injectors], "working_set_bytes": chain.n * 64,
                   "burst_bytes": launch.burst_elements * 8,
-                  "method": "Intel MLC's loaded latency: the chase on one core while the others read their own "
-                            "DRAM-sized arrays in bursts with a delay between bursts (time-stamp ticks); "
-                            "lightest load first; a sample in which the chasing or an injecting thread lost its "
-                            f"CPU (getrusage involuntary context switches) is taken again, up to {MAX_RETAKES} "
-                            "times per point (retaken_samples)"}
+                  "method": "Intel MLC's loaded latency: the chase on one core while the others move their own "
+                            "DRAM-sized arrays (traffic) in bursts with a delay between bursts (time-stamp ticks); "
+                            "lightest load first; the chase starts when every injector runs, plus a lead of "
+                            f"{LEAD_SECONDS * 1e3:g} ms; a sample in which the chasing or an injecting thread lost "
+                            "its CPU (getrusage involuntary context switches) is taken again, up to "
+                            f"{RETAKES_PER_SAMPLE} times the repeats per point "
+                            "(retaken_samples); preempted_samples: those kept after that budget"}
     if not injectors:
         definition["note"] = "one selected CPU: no core to inject from, so no loaded-latency curve"
         return (), definition
     tsc_hz = calibrate_timestamp_hz(0.02)
     cpu_latency.read_timestamp_now()  # compile outside the measurement
-    elements = max(launch.min_bytes, chain.n * 64) // 8
-    arrays = [np.empty(elements if i in injectors else 0) for i in range(len(context.cpus))]
-    context.pool.run([partial(np.ndarray.fill, arrays[i], 1.0) for i in range(len(context.cpus))])
+    traffic, burst = launch.traffic, launch.burst_elements
+    inject = cpu_latency.injector(traffic)
+    definition["traffic"] = traffic
+    definition["traffic_rule"] = cpu_latency.TRAFFIC[traffic]
+    definition["bytes_per_element"] = cpu_latency.TRAFFIC_BYTES[traffic]
+    # Each injector's footprint: the chase's working set shared out (so the injectors' arrays together are as large,
+    # 4x the LLC), at least min_bytes, split over the arrays its traffic touches; whole bursts of four streams.
+    used = cpu_latency.TRAFFIC_ARRAYS[traffic]
+    footprint = max(launch.min_bytes, chain.n * 64 // len(injectors))
+    elements = footprint // 8 // len(used) // (4 * burst) * (4 * burst)
+    arrays = {i: [aligned_empty(elements if k in used else 0) for k in range(3)] for i in injectors}
+    context.pool.run([partial(_fill_ones, arrays.get(i, [])) for i in range(len(context.cpus))])
     flag = np.ones(8, dtype=np.int64)  # compile outside the measurement (stops at once)
-    cpu_latency.inject(arrays[injectors[0]][:launch.burst_elements * 2], launch.burst_elements, 1,
-                       int(flag.ctypes.data), 0)
+    inject(*arrays[injectors[0]], burst, 1, int(flag.ctypes.data) + 8, int(flag.ctypes.data), 0)
+    cpu_latency.wait_for_all(int(flag.ctypes.data), 1, 0)
     cpu_latency.wait_until(0)
     cpu_latency.signal(int(flag.ctypes.data))
     chase_seconds = launch.quick_chase_seconds if quick else launch.chase_seconds
     steps = cpu_latency.round_steps(int(chase_seconds / (idle_ns * 1e-9)), chain.unroll)
-    points = []
+    points: list[dict[str, Any]] = []
     for delay in launch.quick_delays_ticks if quick else launch.delays_ticks:
         samples: list[float] = []
         rates: list[float] = []
-        retaken = 0
+        retaken = kept_preempted = 0
         while len(samples) < launch.repeats:
             stop = np.zeros(8, dtype=np.int64)
-            began = cpu_latency.read_timestamp_now() + int(LEAD_SECONDS * tsc_hz)  # injectors first, then the chase
-            deadline = began + int(INJECT_LIMIT_SECONDS * tsc_hz)
-            tasks: list[Callable[[], object]] = [partial(loaded_chase, chain.chase, chain.position, steps, began, stop)]
-            tasks += [partial(timed_inject, arrays[i], launch.burst_elements, delay, int(stop.ctypes.data),
-                              deadline) for i in injectors]
+            ready = np.zeros(len(injectors), dtype=np.int64)  # each injector's word: 1 once it runs
+            deadline = cpu_latency.read_timestamp_now() + int(INJECT_LIMIT_SECONDS * tsc_hz)
+            tasks: list[Callable[[], object]] = [partial(
+                loaded_chase, chain.chase, chain.position, steps, ready, int(LEAD_SECONDS * tsc_hz), deadline, stop)]
+            tasks += [partial(timed_inject, inject, arrays[i], burst, delay, int(ready.ctypes.data) + 8 * k,
+                              int(stop.ctypes.data), deadline, traffic) for k, i in enumerate(injectors)]
             _, results = context.pool.run(tasks)
-            seconds, end, chaser_switches = results[0]
+            seconds, end, chaser_switches, all_started = results[0]
             chain.advance(end, steps)
-            if any(r[2] for r in results[1:]):
-                raise MeasurementError(f"loaded latency: the chase outlasted the injectors' limit "
-                                       f"({INJECT_LIMIT_SECONDS:g} s) at delay {delay}: the chasing thread was "
-                                       "descheduled for seconds; run again on an idler machine")
-            preempted = chaser_switches + sum(r[3] for r in results[1:])
-            if preempted and retaken < MAX_RETAKES:  # a thread lost its core mid-sample: not a loaded chase
+            if not all_started or any(r[2] for r in results[1:]):
+                raise MeasurementError(f"loaded latency: an injector did not start, or the chase outlasted the "
+                                       f"injectors' limit ({INJECT_LIMIT_SECONDS:g} s), at delay {delay}: a thread "
+                                       "was descheduled for seconds; run again on an idler machine")
+            preempted = chaser_switches + sum(r[3] for r in results[1:])  # a thread lost its CPU mid-sample
+            if preempted and retaken < RETAKES_PER_SAMPLE * launch.repeats:  # not a loaded chase: again
                 retaken += 1
                 continue
+            kept_preempted += bool(preempted)
             samples.append(seconds / steps * 1e9)
-            rates.append(sum(r[0] * launch.burst_elements * 8 / r[1] for r in results[1:]) / 1e9)
+            moved = burst * cpu_latency.TRAFFIC_BYTES[traffic]  # bytes per burst, to or from memory
+            rates.append(sum(r[0] * moved / r[1] for r in results[1:]) / 1e9)
         points.append({"delay_ticks": delay, "samples_ns": samples, "injected_gbps": float(np.median(rates)),
-                       "retaken_samples": retaken})
+                       "retaken_samples": retaken, "preempted_samples": kept_preempted})
+    for i in injectors:  # the writing traffics copy or compute 1.0 into every element they wrote
+        if any(max_deviation(array, 1.0) != 0.0 for array in arrays[i]):
+            raise MeasurementError(f"loaded latency: an injector's {traffic} traffic left a wrong value in its "
+                                   "arrays (every element must stay 1.0)")
     definition["tsc_mhz"] = round(tsc_hz / 1e6, 1)
+    lost = [p["delay_ticks"] for p in points if p["preempted_samples"] * 2 > launch.repeats]
+    if lost:
+        context.warnings.append(f"latency: at injection delays {lost} most loaded samples kept a thread that lost its "
+                                "CPU after every retake: those points measure the machine's other work, not the "
+                                "injection; run again on an idler machine")
     return tuple(points), definition
 
 
@@ -111,30 +138,40 @@ def involuntary_switches() -> int:
     return resource.getrusage(RUSAGE_THREAD).ru_nivcsw if RUSAGE_THREAD is not None else 0
 
 
-def loaded_chase(chase: Callable[[int, int], int], start: int, steps: int, began: int,
-                 stop: np.ndarray) -> tuple[float, int, int]:
-    """The chaser of a loaded-latency sample: wait for the injectors' lead, chase, then tell them to stop.
-    Returns (seconds, end address, involuntary context switches during the chase)."""
-    cpu_latency.wait_until(began)
+def loaded_chase(chase: Callable[[int, int], int], start: int, steps: int, ready: np.ndarray, lead_ticks: int,
+                 deadline: int, stop: np.ndarray) -> tuple[float, int, int, bool]:
+    """The chaser of a loaded-latency sample: wait until every injector has started (its word in ``ready``), then
+    ``lead_ticks`` more (they reach their rate), chase, then tell them to stop. Returns (seconds, end address,
+    involuntary context switches during the chase, whether every injector started before ``deadline``)."""
+    started = cpu_latency.wait_for_all(int(ready.ctypes.data), ready.size, deadline)
+    cpu_latency.wait_until(cpu_latency.read_timestamp_now() + lead_ticks)
     switches = involuntary_switches()
     seconds, end = timed_chase(chase, start, steps)
     switches = involuntary_switches() - switches
     cpu_latency.signal(int(stop.ctypes.data))
-    return seconds, end, switches
+    return seconds, end, switches, started
 
 
-def timed_inject(data: np.ndarray, burst: int, delay: int, stop: int,
-                 deadline: int) -> tuple[int, float, bool, int]:
-    """(bursts read, seconds, whether the deadline rather than the chaser stopped it, involuntary context
-    switches) of one injector."""
+def _fill_ones(arrays: Sequence[np.ndarray]) -> None:
+    """First touch by the injecting thread itself: its arrays' pages come from its node."""
+    for array in arrays:
+        array.fill(1.0)
+
+
+def timed_inject(inject: Callable[..., tuple[int, float, int]], arrays: Sequence[np.ndarray], burst: int,
+                 delay: int, ready: int, stop: int, deadline: int, traffic: str) -> tuple[int, float, bool, int, int]:
+    """(bursts moved, seconds, whether the deadline rather than the chaser stopped it, involuntary context
+    switches, the time stamp of its first burst) of one injector."""
     switches = involuntary_switches()
     began = time.perf_counter()
-    bursts, total = cpu_latency.inject(data, burst, delay, stop, deadline)
+    bursts, total, started = inject(*arrays, burst, delay, ready, stop, deadline)
     seconds = time.perf_counter() - began
     switches = involuntary_switches() - switches
-    if not total == bursts * burst:  # every element is 1.0: the sum is exact
-        raise MeasurementError(f"loaded latency: the injector summed {total}, expected {bursts * burst}")
-    return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline, switches
+    expected = bursts * burst * cpu_latency.TRAFFIC_STREAMS[traffic] if traffic in cpu_latency.TRAFFIC_STREAMS \
+        else 0
+    if not total == expected:  # every element is 1.0: the sum of what was read is exact
+        raise MeasurementError(f"loaded latency: the injector summed {total}, expected {expected}")
+    return bursts, seconds, cpu_latency.read_timestamp_now() >= deadline, switches, started
 
 
 def ping_pong(context: CpuContext, first: int, second: int, rounds: int, samples: int, tsc_hz: float) -> list[float]:

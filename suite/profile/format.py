@@ -52,8 +52,10 @@ def _inline_scalar_refs(node: Any, defs: dict[str, Any]) -> Any:
     definition itself: the same rules, without a reference lookup for each of thousands of numbers."""
     if isinstance(node, dict):
         ref = node.get("$ref", "")
-        if len(node) == 1 and ref.startswith("#/$defs/") and "$ref" not in json.dumps(defs[ref[8:]]):
-            return defs[ref[8:]]
+        annotations = {key: value for key, value in node.items() if key in ("description", "title", "$comment")}
+        if len(node) == 1 + len(annotations) and ref.startswith("#/$defs/") and \
+                "$ref" not in json.dumps(defs[ref[8:]]):  # annotations beside a $ref change no verdict
+            return {**defs[ref[8:]], **annotations}
         return {key: _inline_scalar_refs(value, defs) for key, value in node.items()}
     if isinstance(node, list):
         return [_inline_scalar_refs(value, defs) for value in node]

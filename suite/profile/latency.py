@@ -164,7 +164,8 @@ def loaded_section(run: LatencyRecord) -> dict[str, Any] | None:
                                   "latency_ns": rounded(statistics.median(point["samples_ns"]), 3)}
         points.append({"delay_ticks": point["delay_ticks"], "injected_gbps": rounded(point["injected_gbps"], 2),
                        **figure, "of_idle": rounded(figure["latency_ns"] / idle["median_ns"], 3) if idle else None,
-                       "retaken_samples": point.get("retaken_samples", 0)})
+                       "retaken_samples": point.get("retaken_samples", 0),
+                       "preempted_samples": point.get("preempted_samples", 0)})
     return {**definition, "idle": idle, "points": points}
 
 

@@ -1,8 +1,9 @@
 """The figures of a profile that the compare gate reads: each with its unit, noise, direction and the run's
 own evidence (see ``compare`` for the verdict).
 
-A row source turns a profile's data into ``Ceiling`` figures. ``CEILING_SOURCES`` are the ceilings (what
-'hwbench fleet' reads too); ``ROW_SOURCES`` adds the run's own figures (the CPU quota). To gate another kind of
+A row source turns a profile's data into ``Ceiling`` figures. ``CEILING_SOURCES`` are the ceilings;
+``FLEET_SOURCES`` (what 'hwbench fleet' reads) adds the latencies and the instruction peaks; ``ROW_SOURCES`` adds
+the run's own figures (the CPU quota). To gate another kind of
 figure, add a source that yields it with its direction (-1 where lower is better, e.g. a latency): the verdict
 and the causes read nothing else.
 """
@@ -142,15 +143,23 @@ def instruction_rows(data: ProfileMapping) -> Iterable[Ceiling]:
 
 
 RowSource = Callable[[ProfileMapping], Iterable[Ceiling]]
-# The ceilings of a profile (what 'hwbench fleet' reads too), then the run's own figures: the latencies, the
-# instruction peaks and the CPU quota (compare and history gate on them; fleet does not read them yet).
+# The ceilings of a profile, then the run's own figures: the latencies, the instruction peaks and the CPU quota
+# (compare and history gate on them all). 'hwbench fleet' reads FLEET_SOURCES: every one but the CPU quota (a
+# property of the run's cgroup, not of the device).
 CEILING_SOURCES: tuple[RowSource, ...] = (compute_rows, memory_rows, clock_rows, sustained_rows)
-ROW_SOURCES: tuple[RowSource, ...] = (*CEILING_SOURCES, latency_rows, instruction_rows, quota_rows)
+FLEET_SOURCES: tuple[RowSource, ...] = (*CEILING_SOURCES, latency_rows, instruction_rows)
+ROW_SOURCES: tuple[RowSource, ...] = (*FLEET_SOURCES, quota_rows)
 
 
 def ceilings_of(profile: Profile) -> dict[str, Ceiling]:
     """Every ceiling of a profile that two runs can be compared on, keyed like the profile's YAML."""
     return {c.key: c for source in CEILING_SOURCES for c in source(profile.data)}
+
+
+def fleet_figures_of(profile: Profile) -> dict[str, Ceiling]:
+    """The figures 'hwbench fleet' compares across devices (``FLEET_SOURCES``; ``fleet_load`` reads them from the
+    profile's text and a test keeps the two in step)."""
+    return {c.key: c for source in FLEET_SOURCES for c in source(profile.data)}
 
 
 def figures_of(profile: Profile) -> dict[str, Ceiling]:

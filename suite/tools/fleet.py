@@ -5,18 +5,22 @@
 measuring threads, since ceilings scale with it) and compares every device's ceilings with its group.
 
 The rule mirrors ``hwbench compare``'s "threshold and noise": a ceiling is flagged when it lies below the
-group's median by more than the threshold (relative, 5% by default) *and* by more than k = 3 robust
-standard deviations of the group. The robust standard deviation is the median absolute deviation scaled
-by 1.4826, which estimates the standard deviation of normally distributed values while ignoring the
-outliers it is meant to find (Hampel 1974; Leys, Ley, Klein, Bernard and Licata 2013, "Detecting outliers:
-do not use standard deviation around the mean, use absolute deviation around the median", J. Exp. Soc.
-Psychol. 49(4); they recommend k = 2.5 to 3, and 3 keeps a 10,000-device fleet nearly free of false flags).
+group's median by more than the threshold (relative, 5% by default) *and* by more than k = 3 robust standard
+deviations of the group; a latency (``latency.<level>``, ns, lower is better) when it lies that far *above* it.
+The instruction peaks (``instruction.<kernel>``) are ceilings in their own unit, GFLOP/s or GOP/s: each kernel
+is its own figure, and a figure whose unit differs between devices is not judged. The robust standard deviation
+is the median absolute deviation scaled by 1.4826, which estimates the standard deviation of normally
+distributed values while ignoring the outliers it is meant to find (Hampel 1974; Leys, Ley, Klein, Bernard and
+Licata 2013, "Detecting outliers: do not use standard deviation around the mean, use absolute deviation around
+the median", J. Exp. Soc. Psychol. 49(4); they recommend k = 2.5 to 3, and 3 keeps a 10,000-device fleet nearly
+free of false flags).
 A group of fewer than ``MIN_GROUP`` devices has no robust median and is not judged.
 
-Every flag gets its cause, as ``compare`` does: FLOP/s = units x clock x FLOP per cycle, so the drop is
-split into the clock change and the per-cycle change relative to the group's median clock and median
-per-cycle figure of that ceiling (bytes per cycle for memory levels that record a clock). For GPUs the
-NVML clock-event reasons recorded with the kernel (``details.telemetry.clock_event_reasons``) are named.
+Every flag gets its cause, as ``compare`` does: FLOP/s = units x clock x FLOP per cycle, so the drop is split
+into the clock change and the per-cycle change relative to the group's median clock and median per-cycle figure
+of that ceiling (bytes per cycle for memory levels that record a clock, OP per cycle for the integer peaks). A
+latency is ns = cycles / clock: its rise is split into a clock drop and a rise in cycles. For GPUs the NVML
+clock-event reasons recorded with the kernel (``details.telemetry.clock_event_reasons``) are named.
 
 Nothing here prints: ``load_fleet`` (``fleet_load``) reads the files, ``fleet_report`` returns a
 ``FleetReport``, and the exporters at the bottom turn it into rich tables, markdown, JSON or the Prometheus
@@ -56,9 +60,10 @@ class Flag:
     unit: str
     value: float
     median: float
-    change: float  # relative to the group median (negative: slower)
+    change: float  # relative to the group median (negative: lower, which is slower for a ceiling)
     noise: float  # k x scaled MAD, relative to the median
     cause: str
+    direction: int = 1  # +1: a ceiling (flagged below the median); -1: a latency (flagged above it)
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,17 @@ def explain(key: str, reading: Reading, peers: list[Reading], threshold: float) 
     at least half the threshold and by more than the per-cycle figure."""
     clock = _relative(reading.clock_mhz, _median_of(peers, "clock_mhz"))
     per_cycle = _relative(reading.per_cycle, _median_of(peers, "per_cycle"))
-    label = "bytes/cycle" if key.startswith("memory.") else "FLOP/cycle"
-    if key == "clock":
+    label = "bytes/cycle" if key.startswith("memory.") else "OP/cycle" if reading.unit == "GOP/s" else "FLOP/cycle"
+    if reading.direction < 0:  # a latency: (1 + change) = (1 + cycles change) / (1 + clock change)
+        rise = "latency above the model's median"
+        if clock is not None and clock <= -threshold / 2 and (per_cycle is None or -clock >= per_cycle):
+            cause = f"{rise}: throttling (clock {clock:+.1%})"
+        elif per_cycle is not None:
+            cause = f"{rise}: not the clock (cycles {per_cycle:+.1%}" + \
+                (f", clock {clock:+.1%})" if clock is not None else ")")
+        else:
+            cause = f"{rise}: not split, no clock was recorded with it"
+    elif key == "clock":
         cause = f"throttling (clock {clock:+.1%})" if clock is not None else ""
     elif clock is not None and clock <= -threshold / 2 and (per_cycle is None or clock <= per_cycle):
         cause = f"throttling (clock {clock:+.1%})"
@@ -147,8 +161,8 @@ def latest_per_device(members: Iterable[Member]) -> tuple[list[Member], int]:
 
 def fleet_report(members: Iterable[Member | Profile], threshold: float = DEFAULT_THRESHOLD,
                  k: float = K_MAD) -> FleetReport:
-    """Group the devices, take each ceiling's median and robust sigma, and flag what lies below the median
-    by more than ``threshold`` and more than ``k`` robust sigmas."""
+    """Group the devices, take each figure's median and robust sigma, and flag a ceiling that lies below the
+    median (a latency: above it) by more than ``threshold`` and more than ``k`` robust sigmas."""
     reduced = [m if isinstance(m, Member) else member_of(m) for m in members]
     devices, older = latest_per_device(reduced)
     notes = [f"{older} older profile(s) of the same devices set aside: the newest run of each device counts"] \
@@ -170,12 +184,19 @@ def fleet_report(members: Iterable[Member | Profile], threshold: float = DEFAULT
             medians[key], sigmas[key] = median, sigma
             if not judged or len(values) < MIN_GROUP or median <= 0:
                 continue
+            units = sorted({r.unit for r in peers})
+            if len(units) > 1:  # never one median over two units (a GFLOP/s and a GOP/s figure)
+                notes.append(f"{_name(kind, model, threads)}: {key} is in {' and '.join(units)} on different "
+                             "devices: not judged")
+                continue
             noise = k * sigma / median
             for member, reading in zip(present, peers):
                 change = (reading.value - median) / median
-                if -change > threshold and -change > noise:
+                worse = -change * reading.direction  # how far in the bad direction: below, or above for a latency
+                if worse > threshold and worse > noise:
                     flags.append(Flag(member.host, member.device, model, threads, member.source, key, reading.unit,
-                                      reading.value, median, change, noise, explain(key, reading, peers, threshold)))
+                                      reading.value, median, change, noise, explain(key, reading, peers, threshold),
+                                      reading.direction))
                     flagged_hosts.add((member.host, member.device))
         if not judged:
             notes.append(f"{_name(kind, model, threads)}: {len(members_of_group)} device(s), fewer than "
@@ -240,9 +261,10 @@ def rich_tables(report: FleetReport) -> list:
 def summary_line(report: FleetReport) -> str:
     devices = sorted({(f.host, f.device, f.threads or 0) for f in report.flags})
     rule = f"more than {report.threshold:.0%} and {report.k:g} x MAD x {MAD_SCALE} below the model's median"
+    latency = "a latency as far above it"
     if devices:
-        return f"FLAGGED: {len(devices)} of {len(report.devices)} devices have a ceiling {rule}"
-    return f"fleet clean: none of {len(report.devices)} devices has a ceiling {rule}"
+        return f"FLAGGED: {len(devices)} of {len(report.devices)} devices have a ceiling {rule} or {latency}"
+    return f"fleet clean: none of {len(report.devices)} devices has a ceiling {rule} or {latency}"
 
 
 def to_markdown(report: FleetReport) -> str:
@@ -266,7 +288,9 @@ def to_markdown(report: FleetReport) -> str:
 def to_json(report: FleetReport) -> str:
     data = {
         "threshold": report.threshold, "k": report.k, "mad_scale": MAD_SCALE,
-        "rule": "flag when (median - value) / median > threshold and median - value > k x 1.4826 x MAD",
+        "rule": "flag when (median - value) / median > threshold and median - value > k x 1.4826 x MAD; a "
+                "latency (direction -1) when (value - median) / median > threshold and value - median > "
+                "k x 1.4826 x MAD",
         "flagged": report.flagged, "devices": len(report.devices),
         "groups": [asdict(group) for group in report.groups],
         "flags": [asdict(flag) for flag in report.flags], "notes": report.notes,
@@ -316,7 +340,8 @@ def to_prometheus(report: FleetReport) -> str:
             labels = _labels(model=g.model, kind=g.kind, threads=str(g.threads or ""), ceiling=key,
                              unit=units.get(key, ""))
             median.append(f"hwbench_fleet_median{labels} {_number(value)}")
-    rule = f"below the model's median by more than {report.threshold:.0%} and {report.k:g} x 1.4826 x MAD"
+    rule = (f"below the model's median (a latency: above it) by more than {report.threshold:.0%} and {report.k:g} "
+            "x 1.4826 x MAD")
     families = [
         ("hwbench_ceiling", "TimedKernel ceiling of a device (newest hwbench profile).", ceiling),
         ("hwbench_flagged", f"1 when the ceiling is {rule}, else 0.", flag),

@@ -35,9 +35,11 @@ class Reading:
     value: float
     unit: str
     clock_mhz: float | None = None
-    per_cycle: float | None = None  # FLOP per cycle (compute) or bytes per cycle (memory)
+    per_cycle: float | None = None  # FLOP or OP per cycle (compute, instruction peaks), bytes per cycle (memory),
+    # or the cycles one load waits (a latency: ns = cycles / clock)
     throttled: bool | None = None
     reasons: tuple[str, ...] = ()  # NVML clock-event reasons recorded with the kernel
+    direction: int = 1  # +1: higher is better (a ceiling); -1: lower is better (a latency)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,10 @@ FLEET_KEYS: KeepTree = {
     "run": {"threads": True, "quick": True},
     "clock": {"measured_mhz": True},
     "compute": {"*": {**_CEILING_KEYS, "measured_gflops": True, "flop_per_cycle": True}},
-    "memory": {"*": {**_CEILING_KEYS, "measured_gbps": True, "bytes_per_cycle": True}},
+    "memory": {"*": {**_CEILING_KEYS, "measured_gbps": True, "bytes_per_cycle": True, "latency_ns": True,
+                     "latency_cycles": True, "latency_clock_mhz": True}},
+    "instruction_peaks": {"peaks": {"*": {"kernel": True, "unit": True, "measured": True, "clock_mhz": True,
+                                          "op_per_cycle": True}}},
     "kernels": {"name": True, "details": {"telemetry": _REASONS}},
     "sustained": {"kernels": {"*": {"unit": True, "sustained": True, "clock_sustained_mhz": True,
                                     "timeline": {"clock_event_reasons": True}}}},
@@ -113,8 +118,9 @@ def node_name(data: ProfileMapping) -> str:
 
 
 def member_from_data(data: ProfileMapping, source: str) -> Member:
-    """A checked profile's data (whole, or its ``FLEET_KEYS``) reduced to what the fleet compares: the ceilings
-    of ``compare.ceilings_of`` (a test keeps the two in step) plus clocks, per-cycle figures and reasons."""
+    """A checked profile's data (whole, or its ``FLEET_KEYS``) reduced to what the fleet compares: the figures
+    of ``figures.fleet_figures_of`` (a test keeps the two in step: the ceilings, the latencies, lower is better,
+    and the instruction peaks, each in its own unit) plus clocks, per-cycle figures and reasons."""
     device = data["device"]
     readings: dict[str, Reading] = {}
     for precision, entry in data["compute"].items():
@@ -142,6 +148,15 @@ def member_from_data(data: ProfileMapping, source: str) -> Member:
             reasons = sorted({r for sample in samples or [] for r in _strings(sample, where, source)})
             readings[f"sustained.{name}"] = Reading(float(entry["sustained"]), entry["unit"],
                                                     entry.get("clock_sustained_mhz"), None, None, tuple(reasons))
+    for level, entry in data["memory"].items():  # compare's latency.<level> rows; ns = cycles / clock
+        if entry.get("latency_ns") is not None:
+            readings[f"latency.{level}"] = Reading(float(entry["latency_ns"]), "ns", entry.get("latency_clock_mhz"),
+                                                   entry.get("latency_cycles"), direction=-1)
+    for name, entry in ((data.get("instruction_peaks") or {}).get("peaks") or {}).items():
+        if entry.get("measured") is not None:  # GFLOP/s or GOP/s: one kernel, one unit
+            readings[f"instruction.{name}"] = Reading(
+                float(entry["measured"]), str(entry["unit"]), entry.get("clock_mhz"), entry.get("op_per_cycle"),
+                None, _telemetry_reasons(data, entry.get("kernel"), source))
     kind = "cpu" if device["id"] == "cpu" else "cuda"
     run = data.get("run") or {}
     return Member(node_name(data), str(device["id"]), str(device.get("name", "")), kind,
