@@ -516,6 +516,7 @@ def test_cli_runs_the_gpu_workloads_on_the_stand_in(fake_cupy, monkeypatch, tmp_
 def test_gpu_plan_fits_in_free_memory():
     plan = gpu_workloads.GpuPlan.for_device(50 << 20, 80 << 30, quick=False)
     assert plan.vector_elements == 1 << 27 and plan.stencil_side == 16384 and plan.matmul_sizes == (512, 8192)
+    assert plan.cube_side == 512 and plan.bodies == 65536  # a 512^3 grid: 2^27 points, as many as the vectors
     assert gpu_workloads.GpuPlan.for_device(50 << 20, 96 << 20, quick=True).vector_elements == 1 << 22
 
 
