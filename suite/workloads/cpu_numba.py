@@ -152,10 +152,8 @@ def blocked_matmul(n: int) -> Workload:
             if not abs(float(c[i, j]) - reference) <= 1e-9 * reference:
                 fail(name, f"C[{i}, {j}] = {float(c[i, j])!r}, expected {reference!r}")
 
-    tiles = f"{MATMUL_BLOCK}-row x {MATMUL_BLOCK}-k tiles"
-    library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True, {tiles})"
-    return Workload(name, "matmul_blocked", (n,), library,
-                     f"C = A B in tiles of {MATMUL_BLOCK} rows x {MATMUL_BLOCK} k, {n} x {n}, fp64",
+    library = f"numba {numba.__version__} (njit, parallel=True, fastmath=True, {MATMUL_BLOCK} x {MATMUL_BLOCK} tiles)"
+    return Workload(name, "matmul_blocked", (n,), library, f"C = A B in {MATMUL_BLOCK}-wide tiles, {n} x {n}, fp64",
                      lambda: _tiled_matmul(a, b, c, MATMUL_BLOCK), check)
 
 
