@@ -302,6 +302,8 @@ class Kernel:
             out[:grid[0] * bound] = np.tile(per_thread * np.float32(passes), grid[0])
         elif form == "stencil5":  # stencil.cu: one interior point per thread of a 2-D grid, x along a row
             _stencil5(self, grid, block, args)
+        elif form in ("stencil7", "nbody", "spmv_csr"):  # stencil.cu's other validate kernels
+            _VALIDATE_KERNELS[form](self, grid, block, args)
         elif form == "l2_read":
             buffer, partial, _, passes = args
             sums = _vectors(buffer, n_vec).sum(axis=1, dtype=np.float64) * int(passes)
@@ -413,6 +415,59 @@ def _stencil5(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
     neighbours = ((grid_u[0:last_row - 1, 1:last_col] + grid_u[2:last_row + 1, 1:last_col])
                   + grid_u[1:last_row, 0:last_col - 1]) + grid_u[1:last_row, 2:last_col + 1]
     grid_out[inner] = np.float32(c0) * grid_u[inner] + np.float32(c1) * neighbours
+
+
+def _block_constants(kernel: Kernel) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for option in kernel.module.options
+            if (m := re.fullmatch(r"-D(\w+)=(\d+)", option))}
+
+
+def _stencil7(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
+    """stencil.cu's stencil7_f32: out = c0 u + c1 (6 neighbours) in fp32 on the interior points of an nz x ny x nx
+    grid that a grid of (ceil(nx / BLOCK_X), ceil(ny / BLOCK_Y), nz) blocks of BLOCK_X x BLOCK_Y threads covers."""
+    u, out, nz, ny, nx, c0, c1 = args
+    constants = _block_constants(kernel)
+    if tuple(block) != (constants["BLOCK_X"], constants["BLOCK_Y"]) or len(grid) != 3:
+        raise LaunchError(f"{kernel.name}: block {block} x grid {grid}, the kernel needs a 3-D grid of "
+                          f"({constants['BLOCK_X']}, {constants['BLOCK_Y']}) blocks")
+    nz, ny, nx = int(nz), int(ny), int(nx)
+    last_k, last_j, last_i = min(nz - 1, grid[2]), min(ny - 1, grid[1] * block[1]), min(nx - 1, grid[0] * block[0])
+    g, o = u.reshape(nz, ny, nx), out.reshape(nz, ny, nx)
+    k, j, i = slice(1, last_k), slice(1, last_j), slice(1, last_i)
+    neighbours = (((((g[0:last_k - 1, j, i] + g[2:last_k + 1, j, i]) + g[k, 0:last_j - 1, i]) + g[k, 2:last_j + 1, i])
+                   + g[k, j, 0:last_i - 1]) + g[k, j, 2:last_i + 1])
+    o[k, j, i] = np.float32(c0) * g[k, j, i] + np.float32(c1) * neighbours
+
+
+def _one_dimensional(kernel: Kernel, grid: tuple, block: tuple, count: int) -> int:
+    """How many of ``count`` items a 1-D launch of BLOCK_X x BLOCK_Y threads per block covers."""
+    constants = _block_constants(kernel)
+    if tuple(block) != (constants["BLOCK_X"] * constants["BLOCK_Y"],) or len(grid) != 1:
+        raise LaunchError(f"{kernel.name}: block {block} x grid {grid}, the kernel needs a 1-D grid of "
+                          f"{constants['BLOCK_X'] * constants['BLOCK_Y']}-thread blocks")
+    return min(count, grid[0] * block[0])
+
+
+def _nbody(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
+    """stencil.cu's nbody_f32: each covered body's acceleration from every body (fp32, 1 / sqrt for rsqrtf)."""
+    x, y, z, m, ax, ay, az, n, eps2 = args
+    covered = _one_dimensional(kernel, grid, block, int(n))
+    d = [p[None, :] - p[:covered, None] for p in (x, y, z)]
+    inverse = np.float32(1.0) / np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + np.float32(eps2))
+    s = m[None, :] * inverse * inverse * inverse
+    for target, component in zip((ax, ay, az), d):
+        target[:covered] = np.sum(component * s, axis=1, dtype=np.float32)
+
+
+def _spmv_csr(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
+    """stencil.cu's spmv_csr_f32: y[row] = sum of values[k] x[columns[k]] over the row, for each covered row."""
+    pointers, columns, values, x, y, rows = args
+    for row in range(_one_dimensional(kernel, grid, block, int(rows))):
+        lo, hi = int(pointers[row]), int(pointers[row + 1])
+        y[row] = np.sum(values[lo:hi] * x[columns[lo:hi]], dtype=np.float32)
+
+
+_VALIDATE_KERNELS = {"stencil7": _stencil7, "nbody": _nbody, "spmv_csr": _spmv_csr}
 
 
 class ElementwiseKernel:
@@ -1032,8 +1087,22 @@ def make_cupy(l2_bytes: int = 1 << 20, free_bytes: int = 96 << 20, devices: int 
             _ORDER.touch([out], get_current_stream(), "cupy.matmul (cuBLAS)")
         return _matmul(a, b, out)
 
+    def cumsum(a, axis=None, dtype=None, out=None):  # cupy.cumsum: a scan kernel on the current stream
+        _ORDER.touch([a], get_current_stream(), "cupy.cumsum", writes=False)
+        result = np.cumsum(a, axis=axis, dtype=dtype)
+        if out is None:
+            return _writer(lambda: result, "cupy.cumsum")()
+        _ORDER.touch([out], get_current_stream(), "cupy.cumsum")
+        out[...] = result
+        return out
+
+    def bincount(x, weights=None, minlength=None):  # cupy.bincount: atomic increments into a new array
+        _ORDER.touch([x], get_current_stream(), "cupy.bincount", writes=False)
+        return _writer(lambda: np.bincount(x, weights, minlength or 0), "cupy.bincount")()
+
     cp.asnumpy = asnumpy
     cp.matmul, cp.ElementwiseKernel = matmul, ElementwiseKernel  # hwbench validate's workloads
+    cp.cumsum, cp.bincount = cumsum, bincount
     cp.random = types.SimpleNamespace(default_rng=lambda seed=None: _Generator(seed))
     cp.get_default_memory_pool = lambda: types.SimpleNamespace(free_all_blocks=lambda: None)
     return cp

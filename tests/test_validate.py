@@ -352,7 +352,7 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     runs = cpu_workloads.run_cpu_workloads(2, plan, RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0))
     roofline, chains = runs[:-2], runs[-2:]
     assert [(r.kind, r.roof, r.precision) for r in roofline] == [
-        ("matmul", "gemm", "fp64"), ("stencil5", "add", "fp64"), ("dot", "fma", "fp64"), ("sum", "add", "fp64"),
+        ("matmul", "gemm", "fp64"), ("stencil5", "add", "fp64"), ("dot", "fma", "fp64"), ("sum", "scalar_add", "fp64"),
         ("triad_two_pass", "add", "fp64"), ("add", "add", "fp64"), ("scale", "mul", "fp64"), ("dot", "fma", "fp32"),
         ("saxpy", "fma", "fp32"), ("stencil7", "add", "fp64"), ("spmv_csr", "scalar_add", "fp64"),
         ("scan_two_pass", "scalar_add", "fp64"), ("matmul_blocked", "fma", "fp64"), ("nbody", "fma", "fp32")]
@@ -434,13 +434,54 @@ def fake_cupy(monkeypatch):
 def test_gpu_workloads_run_and_validate_on_the_stand_in(fake_cupy):
     policy = RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0)
     runs = gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, policy)
-    assert [(r.kind, r.precision) for r in runs] == [("matmul", "fp32"), ("matmul", "tensor_fp16"), ("axpy", "fp32"),
-                                                     ("sum", "fp32"), ("stencil5", "fp32")]
-    (module,) = fake_cupy.RawModule.created
+    assert [(r.kind, r.precision) for r in runs] == [
+        ("matmul", "fp32"), ("matmul", "tensor_fp16"), ("axpy", "fp32"), ("sum", "fp32"), ("stencil5", "fp32"),
+        ("stencil7", "fp32"), ("nbody", "fp32"), ("spmv_csr", "fp32"), ("scan", "fp32"), ("histogram", "fp32")]
+    (module,) = fake_cupy.RawModule.created  # one NVRTC module for every raw kernel
     assert module.options == ("-std=c++17", "-DBLOCK_X=32", "-DBLOCK_Y=8")
-    assert {(launch.grid, launch.block) for launch in module.launches} == {((2, 8), (32, 8))}
-    counts = v.counts(runs[-1])
-    assert (counts.flops, counts.bytes_moved("stream")) == (6 * 62 * 62, 4 * (64 * 64 + 62 * 62))
+    assert {(launch.name, launch.grid, launch.block) for launch in module.launches} == {
+        ("stencil5_f32", (2, 8), (32, 8)), ("stencil7_f32", (1, 2, 16), (32, 8)), ("nbody_f32", (1,), (256,)),
+        ("spmv_csr_f32", (1,), (256,))}
+    by_kind = {r.kind: v.counts(r) for r in runs}
+    assert (by_kind["stencil5"].flops, by_kind["stencil5"].bytes_moved("stream")) == (6 * 62 * 62,
+                                                                                     4 * (64 * 64 + 62 * 62))
+    assert (by_kind["stencil7"].flops, by_kind["stencil7"].bytes_moved("stream")) == (8 * 14**3, 4 * (16**3 + 14**3))
+    assert by_kind["nbody"].flops == 20 * 256**2
+    assert (by_kind["spmv_csr"].flops, by_kind["spmv_csr"].bytes_moved("stream")) == (
+        2 * 4096, 4096 * (4 + 4) + 257 * 8 + 256 * 4 + 256 * 4)
+    assert (by_kind["scan"].flops, by_kind["scan"].bytes_moved("stream")) == (4095, 2 * 4 * 4096)
+    assert (by_kind["histogram"].flops, by_kind["histogram"].bytes_moved("stream")) == (4096, 4 * 4096 + 8 * 1024)
+
+
+@pytest.mark.parametrize(("kernel", "name"), [("_stencil7", "cuda_stencil7_16"), ("_nbody", "cuda_nbody_256"),
+                                              ("_spmv_csr", "cuda_spmv_csr_256")])
+def test_a_wrong_gpu_raw_kernel_is_a_measurement_error(fake_cupy, monkeypatch, kernel, name):
+    import fake_cupy as fake
+
+    original = fake._VALIDATE_KERNELS[kernel[1:]]
+
+    def wrong(kernel_, grid, block, args):
+        original(kernel_, grid, block, args)
+        target = args[1] if kernel == "_stencil7" else args[4]
+        target *= np.float32(2)  # every output wrong: the n-body check samples bodies
+
+    monkeypatch.setitem(fake._VALIDATE_KERNELS, kernel[1:], wrong)
+    with pytest.raises(MeasurementError, match=f"{name} validation failed"):
+        gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, RepetitionPolicy(0, 1, 0))
+
+
+@pytest.mark.parametrize(("function", "name"), [("cumsum", "cupy_cumsum_4Ki"), ("bincount", "cupy_histogram_4Ki")])
+def test_a_wrong_cupy_scan_or_histogram_is_a_measurement_error(fake_cupy, monkeypatch, function, name):
+    original = getattr(fake_cupy, function)
+
+    def wrong(*args, **kwargs):
+        result = original(*args, **kwargs)
+        result[3] += 1
+        return result
+
+    monkeypatch.setattr(fake_cupy, function, wrong)
+    with pytest.raises(MeasurementError, match=f"{name} validation failed"):
+        gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, RepetitionPolicy(0, 1, 0))
 
 
 def test_a_wrong_gpu_stencil_is_a_measurement_error(fake_cupy, monkeypatch):
@@ -475,6 +516,7 @@ def test_cli_runs_the_gpu_workloads_on_the_stand_in(fake_cupy, monkeypatch, tmp_
 def test_gpu_plan_fits_in_free_memory():
     plan = gpu_workloads.GpuPlan.for_device(50 << 20, 80 << 30, quick=False)
     assert plan.vector_elements == 1 << 27 and plan.stencil_side == 16384 and plan.matmul_sizes == (512, 8192)
+    assert plan.cube_side == 512 and plan.bodies == 65536  # a 512^3 grid: 2^27 points, as many as the vectors
     assert gpu_workloads.GpuPlan.for_device(50 << 20, 96 << 20, quick=True).vector_elements == 1 << 22
 
 

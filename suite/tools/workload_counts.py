@@ -36,6 +36,7 @@ class Counts:
 # as 2 (sqrt and divide), 2 multiplies for 1/r^3, 1 for m/r^3, 3 multiplies and 3 adds into the acceleration).
 NBODY_FLOPS_PER_PAIR = 20
 SPMV_INDEX_BYTES, SPMV_POINTER_BYTES = 4, 8  # CSR column indices int32, row pointers int64
+HISTOGRAM_KEY_BYTES, HISTOGRAM_COUNT_BYTES = 4, 8  # int32 keys, int64 counts (cupy.bincount's output)
 
 
 def counts(run: WorkloadRun) -> Counts:
@@ -62,6 +63,9 @@ def counts(run: WorkloadRun) -> Counts:
     the slices before it added to each later slice): (n - p) + (n - n0) additions, n0 = ceil(n / p) the first
     slice's length; pass one reads x and writes y (not read first), pass two reads and writes y past the first
     slice.
+    scan, a single-pass inclusive prefix sum of n elements (cupy.cumsum): n - 1 additions; x read, y written.
+    histogram of n keys into b bins (cupy.bincount): n increments (integer additions, counted as operations; the
+    compute term is negligible beside the memory term either way); the int32 keys read, the b int64 counts written.
     nbody, one all-pairs acceleration step of n bodies: 20 FLOPs per pair (NBODY_FLOPS_PER_PAIR) over n^2 pairs
     (self-pairs included, as the kernel computes them: softening makes their force zero); x, y, z and mass read,
     three acceleration arrays written."""
@@ -93,6 +97,11 @@ def counts(run: WorkloadRun) -> Counts:
         return Counts((n - parts) + (n - first), (n + n - first) * size, (n + n - first) * size, n * size,
                       2 * n * size, "(n - p) + (n - n0) additions; x read, y written; y past the first slice read "
                                     "and written again")
+    if run.kind == "histogram":
+        n, bins = run.shape
+        return Counts(n, n * HISTOGRAM_KEY_BYTES, bins * HISTOGRAM_COUNT_BYTES, bins * HISTOGRAM_COUNT_BYTES,
+                      n * HISTOGRAM_KEY_BYTES + bins * HISTOGRAM_COUNT_BYTES,
+                      "n increments; int32 keys read, int64 counts written")
     if run.kind == "nbody":
         (n,) = run.shape
         return Counts(NBODY_FLOPS_PER_PAIR * n * n, 4 * n * size, 3 * n * size, 3 * n * size, 7 * n * size,
@@ -106,6 +115,7 @@ def counts(run: WorkloadRun) -> Counts:
         "add": (n, 2 * n, n, n, 3 * n, "n FLOPs; a, b read, c written"),
         "scale": (n, n, n, n, 2 * n, "n FLOPs; a read, b written"),
         "saxpy": (2 * n, 2 * n, n, 0, 2 * n, "2n FLOPs; x, y read, y written in place"),
+        "scan": (n - 1, n, n, n, 2 * n, "n - 1 FLOPs; x read, y written"),
     }
     flops, read, written, allocated, distinct, formula = table[run.kind]
     return Counts(flops, read * size, written * size, allocated * size, distinct * size, formula)

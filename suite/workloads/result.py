@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 # The computations ``hwbench.tools.workload_counts.counts`` can count (one closed form per kind), and the latency
 # kinds ``hwbench.tools.validate_latency`` predicts.
 KINDS = ("matmul", "matmul_blocked", "stencil5", "stencil7", "dot", "sum", "triad_two_pass", "axpy", "add", "scale",
-         "saxpy", "spmv_csr", "scan_two_pass", "nbody", "random_walk", "hash_walk")
+         "saxpy", "spmv_csr", "scan_two_pass", "scan", "histogram", "nbody", "random_walk", "hash_walk")
 LATENCY_KINDS = ("random_walk", "hash_walk")  # predicted from the latency ceilings, kept out of the roofline verdict
 # The compute roof a workload executes (``hwbench.Profile.compute_roof``): fma (fused multiply-add vectors), add or
 # mul (vector adds or multiplies without FMA), scalar_add (scalar adds), gemm (the library's GEMM).
@@ -23,11 +23,11 @@ ROOFS = ("fma", "add", "mul", "scalar_add", "gemm")
 class WorkloadRun:
     """One timed workload. ``seconds`` is the median of ``samples``, each the time of one call.
 
-    ``shape``: (n,) for a matmul of n x n matrices, the n-body's n bodies and the vector kinds (n elements),
-    (rows, cols) for the 5-point stencil, (nz, ny, nx) for the 7-point one, (rows, nonzeros) for the sparse
-    matrix-vector product, (n, parts) for the two-pass scan. ``precision`` is the profile's compute key whose roof
-    the workload runs on (fp64, fp32, tensor_fp16, ...); ``roof`` the instructions its inner loop executes
-    (``ROOFS``), named in the report. ``threads``: the CPU cores it ran on (None on a GPU)."""
+    ``shape``: (n,) for a matmul of n x n matrices, the n-body's n bodies and the vector kinds (n elements), (rows,
+    cols) for the 5-point stencil, (nz, ny, nx) for the 7-point one, (rows, nonzeros) for the sparse matrix-vector
+    product, (n, parts) for the two-pass scan, (n, bins) for the histogram. ``precision`` is the profile's compute
+    key whose roof the workload runs on (fp64, fp32, tensor_fp16, ...); ``roof`` the instructions its inner loop
+    executes (``ROOFS``), named in the report. ``threads``: the CPU cores it ran on (None on a GPU)."""
 
     name: str
     device: str  # "cpu" or "gpu"
