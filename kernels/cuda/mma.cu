@@ -192,7 +192,8 @@ wgmma_bf16(float* __restrict__ out, unsigned a, unsigned b, int iterations) {
 // A CTA holds TCGEN05_COLUMNS of the SM's 512 TMEM columns: two CTAs per SM hold TMEM at a time, further resident
 // CTAs wait in tcgen05.alloc until one deallocates.
 // Never run on hardware yet: compiled for sm_100a and sm_103a in CI (nvcc and NVRTC); the descriptor bit positions
-// below are the PTX ISA's tables, not verified on a Blackwell GPU.
+// below are the PTX ISA's tables (CUTLASS's UMMA::SmemDescriptor and UMMA::InstrDescriptor bit fields, in
+// cute/arch/mma_sm100_desc.hpp, place every field used here at the same bits), not verified on a Blackwell GPU.
 #if defined(__CUDA_ARCH__) && (defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM103_ALL))
 #define HWBENCH_TCGEN05 1
 #endif
