@@ -2,9 +2,9 @@
 instruction_peaks and the output of scripts/reference/torch_lowp_gemm.py, prints one row per target with its figure,
 the bar and ok / MISS. A report, not a gate: every row is printed, exit code 0 unless an input is missing.
 
-Targets (docs/precisions.md): every mma / wgmma kernel >= 90% of the dense tensor peak at the clock measured during
-it (efficiency_at_measured_clock); the library int8 and fp8 GEMMs not below torch._int_mm / torch._scaled_mm at the
-same size in the same batch (best of each). Skipped kernels are listed with their reasons.
+Targets (docs/precisions.md): every mma / wgmma / tcgen05 kernel >= 90% of the dense tensor peak at the clock
+measured during it (efficiency_at_measured_clock); the library int8 and fp8 GEMMs not below torch._int_mm /
+torch._scaled_mm at the same size in the same batch (best of each). Skipped kernels are listed with their reasons.
 Usage: python gpu_lowp_targets.py PROFILE.yaml TORCH.txt"""
 
 from __future__ import annotations

@@ -62,9 +62,10 @@ FMA_CU = CudaModule("fma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 8, "UNRO
 INTENSITY_CU = CudaModule("intensity.cu", MappingProxyType({"BLOCK": 256, "UNROLL": 8}))
 # Shared memory and L1: every block reads a buffer of VECTORS float4 (32 KiB) with BLOCK threads.
 ONCHIP_CU = CudaModule("onchip.cu", MappingProxyType({"BLOCK": 512, "VECTORS": 2048}))
-# The tensor-pipe microbenchmark (mma.sync on register operands, and wgmma on sm_90a; kernels/cuda/mma.cu): BLOCK
-# threads, CHAINS independent accumulator fragments per warp, UNROLL iterations per loop trip. Compiled for sm_80,
-# sm_89, sm_90 and sm_90a in the tests; run by the mma family (GPU_MMA_KERNELS below).
+# The tensor-pipe microbenchmark (mma.sync on register operands, wgmma on sm_90a, tcgen05 on sm_100a / sm_103a;
+# kernels/cuda/mma.cu): BLOCK threads, CHAINS independent accumulator fragments per warp, UNROLL iterations per loop
+# trip (UNROLL MMAs per commit for wgmma and tcgen05). Compiled for sm_80, sm_89, sm_90, sm_90a, sm_100a and sm_103a
+# in the tests; run by the mma family (GPU_MMA_KERNELS below).
 MMA_CU = CudaModule("mma.cu", MappingProxyType({"BLOCK": 256, "CHAINS": 4, "UNROLL": 8}))
 # hwbench validate's 5-point stencil: blocks of BLOCK_X x BLOCK_Y threads, one grid point each (one warp per row).
 STENCIL_CU = CudaModule("stencil.cu", MappingProxyType({"BLOCK_X": 32, "BLOCK_Y": 8}))
@@ -315,12 +316,14 @@ GPU_LATENCY_KERNELS: tuple[Kernel, ...] = (
 CPU_KERNELS: tuple[Kernel, ...] = (*CPU_THROUGHPUT_KERNELS, *CPU_LATENCY_KERNELS)
 
 # GPU low-precision peaks -> instruction_peaks, int8 in GOP/s. mma.cu (gpu/mma.py): m_n_k gives 2MNK per warp (wgmma:
-# warpgroup) instruction; needs: the lowest capability (wgmma: sm_90a only); iterations keep fp32 sums exact (< 2**24).
+# warpgroup, tcgen05: CTA) instruction; needs: the lowest capability (wgmma: sm_90a only, tcgen05: sm_100a / sm_103a
+# only); iterations keep fp32 sums exact (< 2**24).
+_MMA_PREFIX = {"wgmma_bf16": "wgmma.mma_async.sync.aligned.", "tcgen05_bf16": "tcgen05.mma.cta_group::1.kind::f16."}
 GPU_MMA_KERNELS: tuple[Kernel, ...] = tuple(
     Kernel(name, "gpu", "mma", "core", f"{entry.split('_')[0]}_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
            ("lowp",), entry=entry, module=MMA_CU, launch=MmaLaunch(
                waves=2, iterations=iterations, m_n_k=m_n_k, needs=needs, data=data,  # precision: never a compute key
-               instruction=("wgmma.mma_async" if entry == "wgmma_bf16" else "mma") + ".sync.aligned." + shape))
+               instruction=_MMA_PREFIX.get(entry, "mma.sync.aligned.") + shape))
     for name, data, entry, m_n_k, needs, iterations, shape in (
         ("mma_fp16", "fp16", "mma_f16", (16, 8, 16), (8, 0), 4096, "m16n8k16.row.col.f32.f16.f16.f32"),
         ("mma_bf16", "bf16", "mma_bf16", (16, 8, 16), (8, 0), 4096, "m16n8k16.row.col.f32.bf16.bf16.f32"),
@@ -328,7 +331,9 @@ GPU_MMA_KERNELS: tuple[Kernel, ...] = tuple(
         ("mma_int8", "int8", "mma_s8", (16, 8, 32), (8, 0), 4096, "m16n8k32.row.col.s32.s8.s8.s32"),
         ("mma_fp8_e4m3", "fp8_e4m3", "mma_e4m3", (16, 8, 32), (8, 9), 4096, "m16n8k32.row.col.f32.e4m3.e4m3.f32"),
         ("mma_fp8_e5m2", "fp8_e5m2", "mma_e5m2", (16, 8, 32), (8, 9), 4096, "m16n8k32.row.col.f32.e5m2.e5m2.f32"),
-        ("wgmma_bf16", "bf16", "wgmma_bf16", (64, 256, 16), (9, 0), 1024, "m64n256k16.f32.bf16.bf16")))
+        ("wgmma_bf16", "bf16", "wgmma_bf16", (64, 256, 16), (9, 0), 1024, "m64n256k16.f32.bf16.bf16"),
+        # tcgen05 (sm_100a / sm_103a only): the shape and types are in the instruction descriptor, not the opcode.
+        ("tcgen05_bf16", "bf16", "tcgen05_bf16", (128, 256, 16), (10, 0), 512, "m128n256k16.f32.bf16.bf16")))
 GPU_LOWP_GEMM_KERNELS: tuple[Kernel, ...] = tuple(  # lowp_gemm.py: int8 by cuBLAS gemmEx, fp8 by cuBLASLt (ctypes)
     Kernel(f"gemm_{data}", "gpu", "tensor", "core", f"tensor_{data}", "GOP/s" if data == "int8" else "GFLOP/s",
            ("lowp",), launch=TensorLaunch(data=data, sizes=(4096, 8192, 16384), quick_sizes=(4096, 8192), needs=needs))

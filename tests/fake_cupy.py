@@ -274,7 +274,7 @@ class Kernel:
         if self.name.startswith("chase_"):  # latency.cu: see the latency block below
             _latency_chase(self.name, args)
             return
-        if self.name.startswith(("mma_", "wgmma_")):  # mma.cu: see the mma block below
+        if self.name.startswith(("mma_", "wgmma_", "tcgen05_")):  # mma.cu: see the mma block below
             _mma(self, grid, block, args)
             return
         if self.name.startswith("fma_"):
@@ -356,12 +356,15 @@ def _latency_chase(name: str, args: tuple) -> None:
 # accumulator element (mma.cu's closed form); the stand-in computes that sum from the operand words it is given, so a
 # wrong word, a wrong iteration count or a launch over the module's BLOCK shows in the validation.
 MMA_SHAPES = {"mma_f16": 16, "mma_bf16": 16, "mma_tf32": 8, "mma_s8": 32, "mma_e4m3": 32, "mma_e5m2": 32,
-              "wgmma_bf16": 16}  # entry -> K of its instruction shape
+              "wgmma_bf16": 16, "tcgen05_bf16": 16}  # entry -> K of its instruction shape
+# Arch-specific entries: the -arch option their module needs, else the driver finds no such symbol (mma.cu's guards).
+MMA_ARCH_SPECIFIC = {"wgmma_bf16": ("-arch=sm_90a",), "tcgen05_bf16": ("-arch=sm_100a", "-arch=sm_103a")}
+TCGEN05_N = 256  # tcgen05_bf16's accumulator columns per TMEM lane, split over BLOCK / 128 warpgroups
 
 
 def _mma_element(name: str, word: int) -> float:
     """The value every element of an operand word holds (all of a word's elements must agree)."""
-    if name in ("mma_f16", "mma_bf16", "wgmma_bf16"):
+    if name in ("mma_f16", "mma_bf16", "wgmma_bf16", "tcgen05_bf16"):
         halves = {word & 0xFFFF, word >> 16}
         if len(halves) != 1:
             raise ValueError(f"{name}: the two halves of {word:#x} differ")
@@ -385,11 +388,19 @@ def _mma(kernel: Kernel, grid: tuple, block: tuple, args: tuple) -> None:
     out, a, b, iterations = args
     constants = {m.group(1): int(m.group(2)) for option in kernel.module.options
                  if (m := re.fullmatch(r"-D(\w+)=(\d+)", option))}
-    if kernel.name.startswith("wgmma") and "-arch=sm_90a" not in kernel.module.options:
-        raise CUDADriverError("CUDA_ERROR_NOT_FOUND: named symbol not found (wgmma_bf16 is built for sm_90a only)")
+    targets = MMA_ARCH_SPECIFIC.get(kernel.name)
+    if targets and not set(targets) & set(kernel.module.options):
+        raise CUDADriverError(f"CUDA_ERROR_NOT_FOUND: named symbol not found ({kernel.name} is built for "
+                              f"{' / '.join(t.removeprefix('-arch=') for t in targets)} only)")
+    if kernel.name.startswith("tcgen05") and block[0] != constants["BLOCK"]:
+        raise LaunchError(f"{kernel.name}: block {block[0]} is not the module's BLOCK {constants['BLOCK']}")
     k = MMA_SHAPES[kernel.name]
-    accumulators, steps = ((128, int(iterations) * constants["UNROLL"]) if kernel.name.startswith("wgmma")
-                           else (4 * constants["CHAINS"], int(iterations)))
+    if kernel.name.startswith("tcgen05"):  # one accumulator per (TMEM lane, column); a thread sums its columns
+        accumulators, steps = TCGEN05_N // (block[0] // 128), int(iterations) * constants["UNROLL"]
+    elif kernel.name.startswith("wgmma"):
+        accumulators, steps = 128, int(iterations) * constants["UNROLL"]
+    else:
+        accumulators, steps = 4 * constants["CHAINS"], int(iterations)
     product = _mma_element(kernel.name, int(a)) * _mma_element(kernel.name, int(b))
     threads = grid[0] * block[0]
     if threads > out.size:

@@ -20,6 +20,7 @@ from hwbench.profile import json_schema
 from hwbench.profile.build import build_profile
 
 MMA = [k for k in catalog.kernels("gpu") if k.family == "mma"]
+HOPPER_MMA = [k for k in MMA if not k.name.startswith("tcgen05")]  # tcgen05 exists on sm_100a / sm_103a only
 
 
 def small_gemms(kernels):
@@ -37,12 +38,14 @@ def test_every_mma_kernel_runs_and_validates_on_a_hopper_stand_in(fake_gpu):  # 
     # the schema on the mma kernels' profile (a 64 x 64 GEMM at the stand-in's 1 ms per batch rounds to 0 GOP/s)
     jsonschema.Draft202012Validator(json_schema()).validate(run_profile(",".join(k.name for k in MMA)))
     section = data["instruction_peaks"]
-    assert set(section["peaks"]) == {k.name for k in MMA} | {"gemm_int8", "gemm_fp8_e4m3"}
-    assert section["skipped"] == {} and section["counting"].startswith("2 x M x N x K FLOP (OP for int8)")
+    assert set(section["peaks"]) == {k.name for k in HOPPER_MMA} | {"gemm_int8", "gemm_fp8_e4m3"}
+    assert set(section["skipped"]) == {"tcgen05_bf16"}
+    assert "arch-specific target sm_100a or sm_103a; this GPU is sm_90" in section["skipped"]["tcgen05_bf16"]
+    assert section["counting"].startswith("2 x M x N x K FLOP (OP for int8)")
     assert all(k["validated"] for k in data["kernels"])
     assert data["compute"] == {} and data["clock"]["measured_mhz"] is None  # never mixed into compute or its clock
     hopper = SM_MODELS[(9, 0)].tensor
-    for kernel in MMA:
+    for kernel in HOPPER_MMA:
         entry = section["peaks"][kernel.name]
         assert entry["unit"] == ("GOP/s" if kernel.launch.data == "int8" else "GFLOP/s")
         assert entry["op_per_cycle_theoretical"] == hopper[kernel.launch.data]
@@ -62,6 +65,10 @@ def test_work_counts_2mnk_per_instruction():
     assert mma.work_per_launch(by_name["mma_int8"], 2) == 2 * 8 * 4 * 4096 * 8192
     # 2 warpgroups x 1024 iterations x UNROLL 8 x 524,288 FLOP (m64n256k16) per block
     assert mma.work_per_launch(by_name["wgmma_bf16"], 1) == 2 * 1024 * 8 * 524288
+    # one issuing thread per block x 512 iterations x UNROLL 8 x 1,048,576 FLOP (M128 N256 K16), whatever BLOCK is
+    assert mma.work_per_launch(by_name["tcgen05_bf16"], 3) == 3 * 512 * 8 * 1048576
+    # each thread sums its 128 of a TMEM lane's 256 columns, each 16 x 512 x 8: 2**23, below 2**24 (exact in fp32)
+    assert mma.expected_sum(by_name["tcgen05_bf16"]) == 128 * 16 * 512 * 8 == 2**23
     # every fp32 accumulator stays exact: iterations x K (x UNROLL) below 2**24
     for kernel in MMA:
         assert mma.expected_sum(kernel) <= 2**24 * (1 if kernel.launch.data == "int8" else 16)
@@ -75,7 +82,7 @@ def test_older_gpus_skip_with_the_reason(monkeypatch):
         lambda cls, quick: cls(warmups=0, min_repetitions=2, min_seconds=0.0)))
     data = run_profile("lowp")
     skipped = data["instruction_peaks"]["skipped"]
-    assert set(skipped) == {"mma_fp8_e4m3", "mma_fp8_e5m2", "wgmma_bf16", "gemm_fp8_e4m3"}
+    assert set(skipped) == {"mma_fp8_e4m3", "mma_fp8_e5m2", "wgmma_bf16", "tcgen05_bf16", "gemm_fp8_e4m3"}
     assert "needs sm_89 or later; this GPU is sm_80" in skipped["mma_fp8_e4m3"]
     assert "arch-specific target sm_90a" in skipped["wgmma_bf16"]
     assert set(data["instruction_peaks"]["peaks"]) == {"mma_fp16", "mma_bf16", "mma_tf32", "mma_int8", "gemm_int8"}
@@ -86,6 +93,37 @@ def test_the_mma_module_is_compiled_for_sm_90a_on_hopper_only(fake_gpu):  # noqa
     run_profile("mma_bf16,wgmma_bf16")
     options = [m.options for m in fake_gpu.RawModule.created if m.code.startswith("// Tensor-pipe")]
     assert options and all(o[-1] == "-arch=sm_90a" for o in options)
+
+
+@pytest.mark.parametrize(("cc", "arch"), [((10, 0), "sm_100a"), ((10, 3), "sm_103a")])
+def test_blackwell_runs_tcgen05_from_its_arch_specific_build(monkeypatch, cc, arch):
+    """On compute capability 10.0 / 10.3 the mma module is compiled for sm_100a / sm_103a: tcgen05_bf16 runs and
+    validates beside mma.sync, wgmma (sm_90a only) is skipped with the reason; the tensor theory stays unknown."""
+    from fake_cupy import install, make_cupy
+
+    fake = make_cupy(compute_capability=cc)
+    install(monkeypatch, fake)
+    data = run_profile("mma_bf16,wgmma_bf16,tcgen05_bf16")
+    section = data["instruction_peaks"]
+    assert set(section["peaks"]) == {"mma_bf16", "tcgen05_bf16"}
+    assert set(section["skipped"]) == {"wgmma_bf16"}
+    assert f"this GPU is sm_{cc[0]}{cc[1]}" in section["skipped"]["wgmma_bf16"]
+    entry = section["peaks"]["tcgen05_bf16"]
+    assert entry["instruction"] == "tcgen05.mma.cta_group::1.kind::f16.m128n256k16.f32.bf16.bf16"
+    assert entry["theoretical"] is None  # Blackwell's dense tensor rate per SM is not in hwbench's table
+    kernel = next(k for k in data["kernels"] if k["name"] == "tcgen05_bf16")
+    assert kernel["validated"]
+    options = [m.options for m in fake.RawModule.created if m.code.startswith("// Tensor-pipe")]
+    assert options and all(o[-1] == f"-arch={arch}" for o in options)
+
+
+def test_a_wrong_tcgen05_accumulator_is_an_error(monkeypatch):
+    from fake_cupy import install, make_cupy
+
+    install(monkeypatch, make_cupy(compute_capability=(10, 0)))
+    monkeypatch.setitem(mma.ONE_WORDS, "bf16", 0x40004000)  # 2.0 in each half: every sum 4x the closed form
+    with pytest.raises(MeasurementError, match="tcgen05_bf16 validation failed"):
+        run_profile("tcgen05_bf16")
 
 
 def test_a_wrong_accumulator_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
@@ -134,6 +172,10 @@ def test_the_catalog_names_the_instructions_nvcc_builds():
     for kernel in MMA:
         if kernel.entry == "wgmma_bf16":
             assert kernel.launch.instruction == "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"
+            continue
+        if kernel.entry == "tcgen05_bf16":  # the shape lives in the instruction descriptor (tests/test_lowp_mma.py)
+            assert kernel.launch.instruction.startswith("tcgen05.mma.cta_group::1.kind::f16.m128n256k16")
+            assert mma.ops_per_instruction(kernel) == 2 * 128 * 256 * 16
             continue
         assert kernel.launch.instruction == f"mma.sync.aligned.{({**SM80, **SM89})[kernel.entry]}"
         assert mma.ops_per_instruction(kernel) == WORK[kernel.entry]

@@ -29,10 +29,11 @@ CUDA_DIR = Path(__file__).parents[1] / "kernels" / "cuda"
 SOURCES = sorted(path.name for path in CUDA_DIR.glob("*.cu"))
 MIN_NVRTC = (12, 8)  # the first NVRTC with sm_100 and sm_120
 # Entries compiled only from an architecture on: fma.rn.bf16x2 and mma.sync from sm_80, the fp8 mma.sync shapes
-# from sm_89; wgmma only for the arch-specific sm_90a target (tests/test_lowp_mma.py builds it), never for sm_XX.
-SM90A_ONLY = 10**6
+# from sm_89; wgmma only for the arch-specific sm_90a target and tcgen05 only for sm_100a / sm_103a
+# (tests/test_lowp_mma.py builds them with nvcc), never for sm_XX.
+ARCH_SPECIFIC_ONLY = 10**6
 NEEDS = {"fma_bf16x2": 80, "mma_f16": 80, "mma_bf16": 80, "mma_tf32": 80, "mma_s8": 80,
-         "mma_e4m3": 89, "mma_e5m2": 89, "wgmma_bf16": SM90A_ONLY}
+         "mma_e4m3": 89, "mma_e5m2": 89, "wgmma_bf16": ARCH_SPECIFIC_ONLY, "tcgen05_bf16": ARCH_SPECIFIC_ONLY}
 
 pytestmark = pytest.mark.real_cuda
 
@@ -183,6 +184,25 @@ def test_the_mma_module_builds_wgmma_for_sm_90a_through_cupys_path():
     cubin, log = compile_cubin("mma.cu", "sm_90", ARCH_SPECIFIC_OPTIONS[(9, 0)])
     assert log.strip() == "", log
     assert b"wgmma_bf16" in cubin and b"wgmma_bf16" not in plain
-    assert all(name.encode() in cubin for name in entries("mma.cu"))
+    assert all(name.encode() in cubin for name in entries("mma.cu") if name != "tcgen05_bf16")
+    assert b"tcgen05_bf16" not in cubin  # Blackwell's arch-specific targets only
     # (Not the ELF flags: NVRTC 12.9 marks the sm_90a cubin in them, CUDA 13's NVRTC writes the same flags for
     # both targets; wgmma_bf16 being built only with the option is the arch-specific target's evidence.)
+
+
+@pytest.mark.parametrize("cc", [(10, 0), (10, 3)])
+def test_the_mma_module_builds_tcgen05_for_blackwell_through_cupys_path(cc):
+    """On a 10.0 (10.3) device the session adds ``-arch=sm_100a`` (``-arch=sm_103a``) before the ``-arch=sm_100``
+    (``sm_103``) CuPy appends: NVRTC builds tcgen05_bf16 beside the mma.sync entries, without a warning, and the
+    portable target leaves it out. sm_103 needs NVRTC 12.9 or later: skipped with the reason on 12.8."""
+    from hwbench.gpu.mma import ARCH_SPECIFIC_OPTIONS
+
+    arch = f"sm_{cc[0]}{cc[1]}"
+    if arch not in supported():
+        pytest.skip(f"NVRTC {nvrtc_version()} does not build {arch}")
+    plain, _ = compile_cubin("mma.cu", arch)
+    cubin, log = compile_cubin("mma.cu", arch, ARCH_SPECIFIC_OPTIONS[cc])
+    assert log.strip() == "", log
+    assert b"tcgen05_bf16" in cubin and b"tcgen05_bf16" not in plain
+    assert all(name.encode() in cubin for name in entries("mma.cu") if name != "wgmma_bf16")
+    assert b"wgmma_bf16" not in cubin

@@ -19,7 +19,8 @@
 // accumulators; the host checks out[i] == 4 x CHAINS x n x K.
 //
 // mma.sync on sm_90 reaches a fraction of Hopper's peak: wgmma_bf16 below (sm_90a only) is the instruction that
-// reaches it. Blackwell's tcgen05 is not here.
+// reaches it. On Blackwell (sm_100a, sm_103a) tcgen05_bf16 at the end of this file is: mma.sync still runs there, far
+// below the tensor cores' rate.
 
 // Compile-time constants: passed as -DNAME=value from suite/catalog.py (MMA_CU); the defaults below equal the
 // catalog's (a test checks).
@@ -167,5 +168,175 @@ wgmma_bf16(float* __restrict__ out, unsigned a, unsigned b, int iterations) {
     #pragma unroll
     for (int e = 0; e < 128; ++e) sum += d[e];
     out[blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+#endif
+
+// Blackwell's full tensor rate needs the 5th-generation tensor instructions, tcgen05 (arch-specific sm_100a and
+// sm_103a only; PTX ISA 8.6+, section 9.7.16 "TensorCore 5th Generation Family Instructions"). One thread of the CTA
+// issues tcgen05.mma.cta_group::1.kind::f16 on operands in shared memory (A: M x K, B: N x K, both K-major) and the
+// accumulators live in Tensor Memory (TMEM), not in registers:
+//     M = 128, N = 256, K = 16, bf16 inputs, fp32 accumulators: 2 x 128 x 256 x 16 = 1,048,576 FLOP per instruction
+// (the largest dense cta_group::1 shape of kind::f16: M 64 or 128, N a multiple of 16 up to 256, K 16).
+// Set-up: warp 0 allocates TCGEN05_COLUMNS TMEM columns (tcgen05.alloc, then relinquish_alloc_permit), every thread
+// fills the shared A region with the word a and the B region with b (1.0 in every element). The issuing thread then
+// runs `iterations` trips of UNROLL back-to-back MMAs into the one accumulator, each trip closed by tcgen05.commit to
+// an mbarrier; it waits for trip i - 1 after committing trip i (two mbarriers, one per trip parity), so a whole trip is
+// always queued behind the one running. The first MMA overwrites D (enable-input-d false: TMEM starts undefined);
+// the others accumulate.
+// Validation: every element of D is iterations x UNROLL x K x a x b = n x K for a = b = 1.0 whatever core-matrix layout
+// the descriptors select (the regions hold one value throughout), exact in fp32 while n x K < 2**24. After the last
+// commit completes, every warp reads its TMEM lanes back (tcgen05.ld.32x32b: warp w reaches lanes 32 x (w % 4) to
+// 32 x (w % 4) + 31, PTX ISA 9.7.16.8.1) over its share of the N columns, BLOCK / 128 warpgroups splitting them; each
+// thread stores the sum of its TCGEN05_N / (BLOCK / 128) elements, or NaN if they are not all equal, so the host's
+// exact check of the sum (columns x n x K) checks every element. Work per CTA: 1,048,576 x iterations x UNROLL.
+// A CTA holds TCGEN05_COLUMNS of the SM's 512 TMEM columns: two CTAs per SM hold TMEM at a time, further resident
+// CTAs wait in tcgen05.alloc until one deallocates.
+// Never run on hardware yet: compiled for sm_100a and sm_103a in CI (nvcc and NVRTC); the descriptor bit positions
+// below are the PTX ISA's tables (CUTLASS's UMMA::SmemDescriptor and UMMA::InstrDescriptor bit fields, in
+// cute/arch/mma_sm100_desc.hpp, place every field used here at the same bits), not verified on a Blackwell GPU.
+#if defined(__CUDA_ARCH__) && (defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM103_ALL))
+#define HWBENCH_TCGEN05 1
+#endif
+#define TCGEN05_M 128
+#define TCGEN05_N 256
+#define TCGEN05_K 16
+#define TCGEN05_COLUMNS 256          // TMEM columns: one fp32 accumulator column per N (a power of 2, 32 to 512)
+#define TCGEN05_REGION_BYTES 16384   // shared bytes per operand: covers every address its descriptor reaches
+#define TCGEN05_LBO 128              // leading (K) byte offset between core matrices of 8 rows x 16 bytes
+#define TCGEN05_SBO 256              // stride (M or N) byte offset between 8-row groups of core matrices
+// A reaches (128 / 8 - 1) x SBO + LBO + 128 = 4,096 bytes, B (256 / 8 - 1) x SBO + LBO + 128 = 8,192 (K-major, no
+// swizzle: each 8 x 16-byte core matrix contiguous, PTX ISA 9.7.16.3 "Major-ness supported by Strides").
+
+#if !defined(__CUDA_ARCH__) || defined(HWBENCH_TCGEN05)
+static_assert(BLOCK % 128 == 0 && TCGEN05_N % (BLOCK / 128 * 16) == 0,
+              "tcgen05: whole warpgroups, each reading whole 16-column chunks of the accumulator");
+static_assert(TCGEN05_COLUMNS >= TCGEN05_N, "tcgen05: the accumulator needs N fp32 TMEM columns");
+
+// The 64-bit shared memory descriptor (PTX ISA 9.7.16.4.1 "Shared Memory Descriptor", Table 40): bits 0-13 start
+// address, 16-29 leading dimension byte offset, 32-45 stride dimension byte offset, each encoded (x & 0x3FFFF) >> 4;
+// 46-48 the fixed constant 0b001 (the field wgmma's descriptor lacks); 49-51 base offset 0 (no swizzle pattern);
+// 52 leading-dimension mode 0 (relative offset); 53-60 fixed 0; 61-63 swizzle mode 0 (none).
+__device__ __forceinline__ unsigned long long tcgen05_descriptor(unsigned shared_address) {
+    return static_cast<unsigned long long>((shared_address & 0x3FFFF) >> 4)
+           | (static_cast<unsigned long long>((TCGEN05_LBO & 0x3FFFF) >> 4) << 16)
+           | (static_cast<unsigned long long>((TCGEN05_SBO & 0x3FFFF) >> 4) << 32)
+           | (1ull << 46);
+}
+
+// The 32-bit instruction descriptor of kind::f16 (PTX ISA 9.7.16.4.2 "Instruction Descriptor", Table 42): bits 0-3
+// dense, no saturation (0); 4-5 D type (F32 = 1); 7-9 A type and 10-12 B type (F16 = 0, BF16 = 1); 13-14 no negation;
+// 15-16 no transpose (A and B K-major); 17-22 N >> 3; 24-28 M >> 4; 30-31 no B-reuse shift (0).
+#define TCGEN05_F16_IDESC(AB_TYPE)                                                                         \
+    ((1u << 4) | ((AB_TYPE) << 7) | ((AB_TYPE) << 10) | ((TCGEN05_N >> 3) << 17) | ((TCGEN05_M >> 4) << 24))
+#define TCGEN05_TYPE_F16 0u
+#define TCGEN05_TYPE_BF16 1u
+
+__device__ __forceinline__ void tcgen05_mma_f16(unsigned tmem, unsigned long long a_desc, unsigned long long b_desc,
+                                                unsigned idesc, unsigned accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %4, 0;\n"
+        "tcgen05.mma.cta_group::1.kind::f16 [%0], %1, %2, %3, p;\n}\n"
+        :: "r"(tmem), "l"(a_desc), "l"(b_desc), "r"(idesc), "r"(accumulate) : "memory");
+}
+
+// Waits until the mbarrier at `barrier` (a shared::cta address) completes the phase of parity `parity`.
+__device__ __forceinline__ void tcgen05_wait(unsigned barrier, unsigned parity) {
+    unsigned ready = 0;
+    while (!ready) {
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(ready) : "r"(barrier), "r"(parity) : "memory");
+    }
+}
+
+// 16 consecutive fp32 columns of the warp's 32 TMEM lanes (one lane per thread), waited for in the same statement so
+// no use of the registers can be scheduled before the load completes.
+__device__ __forceinline__ void tcgen05_load16(unsigned address, float (&v)[16]) {
+    unsigned r[16];
+    asm volatile(
+        "tcgen05.ld.sync.aligned.32x32b.x16.b32 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, [%16];\n"
+        "tcgen05.wait::ld.sync.aligned;\n"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]), "=r"(r[4]), "=r"(r[5]), "=r"(r[6]), "=r"(r[7]),
+          "=r"(r[8]), "=r"(r[9]), "=r"(r[10]), "=r"(r[11]), "=r"(r[12]), "=r"(r[13]), "=r"(r[14]), "=r"(r[15])
+        : "r"(address) : "memory");
+    #pragma unroll
+    for (int e = 0; e < 16; ++e) v[e] = __uint_as_float(r[e]);
+}
+
+__device__ __forceinline__ void tcgen05_f16_peak(float* __restrict__ out, unsigned a, unsigned b, int iterations,
+                                                 unsigned idesc) {
+    __shared__ __align__(1024) unsigned tile[2 * TCGEN05_REGION_BYTES / 4];  // A region, then B region
+    __shared__ __align__(8) unsigned long long done[2];                      // mbarriers: trips of parity 0 and 1
+    __shared__ unsigned tmem_slot;                                           // where tcgen05.alloc writes the address
+    const unsigned warp = threadIdx.x / 32;
+    const unsigned tile_address = static_cast<unsigned>(__cvta_generic_to_shared(tile));
+    const unsigned done_address = static_cast<unsigned>(__cvta_generic_to_shared(done));
+    for (int i = threadIdx.x; i < 2 * TCGEN05_REGION_BYTES / 4; i += blockDim.x)
+        tile[i] = i < TCGEN05_REGION_BYTES / 4 ? a : b;
+    if (warp == 0) {  // warp-wide (.sync.aligned): the whole of warp 0, converged
+        asm volatile("tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [%0], %1;\n"
+                     :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(&tmem_slot))), "r"(TCGEN05_COLUMNS)
+                     : "memory");
+        asm volatile("tcgen05.relinquish_alloc_permit.cta_group::1.sync.aligned;\n" ::: "memory");
+    }
+    if (threadIdx.x == 0) {
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" :: "r"(done_address) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" :: "r"(done_address + 8) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the async proxy (tcgen05.mma) sees the stores
+    asm volatile("tcgen05.fence::before_thread_sync;\n" ::: "memory");
+    __syncthreads();
+    asm volatile("tcgen05.fence::after_thread_sync;\n" ::: "memory");
+    const unsigned tmem = tmem_slot;  // lane 0, the first allocated column
+
+    if (threadIdx.x == 0) {
+        const unsigned long long a_desc = tcgen05_descriptor(tile_address);
+        const unsigned long long b_desc = tcgen05_descriptor(tile_address + TCGEN05_REGION_BYTES);
+        for (int i = 0; i < iterations; ++i) {
+            #pragma unroll
+            for (int u = 0; u < UNROLL; ++u) tcgen05_mma_f16(tmem, a_desc, b_desc, idesc, (i | u) != 0);
+            // Trip i arrives on done[i & 1] when all of this thread's earlier tcgen05 operations have completed;
+            // it is that mbarrier's (i >> 1)-th phase. Trip i - 2 on the same mbarrier was waited for a trip ago.
+            asm volatile("tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64 [%0];\n"
+                         :: "r"(done_address + 8 * (i & 1)) : "memory");
+            if (i > 0) tcgen05_wait(done_address + 8 * ((i - 1) & 1), ((i - 1) >> 1) & 1);
+        }
+    }
+    __syncwarp();
+    __syncthreads();
+    const int last = iterations - 1;  // the last trip's commit tracks every MMA: every thread waits for it
+    tcgen05_wait(done_address + 8 * (last & 1), (last >> 1) & 1);
+    asm volatile("tcgen05.fence::after_thread_sync;\n" ::: "memory");
+
+    constexpr int columns = TCGEN05_N / (BLOCK / 128);  // this thread's share of its TMEM lane's accumulators
+    const unsigned lanes = (warp % 4) * 32;               // the 32 TMEM lanes warp w may access
+    const unsigned first_column = (warp / 4) * columns;
+    float sum = 0.0f, reference = 0.0f;
+    bool same = true;
+    #pragma unroll 1
+    for (int c = 0; c < columns; c += 16) {
+        float v[16];
+        tcgen05_load16(tmem + (lanes << 16) + first_column + c, v);  // address: lane in bits 31-16, column 15-0
+        if (c == 0) reference = v[0];
+        #pragma unroll
+        for (int e = 0; e < 16; ++e) {
+            same = same && v[e] == reference;
+            sum += v[e];
+        }
+    }
+    asm volatile("tcgen05.fence::before_thread_sync;\n" ::: "memory");
+    __syncthreads();
+    if (warp == 0) {
+        asm volatile("tcgen05.fence::after_thread_sync;\n" ::: "memory");
+        asm volatile("tcgen05.dealloc.cta_group::1.sync.aligned.b32 %0, %1;\n"
+                     :: "r"(tmem), "r"(TCGEN05_COLUMNS) : "memory");
+    }
+    out[blockIdx.x * blockDim.x + threadIdx.x] = same ? sum : __uint_as_float(0x7FC00000u);  // NaN: elements differ
+}
+
+extern "C" __global__ void __launch_bounds__(BLOCK)
+tcgen05_bf16(float* __restrict__ out, unsigned a, unsigned b, int iterations) {
+    tcgen05_f16_peak(out, a, b, iterations, TCGEN05_F16_IDESC(TCGEN05_TYPE_BF16));
 }
 #endif
