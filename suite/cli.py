@@ -199,13 +199,23 @@ def compare(
     = OutputFormat.table,
     force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on inconclusive rows too.")] = False,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", metavar="PATH", help="Stored profiles of the same machine (files or folders, repeatable): "
+        "each figure's noise is widened by how far their quiet runs moved (docs/gate.md).")] = None,
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from .profile import Profile
     from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
+    from .tools.history import load_history
     from .tools.render import comparison_table, print_table
 
-    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force)
+    stored = None
+    if history:
+        stored, skipped = load_history(history)
+        for note in skipped:
+            warn(note)
+    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force,
+                                  stored)
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(comparison))
     elif output_format is OutputFormat.markdown:

@@ -34,16 +34,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UsageError
 from ..profile import Profile
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
 from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, reference_clock_mhz
+from .noise import SHARED_RUN, RunToRun, history_note, run_to_run, widened
 
 DEFAULT_THRESHOLD = 0.05
 EXPLAINS = 0.5  # a factor explains a change when it moved at least this share of it, the same way
-SHARED_RUN = 0.10  # other processes used this share of the measured cores: an unexplained drop is inconclusive
+# SHARED_RUN (noise.py): other processes used this share of the measured cores: an unexplained drop is inconclusive
+HOST_STEAL = 0.001  # time stolen from the vCPUs: above /proc/stat's 10 ms tick over a 10 s run on 2 vCPUs (0.05%)
 SHARED_LEVELS = ("memory.l3", "memory.dram")  # levels the cores share (and other programs' traffic with them)
 
 REGRESSED = "REGRESSED"
@@ -190,10 +193,33 @@ def _shared_machine(base: Ceiling, current: Ceiling) -> str | None:
             "runs, and this figure has no evidence of its own to separate their load from a real change")
 
 
+def _host_shared(base: Ceiling, current: Ceiling) -> str | None:
+    """Why a clock drop may be the host's placement or its other load rather than throttling: time stolen from the
+    vCPUs by the hypervisor in either run (its other guests ran on these physical cores: host contention, which
+    moves a shared host's clock through its turbo budget), when no run-to-run history of this machine covers the
+    figure. A guest cannot see its host's clock policy: a busier host and a throttled one look the same from
+    inside one pair of runs. Other processes in the guest are no such evidence: the clock is a frequency, its
+    chains' descheduled rounds are dropped (clock.py). None when there is no steal, or when the history covers
+    the figure (then a drop beyond this machine's run-to-run noise stands as a regression)."""
+    if base.run_to_run is not None and current.run_to_run is not None:
+        return None
+    steal = [e.steal or 0.0 for e in (base.evidence, current.evidence)]
+    if max(steal) < HOST_STEAL:
+        return None
+    return (f"placement/contention: the hypervisor took {steal[0]:.1%} and {steal[1]:.1%} of the vCPUs' time in the "
+            "two runs (the host ran other work on their cores): a guest cannot tell its host's load or placement "
+            "from throttling without this machine's run-to-run noise (--history)")
+
+
 # Rows whose run-to-run noise the gate script has not shown to be covered by their recorded noise: their drops are
 # shown and fail only with --strict (on the 2-vCPU Zen 5 guest, 20 back-to-back quiet runs moved the latency and
 # instruction-peak rows beyond their within-run noise in 9 of 19 pairs: docs/gate.md).
 ADVISORY = "advisory row (its noise is within-run only): fails only with --strict"
+
+
+def _clock_cause(base: Ceiling, cause: str) -> bool:
+    """Whether a change was put down to the clock: the clock row itself, or a ceiling its clock explains."""
+    return base.key == "clock" or cause.startswith("clock:")
 
 
 def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float) -> Row:
@@ -205,7 +231,8 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
                    current.value if current is not None else None, None, None,
                    MISSING, "only in the baseline" if current is None else "only in the current profile")
     change = _relative(base.value, current.value)
-    noise = math.hypot(base.spread, current.spread)
+    noise = math.hypot(base.noise, current.noise)
+    widened_by = base.noise > base.spread or current.noise > current.spread  # the run-to-run noise counted
     if change is None:
         return Row(base.key, base.unit, base.value, current.value, None, noise, MISSING, "baseline is 0")
     worse = -change * base.direction  # > 0: the figure got worse
@@ -214,23 +241,29 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
     if abs(change) < threshold:
         verdict, cause = UNCHANGED, ""
     elif abs(change) <= noise:
-        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), f"inside the recorded noise (±{noise:.1%})"
+        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), (
+            f"inside this machine's run-to-run noise (±{noise:.1%}, --history)" if widened_by
+            else f"inside the recorded noise (±{noise:.1%})")
     elif unstable:
         verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), unstable
     else:
         verdict, cause = (REGRESSED if worse > 0 else IMPROVED), explain(base, current, change)
         shared = _shared_machine(base, current)
+        host = _host_shared(base, current) if verdict == REGRESSED and _clock_cause(base, cause) else None
         if verdict == REGRESSED and cause.startswith("unexplained") and shared:
             verdict, cause = INCONCLUSIVE, f"{cause}; {shared}"
+        elif host:
+            verdict, cause = INCONCLUSIVE, f"{host} ({cause})"
         elif verdict == REGRESSED and (base.advisory or current.advisory):
             verdict, cause = INCONCLUSIVE, f"{cause}; {ADVISORY}"
     return Row(base.key, base.unit, base.value, current.value, change, noise, verdict, cause)
 
 
 def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEFAULT_THRESHOLD,
-                     force: bool = False) -> Comparison:
+                     force: bool = False, history: Sequence[Profile] | None = None) -> Comparison:
     """Every figure of ``baseline`` and ``current`` side by side; refuses two different devices unless
-    ``force``."""
+    ``force``. With ``history`` (stored profiles of the same machine), each figure's noise is widened by its
+    run-to-run noise over them (noise.py; the pair itself is left out)."""
     base_device, current_device = baseline.data["device"], current.data["device"]
     same_device = (base_device["id"] == current_device["id"] and base_device.get("name") == current_device.get("name"))
     if not same_device and not force:
@@ -253,6 +286,10 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
                      "before the confirmed-best rule has single best samples as ceilings, usually higher on a "
                      "noisy machine; compare runs made by the same hwbench")
     before, after = figures_of(baseline), figures_of(current)
+    if history is not None:
+        model: RunToRun = run_to_run(history, current, exclude=(baseline, current))
+        notes.append(history_note(model, len(history)))
+        before, after = widened(before, model), widened(after, model)
     keys = list(before) + [key for key in after if key not in before]
     rows = [compare_row(before.get(key), after.get(key), threshold) for key in keys]
     return Comparison(baseline.source, current.source, str(current_device["id"]), threshold, rows, notes)

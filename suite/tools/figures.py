@@ -42,6 +42,12 @@ class Ceiling:
     unstable: str | None = None  # why the figure cannot be trusted to compare (None: it can)
     evidence: Evidence = field(default_factory=Evidence)
     advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
+    run_to_run: float | None = None  # how far quiet runs of this machine fell from their median (noise.py)
+
+    @property
+    def noise(self) -> float:
+        """The noise the gate reads: the larger of the recorded (within-run) and the run-to-run noise."""
+        return max(self.spread, self.run_to_run or 0.0)
 
 
 def _kernel(data: dict, name: str | None) -> dict:

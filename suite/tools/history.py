@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..profile import Profile
 from ..tools.compare import REGRESSED, Row, compare_row, figures_of
 from .fleet_load import node_name
+from .noise import run_to_run, widened
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,20 @@ def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
     return profiles, skipped
 
 
+def load_history(paths: list[Path]) -> tuple[list[Profile], list[str]]:
+    """The profiles of ``compare --history``: each path a profile file or a folder read as ``load_profiles``."""
+    profiles: list[Profile] = []
+    skipped: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found, notes = load_profiles(path)
+            profiles += found
+            skipped += notes
+        else:
+            profiles.append(Profile.load(path))
+    return profiles, skipped
+
+
 def _same_file(a: Profile, b: Profile) -> bool:
     return Path(a.source).resolve() == Path(b.source).resolve()
 
@@ -89,9 +104,15 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
             base = next((run for run in runs if _same_file(run, baseline)), baseline)
         before = figures_of(base)
         per_run = [figures_of(run) for run in runs]
+        # Each run against the baseline with the run-to-run noise of the rest of the series (noise.py: the pair
+        # compared is left out), as 'compare --history' reads it.
+        models = [run_to_run(runs, run, exclude=(base, run)) for run in runs]
+        per_run = [widened(figures, model) for figures, model in zip(per_run, models)]
+        before_of = [widened(before, model) for model in models]
         keys = list(before) + [k for ceilings in per_run for k in ceilings if k not in before]
         keys = list(dict.fromkeys(keys))
-        rows = [{key: compare_row(before.get(key), ceilings.get(key), threshold)
-                 for key in keys if key in ceilings or key in before} for ceilings in per_run]
+        rows = [{key: compare_row(base_figures.get(key), ceilings.get(key), threshold)
+                 for key in keys if key in ceilings or key in base_figures}
+                for base_figures, ceilings in zip(before_of, per_run)]
         history.append(Series(host, device_id, name, runs, base, keys, rows))
     return history

@@ -1,0 +1,127 @@
+"""Run-to-run noise: how far each figure moves between runs of the same machine, from its stored profiles.
+
+A profile's ``noise`` is within-run: how far the typical sample of one run sits below its ceiling. Between runs a
+figure can move by more: on a 2-vCPU KVM guest, twenty back-to-back quiet ``--quick`` runs moved DRAM and L1
+bandwidth by 7-9% and the clock under FMA load by 5-7% (the host's doing) while each run's own noise was smaller
+(docs/gate.md). A gate that reads only within-run noise calls that a regression.
+
+Given stored profiles of the same machine (``hwbench compare --history``), each figure's run-to-run noise is how
+far a quiet run of that machine fell from the typical one, on the worse side:
+
+    (median - lowest) / median     where higher is better (a ceiling)
+    (highest - median) / median    where lower is better (a latency)
+
+over the runs of the same device (id and name), the same run mode (``--quick`` or not) and thread count whose own
+evidence says they had the measured cores (``quiet``: other processes used less than ``SHARED_RUN`` of them and no
+CPU quota held the run): a run the evidence explains is not the machine's noise. The model needs at least
+``MIN_RUNS`` such runs; with fewer it says so and widens nothing. The two profiles being compared are never part of
+their own history (a pair's change always lies inside a spread that includes the pair).
+
+compare then reads each figure's noise as the larger of its recorded noise and the run-to-run noise, and
+combines the two sides in quadrature as before: the verdict rules do not change, only the noise they read.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..profile import Profile
+from .figures import Ceiling, figures_of
+
+MIN_RUNS = 3  # quiet runs of the device needed before their spread says anything about the next run
+SHARED_RUN = 0.10  # other processes used this share of the measured cores: not a quiet run
+QUOTA_HELD = 0.01  # a CPU quota held the run this share of its wall time: not a quiet run
+
+
+@dataclass(frozen=True)
+class RunToRun:
+    """The run-to-run noise of each figure key (relative, on the worse side) and the runs it came from."""
+
+    runs: int = 0  # quiet runs of the device read
+    noise: dict[str, float] = field(default_factory=dict)
+    skipped: int = 0  # runs of the device whose evidence says they were not quiet
+
+    @property
+    def usable(self) -> bool:
+        return self.runs >= MIN_RUNS
+
+
+def quiet(data: dict) -> bool:
+    """Whether a run had the measured cores by its own evidence (``run.contention``): other processes used less
+    than ``SHARED_RUN`` of them and no CPU quota held it for ``QUOTA_HELD`` of the time or limited it below its
+    threads. A profile with no evidence recorded counts as quiet (nothing says otherwise)."""
+    run = data.get("run") or {}
+    found = run.get("contention") or {}
+    limit = (found.get("cpu_limit") or {}).get("cpus")
+    threads = run.get("threads")
+    return ((found.get("other_work") or 0.0) < SHARED_RUN and (found.get("throttled") or 0.0) < QUOTA_HELD
+            and (limit is None or not threads or limit >= threads))
+
+
+def _same_kind(a: dict, b: dict) -> bool:
+    """Same device (id and name), same run mode and thread count: runs whose figures are one population."""
+    da, db = a["device"], b["device"]
+    ra, rb = a.get("run") or {}, b.get("run") or {}
+    return (da.get("id") == db.get("id") and da.get("name") == db.get("name")
+            and bool(ra.get("quick")) == bool(rb.get("quick")) and ra.get("threads") == rb.get("threads"))
+
+
+def worse_side_spread(values: Sequence[float], direction: int) -> float:
+    """How far the worst of ``values`` lies from their median, relative to it, on the worse side of
+    ``direction`` (+1: lower is worse; -1: higher is worse); 0 for fewer than two values or a zero median."""
+    if len(values) < 2:
+        return 0.0
+    middle = statistics.median(values)
+    if middle == 0:
+        return 0.0
+    worst = min(values) if direction > 0 else max(values)
+    return max(0.0, (middle - worst) / middle * direction)
+
+
+def _same_profile(a: Profile, b: Profile) -> bool:
+    """The same object, or the same file on disk (a profile loaded twice)."""
+    if a is b:
+        return True
+    first, second = Path(a.source), Path(b.source)
+    return first.is_file() and second.is_file() and first.resolve() == second.resolve()
+
+
+def run_to_run(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> RunToRun:
+    """The run-to-run noise of each of ``like``'s figures over ``history``: its quiet runs of the same kind (module
+    docstring), without the profiles in ``exclude`` (the pair compared)."""
+    same = [p for p in history if not any(_same_profile(p, e) for e in exclude) and _same_kind(p.data, like.data)]
+    runs = [p for p in same if quiet(p.data)]
+    values: dict[str, list[float]] = {}
+    directions: dict[str, int] = {}
+    for profile in runs:
+        for key, figure in figures_of(profile).items():
+            values.setdefault(key, []).append(figure.value)
+            directions[key] = figure.direction
+    noise = {key: worse_side_spread(found, directions[key]) for key, found in values.items()
+             if len(found) >= MIN_RUNS}
+    return RunToRun(len(runs), noise, len(same) - len(runs))
+
+
+def widened(figures: dict[str, Ceiling], model: RunToRun) -> dict[str, Ceiling]:
+    """``figures`` with each one's run-to-run noise from ``model`` (none when the model has too few runs)."""
+    if not model.usable:
+        return figures
+    return {key: replace(figure, run_to_run=model.noise[key]) if key in model.noise else figure
+            for key, figure in figures.items()}
+
+
+def history_note(model: RunToRun, given: int) -> str:
+    """What compare's notes say about the run-to-run noise it used."""
+    if model.usable:
+        return (f"run-to-run noise from {model.runs} earlier quiet runs of this device (--history): each figure's "
+                "noise is the larger of its recorded noise and how far those runs fell from their median"
+                + (f"; {model.skipped} busy or quota-held runs left out" if model.skipped else ""))
+    return (f"--history: {model.runs} quiet runs of this device among {given} profiles (at least {MIN_RUNS} are "
+            "needed): the recorded noise only")
+
+
+__all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "history_note", "quiet", "run_to_run",
+           "widened", "worse_side_spread"]
