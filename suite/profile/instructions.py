@@ -59,6 +59,8 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
         "op_per_cycle": rounded(per_cycle, 2), "op_per_cycle_theoretical": table,
         "efficiency_at_measured_clock": rounded(per_cycle / table, 4) if per_cycle and table else None,
         "per": theory.per, "counting": details.get("counting"),
+        # CPU chain kernels: the headline against its probed run (cpu/recheck.py); an unstable one has no clock
+        **({"stability": result.stability} if result.stability else {}),
     }
     if theoretical and measured > theoretical and not theory.nominal_is_max:
         warnings.append(f"{result.name}: measured {measured:.1f} {result.unit} exceeds the theoretical peak at the "

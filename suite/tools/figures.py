@@ -79,13 +79,18 @@ def kernel_on_cpu(kernel: dict) -> float | None:
     return ceiling_on_cpu(kernel.get("samples") or (), (kernel.get("contention") or {}).get("on_cpu"))
 
 
+def _unstable(entry: dict) -> str | None:
+    """Why a ceiling whose headline and probed run disagreed cannot be compared (its ``stability``), else None."""
+    stability = entry.get("stability") or {}
+    return (f"unstable: {stability.get('cause') or 'its headline and probed run disagreed'}"
+            if stability.get("status") == "unstable" else None)
+
+
 def compute_rows(data: dict) -> Iterable[Ceiling]:
     for precision, entry in data.get("compute", {}).items():
         if entry.get("measured_gflops") is None:
             continue
-        stability = entry.get("stability") or {}
-        unstable = (f"unstable: {stability.get('cause') or 'its headline and probed run disagreed'}"
-                    if stability.get("status") == "unstable" else None)
+        unstable = _unstable(entry)
         yield Ceiling(f"compute.{precision}", "GFLOP/s", float(entry["measured_gflops"]), _noise(data, entry),
                       entry.get("clock_mhz"), entry.get("flop_per_cycle"), unstable=unstable,
                       evidence=_run_evidence(data, kernel_on_cpu(_kernel(data, entry.get("kernel")))))
@@ -142,8 +147,8 @@ def instruction_rows(data: dict) -> Iterable[Ceiling]:
     for name, entry in ((data.get("instruction_peaks") or {}).get("peaks") or {}).items():
         if entry.get("measured") is not None:
             yield Ceiling(f"instruction.{name}", entry["unit"], float(entry["measured"]), _noise(data, entry),
-                          entry.get("clock_mhz"), entry.get("op_per_cycle"), evidence=_run_evidence(data),
-                          advisory=True)
+                          entry.get("clock_mhz"), entry.get("op_per_cycle"), unstable=_unstable(entry),
+                          evidence=_run_evidence(data), advisory=True)
 
 
 RowSource = Callable[[dict], Iterable[Ceiling]]
