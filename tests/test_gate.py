@@ -454,3 +454,18 @@ def test_compare_cli_reads_history_files_and_folders(tmp_path, profile_data):
     assert rows["memory.dram"]["verdict"] == INCONCLUSIVE
     result = runner.invoke(app, [*args, "--history", str(paths[2]), "--history", str(paths[3])])
     assert result.exit_code == 1 and "at least 3 are needed" in result.stdout
+
+
+def test_a_quick_run_leaves_out_the_twins_and_the_loaded_curve_unless_named():
+    from hwbench import catalog
+
+    every = {k.name for k in catalog.select("cpu", None)}
+    quick = {k.name for k in catalog.select("cpu", None, quick=True)}
+    assert every - quick == catalog.QUICK_LEAVES_OUT["cpu"] == {
+        "dp_int8_256", "add_fp32", "mul_fp32", "scalar_add_fp32", "gemm_fp32", "latency_loaded"}
+    assert {"dp_bf16", "dp_int8", "add_fp64", "mul_fp64", "scalar_add_fp64", "gemm_fp64", "latency_chase",
+            "fma_fp64", "fma_fp32"} <= quick
+    # named, they run in a quick run too
+    assert [k.name for k in catalog.select("cpu", "add_fp32,latency_loaded", quick=True)] == ["add_fp32",
+                                                                                             "latency_loaded"]
+    assert catalog.select("gpu", None, quick=True) == catalog.select("gpu", None)

@@ -9,7 +9,9 @@ is how far the typical sample sits below it, (ceiling - median) / ceiling (``top
 the profile as each figure's ``noise`` (cache levels: over the plateau's points; FMA ceilings: over the samples whose
 threads stayed on their CPUs). Profiles without it fall back to the kernel's samples. The two runs' noises are
 combined in quadrature, sqrt(n_baseline**2 + n_current**2), as for the difference of two independent
-quantities.
+quantities. That noise is within one run; given stored profiles of the same machine (``history``: ``compare
+--history``), each figure's noise is the larger of it and the figure's run-to-run noise over them (``noise.py``:
+how far the machine's quiet runs fell from their median; the pair compared is left out).
 
 Verdict. A change smaller than the threshold is ``ok``. A change for the worse is ``REGRESSED`` only when it
 exceeds the threshold, the combined noise, and neither side's figure is ``unstable`` (an FMA ceiling whose
@@ -20,7 +22,9 @@ Causes, only where they add up (``explain``): the CPU quota when the current run
 and held it; contention or steal when the run's own evidence (threads off their CPUs, other processes on the
 measured cores, time stolen by the hypervisor) explains most of the change; for compute ceilings, whose
     FLOP/s = cores x clock x FLOP per cycle,
-the clock when its change explains most of it (a drop is then throttling), FLOP per cycle when that does
+the clock when its change explains most of it (a drop is then throttling, unless the hypervisor stole time from
+the vCPUs in either run and no run-to-run history covers the figure: then placement/contention, inconclusive, since
+a guest cannot tell its host's load from throttling), FLOP per cycle when that does
 (placement on shared FMA units, another code path); otherwise "unexplained". "Most" is at least half of the
 change, in its direction. An improvement is never called throttling. An unexplained drop of a figure with no
 evidence of its own (or of a level the cores share: L3, DRAM), measured while other processes used a tenth or
