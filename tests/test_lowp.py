@@ -290,3 +290,18 @@ def test_the_family_measures_validates_and_clocks_where_the_cpu_has_the_instruct
         assert result.clocks_mhz["core"] > 0 and result.paired_gflops > 0
         assert abs(result.details["probe_cross_check_mhz"] - result.clocks_mhz["core"]) <= 0.05 * result.clocks_mhz[
             "core"]
+
+
+def test_an_unstable_peak_has_its_stability_no_per_cycle_figure_and_compare_reads_it_as_unstable():
+    from hwbench.profile import Profile
+    from hwbench.tools.figures import figures_of
+
+    stability = {"status": "unstable", "rule": "test", "rounds": 5, "headline_gflops": [470.0] * 5,
+                 "probed_gflops": [940.0] * 5, "spread": 0.5, "cause": "placement: test"}
+    unstable = dataclasses.replace(lowp_result("dp_bf16", 470.0, 940.0), clocks_mhz={}, paired_gflops=None,
+                                   stability=stability)
+    data = lowp_profile(unstable)
+    check_profile(data, "test")
+    entry = data["instruction_peaks"]["peaks"]["dp_bf16"]
+    assert entry["stability"]["status"] == "unstable" and entry["op_per_cycle"] is None and entry["clock_mhz"] is None
+    assert figures_of(Profile(data))["instruction.dp_bf16"].unstable == "unstable: placement: test"
