@@ -469,3 +469,24 @@ def test_a_quick_run_leaves_out_the_twins_and_the_loaded_curve_unless_named():
     assert [k.name for k in catalog.select("cpu", "add_fp32,latency_loaded", quick=True)] == ["add_fp32",
                                                                                              "latency_loaded"]
     assert catalog.select("gpu", None, quick=True) == catalog.select("gpu", None)
+
+
+def test_history_judges_each_run_with_the_run_to_run_noise_of_the_quiet_runs_before_it(profile_data):
+    def series(drams: list[float]):
+        runs = []
+        for day, dram in enumerate(drams, start=10):
+            data = _run(profile_data, dram)
+            data["created_at"] = f"2026-11-{day}T12:00:00Z"
+            runs.append(Profile(data))
+        (found,) = build_history(runs, 0.05)
+        return found
+
+    # a dip of 8% after earlier quiet runs that dipped as far: inside the machine's run-to-run noise
+    found = series([36.0, 35.6, 33.2, 36.1, 35.8, 33.1])
+    assert found.rows[-1]["memory.dram"].verdict == INCONCLUSIVE and not found.latest_regressed
+    # the same dip with no earlier history (two runs): the recorded noise only, a regression
+    assert series([36.0, 33.1]).latest_regressed == ["memory.dram"]
+    # a lasting drop: its runs never widen the noise that judges the next, so it is named from its first run
+    found = series([36.0, 35.6, 35.9, 36.1, 25.0, 24.6, 24.9])
+    assert found.latest_regressed == ["memory.dram"]
+    assert found.lasting_since("memory.dram").data["created_at"] == "2026-11-14T12:00:00Z"

@@ -3,9 +3,10 @@
 Layout written by ``hwbench run --save``: ``results/<host>/<device>/<created_at>.yaml`` (device ``cuda:0``
 becomes ``cuda0``). ``hwbench history DIR`` reads every profile under DIR, groups them by host and device,
 orders each group by ``created_at`` and compares every run with the baseline (the oldest, or a chosen
-file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes). A lasting
-change is named by its first run: the start of the unbroken streak of regressed runs that reaches the latest
-one, so one noisy run in the middle of a series is shown but never named.
+file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes), each
+figure's noise widened by the run-to-run noise of the quiet runs before it whose figure did not regress
+(``_judged``). A lasting change is named by its first run: the start of the unbroken streak of regressed runs
+that reaches the latest one, so one noisy run in the middle of a series is shown but never named.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 from ..errors import UsageError
 from ..profile import Profile
 from ..tools.compare import REGRESSED, Row, compare_row, figures_of
+from .figures import Ceiling
 from .fleet_load import node_name
-from .noise import run_to_run, widened
+from .noise import history_runs, model_of, widened
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,41 @@ def _same_file(a: Profile, b: Profile) -> bool:
     return Path(a.source).resolve() == Path(b.source).resolve()
 
 
+def _streak(earlier: list[tuple[dict[str, Ceiling], dict[str, Row]]], key: str) -> int:
+    """How many of the latest earlier runs regressed on ``key`` in a row (0: the last one did not)."""
+    count = 0
+    for _, verdicts in reversed(earlier):
+        row = verdicts.get(key)
+        if row is None or row.verdict != REGRESSED:
+            break
+        count += 1
+    return count
+
+
+def _judged(runs: list[Profile], per_run: list[dict[str, Ceiling]], base: Profile, before: dict[str, Ceiling],
+            keys: list[str], threshold: float) -> list[dict[str, Row]]:
+    """Each run against the baseline, oldest first, with the run-to-run noise (noise.py) of the quiet runs before
+    it: what a CI job storing every run knows when that run arrives. A figure that regressed in the runs just
+    before it (a streak reaching the judged run) is left out of that noise: it may be the start of a lasting change,
+    which must never widen the noise that judges its next run; once a later run came back, the excursion counts as
+    the machine's noise. The baseline is never its own history, as in 'compare --history'."""
+    quiet_ids = {id(run) for run in history_runs(runs, base)[0]}
+    earlier: list[tuple[dict[str, Ceiling], dict[str, Row]]] = []  # each earlier quiet run: figures, verdicts
+    rows = []
+    for run, figures in zip(runs, per_run):
+        streaks = {key: _streak(earlier, key) for key in keys}
+        normal = [{key: figure for key, figure in past.items() if i < len(earlier) - streaks.get(key, 0)}
+                  for i, (past, _) in enumerate(earlier)]
+        model = model_of(normal)
+        base_figures, current = widened(before, model), widened(figures, model)
+        row = {key: compare_row(base_figures.get(key), current.get(key), threshold)
+               for key in keys if key in current or key in base_figures}
+        rows.append(row)
+        if id(run) in quiet_ids and run is not base:
+            earlier.append((figures, row))
+    return rows
+
+
 def build_history(profiles: list[Profile], threshold: float, baseline: Profile | None = None) -> list[Series]:
     groups: dict[tuple[str, str, str], list[Profile]] = {}
     for profile in profiles:
@@ -104,15 +141,8 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
             base = next((run for run in runs if _same_file(run, baseline)), baseline)
         before = figures_of(base)
         per_run = [figures_of(run) for run in runs]
-        # Each run against the baseline with the run-to-run noise of the rest of the series (noise.py: the pair
-        # compared is left out), as 'compare --history' reads it.
-        models = [run_to_run(runs, run, exclude=(base, run)) for run in runs]
-        per_run = [widened(figures, model) for figures, model in zip(per_run, models)]
-        before_of = [widened(before, model) for model in models]
         keys = list(before) + [k for ceilings in per_run for k in ceilings if k not in before]
         keys = list(dict.fromkeys(keys))
-        rows = [{key: compare_row(base_figures.get(key), ceilings.get(key), threshold)
-                 for key in keys if key in ceilings or key in base_figures}
-                for base_figures, ceilings in zip(before_of, per_run)]
+        rows = _judged(runs, per_run, base, before, keys, threshold)
         history.append(Series(host, device_id, name, runs, base, keys, rows))
     return history

@@ -89,20 +89,33 @@ def _same_profile(a: Profile, b: Profile) -> bool:
     return first.is_file() and second.is_file() and first.resolve() == second.resolve()
 
 
-def run_to_run(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> RunToRun:
-    """The run-to-run noise of each of ``like``'s figures over ``history``: its quiet runs of the same kind (module
-    docstring), without the profiles in ``exclude`` (the pair compared)."""
+def history_runs(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> tuple[list[Profile],
+                                                                                                   int]:
+    """The runs of ``history`` of ``like``'s kind (same device, run mode and threads), without ``exclude``: the quiet
+    ones, and how many were left out as not quiet."""
     same = [p for p in history if not any(_same_profile(p, e) for e in exclude) and _same_kind(p.data, like.data)]
     runs = [p for p in same if quiet(p.data)]
+    return runs, len(same) - len(runs)
+
+
+def model_of(figures: Sequence[dict[str, Ceiling]], skipped: int = 0) -> RunToRun:
+    """The run-to-run noise of each figure key over the figures of quiet runs (one dict per run)."""
     values: dict[str, list[float]] = {}
     directions: dict[str, int] = {}
-    for profile in runs:
-        for key, figure in figures_of(profile).items():
+    for run in figures:
+        for key, figure in run.items():
             values.setdefault(key, []).append(figure.value)
             directions[key] = figure.direction
     noise = {key: worse_side_spread(found, directions[key]) for key, found in values.items()
              if len(found) >= MIN_RUNS}
-    return RunToRun(len(runs), noise, len(same) - len(runs))
+    return RunToRun(len(figures), noise, skipped)
+
+
+def run_to_run(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> RunToRun:
+    """The run-to-run noise of each of ``like``'s figures over ``history``: its quiet runs of the same kind (module
+    docstring), without the profiles in ``exclude`` (the pair compared)."""
+    runs, skipped = history_runs(history, like, exclude)
+    return model_of([figures_of(p) for p in runs], skipped)
 
 
 def widened(figures: dict[str, Ceiling], model: RunToRun) -> dict[str, Ceiling]:
@@ -123,5 +136,5 @@ def history_note(model: RunToRun, given: int) -> str:
             "needed): the recorded noise only")
 
 
-__all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "history_note", "quiet", "run_to_run",
-           "widened", "worse_side_spread"]
+__all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "history_note", "history_runs", "model_of", "quiet",
+           "run_to_run", "widened", "worse_side_spread"]
