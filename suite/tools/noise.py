@@ -133,7 +133,8 @@ def history_note(model: RunToRun, given: int) -> str:
                 "noise is the larger of its recorded noise and how far those runs fell from their median"
                 + (f"; {model.skipped} busy or quota-held runs left out" if model.skipped else ""))
     return (f"--history: {model.runs} quiet runs of this device among {given} profiles (at least {MIN_RUNS} are "
-            "needed): the recorded noise only")
+            "needed" + (f"; {model.skipped} busy or quota-held runs left out" if model.skipped else "")
+            + "): the recorded noise only")
 
 
 __all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "history_note", "history_runs", "model_of", "quiet",
