@@ -410,14 +410,21 @@ def test_run_to_run_noise_is_the_worse_side_spread_of_quiet_runs(profile_data):
     assert worse_side_spread([100.0, 90.0, 95.0, 99.0], +1) == pytest.approx((97.0 - 90.0) / 97.0)
     assert worse_side_spread([10.0, 12.0, 11.0], -1) == pytest.approx(1 / 11)  # a latency: higher is worse
     assert worse_side_spread([5.0], +1) == 0.0
+    base, current = Profile(_run(profile_data, 36.0)), Profile(_run(profile_data, 35.0))
     runs = [Profile(_run(profile_data, dram)) for dram in (36.0, 33.0, 35.0)]
     busy = Profile(_run(profile_data, 12.0, other_work=0.6))  # explained by its own evidence: not the machine's noise
     held = Profile(_run(profile_data, 18.0, throttled=0.4))
-    model = run_to_run([*runs, busy, held], runs[0], exclude=())
+    model = run_to_run([*runs, busy, held, base, current], base, current)
     assert model.runs == 3 and model.skipped == 2 and model.usable
     assert model.noise["memory.dram"] == pytest.approx((35.0 - 33.0) / 35.0)
-    # the pair compared is never its own history: with two of three runs left out, too few remain
-    assert not run_to_run(runs, runs[0], exclude=runs[:2]).usable and MIN_RUNS == 3
+    # the pair compared is never its own history: with the pair among three runs, too few remain
+    assert not run_to_run([runs[0], base, current], base, current).usable and MIN_RUNS == 3
+    # a baseline measured while other processes shared the cores is judged by the runs of that state: every run no
+    # quota held (a quota-held run is never noise)
+    shared = Profile(_run(profile_data, 20.0, other_work=0.5))
+    model = run_to_run([*runs, busy, held], shared, current)
+    assert model.runs == 4 and model.skipped == 1
+    assert model.noise["memory.dram"] == pytest.approx((34.0 - 12.0) / 34.0)
 
 
 def test_history_turns_a_drop_inside_the_machine_s_run_to_run_noise_into_inconclusive(profile_data):
@@ -428,7 +435,8 @@ def test_history_turns_a_drop_inside_the_machine_s_run_to_run_noise_into_inconcl
     comparison = compare_profiles(base, current, history=history)
     rows = {r.key: r for r in comparison.rows}
     assert rows["memory.dram"].verdict == INCONCLUSIVE and "run-to-run" in rows["memory.dram"].cause
-    assert any("run-to-run noise from 4 earlier quiet runs" in note for note in comparison.notes)
+    assert any("run-to-run noise from 4 stored runs of this device in the baseline's state" in note
+               for note in comparison.notes)
     # a drop beyond that noise still regresses, and a quota is still named by its own row
     quota = _run(profile_data, 18.0, throttled=0.45)
     quota["run"]["contention"]["cpu_limit"] = {"cpus": 1.0, "source": "cpu.max: 100000 100000"}

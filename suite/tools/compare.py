@@ -291,7 +291,7 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
                      "noisy machine; compare runs made by the same hwbench")
     before, after = figures_of(baseline), figures_of(current)
     if history is not None:
-        model: RunToRun = run_to_run(history, current, exclude=(baseline, current))
+        model: RunToRun = run_to_run(history, baseline, current)
         notes.append(history_note(model, len(history)))
         before, after = widened(before, model), widened(after, model)
     keys = list(before) + [key for key in after if key not in before]

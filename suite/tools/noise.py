@@ -6,16 +6,18 @@ bandwidth by 7-9% and the clock under FMA load by 5-7% (the host's doing) while 
 (docs/gate.md). A gate that reads only within-run noise calls that a regression.
 
 Given stored profiles of the same machine (``hwbench compare --history``), each figure's run-to-run noise is how
-far a quiet run of that machine fell from the typical one, on the worse side:
+far a run of that machine in the baseline's state fell from the typical one, on the worse side:
 
     (median - lowest) / median     where higher is better (a ceiling)
     (highest - median) / median    where lower is better (a latency)
 
-over the runs of the same device (id and name), the same run mode (``--quick`` or not) and thread count whose own
-evidence says they had the measured cores (``quiet``: other processes used less than ``SHARED_RUN`` of them and no
-CPU quota held the run): a run the evidence explains is not the machine's noise. The model needs at least
-``MIN_RUNS`` such runs; with fewer it says so and widens nothing. The two profiles being compared are never part of
-their own history (a pair's change always lies inside a spread that includes the pair).
+over the runs of the same device (id and name), the same run mode (``--quick`` or not) and thread count, in the
+baseline's state (``population``): for a quiet baseline, the runs whose own evidence says they had the measured
+cores (``quiet``: other processes used less than ``SHARED_RUN`` of them and no CPU quota held the run); for a
+baseline measured while other processes shared the cores, every run no quota held. A quota-held run is never the
+machine's noise. The model needs at least ``MIN_RUNS`` such runs; with fewer it says so and widens nothing. The two
+profiles being compared are never part of their own history (a pair's change always lies inside a spread that
+includes the pair).
 
 compare then reads each figure's noise as the larger of its recorded noise and the run-to-run noise, and
 combines the two sides in quadrature as before: the verdict rules do not change, only the noise they read.
@@ -24,14 +26,14 @@ combines the two sides in quadrature as before: the verdict rules do not change,
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..profile import Profile
 from .figures import Ceiling, figures_of
 
-MIN_RUNS = 3  # quiet runs of the device needed before their spread says anything about the next run
+MIN_RUNS = 3  # runs of the device needed before their spread says anything about the next run
 SHARED_RUN = 0.10  # other processes used this share of the measured cores: not a quiet run
 QUOTA_HELD = 0.01  # a CPU quota held the run this share of its wall time: not a quiet run
 
@@ -40,25 +42,31 @@ QUOTA_HELD = 0.01  # a CPU quota held the run this share of its wall time: not a
 class RunToRun:
     """The run-to-run noise of each figure key (relative, on the worse side) and the runs it came from."""
 
-    runs: int = 0  # quiet runs of the device read
+    runs: int = 0  # runs of the device in the baseline's state read
     noise: dict[str, float] = field(default_factory=dict)
-    skipped: int = 0  # runs of the device whose evidence says they were not quiet
+    skipped: int = 0  # runs of the device in another state (busy, or held by a quota)
 
     @property
     def usable(self) -> bool:
         return self.runs >= MIN_RUNS
 
 
-def quiet(data: dict) -> bool:
-    """Whether a run had the measured cores by its own evidence (``run.contention``): other processes used less
-    than ``SHARED_RUN`` of them and no CPU quota held it for ``QUOTA_HELD`` of the time or limited it below its
-    threads. A profile with no evidence recorded counts as quiet (nothing says otherwise)."""
+def held(data: dict) -> bool:
+    """Whether a CPU quota held the run (``run.contention``): for ``QUOTA_HELD`` of its wall time or more, or it
+    allowed fewer CPUs than the run's threads. Such a run is a planted or real change, never the machine's noise."""
     run = data.get("run") or {}
     found = run.get("contention") or {}
     limit = (found.get("cpu_limit") or {}).get("cpus")
     threads = run.get("threads")
-    return ((found.get("other_work") or 0.0) < SHARED_RUN and (found.get("throttled") or 0.0) < QUOTA_HELD
-            and (limit is None or not threads or limit >= threads))
+    return (found.get("throttled") or 0.0) >= QUOTA_HELD or (limit is not None and bool(threads) and limit < threads)
+
+
+def quiet(data: dict) -> bool:
+    """Whether a run had the measured cores by its own evidence (``run.contention``): other processes used less
+    than ``SHARED_RUN`` of them and no CPU quota held it (``held``). A profile with no evidence recorded counts as
+    quiet (nothing says otherwise)."""
+    found = (data.get("run") or {}).get("contention") or {}
+    return (found.get("other_work") or 0.0) < SHARED_RUN and not held(data)
 
 
 def _same_kind(a: dict, b: dict) -> bool:
@@ -89,13 +97,21 @@ def _same_profile(a: Profile, b: Profile) -> bool:
     return first.is_file() and second.is_file() and first.resolve() == second.resolve()
 
 
-def history_runs(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> tuple[list[Profile],
-                                                                                                   int]:
-    """The runs of ``history`` of ``like``'s kind (same device, run mode and threads), without ``exclude``: the quiet
-    ones, and how many were left out as not quiet."""
-    same = [p for p in history if not any(_same_profile(p, e) for e in exclude) and _same_kind(p.data, like.data)]
-    runs = [p for p in same if quiet(p.data)]
+def history_runs(history: Iterable[Profile], baseline: Profile, exclude: Sequence[Profile] = ()) -> tuple[
+        list[Profile], int]:
+    """The runs of ``history`` like ``baseline`` (same device, run mode and threads; ``population``), without
+    ``exclude``, and how many of the same kind were left out."""
+    same = [p for p in history if not any(_same_profile(p, e) for e in exclude) and _same_kind(p.data, baseline.data)]
+    runs = [p for p in same if population(baseline.data)(p.data)]
     return runs, len(same) - len(runs)
+
+
+def population(baseline: dict) -> Callable[[dict], bool]:
+    """Which stored runs describe the state a baseline was measured in: a quiet baseline (``quiet``) is judged by
+    quiet runs only (a busy run's spread would hide a real change, e.g. a busy loop on the measured cores, which the
+    run's own evidence names); a baseline measured while other processes shared the cores, by every run no quota
+    held (``held``): the runs of that shared state."""
+    return quiet if quiet(baseline) else (lambda data: not held(data))
 
 
 def model_of(figures: Sequence[dict[str, Ceiling]], skipped: int = 0) -> RunToRun:
@@ -111,10 +127,10 @@ def model_of(figures: Sequence[dict[str, Ceiling]], skipped: int = 0) -> RunToRu
     return RunToRun(len(figures), noise, skipped)
 
 
-def run_to_run(history: Iterable[Profile], like: Profile, exclude: Sequence[Profile] = ()) -> RunToRun:
-    """The run-to-run noise of each of ``like``'s figures over ``history``: its quiet runs of the same kind (module
-    docstring), without the profiles in ``exclude`` (the pair compared)."""
-    runs, skipped = history_runs(history, like, exclude)
+def run_to_run(history: Iterable[Profile], baseline: Profile, current: Profile) -> RunToRun:
+    """The run-to-run noise of each figure over ``history``: its runs like ``baseline`` (``history_runs``), without
+    the pair compared (``baseline``, ``current``)."""
+    runs, skipped = history_runs(history, baseline, exclude=(baseline, current))
     return model_of([figures_of(p) for p in runs], skipped)
 
 
@@ -129,13 +145,15 @@ def widened(figures: dict[str, Ceiling], model: RunToRun) -> dict[str, Ceiling]:
 def history_note(model: RunToRun, given: int) -> str:
     """What compare's notes say about the run-to-run noise it used."""
     if model.usable:
-        return (f"run-to-run noise from {model.runs} earlier quiet runs of this device (--history): each figure's "
-                "noise is the larger of its recorded noise and how far those runs fell from their median"
-                + (f"; {model.skipped} busy or quota-held runs left out" if model.skipped else ""))
-    return (f"--history: {model.runs} quiet runs of this device among {given} profiles (at least {MIN_RUNS} are "
-            "needed" + (f"; {model.skipped} busy or quota-held runs left out" if model.skipped else "")
+        return (f"run-to-run noise from {model.runs} stored runs of this device in the baseline's state (--history): "
+                "each figure's noise is the larger of its recorded noise and how far those runs fell from their median"
+                + (f"; {model.skipped} runs in another state (busy, or held by a quota) left out" if model.skipped
+                   else ""))
+    return (f"--history: {model.runs} runs of this device in the baseline's state among {given} profiles (at least "
+            f"{MIN_RUNS} are needed" + (f"; {model.skipped} runs in another state left out" if model.skipped else "")
             + "): the recorded noise only")
 
 
-__all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "history_note", "history_runs", "model_of", "quiet",
+__all__ = ["MIN_RUNS", "QUOTA_HELD", "RunToRun", "SHARED_RUN", "held", "history_note", "history_runs", "model_of",
+           "population", "quiet",
            "run_to_run", "widened", "worse_side_spread"]
