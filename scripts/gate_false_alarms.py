@@ -4,13 +4,16 @@ planted throttling.
     python scripts/gate_false_alarms.py --runs 20 --planted 5 --out /tmp/gate --summary results/gate/MACHINE.yaml
 
 1. ``--runs N`` back-to-back ``hwbench run --device cpu --quick`` runs; ``hwbench compare`` of each consecutive
-   pair at the default threshold. A pair that exits 1 is a false alarm (nothing was changed between the runs).
+   pair at the default threshold, with the series' quiet runs as ``--history`` (the machine's run-to-run noise;
+   compare leaves the pair itself out, so each pair is judged by the other N-2 runs). A pair that exits 1 is a
+   false alarm (nothing was changed between the runs).
 2. ``--planted M`` runs under a planted throttle, each compared against a quiet baseline (the quiet run made
    just before it): a CPU quota of ``--quota`` (default 50%) of the measured cores through CFS bandwidth
    control (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us`` where the cpu controller is on v1) in a child
    cgroup created for the run; with ``--busy``, also a busy loop pinned to each measured core; and a capped
    clock through cpufreq ``scaling_max_freq`` where the machine has cpufreq (else the summary says it has
-   none). A planted run is detected when compare exits 1 and a regressed row's cause names the throttle.
+   none). A planted run is detected when compare exits 1 and a regressed row's cause names the throttle; its
+   compare reads the quiet runs as ``--history`` too.
 
 Writes ``summary.yaml`` (the figures, each pair's exit code and regressed rows, the machine, the date and the
 commit measured) and keeps the profiles under ``--out``. Needs root for the cgroup and cpufreq; without it
@@ -60,8 +63,11 @@ def measure(path: Path, nice: int, cgroup: Path | None = None, again: bool = Tru
     return time.monotonic() - start
 
 
-def compare(base: Path, current: Path) -> dict:
-    result = hwbench("compare", str(base), str(current), "-f", "json")
+def compare(base: Path, current: Path, history: list[Path]) -> dict:
+    """``hwbench compare`` of a pair with the machine's other quiet runs as its ``--history`` (compare leaves the
+    pair itself out of its run-to-run noise)."""
+    extra = [arg for path in history for arg in ("--history", str(path))]
+    result = hwbench("compare", str(base), str(current), "-f", "json", *extra)
     if result.returncode not in (0, 1):
         raise SystemExit(f"hwbench compare failed ({result.returncode}): {result.stderr.strip()}")
     data = json.loads(result.stdout)
@@ -121,8 +127,9 @@ def main() -> int:
         quiet.append(options.out / f"quiet-{i:02d}.yaml")
         seconds.append(measure(quiet[-1], options.nice))
         print(f"quiet run {i + 1}/{options.runs}: {seconds[-1]:.1f} s", file=sys.stderr)
-    pairs = [compare(a, b) for a, b in zip(quiet, quiet[1:])]
+    pairs = [compare(a, b, quiet) for a, b in zip(quiet, quiet[1:])]
     alarms = [p for p in pairs if p["exit"] != 0]
+    alone = [compare(a, b, []) for a, b in zip(quiet, quiet[1:])]  # the same pairs on their recorded noise only
     planted: dict[str, dict] = {}
     group, how = quota_cgroup(options.quota, len(cpus))
     plants = [("quota", how, ("CPU quota",))] if group else []
@@ -141,7 +148,7 @@ def main() -> int:
                 for loop in loops:
                     loop.kill()
                     loop.wait()
-            row = compare(base, path)
+            row = compare(base, path, quiet)
             row["detected"] = row["exit"] == 1 and names(row, words)
             tries.append(row)
             print(f"{kind} {i + 1}/{options.planted}: exit {row['exit']}, detected {row['detected']}", file=sys.stderr)
@@ -162,7 +169,10 @@ def main() -> int:
         "machine": {"host": platform.node(), "cpu": _cpu_name(), "cpus": cpus, "kernel": platform.release()},
         "conditions": options.conditions, "nice": options.nice, "threshold": "5% (compare's default)",
         "quiet_runs": options.runs, "run_seconds_median": sorted(seconds)[len(seconds) // 2],
+        "noise": "each figure's recorded noise widened by its run-to-run noise over the other quiet runs of the "
+                 "series (compare --history, the pair left out)",
         "pairs": len(pairs), "false_alarms": len(alarms), "pairs_exit_0": len(pairs) - len(alarms),
+        "false_alarms_without_history": sum(p["exit"] != 0 for p in alone),
         "inconclusive_pairs": sum(bool(p["inconclusive"]) for p in pairs),
         "false_alarm_causes": sorted({cause.split(":")[0] for p in alarms for cause in p["regressed"].values()}),
         # what else ran: each quiet run's share of the measured cores used by other processes (run.contention)

@@ -375,12 +375,24 @@ def groups(device: str) -> dict[str, tuple[str, ...]]:
             "all": tuple(k.name for k in CATALOG[device])}
 
 
-def select(device: str, spec: str | None) -> tuple[Kernel, ...]:
+# What a --quick run leaves out of its default selection (no --kernels): the CPU instruction kernels each compile two
+# numba functions at run time (the kernel and the kernel with the clock probe: 0.2-1.3 s each on a busy 2-vCPU guest),
+# and with the latency family they took a quick run from 9.3 s to 20.4 s. A quick run keeps one kernel per
+# instruction class and precision family the gate reads (bf16, int8 at 512 bits, the fp64 add, multiply, scalar add
+# and GEMM) and the idle latency sweep; the 256-bit int8 twin, the fp32 twins of the mix family and the
+# loaded-latency curve run in a full run, or when named with --kernels.
+QUICK_LEAVES_OUT: dict[str, frozenset[str]] = {
+    "cpu": frozenset({"dp_int8_256", "add_fp32", "mul_fp32", "scalar_add_fp32", "gemm_fp32", "latency_loaded"}),
+    "gpu": frozenset(),
+}
+
+
+def select(device: str, spec: str | None, quick: bool = False) -> tuple[Kernel, ...]:
     """'triad,fma' -> the named kernels and groups' members, in catalog order; an unknown name is a
-    UsageError (exit 2). None or '' selects every kernel."""
+    UsageError (exit 2). None or '' selects every kernel (with ``quick``: but ``QUICK_LEAVES_OUT``)."""
     every = CATALOG[device]
     if spec is None or not spec.strip():
-        return every
+        return tuple(k for k in every if k.name not in QUICK_LEAVES_OUT[device]) if quick else every
     named = groups(device)
     names = [k.name for k in every]  # catalog order, for the message below
     chosen: set[str] = set()

@@ -79,7 +79,8 @@ def run(
                                                 "matmul_bf16, l2_read, shared_read, h2d, ...). "
                                                 "Default: all.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer repetitions and shorter minimum time "
-                                        "(about 15 s for a CPU on 2 cores, measured 2026-11-23).")] = False,
+                                        "(about 15 s for a CPU on 2 cores, measured 2026-11-23); without --kernels, a "
+                                        "CPU run leaves out the kernels of catalog.QUICK_LEAVES_OUT.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Measuring threads (CPU). Default: "
                                                 "one per physical core.")] = None,
     cpus: Annotated[str | None, typer.Option("--cpus", help="CPUs to pin to, e.g. 0-3,8 (CPU).")] = None,
@@ -199,13 +200,23 @@ def compare(
     = OutputFormat.table,
     force: Annotated[bool, typer.Option("--force", help="Compare profiles of different devices.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on inconclusive rows too.")] = False,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", metavar="PATH", help="Stored profiles of the same machine (files or folders, repeatable): "
+        "each figure's noise is widened by how far their quiet runs moved (docs/gate.md).")] = None,
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from .profile import Profile
     from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
+    from .tools.history import load_history
     from .tools.render import comparison_table, print_table
 
-    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force)
+    stored = None
+    if history:
+        stored, skipped = load_history(history)
+        for note in skipped:
+            warn(note)
+    comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force,
+                                  stored)
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(comparison))
     elif output_format is OutputFormat.markdown:

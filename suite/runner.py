@@ -100,7 +100,7 @@ def measure(target: str, options: RunOptions, progress: ProgressCallback | None 
     if target == "cpu":
         from .cpu.session import CpuOptions, measure_cpu
 
-        cpu_options = CpuOptions(kernels=catalog.select("cpu", options.kernels), threads=options.threads,
+        cpu_options = CpuOptions(kernels=catalog.select("cpu", options.kernels, options.quick), threads=options.threads,
                                  cpus=options.cpus, pinning=options.pinning, quick=options.quick,
                                  sustain_seconds=options.sustain and options.sustain[0],
                                  sustain_interval=options.sustain[1] if options.sustain else 1.0)

@@ -289,7 +289,16 @@ def test_the_clock_row_is_never_explained_by_cpu_time():
     base = Ceiling("clock", "MHz", 3791.0, 0.009, evidence=RunEvidence(other_work=0.83, steal=0.0))
     rose = dataclasses.replace(base, value=4031.0, evidence=RunEvidence(other_work=0.79, steal=0.004))
     assert compare_row(base, rose, 0.05).cause == "the clock under FMA load rose"
-    assert compare_row(rose, base, 0.05).cause == "the clock under FMA load fell (throttling)"
+    quiet_host = dataclasses.replace(rose, evidence=RunEvidence(other_work=0.79, steal=0.0))
+    assert compare_row(quiet_host, base, 0.05).cause == "the clock under FMA load fell (throttling)"
+    # time stolen by the hypervisor in one of the runs: the host was shared, a guest cannot tell its load from
+    # throttling without the machine's run-to-run noise
+    row = compare_row(rose, base, 0.05)
+    assert row.verdict == INCONCLUSIVE and row.cause.startswith("placement/contention: the hypervisor took 0.4%")
+    # with that noise (--history) a fall beyond it stands as throttling
+    covered = [dataclasses.replace(c, run_to_run=0.01) for c in (rose, base)]
+    row = compare_row(*covered, 0.05)
+    assert row.verdict == REGRESSED and row.cause == "the clock under FMA load fell (throttling)"
     assert clock_noise({"fp64": 3899.9, "fp32": 3772.8}, {"fp64": 0.01, "fp32": 0.013}) == pytest.approx(
         (3899.9 - 3772.8) / 3899.9)
 
@@ -384,3 +393,115 @@ def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp
     same = runner.invoke(app, ["compare", "a.yaml", "a.yaml", "-f", "json"])
     assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
         r["key"] for r in json.loads(same.stdout)["rows"]}
+
+
+# Run-to-run noise (--history) -----------------------------------------------------------------------------
+
+
+def _run(profile_data: dict, dram: float, clock: float | None = None, other_work: float = 0.0,
+         throttled: float = 0.0, steal: float = 0.0) -> dict:
+    data = copy.deepcopy(profile_data)
+    data["run"]["contention"] = {"other_work": other_work, "steal": steal, "throttled": throttled, "seconds": 10.0,
+                                 "cpu_limit": {"cpus": None, "source": "no CPU quota"}}
+    data["memory"]["dram"]["measured_gbps"] = dram
+    if clock is not None:
+        data["clock"]["measured_mhz"] = clock
+        for entry in data["compute"].values():
+            entry["clock_mhz"] = clock
+    return data
+
+
+def test_run_to_run_noise_is_the_worse_side_spread_of_quiet_runs(profile_data):
+    from hwbench.tools.noise import MIN_RUNS, run_to_run, worse_side_spread
+
+    assert worse_side_spread([100.0, 90.0, 95.0, 99.0], +1) == pytest.approx((97.0 - 90.0) / 97.0)
+    assert worse_side_spread([10.0, 12.0, 11.0], -1) == pytest.approx(1 / 11)  # a latency: higher is worse
+    assert worse_side_spread([5.0], +1) == 0.0
+    base, current = Profile(_run(profile_data, 36.0)), Profile(_run(profile_data, 35.0))
+    runs = [Profile(_run(profile_data, dram)) for dram in (36.0, 33.0, 35.0)]
+    busy = Profile(_run(profile_data, 12.0, other_work=0.6))  # explained by its own evidence: not the machine's noise
+    held = Profile(_run(profile_data, 18.0, throttled=0.4))
+    model = run_to_run([*runs, busy, held, base, current], base, current)
+    assert model.runs == 3 and model.skipped == 2 and model.usable
+    assert model.noise["memory.dram"] == pytest.approx((35.0 - 33.0) / 35.0)
+    # the pair compared is never its own history: with the pair among three runs, too few remain
+    assert not run_to_run([runs[0], base, current], base, current).usable and MIN_RUNS == 3
+    # a baseline measured while other processes shared the cores is judged by the runs of that state: every run no
+    # quota held (a quota-held run is never noise)
+    shared = Profile(_run(profile_data, 20.0, other_work=0.5))
+    model = run_to_run([*runs, busy, held], shared, current)
+    assert model.runs == 4 and model.skipped == 1
+    assert model.noise["memory.dram"] == pytest.approx((34.0 - 12.0) / 34.0)
+
+
+def test_history_turns_a_drop_inside_the_machine_s_run_to_run_noise_into_inconclusive(profile_data):
+    base, current = Profile(_run(profile_data, 36.0)), Profile(_run(profile_data, 33.0))
+    alone = {r.key: r for r in compare_profiles(base, current).rows}
+    assert alone["memory.dram"].verdict == REGRESSED  # -8.3% against its within-run noise
+    history = [Profile(_run(profile_data, dram)) for dram in (36.5, 35.8, 32.9, 36.2)]
+    comparison = compare_profiles(base, current, history=history)
+    rows = {r.key: r for r in comparison.rows}
+    assert rows["memory.dram"].verdict == INCONCLUSIVE and "run-to-run" in rows["memory.dram"].cause
+    assert any("run-to-run noise from 4 stored runs of this device in the baseline's state" in note
+               for note in comparison.notes)
+    # a drop beyond that noise still regresses, and a quota is still named by its own row
+    quota = _run(profile_data, 18.0, throttled=0.45)
+    quota["run"]["contention"]["cpu_limit"] = {"cpus": 1.0, "source": "cpu.max: 100000 100000"}
+    rows = {r.key: r for r in compare_profiles(base, Profile(quota), history=history).rows}
+    assert rows["memory.dram"].verdict == REGRESSED and rows["memory.dram"].cause.startswith("CPU quota:")
+    assert rows["cpu_quota"].verdict == REGRESSED and rows["cpu_quota"].cause == "CPU quota: cpu.max: 100000 100000"
+
+
+def test_compare_cli_reads_history_files_and_folders(tmp_path, profile_data):
+    import yaml
+
+    paths = []
+    for i, dram in enumerate((36.0, 33.0, 36.5, 35.8, 32.9, 36.2)):
+        paths.append(tmp_path / "runs" / f"run-{i}.yaml")
+        paths[-1].parent.mkdir(exist_ok=True)
+        paths[-1].write_text(yaml.safe_dump(_run(profile_data, dram)))
+    args = ["compare", str(paths[0]), str(paths[1]), "-f", "json"]
+    assert runner.invoke(app, args).exit_code == 1
+    # the folder holds the pair too: compare leaves them out of their own history
+    result = runner.invoke(app, [*args, "--history", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    rows = {r["key"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["memory.dram"]["verdict"] == INCONCLUSIVE
+    result = runner.invoke(app, [*args, "--history", str(paths[2]), "--history", str(paths[3])])
+    assert result.exit_code == 1 and "at least 3 are needed" in result.stdout
+
+
+def test_a_quick_run_leaves_out_the_twins_and_the_loaded_curve_unless_named():
+    from hwbench import catalog
+
+    every = {k.name for k in catalog.select("cpu", None)}
+    quick = {k.name for k in catalog.select("cpu", None, quick=True)}
+    assert every - quick == catalog.QUICK_LEAVES_OUT["cpu"] == {
+        "dp_int8_256", "add_fp32", "mul_fp32", "scalar_add_fp32", "gemm_fp32", "latency_loaded"}
+    assert {"dp_bf16", "dp_int8", "add_fp64", "mul_fp64", "scalar_add_fp64", "gemm_fp64", "latency_chase",
+            "fma_fp64", "fma_fp32"} <= quick
+    # named, they run in a quick run too
+    assert [k.name for k in catalog.select("cpu", "add_fp32,latency_loaded", quick=True)] == ["add_fp32",
+                                                                                             "latency_loaded"]
+    assert catalog.select("gpu", None, quick=True) == catalog.select("gpu", None)
+
+
+def test_history_judges_each_run_with_the_run_to_run_noise_of_the_quiet_runs_before_it(profile_data):
+    def series(drams: list[float]):
+        runs = []
+        for day, dram in enumerate(drams, start=10):
+            data = _run(profile_data, dram)
+            data["created_at"] = f"2026-11-{day}T12:00:00Z"
+            runs.append(Profile(data))
+        (found,) = build_history(runs, 0.05)
+        return found
+
+    # a dip of 8% after earlier quiet runs that dipped as far: inside the machine's run-to-run noise
+    found = series([36.0, 35.6, 33.2, 36.1, 35.8, 33.1])
+    assert found.rows[-1]["memory.dram"].verdict == INCONCLUSIVE and not found.latest_regressed
+    # the same dip with no earlier history (two runs): the recorded noise only, a regression
+    assert series([36.0, 33.1]).latest_regressed == ["memory.dram"]
+    # a lasting drop: its runs never widen the noise that judges the next, so it is named from its first run
+    found = series([36.0, 35.6, 35.9, 36.1, 25.0, 24.6, 24.9])
+    assert found.latest_regressed == ["memory.dram"]
+    assert found.lasting_since("memory.dram").data["created_at"] == "2026-11-14T12:00:00Z"

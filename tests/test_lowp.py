@@ -283,7 +283,27 @@ def test_the_family_measures_validates_and_clocks_where_the_cpu_has_the_instruct
     (result,) = run.results
     assert result.validated and result.unit == "GOP/s" and result.details["ops_per_instruction"] == 128
     assert result.flops == 128 * kernel.launch.chains * result.details["iterations_per_thread"]
-    if CLOCK_SUPPORTED and not any(w.startswith("clock probe failed") for w in run.warnings):
+    unstable = (result.stability or {}).get("status") == "unstable"
+    if unstable:  # the headline and its probed run disagreed in every round (a busy machine): no clock, said
+        assert "core" not in result.clocks_mhz and result.paired_gflops is None
+        assert result.stability["rounds"] == 5 and any("dp_int8: unstable ceiling" in w for w in run.warnings)
+    elif CLOCK_SUPPORTED and not any(w.startswith("clock probe failed") for w in run.warnings):
+        assert result.stability["status"] == "consistent"
         assert result.clocks_mhz["core"] > 0 and result.paired_gflops > 0
         assert abs(result.details["probe_cross_check_mhz"] - result.clocks_mhz["core"]) <= 0.05 * result.clocks_mhz[
             "core"]
+
+
+def test_an_unstable_peak_has_its_stability_no_per_cycle_figure_and_compare_reads_it_as_unstable():
+    from hwbench.profile import Profile
+    from hwbench.tools.figures import figures_of
+
+    stability = {"status": "unstable", "rule": "test", "rounds": 5, "headline_gflops": [470.0] * 5,
+                 "probed_gflops": [940.0] * 5, "spread": 0.5, "cause": "placement: test"}
+    unstable = dataclasses.replace(lowp_result("dp_bf16", 470.0, 940.0), clocks_mhz={}, paired_gflops=None,
+                                   stability=stability)
+    data = lowp_profile(unstable)
+    check_profile(data, "test")
+    entry = data["instruction_peaks"]["peaks"]["dp_bf16"]
+    assert entry["stability"]["status"] == "unstable" and entry["op_per_cycle"] is None and entry["clock_mhz"] is None
+    assert figures_of(Profile(data))["instruction.dp_bf16"].unstable == "unstable: placement: test"

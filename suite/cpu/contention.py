@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PROC_STAT = Path("/proc/stat")
 PROC_CGROUP = Path("/proc/self/cgroup")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,16 @@ def cpu_limit(proc_cgroup: Path = PROC_CGROUP, root: Path = CGROUP_ROOT) -> CpuL
 # A measuring thread's own share of its wall time ------------------------------------------------------------
 
 
+def in_window(cpus: Sequence[int], limit: CpuLimit, measure: Callable[[], T]) -> tuple[T, Contention | None]:
+    """``measure()`` and the contention of its window: other processes' share of ``cpus``, steal, and the share
+    of the window the cgroup's quota held this process (``contention_between``)."""
+    before, throttled = read_ticks(), limit.throttled_seconds()
+    value = measure()
+    after, throttled_after = read_ticks(), limit.throttled_seconds()
+    held = throttled_after - throttled if throttled is not None and throttled_after is not None else None
+    return value, contention_between(before, after, cpus, held)
+
+
 def on_cpu(task: Callable[[], Any]) -> Callable[[], tuple[Any, float]]:
     """``task`` wrapped to return (its result, the share of its wall time the thread was on a CPU): its thread
     CPU time over its wall time, 1.0 when nothing else ran on its core."""
@@ -193,4 +204,4 @@ def on_cpu(task: Callable[[], Any]) -> Callable[[], tuple[Any, float]]:
     return run
 
 
-__all__ = ["Contention", "CpuLimit", "CpuTicks", "contention_between", "cpu_limit", "on_cpu", "read_ticks"]
+__all__ = ["Contention", "CpuLimit", "CpuTicks", "contention_between", "cpu_limit", "in_window", "on_cpu", "read_ticks"]

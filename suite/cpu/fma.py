@@ -50,7 +50,7 @@ from .clock import (
     new_ticks,
     probe_problem,
 )
-from .contention import CpuLimit, contention_between, cpu_limit, on_cpu, read_ticks
+from .contention import CpuLimit, cpu_limit, in_window, on_cpu
 from .family import CpuContext, CpuFamily, CpuFamilyResult
 from .stability import (
     RECHECK_ROUNDS,
@@ -146,12 +146,9 @@ def prepare_fma(context: CpuContext, kernel: Kernel) -> FmaSetup:
 
 def sample_fma(context: CpuContext, setup: FmaSetup, limit: CpuLimit) -> tuple[KernelResult, Evidence]:
     """One batch of the kernel's samples (``context.policy``) and the evidence of what else ran meanwhile."""
-    before, throttled = read_ticks(), limit.throttled_seconds()
     setup.shares.clear()
-    measured = time_and_check(setup.kernel, setup.run, setup.check, setup.work, context.policy, setup.details)
-    after, throttled_after = read_ticks(), limit.throttled_seconds()
-    held = throttled_after - throttled if throttled is not None and throttled_after is not None else None
-    window = contention_between(before, after, context.cpus, held)
+    measured, window = in_window(context.cpus, limit, lambda: time_and_check(
+        setup.kernel, setup.run, setup.check, setup.work, context.policy, setup.details))
     timed = setup.shares[-measured.result.summary.repetitions:]
     return measured.result, Evidence(tuple(timed), window)
 

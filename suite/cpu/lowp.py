@@ -34,12 +34,13 @@ from .clock import (
     ClockResult,
     calibrate_timestamp_hz,
     new_ticks,
-    probe_problem,
 )
+from .contention import cpu_limit
 from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .features import needs_amx, request_amx_state, skip_reasons
 from .fma import MUL_BLOCKS, chain_clocks
 from .machine import CpuInfo
+from .recheck import checked_kernel
 from .theory import CoreModel, instruction_rate
 
 CALL_SECONDS = {True: 0.01, False: 0.03}  # quick, full: the kernels are compute-bound, steady within a call
@@ -172,23 +173,19 @@ def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
         raise UsageError(f"--kernels: this CPU runs none of {', '.join(reasons)} ({'; '.join(reasons.values())}); "
                          "choose kernels it has, e.g. --kernels fma")
     tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED and chosen else None
+    limit = cpu_limit()
     for kernel in chosen:
         context.step(kernel.name)
         if needs_amx(kernel) and (problem := request_amx_state()):
             context.warnings.append(f"{kernel.name} not measured: the OS did not grant the AMX tile state ({problem})")
             continue
         calls = LowpCalls(context, shape_of(kernel))
-        result = measure_lowp(context, kernel, calls)
-        if tsc_hz is not None:
-            add_mhz, mul_mhz, rate = probed_rate(context, kernel, calls, tsc_hz)
-            problem = probe_problem(f"under {kernel.name}", add_mhz, mul_mhz, context.cpu.nominal_mhz)
-            if problem:
-                context.warnings.append(f"clock probe failed ({problem}): no clock or {kernel.unit[1:-2]} per cycle "
-                                        f"for {kernel.name}; its ceiling stands")
-            else:
-                result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
-                                             details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
-        results.append(result)
+        measure = partial(measure_lowp, context, kernel, calls)
+        if tsc_hz is None:
+            results.append(measure())
+            continue
+        # the headline against its probed run, rechecked on a disagreement (recheck.py, as the FMA family)
+        results.append(checked_kernel(context, limit, measure, partial(probed_rate, context, kernel, calls, tsc_hz)))
     skipped = skip_reasons(kernels, context.cpu.flags, context.cpu.arch)
     return CpuFamilyResult(tuple(results), instruction_skipped=skipped)
 

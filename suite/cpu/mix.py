@@ -37,12 +37,13 @@ from .clock import (
     ClockResult,
     calibrate_timestamp_hz,
     new_ticks,
-    probe_problem,
 )
+from .contention import cpu_limit
 from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
 from .fma import MUL_BLOCKS, calibrate_iterations, chain_clocks
 from .lowp import per_core_theory
 from .machine import CpuInfo
+from .recheck import checked_kernel
 from .theory import CoreModel, mix_rate
 
 CALL_SECONDS = {True: 0.02, False: 0.05}  # quick, full: as the FMA kernels
@@ -154,22 +155,18 @@ def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
 def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:
     results = []
     tsc_hz = calibrate_timestamp_hz() if CLOCK_SUPPORTED else None
+    limit = cpu_limit()
     for kernel in kernels:
         context.step(kernel.name)
         if isinstance(kernel.launch, GemmLaunch):
             results.append(measure_gemm(context, kernel))
             continue
-        result = measure_chains(context, kernel)
-        if tsc_hz is not None:
-            add_mhz, mul_mhz, rate = probed_rate(context, kernel, tsc_hz)
-            problem = probe_problem(f"under {kernel.name}", add_mhz, mul_mhz, context.cpu.nominal_mhz)
-            if problem:
-                context.warnings.append(f"clock probe failed ({problem}): no clock or FLOP per cycle for "
-                                        f"{kernel.name}; its ceiling stands")
-            else:
-                result = dataclasses.replace(result, clocks_mhz={"core": add_mhz}, paired_gflops=rate,
-                                             details={**result.details, "probe_cross_check_mhz": round(mul_mhz, 1)})
-        results.append(result)
+        measure = partial(measure_chains, context, kernel)
+        if tsc_hz is None:
+            results.append(measure())
+            continue
+        # the headline against its probed run, rechecked on a disagreement (recheck.py, as the FMA family)
+        results.append(checked_kernel(context, limit, measure, partial(probed_rate, context, kernel, tsc_hz)))
     return CpuFamilyResult(tuple(results))
 
 

@@ -59,6 +59,8 @@ def instruction_entry(result: KernelResult, theory: ComputeTheory, warnings: lis
         "efficiency_at_measured_clock": rounded(per_cycle / table, 4) if per_cycle and table else None,
         "per": theory.per, "counting": details.get("counting"),
     }
+    if result.stability:  # CPU chain kernels: the headline against its probed run (cpu/recheck.py)
+        entry["stability"] = result.stability  # an unstable one has no clock
     if theoretical and measured > theoretical and not theory.nominal_is_max:
         warnings.append(f"{result.name}: measured {measured:.1f} {result.unit} exceeds the theoretical peak at the "
                         f"nominal clock ({theoretical:.1f}): the nominal clock ({theory.nominal_mhz:.0f} MHz, "

@@ -182,7 +182,8 @@ class Profile:
             noise = self._kernel_cv(kernel)
         else:
             name = f"{roof}_{precision}"
-            peaks = self.data["instruction_peaks"]["peaks"] if "instruction_peaks" in self.data else {}
+            peaks: Mapping[str, Mapping[str, object]] = (self.data["instruction_peaks"]["peaks"]
+                                                         if "instruction_peaks" in self.data else {})
             entry = peaks.get(name) or {}
             if entry.get("unit", "GFLOP/s") != "GFLOP/s":
                 return None

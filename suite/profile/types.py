@@ -217,6 +217,7 @@ class InstructionPeak(_PeakRequired, total=False):
     measurement_error: str
     per: str
     counting: str | None
+    stability: dict[str, Any]  # the keys of Stability: the CPU chain kernels' headline against its probed run
 
 
 class InstructionPeaks(TypedDict):

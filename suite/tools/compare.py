@@ -9,7 +9,9 @@ is how far the typical sample sits below it, (ceiling - median) / ceiling (``top
 the profile as each figure's ``noise`` (cache levels: over the plateau's points; FMA ceilings: over the samples whose
 threads stayed on their CPUs). Profiles without it fall back to the kernel's samples. The two runs' noises are
 combined in quadrature, sqrt(n_baseline**2 + n_current**2), as for the difference of two independent
-quantities.
+quantities. That noise is within one run; given stored profiles of the same machine (``history``: ``compare
+--history``), each figure's noise is the larger of it and the figure's run-to-run noise over them (``noise.py``:
+how far the machine's quiet runs fell from their median; the pair compared is left out).
 
 Verdict. A change smaller than the threshold is ``ok``. A change for the worse is ``REGRESSED`` only when it
 exceeds the threshold, the combined noise, and neither side's figure is ``unstable`` (an FMA ceiling whose
@@ -20,7 +22,9 @@ Causes, only where they add up (``explain``): the CPU quota when the current run
 and held it; contention or steal when the run's own evidence (threads off their CPUs, other processes on the
 measured cores, time stolen by the hypervisor) explains most of the change; for compute ceilings, whose
     FLOP/s = cores x clock x FLOP per cycle,
-the clock when its change explains most of it (a drop is then throttling), FLOP per cycle when that does
+the clock when its change explains most of it (a drop is then throttling, unless the hypervisor stole time from
+the vCPUs in either run and no run-to-run history covers the figure: then placement/contention, inconclusive, since
+a guest cannot tell its host's load from throttling), FLOP per cycle when that does
 (placement on shared FMA units, another code path); otherwise "unexplained". "Most" is at least half of the
 change, in its direction. An improvement is never called throttling. An unexplained drop of a figure with no
 evidence of its own (or of a level the cores share: L3, DRAM), measured while other processes used a tenth or
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UsageError
@@ -41,10 +46,12 @@ from ..profile import Profile
 from ..profile.types import ProfileMapping
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
 from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, reference_clock_mhz
+from .noise import SHARED_RUN, RunToRun, history_note, run_to_run, widened
 
 DEFAULT_THRESHOLD = 0.05
 EXPLAINS = 0.5  # a factor explains a change when it moved at least this share of it, the same way
-SHARED_RUN = 0.10  # other processes used this share of the measured cores: an unexplained drop is inconclusive
+# SHARED_RUN (noise.py): other processes used this share of the measured cores: an unexplained drop is inconclusive
+HOST_STEAL = 0.001  # time stolen from the vCPUs: above /proc/stat's 10 ms tick over a 10 s run on 2 vCPUs (0.05%)
 SHARED_LEVELS = ("memory.l3", "memory.dram")  # levels the cores share (and other programs' traffic with them)
 
 REGRESSED = "REGRESSED"
@@ -191,10 +198,33 @@ def _shared_machine(base: Ceiling, current: Ceiling) -> str | None:
             "runs, and this figure has no evidence of its own to separate their load from a real change")
 
 
+def _host_shared(base: Ceiling, current: Ceiling) -> str | None:
+    """Why a clock drop may be the host's placement or its other load rather than throttling: time stolen from the
+    vCPUs by the hypervisor in either run (its other guests ran on these physical cores: host contention, which
+    moves a shared host's clock through its turbo budget), when no run-to-run history of this machine covers the
+    figure. A guest cannot see its host's clock policy: a busier host and a throttled one look the same from
+    inside one pair of runs. Other processes in the guest are no such evidence: the clock is a frequency, its
+    chains' descheduled rounds are dropped (clock.py). None when there is no steal, or when the history covers
+    the figure (then a drop beyond this machine's run-to-run noise stands as a regression)."""
+    if base.run_to_run is not None and current.run_to_run is not None:
+        return None
+    steal = [e.steal or 0.0 for e in (base.evidence, current.evidence)]
+    if max(steal) < HOST_STEAL:
+        return None
+    return (f"placement/contention: the hypervisor took {steal[0]:.1%} and {steal[1]:.1%} of the vCPUs' time in the "
+            "two runs (the host ran other work on their cores): a guest cannot tell its host's load or placement "
+            "from throttling without this machine's run-to-run noise (--history)")
+
+
 # Rows whose run-to-run noise the gate script has not shown to be covered by their recorded noise: their drops are
 # shown and fail only with --strict (on the 2-vCPU Zen 5 guest, 20 back-to-back quiet runs moved the latency and
 # instruction-peak rows beyond their within-run noise in 9 of 19 pairs: docs/gate.md).
 ADVISORY = "advisory row (its noise is within-run only): fails only with --strict"
+
+
+def _clock_cause(base: Ceiling, cause: str) -> bool:
+    """Whether a change was put down to the clock: the clock row itself, or a ceiling its clock explains."""
+    return base.key == "clock" or cause.startswith("clock:")
 
 
 def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float) -> Row:
@@ -206,7 +236,8 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
                    current.value if current is not None else None, None, None,
                    MISSING, "only in the baseline" if current is None else "only in the current profile")
     change = _relative(base.value, current.value)
-    noise = math.hypot(base.spread, current.spread)
+    noise = math.hypot(base.noise, current.noise)
+    widened_by = base.noise > base.spread or current.noise > current.spread  # the run-to-run noise counted
     if change is None:
         return Row(base.key, base.unit, base.value, current.value, None, noise, MISSING, "baseline is 0")
     worse = -change * base.direction  # > 0: the figure got worse
@@ -215,23 +246,29 @@ def compare_row(base: Ceiling | None, current: Ceiling | None, threshold: float)
     if abs(change) < threshold:
         verdict, cause = UNCHANGED, ""
     elif abs(change) <= noise:
-        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), f"inside the recorded noise (±{noise:.1%})"
+        verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), (
+            f"inside this machine's run-to-run noise (±{noise:.1%}, --history)" if widened_by
+            else f"inside the recorded noise (±{noise:.1%})")
     elif unstable:
         verdict, cause = (INCONCLUSIVE if worse > 0 else UNCHANGED), unstable
     else:
         verdict, cause = (REGRESSED if worse > 0 else IMPROVED), explain(base, current, change)
         shared = _shared_machine(base, current)
+        host = _host_shared(base, current) if verdict == REGRESSED and _clock_cause(base, cause) else None
         if verdict == REGRESSED and cause.startswith("unexplained") and shared:
             verdict, cause = INCONCLUSIVE, f"{cause}; {shared}"
+        elif host:
+            verdict, cause = INCONCLUSIVE, f"{host} ({cause})"
         elif verdict == REGRESSED and (base.advisory or current.advisory):
             verdict, cause = INCONCLUSIVE, f"{cause}; {ADVISORY}"
     return Row(base.key, base.unit, base.value, current.value, change, noise, verdict, cause)
 
 
 def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEFAULT_THRESHOLD,
-                     force: bool = False) -> Comparison:
+                     force: bool = False, history: Sequence[Profile] | None = None) -> Comparison:
     """Every figure of ``baseline`` and ``current`` side by side; refuses two different devices unless
-    ``force``."""
+    ``force``. With ``history`` (stored profiles of the same machine), each figure's noise is widened by its
+    run-to-run noise over them (noise.py; the pair itself is left out)."""
     base_device, current_device = baseline.data["device"], current.data["device"]
     same_device = (base_device["id"] == current_device["id"] and base_device.get("name") == current_device.get("name"))
     if not same_device and not force:
@@ -254,6 +291,10 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
                      "before the confirmed-best rule has single best samples as ceilings, usually higher on a "
                      "noisy machine; compare runs made by the same hwbench")
     before, after = figures_of(baseline), figures_of(current)
+    if history is not None:
+        model: RunToRun = run_to_run(history, baseline, current)
+        notes.append(history_note(model, len(history)))
+        before, after = widened(before, model), widened(after, model)
     keys = list(before) + [key for key in after if key not in before]
     rows = [compare_row(before.get(key), after.get(key), threshold) for key in keys]
     return Comparison(baseline.source, current.source, str(current_device["id"]), threshold, rows, notes)

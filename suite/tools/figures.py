@@ -10,8 +10,9 @@ and the causes read nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..profile import Profile
 from ..profile.types import ProfileMapping
@@ -44,6 +45,12 @@ class Ceiling:
     unstable: str | None = None  # why the figure cannot be trusted to compare (None: it can)
     evidence: Evidence = field(default_factory=Evidence)
     advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
+    run_to_run: float | None = None  # how far quiet runs of this machine fell from their median (noise.py)
+
+    @property
+    def noise(self) -> float:
+        """The noise the gate reads: the larger of the recorded (within-run) and the run-to-run noise."""
+        return max(self.spread, self.run_to_run or 0.0)
 
 
 def _kernel(data: ProfileMapping, name: str | None) -> dict:
@@ -75,13 +82,18 @@ def kernel_on_cpu(kernel: dict) -> float | None:
     return ceiling_on_cpu(kernel.get("samples") or (), (kernel.get("contention") or {}).get("on_cpu"))
 
 
+def _unstable(entry: Mapping[str, Any]) -> str | None:
+    """Why a ceiling whose headline and probed run disagreed cannot be compared (its ``stability``), else None."""
+    stability = entry.get("stability") or {}
+    return (f"unstable: {stability.get('cause') or 'its headline and probed run disagreed'}"
+            if stability.get("status") == "unstable" else None)
+
+
 def compute_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     for precision, entry in data.get("compute", {}).items():
         if entry.get("measured_gflops") is None:
             continue
-        stability = entry.get("stability") or {}
-        unstable = (f"unstable: {stability.get('cause') or 'its headline and probed run disagreed'}"
-                    if stability.get("status") == "unstable" else None)
+        unstable = _unstable(entry)
         yield Ceiling(f"compute.{precision}", "GFLOP/s", float(entry["measured_gflops"]), _noise(data, entry),
                       entry.get("clock_mhz"), entry.get("flop_per_cycle"), unstable=unstable,
                       evidence=_run_evidence(data, kernel_on_cpu(_kernel(data, entry.get("kernel")))))
@@ -138,8 +150,8 @@ def instruction_rows(data: ProfileMapping) -> Iterable[Ceiling]:
     for name, entry in ((data.get("instruction_peaks") or {}).get("peaks") or {}).items():
         if entry.get("measured") is not None:
             yield Ceiling(f"instruction.{name}", entry["unit"], float(entry["measured"]), _noise(data, entry),
-                          entry.get("clock_mhz"), entry.get("op_per_cycle"), evidence=_run_evidence(data),
-                          advisory=True)
+                          entry.get("clock_mhz"), entry.get("op_per_cycle"), unstable=_unstable(entry),
+                          evidence=_run_evidence(data), advisory=True)
 
 
 RowSource = Callable[[ProfileMapping], Iterable[Ceiling]]

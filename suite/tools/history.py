@@ -3,9 +3,10 @@
 Layout written by ``hwbench run --save``: ``results/<host>/<device>/<created_at>.yaml`` (device ``cuda:0``
 becomes ``cuda0``). ``hwbench history DIR`` reads every profile under DIR, groups them by host and device,
 orders each group by ``created_at`` and compares every run with the baseline (the oldest, or a chosen
-file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes). A lasting
-change is named by its first run: the start of the unbroken streak of regressed runs that reaches the latest
-one, so one noisy run in the middle of a series is shown but never named.
+file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes), each
+figure's noise widened by the run-to-run noise of the quiet runs before it whose figure did not regress
+(``_judged``). A lasting change is named by its first run: the start of the unbroken streak of regressed runs
+that reaches the latest one, so one noisy run in the middle of a series is shown but never named.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 from ..errors import UsageError
 from ..profile import Profile
 from ..tools.compare import REGRESSED, Row, compare_row, figures_of
+from .figures import Ceiling
 from .fleet_load import node_name
+from .noise import history_runs, model_of, widened
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,57 @@ def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
     return profiles, skipped
 
 
+def load_history(paths: list[Path]) -> tuple[list[Profile], list[str]]:
+    """The profiles of ``compare --history``: each path a profile file or a folder read as ``load_profiles``."""
+    profiles: list[Profile] = []
+    skipped: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found, notes = load_profiles(path)
+            profiles += found
+            skipped += notes
+        else:
+            profiles.append(Profile.load(path))
+    return profiles, skipped
+
+
 def _same_file(a: Profile, b: Profile) -> bool:
     return Path(a.source).resolve() == Path(b.source).resolve()
+
+
+def _streak(earlier: list[tuple[dict[str, Ceiling], dict[str, Row]]], key: str) -> int:
+    """How many of the latest earlier runs regressed on ``key`` in a row (0: the last one did not)."""
+    count = 0
+    for _, verdicts in reversed(earlier):
+        row = verdicts.get(key)
+        if row is None or row.verdict != REGRESSED:
+            break
+        count += 1
+    return count
+
+
+def _judged(runs: list[Profile], per_run: list[dict[str, Ceiling]], base: Profile, before: dict[str, Ceiling],
+            keys: list[str], threshold: float) -> list[dict[str, Row]]:
+    """Each run against the baseline, oldest first, with the run-to-run noise (noise.py) of the quiet runs before
+    it: what a CI job storing every run knows when that run arrives. A figure that regressed in the runs just
+    before it (a streak reaching the judged run) is left out of that noise: it may be the start of a lasting change,
+    which must never widen the noise that judges its next run; once a later run came back, the excursion counts as
+    the machine's noise. The baseline is never its own history, as in 'compare --history'."""
+    quiet_ids = {id(run) for run in history_runs(runs, base)[0]}
+    earlier: list[tuple[dict[str, Ceiling], dict[str, Row]]] = []  # each earlier quiet run: figures, verdicts
+    rows = []
+    for run, figures in zip(runs, per_run):
+        streaks = {key: _streak(earlier, key) for key in keys}
+        normal = [{key: figure for key, figure in past.items() if i < len(earlier) - streaks.get(key, 0)}
+                  for i, (past, _) in enumerate(earlier)]
+        model = model_of(normal)
+        base_figures, current = widened(before, model), widened(figures, model)
+        row = {key: compare_row(base_figures.get(key), current.get(key), threshold)
+               for key in keys if key in current or key in base_figures}
+        rows.append(row)
+        if id(run) in quiet_ids and run is not base:
+            earlier.append((figures, row))
+    return rows
 
 
 def build_history(profiles: list[Profile], threshold: float, baseline: Profile | None = None) -> list[Series]:
@@ -91,7 +143,6 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
         per_run = [figures_of(run) for run in runs]
         keys = list(before) + [k for ceilings in per_run for k in ceilings if k not in before]
         keys = list(dict.fromkeys(keys))
-        rows = [{key: compare_row(before.get(key), ceilings.get(key), threshold)
-                 for key in keys if key in ceilings or key in before} for ceilings in per_run]
+        rows = _judged(runs, per_run, base, before, keys, threshold)
         history.append(Series(host, device_id, name, runs, base, keys, rows))
     return history
