@@ -5,7 +5,8 @@ becomes ``cuda0``). ``hwbench history DIR`` reads every profile under DIR, group
 orders each group by ``created_at`` and compares every run with the baseline (the oldest, or a chosen
 file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, with their causes). A lasting
 change is named by its first run: the start of the unbroken streak of regressed runs that reaches the latest
-one, so one noisy run in the middle of a series is shown but never named.
+one, so one noisy run in the middle of a series is shown but never named. ``history_document`` turns the series
+into tables for the shared exporters (``export.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
-from ..tools.compare import REGRESSED, Row, compare_row, figures_of
+from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
+from .export import Cell, Column, Document, Lines, Table
 from .fleet_load import node_name
 
 
@@ -95,3 +97,52 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
                  for key in keys if key in ceilings or key in before} for ceilings in per_run]
         history.append(Series(host, device_id, name, runs, base, keys, rows))
     return history
+
+
+# The report's rows ------------------------------------------------------------------------------------------
+
+MARKS = {REGRESSED: "!", IMPROVED: "+", INCONCLUSIVE: "?"}
+LEGEND = ("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), + improved, "
+          "? inconclusive (worse, inside the noise or unstable)")
+
+
+def _cell(row: Row | None, baseline: bool) -> Cell:
+    """A run's figure, with its change from the baseline and its verdict's mark (a regression in red)."""
+    if row is None or row.current is None:
+        return Cell("-")
+    value = f"{row.current:,.0f}" if row.unit == "MHz" else f"{row.current:,.1f}"
+    if baseline or row.change is None:
+        return Cell(value)
+    return Cell(f"{value} {row.change:+.1%}{MARKS.get(row.verdict, ' ')}", "bold red" if row.verdict == REGRESSED
+                else "")
+
+
+def series_table(series: Series) -> Table:
+    """A row per run, a column per ceiling (its group and name over its unit); the baseline run is starred."""
+    units: dict[str, str] = {}
+    for row in series.rows:
+        for key, cell in row.items():
+            units.setdefault(key, cell.unit)
+    columns = [Column("run", words=True)]
+    for key in series.keys:
+        group, _, name = key.partition(".")
+        columns.append(Column(f"{group}\n{name}", units.get(key, "")))
+    rows = tuple((Cell(str(run.data["created_at"]) + (" *" if run is series.baseline else "")),
+                  *(_cell(row.get(key), run is series.baseline) for key in series.keys))
+                 for run, row in zip(series.runs, series.rows))
+    lasting = [f"{key} regressed from {since.data['created_at']} on" for key in series.latest_regressed
+               if (since := series.lasting_since(key)) is not None]
+    return Table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
+                 f"{series.baseline.data['created_at']}", tuple(columns), rows,
+                 LEGEND + "".join(f"; {line}" for line in lasting))
+
+
+def history_document(history: list[Series]) -> Document:
+    """Each series' table, with a line under it when its latest run regressed against the baseline."""
+    blocks: list[Table | Lines] = []
+    for series in history:
+        blocks.append(series_table(series))
+        if series.latest_regressed:
+            blocks.append(Lines((f"REGRESSION in the latest run of {series.device} on {series.host}: "
+                                 f"{', '.join(series.latest_regressed)}",)))
+    return Document("**hwbench history**", tuple(blocks))

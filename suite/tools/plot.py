@@ -25,7 +25,7 @@ from ..version import __version__
 from .labels import LabelPlacer, Place, along, around, display_angle, leader, spread
 from .marks import KernelMark, KernelPoint, kernel_marks, sweep_curves
 from .roofs import ProfileRoofs, Roof, Units, chart_units, choose_roofs, format_figure, level_label, number
-from .validation_report import ValidationReport
+from .validate_report import ValidationReport
 
 FORMATS = ("png", "svg", "pdf")
 FIGURE_SIZE = (10.0, 6.4)  # inches

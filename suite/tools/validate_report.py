@@ -1,4 +1,4 @@
-"""Read a validation report (``hwbench validate -o FILE``) for the roofline chart: its workloads as marks.
+"""Read the report ``hwbench validate -o FILE`` writes for the roofline chart: its workloads as marks.
 
 The format (``hwbench_validation: 1`` or ``2``; docs/validation.md, "The report") is a mapping with ``workloads``,
 a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
@@ -18,8 +18,10 @@ import yaml
 
 from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
+from .validate import REPORT_VERSION
 
-FORMAT_VERSIONS = (1, 2)  # 2 adds per-workload violations and the roof each workload is predicted with
+# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with.
+FORMAT_VERSIONS = tuple(range(1, REPORT_VERSION + 1))
 VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 
 
@@ -51,7 +53,7 @@ def _positive(value: object) -> float | None:
 
 def load_validation_report(path: str | Path) -> ValidationReport:
     """The report at ``path``; a UsageError (one line: the file, the problem, the fix) when it cannot be read
-    or is not a version-1 validation report with well-formed workloads."""
+    or is not a report of a version in ``FORMAT_VERSIONS`` with well-formed workloads."""
     source = str(path)
     fix = "give a report written by 'hwbench validate -o FILE'"
 
@@ -89,9 +91,11 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         flops, moved = _positive(entry.get("flops")), _positive(entry.get("bytes"))
         if entry.get("intensity") is None and flops and moved:  # the writer leaves it null only if it could
             numbers["intensity"] = flops / moved                # not divide; recompute it from the counts
+        checked: dict[str, float] = {}
         for key, value in numbers.items():
             if value is None:
                 raise refuse(f"{where} ({name}).{key} is {entry.get(key)!r}, not a positive finite number")
+            checked[key] = value
         excluded = entry.get("excluded")
         if excluded is not None and not isinstance(excluded, str):
             raise refuse(f"{where} ({name}).excluded is {excluded!r}: give null or a reason")
@@ -105,7 +109,7 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         if flags is not None and not well_formed:
             raise refuse(f"{where} ({name}).violation is {flags!r}: give a mapping of roofline to true, false or null")
         violates = tuple(VIOLATION_LABELS[key] for key in VIOLATION_LABELS if (flags or {}).get(key) is True)
-        marks.append(WorkloadMark(name, numbers["intensity"], numbers["measured_gflops"],
+        marks.append(WorkloadMark(name, checked["intensity"], checked["measured_gflops"],
                                   precision if isinstance(precision, str) else None, calibrated, excluded, violates))
     device = data.get("device")
     device_name = device.get("name") if isinstance(device, dict) and isinstance(device.get("name"), str) else None
