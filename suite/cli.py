@@ -275,11 +275,13 @@ def history(
                                            "e.g. 5%.")] = "5%",
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Profile to compare every run with. "
                                                   "Default: the oldest run of each device.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
 ) -> None:
     """Each ceiling's trend over saved runs; exit 1 when the latest run regressed against the baseline."""
     from .profile import Profile
     from .tools.compare import parse_threshold
-    from .tools.export import write_table
+    from .tools.export import write
     from .tools.history import build_history, history_document, load_profiles
 
     limit = parse_threshold(threshold)
@@ -288,7 +290,7 @@ def history(
     for note in skipped:
         warn(note)
     history = build_history(profiles, limit, chosen)
-    write_table(history_document(history), stdout_console())
+    write(history_document(history, limit), output_format.value, stdout_console())
     if any(series.latest_regressed for series in history):
         raise typer.Exit(1)
 

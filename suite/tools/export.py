@@ -6,8 +6,8 @@ A report command (``compare``, ``history``, ``fleet``, ``validate``) computes it
 report has them, Prometheus metrics. The writers here render any ``Document`` in each ``--format``:
 
 - ``table``: rich tables through ``render.fitted`` (a figure is never cut), then the lines and the summary;
-- ``markdown``: the heading, each table as a pipe table (``|`` escaped), the lines as a list, the summary in bold,
-  separated by blank lines;
+- ``markdown``: the heading, each table as a pipe table (``|`` escaped) with its caption, the lines as a list, the
+  summary in bold, separated by blank lines;
 - ``json``: the report's own data (its records as they are, not the formatted cells);
 - ``prometheus``: the text exposition format 0.0.4 for node-exporter's textfile collector.
 
@@ -33,16 +33,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Column:
-    """A column: its name, the unit of its figures (shown under the name), and what it holds: figures (right-aligned,
-    never wrapped or cut) or words (left-aligned, wrapped between words: names, causes, paths)."""
+    """A column: its name, the unit of its figures, and what it holds: figures (right-aligned, never wrapped or cut)
+    or words (left-aligned, wrapped between words: names, causes, paths). ``stacked``: on the terminal the header
+    is the name's two parts (split at its first '.') over the unit, three lines in every such column, so that a
+    table of many dotted keys (history's) stays narrow."""
 
     name: str
     unit: str = ""
     words: bool = False
+    stacked: bool = False
 
     @property
     def header(self) -> str:
+        """The header on the terminal."""
+        if self.stacked:
+            group, _, part = self.name.partition(".")
+            return f"{group}\n{part}\n{self.unit}"
         return f"{self.name}\n{self.unit}" if self.unit else self.name
+
+    @property
+    def label(self) -> str:
+        """The header on one line (Markdown)."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,14 @@ def cells(*texts: str, style: str = "") -> tuple[Cell, ...]:
 
 @dataclass(frozen=True)
 class Table:
+    """A table: its title (on the terminal; in Markdown only when ``titled``: a report of several tables, whose
+    heading cannot name each), columns, rows and caption (under it in every format)."""
+
     title: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[Cell, ...], ...]
     caption: str = ""
+    titled: bool = False
 
     def __post_init__(self) -> None:
         if any(len(row) != len(self.columns) for row in self.rows):
@@ -147,14 +163,21 @@ def write_table(document: Document, console: Console) -> None:
 
 
 def _markdown_cell(text: str) -> str:
-    return printable(text).replace("|", "\\|")
+    return printable(text).strip().replace("|", "\\|")
+
+
+def _paragraph(text: str) -> str:
+    """A line of text as a Markdown paragraph: a leading list or heading mark ("* baseline") is escaped."""
+    text = printable(text)
+    return "\\" + text if text[:1] in ("*", "-", "+", "#", ">") else text
 
 
 def _markdown_table(table: Table) -> str:
-    lines = ["| " + " | ".join(_markdown_cell(column.name) for column in table.columns) + " |",
+    lines = [f"**{printable(table.title)}**", ""] if table.titled else []
+    lines += ["| " + " | ".join(_markdown_cell(column.label) for column in table.columns) + " |",
              "| " + " | ".join("---" if column.words else "---:" for column in table.columns) + " |"]
     lines += ["| " + " | ".join(_markdown_cell(cell.text) for cell in row) + " |" for row in table.rows]
-    return "\n".join(lines)
+    return "\n".join(lines + (["", _paragraph(table.caption)] if table.caption else []))
 
 
 def to_markdown(document: Document) -> str:

@@ -11,7 +11,7 @@ into tables for the shared exporters (``export.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UsageError
@@ -124,9 +124,7 @@ def series_table(series: Series) -> Table:
         for key, cell in row.items():
             units.setdefault(key, cell.unit)
     columns = [Column("run", words=True)]
-    for key in series.keys:
-        group, _, name = key.partition(".")
-        columns.append(Column(f"{group}\n{name}", units.get(key, "")))
+    columns += [Column(key, units.get(key, ""), stacked=True) for key in series.keys]
     rows = tuple((Cell(str(run.data["created_at"]) + (" *" if run is series.baseline else "")),
                   *(_cell(row.get(key), run is series.baseline) for key in series.keys))
                  for run, row in zip(series.runs, series.rows))
@@ -134,15 +132,30 @@ def series_table(series: Series) -> Table:
                if (since := series.lasting_since(key)) is not None]
     return Table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
                  f"{series.baseline.data['created_at']}", tuple(columns), rows,
-                 LEGEND + "".join(f"; {line}" for line in lasting))
+                 LEGEND + "".join(f"; {line}" for line in lasting), titled=True)
 
 
-def history_document(history: list[Series]) -> Document:
-    """Each series' table, with a line under it when its latest run regressed against the baseline."""
+def _series_data(series: Series) -> dict:
+    """A series as JSON: each run (its file and time) with its rows against the baseline, as computed."""
+    return {"host": series.host, "device": series.device, "name": series.name, "baseline": series.baseline.source,
+            "runs": [{"source": run.source, "created_at": str(run.data["created_at"]),
+                      "rows": [asdict(row[key]) for key in series.keys if key in row]}
+                     for run, row in zip(series.runs, series.rows)],
+            "latest_regressed": series.latest_regressed,
+            "regressed_since": {key: str(since.data["created_at"]) for key in series.latest_regressed
+                                if (since := series.lasting_since(key)) is not None}}
+
+
+def history_document(history: list[Series], threshold: float) -> Document:
+    """Each series' table, with a line under it when its latest run regressed against the baseline; its JSON is
+    every run's rows as computed."""
     blocks: list[Table | Lines] = []
     for series in history:
         blocks.append(series_table(series))
         if series.latest_regressed:
             blocks.append(Lines((f"REGRESSION in the latest run of {series.device} on {series.host}: "
                                  f"{', '.join(series.latest_regressed)}",)))
-    return Document("**hwbench history**", tuple(blocks))
+    data = {"threshold": threshold, "regressed": any(series.latest_regressed for series in history),
+            "series": [_series_data(series) for series in history]}
+    return Document(f"**hwbench history**: {len(history)} device(s), threshold {threshold:.0%}", tuple(blocks),
+                    data=data)

@@ -89,7 +89,7 @@ def latency_blocks(section: dict) -> tuple[Table, Lines]:
     model = (f"model: {section['model']}; median |error| {median if median is not None else '-'}%"
              + (f"; {section['note']}" if section.get("note") else ""))
     return (Table("latency-bound workloads (predicted from the latency ceilings; not in the verdict)", LATENCY_COLUMNS,
-                  rows), Lines((model,)))
+                  rows, titled=True), Lines((model,)))
 
 
 def validate_document(report: dict) -> Document:
