@@ -5,7 +5,7 @@ A report command (``compare``, ``history``, ``fleet``, ``validate``) computes it
 ``Document``: tables of typed columns and text cells, lines of notes, a summary line, the JSON document and, where the
 report has them, Prometheus metrics. The writers here render any ``Document`` in each ``--format``:
 
-- ``table``: rich tables through ``render.fitted`` (a figure is never cut), then the lines and the summary;
+- ``table``: the blocks in order, each table through ``render.fitted`` (a figure is never cut), then the summary;
 - ``markdown``: the heading, each table as a pipe table (``|`` escaped) with its caption, the lines as a list, the
   summary in bold, separated by blank lines;
 - ``json``: the report's own data (its records as they are, not the formatted cells);
