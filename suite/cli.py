@@ -206,9 +206,9 @@ def compare(
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from .profile import Profile
-    from .tools.compare import compare_profiles, parse_threshold, summary_line, to_json, to_markdown
+    from .tools.compare import compare_profiles, comparison_document, parse_threshold
+    from .tools.export import write
     from .tools.history import load_history
-    from .tools.render import comparison_table, print_table
 
     stored = None
     if history:
@@ -217,16 +217,7 @@ def compare(
             warn(note)
     comparison = compare_profiles(Profile.load(baseline), Profile.load(current), parse_threshold(threshold), force,
                                   stored)
-    if output_format is OutputFormat.json:
-        sys.stdout.write(to_json(comparison))
-    elif output_format is OutputFormat.markdown:
-        sys.stdout.write(to_markdown(comparison))
-    else:
-        console = stdout_console()
-        print_table(comparison_table(comparison), console)
-        for note in comparison.notes:
-            console.print(printable(f"note: {note}"), markup=False)
-        console.print(summary_line(comparison), markup=False)
+    write(comparison_document(comparison), output_format.value, stdout_console())
     if comparison.failed(strict):
         raise typer.Exit(1)
 
@@ -265,7 +256,7 @@ def roofline(
     from .tools.marks import parse_point
     from .tools.plot import import_pyplot, output_format, render_roofline
     from .tools.roofs import parse_names
-    from .tools.validation_report import load_validation_report
+    from .tools.validate_report import load_validation_report
 
     check_writable(output)
     fmt = output_format(output, stream=is_stream(output))
@@ -295,27 +286,23 @@ def history(
                                            "e.g. 5%.")] = "5%",
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Profile to compare every run with. "
                                                   "Default: the oldest run of each device.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = OutputFormat.table,
 ) -> None:
     """Each ceiling's trend over saved runs; exit 1 when the latest run regressed against the baseline."""
     from .profile import Profile
     from .tools.compare import parse_threshold
-    from .tools.history import build_history, load_profiles
-    from .tools.render import history_table, print_table
+    from .tools.export import write
+    from .tools.history import build_history, history_document, load_profiles
 
     limit = parse_threshold(threshold)
     chosen = Profile.load(baseline) if baseline is not None else None
     profiles, skipped = load_profiles(directory)
     for note in skipped:
         warn(note)
-    console = stdout_console()
-    regressed = False
-    for series in build_history(profiles, limit, chosen):
-        print_table(history_table(series), console)
-        if series.latest_regressed:
-            regressed = True
-            console.print(f"REGRESSION in the latest run of {series.device} on {series.host}: "
-                          f"{', '.join(series.latest_regressed)}", markup=False)
-    if regressed:
+    history = build_history(profiles, limit, chosen)
+    write(history_document(history, limit), output_format.value, stdout_console())
+    if any(series.latest_regressed for series in history):
         raise typer.Exit(1)
 
 
@@ -336,8 +323,8 @@ def fleet(
     """Compare devices of the same model across hosts; exit 1 when one is slower than its siblings."""
     from .profile.files import check_writable, write_atomic
     from .tools.compare import parse_threshold
-    from .tools.fleet import fleet_report, load_fleet, rich_tables, summary_line, to_json, to_markdown, to_prometheus
-    from .tools.render import print_table
+    from .tools.export import to_prometheus, write
+    from .tools.fleet import fleet_document, fleet_report, load_fleet
 
     limit = parse_threshold(threshold)
     if prometheus is not None:
@@ -346,18 +333,10 @@ def fleet(
     for note in skipped:
         warn(note)
     report = fleet_report(members, limit)
+    document = fleet_document(report)
     if prometheus is not None:  # a write that fails is the environment's fault (2), never "a slow device" (1)
-        write_atomic(prometheus, to_prometheus(report), failure=UsageError)
-    if output_format is OutputFormat.json:
-        sys.stdout.write(to_json(report))
-    elif output_format is OutputFormat.markdown:
-        sys.stdout.write(to_markdown(report))
-    else:  # host names are user text: the console has no markup, emoji or highlighting
-        console = stdout_console()
-        for table in rich_tables(report):
-            print_table(table, console)
-        for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
-            console.print(printable(line), markup=False)
+        write_atomic(prometheus, to_prometheus(document), failure=UsageError)
+    write(document, output_format.value, stdout_console())  # host names are user text: printed as text, never markup
     if prometheus is not None:
         stderr.print(f"hwbench: Prometheus metrics written to {prometheus}", markup=False)
     if report.flagged:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # rich.progress is imported only when a bar is drawn
 
 
 class OutputFormat(str, Enum):
-    """The formats every report command prints (``--format``/``-f``): compare, history, fleet, validate."""
+    """The formats a report command prints (``--format``/``-f``: compare, history, fleet, validate), written by
+    the shared exporters (``tools.export.write``)."""
 
     table = "table"
     json = "json"

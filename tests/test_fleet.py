@@ -22,18 +22,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from hwbench.cli import app
+from hwbench.tools.export import to_json, to_markdown, to_prometheus
 from hwbench.tools.fleet import (
     K_MAD,
     MAD_SCALE,
     Member,
     Reading,
+    fleet_document,
     fleet_report,
     load_fleet,
     robust_sigma,
-    table_rows,
-    to_json,
-    to_markdown,
-    to_prometheus,
 )
 
 HERE = Path(__file__).parent
@@ -213,12 +211,13 @@ def test_500_devices_in_memory_find_exactly_the_planted_ones():
 
 def test_exporters(gpu_fleet):
     report = fleet_report(load_fleet([gpu_fleet])[0])
-    header, *body = table_rows(report)
+    document = fleet_document(report)
+    header, *body = document.tables[1].text_rows()
     assert header[:3] == ["host", "device", "ceiling"] and len(body) == len(report.flags)
-    data = json.loads(to_json(report))
+    data = json.loads(to_json(document))
     assert data["flagged"] is True and data["k"] == K_MAD and data["devices"] == 24
     assert {(f["host"], f["device"]) for f in data["flags"]} == {device_of(i, "gpu") for i in PLANTED}
-    markdown = to_markdown(report)
+    markdown = to_markdown(document)
     assert markdown.startswith("**hwbench fleet**") and "| node0000 | cuda:3 |" in markdown
     assert markdown.rstrip().endswith("**") and "FLAGGED: 3 of 24 devices" in markdown
 
@@ -229,7 +228,7 @@ def test_prometheus_parses_back_with_every_ceiling(gpu_fleet):
     odd = Member('we"ird\\host\nx', odd.device, odd.model, odd.kind, odd.threads, odd.source, odd.created_at,
                   odd.quick, odd.readings)
     report = fleet_report([*members[1:], odd])
-    families = {family.name: family for family in text_string_to_metric_families(to_prometheus(report))}
+    families = {family.name: family for family in text_string_to_metric_families(to_prometheus(fleet_document(report)))}
     assert all(families[name].type == "gauge" for name in families)
     ceilings, flagged = families["hwbench_ceiling"].samples, families["hwbench_flagged"].samples
     expected = sum(len(m.readings) for m in report.devices)
@@ -368,7 +367,7 @@ def test_a_latency_above_the_median_and_a_low_instruction_peak_are_flagged_with_
     readings = members[0].readings
     assert {key: readings[key].unit for key in ("latency.dram", "instruction.dp_bf16", "instruction.dp_int8")} == \
         {"latency.dram": "ns", "instruction.dp_bf16": "GFLOP/s", "instruction.dp_int8": "GOP/s"}
-    assert "or a latency as far above it" in to_markdown(report)
+    assert "or a latency as far above it" in to_markdown(fleet_document(report))
     assert [f["direction"] for f in json.loads(to_json(report))["flags"]] == [-1, -1, 1]
 
 

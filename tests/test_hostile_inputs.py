@@ -184,8 +184,8 @@ def test_history_marks_a_regression_with_a_style_not_markup(tmp_path, profile_da
     from rich.console import Console
 
     from hwbench.tools.compare import parse_threshold
-    from hwbench.tools.history import build_history
-    from hwbench.tools.render import history_table
+    from hwbench.tools.export import rich_table
+    from hwbench.tools.history import build_history, series_table
 
     runs = []
     for day, value in ((20, 240.0), (21, 120.0)):
@@ -196,10 +196,10 @@ def test_history_marks_a_regression_with_a_style_not_markup(tmp_path, profile_da
         runs.append(Profile(data, f"{day}.yaml"))
     (series,) = build_history(runs, parse_threshold("5%"))
     console = Console(record=True, width=200, markup=True, emoji=True)  # even a console that reads markup
-    console.print(history_table(series))
+    console.print(rich_table(series_table(series)))
     text = console.export_text()
     assert "[bold]host:abc:" in text and "120.0 -50.0%!" in text and "[/]" not in text
-    table = history_table(series)
+    table = rich_table(series_table(series))
     regressed = [cell for column in table.columns for cell in column._cells if "-50.0%!" in str(cell)]
     assert regressed and regressed[0].style == "bold red"
 

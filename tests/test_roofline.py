@@ -17,7 +17,7 @@ from hwbench.cli import app
 from hwbench.tools.marks import parse_point
 from hwbench.tools.plot import draw_roofline
 from hwbench.tools.roofs import choose_roofs
-from hwbench.tools.validation_report import load_validation_report
+from hwbench.tools.validate_report import load_validation_report
 
 pytest.importorskip("matplotlib")
 runner = CliRunner()

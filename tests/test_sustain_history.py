@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import jsonschema
 import pytest
@@ -98,6 +99,22 @@ def test_history_with_a_chosen_baseline_and_no_regression(tmp_path, profile_data
     result = runner.invoke(cli.app, ["history", str(tmp_path / "results"), "--baseline", str(baseline)])
     assert result.exit_code == 0, result.output
     assert "baseline 2026-11-21T12:00:00Z" in result.stdout and "2026-11-21T12:00:00Z *" in result.stdout
+
+
+def test_history_as_json_and_markdown_holds_the_same_rows(tmp_path, profile_data):
+    save_history(tmp_path / "results", profile_data, [240.0, 238.0, 200.0])
+    result = runner.invoke(cli.app, ["history", str(tmp_path / "results"), "-f", "json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    (series,) = data["series"]
+    assert data["regressed"] is True and series["latest_regressed"] == ["compute.fp64"]
+    assert series["regressed_since"] == {"compute.fp64": "2026-11-22T12:00:00Z"}
+    latest = {row["key"]: row for row in series["runs"][-1]["rows"]}
+    assert latest["compute.fp64"]["current"] == 200.0 and latest["compute.fp64"]["verdict"] == "REGRESSED"
+    markdown = runner.invoke(cli.app, ["history", str(tmp_path / "results"), "-f", "markdown"]).stdout
+    assert "**AMD EPYC 9555 (cpu) on testhost: 3 runs, baseline 2026-11-20T12:00:00Z**" in markdown
+    assert "| 2026-11-22T12:00:00Z | 200.0 -16.7%! |" in markdown and "| compute.fp64 (GFLOP/s) |" in markdown
+    assert "\\* baseline." in markdown and "- REGRESSION in the latest run of cpu on testhost" in markdown
 
 
 @pytest.mark.parametrize("make, message", [

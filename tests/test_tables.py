@@ -15,9 +15,10 @@ from test_sustain_history import save_history
 
 from hwbench.console import TABLE_WIDTH
 from hwbench.profile import Profile
-from hwbench.tools.compare import compare_profiles
-from hwbench.tools.history import build_history, load_profiles
-from hwbench.tools.render import comparison_table, print_profile, print_table
+from hwbench.tools.compare import compare_profiles, comparison_document
+from hwbench.tools.export import rich_table
+from hwbench.tools.history import build_history, load_profiles, series_table
+from hwbench.tools.render import print_profile, print_table
 
 GOLDEN = Path(__file__).parent / "golden" / "tables"
 H100 = Path(__file__).parent / "profiles" / "h100-sxm-full-1.yaml"
@@ -64,7 +65,8 @@ def test_compare_table_keeps_causes(tmp_path, monkeypatch, profile_data, width):
     monkeypatch.chdir(tmp_path)
     base, cur = write_pair(tmp_path, profile_data)
     comparison = compare_profiles(Profile.load(base), Profile.load(cur), 0.05)
-    text = render(lambda console: print_table(comparison_table(comparison), console), WIDTHS[width])
+    table = rich_table(comparison_document(comparison).tables[0])
+    text = render(lambda console: print_table(table, console), WIDTHS[width])
     check(f"compare-{width}.txt", text, WIDTHS[width])
     for cause in ("clock: -15.0% (throttling); FLOP/cycle +0.0%", "per-cycle: FLOP/cycle -10.0% at clock +0.0%"):
         assert cause in " ".join(text.split())  # whole (wrapped between words in the table layout, never cut)
@@ -72,13 +74,11 @@ def test_compare_table_keeps_causes(tmp_path, monkeypatch, profile_data, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_history_table_keeps_its_marks(tmp_path, profile_data, width):
-    from hwbench.tools.render import history_table
-
     root = tmp_path / "results"
     save_history(root, profile_data, [240.0, 238.0, 200.0])
     profiles, _ = load_profiles(root)
     series = build_history(profiles, 0.05)[0]
-    text = render(lambda console: print_table(history_table(series), console), WIDTHS[width])
+    text = render(lambda console: print_table(rich_table(series_table(series)), console), WIDTHS[width])
     check(f"history-{width}.txt", text.replace(str(tmp_path), "<tmp>"), WIDTHS[width])
     assert "-16.7%!" in text  # the latest run's regression mark survives at every width
 

@@ -23,8 +23,9 @@ from hwbench.errors import MeasurementError, UsageError
 from hwbench.profile import Profile
 from hwbench.stats import RepetitionPolicy
 from hwbench.tools import validate as v
-from hwbench.tools import validation_table
-from hwbench.tools.validation_report import load_validation_report
+from hwbench.tools.export import to_markdown
+from hwbench.tools.validate_report import load_validation_report
+from hwbench.tools.validate_table import validate_document
 from hwbench.workloads import cpu as cpu_workloads
 from hwbench.workloads import cpu_numba as numba_workloads
 from hwbench.workloads import gpu as gpu_workloads
@@ -248,12 +249,12 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])
-    header, *rows = validation_table.table_rows(report)
-    assert header[:2] == ("workload", "roof") and [row[1] for row in rows] == ["FMA fp64", "add fp64", "FMA fp64",
+    header, *rows = validate_document(report).tables[0].text_rows()
+    assert header[:2] == ["workload", "roof"] and [row[1] for row in rows] == ["FMA fp64", "add fp64", "FMA fp64",
                                                                               "GEMM fp64"]
     assert [row[-1] for row in rows] == ["VIOLATES paper", "no paper bound", "VIOLATES calibrated, VIOLATES paper",
                                          "excluded: own_code"]  # 22 ms against the paper's 25 ms
-    assert "| matmul_blocked_1000 | FMA fp64 | dram |" in validation_table.to_markdown(report)
+    assert "| matmul_blocked_1000 | FMA fp64 | dram |" in to_markdown(validate_document(report))
     assert json.loads(json.dumps(report)) == report
     assert report["verdict_basis"] in report["notes"][-1]
 

@@ -78,15 +78,10 @@ def _write(data: dict, folder: Path | None, save_root: Path | None, job: JobCont
 
 def print_fleet(profiles: list[Profile]) -> None:
     """The fleet report (``hwbench.tools.fleet``) of the gathered profiles, as ``hwbench fleet`` prints it."""
-    from ..tools.fleet import fleet_report, rich_tables, summary_line
-    from ..tools.render import print_table
+    from ..tools.export import write_table
+    from ..tools.fleet import fleet_document, fleet_report
 
-    report = fleet_report(profiles)
-    console = stdout_console()
-    for table in rich_tables(report):
-        print_table(table, console)
-    for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
-        console.print(line, markup=False)
+    write_table(fleet_document(fleet_report(profiles)), stdout_console())
 
 
 def run_many(device: str, output: str | None, save_root: Path | None, one_at_a_time: bool, mpi: bool,

@@ -1,10 +1,11 @@
 """``hwbench validate [PROFILE] [--device D] [-o REPORT.yaml] [-f table|json|markdown] [--quick]``.
 
 Parse, call, print: the profile (given, or measured first by a quick ``hwbench run``), the real workloads
-(``runner.run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``, printed by
-``hwbench.tools.validation_table``). Exit 0, or 1 when the verdict is ``calibrated_worse`` (more bound failures
-than the paper roofline, or, with as many, a larger median |error| over the workloads both predict) or a
-workload's output is wrong; 2 on bad input (a missing profile, a profile of another device, an unknown device).
+(``runner.run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``; its rows
+``hwbench.tools.validate_table``, written by the shared exporters, ``tools.export``). Exit 0, or 1 when the verdict
+is ``calibrated_worse`` (more bound failures than the paper roofline, or, with as many, a larger median |error| over
+the workloads both predict) or a workload's output is wrong; 2 on bad input (a missing profile, a profile of another
+device, an unknown device).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def validate(
     from ..profile.files import check_writable, dump_yaml, write_atomic
     from ..runner import run_validation, validation_target
     from ..tools import validate as report_of
-    from ..tools.validation_table import print_report
+    from ..tools.export import write
+    from ..tools.validate_table import validate_document
 
     if output == "-" and output_format.value != "table":
         raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
@@ -66,5 +68,5 @@ def validate(
         write_atomic(output, dump_yaml(report))
         stderr.print(f"hwbench: validation report written to {output}", markup=False)
     # With -o - the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
-    print_report(report, output_format.value, stderr if output == "-" else stdout_console())
+    write(validate_document(report), output_format.value, stderr if output == "-" else stdout_console())
     raise typer.Exit(report_of.exit_code(report))

@@ -1,5 +1,5 @@
 """The cells of hwbench's terminal tables: text never read as markup, numbers that keep their digits, one table
-style. Shared by ``render.py`` and ``render_cluster.py``."""
+style. Shared by the profile's tables (``render*.py``) and the report exporters (``export.py``)."""
 
 from __future__ import annotations
 

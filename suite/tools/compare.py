@@ -30,13 +30,13 @@ change, in its direction. An improvement is never called throttling. An unexplai
 evidence of its own (or of a level the cores share: L3, DRAM), measured while other processes used a tenth or
 more of the measured cores, is inconclusive: the run cannot separate their load from a real change.
 
-The figures come from ``figures.py``. Nothing here prints: ``compare_profiles`` returns a ``Comparison`` and
-the exporters at the bottom turn it into text (table, markdown) or JSON.
+The figures come from ``figures.py``. Nothing here prints: ``compare_profiles`` returns a ``Comparison``,
+``comparison_document`` its rows, notes and summary, and the shared exporters (``export.py``) write them as a
+table, Markdown or JSON.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +45,7 @@ from ..errors import UsageError
 from ..profile import Profile
 from ..profile.types import ProfileMapping
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
+from .export import Document, Lines, Table, cells, figure_columns
 from .figures import ROW_SOURCES, Ceiling, Evidence, ceilings_of, figures_of, reference_clock_mhz
 from .noise import SHARED_RUN, RunToRun, history_note, run_to_run, widened
 
@@ -300,7 +301,7 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
     return Comparison(baseline.source, current.source, str(current_device["id"]), threshold, rows, notes)
 
 
-# Exporters ----------------------------------------------------------------------------------------
+# The report's rows ------------------------------------------------------------------------------------------
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -315,11 +316,9 @@ def _pct(value: float | None, plus: bool = True) -> str:
     return f"{value:+.1%}" if plus else f"±{value:.1%}"
 
 
-def table_rows(comparison: Comparison) -> list[list[str]]:
-    header = ["ceiling", "unit", "baseline", "current", "change", "noise", "verdict", "cause"]
-    body = [[r.key, r.unit, _fmt(r.baseline, r.unit), _fmt(r.current, r.unit), _pct(r.change),
-             _pct(r.noise, plus=False), r.verdict, r.cause] for r in comparison.rows]
-    return [header, *body]
+COLUMNS = figure_columns("ceiling", "unit", "baseline", "current", "change", "noise", "verdict", "cause",
+                         words=("ceiling", "unit", "verdict", "cause"))
+VERDICT_STYLES = {REGRESSED: "bold red", INCONCLUSIVE: "yellow"}
 
 
 def summary_line(comparison: Comparison) -> str:
@@ -333,28 +332,25 @@ def summary_line(comparison: Comparison) -> str:
     return f"no regression beyond {comparison.threshold:.0%} (and the recorded noise){later}"
 
 
-def to_markdown(comparison: Comparison) -> str:
-    header, *body = table_rows(comparison)
-    lines = [f"**hwbench compare** `{comparison.baseline}` → `{comparison.current}` ({comparison.device}, "
-             f"threshold {comparison.threshold:.0%})", "",
-             "| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" if i in (0, 1, 6, 7) else "---:" for i in range(len(header))) + " |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    lines += [""] + [f"- {note}" for note in comparison.notes] + ([""] if comparison.notes else [])
-    lines.append(f"**{summary_line(comparison)}**")
-    return "\n".join(lines) + "\n"
-
-
-def to_json(comparison: Comparison) -> str:
+def comparison_document(comparison: Comparison) -> Document:
+    """The comparison for the exporters (``export.py``): one row per figure, the notes, the summary line; its JSON
+    is the rows as computed (numbers, not the formatted cells)."""
+    rows = tuple(cells(r.key, r.unit, _fmt(r.baseline, r.unit), _fmt(r.current, r.unit), _pct(r.change),
+                       _pct(r.noise, plus=False), r.verdict, r.cause, style=VERDICT_STYLES.get(r.verdict, ""))
+                 for r in comparison.rows)
+    threshold = f"{comparison.device}, threshold {comparison.threshold:.0%}"
     data = {"baseline": comparison.baseline, "current": comparison.current, "device": comparison.device,
             "threshold": comparison.threshold,
             "ceiling": CEILING_RULE,
             "noise": f"{SPREAD_RULE} (each figure's recorded noise), combined in quadrature",
             "regressed": comparison.regressed, "inconclusive": comparison.inconclusive,
             "rows": [asdict(row) for row in comparison.rows], "notes": comparison.notes}
-    return json.dumps(data, indent=2) + "\n"
+    return Document(f"**hwbench compare** `{comparison.baseline}` → `{comparison.current}` ({threshold})",
+                    (Table(f"{comparison.baseline} -> {comparison.current} ({threshold})", COLUMNS, rows),
+                     Lines(tuple(comparison.notes), prefix="note: ")),
+                    summary_line(comparison), data)
 
 
 __all__ = ["Comparison", "Ceiling", "Evidence", "INCONCLUSIVE", "IMPROVED", "REGRESSED", "ROW_SOURCES", "Row",
-           "UNCHANGED", "ceilings_of", "compare_profiles", "compare_row", "figures_of", "parse_threshold",
-           "reference_clock_mhz", "top_spread"]
+           "UNCHANGED", "ceilings_of", "compare_profiles", "compare_row", "comparison_document", "figures_of",
+           "parse_threshold", "reference_clock_mhz", "top_spread"]

@@ -23,26 +23,24 @@ latency is ns = cycles / clock: its rise is split into a clock drop and a rise i
 clock-event reasons recorded with the kernel (``details.telemetry.clock_event_reasons``) are named.
 
 Nothing here prints: ``load_fleet`` (``fleet_load``) reads the files, ``fleet_report`` returns a
-``FleetReport``, and the exporters at the bottom turn it into rich tables, markdown, JSON or the Prometheus
-text format.
+``FleetReport``, ``fleet_document`` its rows, notes, summary and Prometheus gauges, and the shared exporters
+(``export.py``) write them as tables, Markdown, JSON or the Prometheus text format.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from ..profile import Profile
-from ..safe_text import printable
 from .compare import DEFAULT_THRESHOLD
+from .export import Document, Lines, Metric, Table, cells, figure_columns
 from .fleet_load import Member, Reading, load_fleet, member_of, profile_paths
 
-__all__ = ["FleetReport", "Flag", "GroupStats", "Member", "Reading", "fleet_report", "load_fleet",
-           "member_of", "profile_paths", "rich_tables", "robust_sigma", "to_json", "to_markdown", "to_prometheus"]
+__all__ = ["FleetReport", "Flag", "GroupStats", "Member", "Reading", "fleet_document", "fleet_report", "load_fleet",
+           "member_of", "metrics", "profile_paths", "robust_sigma"]
 
 K_MAD = 3.0  # flag beyond k robust standard deviations (Leys et al. 2013: 3 is "very conservative")
 MAD_SCALE = 1.4826  # MAD x 1.4826 estimates the standard deviation of normal data (1 / Phi^-1(3/4))
@@ -210,52 +208,16 @@ def fleet_report(members: Iterable[Member | Profile], threshold: float = DEFAULT
     return FleetReport(threshold, k, devices, groups, flags, notes)
 
 
-# Exporters -----------------------------------------------------------------------------------------
+# The report's rows ------------------------------------------------------------------------------------------
 
 
 def _fmt(value: float, unit: str) -> str:
     return f"{value:,.0f}" if unit == "MHz" or value >= 1000 else f"{value:,.1f}"
 
 
-def _group_name(group: GroupStats) -> str:
-    return _name(group.kind, group.model, group.threads)
-
-
-def group_rows(report: FleetReport) -> list[list[str]]:
-    header = ["model", "devices", "flagged", "judged"]
-    body = [[_group_name(g), str(g.devices), str(g.flagged_devices), "yes" if g.judged else f"no (< {MIN_GROUP})"]
-            for g in report.groups]
-    return [header, *body]
-
-
-def table_rows(report: FleetReport) -> list[list[str]]:
-    """One row per flagged ceiling."""
-    header = ["host", "device", "ceiling", "value", "median", "change", "noise", "cause", "file"]
-    body = [[f.host, f.device, f.ceiling, f"{_fmt(f.value, f.unit)} {f.unit}", _fmt(f.median, f.unit),
-             f"{f.change:+.1%}", f"{f.noise:.1%}", f.cause, f.source] for f in report.flags]
-    return [header, *body]
-
-
-def rich_tables(report: FleetReport) -> list:
-    """The groups and the flagged ceilings as rich Tables; every cell is a ``Text``, so host names and paths
-    (user text) are never read as console markup."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    tables = []
-    for title, rows in (("fleet: devices by model", group_rows(report)),
-                        ("flagged ceilings", table_rows(report) if report.flags else [])):
-        if rows:
-            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-            for column in rows[0]:
-                table.add_column(column, no_wrap=column not in ("cause", "file", "model"),
-                                 overflow="fold" if column == "file" else "ellipsis", justify="right"
-                                 if column in ("devices", "flagged", "value", "median", "change", "noise") else "left")
-            for row in rows[1:]:
-                table.add_row(*(Text(printable(cell)) for cell in row))
-            tables.append(table)
-    return tables
+GROUP_COLUMNS = figure_columns("model", "devices", "flagged", "judged", words=("model", "judged"))
+FLAG_COLUMNS = figure_columns("host", "device", "ceiling", "value", "median", "change", "noise", "cause", "file",
+                              words=("host", "device", "ceiling", "cause", "file"))
 
 
 def summary_line(report: FleetReport) -> str:
@@ -267,25 +229,51 @@ def summary_line(report: FleetReport) -> str:
     return f"fleet clean: none of {len(report.devices)} devices has a ceiling {rule} or {latency}"
 
 
-def to_markdown(report: FleetReport) -> str:
-    def table(rows: list[list[str]], left: set[int]) -> list[str]:
-        header, *body = rows
-        lines = ["| " + " | ".join(header) + " |",
-                 "| " + " | ".join("---" if i in left else "---:" for i in range(len(header))) + " |"]
-        escape = str.maketrans({"|": "\\|"})
-        return lines + ["| " + " | ".join(printable(cell).translate(escape) for cell in row) + " |" for row in body]
+def _epoch(created_at: str) -> float | None:
+    try:
+        return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
-    lines = [f"**hwbench fleet**: {len(report.devices)} devices, threshold {report.threshold:.0%}, "
-             f"k = {report.k:g} (MAD x {MAD_SCALE})", ""]
-    lines += table(group_rows(report), {0, 3}) + [""]
+
+def metrics(report: FleetReport) -> tuple[Metric, ...]:
+    """Every ceiling of every device, whether it is flagged, the group medians and each profile's age, as gauges
+    for node-exporter's textfile collector."""
+    flagged = {(f.host, f.device, f.threads, f.ceiling) for f in report.flags}
+    ceiling, flag, created, median = [], [], [], []
+    for m in report.devices:
+        device = {"host": m.host, "device": m.device, "model": m.model, "threads": str(m.threads or "")}
+        for key, reading in m.readings.items():
+            ceiling.append(({**device, "ceiling": key, "unit": reading.unit}, reading.value))
+            flag.append(({**device, "ceiling": key}, int((m.host, m.device, m.threads, key) in flagged)))
+        stamp = _epoch(m.created_at)
+        if stamp is not None:
+            created.append((device, stamp))
+    units = {key: r.unit for m in report.devices for key, r in m.readings.items()}
+    for g in report.groups:
+        for key, value in g.medians.items():
+            median.append(({"model": g.model, "kind": g.kind, "threads": str(g.threads or ""), "ceiling": key,
+                            "unit": units.get(key, "")}, value))
+    rule = (f"below the model's median (a latency: above it) by more than {report.threshold:.0%} and {report.k:g} "
+            "x 1.4826 x MAD")
+    return (Metric("hwbench_ceiling", "Measured ceiling of a device (newest hwbench profile).", tuple(ceiling)),
+            Metric("hwbench_flagged", f"1 when the ceiling is {rule}, else 0.", tuple(flag)),
+            Metric("hwbench_fleet_median", "Median of the ceiling over the devices of one model.", tuple(median)),
+            Metric("hwbench_profile_created_seconds", "When the device's profile was measured (Unix time).",
+                   tuple(created)))
+
+
+def fleet_document(report: FleetReport) -> Document:
+    """The fleet for the exporters (``export.py``): the groups, the flagged ceilings (when there are any), the
+    notes and the summary; its JSON is the groups and flags as computed; its Prometheus form, ``metrics``."""
+    groups = tuple(cells(_name(g.kind, g.model, g.threads), str(g.devices), str(g.flagged_devices),
+                         "yes" if g.judged else f"no (< {MIN_GROUP})") for g in report.groups)
+    blocks: list[Table | Lines] = [Table("fleet: devices by model", GROUP_COLUMNS, groups)]
     if report.flags:
-        lines += table(table_rows(report), {0, 1, 2, 7, 8}) + [""]
-    lines += [f"- {printable(note)}" for note in report.notes] + ([""] if report.notes else [])
-    lines.append(f"**{summary_line(report)}**")
-    return "\n".join(lines) + "\n"
-
-
-def to_json(report: FleetReport) -> str:
+        blocks.append(Table("flagged ceilings", FLAG_COLUMNS, tuple(
+            cells(f.host, f.device, f.ceiling, f"{_fmt(f.value, f.unit)} {f.unit}", _fmt(f.median, f.unit),
+                  f"{f.change:+.1%}", f"{f.noise:.1%}", f.cause, f.source) for f in report.flags)))
+    blocks.append(Lines(tuple(report.notes), prefix="note: "))
     data = {
         "threshold": report.threshold, "k": report.k, "mad_scale": MAD_SCALE,
         "rule": "flag when (median - value) / median > threshold and median - value > k x 1.4826 x MAD; a "
@@ -295,61 +283,6 @@ def to_json(report: FleetReport) -> str:
         "groups": [asdict(group) for group in report.groups],
         "flags": [asdict(flag) for flag in report.flags], "notes": report.notes,
     }
-    return json.dumps(data, indent=2) + "\n"
-
-
-def _label(value: str) -> str:
-    """A label value of the Prometheus text format: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{name}="{_label(str(value))}"' for name, value in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else repr(value)
-
-
-def _epoch(created_at: str) -> float | None:
-    try:
-        return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def to_prometheus(report: FleetReport) -> str:
-    """The Prometheus text exposition format (0.0.4), for node-exporter's textfile collector: every ceiling
-    of every device, whether it is flagged, the group medians and each profile's age. No timestamps (the
-    collector refuses them)."""
-    flagged = {(f.host, f.device, f.threads, f.ceiling) for f in report.flags}
-    ceiling, flag, created, median = [], [], [], []
-    for m in report.devices:
-        device = {"host": m.host, "device": m.device, "model": m.model, "threads": str(m.threads or "")}
-        for key, reading in m.readings.items():
-            labels = _labels(**device, ceiling=key, unit=reading.unit)
-            ceiling.append(f"hwbench_ceiling{labels} {_number(reading.value)}")
-            flagged_now = (m.host, m.device, m.threads, key) in flagged
-            flag.append(f"hwbench_flagged{_labels(**device, ceiling=key)} {int(flagged_now)}")
-        stamp = _epoch(m.created_at)
-        if stamp is not None:
-            created.append(f"hwbench_profile_created_seconds{_labels(**device)} {_number(stamp)}")
-    units = {key: r.unit for m in report.devices for key, r in m.readings.items()}
-    for g in report.groups:
-        for key, value in g.medians.items():
-            labels = _labels(model=g.model, kind=g.kind, threads=str(g.threads or ""), ceiling=key,
-                             unit=units.get(key, ""))
-            median.append(f"hwbench_fleet_median{labels} {_number(value)}")
-    rule = (f"below the model's median (a latency: above it) by more than {report.threshold:.0%} and {report.k:g} "
-            "x 1.4826 x MAD")
-    families = [
-        ("hwbench_ceiling", "TimedKernel ceiling of a device (newest hwbench profile).", ceiling),
-        ("hwbench_flagged", f"1 when the ceiling is {rule}, else 0.", flag),
-        ("hwbench_fleet_median", "Median of the ceiling over the devices of one model.", median),
-        ("hwbench_profile_created_seconds", "When the device's profile was measured (Unix time).", created),
-    ]
-    lines = []
-    for name, help_text, samples in families:
-        if samples:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples]
-    return "\n".join(lines) + "\n"
+    return Document(f"**hwbench fleet**: {len(report.devices)} devices, threshold {report.threshold:.0%}, "
+                    f"k = {report.k:g} (MAD x {MAD_SCALE})", tuple(blocks), summary_line(report), data,
+                    metrics(report))

@@ -7,16 +7,18 @@ file) by the rules of ``hwbench compare`` (regressed, inconclusive, improved, wi
 figure's noise widened by the run-to-run noise of the quiet runs before it whose figure did not regress
 (``_judged``). A lasting change is named by its first run: the start of the unbroken streak of regressed runs
 that reaches the latest one, so one noisy run in the middle of a series is shown but never named.
+``history_document`` turns the series into tables for the shared exporters (``export.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
-from ..tools.compare import REGRESSED, Row, compare_row, figures_of
+from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
+from .export import Cell, Column, Document, Lines, Table
 from .figures import Ceiling
 from .fleet_load import node_name
 from .noise import history_runs, model_of, widened
@@ -146,3 +148,65 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
         rows = _judged(runs, per_run, base, before, keys, threshold)
         history.append(Series(host, device_id, name, runs, base, keys, rows))
     return history
+
+
+# The report's rows ------------------------------------------------------------------------------------------
+
+MARKS = {REGRESSED: "!", IMPROVED: "+", INCONCLUSIVE: "?"}
+LEGEND = ("* baseline. Change vs the baseline; ! regressed (beyond the threshold and the noise), + improved, "
+          "? inconclusive (worse, inside the noise or unstable)")
+
+
+def _cell(row: Row | None, baseline: bool) -> Cell:
+    """A run's figure, with its change from the baseline and its verdict's mark (a regression in red)."""
+    if row is None or row.current is None:
+        return Cell("-")
+    value = f"{row.current:,.0f}" if row.unit == "MHz" else f"{row.current:,.1f}"
+    if baseline or row.change is None:
+        return Cell(value)
+    return Cell(f"{value} {row.change:+.1%}{MARKS.get(row.verdict, ' ')}", "bold red" if row.verdict == REGRESSED
+                else "")
+
+
+def series_table(series: Series) -> Table:
+    """A row per run, a column per ceiling (its group and name over its unit); the baseline run is starred."""
+    units: dict[str, str] = {}
+    for row in series.rows:
+        for key, cell in row.items():
+            units.setdefault(key, cell.unit)
+    columns = [Column("run", words=True)]
+    columns += [Column(key, units.get(key, ""), stacked=True) for key in series.keys]
+    rows = tuple((Cell(str(run.data["created_at"]) + (" *" if run is series.baseline else "")),
+                  *(_cell(row.get(key), run is series.baseline) for key in series.keys))
+                 for run, row in zip(series.runs, series.rows))
+    lasting = [f"{key} regressed from {since.data['created_at']} on" for key in series.latest_regressed
+               if (since := series.lasting_since(key)) is not None]
+    return Table(f"{series.name} ({series.device}) on {series.host}: {len(series.runs)} runs, baseline "
+                 f"{series.baseline.data['created_at']}", tuple(columns), rows,
+                 LEGEND + "".join(f"; {line}" for line in lasting), titled=True)
+
+
+def _series_data(series: Series) -> dict:
+    """A series as JSON: each run (its file and time) with its rows against the baseline, as computed."""
+    return {"host": series.host, "device": series.device, "name": series.name, "baseline": series.baseline.source,
+            "runs": [{"source": run.source, "created_at": str(run.data["created_at"]),
+                      "rows": [asdict(row[key]) for key in series.keys if key in row]}
+                     for run, row in zip(series.runs, series.rows)],
+            "latest_regressed": series.latest_regressed,
+            "regressed_since": {key: str(since.data["created_at"]) for key in series.latest_regressed
+                                if (since := series.lasting_since(key)) is not None}}
+
+
+def history_document(history: list[Series], threshold: float) -> Document:
+    """Each series' table, with a line under it when its latest run regressed against the baseline; its JSON is
+    every run's rows as computed."""
+    blocks: list[Table | Lines] = []
+    for series in history:
+        blocks.append(series_table(series))
+        if series.latest_regressed:
+            blocks.append(Lines((f"REGRESSION in the latest run of {series.device} on {series.host}: "
+                                 f"{', '.join(series.latest_regressed)}",)))
+    data = {"threshold": threshold, "regressed": any(series.latest_regressed for series in history),
+            "series": [_series_data(series) for series in history]}
+    return Document(f"**hwbench history**: {len(history)} device(s), threshold {threshold:.0%}", tuple(blocks),
+                    data=data)

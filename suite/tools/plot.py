@@ -3,7 +3,7 @@
 The model (Williams, Waterman and Patterson, CACM 2009): attainable GFLOP/s = min(peak, intensity x bandwidth).
 The chart follows ERT's and Intel Advisor's cache-aware rooflines: each memory level is a diagonal (intensity x
 bandwidth) that ends at the highest compute roof drawn, each precision a flat roof that starts where it meets
-the fastest diagonal. TimedKernel roofs are solid; theoretical (datasheet) ones dashed and lighter, only where the
+the fastest diagonal. Measured roofs are solid; theoretical (datasheet) ones dashed and lighter, only where the
 profile has the figure. Dots mark the ridge points against DRAM (hollow: theoretical). Every roof is named on
 its line (along each diagonal at its angle on screen; above each flat roof near its right end), never in a
 legend; no two labels overlap (``labels.py``). Marks: the profile's ``intensity_sweep`` curves, the workloads of
@@ -25,7 +25,7 @@ from ..version import __version__
 from .labels import LabelPlacer, Place, along, around, display_angle, leader, spread
 from .marks import KernelMark, KernelPoint, kernel_marks, sweep_curves
 from .roofs import ProfileRoofs, Roof, Units, chart_units, choose_roofs, format_figure, level_label, number
-from .validation_report import ValidationReport
+from .validate_report import ValidationReport
 
 FORMATS = ("png", "svg", "pdf")
 FIGURE_SIZE = (10.0, 6.4)  # inches

@@ -81,35 +81,3 @@ def latency_bound(profile: Profile, runs: list[WorkloadRun]) -> dict:
     return {"latency_bound": {"model": MODEL, "workloads": rows,
                               "median_abs_error_pct": round(statistics.median(errors), 2) if errors else None,
                               "in_verdict": False, **({"note": note} if note else {})}}
-
-
-def print_latency_bound(report: dict, console) -> None:
-    """The section as a table under the roofline's (nothing when the report has none)."""
-    section = report.get("latency_bound")
-    if not section:
-        return
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text("latency-bound workloads (predicted from the latency ceilings; not in the verdict)"),
-                  title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
-    for column in ("workload", "loads", "ns/load", "measured", "median", "predicted", "error", "roofline", "error"):
-        table.add_column(column, justify="left" if column == "workload" else "right")
-    for row in section["workloads"]:
-        cells = (row["name"], f"{row['dependent_loads']:,.0f}", f"{row['latency_ns'] or 0:.1f}",
-                 _ms(row["best_seconds"]), _ms(row["seconds"]), _ms(row["predicted_seconds"]), _pct(row["error_pct"]),
-                 _ms(row["roofline_seconds"]), _pct(row["roofline_error_pct"]))
-        table.add_row(*(Text(cell) for cell in cells))
-    console.print(table)
-    median = section["median_abs_error_pct"]
-    console.print(f"model: {section['model']}; median |error| {median if median is not None else '-'}%"
-                  + (f"; {section['note']}" if section.get("note") else ""), markup=False)
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.3g} ms"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"

@@ -1,4 +1,4 @@
-"""Read a validation report (``hwbench validate -o FILE``) for the roofline chart: its workloads as marks.
+"""Read the report ``hwbench validate -o FILE`` writes for the roofline chart: its workloads as marks.
 
 The format (``hwbench_validation: 1`` or ``2``; docs/validation.md, "The report") is a mapping with ``workloads``,
 a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
@@ -18,8 +18,10 @@ import yaml
 
 from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
+from .validate import REPORT_VERSION
 
-FORMAT_VERSIONS = (1, 2)  # 2 adds per-workload violations and the roof each workload is predicted with
+# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with.
+FORMAT_VERSIONS = tuple(range(1, REPORT_VERSION + 1))
 VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 
 
@@ -51,7 +53,7 @@ def _positive(value: object) -> float | None:
 
 def load_validation_report(path: str | Path) -> ValidationReport:
     """The report at ``path``; a UsageError (one line: the file, the problem, the fix) when it cannot be read
-    or is not a version-1 validation report with well-formed workloads."""
+    or is not a report of a version in ``FORMAT_VERSIONS`` with well-formed workloads."""
     source = str(path)
     fix = "give a report written by 'hwbench validate -o FILE'"
 
