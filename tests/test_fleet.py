@@ -368,7 +368,7 @@ def test_a_latency_above_the_median_and_a_low_instruction_peak_are_flagged_with_
     assert {key: readings[key].unit for key in ("latency.dram", "instruction.dp_bf16", "instruction.dp_int8")} == \
         {"latency.dram": "ns", "instruction.dp_bf16": "GFLOP/s", "instruction.dp_int8": "GOP/s"}
     assert "or a latency as far above it" in to_markdown(fleet_document(report))
-    assert [f["direction"] for f in json.loads(to_json(report))["flags"]] == [-1, -1, 1]
+    assert [f["direction"] for f in json.loads(to_json(fleet_document(report)))["flags"]] == [-1, -1, 1]
 
 
 def test_a_figure_in_two_units_is_never_judged_as_one():
