@@ -5,7 +5,7 @@
     def test_triad(benchmark):
         with cpu_workload("triad") as work:
             benchmark.pedantic(work, rounds=20, warmup_rounds=2)
-            work.validate()  # a wrong result fails the test instead of giving a number
+            work.check()  # a wrong result fails the test instead of giving a number
             # benchmark.stats is None under --benchmark-disable
             benchmark.extra_info.update(work.info(benchmark.stats.stats.min if benchmark.stats else None))
 
@@ -92,15 +92,15 @@ class CpuWorkload:
             raise RuntimeError("call a workload inside its `with` block: outside it, its worker threads are closed")
         _, self._last = self.pool.run(self.tasks)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``MeasurementError`` unless the last call computed the right result."""
         if not self._last:
-            raise RuntimeError("validate() before the workload was called")
+            raise RuntimeError("check() before the workload was called")
         if self.kernel.family == "fma":
             check_close(self.kernel.name, self._last, self.expected, self.tolerance)
         else:
             # Every call of one STREAM kernel leaves the arrays as one call does: replay it once.
-            stream.validate_stream(self.kernel.form, self.arrays, dict(STREAM_INITIAL), float(np.sum(self._last)),
+            stream.check_stream(self.kernel.form, self.arrays, dict(STREAM_INITIAL), float(np.sum(self._last)),
                                    self.arrays["a"].size)
 
     def rate(self, seconds: float) -> float:

@@ -72,7 +72,7 @@ def stream_tasks(kernel: Kernel, arrays: dict[str, np.ndarray], workers: int, si
     return [partial(kernel_fn, a, b, c, STREAM_SCALAR, lo, hi) for lo, hi in chunks(a.size, workers)]
 
 
-def validate_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
+def check_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
                     n: int) -> None:
     """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
     if form == "dot":
@@ -94,7 +94,7 @@ def measure_bandwidth(context: CpuContext, kernel: Kernel, arrays: dict[str, np.
     run = pool_runner(context, tasks, last)
 
     def check() -> None:
-        validate_stream(kernel.form, arrays, state, sum(last), n)
+        check_stream(kernel.form, arrays, state, sum(last), n)
 
     details = {"elements": n, "nontemporal": kernel.nontemporal, "bytes_per_element_stream": kernel.bytes_stream,
                "bytes_per_element_traffic": kernel.bytes_traffic, "traffic_model": kernel.traffic_model()}
@@ -120,7 +120,7 @@ def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float
             busy += elapsed
             repetitions += 1
         timeline.add(now - start, kernel.bytes_stream * n * repetitions / busy / 1e9)
-    validate_stream(kernel.form, arrays, dict(STREAM_INITIAL), sum(last), n)
+    check_stream(kernel.form, arrays, dict(STREAM_INITIAL), sum(last), n)
     return timeline
 
 

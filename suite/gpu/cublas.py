@@ -75,13 +75,13 @@ def square_gemm_ex(session: GpuContext, what: str, op_a: int, input_type: int, o
     return launcher
 
 
-def after_sync(session: GpuContext, validate: Callable[..., None], *args: Any) -> Callable[[], None]:
+def after_sync(session: GpuContext, check_output: Callable[..., None], *args: Any) -> Callable[[], None]:
     """A library GEMM's check: wait for the session's stream (cuBLAS returns before the product is written), then
-    ``validate(*args)``."""
+    ``check_output(*args)``."""
 
     def check() -> None:
         session.stream.synchronize()
-        validate(*args)
+        check_output(*args)
 
     return check
 

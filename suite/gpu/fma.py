@@ -110,7 +110,7 @@ def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
 
     def check() -> None:
         session.stream.synchronize()
-        validate_fma(session.cp, kernel.name, kernel, out)
+        check_fma(session.cp, kernel.name, kernel, out)
 
     details = {"chains": chains, "lanes_per_instruction": lanes, "iterations": int(iterations), "blocks": blocks,
                "block": block,
@@ -118,7 +118,7 @@ def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     return session.time_and_check(kernel, launch, check, Work(0, flops=flops_per_launch(kernel, blocks)), details)
 
 
-def validate_fma(cp, name: str, kernel: Kernel, out) -> None:
+def check_fma(cp, name: str, kernel: Kernel, out) -> None:
     """Every thread's stored sum of chains against the closed form (packed halves decoded)."""
     values = cp.asnumpy(out)
     if kernel.precision in PACKED_BF16:
@@ -141,7 +141,7 @@ def sustain(session: GpuContext, kernel: Kernel, seconds: float, interval: float
 
     timeline = session.sustain(kernel, launch, flops_per_launch(kernel, blocks), seconds, interval)
     session.stream.synchronize()
-    validate_fma(session.cp, f"sustained {kernel.name}", kernel, out)
+    check_fma(session.cp, f"sustained {kernel.name}", kernel, out)
     return timeline
 
 

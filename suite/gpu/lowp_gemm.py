@@ -93,7 +93,7 @@ def _gemm_int8(session: GpuContext, kernel: Kernel) -> KernelResult | None:
     def one_size(size: int) -> KernelResult | None:
         a, b = random_int8(cp, size, 1), random_int8(cp, size, 2)
         c = cp.zeros((size, size), dtype=cp.int32)
-        check = after_sync(session, validate_int8, cp, kernel.name, a, b, c)
+        check = after_sync(session, check_int8, cp, kernel.name, a, b, c)
         details = {"instruction": "cublasGemmEx (CUDA_R_8I x CUDA_R_8I -> CUDA_R_32I, CUBLAS_COMPUTE_32I, A "
                                   "transposed)", "instruction_class": "library",
                    "library": "cuBLAS cublasGemmEx (through CuPy)", "accumulate": "int32",
@@ -146,7 +146,7 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
             def launch() -> None:
                 plan.run(handle, a.data.ptr, b.data.ptr, d.data.ptr, workspace.data.ptr, session.stream.ptr)
 
-            check = after_sync(session, validate_fp8, cp, kernel.name, a_picks, b_picks, d)
+            check = after_sync(session, check_fp8, cp, kernel.name, a_picks, b_picks, d)
             details = {"instruction": "cublasLtMatmul (CUDA_R_8F_E4M3 x CUDA_R_8F_E4M3 -> CUDA_R_16BF, "
                                       "CUBLAS_COMPUTE_32F, A transposed)", "instruction_class": "library",
                        "library": "cuBLASLt cublasLtMatmul (ctypes on the wheel's libcublasLt)", "accumulate": "fp32",
@@ -168,7 +168,7 @@ def _gemm_fp8(session: GpuContext, kernel: Kernel, library) -> KernelResult | No
     return best
 
 
-def validate_fp8(cp, name: str, a_picks: np.ndarray, b_picks: np.ndarray, d) -> None:
+def check_fp8(cp, name: str, a_picks: np.ndarray, b_picks: np.ndarray, d) -> None:
     """64 entries of the bf16 product against float64 (the same layout as the int8 GEMM: d[i, j] = sum_k a[j, k]
     b[i, k]), within bf16's rounding relative to sum |a b|."""
     size = a_picks.shape[0]
@@ -186,7 +186,7 @@ def validate_fp8(cp, name: str, a_picks: np.ndarray, b_picks: np.ndarray, d) -> 
                                f"(tolerance {FP8_TOLERANCE:g}); no figure is reported")
 
 
-def validate_int8(cp, name: str, a, b, c) -> None:
+def check_int8(cp, name: str, a, b, c) -> None:
     """64 entries against an exact int64 reference. cuBLAS is column-major: the row-major arrays read as A = a^T and
     B = b^T, so C = op(A) B = a b^T and the row-major c[i, j] = C[j, i] = sum_k a[j, k] x b[i, k]."""
     size = a.shape[0]
@@ -203,4 +203,4 @@ def validate_int8(cp, name: str, a, b, c) -> None:
                                "no figure is reported")
 
 
-__all__ = ["e4m3_byte", "is_library_gemm", "run", "validate_fp8", "validate_int8"]
+__all__ = ["e4m3_byte", "is_library_gemm", "run", "check_fp8", "check_int8"]

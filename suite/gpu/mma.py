@@ -155,7 +155,7 @@ def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
 
     def check() -> None:
         session.stream.synchronize()
-        validate_mma(cp, kernel, out)
+        check_mma(cp, kernel, out)
 
     unit = "OP" if integer else "FLOP"
     per_instruction = ops_per_instruction(kernel)
@@ -168,7 +168,7 @@ def _time_one(session: GpuContext, kernel: Kernel) -> KernelResult:
     return session.time_and_check(kernel, launch, check, Work(0, flops=work_per_launch(kernel, blocks)), details)
 
 
-def validate_mma(cp, kernel: Kernel, out) -> None:
+def check_mma(cp, kernel: Kernel, out) -> None:
     """Every thread's sum against mma.cu's closed form, exactly (fp32 and int32 hold it at the catalog's sizes)."""
     values = cp.asnumpy(out).astype(np.float64)
     expected = expected_sum(kernel)
@@ -179,7 +179,7 @@ def validate_mma(cp, kernel: Kernel, out) -> None:
 
 
 __all__ = ["ARCH_SPECIFIC_KINDS", "ARCH_SPECIFIC_OPTIONS", "FAMILY", "expected_sum", "run", "skip_reason",
-           "validate_mma", "work_per_launch"]
+           "check_mma", "work_per_launch"]
 
 
 FAMILY = GpuFamily("gpu", "mma", run)

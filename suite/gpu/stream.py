@@ -235,14 +235,14 @@ def _time_one(session: GpuContext, kernel: Kernel, arrays: dict, partial, state:
 
     def check() -> None:
         session.stream.synchronize()
-        validate_stream(session.cp, kernel, arrays, partial[:tuned.grid], state, n)
+        check_stream(session.cp, kernel, arrays, partial[:tuned.grid], state, n)
 
     details = {"elements": int(n), "vector_bytes": kernel.launch_as(VectorLaunch).vector_bytes, **tuned.details(),
                "traffic_model": kernel.traffic_model(), "timing": TIMING}
     return session.time_and_check(kernel, launch_for(tuned.grid, tuned.shape.block), check, work, details)
 
 
-def validate_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: int) -> None:
+def check_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: int) -> None:
     """Every written element against the scalar replay of the kernels run so far (dot: the sum of the
     per-block partial sums against n x a x b)."""
     precision = kernel.precision

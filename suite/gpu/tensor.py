@@ -84,7 +84,7 @@ def _matmul(session: GpuContext, kernel: Kernel) -> KernelResult:
         details = {"library": "cuBLAS cublasGemmEx (through CuPy)", "m_n_k": size,
                    "compute_type": COMPUTE_TYPE_NAMES[compute_type],
                    "flop_counting": "2 x M x N x K per multiply (dense)", "data": "uniform random in [-1, 1)"}
-        check = after_sync(session, validate_matmul, cp, kernel.name, a, b, c, data)
+        check = after_sync(session, check_matmul, cp, kernel.name, a, b, c, data)
         return session.time_and_check(kernel, gemm(a, b, c), check, Work(0, flops=2 * size**3), details)
 
     best = best_size(session, kernel, one_size, "best_gflops_by_size")
@@ -105,7 +105,7 @@ def random_matrix(cp, size: int, data: str, seed: int):
     return values
 
 
-def validate_matmul(cp, name: str, a, b, c, data: str) -> None:
+def check_matmul(cp, name: str, a, b, c, data: str) -> None:
     """64 random entries against a float64 reference on the host. cuBLAS is column-major: on row-major
     arrays it computes C = B @ A."""
 

@@ -25,5 +25,5 @@ ARRAY_BYTES = 32 * 2**20
 def test_ceiling(benchmark, kernel):
     with cpu_workload(kernel, array_bytes=ARRAY_BYTES) as work:
         benchmark.pedantic(work, rounds=10, warmup_rounds=2)
-        work.validate()
+        work.check()
         benchmark.extra_info.update(work.info(benchmark.stats.stats.min if benchmark.stats else None))
