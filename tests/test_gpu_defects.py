@@ -310,7 +310,7 @@ def test_the_autotune_times_batches_of_launches(monkeypatch):
 def test_the_runner_names_the_device_asked_for(monkeypatch):
     from fake_cupy import make_cupy
 
-    from hwbench.runner import resolve_device
+    from hwbench.run.plan import resolve_device
 
     broken = make_cupy()
 

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from hwbench import cli
 from hwbench.errors import UsageError
 from hwbench.profile.files import check_writable, write_atomic
+from hwbench.run import path as run_path
 
 runner = CliRunner()
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes and writing /dev/null need root")
@@ -36,7 +37,7 @@ def fake_run(monkeypatch, profile_data):
         calls.append(args)
         return copy.deepcopy(profile_data)
 
-    monkeypatch.setattr(cli, "measure", measure)
+    monkeypatch.setattr(run_path, "measure", measure)
     return calls
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from hwbench import Profile, cli
 from hwbench.profile import json_schema
 from hwbench.profile.sustained import summarize_timeline, sustain_warnings, sustained_section
+from hwbench.run import path as run_path
 from hwbench.stats import Timeline
 
 runner = CliRunner()
@@ -62,7 +63,7 @@ def fake_measure(profile_data):
 
 def test_run_save_writes_the_history_layout(tmp_path, monkeypatch, profile_data):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "measure", fake_measure(profile_data))
+    monkeypatch.setattr(run_path, "measure", fake_measure(profile_data))
     for _ in range(2):
         result = runner.invoke(cli.app, ["run", "--device", "cpu", "--save", "-o", "p.yaml"])
         assert result.exit_code == 0, result.output

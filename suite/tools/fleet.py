@@ -31,6 +31,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..profile import Profile
 from ..safe_text import printable
@@ -243,6 +244,17 @@ def summary_line(report: FleetReport) -> str:
     if devices:
         return f"FLAGGED: {len(devices)} of {len(report.devices)} devices have a ceiling {rule}"
     return f"fleet clean: none of {len(report.devices)} devices has a ceiling {rule}"
+
+
+def print_report(report: FleetReport, console: Any) -> None:
+    """The report as a table on ``console`` (a rich Console): ``hwbench fleet``'s, and rank 0's after
+    ``hwbench run --mpi``. Host names are user text: the lines are made printable."""
+    from .render import print_table
+
+    for table in rich_tables(report):
+        print_table(table, console)
+    for line in [*(f"note: {note}" for note in report.notes), summary_line(report)]:
+        console.print(printable(line), markup=False)
 
 
 def to_markdown(report: FleetReport) -> str:
