@@ -67,8 +67,9 @@ def test_run_save_writes_the_history_layout(tmp_path, monkeypatch, profile_data)
     for _ in range(2):
         result = runner.invoke(cli.app, ["run", "--device", "cpu", "--save", "-o", "p.yaml"])
         assert result.exit_code == 0, result.output
-    saved = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results").rglob("*.yaml"))
-    assert saved == ["results/testhost/cpu/20261122T120000Z-1.yaml", "results/testhost/cpu/20261122T120000Z.yaml"]
+    saved = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "hwbench-results").rglob("*.yaml"))
+    assert saved == ["hwbench-results/testhost/cpu/20261122T120000Z-1.yaml",
+                     "hwbench-results/testhost/cpu/20261122T120000Z.yaml"]
     assert Profile.load(tmp_path / saved[0]).data == profile_data
 
 
