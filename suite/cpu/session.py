@@ -71,13 +71,19 @@ class CpuRun:
     contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
-def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
-    """Measure every selected kernel on pinned threads; every result validated."""
-    report = progress or (lambda label, index, total: None)
+def set_up(options: CpuRunOptions) -> tuple[CpuInfo, CoreModel, bool, list[int]]:
+    """The session's set-up before any worker starts (``run_cpu``'s, and ``hwbench.benchmarking``'s): the CPU,
+    its core model and whether hwbench's table knows it (else ``assumed_core``), and the CPUs chosen."""
     cpu = inspect_cpu()
     cpus = select_cpus(options.threads, options.cpus, options.pinning)
     known = identify_core(cpu)
-    core = known or assumed_core(cpu)
+    return cpu, known or assumed_core(cpu), known is not None, cpus
+
+
+def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) -> CpuRun:
+    """Measure every selected kernel on pinned threads; every result validated."""
+    report = progress or (lambda label, index, total: None)
+    cpu, core, known, cpus = set_up(options)
     policy = RepetitionPolicy.for_mode(options.quick)
     families = catalog.by_family(options.kernels, FAMILIES)
     counter = {"step": 0, "total": 0}
@@ -112,7 +118,7 @@ def run_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None) ->
     contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
     warnings = context.warnings + spread_warnings(results, options.quick)
     timelines.sort(key=lambda t: t.unit != "GFLOP/s")  # compute timelines first, as the profile lists them
-    return CpuRun(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
+    return CpuRun(cpu, core, known, cpus, physical_core_count(read_topology(set(cpus))),
                   options.pinning, options.quick, policy, elements, results, clock, warnings, tuple(timelines),
                   options.sustain_seconds, options.sustain_interval if timelines else None, sweep, tuple(curves),
                   tuple(options.kernels), latency_run, contention)
@@ -211,4 +217,4 @@ def measure_cpu(options: CpuRunOptions, progress: ProgressCallback | None = None
 
 
 
-__all__ = ["CpuRun", "CpuRunOptions", "FAMILIES", "measure_cpu", "run_cpu", "to_measurement"]
+__all__ = ["CpuRun", "CpuRunOptions", "FAMILIES", "measure_cpu", "run_cpu", "set_up", "to_measurement"]
