@@ -8,7 +8,6 @@ never a traceback. Under ``run --mpi`` a rank that fails alone aborts the whole 
 
 
 def main() -> None:
-    import signal
     import sys
 
     from . import process
@@ -25,11 +24,8 @@ def main() -> None:
         from .cli import main as command_line
 
         command_line()
-    except KeyboardInterrupt as error:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"hwbench: error: {process.reason_of(error)}; {process.written_summary()}", file=sys.stderr,
-              flush=True)
-        code = process.exit_code_of(error)
+    except KeyboardInterrupt as error:  # while the command line was being imported (cli.main catches the rest)
+        code = process.report_interruption(error)
     except BrokenPipeError:
         process.quiet_broken_pipe()
         code = process.BROKEN_PIPE

@@ -9,10 +9,10 @@
             # benchmark.stats is None under --benchmark-disable
             benchmark.extra_info.update(work.info(benchmark.stats.stats.min if benchmark.stats else None))
 
-Each call of a workload runs its kernel once on every pinned thread (the same code, pinning and first-touch
-as ``hwbench run``); ``work_per_call`` is the bytes (STREAM convention) or FLOPs of one call. Time is
-pytest-benchmark's, so ``--benchmark-compare-fail=min:5%`` fails the run when the fastest call got 5%
-slower than the saved baseline.
+Each call of a workload runs its kernel once on every pinned thread (the same code, set-up
+(``cpu.session.set_up``), pinning and first-touch as ``hwbench run``); ``work_per_call`` is the bytes (STREAM
+convention) or FLOPs of one call. Time is pytest-benchmark's, so ``--benchmark-compare-fail=min:5%`` fails the
+run when the fastest call got 5% slower than the saved baseline.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from . import catalog
 from .check import STREAM_INITIAL, check_close
 from .cpu import fma, stream
 from .cpu.family import CpuContext, CpuOptions
-from .cpu.machine import inspect_cpu
-from .cpu.pinning import select_cpus
-from .cpu.theory import assumed_core, identify_core
+from .cpu.session import set_up
 from .cpu.workers import PinnedPool
 from .errors import UsageError
 from .kernels import cpu_fma
@@ -47,9 +45,7 @@ class CpuWorkload:
             raise UsageError(f"unknown kernel {kernel!r}; choose from {', '.join(names)}")
         self.kernel = catalog.kernel("cpu", kernel)
         self.options = CpuOptions(kernels=(self.kernel,), threads=threads, cpus=cpus, array_bytes=array_bytes)
-        self.cpu = inspect_cpu()
-        self.cpus = select_cpus(threads, cpus, "compact")
-        self.core = identify_core(self.cpu) or assumed_core(self.cpu)
+        self.cpu, self.core, _, self.cpus = set_up(self.options)  # the CPU session's own set-up
         self.fma_seconds = fma_seconds
         self.pool: PinnedPool | None = None
         self._last: list = []

@@ -83,9 +83,9 @@ def domain_errors(command: F) -> F:
             if getattr(error, "collective", False):  # every MPI rank raised it together: none is left waiting
                 process.state.no_rank_waits = True
             raise fail(str(error), error.exit_code) from None
-        except KeyboardInterrupt as error:
-            _reported.append(process.exit_code_of(error))
-            raise fail(f"{process.reason_of(error)}; {process.written_summary()}", _reported[-1]) from None
+        except KeyboardInterrupt as error:  # the command goes on no further: say so here, before click's "Aborted!"
+            _reported.append(process.report_interruption(error, final=False))
+            raise typer.Exit(_reported[-1]) from None
         except BrokenPipeError:
             process.quiet_broken_pipe()
             raise typer.Exit(process.BROKEN_PIPE) from None
@@ -134,18 +134,6 @@ class Progress:
                  traceback: TracebackType | None) -> None:
         if self.bar is not None:
             self.bar.__exit__(exc_type, exc, traceback)
-
-
-def interrupted(error: BaseException | None = None, reported: bool = False, code: int | None = None) -> NoReturn:
-    """Ctrl-C (or SIGTERM, SIGHUP, --timeout: ``process.Stopped``): one line and its exit code, whatever was
-    running. A second Ctrl-C while exiting is ignored, so it cannot print a traceback either."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not reported:
-        print(f"hwbench: error: {process.reason_of(error)}; {process.written_summary()}", file=sys.stderr,
-              flush=True)
-    sys.exit(code if code is not None else process.exit_code_of(error) if error is not None else process.INTERRUPT)
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): not 1, which compare, history and fleet gates read as a regression

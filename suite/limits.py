@@ -31,6 +31,11 @@ def default_output(device: str) -> Path:
     return Path(f"hwbench-{device.replace(':', '')}.yaml")
 
 
+# ``run --save``'s folder and ``history``'s when none is given: a folder of its own in the current directory,
+# never the repository's results/ (which holds only the committed profiles, named by machine).
+DEFAULT_SAVE_DIR = Path("hwbench-results")
+
+
 def check_kernels(kernels: str | None) -> None:
     if kernels is not None and not any(part.strip() for part in kernels.split(",")):
         raise UsageError(f"--kernels {kernels!r} names no kernel; give kernels or groups, e.g. -k copy,triad or "

@@ -19,7 +19,7 @@ sleep; SIGUSR1 resumes. The points: ``before-measuring`` (``--timeout`` still co
 ``measuring`` (before the first kernel), ``writing`` (a file's temporary copy written, not yet renamed;
 ``writing#2``: the second file), ``worker`` (a ``fleet`` worker process started).
 
-Nothing here imports more than the standard library and ``errors`` (it runs before typer and rich load).
+Nothing here imports more than the standard library and ``safe_text`` (it runs before typer and rich load).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+
+from .safe_text import printable
 
 PAUSE_VARIABLE = "HWBENCH_TEST_PAUSE_AT"
 SIGNAL_NAMES = {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP)"}
@@ -84,6 +86,20 @@ def exit_code_of(error: BaseException) -> int:
 
 def reason_of(error: BaseException | None) -> str:
     return getattr(error, "reason", "interrupted")
+
+
+def report_interruption(error: BaseException | None, final: bool = True) -> int:
+    """Ctrl-C, SIGTERM, SIGHUP or ``--timeout`` (``Stopped``), wherever it was caught: one line on stderr saying
+    what was written, and the exit code to end with. The one place an interruption becomes output; it is caught
+    where Python hands it over: by ``__main__`` while the command line is imported, by ``cli.main`` while click
+    parses, and by ``console.domain_errors`` inside a command (click would otherwise turn it into "Aborted!").
+    ``final``: the process is ending, so a second Ctrl-C is ignored (it cannot print a traceback either)."""
+    if final:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.stderr is not None:
+        sys.stderr.write(f"hwbench: error: {printable(f'{reason_of(error)}; {written_summary()}')}\n")
+        sys.stderr.flush()
+    return exit_code_of(error) if error is not None else INTERRUPT
 
 
 def quiet_broken_pipe() -> None:

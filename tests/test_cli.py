@@ -201,7 +201,7 @@ def test_a_bug_is_one_line_and_exit_70_never_a_regression_exit(monkeypatch, caps
 
 
 def test_cpu_only_options_are_refused_for_a_gpu(monkeypatch):
-    from hwbench import runner
+    from hwbench.run import session as runner
 
     with pytest.raises(UsageError, match="--threads, --cpus and --pinning apply to --device cpu only"):
         runner.measure("cuda:0", runner.RunOptions(pinning="spread"))

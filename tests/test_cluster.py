@@ -88,7 +88,7 @@ def test_srun_save_dir_writes_a_rank_named_profile_with_the_slurm_keys(profile_d
     for name, value in SLURM.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("hwbench.cli.measure", lambda target, options: copy.deepcopy(profile_data))
+    monkeypatch.setattr("hwbench.run.path.measure", lambda target, options: copy.deepcopy(profile_data))
     result = invoke("run", "--device", "cpu", "--quick", "--save", str(tmp_path / "shared"))
     assert result.exit_code == 0, result.output
     saved = tmp_path / "shared" / "testhost" / "cpu" / "20261122T120000Z-rank5.yaml"
@@ -355,7 +355,7 @@ def test_cuda_all_without_a_gpu_is_bad_input(tmp_path, monkeypatch):
 def test_a_malformed_slurm_variable_stops_the_run_before_measuring(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_LOCALID", "one")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("hwbench.cli.measure", lambda *a: pytest.fail("measured despite bad input"))
+    monkeypatch.setattr("hwbench.run.path.measure", lambda *a: pytest.fail("measured despite bad input"))
     result = invoke("run", "--device", "cpu")
     assert result.exit_code == 2 and "SLURM_LOCALID='one'" in result.stderr
 
@@ -449,7 +449,7 @@ def test_a_wrong_peer_copy_keeps_the_device_profiles_and_exits_1(fake_gpus, tmp_
 
 
 def test_gathered_profiles_never_share_a_file():
-    from hwbench.cluster.run import unique_path
+    from hwbench.run.output import unique_path
 
     taken: set[str] = set()
     names = [unique_path(p, taken) for p in ("out/node-cpu.yaml", "out/node-cpu.yaml", "out/node-cpu.yaml",

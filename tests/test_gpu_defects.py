@@ -310,7 +310,7 @@ def test_the_autotune_times_batches_of_launches(monkeypatch):
 def test_the_runner_names_the_device_asked_for(monkeypatch):
     from fake_cupy import make_cupy
 
-    from hwbench.runner import resolve_device
+    from hwbench.run.plan import resolve_device
 
     broken = make_cupy()
 
@@ -321,6 +321,36 @@ def test_the_runner_names_the_device_asked_for(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", broken)
     with pytest.raises(UsageError, match=r"^--device cuda:3: no usable NVIDIA GPU"):
         resolve_device("cuda:3")
+
+
+@pytest.mark.parametrize("entry", ["run", "validate", "session"])
+def test_every_gpu_path_says_the_same_line_without_cupy(entry, tmp_path, monkeypatch):
+    """hwbench run, hwbench validate and the session itself check CuPy and the device in one place
+    (gpu.failures.checked_cupy): one message, exit 2, no file."""
+    from hwbench.gpu.failures import CUPY_MISSING
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    if entry == "session":
+        with pytest.raises(UsageError) as error:
+            gpu_session.measure_gpu(0, catalog.select("gpu", "triad"), quick=True)
+        assert str(error.value) == CUPY_MISSING
+    else:
+        result = CliRunner().invoke(app, [entry, "--device", "cuda:0"])
+        assert result.exit_code == 2 and result.stderr == f"hwbench: error: {CUPY_MISSING}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gpu_index_past_the_last_is_named_with_the_ones_there(monkeypatch):
+    from fake_cupy import make_cupy
+
+    from hwbench.gpu.failures import checked_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", make_cupy(devices=2))
+    with pytest.raises(UsageError) as error:
+        checked_cupy(5, "CUDA:5")
+    assert str(error.value) == ("--device CUDA:5: this machine has 2 CUDA GPUs (cuda:0 to cuda:1); pick one of those "
+                                "or use --device cpu")
 
 
 def test_an_unsupported_nvml_query_never_ends_the_sampler(monkeypatch):

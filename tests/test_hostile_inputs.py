@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from hwbench import Profile, cli
 from hwbench.errors import UsageError
+from hwbench.run import path as run_path
 
 runner = CliRunner()
 INTERRUPTED = "hwbench: error: interrupted; nothing was written"
@@ -72,7 +73,7 @@ def test_predict_refuses_non_finite_work(saved, flops, bytes_moved, message):
 ])
 def test_run_refuses_non_finite_durations(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "measure", lambda *a, **k: pytest.fail("measured despite a bad flag"))
+    monkeypatch.setattr(run_path, "measure", lambda *a, **k: pytest.fail("measured despite a bad flag"))
     result = invoke("run", "--device", "cpu", *args)
     assert result.exit_code == 2 and message in one_error_line(result)
     assert list(tmp_path.iterdir()) == []
@@ -156,7 +157,7 @@ def test_device_name_is_shown_as_written(saved, profile_data):
 
 def test_paths_with_markup_are_echoed_as_written(tmp_path, monkeypatch, profile_data):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "measure", lambda *a, **k: copy.deepcopy(profile_data))
+    monkeypatch.setattr(run_path, "measure", lambda *a, **k: copy.deepcopy(profile_data))
     missing = invoke("show", "[bold]x:abc:.yaml")
     assert missing.exit_code == 2 and "[bold]x:abc:.yaml: no such file" in one_error_line(missing)
     bad_dir = invoke("run", "--device", "cpu", "-o", "[red]d:abc:/p.yaml")
@@ -244,7 +245,7 @@ def test_ctrl_c_while_measuring_writes_nothing(tmp_path, monkeypatch):
     def measure(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "measure", measure)
+    monkeypatch.setattr(run_path, "measure", measure)
     out = tmp_path / "p.yaml"
     result = invoke("run", "--device", "cpu", "-o", str(out))
     assert result.exit_code == 130 and one_error_line(result) == INTERRUPTED

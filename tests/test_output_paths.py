@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from hwbench import cli
 from hwbench.errors import UsageError
 from hwbench.profile.files import check_writable, write_atomic
+from hwbench.run import path as run_path
 
 runner = CliRunner()
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes and writing /dev/null need root")
@@ -36,7 +37,7 @@ def fake_run(monkeypatch, profile_data):
         calls.append(args)
         return copy.deepcopy(profile_data)
 
-    monkeypatch.setattr(cli, "measure", measure)
+    monkeypatch.setattr(run_path, "measure", measure)
     return calls
 
 
@@ -226,19 +227,19 @@ def test_check_writable_and_write_atomic_refuse_the_same(tmp_path):
 def test_save_follows_a_symlinked_results_folder(tmp_path, monkeypatch, fake_run):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "results").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "hwbench-results").symlink_to(tmp_path / "elsewhere")
     result = run("--save", "-o", "-")
     assert result.exit_code == 0, result.output
-    assert kind(tmp_path / "results") == "link"
+    assert kind(tmp_path / "hwbench-results") == "link"
     assert [p.name for p in (tmp_path / "elsewhere").rglob("*.yaml")] == ["20261122T120000Z.yaml"]
 
 
 def test_save_refuses_a_results_fifo(tmp_path, monkeypatch, fake_run):
     monkeypatch.chdir(tmp_path)
-    os.mkfifo(tmp_path / "results")
+    os.mkfifo(tmp_path / "hwbench-results")
     result = run("--save", "-o", "-")
     assert result.exit_code == 2 and "--save" in only_line(result) and not fake_run
-    assert kind(tmp_path / "results") == "fifo"
+    assert kind(tmp_path / "hwbench-results") == "fifo"
 
 
 @pytest.fixture

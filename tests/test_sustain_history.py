@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from hwbench import Profile, cli
 from hwbench.profile import json_schema
 from hwbench.profile.sustained import summarize_timeline, sustain_warnings, sustained_section
+from hwbench.run import path as run_path
 from hwbench.stats import Timeline
 
 runner = CliRunner()
@@ -63,12 +64,13 @@ def fake_measure(profile_data):
 
 def test_run_save_writes_the_history_layout(tmp_path, monkeypatch, profile_data):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "measure", fake_measure(profile_data))
+    monkeypatch.setattr(run_path, "measure", fake_measure(profile_data))
     for _ in range(2):
         result = runner.invoke(cli.app, ["run", "--device", "cpu", "--save", "-o", "p.yaml"])
         assert result.exit_code == 0, result.output
-    saved = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results").rglob("*.yaml"))
-    assert saved == ["results/testhost/cpu/20261122T120000Z-1.yaml", "results/testhost/cpu/20261122T120000Z.yaml"]
+    saved = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "hwbench-results").rglob("*.yaml"))
+    assert saved == ["hwbench-results/testhost/cpu/20261122T120000Z-1.yaml",
+                     "hwbench-results/testhost/cpu/20261122T120000Z.yaml"]
     assert Profile.load(tmp_path / saved[0]).data == profile_data
 
 

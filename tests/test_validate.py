@@ -324,7 +324,7 @@ def test_cli_bad_input_exits_2_with_one_line(hand_made_runs, args, message):
 
 
 def test_cli_without_a_profile_measures_one_first(hand_made_runs, monkeypatch):
-    from hwbench.commands import validate as command
+    from hwbench.cli import validate as command
 
     calls = []
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import MeasurementError, UsageError
 from ..record import ProgressCallback
-from ..runner import RunOptions, measure
+from ..run.session import RunOptions, gpu_options, measure
 from .sync import StepBarrier, ThreadSteps, synchronised
 
 ProgressFor = Callable[[str], ProgressCallback | None]
@@ -46,11 +46,6 @@ class Staying:
 
     def leave(self) -> None:
         pass
-
-
-def gpu_options(options: RunOptions) -> RunOptions:
-    """The options a GPU takes in a multi-device run: --threads, --cpus and --pinning are the CPU's."""
-    return replace(options, threads=None, cpus=None, pinning="compact")
 
 
 def _measure_one(target: str, options: RunOptions, progress: ProgressCallback | None) -> dict:

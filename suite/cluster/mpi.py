@@ -42,7 +42,7 @@ from .. import machine_load, process
 from ..errors import MeasurementError, UsageError
 from ..process import start_measuring
 from ..profile.files import dump_yaml
-from ..runner import RunOptions
+from ..run.session import RunOptions
 from ..safe_text import printable
 from .devices import ProgressFor, measure_devices
 from .job import JobContext
@@ -67,9 +67,9 @@ def gpu_bus_ids(targets: Sequence[str]) -> list[str]:
     gpus = [int(t.split(":")[1]) for t in targets if t != "cpu"]
     if not gpus:
         return []
-    import cupy
+    from ..gpu.failures import import_cupy
 
-    return [str(cupy.cuda.runtime.deviceGetPCIBusId(index)) for index in gpus]
+    return [str(import_cupy().cuda.runtime.deviceGetPCIBusId(index)) for index in gpus]
 
 
 def shared_gpu_problem(ids_by_local_rank: Sequence[Sequence[str]], local_rank: int, host: str) -> str | None:

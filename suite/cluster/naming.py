@@ -5,7 +5,7 @@ Every profile is named by its host and device, and by its rank where several ran
 file, whatever the shared filesystem. Files are still written atomically (``profile.files.write_atomic``).
 
     -o DIR         DIR/<host>-<device>[-rank<N>].yaml
-    --save [DIR]   DIR/<host>/<device>/<created_at>[-rank<N>].yaml   (DIR defaults to results/; 'history' reads it)
+    --save [DIR]   DIR/<host>/<device>/<created_at>[-rank<N>].yaml   (DIR default: hwbench-results/; read by history)
 """
 
 from __future__ import annotations

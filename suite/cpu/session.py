@@ -75,13 +75,19 @@ class CpuResult:
     contention: dict | None = None  # the whole run's contention.Contention, and the CPU quota (cpu_limit)
 
 
-def measure_families(options: CpuOptions, progress: ProgressCallback | None = None) -> CpuResult:
-    """Time every selected kernel on pinned threads, family by family; every result checked."""
-    report = progress or (lambda label, index, total: None)
+def set_up(options: CpuOptions) -> tuple[CpuInfo, CoreModel, bool, list[int]]:
+    """The session's set-up before any worker starts (``measure_families``'s, and ``hwbench.benchmarking``'s): the CPU,
+    its core model and whether hwbench's table knows it (else ``assumed_core``), and the CPUs chosen."""
     cpu = inspect_cpu()
     cpus = select_cpus(options.threads, options.cpus, options.pinning)
     known = identify_core(cpu)
-    core = known or assumed_core(cpu)
+    return cpu, known or assumed_core(cpu), known is not None, cpus
+
+
+def measure_families(options: CpuOptions, progress: ProgressCallback | None = None) -> CpuResult:
+    """Time every selected kernel on pinned threads, family by family; every result checked."""
+    report = progress or (lambda label, index, total: None)
+    cpu, core, known, cpus = set_up(options)
     policy = RepetitionPolicy.for_mode(options.quick)
     plan = Plan.of(FAMILIES, options.kernels, options.sustain_seconds, options.sustain_interval)
     counter = {"step": 0, "total": 0}
@@ -104,7 +110,7 @@ def measure_families(options: CpuOptions, progress: ProgressCallback | None = No
     contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
     results = list(found.results)
     warnings = context.warnings + spread_warnings(results, options.quick)
-    return CpuResult(cpu, core, known is not None, cpus, physical_core_count(read_topology(set(cpus))),
+    return CpuResult(cpu, core, known, cpus, physical_core_count(read_topology(set(cpus))),
                      options.pinning, options.quick, policy, found.array_bytes, results, found.clock, warnings,
                      timelines, options.sustain_seconds, options.sustain_interval if timelines else None,
                      found.cache_sweep, found.intensity_curves, dict(found.instruction_skipped), found.latency,
@@ -204,4 +210,4 @@ def measure_cpu(options: CpuOptions, progress: ProgressCallback | None = None) -
 
 
 
-__all__ = ["FAMILIES", "CpuOptions", "CpuResult", "measure_cpu", "measure_families", "to_record"]
+__all__ = ["FAMILIES", "CpuOptions", "CpuResult", "measure_cpu", "measure_families", "set_up", "to_record"]

@@ -18,10 +18,44 @@ How the real packages fail (cupy-cuda12x / cupy-cuda13x 14.x, nvidia-ml-py 13, r
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..errors import MeasurementError, UsageError
 
 INSTALL = "pip install 'hwbench[cuda12]' (CUDA 12 driver) or 'hwbench[cuda13]' (CUDA 13 driver)"
+CUPY_MISSING = "--device cuda needs CuPy, which is not installed: pip install 'hwbench[cuda]'"
+
+
+def import_cupy() -> Any:
+    """CuPy, or the one error that says how to install it. Every GPU path (``hwbench run``'s device selection,
+    the session, ``hwbench validate``) imports CuPy here, so a machine without it gets one message."""
+    try:
+        import cupy
+    except ImportError:
+        raise UsageError(CUPY_MISSING) from None
+    return cupy
+
+
+def device_count(selection: str = "cuda") -> int:
+    """How many CUDA devices CuPy sees; a UsageError naming the ``--device`` value asked for (``selection``)
+    when CuPy or the driver is missing."""
+    cupy = import_cupy()
+    try:
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as error:  # CUDARuntimeError without a driver, among others
+        raise UsageError(f"--device {selection}: no usable NVIDIA GPU or driver ({error}); use --device cpu"
+                         ) from None
+
+
+def checked_cupy(index: int, asked: str | None = None) -> Any:
+    """CuPy, once CUDA device ``index`` is known to exist here: the one device check. ``asked`` is the
+    ``--device`` text as the user wrote it (default ``cuda:<index>``)."""
+    count = device_count(f"cuda:{index}")
+    if not 0 <= index < count:
+        have = (f"{count} CUDA GPU{'s' if count > 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); "
+                "pick one of those or use --device cpu" if count else "no CUDA GPU; use --device cpu")
+        raise UsageError(f"--device {asked or f'cuda:{index}'}: this machine has {have}")
+    return import_cupy()
 
 
 def first_line(error: BaseException) -> str:
@@ -61,4 +95,5 @@ def cuda_failure(what: str, error: BaseException) -> MeasurementError:
     return MeasurementError(f"{what}: {first_line(error)}; no figure is reported")
 
 
-__all__ = ["INSTALL", "compile_failure", "cuda_failure", "first_line", "is_missing_library", "missing_library"]
+__all__ = ["CUPY_MISSING", "INSTALL", "checked_cupy", "compile_failure", "cuda_failure", "device_count", "first_line",
+           "import_cupy", "is_missing_library", "missing_library"]

@@ -41,7 +41,7 @@ from ..record import (
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from ..timing import Run, Sample, Work, time_and_check
 from . import fma, intensity, l2, latency, mma, onchip, stream, tensor, transfer
-from .failures import compile_failure, cuda_failure, is_missing_library, missing_library
+from .failures import checked_cupy, compile_failure, cuda_failure, is_missing_library, missing_library
 from .family import GpuFamily, GpuInfo, Launch
 from .telemetry import NvmlSampler, WindowSummary, prechecks
 from .theory import compute_theory, launch_blocks, memory_theory, sm_model, tensor_theory
@@ -103,19 +103,8 @@ class GpuSession:
 
     def __init__(self, index: int, kernels: Sequence[Kernel], quick: bool, progress: ProgressCallback | None = None,
                  sustain_seconds: float | None = None, sustain_interval: float = 1.0):
-        try:
-            import cupy
-        except ImportError:
-            raise UsageError("--device cuda needs CuPy: pip install 'hwbench[cuda]'") from None
+        cupy = checked_cupy(index)
         self.cp: Any = cupy
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except cupy.cuda.runtime.CUDARuntimeError as error:
-            raise UsageError(f"--device cuda:{index}: no usable NVIDIA GPU or driver ({error}); use --device cpu"
-                             ) from None
-        if not 0 <= index < count:
-            raise UsageError(f"--device cuda:{index}: this machine has {count} CUDA GPU(s) (cuda:0 .. "
-                             f"cuda:{count - 1})")
         self.index = index
         self.kernels = tuple(kernels)
         self.quick = quick

@@ -85,21 +85,12 @@ class _Workload:
     check: Callable[[], None]
 
 
-def open_device(index: int) -> tuple[Any, str]:
-    """CuPy with device ``index`` current, and the device's name; UsageError without CuPy or that device."""
-    try:
-        import cupy
-    except ImportError:
-        raise UsageError("validate --device cuda needs CuPy: pip install 'hwbench[cuda]'") from None
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:  # CUDARuntimeError without a driver
-        raise UsageError(f"--device cuda:{index}: no usable NVIDIA GPU or driver ({error}); use --device cpu") from None
-    if not 0 <= index < count:
-        raise UsageError(f"--device cuda:{index}: this machine has {count} CUDA GPU(s)")
-    cupy.cuda.Device(index).use()
-    name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
-    return cupy, name.decode() if isinstance(name, bytes) else str(name)
+def use_device(cp: Any, index: int) -> str:
+    """Make device ``index`` of CuPy ``cp`` current (``cp`` comes from the one device check,
+    ``hwbench.gpu.failures.checked_cupy``); return the device's name."""
+    cp.cuda.Device(index).use()
+    name = cp.cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def run_gpu_workloads(cp: Any, plan: GpuPlan, policy: RepetitionPolicy,

@@ -1,7 +1,7 @@
 """``hwbench validate [PROFILE] [--device D] [-o REPORT.yaml] [-f table|json|markdown] [--quick]``.
 
 Parse, call, print: the profile (given, or measured first by a quick ``hwbench run``), the real workloads
-(``runner.run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``; its rows
+(``run_validation`` -> ``hwbench.workloads``), the report (``hwbench.tools.validate``; its rows
 ``hwbench.tools.validate_table``, written by the shared exporters, ``tools.export``). Exit 0, or 1 when the verdict
 is ``calibrated_worse`` (more bound failures than the paper roofline, or, with as many, a larger median |error| over
 the workloads both predict) or a workload's output is wrong; 2 on bad input (a missing profile, a profile of another
@@ -11,20 +11,67 @@ device, an unknown device).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..console import OutputFormat, Progress, domain_errors, stderr, stdout_console
 from ..errors import UsageError
+from ..record import ProgressCallback
 
 
 def quick_profile(target: str) -> dict:
     """The profile data of a quick ``hwbench run`` of ``target`` (not saved)."""
-    from ..runner import RunOptions, measure
+    from ..run.session import RunOptions, measure
 
     with Progress(target) as progress:
         return measure(target, RunOptions(quick=True), progress)
+
+
+def validation_target(profile: Any, device: str | None) -> str:
+    """The device ``hwbench validate`` runs on: ``--device`` when given (it must be the profile's), else the
+    profile's device, else 'auto'. ``profile`` is a ``hwbench.Profile`` or None."""
+    from ..run.plan import resolve_device
+    from ..tools.validate import check_profile_fits
+
+    target = resolve_device(profile.device_id if device is None and profile is not None else device or "auto")
+    if profile is not None:
+        check_profile_fits(profile, target)
+    return target
+
+
+def run_validation(profile: Any, label: str, target: str, quick: bool,
+                   progress: ProgressCallback | None = None) -> dict:
+    """Run the real workloads on ``target`` at the sizes and on the cores of the profile's roofs, then build the
+    report (``hwbench.tools.validate``). ``profile`` is a ``hwbench.Profile``."""
+    import datetime as dt
+    import os
+
+    from ..stats import RepetitionPolicy
+    from ..tools.validate import build_report, check_profile_fits
+
+    check_profile_fits(profile, target)
+    policy, device = RepetitionPolicy.for_mode(quick), profile.data["device"]
+    if target == "cpu":
+        from ..cpu.machine import inspect_cpu
+        from ..workloads.cpu import CpuPlan, run_cpu_workloads
+
+        threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
+        llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
+        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress)
+        name = inspect_cpu().name
+    else:
+        from ..gpu.failures import checked_cupy
+        from ..workloads.gpu import GpuPlan, run_gpu_workloads, use_device
+
+        index = int(target.split(":")[1])
+        cp = checked_cupy(index)
+        name = use_device(cp, index)
+        l2 = (device.get("caches") or {}).get("l2") or 50 << 20
+        runs = run_gpu_workloads(cp, GpuPlan.for_device(int(l2), cp.cuda.runtime.memGetInfo()[0], quick), policy,
+                                 progress)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return build_report(profile, runs, name, label, created)
 
 
 @domain_errors
@@ -45,7 +92,6 @@ def validate(
     median |error|; exit 1 when the calibrated roofline is the worse."""
     from ..profile import Profile
     from ..profile.files import check_writable, dump_yaml, write_atomic
-    from ..runner import run_validation, validation_target
     from ..tools import validate as report_of
     from ..tools.export import write
     from ..tools.validate_table import validate_document
