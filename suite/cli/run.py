@@ -10,7 +10,7 @@ import typer
 
 from .. import limits
 from ..console import domain_errors
-from ..run.session import RunOptions
+from ..run.device import RunOptions
 
 
 @domain_errors
