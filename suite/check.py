@@ -1,4 +1,4 @@
-"""Validation shared by every backend: STREAM's scalar replay (BabelStream's check_solution) and the
+"""The output checks shared by every device: STREAM's scalar replay (BabelStream's check_solution) and the
 closeness check. A result that fails is a MeasurementError: no figure is reported for it."""
 
 from __future__ import annotations
@@ -33,5 +33,5 @@ def replay_stream(form: str, state: dict[str, float], scalar: float = STREAM_SCA
 def check_close(name: str, values: Sequence[float], expected: float, rel_tol: float) -> None:
     for value in values:
         if not abs(float(value) - expected) <= rel_tol * abs(expected):
-            raise MeasurementError(f"{name} validation failed: result {float(value)!r}, expected {expected!r} "
+            raise MeasurementError(f"{name} output check failed: result {float(value)!r}, expected {expected!r} "
                                    f"(relative tolerance {rel_tol:g}); no figure is reported")

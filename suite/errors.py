@@ -17,6 +17,6 @@ class UsageError(HwbenchError):
 
 
 class MeasurementError(HwbenchError):
-    """A measurement that cannot be trusted, such as a kernel whose output failed validation. Exit code 1."""
+    """A measurement that cannot be trusted, such as a kernel whose output failed its check. Exit code 1."""
 
     exit_code = 1

@@ -1,4 +1,4 @@
-"""What a device session hands to the profile builder: a device-neutral measurement.
+"""What a device session hands to the profile builder: a device-neutral session record.
 
 A session (``hwbench.cpu.session``, ``hwbench.gpu.session``) knows its device: it reads the facts, runs the
 kernels, and states the inputs of every theoretical figure (units x FLOP per cycle x clock, with the source

@@ -1,4 +1,4 @@
-"""The one timing path of every kernel on every device: warm up, calibrate, sample, validate.
+"""The one timing path of every kernel on every device: warm up, calibrate, sample, check.
 
 A device session hands over three things per kernel:
 

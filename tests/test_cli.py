@@ -78,7 +78,7 @@ def test_validation_failure_exits_1_without_a_file(tmp_path, monkeypatch):
     out = tmp_path / "p.yaml"
     result = invoke("run", "--device", "cpu", "--quick", "--kernels", "copy", "-o", str(out))
     assert result.exit_code == 1
-    assert "validation failed" in result.stderr and not out.exists()
+    assert "output check failed" in result.stderr and not out.exists()
 
 
 @pytest.mark.slow

@@ -393,6 +393,18 @@ def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp
     same = runner.invoke(app, ["compare", "a.yaml", "a.yaml", "-f", "json"])
     assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
         r["key"] for r in json.loads(same.stdout)["rows"]}
+    # With --history (stored quiet runs of this machine) the rows' noise is their run-to-run noise, no longer
+    # within-run only: the planted +20% is beyond it, a regression that fails the gate without --strict.
+    history = tmp_path / "history"
+    history.mkdir()
+    for i, latency_ns in enumerate((99.0, 100.0, 101.0)):
+        stored = copy.deepcopy(quiet)
+        stored["memory"]["dram"]["latency_ns"] = latency_ns
+        Profile(stored).save(history / f"run{i}.yaml")
+    gated = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--history", str(history), "-f", "json"])
+    row = {r["key"]: r for r in json.loads(gated.stdout)["rows"]}["latency.dram"]
+    assert gated.exit_code == 1 and row["verdict"] == REGRESSED and ADVISORY not in row["cause"]
+    assert row["change"] == pytest.approx(0.20) and 0.01 <= row["noise"] < 0.05
 
 
 # Run-to-run noise (--history) -----------------------------------------------------------------------------

@@ -459,7 +459,7 @@ def test_runner_rejects_a_wrong_kernel_result(fake_gpu, monkeypatch):
             args[0][7] += 1.0  # one wrong element
 
     monkeypatch.setattr(Kernel, "__call__", broken)
-    with pytest.raises(MeasurementError, match="triad \\(fp64\\) validation failed"):
+    with pytest.raises(MeasurementError, match="triad \\(fp64\\) output check failed"):
         gpu_session.measure_gpu(0, catalog.select("gpu", "triad"), quick=True)
 
 

@@ -228,7 +228,7 @@ def test_validation_checks_the_chosen_launch(fake_gpu, monkeypatch):
 
     monkeypatch.setattr(Kernel, "__call__", broken)
     prefer(fake_gpu, {"triad_f64": Shape(256, 4)})
-    with pytest.raises(MeasurementError, match="triad \\(fp64\\) validation failed"):
+    with pytest.raises(MeasurementError, match="triad \\(fp64\\) output check failed"):
         run_fake("triad")
     prefer(fake_gpu, {"triad_f64": Shape(1024, 16)})
     assert run_fake("triad")[0].validated

@@ -122,19 +122,19 @@ def test_a_wrong_tcgen05_accumulator_is_an_error(monkeypatch):
 
     install(monkeypatch, make_cupy(compute_capability=(10, 0)))
     monkeypatch.setitem(mma.ONE_WORDS, "bf16", 0x40004000)  # 2.0 in each half: every sum 4x the closed form
-    with pytest.raises(MeasurementError, match="tcgen05_bf16 validation failed"):
+    with pytest.raises(MeasurementError, match="tcgen05_bf16 output check failed"):
         run_profile("tcgen05_bf16")
 
 
 def test_a_wrong_accumulator_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
     monkeypatch.setitem(mma.ONE_WORDS, "bf16", 0x40004000)  # 2.0 in each half: every sum 4x the closed form
-    with pytest.raises(MeasurementError, match="mma_bf16 validation failed"):
+    with pytest.raises(MeasurementError, match="mma_bf16 output check failed"):
         run_profile("mma_bf16")
 
 
 def test_a_wrong_int8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
     monkeypatch.setattr(lowp_gemm, "CUBLAS_OP_T", cublas.CUBLAS_OP_N)  # A not transposed: another product
-    with pytest.raises(MeasurementError, match="gemm_int8 validation failed"):
+    with pytest.raises(MeasurementError, match="gemm_int8 output check failed"):
         run_profile("gemm_int8")
 
 
@@ -195,7 +195,7 @@ def test_a_wrong_fp8_product_is_an_error(fake_gpu, monkeypatch):  # noqa: F811
     from hwbench.gpu import cublaslt
 
     monkeypatch.setattr(cublaslt, "CUBLAS_OP_T", cublas.CUBLAS_OP_N)  # A not transposed: another product
-    with pytest.raises(MeasurementError, match="gemm_fp8_e4m3 validation failed"):
+    with pytest.raises(MeasurementError, match="gemm_fp8_e4m3 output check failed"):
         run_profile("gemm_fp8_e4m3")
 
 

@@ -57,7 +57,7 @@ def test_onchip_expected_sum_is_exact():
 
 def test_onchip_wrong_sum_is_a_measurement_error(fake_gpu, monkeypatch):  # noqa: F811
     monkeypatch.setattr(onchip, "expected_sum", lambda kernel: 1.0)  # what no thread sums
-    with pytest.raises(MeasurementError, match="shared_read validation failed"):
+    with pytest.raises(MeasurementError, match="shared_read output check failed"):
         fake_profile("shared_read")
 
 
@@ -93,7 +93,7 @@ def test_intensity_wrong_element_is_a_measurement_error(small_sweep, monkeypatch
             args[0][3] += np.float32(0.5)
 
     monkeypatch.setattr(fake_cupy.Kernel, "__call__", corrupting)
-    with pytest.raises(MeasurementError, match="intensity_fp32 validation failed"):
+    with pytest.raises(MeasurementError, match="intensity_fp32 output check failed"):
         fake_profile("intensity_fp32")
 
 

@@ -122,7 +122,7 @@ def test_a_wrong_element_is_a_measurement_error(monkeypatch):
     monkeypatch.setattr(intensity.cpu_intensity, "intensity_kernel", skipping)
     options = CpuOptions(kernels=(catalog.kernel("cpu", "intensity_fp64"),), threads=1, quick=True,
                          array_bytes=2**20)
-    with pytest.raises(MeasurementError, match="intensity_fp64 validation failed"):
+    with pytest.raises(MeasurementError, match="intensity_fp64 output check failed"):
         measure_families(options)
 
 

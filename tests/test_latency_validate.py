@@ -82,10 +82,10 @@ def test_replay_agrees_with_the_walk():
 
 def test_a_wrong_walk_is_an_error(monkeypatch):
     monkeypatch.setattr(cpu_latency, "replay_walk", lambda *args: (-1, 0))
-    with pytest.raises(MeasurementError, match="random_walk_0Mi validation failed"):
+    with pytest.raises(MeasurementError, match="random_walk_0Mi output check failed"):
         cpu_latency.random_walk(PLAN, POLICY)
     real = cpu_latency._hash_walk
     monkeypatch.setattr(cpu_latency, "_hash_walk", lambda table, start, steps, shift, mask: real(
         table, start, steps + 1, shift, mask))  # one lookup too many
-    with pytest.raises(MeasurementError, match="hash_walk validation failed"):
+    with pytest.raises(MeasurementError, match="hash_walk output check failed"):
         cpu_latency.hash_walk(PLAN, POLICY)

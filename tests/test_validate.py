@@ -367,7 +367,7 @@ def test_a_wrong_matmul_entry_is_a_measurement_error():
     workload = cpu_workloads._matmul(16, "test")
     product = workload.call()
     product[3, 4] += 1.0
-    with pytest.raises(MeasurementError, match="numpy_matmul_16 validation failed"):
+    with pytest.raises(MeasurementError, match="numpy_matmul_16 output check failed"):
         workload.check()
 
 
@@ -378,7 +378,7 @@ def test_a_wrong_stencil_is_a_measurement_error(monkeypatch):
     monkeypatch.setattr(cpu_workloads, "_apply_five_point", shifted)
     workload = cpu_workloads._stencil(16)
     workload.call()
-    with pytest.raises(MeasurementError, match="numba_stencil5_16 validation failed"):
+    with pytest.raises(MeasurementError, match="numba_stencil5_16 output check failed"):
         workload.check()
 
 
@@ -402,7 +402,7 @@ def test_a_wrong_numba_result_is_a_measurement_error(build, corrupt, monkeypatch
     monkeypatch.setattr(numba_workloads, real.__name__, off_by_one)
     workload = build()  # rebuilt: its call now goes through the corrupted kernel
     workload.call()
-    with pytest.raises(MeasurementError, match=f"{workload.name} validation failed"):
+    with pytest.raises(MeasurementError, match=f"{workload.name} output check failed"):
         workload.check()
 
 
@@ -414,7 +414,7 @@ def test_a_wrong_numpy_result_is_a_measurement_error():
         scan.call()
         scan.check()  # right
         add = cpu_workloads._add(1000, pool, 2)
-        with pytest.raises(MeasurementError, match="numpy_add_1000 validation failed"):
+        with pytest.raises(MeasurementError, match="numpy_add_1000 output check failed"):
             add.check()  # never called: c is still zero
 
 
@@ -467,7 +467,7 @@ def test_a_wrong_gpu_raw_kernel_is_a_measurement_error(fake_cupy, monkeypatch, k
         target *= np.float32(2)  # every output wrong: the n-body check samples bodies
 
     monkeypatch.setitem(fake._VALIDATE_KERNELS, kernel[1:], wrong)
-    with pytest.raises(MeasurementError, match=f"{name} validation failed"):
+    with pytest.raises(MeasurementError, match=f"{name} output check failed"):
         gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, RepetitionPolicy(0, 1, 0))
 
 
@@ -481,7 +481,7 @@ def test_a_wrong_cupy_scan_or_histogram_is_a_measurement_error(fake_cupy, monkey
         return result
 
     monkeypatch.setattr(fake_cupy, function, wrong)
-    with pytest.raises(MeasurementError, match=f"{name} validation failed"):
+    with pytest.raises(MeasurementError, match=f"{name} output check failed"):
         gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, RepetitionPolicy(0, 1, 0))
 
 
@@ -495,7 +495,7 @@ def test_a_wrong_gpu_stencil_is_a_measurement_error(fake_cupy, monkeypatch):
         args[1][5, 7] += np.float32(1)
 
     monkeypatch.setattr(fake, "_stencil5", off_by_one)
-    with pytest.raises(MeasurementError, match="cuda_stencil5_64 validation failed"):
+    with pytest.raises(MeasurementError, match="cuda_stencil5_64 output check failed"):
         gpu_workloads.run_gpu_workloads(fake_cupy, SMALL_GPU_PLAN, RepetitionPolicy(0, 1, 0))
 
 

@@ -42,7 +42,7 @@ RETIRED_NAMES = {
     "SUSTAINED_KERNEL": "the family's sustained_kernel",
 }
 # *validate* names only the command: a name ``validate`` or ``validate_*`` anywhere else would mean *check*.
-VALIDATE_HOMES = {"tools", "cli", "commands", "workloads"}
+VALIDATE_HOMES = {"tools", "cli", "workloads"}
 
 
 def defined_names(tree: ast.AST) -> Iterator[tuple[str, int]]:

@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
         t[r] = omp_get_wtime() - t0;
     }
     for (long i = 0; i < n; i++)
-        if (a[i] != 7.0) { fprintf(stderr, "validation failed at %ld\n", i); return 1; }
+        if (a[i] != 7.0) { fprintf(stderr, "output check failed at %ld\n", i); return 1; }
     qsort(t, reps, sizeof(double), cmp);
     printf("%.9f %.9f\n", t[0], t[reps / 2]);
     return 0;

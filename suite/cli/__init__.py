@@ -11,7 +11,8 @@
 
 Streams have jobs: results go to the output file or stdout (``-o -``); progress, warnings and errors go to stderr
 (``console.py``). Domain errors are caught only at the commands and become one line on stderr and an exit code:
-0 success, 1 measurement failure (or a regression, for ``compare`` and ``fleet``), 2 bad usage, 130/143/129
+0 success, 1 measurement failure (or a regression, for ``compare``, ``history`` and ``fleet``; the answer no, for
+``validate``), 2 bad usage, 130/143/129
 interrupted (Ctrl-C, SIGTERM, SIGHUP), 141 broken pipe (``process.py``). Each command module imports only
 typer, the console and the flags' checks at its top; what it calls is imported when it runs, so ``hwbench show``
 loads neither numba nor CuPy.

@@ -10,7 +10,7 @@ import typer
 
 from .. import limits
 from ..console import domain_errors
-from ..run.session import RunOptions
+from ..run.device import RunOptions
 
 
 @domain_errors
@@ -22,10 +22,10 @@ def run(
                                                "(its target is replaced); a device or FIFO is written "
                                                "through. Default: hwbench-<device>.yaml")] = None,
     kernels: Annotated[str | None, typer.Option("--kernels", "-k", help="Comma-separated kernels or groups "
-                                                "(CPU: stream, nt, fma, caches, intensity, latency, all, copy, triad, "
-                                                "dot, triad_nt, fma_fp32, ...; GPU: stream, fma, tensor, transfer, "
-                                                "caches, intensity, latency, all, triad_fp32, fma_bf16, "
-                                                "matmul_bf16, l2_read, shared_read, h2d, ...). "
+                                                "(CPU: stream, nt, fma, caches, intensity, lowp, mix, latency, all, "
+                                                "copy, triad, dot, triad_nt, fma_fp32, dp_bf16, ...; GPU: stream, "
+                                                "fma, tensor, mma, lowp, transfer, caches, intensity, latency, all, "
+                                                "triad_fp32, fma_bf16, matmul_bf16, l2_read, shared_read, h2d, ...). "
                                                 "Default: all.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer repetitions and shorter minimum time "
                                         "(about 15 s for a CPU on 2 cores, measured 2026-11-23); without --kernels, a "

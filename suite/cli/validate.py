@@ -22,10 +22,10 @@ from ..record import ProgressCallback
 
 def quick_profile(target: str) -> dict:
     """The profile data of a quick ``hwbench run`` of ``target`` (not saved)."""
-    from ..run.session import RunOptions, measure
+    from ..run.device import RunOptions, measure_device
 
     with Progress(target) as progress:
-        return measure(target, RunOptions(quick=True), progress)
+        return measure_device(target, RunOptions(quick=True), progress)
 
 
 def validation_target(profile: Any, device: str | None) -> str:

@@ -8,7 +8,7 @@ one device or runs as a rank of a job.
 * ``osu``: MPI ping-pong latency and bandwidth, the OSU micro-benchmarks' method;
 * ``mpi``: ``--mpi``: the barrier, each local rank's CPU share, the interconnect, and rank 0's gather.
 
-Layers: below the run path (which plans, writes and prints) and above ``run.session`` (each device's session
+Layers: below the run path (which plans, writes and prints) and above ``run.device`` (each device's session
 and profile); cpu/ and gpu/ never import this package (they see only the progress callback that ``sync``
 wraps) nor mpi4py (a pyproject contract).
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import MeasurementError, UsageError
 from ..record import ProgressCallback
-from ..run.session import RunOptions, gpu_options, measure
+from ..run.device import RunOptions, gpu_options, measure_device
 from .sync import StepBarrier, ThreadSteps, synchronised
 
 ProgressFor = Callable[[str], ProgressCallback | None]
@@ -49,7 +49,7 @@ class Staying:
 
 
 def _measure_one(target: str, options: RunOptions, progress: ProgressCallback | None) -> dict:
-    return measure(target, options if target == "cpu" else gpu_options(options), progress)
+    return measure_device(target, options if target == "cpu" else gpu_options(options), progress)
 
 
 def measure_concurrently(targets: Sequence[str], options: RunOptions, progress_for: ProgressFor,

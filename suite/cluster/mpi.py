@@ -42,7 +42,7 @@ from .. import machine_load, process
 from ..errors import MeasurementError, UsageError
 from ..process import start_measuring
 from ..profile.files import dump_yaml
-from ..run.session import RunOptions
+from ..run.device import RunOptions
 from ..safe_text import printable
 from .devices import ProgressFor, measure_devices
 from .job import JobContext

@@ -101,7 +101,7 @@ def check(form: str, arrays: Sequence[tuple[np.ndarray, ...]], sums: Sequence[fl
         target, expected = (b, a0) if form == "copy" else (a, b0 + SCALAR * c0)
         deviation = cpu_stream.max_deviation(target, expected)
         if not deviation <= 1e-12 * abs(expected):
-            raise MeasurementError(f"cache_{form} validation failed over {target.size * 8 * ARRAYS[form]} bytes: "
+            raise MeasurementError(f"cache_{form} output check failed over {target.size * 8 * ARRAYS[form]} bytes: "
                                    f"deviation {deviation:g} from {expected}; no figure is reported")
 
 

@@ -87,7 +87,7 @@ def measure_point(context: CpuContext, kernel: Kernel, array: np.ndarray, flops:
     expected = float(calls["count"] * steps)
     deviation = cpu_intensity.max_deviation(array, expected)
     if not deviation == 0.0:
-        raise MeasurementError(f"{kernel.name} validation failed at {flops} FLOPs per element: an element deviates "
+        raise MeasurementError(f"{kernel.name} output check failed at {flops} FLOPs per element: an element deviates "
                                f"from {expected:g} by {deviation:g}; the kernel computed a wrong result, so no "
                                "figure is reported")
     summary = summarize(flops * array.size, timing.seconds)

@@ -117,9 +117,9 @@ def measure_families(options: CpuOptions, progress: ProgressCallback | None = No
                      contention)
 
 
-def compute_theory(run: CpuResult, precision: str) -> ComputeTheory:
+def compute_theory(result: CpuResult, precision: str) -> ComputeTheory:
     """cores x nominal clock x FLOP per cycle (FMA units x lanes x 2), with the source of every factor."""
-    cpu, core, cores = run.cpu, run.core, run.physical_cores
+    cpu, core, cores = result.cpu, result.core, result.physical_cores
     fpc = core.flop_per_cycle(precision)
     lanes = core.simd_bits // (64 if precision == "fp64" else 32)
     source = (f"{cores} cores x {cpu.nominal_mhz:.0f} MHz ({cpu.nominal_source}) x {fpc} FLOP/cycle "
@@ -137,30 +137,30 @@ def clock_noise(under_load: dict[str, float], noise: dict[str, float]) -> float:
     return max(max(noise.values()), (max(under_load.values()) - min(under_load.values())) / max(under_load.values()))
 
 
-def to_record(run: CpuResult, dram: DramTheory) -> SessionRecord:
+def to_record(result: CpuResult, dram: DramTheory) -> SessionRecord:
     """The device-neutral record of a CPU session: its facts and the inputs of every paper figure."""
-    cpu, core = run.cpu, run.core
-    warnings = list(run.warnings)
-    if not run.core_known:
+    cpu, core = result.cpu, result.core
+    warnings = list(result.warnings)
+    if not result.core_known:
         warnings.append(f"micro-architecture not in hwbench's table ({core.name}): theoretical peaks assume "
                         f"2 FMA units of {core.simd_bits} bits; report the CPU to get it added")
-    probe = run.clock
+    probe = result.clock
     under_load = probe.trusted_under_load if probe else {}
     device: DeviceSection = {
         "id": "cpu", "name": cpu.name, "vendor": cpu.vendor, "arch": cpu.arch, "family": cpu.family,
-        "model": cpu.model, "cores": run.physical_cores, "threads": len(run.cpus), "simd": cpu.widest_simd_bits,
+        "model": cpu.model, "cores": result.physical_cores, "threads": len(result.cpus), "simd": cpu.widest_simd_bits,
         "isa": cpu.isa, "caches": cpu.caches, "l3_total_bytes": cpu.l3_total_bytes, "memory_bytes": cpu.memory_bytes,
         "core_model": {"name": core.name, "fma_units": core.fma_units, "simd_bits": core.simd_bits,
-                       "source": core.source, "known": run.core_known},
+                       "source": core.source, "known": result.core_known},
         "sources": cpu.sources,
     }
     run_section: RunSection = {
-        "threads": len(run.cpus), "cpus": run.cpus, "pinning": run.pinning, "prefault": True, "quick": run.quick,
-        "array_bytes": run.array_bytes,
-        "repetitions": run.policy.as_dict(),
+        "threads": len(result.cpus), "cpus": result.cpus, "pinning": result.pinning, "prefault": True,
+        "quick": result.quick, "array_bytes": result.array_bytes,
+        "repetitions": result.policy.as_dict(),
     }
-    if run.contention:
-        run_section["contention"] = cast(RunContention, run.contention)
+    if result.contention:
+        run_section["contention"] = cast(RunContention, result.contention)
     clock = cast(ClockSection, {  # a literal with an optional key in place, so the file's key order is kept
         "nominal_mhz": rounded(cpu.nominal_mhz, 1), "nominal_source": cpu.nominal_source,
         "measured_mhz": rounded(min(under_load.values()), 1) if under_load else None,
@@ -178,30 +178,31 @@ def to_record(run: CpuResult, dram: DramTheory) -> SessionRecord:
         if probe.failure:  # kept to diagnose the probe, never used as a clock
             clock["untrusted_mhz"] = {"scalar": rounded(probe.scalar_mhz, 1),
                                       **{p: rounded(mhz, 1) for p, mhz in probe.under_load_mhz.items()}}
-    precisions = {r.precision for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS
+    precisions = {r.precision for r in result.results if r.unit == "GFLOP/s" and r.name not in lowp.KERNELS
                   and r.name not in mix.KERNELS}
-    lowp_results = [r for r in run.results if r.name in lowp.KERNELS]
+    lowp_results = [r for r in result.results if r.name in lowp.KERNELS]
     if lowp_results and (classes := lowp.clock_by_instruction_class(probe, core, lowp_results)):
         clock["by_instruction_class"] = classes
-    results = [mix.with_fma_clock(probe, r) if r.name in mix.KERNELS else r for r in run.results]
+    results = [mix.with_fma_clock(probe, r) if r.name in mix.KERNELS else r for r in result.results]
     mix_results = [r for r in results if r.name in mix.KERNELS]
     sustained = None
-    if run.sustained:
-        sustained = Sustained(run.sustained, run.sustain_seconds, run.sustain_interval,
+    if result.sustained:
+        sustained = Sustained(result.sustained, result.sustain_seconds, result.sustain_interval,
                               "FMA timeline: the add-chain probe interleaved with the FMA kernel, as clock.method; "
                               "bandwidth timeline: no clock (the cores wait on memory)")
     return SessionRecord(device, run_section, clock, results,
-                       {p: compute_theory(run, p) for p in sorted(precisions)},
+                       {p: compute_theory(result, p) for p in sorted(precisions)},
                        {"dram": MemoryTheory(dram.gbps, dram.source, DRAM_COUNTING)}, warnings, sustained,
-                       cache_sweep=run.cache_sweep, intensity_sweep=run.intensity_sweep,
-                       instruction_theory={**{r.name: lowp.instruction_theory(cpu, core, run.core_known,
-                                                                              run.physical_cores, r)
+                       cache_sweep=result.cache_sweep, intensity_sweep=result.intensity_sweep,
+                       instruction_theory={**{r.name: lowp.instruction_theory(cpu, core, result.core_known,
+                                                                              result.physical_cores, r)
                                               for r in lowp_results},
-                                           **{r.name: mix.mix_theory(cpu, core, run.core_known, run.physical_cores, r,
-                                                                     compute_theory(run, r.precision))
+                                           **{r.name: mix.mix_theory(cpu, core, result.core_known,
+                                                                     result.physical_cores, r,
+                                                                     compute_theory(result, r.precision))
                                               for r in mix_results}},
-                       instruction_skipped=run.instruction_skipped,
-                       latency=run.latency)
+                       instruction_skipped=result.instruction_skipped,
+                       latency=result.latency)
 
 
 def measure_cpu(options: CpuOptions, progress: ProgressCallback | None = None) -> SessionRecord:

@@ -3,7 +3,7 @@
 Set-up (STREAM's rules): three float64 arrays of at least 4x the last-level cache each, capped by available
 memory; every pinned worker first-touches its own slice (prefault and NUMA placement) before any timing,
 and runs its slice of each kernel; a sample lasts from the earliest start to the latest end (workers.py).
-Validation is STREAM's scalar replay (BabelStream's check_solution) on every element written.
+The output check is STREAM's scalar replay (BabelStream's check_solution) on every element written.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def stream_tasks(kernel: Kernel, arrays: dict[str, np.ndarray], workers: int, si
 
 
 def check_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
-                    n: int) -> None:
+                 n: int) -> None:
     """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
     if form == "dot":
         check_close("dot", [dot_sum], n * state["a"] * state["b"], 1e-9)
@@ -81,7 +81,7 @@ def check_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, floa
     target, value = replay_stream(form, state)
     deviation = cpu_stream.max_deviation(arrays[target], value)
     if not deviation <= 1e-12 * abs(value):
-        raise MeasurementError(f"{form} validation failed: array {target} deviates from {value} by "
+        raise MeasurementError(f"{form} output check failed: array {target} deviates from {value} by "
                                f"{deviation:g}; the kernel computed a wrong result, so no figure is reported")
 
 

@@ -1,7 +1,7 @@
 """What a GPU kernel family receives from the session: the GPU side of ``hwbench.family``.
 
 A family module (``stream``, ``l2``, ``fma``, ``tensor``, ...) declares its ``FAMILY`` (a ``GpuFamily``: name,
-planned steps, sustained kernel with its ``sustain(session, seconds, interval) -> Timeline``, and
+planned steps, sustained kernel with its ``sustain(session, kernel, seconds, interval) -> Timeline``, and
 ``run(session, kernels) -> GpuFamilyResult``). It never imports the session (the session lists the families in
 ``session.FAMILIES``): it sees the session through ``GpuContext``, and reads every launch shape (block, waves,
 iterations, passes, sizes, bytes) from its ``catalog.Kernel``.

@@ -126,7 +126,7 @@ def check_fma(cp, name: str, kernel: Kernel, out) -> None:
     expected = fma_expected(kernel)
     worst = float(np.max(np.abs(values.astype(np.float64) - expected)))
     if not worst <= FMA_TOLERANCE[kernel.precision] * expected:
-        raise MeasurementError(f"{name} validation failed: a thread's sum is off by {worst:g} from {expected:g};"
+        raise MeasurementError(f"{name} output check failed: a thread's sum is off by {worst:g} from {expected:g};"
                                " no figure is reported")
 
 

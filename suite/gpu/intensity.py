@@ -95,7 +95,7 @@ def measure_point(session: GpuContext, kernel: Kernel, array, flops: int) -> tup
     expected = float(launches["count"] * steps)
     deviation = float(cp.max(cp.abs(array - dtype(expected))))
     if deviation != 0.0:
-        raise MeasurementError(f"{kernel.name} validation failed at {flops} FLOPs per element: an element deviates "
+        raise MeasurementError(f"{kernel.name} output check failed at {flops} FLOPs per element: an element deviates "
                                f"from {expected:g} by {deviation:g}; no figure is reported")
     summary = summarize(flops * n * passes * timing.calls_per_sample, timing.seconds)
     return flops, summary.ceiling, summary.median

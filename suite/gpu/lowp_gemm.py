@@ -182,7 +182,7 @@ def check_fp8(cp, name: str, a_picks: np.ndarray, b_picks: np.ndarray, d) -> Non
     scale = np.einsum("ik,ik->i", np.abs(b_rows), np.abs(a_rows))
     error = float(np.max(np.abs(got - expected) / scale))
     if not error <= FP8_TOLERANCE:
-        raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 reference "
+        raise MeasurementError(f"{name} output check failed: relative error {error:g} against a float64 reference "
                                f"(tolerance {FP8_TOLERANCE:g}); no figure is reported")
 
 
@@ -198,7 +198,7 @@ def check_int8(cp, name: str, a, b, c) -> None:
     expected = np.einsum("ik,ik->i", b_rows, a_rows)
     wrong = np.flatnonzero(got != expected)
     if wrong.size:
-        raise MeasurementError(f"{name} validation failed: {wrong.size} of 64 sampled entries differ from the exact "
+        raise MeasurementError(f"{name} output check failed: {wrong.size} of 64 sampled entries differ from the exact "
                                f"int64 product (first: {int(got[wrong[0]])} instead of {int(expected[wrong[0]])}); "
                                "no figure is reported")
 

@@ -174,7 +174,7 @@ def check_mma(cp, kernel: Kernel, out) -> None:
     expected = expected_sum(kernel)
     wrong = np.flatnonzero(values != expected)
     if wrong.size:
-        raise MeasurementError(f"{kernel.name} validation failed: {wrong.size} of {values.size} threads' sums differ "
+        raise MeasurementError(f"{kernel.name} output check failed: {wrong.size} of {values.size} threads' sums differ "
                                f"from {expected} (thread {int(wrong[0])}: {values[wrong[0]]:g}); no figure is reported")
 
 

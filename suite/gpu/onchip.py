@@ -57,7 +57,7 @@ def _time_onchip(session: GpuContext, kernel: Kernel) -> KernelResult:
         sums = cp.asnumpy(out)
         wrong = np.flatnonzero(sums != expected_sum(kernel))
         if wrong.size:
-            raise MeasurementError(f"{kernel.name} validation failed: {wrong.size} of {sums.size} threads summed "
+            raise MeasurementError(f"{kernel.name} output check failed: {wrong.size} of {sums.size} threads summed "
                                    f"{sums[wrong[0]]:g}, not {expected_sum(kernel):g}; no figure is reported")
 
     bytes_read = int(passes) * buffer_bytes * blocks

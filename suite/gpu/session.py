@@ -251,7 +251,7 @@ class GpuSession:
         self.stream.synchronize()
         return timeline
 
-    # Run ----------------------------------------------------------------------------------------------
+    # Measuring ----------------------------------------------------------------------------------------------
 
     def measure_families(self) -> GpuResult:
         """Time every selected kernel, family by family; every result checked."""
@@ -287,10 +287,10 @@ class GpuSession:
 # The session in profile terms ----------------------------------------------------------------------
 
 
-def to_record(run: GpuResult) -> SessionRecord:
+def to_record(result: GpuResult) -> SessionRecord:
     """The device-neutral record of a GPU session: its facts and the inputs of every paper figure."""
-    gpu = run.gpu
-    warnings = list(run.warnings)
+    gpu = result.gpu
+    warnings = list(result.warnings)
     model = sm_model(*gpu.compute_capability)
     cc = f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
     if model is None:
@@ -305,14 +305,14 @@ def to_record(run: GpuResult) -> SessionRecord:
         "sm_model": {"name": model.name, "source": model.source} if model else None,
     }
     run_section: RunSection = {
-        "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": run.quick,
-        "array_bytes": run.array_bytes, "repetitions": run.policy.as_dict(), "timing": TIMING,
+        "threads": None, "cpus": None, "pinning": None, "prefault": True, "quick": result.quick,
+        "array_bytes": result.array_bytes, "repetitions": result.policy.as_dict(), "timing": TIMING,
     }
     # Low-precision peaks (mma, int8 / fp8 library GEMMs) go to instruction_peaks, never to compute or its clock.
     lowp = {kernel.name: kernel.launch.data for kernel in catalog.kernels("gpu")
             if "lowp" in kernel.groups and isinstance(kernel.launch, (MmaLaunch, TensorLaunch))}
-    instruction_theory = {r.name: tensor_theory(gpu, lowp[r.name], r.unit) for r in run.results if r.name in lowp}
-    compute = [r for r in run.results if r.unit == "GFLOP/s" and r.name not in lowp]
+    instruction_theory = {r.name: tensor_theory(gpu, lowp[r.name], r.unit) for r in result.results if r.name in lowp}
+    compute = [r for r in result.results if r.unit == "GFLOP/s" and r.name not in lowp]
     # The profile-wide clock is the FMA kernels' (lowest over them): tensor GEMMs run power-capped at clocks
     # of their own, which each tensor ceiling records; mixing them in made two identical H100 runs differ
     # by 6.5% (1605 vs 1710 MHz). Ceilings without FMA kernels fall back to every compute kernel.
@@ -327,13 +327,13 @@ def to_record(run: GpuResult) -> SessionRecord:
                            "median per timed window, lowest over kernels") if compute_clocks else None,
         "max_memory_mhz": rounded(gpu.max_memory_mhz, 1),
     }
-    sustained = (Sustained(run.sustained, run.sustain_seconds, run.sustain_interval, SUSTAINED_CLOCK)
-                 if run.sustained else None)
-    return SessionRecord(device, run_section, clock, run.results,
+    sustained = (Sustained(result.sustained, result.sustain_seconds, result.sustain_interval, SUSTAINED_CLOCK)
+                 if result.sustained else None)
+    return SessionRecord(device, run_section, clock, result.results,
                        {r.precision: compute_theory(gpu, r.precision) for r in compute},
-                       memory_theory(gpu, run.pcie), warnings, sustained, reports_throttling=True,
-                       intensity_sweep=run.intensity_sweep, latency=run.latency,
-                       instruction_theory=instruction_theory, instruction_skipped=run.instruction_skipped)
+                       memory_theory(gpu, result.pcie), warnings, sustained, reports_throttling=True,
+                       intensity_sweep=result.intensity_sweep, latency=result.latency,
+                       instruction_theory=instruction_theory, instruction_skipped=result.instruction_skipped)
 
 
 def measure_gpu(index: int, kernels: tuple[Kernel, ...], quick: bool, progress: ProgressCallback | None = None,

@@ -253,7 +253,7 @@ def check_stream(cp, kernel: Kernel, arrays: dict, partial, state: dict, n: int)
     target, value = replay_stream(kernel.form, state)
     deviation = float(cp.max(cp.abs(arrays[target] - value)))
     if not deviation <= TOLERANCE[precision] * abs(value):
-        raise MeasurementError(f"{kernel.form} ({precision}) validation failed: array {target} deviates from "
+        raise MeasurementError(f"{kernel.form} ({precision}) output check failed: array {target} deviates from "
                                f"{value} by {deviation:g}; no figure is reported")
 
 

@@ -126,7 +126,7 @@ def check_matmul(cp, name: str, a, b, c, data: str) -> None:
     tolerance = TOLERANCE[data]
     error = np.max(np.abs(got - expected) / scale)
     if not error <= tolerance:
-        raise MeasurementError(f"{name} validation failed: relative error {error:g} against a float64 "
+        raise MeasurementError(f"{name} output check failed: relative error {error:g} against a float64 "
                                f"reference (tolerance {tolerance:g}); no figure is reported")
 
 

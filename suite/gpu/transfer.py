@@ -54,7 +54,7 @@ def _copy(session: GpuContext, kernel: Kernel) -> KernelResult:
         session.stream.synchronize()
         moved = cp.asnumpy(device) if kind == MEMCPY_HOST_TO_DEVICE else host
         if not np.array_equal(moved, expected):
-            raise MeasurementError(f"{kernel.name} validation failed: the copied bytes differ from the source")
+            raise MeasurementError(f"{kernel.name} output check failed: the copied bytes differ from the source")
 
     details = {"bytes": nbytes, "host_memory": "pinned (cudaHostAlloc)"}
     return session.time_and_check(kernel, launch, check, Work(nbytes, nbytes, nbytes), details)

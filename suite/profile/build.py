@@ -223,7 +223,7 @@ def run_ceilings(results: list[KernelResult], compute: dict[str, ComputeEntry]) 
 
 
 def build_profile(m: SessionRecord, host: Host) -> ProfileData:
-    """The schema-1 profile of a measurement of any device (a plain dict, ready for YAML)."""
+    """The schema-1 profile of a session record of any device (a plain dict, ready for YAML)."""
     warnings = list(m.warnings)
     compute = {result.precision: compute_entry(result.precision, result, m.compute_theory[result.precision],
                                                warnings, m.reports_throttling)

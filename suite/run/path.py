@@ -2,7 +2,7 @@
 the ranks of an MPI job (``--mpi``). The command line (``cli/run.py``) parses the flags and calls ``run``.
 
     plan.check_flags -> one device:  plan.resolve_device, plan.one_device_output  -> measure (its session,
-                                     session.measure) -> output.write_and_print
+                                     device.measure_device) -> output.write_and_print
                      -> several:     plan.expand_devices, plan.several_output -> cluster.devices.measure_devices
                                      (one session per device) -> output.write_and_print, each
                      -> --mpi:       cluster.mpi.run_mpi (the plan agreed by every rank, each rank's devices,
@@ -25,10 +25,10 @@ from ..cluster.naming import record_job
 from ..console import Progress, warn
 from ..errors import MeasurementError
 from ..limits import DEFAULT_SAVE_DIR
-from . import session
+from . import device
+from .device import RunOptions
 from .output import print_fleet, write_and_print, write_gathered
 from .plan import Output, check_flags, expand_devices, one_device_output, resolve_device, several_output
-from .session import RunOptions
 
 
 def run(device: str, output: str | None, save: bool, save_dir: Path | None, one_at_a_time: bool, mpi: bool,
@@ -51,7 +51,7 @@ def measure(target: str, options: RunOptions) -> dict:
     """One device, with a progress display and the machine's load around it: its profile data."""
     with Progress(target) as progress:
         process.start_measuring()
-        return machine_load.recorded(lambda: session.measure(target, options, progress))
+        return machine_load.recorded(lambda: device.measure_device(target, options, progress))
 
 
 def links_measurer(quick: bool) -> Callable[[Sequence[int]], dict | None]:

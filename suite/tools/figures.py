@@ -48,6 +48,11 @@ class Ceiling:
     run_to_run: float | None = None  # how far quiet runs of this machine fell from their median (noise.py)
 
     @property
+    def within_run_only(self) -> bool:
+        """An advisory figure whose noise is within-run only (no --history covered it): its change is not gated."""
+        return self.advisory and self.run_to_run is None
+
+    @property
     def noise(self) -> float:
         """The noise the gate reads: the larger of the recorded (within-run) and the run-to-run noise."""
         return max(self.spread, self.run_to_run or 0.0)

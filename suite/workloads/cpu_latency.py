@@ -158,8 +158,8 @@ def random_walk(plan: LatencyPlan, policy: RepetitionPolicy) -> WorkloadRun:
                  call, policy, {"steps": plan.steps, "dependent_loads_per_step": 2, "footprint_bytes": footprint})
     expected = replay_walk(row_ptr, col, state["last"][0], state["last"][1], plan.steps)
     if (int(state["v"]), int(state["x"])) != expected:
-        raise MeasurementError(f"{run.name} validation failed: the walk ended at vertex {int(state['v'])}, the replay "
-                               f"at {expected[0]}; no figure is reported")
+        raise MeasurementError(f"{run.name} output check failed: the walk ended at vertex {int(state['v'])}, the "
+                               f"replay at {expected[0]}; no figure is reported")
     return run
 
 
@@ -183,8 +183,8 @@ def hash_walk(plan: LatencyPlan, policy: RepetitionPolicy) -> WorkloadRun:
         end = _hash_walk(table, int(chain[start]), plan.steps, shift, mask)
         state["position"] = (start + plan.steps) % keys_n
         if end != chain[state["position"]]:
-            raise MeasurementError(f"hash_walk validation failed: the walk ended at key {end}, the chain's order says "
-                                   f"{int(chain[state['position']])}; no figure is reported")
+            raise MeasurementError(f"hash_walk output check failed: the walk ended at key {end}, the chain's order "
+                                   f"says {int(chain[state['position']])}; no figure is reported")
 
     run = _timed(f"hash_walk_{slots >> 20}Mi", "hash_walk", (slots, keys_n),
                  f"dependent lookups in an open-addressing hash table ({slots} slots of 16 bytes, {keys_n} keys, "

@@ -156,7 +156,7 @@ def _timed(cp: Any, stream: Any, workload: _Workload, policy: RepetitionPolicy) 
 
 
 def _fail(name: str, what: str) -> None:
-    raise MeasurementError(f"{name} validation failed: {what}; no figure is reported")
+    raise MeasurementError(f"{name} output check failed: {what}; no figure is reported")
 
 
 def _matmul(cp: Any, n: int, dtype: Any, precision: str) -> _Workload:

@@ -42,7 +42,7 @@ def random_array(shape: Sequence[int], seed: int) -> np.ndarray:
 
 
 def fail(name: str, what: str) -> None:
-    raise MeasurementError(f"{name} validation failed: {what}; no figure is reported")
+    raise MeasurementError(f"{name} output check failed: {what}; no figure is reported")
 
 
 def all_equal(name: str, array: np.ndarray, expected: float) -> None:

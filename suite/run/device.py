@@ -5,7 +5,7 @@ device sessions (``cpu/session.py``, ``gpu/session.py``) and into the builder:
                                    ->  profile.build.build_profile(record, Host.current())  ->  profile data
 
 Both the one-device path and the many-device path (``cluster.devices``, under ``--mpi`` too) measure each device
-through ``measure`` here; nothing else in the run path knows a session's options.
+through ``measure_device`` here; nothing else in the run path knows a session's options.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def gpu_options(options: RunOptions) -> RunOptions:
     return replace(options, threads=None, cpus=None, pinning="compact")
 
 
-def measure(target: str, options: RunOptions, progress: ProgressCallback | None = None) -> dict:
+def measure_device(target: str, options: RunOptions, progress: ProgressCallback | None = None) -> dict:
     """Run the session of ``target`` ('cpu' or 'cuda:N') and return its profile data."""
     from .. import catalog
     from ..profile.build import build_profile
