@@ -15,6 +15,9 @@ planted throttling.
    none). A planted run is detected when compare exits 1 and a regressed row's cause names the throttle; its
    compare reads the quiet runs as ``--history`` too.
 
+``--judge-again SUMMARY`` measures nothing: it compares the stored runs of a previous series again with this
+checkout's ``hwbench compare`` (after a change to its rules) and writes a new summary that names both commits.
+
 Writes ``summary.yaml`` (the figures, each pair's exit code and regressed rows, the machine, the date and the
 commit measured) and keeps the profiles under ``--out``. Needs root for the cgroup and cpufreq; without it
 those plants are skipped, and the summary says why.
@@ -118,7 +121,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("gate-runs"), help="folder for the runs' profiles")
     parser.add_argument("--conditions", default="", help="what else ran on the machine, for the summary")
     parser.add_argument("--summary", type=Path, help="where to write the summary (default: OUT/summary.yaml)")
+    parser.add_argument("--judge-again", type=Path, metavar="SUMMARY", help="measure nothing: judge the runs a "
+                        "previous series left under --out again with this checkout's compare, from its SUMMARY")
     options = parser.parse_args()
+    if options.judge_again:
+        return judge_again(options.judge_again, options.out, options.summary or options.out / "summary.yaml")
     options.out.mkdir(parents=True, exist_ok=True)
     cpus = sorted(os.sched_getaffinity(0))
     started = dt.datetime.now(dt.timezone.utc)
@@ -182,6 +189,39 @@ def main() -> int:
     (options.summary or options.out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
     print(f"false alarms: {len(alarms)} of {len(pairs)} pairs; "
           + "; ".join(f"{k}: detected {v['detected']} of {v['tries']}" for k, v in planted.items() if v["tries"]))
+    return 0
+
+
+def judge_again(previous: Path, out: Path, summary_path: Path) -> int:
+    """The stored series of ``previous`` judged by this checkout's ``hwbench compare`` (after a change to the
+    verdict rules): the measured fields are kept, every pair and planted try is compared again."""
+    summary = yaml.safe_load(previous.read_text())
+    quiet = sorted(out.glob("quiet-*.yaml"))
+    if len(quiet) != summary["quiet_runs"]:
+        raise SystemExit(f"{out}: {len(quiet)} quiet runs, the summary names {summary['quiet_runs']}")
+    pairs = [compare(a, b, quiet) for a, b in zip(quiet, quiet[1:])]
+    alarms = [p for p in pairs if p["exit"] != 0]
+    for kind, plant in summary["planted"].items():
+        words = {"quota": ("CPU quota",), "busy": ("contention", "steal")}.get(kind, ())
+        tries = []
+        for old in plant.get("pairs", []):
+            row = compare(out / old["baseline"], out / old["current"], quiet)
+            row["detected"] = row["exit"] == 1 and names(row, words)
+            tries.append(row)
+        if tries:
+            plant.update(detected=sum(t["detected"] for t in tries), pairs=tries)
+    summary.update(
+        judged_again={"commit": _commit(), "at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "first_judged_by": summary["commit"]},
+        false_alarms=len(alarms), pairs_exit_0=len(pairs) - len(alarms),
+        false_alarms_without_history=sum(compare(a, b, [])["exit"] != 0 for a, b in zip(quiet, quiet[1:])),
+        inconclusive_pairs=sum(bool(p["inconclusive"]) for p in pairs),
+        false_alarm_causes=sorted({cause.split(":")[0] for p in alarms for cause in p["regressed"].values()}),
+        quiet_pairs=pairs)
+    summary_path.write_text(yaml.safe_dump(summary, sort_keys=False, width=120))
+    print(f"judged again: false alarms {len(alarms)} of {len(pairs)} pairs; "
+          + "; ".join(f"{k}: detected {v['detected']} of {v['tries']}" for k, v in summary["planted"].items()
+                      if v["tries"]))
     return 0
 
 
