@@ -201,10 +201,10 @@ def test_a_bug_is_one_line_and_exit_70_never_a_regression_exit(monkeypatch, caps
 
 
 def test_cpu_only_options_are_refused_for_a_gpu(monkeypatch):
-    from hwbench.run import session as runner
+    from hwbench.run import device
 
     with pytest.raises(UsageError, match="--threads, --cpus and --pinning apply to --device cpu only"):
-        runner.measure("cuda:0", runner.RunOptions(pinning="spread"))
+        device.measure_device("cuda:0", device.RunOptions(pinning="spread"))
 
 
 def test_kernel_lists_tolerate_a_trailing_comma_and_name_choices_in_catalog_order():

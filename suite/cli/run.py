@@ -28,7 +28,7 @@ def run(
                                                 "triad_fp32, fma_bf16, matmul_bf16, l2_read, shared_read, h2d, ...). "
                                                 "Default: all.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer repetitions and shorter minimum time "
-                                        "(about 15 s for a CPU on 2 cores, measured 2026-11-23); without --kernels, a "
+                                        "(about 20 s for a CPU on 2 cores, measured 2026-12-02); without --kernels, a "
                                         "CPU run leaves out the kernels of catalog.QUICK_LEAVES_OUT.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Measuring threads (CPU). Default: "
                                                 "one per physical core.")] = None,
