@@ -261,13 +261,13 @@ def test_cuda_all_measures_every_gpu_at_once_with_one_profile_each(fake_gpus, tm
 
 def test_one_at_a_time_and_the_cpu_beside_the_gpus(fake_gpus, profile_data, tmp_path, monkeypatch):
     measured: list[str] = []
-    real = devices_module.measure
+    real = devices_module.measure_device
 
     def measure(target, options, progress=None):
         measured.append(target)
         return copy.deepcopy(profile_data) if target == "cpu" else real(target, options, progress)
 
-    monkeypatch.setattr(devices_module, "measure", measure)
+    monkeypatch.setattr(devices_module, "measure_device", measure)
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "--device", "all", "--one-at-a-time", "-k", "triad", "--quick", "--save", "saved")
     assert result.exit_code == 0, result.output
@@ -430,7 +430,7 @@ def test_ranks_sharing_a_host_are_separate_history_series(profile_data, tmp_path
 
 def test_device_all_without_a_gpu_measures_the_cpu_and_says_so(profile_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
-    monkeypatch.setattr(devices_module, "measure", lambda target, options, progress=None: copy.deepcopy(profile_data))
+    monkeypatch.setattr(devices_module, "measure_device", lambda target, options, progress=None: copy.deepcopy(profile_data))
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "--device", "all", "-o", str(tmp_path))
     assert result.exit_code == 0, result.output

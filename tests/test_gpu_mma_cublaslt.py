@@ -23,16 +23,30 @@ NVCC = find_nvcc()
 pytestmark = pytest.mark.real_cuda
 
 
-@pytest.fixture(autouse=True)
-def _the_real_wheel():
-    if importlib.util.find_spec("cuda.pathfinder") is None or importlib.util.find_spec("nvidia.cublas") is None:
+def installed(name: str) -> bool:
+    """Whether module ``name`` can be imported (find_spec of a submodule raises when its parent package is absent)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def require_the_wheel() -> None:
+    """Skip without the nvidia-cublas wheel (and cuda-pathfinder, which finds its library); under CI=true, fail."""
+    if not installed("cuda.pathfinder") or not installed("nvidia.cublas"):
         if os.environ.get("CI") == "true":
             pytest.fail("CI needs the nvidia-cublas wheel: pip install '.[cuda12]' (see .ci/run)")
         pytest.skip("the nvidia-cublas wheel is not installed")
 
 
+@pytest.fixture(autouse=True)
+def _the_real_wheel():
+    require_the_wheel()
+
+
 @pytest.fixture(scope="module")
 def library():
+    require_the_wheel()  # a module fixture is set up before the autouse one above
     return cublaslt.load_library()
 
 
