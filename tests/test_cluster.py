@@ -430,7 +430,8 @@ def test_ranks_sharing_a_host_are_separate_history_series(profile_data, tmp_path
 
 def test_device_all_without_a_gpu_measures_the_cpu_and_says_so(profile_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
-    monkeypatch.setattr(devices_module, "measure_device", lambda target, options, progress=None: copy.deepcopy(profile_data))
+    monkeypatch.setattr(devices_module, "measure_device",
+                        lambda target, options, progress=None: copy.deepcopy(profile_data))
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "--device", "all", "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
