@@ -30,8 +30,8 @@ from ..record import (
 from ..stats import KernelResult, RepetitionPolicy, Timeline, rounded, spread_warnings
 from . import caches, fma, intensity, latency, lowp, mix, stream
 from .clock import CROSS_CHECK_TOLERANCE, ClockResult
-from .contention import contention_between, cpu_limit, read_ticks
-from .family import CpuContext, CpuFamily, CpuOptions
+from .contention import cpu_limit, in_window
+from .family import CpuContext, CpuFamily, CpuFamilyResult, CpuOptions
 from .machine import CpuInfo, inspect_cpu
 from .pinning import physical_core_count, read_topology, select_cpus
 from .smbios import DramTheory, dram_theory
@@ -97,16 +97,17 @@ def measure_families(options: CpuOptions, progress: ProgressCallback | None = No
         counter["step"] += 1
 
     limit = cpu_limit()
-    before, throttled = read_ticks(), limit.throttled_seconds()
-    with PinnedPool(cpus) as pool:
-        context = CpuContext(options, policy, cpu, core, cpus, pool, step)
-        counter["total"] = plan.steps(context)
-        families, timelines = plan.run(context, step)
-        report("done", counter["total"], counter["total"])
+
+    def measure_all() -> tuple[CpuContext, list[CpuFamilyResult], tuple[Timeline, ...]]:
+        with PinnedPool(cpus) as pool:
+            context = CpuContext(options, policy, cpu, core, cpus, pool, step)
+            counter["total"] = plan.steps(context)
+            families, timelines = plan.run(context, step)
+            report("done", counter["total"], counter["total"])
+        return context, families, timelines
+
+    (context, families, timelines), window = in_window(cpus, limit, measure_all)  # the whole run's contention
     found = merged(families)
-    held = limit.throttled_seconds()
-    held = None if throttled is None or held is None else held - throttled
-    window = contention_between(before, read_ticks(), cpus, held)
     contention = {**(window.as_dict() if window else {}), "cpu_limit": limit.as_dict()}
     results = list(found.results)
     warnings = context.warnings + spread_warnings(results, options.quick)
