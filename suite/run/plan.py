@@ -45,7 +45,7 @@ def resolve_device(text: str) -> str:
         return "cpu"
     match = re.fullmatch(r"cuda(?::(\d+))?", name)
     if not match:
-        raise UsageError(f"--device {text!r} is not known: use cpu, cuda, cuda:N or auto")
+        raise UsageError(f"--device {text!r} is not known: use cpu, cuda, cuda:N, cuda:all, all or auto")
     from ..gpu.failures import checked_cupy
 
     index = int(match.group(1) or 0)
