@@ -464,6 +464,39 @@ def test_history_turns_a_drop_inside_the_machine_s_run_to_run_noise_into_inconcl
     assert rows["cpu_quota"].verdict == REGRESSED and rows["cpu_quota"].cause == "CPU quota: cpu.max: 100000 100000"
 
 
+def test_a_drop_from_a_lucky_baseline_back_to_the_machine_s_typical_level_is_inconclusive(profile_data):
+    # the Zen 5 guest's L1: 3 of 20 quiet runs at ~1,290 GB/s, the others at 850-1,010 (docs/gate.md)
+    history = [Profile(_run(profile_data, dram)) for dram in (36.0, 35.2, 36.4, 35.8, 34.9)]
+    lucky, typical = Profile(_run(profile_data, 44.0)), Profile(_run(profile_data, 35.5))
+    row = {r.key: r for r in compare_profiles(lucky, typical, history=history).rows}["memory.dram"]
+    assert row.verdict == INCONCLUSIVE and "better than this machine's typical 35.8 GB/s" in row.cause
+    # a current run below the typical level beyond the threshold and the noise is still a regression
+    throttled = Profile(_run(profile_data, 30.0))
+    row = {r.key: r for r in compare_profiles(lucky, throttled, history=history).rows}["memory.dram"]
+    assert row.verdict == REGRESSED
+    # without history there is no typical level to read: the pair alone decides
+    row = {r.key: r for r in compare_profiles(lucky, typical).rows}["memory.dram"]
+    assert row.verdict == REGRESSED
+
+
+def test_a_per_cycle_drop_the_hypervisor_s_steal_explains_is_inconclusive():
+    # quiet-16 -> quiet-17 of the 15:30 series: FLOP/cycle -7.7% at clock -3.7%, with 10.6% of the run stolen
+    base = Ceiling("compute.fp32", "GFLOP/s", 451.9, 0.031, 3650.8, 61.89,
+                   evidence=RunEvidence(on_cpu=1.0, other_work=0.0032, steal=0.0126))
+    stolen = dataclasses.replace(base, value=402.0, spread=0.024, clock_mhz=3517.4, flop_per_cycle=57.14,
+                                 evidence=RunEvidence(on_cpu=0.993, other_work=0.0, steal=0.1059))
+    row = compare_row(base, stolen, 0.05)
+    assert row.verdict == INCONCLUSIVE and row.cause.startswith("placement/contention: the hypervisor took 10.6%")
+    assert "per-cycle" in row.cause
+    # the same drop with no more steal than the baseline stays a regression, named per-cycle
+    row = compare_row(base, dataclasses.replace(stolen, evidence=base.evidence), 0.05)
+    assert row.verdict == REGRESSED and row.cause.startswith("per-cycle")
+    # a clock drop is throttling, whatever the steal: that is what the gate exists for (history covers the figure)
+    throttled = dataclasses.replace(stolen, clock_mhz=3250.0, flop_per_cycle=61.8, run_to_run=0.02)
+    row = compare_row(dataclasses.replace(base, run_to_run=0.02), throttled, 0.05)
+    assert row.verdict == REGRESSED and row.cause.startswith("clock:")
+
+
 def test_compare_cli_reads_history_files_and_folders(tmp_path, profile_data):
     import yaml
 

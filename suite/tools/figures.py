@@ -46,6 +46,7 @@ class Ceiling:
     evidence: Evidence = field(default_factory=Evidence)
     advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
     run_to_run: float | None = None  # how far quiet runs of this machine fell from their median (noise.py)
+    typical: float | None = None  # the figure's median over those runs (noise.py)
 
     @property
     def within_run_only(self) -> bool:

@@ -20,7 +20,9 @@ profiles being compared are never part of their own history (a pair's change alw
 includes the pair).
 
 compare then reads each figure's noise as the larger of its recorded noise and the run-to-run noise, and
-combines the two sides in quadrature as before: the verdict rules do not change, only the noise they read.
+combines the two sides in quadrature as before. It also reads each figure's typical value (its median over those
+runs): a baseline better than the machine's typical level by more than its noise was a lucky run, and a current
+run back at the typical level is no regression (compare's ``_lucky_baseline``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class RunToRun:
     runs: int = 0  # runs of the device in the baseline's state read
     noise: dict[str, float] = field(default_factory=dict)
     skipped: int = 0  # runs of the device in another state (busy, or held by a quota)
+    typical: dict[str, float] = field(default_factory=dict)  # each figure's median over those runs
 
     @property
     def usable(self) -> bool:
@@ -125,7 +128,8 @@ def model_of(figures: Sequence[dict[str, Ceiling]], skipped: int = 0) -> RunToRu
             directions[key] = figure.direction
     noise = {key: worse_side_spread(found, directions[key]) for key, found in values.items()
              if len(found) >= MIN_RUNS}
-    return RunToRun(len(figures), noise, skipped)
+    typical = {key: statistics.median(found) for key, found in values.items() if len(found) >= MIN_RUNS}
+    return RunToRun(len(figures), noise, skipped, typical)
 
 
 def run_to_run(history: Iterable[Profile], baseline: Profile, current: Profile) -> RunToRun:
@@ -136,11 +140,12 @@ def run_to_run(history: Iterable[Profile], baseline: Profile, current: Profile) 
 
 
 def widened(figures: dict[str, Ceiling], model: RunToRun) -> dict[str, Ceiling]:
-    """``figures`` with each one's run-to-run noise from ``model`` (none when the model has too few runs)."""
+    """``figures`` with each one's run-to-run noise and typical value from ``model`` (none when the model has too
+    few runs)."""
     if not model.usable:
         return figures
-    return {key: replace(figure, run_to_run=model.noise[key]) if key in model.noise else figure
-            for key, figure in figures.items()}
+    return {key: replace(figure, run_to_run=model.noise[key], typical=model.typical.get(key)) if key in model.noise
+            else figure for key, figure in figures.items()}
 
 
 def history_note(model: RunToRun, given: int) -> str:
