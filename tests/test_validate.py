@@ -243,12 +243,28 @@ def test_a_profile_of_another_device_or_without_a_roof_is_bad_input():
         v.check_profile_fits(profile, "cpu")
 
 
+def test_a_workload_is_read_by_its_confirmed_best_time_as_its_roofs_are():
+    """The roofs are their kernels' confirmed best (the K-th highest rate); a workload's time is its K-th fastest
+    sample, with the median kept beside: 20 samples, K = 2."""
+    samples = (0.010, 0.0102, *(0.014,) * 18)
+    timed = run("triad_two_pass", (1_000_000,), 0.014, roof="add", samples=samples)
+    assert timed.best_seconds == 0.0102
+    row = v.workload_row(hand_profile(), timed)
+    assert row["seconds"] == 0.0102 and row["median_seconds"] == 0.014
+    predicted = row["predicted_seconds"]["calibrated"]
+    assert row["error_pct"]["calibrated"] == pytest.approx(100 * (0.0102 - predicted) / predicted, abs=0.01)
+    assert row["median_error_pct"]["calibrated"] == pytest.approx(100 * (0.014 - predicted) / predicted, abs=0.01)
+    assert row["fraction_of_roof"]["calibrated"] == pytest.approx(predicted / 0.0102, abs=1e-4)
+    # no samples: the median stands
+    assert run("sum", (1000,), 0.5).best_seconds == 0.5
+
+
 def test_report_renders_roofs_flags_markdown_and_json_ready():
     profile = hand_profile(dram_theory=None)
     runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
             run("matmul_blocked", (2000,), 0.1), run("matmul", (100,), 1.0, roof="gemm")]
     report = v.build_report(profile, runs, "AMD EPYC", "hand-made.yaml", "2026-11-23T12:00:00+00:00")
-    assert report["hwbench_validation"] == 2 and report["threads"] == 2
+    assert report["hwbench_validation"] == 3 and report["threads"] == 2
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])

@@ -23,7 +23,6 @@ import statistics
 
 from ..profile import Profile
 from ..profile.types import ProfileMapping
-from ..stats import confirmed_best
 from ..workloads.result import LATENCY_KINDS, WorkloadRun
 
 LINE_BYTES = 64
@@ -61,7 +60,7 @@ def latency_row(profile: Profile, run: WorkloadRun) -> dict:
     roofline = loads * LINE_BYTES / (gbps * 1e9) if gbps else None
     # The latency is a confirmed best (the K-th fastest chase sample): the workload's time is read the same way,
     # the K-th fastest of its samples (noise only slows a chain of misses); the median is kept beside it.
-    best = 1.0 / confirmed_best([1.0 / t for t in run.samples]) if run.samples else run.seconds
+    best = run.best_seconds
     return {"name": run.name, "kind": run.kind, "description": run.description, "library": run.library,
             "footprint_bytes": details["footprint_bytes"], "dependent_loads": round(loads, 1),
             "latency_ns": round(ns, 3) if ns else None, "latency_source": source, "best_seconds": best,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..stats import confirmed_best
+
 # The computations ``hwbench.tools.workload_counts.counts`` can count (one closed form per kind), and the latency
 # kinds ``hwbench.tools.validate_latency`` predicts.
 KINDS = ("matmul", "matmul_blocked", "stencil5", "stencil7", "dot", "sum", "triad_two_pass", "axpy", "add", "scale",
@@ -42,6 +44,13 @@ class WorkloadRun:
     threads: int | None = None
     details: dict = field(default_factory=dict)
     roof: str = "fma"
+
+    @property
+    def best_seconds(self) -> float:
+        """The confirmed-best time: the K-th fastest of ``samples`` (``stats.CEILING_RULE`` read on rates), the rule
+        every roof of a profile is chosen by, so that a program and the roofs it is predicted from are read alike.
+        ``seconds`` (the median) when there are no samples."""
+        return 1.0 / confirmed_best([1.0 / t for t in self.samples]) if self.samples else self.seconds
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
