@@ -32,6 +32,7 @@ from hwbench.profile.levels import plateau_noise
 from hwbench.stats import KernelResult, RateSummary, result_noise, uncontended_samples
 from hwbench.tools.compare import (
     ADVISORY,
+    ADVISORY_CAUSE,
     IMPROVED,
     INCONCLUSIVE,
     REGRESSED,
@@ -394,7 +395,8 @@ def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp
     assert same.exit_code == 0 and {"latency.dram", "instruction.dp_int8"} <= {
         r["key"] for r in json.loads(same.stdout)["rows"]}
     # With --history (stored quiet runs of this machine) the rows' noise is their run-to-run noise, no longer
-    # within-run only: the planted +20% is beyond it, a regression that fails the gate without --strict.
+    # within-run only: the planted +20% is beyond it, but an advisory row fails the gate only on a cause that names a
+    # throttle; unexplained, it is shown and fails with --strict.
     history = tmp_path / "history"
     history.mkdir()
     for i, latency_ns in enumerate((99.0, 100.0, 101.0)):
@@ -403,8 +405,17 @@ def test_a_planted_latency_rise_and_instruction_drop_are_flagged_by_the_gate(tmp
         Profile(stored).save(history / f"run{i}.yaml")
     gated = runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--history", str(history), "-f", "json"])
     row = {r["key"]: r for r in json.loads(gated.stdout)["rows"]}["latency.dram"]
-    assert gated.exit_code == 1 and row["verdict"] == REGRESSED and ADVISORY not in row["cause"]
+    assert gated.exit_code == 0 and row["verdict"] == INCONCLUSIVE and ADVISORY_CAUSE in row["cause"]
     assert row["change"] == pytest.approx(0.20) and 0.01 <= row["noise"] < 0.05
+    assert runner.invoke(app, ["compare", "a.yaml", "b.yaml", "--history", str(history), "--strict"]).exit_code == 1
+    # an instruction peak that fell with its clock (the same OP per cycle) is throttling: a regression, named
+    throttled = copy.deepcopy(quiet)
+    throttled["instruction_peaks"]["peaks"]["dp_int8"].update(measured=1600.0, clock_mhz=3200.0)
+    Profile(throttled).save(tmp_path / "c.yaml")
+    gated = runner.invoke(app, ["compare", "a.yaml", "c.yaml", "--history", str(history), "-f", "json"])
+    row = {r["key"]: r for r in json.loads(gated.stdout)["rows"]}["instruction.dp_int8"]
+    assert gated.exit_code == 1 and row["verdict"] == REGRESSED
+    assert row["cause"].startswith("clock: -20.0% (throttling)")
 
 
 # Run-to-run noise (--history) -----------------------------------------------------------------------------

@@ -361,9 +361,9 @@ def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, pr
         "time_rule": "each workload's time is its confirmed-best: the K-th fastest of its samples, K = max(2, ceil(10% "
                      "of them)), the rule every roof of the profile was chosen by (headline_rule); median_seconds and "
                      "median_error_pct keep the median beside",
-        "violation_rule": f"a workload violates a roofline when its confirmed-best time is below the prediction by more than "
-                          f"its samples' median absolute deviation over their median (at least {MIN_NOISE:.0%}) plus "
-                          "the bounding roof's own cv (none for a paper figure)",
+        "violation_rule": "a workload violates a roofline when its confirmed-best time is below the prediction by "
+                          f"more than its samples' median absolute deviation over their median (at least "
+                          f"{MIN_NOISE:.0%}) plus the bounding roof's own cv (none for a paper figure)",
         "exclusion_reasons": EXCLUSION_REASONS,
         "workloads": rows,
         **summarize(rows), **latency_bound(profile, runs),
