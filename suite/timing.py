@@ -18,7 +18,7 @@ loading, page-table and frequency ramp-up.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,23 @@ def time_kernel(run: Run, policy: RepetitionPolicy, sample_seconds: float | None
     return Timing(tuple(samples), calls, started, time.monotonic())
 
 
+def pass_policy(policy: RepetitionPolicy, passes: int, first: bool) -> RepetitionPolicy:
+    """One of ``passes`` interleaved passes' share of ``policy``: its repetitions and seconds split evenly (rounded
+    up), the warm-ups in the first pass only."""
+    return RepetitionPolicy(warmups=policy.warmups if first else 0,
+                            min_repetitions=-(-policy.min_repetitions // passes),
+                            min_seconds=policy.min_seconds / passes,
+                            max_repetitions=-(-policy.max_repetitions // passes))
+
+
+def joined(timings: Sequence[Timing]) -> Timing:
+    """The samples of several timings of one kernel (its interleaved passes) as one, spanning them all."""
+    if not timings or len({t.calls_per_sample for t in timings}) != 1:
+        raise ValueError("join timings of the same kernel with the same calls per sample")
+    return Timing(tuple(s for t in timings for s in t.samples), timings[0].calls_per_sample, timings[0].started,
+                  timings[-1].ended)
+
+
 @dataclass(frozen=True)
 class Work:
     """The work of one call of a kernel, counted as the catalog says."""
@@ -110,6 +127,13 @@ def time_and_check(kernel: Kernel, run: Run, check: Callable[[], None], work: Wo
     """Time ``kernel`` per ``policy``, check its output, and return its result (every sample kept)."""
     timing = time_kernel(run, policy, sample_seconds)
     check()
+    return timed_result(kernel, timing, work, details, sample_seconds, name)
+
+
+def timed_result(kernel: Kernel, timing: Timing, work: Work, details: dict[str, Any] | None = None,
+                 sample_seconds: float | None = None, name: str | None = None) -> TimedKernel:
+    """The result of a checked ``timing`` of ``kernel`` (``time_and_check``'s, or the joined passes of kernels
+    timed in interleaved passes, as STREAM's own loop times its four kernels)."""
     summary = summarize(work.rated * timing.calls_per_sample, timing.seconds)
     shown = dict(details or {})
     if sample_seconds is not None:

@@ -8,7 +8,7 @@ import pytest
 
 from hwbench.catalog import kernel as catalog_kernel
 from hwbench.stats import RateSummary, RepetitionPolicy, spread_warning, summarize, work_rate
-from hwbench.timing import Sample, time_kernel
+from hwbench.timing import Sample, Timing, joined, pass_policy, time_kernel
 
 
 def test_summary_of_known_samples():
@@ -72,3 +72,22 @@ def test_spread_warnings_are_one_line_per_cause_naming_every_kernel():
     assert grouped[0].startswith("high spread in 3 kernels: copy (cv ")
     assert all(f"{name} (cv " in grouped[0] for name in ("add", "triad"))
     assert grouped[0].count("close them") == 1 and "without --quick" in grouped[0]
+
+
+def test_interleaved_passes_share_the_policy_and_join_into_one_timing():
+    """STREAM's kernels are timed in passes (cpu/stream.py): each pass a rounded-up share of the repetitions and the
+    seconds, the warm-ups in the first pass only; the passes' samples join into one timing of the kernel."""
+    policy = RepetitionPolicy(warmups=2, min_repetitions=10, min_seconds=1.0, max_repetitions=1000)
+    first, later = pass_policy(policy, 5, first=True), pass_policy(policy, 5, first=False)
+    assert (first.warmups, later.warmups) == (2, 0)
+    assert (later.min_repetitions, later.min_seconds, later.max_repetitions) == (2, 0.2, 200)
+    assert pass_policy(RepetitionPolicy(1, 3, 0.1, 7), 5, first=False).min_repetitions == 1
+    calls = []
+    timings = [time_kernel(lambda n, i=i: calls.append(i) or Sample(0.1 + i), pass_policy(policy, 3, i == 0))
+               for i in range(3)]
+    whole = joined(timings)
+    assert whole.seconds == [s for t in timings for s in t.seconds] and len(whole.samples) >= 10
+    assert (whole.started, whole.ended) == (timings[0].started, timings[-1].ended)
+    assert calls[:2] == [0, 0]  # the first pass's warm-ups
+    with pytest.raises(ValueError):
+        joined([Timing((Sample(1.0),), 1, 0.0, 1.0), Timing((Sample(1.0),), 2, 1.0, 2.0)])
