@@ -126,7 +126,8 @@ class Profile:
         all-threads plateaus (``caches.plateaus`` at ``run.threads``). At DRAM the STREAM kernels alone, when the
         profile has them: they are sized by STREAM's rule (each array at least 4x the last-level cache), while the
         sweep's DRAM plateau starts at 2x the cache for all its arrays together, where a victim L3 still answers
-        part of the loads (on the Zen 5 guest its copy plateau read 49 GB/s against the copy kernel's 37)."""
+        part of the loads (a Zen 5 guest profile, 2026-12-02 15:27 UTC: its copy plateau read 49 GB/s, the copy
+        kernel 37)."""
         from ..catalog import CATALOG  # data only: each kernel's reads, writes and stores
 
         device = "cpu" if self.device_id == "cpu" else "gpu"
