@@ -108,3 +108,15 @@ def test_a_mix_rate_above_the_documented_one_is_a_measurement_error():
     data = mix_profile(mix_result("add_fp64", 130.0, 130.0))  # 17.6 FLOP/cycle per core against 16
     assert data["instruction_peaks"]["peaks"]["add_fp64"]["op_per_cycle"] is None
     assert any(w.startswith("add_fp64: measurement error, not a ceiling") for w in data["warnings"])
+
+
+def test_a_slow_library_gemm_names_the_library_s_own_kernels_first():
+    """OpenBLAS's GEMM at 14.7 of 32 fp64 FLOP/cycle on the Zen 5 guest: its 'Haswell' kernels are 256-bit, so the
+    warning names the library's kernels before shared FMA units."""
+    slow = mix_result("gemm_fp64", 100.0, 100.0, clock=None)
+    slow = dataclasses.replace(slow, details={**slow.details, "library": "numpy 2.4.6, openblas 0.3.31 (Haswell "
+                                                                          "kernels, pthreads threads)"})
+    data = mix_profile(slow)  # 100 GFLOP/s on 2 cores at 3750 MHz: 13.3 of 32 FLOP per cycle
+    warning = next(w for w in data["warnings"] if w.startswith("gemm_fp64:"))
+    assert "the clock is not the cause. A library GEMM runs its own kernels (numpy 2.4.6, openblas 0.3.31" in warning
+    assert "256-bit AVX2" in warning and "--threads 1" in warning

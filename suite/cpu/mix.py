@@ -185,10 +185,22 @@ def mix_theory(cpu: CpuInfo, core: CoreModel, core_known: bool, cores: int, resu
     if isinstance(kernel.launch, GemmLaunch):
         return dataclasses.replace(fma, clock_source="the FMA kernel's clock under load (clock.measured_mhz): a GEMM "
                                                      "runs FMA instructions; not probed under the library call",
-                                   source=f"the FMA peak: {fma.source}")
+                                   source=f"the FMA peak: {fma.source}",
+                                   low_per_cycle_cause=gemm_low_per_cycle_cause(result.details.get("library")))
     found = mix_rate(core, kernel.launch_as(MixLaunch).operation) if core_known else None
     lanes = result.details.get("lanes") or 1
     return per_core_theory(cpu, core, cores, kernel, found, lanes, f"{lanes} lanes x 1 FLOP")
+
+
+def gemm_low_per_cycle_cause(library: str | None) -> str:
+    """What a library GEMM well below the FMA units' table means: first the library's own kernels, which it picks
+    by its own CPU table (OpenBLAS 0.3 runs its 'Haswell' kernels, 256-bit AVX2, on Zen cores: half an AVX-512
+    core's FMA width; threadpoolctl names them), then packing and shared FMA units."""
+    return (f"A library GEMM runs its own kernels ({library or 'library not reported'}): a BLAS built for a "
+            "narrower vector ISA than the core's (OpenBLAS's 'Haswell' kernels are 256-bit AVX2, half the FMA width of "
+            "an AVX-512 core) or packing its blocks reaches less of the FMA units' table; shared FMA units (a busy SMT "
+            "sibling, or a hypervisor placing vCPUs on one physical core) lower it too: run with --threads 1 to "
+            "compare")
 
 
 def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelResult:
@@ -202,4 +214,4 @@ def with_fma_clock(probe: ClockResult | None, result: KernelResult) -> KernelRes
 FAMILY = CpuFamily("cpu", "mix", run, planned_steps)
 
 
-__all__ = ["FAMILY", "KERNELS", "mix_theory", "planned_steps", "run", "with_fma_clock"]
+__all__ = ["FAMILY", "KERNELS", "gemm_low_per_cycle_cause", "mix_theory", "planned_steps", "run", "with_fma_clock"]
