@@ -76,8 +76,9 @@ def time_kernel(run: Run, policy: RepetitionPolicy, sample_seconds: float | None
 
 
 def pass_policy(policy: RepetitionPolicy, passes: int, first: bool) -> RepetitionPolicy:
-    """One of ``passes`` interleaved passes' share of ``policy``: its repetitions and seconds split evenly (rounded
-    up), the warm-ups in the first pass only."""
+    """One of ``passes`` interleaved passes' share of ``policy``: its repetitions and seconds split evenly, the
+    repetition counts rounded up (so the passes together may take up to ``passes - 1`` samples more than the
+    policy's cap), the warm-ups in the first pass only."""
     return RepetitionPolicy(warmups=policy.warmups if first else 0,
                             min_repetitions=-(-policy.min_repetitions // passes),
                             min_seconds=policy.min_seconds / passes,

@@ -488,6 +488,15 @@ def test_a_drop_from_a_lucky_baseline_back_to_the_machine_s_typical_level_is_inc
     # without history there is no typical level to read: the pair alone decides
     row = {r.key: r for r in compare_profiles(lucky, typical).rows}["memory.dram"]
     assert row.verdict == REGRESSED
+    # the reference is the lower of the baseline and the typical level: a drop below that level by more than the
+    # threshold and the noise still regresses, one that stays within the threshold of it does not
+    near = Profile(_run(profile_data, 36.5))
+    row = {r.key: r for r in compare_profiles(near, Profile(_run(profile_data, 32.0)), history=history).rows}[
+        "memory.dram"]
+    assert row.verdict == REGRESSED
+    row = {r.key: r for r in compare_profiles(Profile(_run(profile_data, 37.3)), Profile(_run(profile_data, 34.4)),
+                                              history=history).rows}["memory.dram"]
+    assert row.verdict == INCONCLUSIVE and "inside the threshold or its noise" in row.cause  # -7.8%, typical -3.9%
 
 
 def test_a_per_cycle_drop_the_hypervisor_s_steal_explains_is_inconclusive():
@@ -497,7 +506,7 @@ def test_a_per_cycle_drop_the_hypervisor_s_steal_explains_is_inconclusive():
     stolen = dataclasses.replace(base, value=402.0, spread=0.024, clock_mhz=3517.4, flop_per_cycle=57.14,
                                  evidence=RunEvidence(on_cpu=0.993, other_work=0.0, steal=0.1059))
     row = compare_row(base, stolen, 0.05)
-    assert row.verdict == INCONCLUSIVE and row.cause.startswith("placement/contention: the hypervisor took 10.6%")
+    assert row.verdict == INCONCLUSIVE and row.cause.startswith("host steal: the hypervisor took 10.6%")
     assert "per-cycle" in row.cause
     # the same drop with no more steal than the baseline stays a regression, named per-cycle
     row = compare_row(base, dataclasses.replace(stolen, evidence=base.evidence), 0.05)

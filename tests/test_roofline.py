@@ -314,7 +314,7 @@ def _damaged(report: dict, change) -> str:
 @pytest.mark.parametrize("text, message", [
     ("workloads: [", "not valid YAML (line"),
     ("- just a list\n", "not a validation report (no hwbench_validation key)"),
-    (_damaged(REPORT, lambda r: r.update(hwbench_validation=3)), "format version 3 is not one this hwbench reads"),
+    (_damaged(REPORT, lambda r: r.update(hwbench_validation=99)), "format version 99 is not one this hwbench reads"),
     (_damaged(REPORT, lambda r: r.update(workloads={"a": 1})), "'workloads' is missing or not a list"),
     (_damaged(REPORT, lambda r: r["workloads"][1].update(intensity=-1)),
      "workloads[1] (triad).intensity is -1, not a positive finite number"),

@@ -255,8 +255,9 @@ def test_a_workload_is_read_by_its_confirmed_best_time_as_its_roofs_are():
     assert row["error_pct"]["calibrated"] == pytest.approx(100 * (0.0102 - predicted) / predicted, abs=0.01)
     assert row["median_error_pct"]["calibrated"] == pytest.approx(100 * (0.014 - predicted) / predicted, abs=0.01)
     assert row["fraction_of_roof"]["calibrated"] == pytest.approx(predicted / 0.0102, abs=1e-4)
-    # no samples: the median stands
+    # no samples (or none above zero): the median stands
     assert run("sum", (1000,), 0.5).best_seconds == 0.5
+    assert run("sum", (1000,), 0.5, samples=(0.0,)).best_seconds == 0.5
 
 
 def test_report_renders_roofs_flags_markdown_and_json_ready():

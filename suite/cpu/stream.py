@@ -10,8 +10,9 @@ kernel's repetitions in catalog order, rather than each kernel in one block. STR
 add and triad once per iteration for the same reason: the machine's state (a shared host's other guests' memory
 traffic, which on the 2-vCPU Zen 5 KVM guest moved DRAM bandwidth between about 35 and 65 GB/s from one second to
 the next) then falls on every kernel alike, so the kernels' ceilings, and the roofs ``validate`` picks among them by
-read/write mix, are comparable. Each pass's calls are checked against the replay of the values every earlier
-pass's earlier kernels left (no kernel reads the array it writes, so the calls within a pass give one result).
+read/write mix, are comparable. Each pass starts from the initial values (the arrays refilled, untimed), and each
+kernel's calls are checked against the replay of what the same pass's earlier kernels left (no kernel reads the
+array it writes, so its calls within a pass give one result).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .workers import PinnedPool
 
 MIN_ARRAY_BYTES = 64 * 2**20
 # Interleaved passes over the kernels (STREAM runs NTIMES = 10 iterations of its four kernels); each pass takes a
-# fifth of every kernel's repetitions, so the sample count is unchanged.
+# fifth of every kernel's repetitions (rounded up), so the sample count is about unchanged.
 PASSES = 5
 LLC_MULTIPLE = 4  # STREAM rule: each array at least 4x the total last-level cache
 MEMORY_FRACTION = 0.6  # the three arrays may take at most this share of available memory

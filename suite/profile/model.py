@@ -163,8 +163,9 @@ class Profile:
             candidates.append(MemoryRoof(float(rate), f"kernels[{kernel.name}].ceiling"
                                          + (" in traffic bytes" if traffic and kernel.writes else ""),
                                          kernel.name, share(kernel), noise))
-        if traffic and any(roof.where.startswith("kernels[") for roof in candidates):
-            candidates = [roof for roof in candidates if roof.where.startswith("kernels[")]
+        stream = [roof for roof in candidates if known[roof.kernel].family == "stream"]
+        if traffic and stream:  # a CPU's DRAM: the STREAM-sized kernels alone (docstring)
+            candidates = stream
         if not candidates:
             return None
         return min(candidates, key=lambda roof: (round(abs(roof.write_share - write_share), 6), -roof.gbps))

@@ -44,7 +44,8 @@ class Ceiling:
     direction: int = 1  # +1: higher is better; -1: lower is better
     unstable: str | None = None  # why the figure cannot be trusted to compare (None: it can)
     evidence: Evidence = field(default_factory=Evidence)
-    advisory: bool = False  # a worse figure is shown but fails the gate only with --strict (compare.ADVISORY)
+    advisory: bool = False  # a worse figure fails only with --strict, or with --history on a throttle's cause
+    #                         (compare.ADVISORY, compare.ADVISORY_CAUSE)
     run_to_run: float | None = None  # how far quiet runs of this machine fell from their median (noise.py)
     typical: float | None = None  # the figure's median over those runs (noise.py)
 

@@ -21,8 +21,8 @@ includes the pair).
 
 compare then reads each figure's noise as the larger of its recorded noise and the run-to-run noise, and
 combines the two sides in quadrature as before. It also reads each figure's typical value (its median over those
-runs): a baseline better than the machine's typical level by more than its noise was a lucky run, and a current
-run back at the typical level is no regression (compare's ``_lucky_baseline``).
+runs): when the baseline was better than that level, the current run is judged against the level instead (compare's
+``_lucky_baseline``): a run back at the machine's typical level is no regression.
 """
 
 from __future__ import annotations

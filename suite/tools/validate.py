@@ -29,8 +29,8 @@ samples, ``stats.CEILING_RULE``), because every roof it is predicted from is its
 what the machine reached in its good moments, and a program's time is read the same way (STREAM and BabelStream
 report each kernel's best time for the same reason). On a shared host whose DRAM bandwidth moves between states from
 one second to the next (a fresh profile on the Zen 5 guest: 10-20% of the add, triad and dot kernels' samples at
-55-78 GB/s, the rest at 26-47), a roof at the good state set against a program's median would measure the host,
-not the roofline. The median time and its error stay in the report beside (``median_seconds``,
+55-78 GB/s, STREAM-counted, most of the rest at 26-47), a roof at the good state set against a program's median
+would measure the host, not the roofline. The median time and its error stay in the report beside (``median_seconds``,
 ``median_error_pct``). The violation test reads the confirmed-best time too, which makes it stricter: a program's
 good moments must not beat the roof.
 """

@@ -20,7 +20,9 @@ from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
 from .validate import REPORT_VERSION
 
-# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with.
+# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with; 3
+# reads each workload's ``seconds`` (and so ``measured_gflops``) as its confirmed-best time, where 1 and 2 had the
+# median: a chart of reports of both kinds mixes the two.
 FORMAT_VERSIONS = tuple(range(1, REPORT_VERSION + 1))
 VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 

@@ -50,7 +50,8 @@ class WorkloadRun:
         """The confirmed-best time: the K-th fastest of ``samples`` (``stats.CEILING_RULE`` read on rates), the rule
         every roof of a profile is chosen by, so that a program and the roofs it is predicted from are read alike.
         ``seconds`` (the median) when there are no samples."""
-        return 1.0 / confirmed_best([1.0 / t for t in self.samples]) if self.samples else self.seconds
+        rates = [1.0 / t for t in self.samples if t > 0]
+        return 1.0 / confirmed_best(rates) if rates else self.seconds
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
