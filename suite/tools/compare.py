@@ -262,8 +262,8 @@ def _lucky_baseline(base: Ceiling, current: Ceiling, threshold: float) -> str | 
 # of 19 pairs: docs/gate.md). With --history, they fail the gate only on a cause that names a throttle (the clock,
 # a CPU quota, other processes on the measured cores): they move with the host in ways the throttling figures do
 # not (the L3 latency read 12-109 ns across 20 quiet runs as other guests took the shared L3; the L1 latency in ns
-# follows the probe's clock; the GEMM's FLOP per cycle its placement), and a throttle shows in the FMA ceilings and
-# the clock row, which always gate.
+# follows the probe's clock; the GEMM's FLOP per cycle its placement); a clock throttle shows in the clock row and
+# the FMA ceilings, and a CPU quota in the cpu_quota row, which always gate.
 ADVISORY = "advisory row (its noise is within-run only; --history gives its run-to-run noise): fails only with --strict"
 ADVISORY_CAUSE = ("advisory row: it fails the gate only on a cause that names a throttle (clock, CPU quota, "
                   "contention), or with --strict")
