@@ -40,7 +40,8 @@ GPU_PROFILE = ROOT / "tests" / "profiles" / "h100-sxm-full-2.yaml"
 def hand_profile(dram_theory: float | None = 50.0) -> Profile:
     """The CI machine's profile with round roofs: fp64 FMA 100 / 80 GFLOP/s, fp64 add 50 / 40, fp64 GEMM 90 / 80
     (the GEMM's paper bound is the FMA peak), fp32 FMA 200 / 160; DRAM 40 / ``dram_theory`` GB/s. Every roof's
-    samples are steady (cv 0): a violation is then any workload faster than its roof by more than 1%."""
+    samples are steady (cv 0, each median at its ceiling: the typical figures are the ceilings): a violation is
+    then any workload faster than its roof by more than 1%."""
     data = yaml.safe_load(CPU_PROFILE.read_text())
     data["compute"]["fp64"].update(measured_gflops=100.0, theoretical_gflops=80.0,
                                    theoretical_at_measured_clock_gflops=120.0)
@@ -56,6 +57,10 @@ def hand_profile(dram_theory: float | None = 50.0) -> Profile:
                      "theoretical_at_measured_clock": 60.0},
         "gemm_fp64": {**peak, "kernel": "gemm_fp64", "instruction": "np.matmul (dgemm)", "measured": 90.0,
                       "theoretical": 80.0, "theoretical_at_measured_clock": 120.0}}}
+    ceilings = {data["compute"][p]["kernel"]: data["compute"][p]["measured_gflops"] for p in ("fp64", "fp32")}
+    ceilings.update(add_fp64=50.0, gemm_fp64=90.0)
+    for kernel in data["kernels"]:  # steady samples: each kernel's median is its ceiling
+        kernel["median"] = ceilings.get(kernel["name"], kernel["ceiling"])
     return Profile(data, "hand-made.yaml")
 
 
@@ -85,9 +90,11 @@ def test_the_calibrated_memory_roof_follows_the_read_write_mix():
     sweep_only.data["kernels"] = [k for k in sweep_only.data["kernels"] if k.get("level") != "dram"]
     assert sweep_only.memory_roof("dram", 0.0).kernel == "cache_read"
     l1 = profile.memory_roof("l1", 0.0)
-    assert l1.kernel == "cache_read" and l1.where == "caches.plateaus: cache_read on 2 threads at l1"
+    assert l1.kernel == "cache_read" and l1.where == "caches.plateaus: cache_read best_gbps on 2 threads at l1"
     row = v.workload_row(profile, run("sum", (50_000_000,), 0.02))  # 4e8 bytes read, 2 threads
-    assert row["roofs"]["calibrated"]["memory_source"] == profile.memory_roof("dram", 0.0).where
+    assert row["roofs"]["calibrated"]["memory_source"] == profile.memory_roof("dram", 0.0, "median").where
+    assert row["bound_roofs"]["calibrated"]["memory_source"] == max(profile.memory_candidates("dram"),
+                                                                    key=lambda roof: roof.gbps).where
 
 
 # Closed-form counts --------------------------------------------------------------------------------------------
@@ -243,21 +250,50 @@ def test_a_profile_of_another_device_or_without_a_roof_is_bad_input():
         v.check_profile_fits(profile, "cpu")
 
 
-def test_a_workload_is_read_by_its_confirmed_best_time_as_its_roofs_are():
-    """The roofs are their kernels' confirmed best (the K-th highest rate); a workload's time is its K-th fastest
-    sample, with the median kept beside: 20 samples, K = 2."""
-    samples = (0.010, 0.0102, *(0.014,) * 18)
-    timed = run("triad_two_pass", (1_000_000,), 0.014, roof="add", samples=samples)
-    assert timed.best_seconds == 0.0102
-    row = v.workload_row(hand_profile(), timed)
-    assert row["seconds"] == 0.0102 and row["median_seconds"] == 0.014
-    predicted = row["predicted_seconds"]["calibrated"]
-    assert row["error_pct"]["calibrated"] == pytest.approx(100 * (0.0102 - predicted) / predicted, abs=0.01)
-    assert row["median_error_pct"]["calibrated"] == pytest.approx(100 * (0.014 - predicted) / predicted, abs=0.01)
-    assert row["fraction_of_roof"]["calibrated"] == pytest.approx(predicted / 0.0102, abs=1e-4)
-    # no samples (or none above zero): the median stands
+def test_a_workload_is_predicted_by_its_median_and_bounded_by_its_confirmed_best():
+    """Like with like: the median time against the roofs' medians (the prediction), the K-th fastest sample against
+    the ceilings (the bound). 20 samples, K = 2; the fp64 FMA kernel's median 80 GFLOP/s under its 100 ceiling."""
+    profile = hand_profile()
+    fma = next(k for k in profile.data["kernels"] if k["name"] == profile.data["compute"]["fp64"]["kernel"])
+    fma["median"] = 80.0
+    samples = (0.0195, 0.0199, *(0.026,) * 18)  # 2e9 FLOPs: typical 25 ms, bound 20 ms
+    timed = run("matmul_blocked", (1000,), 0.026, samples=samples)
+    assert timed.best_seconds == 0.0199
+    row = v.workload_row(profile, timed)
+    assert row["seconds"] == 0.026 and row["best_seconds"] == 0.0199
+    assert row["predicted_seconds"]["calibrated"] == pytest.approx(0.025)
+    assert row["roofs"]["calibrated"]["compute_source"] == f"kernels[{fma['name']}].median"
+    assert row["error_pct"]["calibrated"] == pytest.approx(4.0)
+    assert row["bound_seconds"]["calibrated"] == pytest.approx(0.02)
+    assert row["bound_roofs"]["calibrated"]["compute_source"] == "compute.fp64.measured_gflops"
+    assert row["fraction_of_roof"]["calibrated"] == pytest.approx(0.02 / 0.0199, abs=1e-4)
+    assert row["violation"]["calibrated"] is False  # 0.5% faster: within the 1% floor (MAD 0, the roof's cv 0)
+    beaten = v.workload_row(profile, run("matmul_blocked", (1000,), 0.026, samples=(0.0190, 0.0195, *samples[2:])))
+    assert beaten["violation"]["calibrated"] is True and beaten["error_pct"]["calibrated"] == pytest.approx(4.0)
+    # The paper roofline has one figure per roof: its prediction and its bound are the same 25 ms.
+    assert row["predicted_seconds"]["theoretical"] == row["bound_seconds"]["theoretical"] == pytest.approx(0.025)
+    # A median above its ceiling is no typical figure: the ceiling stands.
+    fma["median"] = 120.0
+    assert v.workload_row(profile, timed)["predicted_seconds"]["calibrated"] == pytest.approx(0.02)
+    # no samples (or none above zero): the median stands for the best too
     assert run("sum", (1000,), 0.5).best_seconds == 0.5
     assert run("sum", (1000,), 0.5, samples=(0.0,)).best_seconds == 0.5
+
+
+def test_the_bound_at_a_level_is_its_fastest_kernel_whatever_the_mix():
+    """The prediction picks the kernel nearest the workload's mix at its median; the bound, the fastest ceiling of
+    the level: a read-only program on the CI profile is predicted from dot and bounded by the fastest kernel."""
+    profile = Profile.load(CPU_PROFILE)
+    candidates = profile.memory_candidates("dram")
+    fastest = max(candidates, key=lambda roof: roof.gbps)
+    row = v.workload_row(profile, run("sum", (50_000_000,), 0.02, roof="fma"))
+    assert row["bound_roofs"]["calibrated"]["memory_gbps"] == pytest.approx(fastest.gbps, abs=1e-3)
+    typical = profile.memory_roof("dram", 0.0, "median")
+    assert typical.kernel == "dot" and typical.where == "kernels[dot].median"
+    assert row["roofs"]["calibrated"]["memory_gbps"] == pytest.approx(typical.gbps, abs=1e-3)
+    assert all(roof.gbps <= fastest.gbps for roof in profile.memory_candidates("dram", "median"))
+    with pytest.raises(ValueError, match="unknown statistic"):
+        profile.memory_candidates("dram", "mean")
 
 
 def test_report_renders_roofs_flags_markdown_and_json_ready():
@@ -265,7 +301,7 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
             run("matmul_blocked", (2000,), 0.1), run("matmul", (100,), 1.0, roof="gemm")]
     report = v.build_report(profile, runs, "AMD EPYC", "hand-made.yaml", "2026-11-23T12:00:00+00:00")
-    assert report["hwbench_validation"] == 3 and report["threads"] == 2
+    assert report["hwbench_validation"] == 4 and report["threads"] == 2
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])

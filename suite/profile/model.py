@@ -115,21 +115,35 @@ class Profile:
             raise UsageError(f"{self.source}: memory.{level}.{key} is unknown ({reason}); use the measured roof")
         return self._rate(value, f"memory.{level}.{key}")
 
-    def memory_roof(self, level: str, write_share: float) -> MemoryRoof | None:
+    def memory_roof(self, level: str, write_share: float, statistic: str = "ceiling") -> MemoryRoof | None:
         """The measured memory roof of ``level`` for a program whose written bytes are ``write_share`` of the bytes
         it moves (in the level's convention: traffic at a CPU's DRAM, loads and stores elsewhere), or None.
 
         Bandwidth depends on the read/write mix (a store costs a write-allocate read on a CPU, and DRAM turns the
         bus around for writes), so the roof is that of the profile's kernel whose own write share is nearest the
-        program's; among kernels of the same share, the fastest. Candidates: the STREAM kernels with normal stores
-        and dot (``kernels``; never the non-temporal ones, whose stores a program does not get) and the cache sweep's
-        all-threads plateaus (``caches.plateaus`` at ``run.threads``). At DRAM the STREAM kernels alone, when the
-        profile has them: they are sized by STREAM's rule (each array at least 4x the last-level cache), while the
-        sweep's DRAM plateau starts at 2x the cache for all its arrays together, where a victim L3 still answers
-        part of the loads (a Zen 5 guest profile, 2026-12-02 15:27 UTC: its copy plateau read 49 GB/s, the copy
-        kernel 37)."""
+        program's; among kernels of the same share, the fastest. Candidates: ``memory_candidates``.
+
+        ``statistic``: ``ceiling`` (the kernel's confirmed best, ``kernels[].ceiling``; a plateau's
+        ``best_gbps``) or ``median`` (its typical figure, ``kernels[].median``; a plateau's ``median_gbps``), the
+        figure ``validate`` predicts a program's typical time with."""
+        candidates = self.memory_candidates(level, statistic)
+        if not candidates:
+            return None
+        return min(candidates, key=lambda roof: (round(abs(roof.write_share - write_share), 6), -roof.gbps))
+
+    def memory_candidates(self, level: str, statistic: str = "ceiling") -> list[MemoryRoof]:
+        """Every measured memory roof of ``level`` for some access mix (``memory_roof``), at ``statistic``.
+
+        Candidates: the STREAM kernels with normal stores and dot (``kernels``; never the non-temporal ones, whose
+        stores a program does not get) and the cache sweep's all-threads plateaus (``caches.plateaus`` at
+        ``run.threads``). At DRAM the STREAM kernels alone, when the profile has them: they are sized by STREAM's
+        rule (each array at least 4x the last-level cache), while the sweep's DRAM plateau starts at 2x the cache
+        for all its arrays together, where a victim L3 still answers part of the loads (a Zen 5 guest profile,
+        2026-12-02 15:27 UTC: its copy plateau read 49 GB/s, the copy kernel 37)."""
         from ..catalog import CATALOG  # data only: each kernel's reads, writes and stores
 
+        if statistic not in ("ceiling", "median"):
+            raise ValueError(f"unknown statistic {statistic!r}; known: ceiling, median")
         device = "cpu" if self.device_id == "cpu" else "gpu"
         traffic = device == "cpu" and level == "dram"
         known = {kernel.name: kernel for kernel in CATALOG[device]}
@@ -140,35 +154,41 @@ class Profile:
             moved = kernel.bytes_traffic if traffic else kernel.bytes_stream
             return kernel.writes * kernel.element_bytes / moved
 
+        def positive(value: object) -> float | None:
+            good = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            return float(value) if good else None  # type: ignore[arg-type]  # narrowed by ``good``
+
         for plateau in self.data["caches"]["plateaus"] if "caches" in self.data else []:
             kernel = known.get(plateau["kernel"])
-            best, median = plateau.get("best_gbps"), plateau.get("median_gbps")
-            if (kernel is None or plateau.get("level") != level or plateau.get("threads") != threads
-                    or not (isinstance(best, (int, float)) and best > 0)):
+            best, median = positive(plateau.get("best_gbps")), positive(plateau.get("median_gbps"))
+            if kernel is None or plateau.get("level") != level or plateau.get("threads") != threads or best is None:
                 continue
-            rate = best * kernel.bytes_traffic / kernel.bytes_stream if traffic else best
-            noise = (best - median) / best if isinstance(median, (int, float)) and 0 < median <= best else None
-            candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} on {threads} threads at {level}"
-                                         + (" in traffic bytes" if traffic and kernel.writes else ""),
+            use_median = statistic == "median" and median is not None
+            figure = median if use_median and median is not None else best
+            rate = figure * kernel.bytes_traffic / kernel.bytes_stream if traffic else figure
+            noise = (best - median) / best if median is not None and median <= best else None
+            named = "median_gbps" if use_median else "best_gbps"
+            candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} {named} on {threads} threads "
+                                         f"at {level}" + (" in traffic bytes" if traffic and kernel.writes else ""),
                                          kernel.name, share(kernel), noise))
         for entry in self.data["kernels"]:
             kernel = known.get(entry["name"])
-            ceiling = entry.get("ceiling")
+            ceiling, median = positive(entry.get("ceiling")), positive(entry.get("median"))
             if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
-                    or not (isinstance(ceiling, (int, float)) and ceiling > 0)):
+                    or ceiling is None):
                 continue
-            rate = ceiling * kernel.bytes_traffic / kernel.bytes_stream if traffic else ceiling
+            use_median = statistic == "median" and median is not None
+            figure = median if use_median and median is not None else ceiling
+            rate = figure * kernel.bytes_traffic / kernel.bytes_stream if traffic else figure
             cv = entry.get("cv")
             noise = float(cv) if isinstance(cv, (int, float)) else None
-            candidates.append(MemoryRoof(float(rate), f"kernels[{kernel.name}].ceiling"
+            candidates.append(MemoryRoof(float(rate), f"kernels[{kernel.name}].{'median' if use_median else 'ceiling'}"
                                          + (" in traffic bytes" if traffic and kernel.writes else ""),
                                          kernel.name, share(kernel), noise))
         stream = [roof for roof in candidates if known[roof.kernel].family == "stream"]
         if traffic and stream:  # a CPU's DRAM: the STREAM-sized kernels alone (docstring)
             candidates = stream
-        if not candidates:
-            return None
-        return min(candidates, key=lambda roof: (round(abs(roof.write_share - write_share), 6), -roof.gbps))
+        return candidates
 
     def compute_roof(self, roof: str, precision: str, which: str = "measured") -> ComputeRoof | None:
         """The compute roof a program executing ``roof`` instructions in ``precision`` is bound by, or None where
@@ -176,13 +196,14 @@ class Profile:
 
         ``roof``: ``fma`` (``compute.<precision>``, the FMA kernel), ``add``, ``mul``, ``scalar_add`` (the peaks
         without FMA, ``instruction_peaks.peaks.<roof>_<precision>``) or ``gemm`` (the library GEMM ceiling,
-        ``instruction_peaks.peaks.gemm_<precision>``). ``which``: ``measured``, ``theoretical`` (the paper
-        figure at the nominal clock) or ``theoretical_at_measured_clock``."""
+        ``instruction_peaks.peaks.gemm_<precision>``). ``which``: ``measured`` (the ceiling), ``typical`` (its
+        kernel's median, ``kernels[].median``; the ceiling where none is recorded), ``theoretical`` (the paper figure
+        at the nominal clock) or ``theoretical_at_measured_clock``."""
         if roof not in COMPUTE_ROOFS:
             raise ValueError(f"unknown compute roof {roof!r}; known: {', '.join(COMPUTE_ROOFS)}")
         if roof == "fma":
             entry: Mapping[str, object] = self.data["compute"].get(precision) or {}
-            key = {"measured": "measured_gflops", "theoretical": "theoretical_gflops",
+            key = {"measured": "measured_gflops", "typical": "measured_gflops", "theoretical": "theoretical_gflops",
                    "theoretical_at_measured_clock": "theoretical_at_measured_clock_gflops"}[which]
             named = entry.get("kernel")
             kernel, where = named if isinstance(named, str) else None, f"compute.{precision}.{key}"
@@ -194,11 +215,16 @@ class Profile:
             entry = peaks.get(name) or {}
             if entry.get("unit", "GFLOP/s") != "GFLOP/s":
                 return None
-            key, kernel, where = which, name, f"instruction_peaks.peaks.{name}.{which}"
+            key = "measured" if which == "typical" else which
+            kernel, where = name, f"instruction_peaks.peaks.{name}.{key}"
             noise = self._kernel_cv(name)
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             return None
+        median = self._kernel_entry(kernel).get("median")
+        if (which == "typical" and isinstance(median, (int, float)) and not isinstance(median, bool)
+                and math.isfinite(median) and 0 < median <= value):  # a typical figure above the ceiling: not one
+            value, where = median, f"kernels[{kernel}].median"
         clock, instruction = entry.get("clock_mhz"), entry.get("instruction")
         library = (self._kernel_entry(kernel).get("details") or {}).get("library")
         return ComputeRoof(float(value), where, kernel, instruction if isinstance(instruction, str) else kernel, noise,

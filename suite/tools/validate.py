@@ -9,30 +9,33 @@ needs at least max(F / peak, B / bandwidth) seconds. Each workload is predicted 
 profile, each with the compute roof of what the workload executes (``WorkloadRun.roof``: FMA, add, multiply,
 scalar add, or the library's GEMM; Intel Advisor's and ERT's practice):
 
-* calibrated: that roof's measured figure (``Profile.compute_roof``) and the measured bandwidth at ``<level>`` of
-  the profile's kernel whose share of written bytes is nearest the workload's (``Profile.memory_roof``);
+* calibrated, read twice, each time like with like. Its *prediction* uses the typical figures: the median of
+  that roof's kernel (``Profile.compute_roof(..., "typical")``) and, at ``<level>``, the median of the kernel whose
+  share of written bytes is nearest the workload's (``Profile.memory_roof(..., "median")``); it is set against the
+  workload's median time. Its *bound* uses the ceilings: the roof's confirmed best and, at ``<level>``, the fastest
+  kernel's ceiling whatever its mix; the workload's confirmed-best time (``WorkloadRun.best_seconds``, the K-th
+  fastest sample, ``stats.CEILING_RULE``) must not beat it;
 * theoretical (paper): that roof's paper figure at the nominal clock (what a datasheet gives) and
-  ``memory.<level>.theoretical_gbps``. Where the profile has no paper bandwidth (a VM hides its SMBIOS tables),
-  the prediction is still made when the workload is compute-bound even at the *measured* bandwidth: a paper
-  bandwidth is never below a measured one, so it could only shorten the memory term, which is not the maximum.
-  Otherwise the paper roofline gives that workload no bound (``theoretical: null``);
+  ``memory.<level>.theoretical_gbps``, one figure each, for the prediction and the bound. Where the profile has no
+  paper bandwidth (a VM hides its SMBIOS tables), the prediction is still made when the workload is compute-bound
+  even at the *measured* bandwidth: a paper bandwidth is never below a measured one, so it could only shorten the
+  memory term, which is not the maximum. Otherwise the paper roofline gives that workload no bound
+  (``theoretical: null``);
 * the paper figures at the measured clock are reported beside them, outside the verdict.
 
-A roofline is an upper bound, so the verdict first counts the workloads that beat it beyond the measured noise
-(violations) or that it cannot bound, then compares the median |error| (``summarize``).
+A roofline is an upper bound, so the verdict first counts the workloads that beat its bound beyond the measured
+noise (violations) or that it cannot bound, then compares the median |error| of its predictions (``summarize``).
 
-error = 100 x (measured - predicted) / predicted seconds: positive when the workload ran slower than the
-roofline allows (the roofline is a bound, so that is the usual sign).
+error = 100 x (median time - predicted) / predicted seconds: positive when the workload ran slower than predicted.
 
-The measured time is the workload's confirmed-best time (``WorkloadRun.best_seconds``: the K-th fastest of its
-samples, ``stats.CEILING_RULE``), because every roof it is predicted from is its kernel's confirmed best: a roof is
-what the machine reached in its good moments, and a program's time is read the same way (STREAM and BabelStream
-report each kernel's best time for the same reason). On a shared host whose DRAM bandwidth moves between states from
-one second to the next (a fresh profile on the Zen 5 guest: 10-20% of the add, triad and dot kernels' samples at
-55-78 GB/s, STREAM-counted, most of the rest at 26-47), a roof at the good state set against a program's median
-would measure the host, not the roofline. The median time and its error stay in the report beside (``median_seconds``,
-``median_error_pct``). The violation test reads the confirmed-best time too, which makes it stricter: a program's
-good moments must not beat the roof.
+Why two readings. A ceiling is what the machine reached in its good moments (STREAM and BabelStream report each
+kernel's best time for that reason), so it is the bound, and a program's good moments are what must not beat it.
+But a confirmed best is a poor predictor on a host whose DRAM moves between two states: on the 2-vCPU Zen 5 KVM
+guest, 13-15% of 2-thread np.add and copy samples ran at 55-75 GB/s and the rest at 35-45 (2026-12-02 22:50 UTC,
+1445 samples each over 30 s), so the 10% quantile the ceiling rule reads sits on the boundary between the states:
+one kernel's ceiling lands in the fast state and the next one's, or the program's, in the slow one, and the
+memory-bound median |error| moved between 15% and 51% over six runs on two profiles of the same code. The medians
+sit far from that boundary, and the program's median time is what a user's run takes.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from ..workloads.result import LATENCY_KINDS, WorkloadRun
 from .validate_latency import latency_bound
 from .workload_counts import Counts, byte_convention, counts
 
-REPORT_VERSION = 3  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
+REPORT_VERSION = 4  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
 CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none is predicted with dram
 
 # A workload predicted to take less than this is not one a roofline should be expected to predict: its fixed
@@ -92,6 +95,8 @@ def memory_level(profile: Profile, working_set_bytes: int) -> str:
 
 ROOFLINES = ("calibrated", "theoretical", "theoretical_at_measured_clock")
 VERDICT_ROOFLINES = ("calibrated", "theoretical")  # the paper figures at the measured clock are shown beside them
+# What a calibrated roof is read for (predict_with): the typical time (medians) or the bound (ceilings).
+PURPOSES = ("prediction", "bound")
 # The violation test's floor: a workload faster than its roof by less than this is within the clock's and the
 # timer's granularity (as the profile builder's LIMIT_TOLERANCE), whatever its samples' spread.
 MIN_NOISE = 0.01
@@ -130,23 +135,27 @@ def _paper_bandwidth(profile: Profile, level: str, roofline: str) -> float | Non
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, roofline: str) -> Prediction:
+def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, roofline: str,
+                 purpose: str = "prediction") -> Prediction:
     """max(F / peak, B / bandwidth) with ``roofline``'s roofs (module docstring): the compute roof of what the
-    workload executes (``run.roof``) and, calibrated, the measured bandwidth at ``level`` for its read/write mix;
-    paper, the level's paper bandwidth, or none (then the prediction stands only for a workload compute-bound even
-    at the measured bandwidth)."""
+    workload executes (``run.roof``) and a memory roof at ``level``; paper, the level's paper bandwidth, or none (then
+    the prediction stands only for a workload compute-bound even at the measured bandwidth).
+
+    ``purpose`` (calibrated only; a paper roofline has one figure per roof): ``prediction``, the typical figures
+    (each roof kernel's median; at ``level`` the kernel nearest the workload's read/write mix), set against the
+    workload's median time; ``bound``, the ceilings (each roof's confirmed best; at ``level`` the fastest kernel of
+    any mix), which the workload's confirmed-best time must not beat."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
     convention = byte_convention(run.device, level)
     moved = work.bytes_moved(convention)
-    which = "measured" if roofline == "calibrated" else roofline
+    which = ("typical" if purpose == "prediction" else "measured") if roofline == "calibrated" else roofline
     compute = profile.compute_roof(run.roof, run.precision, which)
     if compute is None:
-        return Prediction(None, None, note=f"no {which.replace('_', ' ')} {run.roof} roof for {run.precision} in "
-                                           "the profile")
+        return Prediction(None, None, note=f"no {'measured' if roofline == 'calibrated' else which.replace('_', ' ')} "
+                                           f"{run.roof} roof for {run.precision} in the profile")
     compute_seconds = work.flops / (compute.gflops * 1e9)
-    measured_memory = profile.memory_roof(level, work.write_share(convention))
-    if measured_memory is None:
-        measured = profile.bandwidth_gbps(level)
-        measured_memory = MemoryRoof(measured, f"memory.{level}.measured_gbps", "", 0.0, None)
+    measured_memory = _measured_memory(profile, level, work.write_share(convention), purpose)
     gbps: float | None
     if roofline == "calibrated":
         gbps, source, memory_noise = measured_memory.gbps, measured_memory.where, measured_memory.noise
@@ -164,6 +173,20 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     bound = "compute" if compute_seconds >= memory_seconds else "memory"
     noise = (compute.noise if bound == "compute" else memory_noise) if roofline == "calibrated" else None
     return Prediction(max(compute_seconds, memory_seconds), bound, compute.gflops, compute.where, gbps, source, noise)
+
+
+def _measured_memory(profile: Profile, level: str, write_share: float, purpose: str) -> MemoryRoof:
+    """The calibrated memory roof at ``level``: for a prediction, the median of the kernel nearest the workload's
+    read/write mix (``Profile.memory_roof``); for a bound, the fastest kernel's ceiling at the level, whatever its
+    mix (a program of any mix that beats the best any kernel moved there beats the machine's measured ceiling);
+    either way ``memory.<level>.measured_gbps`` where the profile has no kernel of the level."""
+    if purpose == "prediction":
+        roof = profile.memory_roof(level, write_share, "median")
+    else:
+        roof = max(profile.memory_candidates(level, "ceiling"), key=lambda candidate: candidate.gbps, default=None)
+    if roof is None:
+        roof = MemoryRoof(profile.bandwidth_gbps(level), f"memory.{level}.measured_gbps", "", 0.0, None)
+    return roof
 
 
 def error_pct(measured_seconds: float, predicted_seconds: float | None) -> float | None:
@@ -223,6 +246,12 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
+def _roofs(prediction: Prediction) -> dict:
+    return {"compute_gflops": prediction.compute_gflops, "compute_source": prediction.compute_source,
+            "memory_gbps": rounded(prediction.memory_gbps, 3), "memory_source": prediction.memory_source,
+            "note": prediction.note}
+
+
 def workload_row(profile: Profile, run: WorkloadRun) -> dict:
     """One workload of the report (format: docs/validation.md, "The report")."""
     work = counts(run)
@@ -230,10 +259,10 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
     convention = byte_convention(run.device, level)
     moved = work.bytes_moved(convention)
     predictions = {roofline: predict_with(profile, run, work, level, roofline) for roofline in ROOFLINES}
-    calibrated = predictions["calibrated"]
+    bounds = {roofline: predict_with(profile, run, work, level, roofline, "bound") for roofline in ROOFLINES}
     compute = profile.compute_roof(run.roof, run.precision)
-    checks = {roofline: violation(run, prediction) for roofline, prediction in predictions.items()}
-    best = run.best_seconds  # the time basis of every figure below (module docstring); the median is kept beside
+    checks = {roofline: violation(run, bound) for roofline, bound in bounds.items()}
+    median, best = run.seconds, run.best_seconds  # the prediction's time basis and the bound's (module docstring)
     return {
         "name": run.name, "library": run.library, "description": run.description, "kind": run.kind,
         "precision": run.precision, "threads": run.threads, "level": level,
@@ -244,24 +273,23 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
         "flops": work.flops, "bytes": moved, "bytes_counting": convention, "counting": work.formula,
         "working_set_bytes": work.working_set_bytes, "write_share": round(work.write_share(convention), 4),
         "intensity": round(work.flops / moved, 4) if moved else None,
-        "seconds": best, "median_seconds": run.seconds, "samples": len(run.samples),
+        "seconds": median, "best_seconds": best, "samples": len(run.samples),
         "noise_pct": round(100 * sample_noise(run), 2),
-        "measured_gflops": round(work.flops / best / 1e9, 3),
-        "measured_gbps": round(moved / best / 1e9, 3),
-        "roofs": {roofline: {"compute_gflops": p.compute_gflops, "compute_source": p.compute_source,
-                             "memory_gbps": rounded(p.memory_gbps, 3), "memory_source": p.memory_source,
-                             "note": p.note} for roofline, p in predictions.items()},
+        "measured_gflops": round(work.flops / median / 1e9, 3),
+        "measured_gbps": round(moved / median / 1e9, 3),
+        "best_gbps": round(moved / best / 1e9, 3),
+        "roofs": {roofline: _roofs(p) for roofline, p in predictions.items()},
         "predicted_seconds": {roofline: p.seconds for roofline, p in predictions.items()},
         "bound": {roofline: p.bound for roofline, p in predictions.items()},
+        "error_pct": {roofline: rounded(error_pct(median, p.seconds), 2) for roofline, p in predictions.items()},
+        "bound_roofs": {roofline: _roofs(p) for roofline, p in bounds.items()},
+        "bound_seconds": {roofline: p.seconds for roofline, p in bounds.items()},
         "fraction_of_roof": {roofline: rounded(p.seconds / best, 4) if p.seconds else None
-                             for roofline, p in predictions.items()},
-        "error_pct": {roofline: rounded(error_pct(best, p.seconds), 2) for roofline, p in predictions.items()},
-        "median_error_pct": {roofline: rounded(error_pct(run.seconds, p.seconds), 2)
-                             for roofline, p in predictions.items()},
+                             for roofline, p in bounds.items()},
         "violation": {roofline: checks[roofline][0] for roofline in ROOFLINES},
         "tolerance_pct": {roofline: rounded(100 * tolerance, 2) if (tolerance := checks[roofline][1]) is not None
                           else None for roofline in ROOFLINES},
-        "excluded": exclusion(run.device, calibrated.seconds, run, compute.kernel if compute else None),
+        "excluded": exclusion(run.device, predictions["calibrated"].seconds, run, compute.kernel if compute else None),
     }
 
 
@@ -296,7 +324,7 @@ def summarize(rows: list[dict]) -> dict:
     per_roofline: dict[str, dict[str, Any]] = {}
     for roofline in ROOFLINES:
         violated = [row["name"] for row in included if row["violation"][roofline]]
-        unbounded = [row["name"] for row in included if row["predicted_seconds"][roofline] is None]
+        unbounded = [row["name"] for row in included if row["bound_seconds"][roofline] is None]
         per_roofline[roofline] = {"violations": violated, "no_bound": unbounded,
                                   "bound_failures": len(violated) + len(unbounded),
                                   "predicted": len(included) - len(unbounded), "tightness": _tightness(included,
@@ -335,12 +363,16 @@ def exit_code(report: dict) -> int:
 
 
 ROOF_RULES = {
-    "calibrated": "compute: the measured roof of what the workload executes (compute.<precision> for FMA code, "
-                  "instruction_peaks.peaks.<add|mul|scalar_add|gemm>_<precision> otherwise); memory: the measured "
-                  "bandwidth at <level> of the profile's kernel whose share of written bytes is nearest the "
-                  "workload's (never a non-temporal one), else memory.<level>.measured_gbps",
+    "calibrated": "prediction (predicted_seconds, error_pct): the typical figures, each roof kernel's median; compute: "
+                  "the roof of what the workload executes (kernels[<compute.<precision>.kernel>] for FMA code, "
+                  "kernels[<add|mul|scalar_add|gemm>_<precision>] otherwise); memory: at <level>, the kernel whose "
+                  "share of written bytes is nearest the workload's (never a non-temporal one), else "
+                  "memory.<level>.measured_gbps. bound (bound_seconds, violation): the ceilings, each roof's confirmed "
+                  "best; compute: compute.<precision>.measured_gflops or instruction_peaks.peaks.<roof>_<precision>."
+                  "measured; memory: the fastest kernel's ceiling at <level>, whatever its mix",
     "theoretical": "the paper figures at the nominal clock: the same compute roof's theoretical figure and "
-                   "memory.<level>.theoretical_gbps (what a datasheet gives)",
+                   "memory.<level>.theoretical_gbps (what a datasheet gives); one figure each, for the prediction and "
+                   "the bound",
     "theoretical_at_measured_clock": "the paper figures at the clock measured under each roof's kernel (shown "
                                      "beside the verdict, not in it); DRAM's paper figure does not scale with it",
 }
@@ -359,12 +391,13 @@ def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, pr
         "profile": profile_label,
         "threads": threads[0] if len(threads) == 1 else None,
         "roofs": ROOF_RULES,
-        "time_rule": "each workload's time is its confirmed-best: the K-th fastest of its samples, K = max(2, ceil(10% "
-                     "of them)), the rule every roof of the profile was chosen by (headline_rule); median_seconds and "
-                     "median_error_pct keep the median beside",
-        "violation_rule": "a workload violates a roofline when its confirmed-best time is below the prediction by "
-                          f"more than its samples' median absolute deviation over their median (at least "
-                          f"{MIN_NOISE:.0%}) plus the bounding roof's own cv (none for a paper figure)",
+        "time_rule": "like with like: a workload's median time (seconds) against the roofs' medians (the prediction, "
+                     "error_pct), and its confirmed-best time (best_seconds: the K-th fastest of its samples, K = "
+                     "max(2, ceil(10% of them)), the rule every ceiling of the profile was chosen by, headline_rule) "
+                     "against the ceilings (the bound, violation)",
+        "violation_rule": "a workload violates a roofline when its confirmed-best time is below the bound by more "
+                          f"than its samples' median absolute deviation over their median (at least {MIN_NOISE:.0%}) "
+                          "plus the bounding roof's own cv (none for a paper figure)",
         "exclusion_reasons": EXCLUSION_REASONS,
         "workloads": rows,
         **summarize(rows), **latency_bound(profile, runs),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .export import Document, Lines, Table, cells, figure_columns
 from .validate import VERDICT_ROOFLINES
 
-COLUMNS = figure_columns("workload", "roof", "level", "F/B", "GFLOP/s", "measured", "calibrated", "error", "of roof",
+COLUMNS = figure_columns("workload", "roof", "level", "F/B", "GFLOP/s", "median", "calibrated", "error", "best",
+                         "of roof",
                          "paper", "error", "@clock", "flags", words=("workload", "roof", "level", "flags"))
 LATENCY_COLUMNS = figure_columns("workload", "loads", "ns/load", "measured", "median", "predicted", "error",
                                  "roofline", "error", words=("workload",))
@@ -43,8 +44,9 @@ def _flags(row: dict) -> str:
 
 
 def workloads_table(report: dict) -> Table:
-    """One row per workload: the roof it is predicted with, measured time, the calibrated and paper predictions with
-    their errors, the fraction of the calibrated roof reached, and its flags (dim: excluded; red: a violation)."""
+    """One row per workload: the roof it is predicted with, its median time, the calibrated and paper predictions of
+    it with their errors, its confirmed-best time and the fraction of the calibrated bound it reached, and its flags
+    (dim: excluded; red: a violation of a bound)."""
     rows = []
     for row in report["workloads"]:
         predicted, error = row["predicted_seconds"], row["error_pct"]
@@ -53,7 +55,8 @@ def workloads_table(report: dict) -> Table:
         flags = _flags(row)
         rows.append(cells(row["name"], roof, row["level"], f"{row['intensity']:.3g}" if row["intensity"] else "-",
                           f"{row['measured_gflops']:,.1f}", _ms_or_s(row["seconds"]), _ms_or_s(predicted["calibrated"]),
-                          _signed(error["calibrated"]), "-" if fraction is None else f"{100 * fraction:.0f}%",
+                          _signed(error["calibrated"]), _ms_or_s(row.get("best_seconds")),
+                          "-" if fraction is None else f"{100 * fraction:.0f}%",
                           _ms_or_s(predicted["theoretical"]), _signed(error["theoretical"]),
                           _signed(error["theoretical_at_measured_clock"]), flags,
                           style="dim" if flags.startswith("excluded") else "bold red" if "VIOLATES" in flags else ""))
