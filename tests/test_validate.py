@@ -296,6 +296,19 @@ def test_the_bound_at_a_level_is_its_fastest_kernel_whatever_the_mix():
         profile.memory_candidates("dram", "mean")
 
 
+def test_without_a_paper_bandwidth_the_paper_roofline_predicts_what_it_bounds():
+    """The paper roofline predicts and bounds the same workloads: those compute-bound even at the level's fastest
+    measured bandwidth (a paper bandwidth is never below it), not at the typical one. A sum on the 40 GFLOP/s paper
+    add roof is compute-bound above 320 GB/s: so at a dot kernel whose ceiling is 400 GB/s, not at its median 200."""
+    profile = hand_profile(dram_theory=None)
+    dot = next(k for k in Profile.load(CPU_PROFILE).data["kernels"] if k["name"] == "dot")
+    profile.data["kernels"].append(dict(dot, ceiling=400.0, median=200.0, cv=0.0))
+    row = v.workload_row(profile, run("sum", (50_000_000,), 0.002, roof="add"))
+    assert row["bound_seconds"]["theoretical"] == row["predicted_seconds"]["theoretical"] == pytest.approx(5e7 / 40e9)
+    assert "fastest measured" in row["roofs"]["theoretical"]["note"]
+    assert row["predicted_seconds"]["calibrated"] == pytest.approx(4e8 / 200e9)  # the typical roof: the median
+
+
 def test_report_renders_roofs_flags_markdown_and_json_ready():
     profile = hand_profile(dram_theory=None)
     runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),

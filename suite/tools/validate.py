@@ -18,9 +18,9 @@ scalar add, or the library's GEMM; Intel Advisor's and ERT's practice):
 * theoretical (paper): that roof's paper figure at the nominal clock (what a datasheet gives) and
   ``memory.<level>.theoretical_gbps``, one figure each, for the prediction and the bound. Where the profile has no
   paper bandwidth (a VM hides its SMBIOS tables), the prediction is still made when the workload is compute-bound
-  even at the *measured* bandwidth: a paper bandwidth is never below a measured one, so it could only shorten the
-  memory term, which is not the maximum. Otherwise the paper roofline gives that workload no bound
-  (``theoretical: null``);
+  even at the fastest *measured* bandwidth of its level: a paper bandwidth is never below a measured one, so it
+  could only shorten the memory term, which is not the maximum. Otherwise the paper roofline gives that workload no
+  bound (``theoretical: null``);
 * the paper figures at the measured clock are reported beside them, outside the verdict.
 
 A roofline is an upper bound, so the verdict first counts the workloads that beat its bound beyond the measured
@@ -139,7 +139,7 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
                  purpose: str = "prediction") -> Prediction:
     """max(F / peak, B / bandwidth) with ``roofline``'s roofs (module docstring): the compute roof of what the
     workload executes (``run.roof``) and a memory roof at ``level``; paper, the level's paper bandwidth, or none (then
-    the prediction stands only for a workload compute-bound even at the measured bandwidth).
+    the prediction stands only for a workload compute-bound even at the level's fastest measured bandwidth).
 
     ``purpose`` (calibrated only; a paper roofline has one figure per roof): ``prediction``, the typical figures
     (each roof kernel's median; at ``level`` the kernel nearest the workload's read/write mix), set against the
@@ -155,7 +155,9 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
         return Prediction(None, None, note=f"no {'measured' if roofline == 'calibrated' else which.replace('_', ' ')} "
                                            f"{run.roof} roof for {run.precision} in the profile")
     compute_seconds = work.flops / (compute.gflops * 1e9)
-    measured_memory = _measured_memory(profile, level, work.write_share(convention), purpose)
+    # A paper roofline without the level's bandwidth reads the fastest measured one: a paper figure is never below it.
+    measured_memory = _measured_memory(profile, level, work.write_share(convention),
+                                       purpose if roofline == "calibrated" else "bound")
     gbps: float | None
     if roofline == "calibrated":
         gbps, source, memory_noise = measured_memory.gbps, measured_memory.where, measured_memory.noise
@@ -164,9 +166,9 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     if gbps is None:
         if compute_seconds >= moved / (measured_memory.gbps * 1e9):
             return Prediction(compute_seconds, "compute", compute.gflops, compute.where,
-                              note=f"memory.{level} has no paper bandwidth: compute-bound even at the measured one, "
-                                   "predicted from the paper compute roof alone (a paper bandwidth is never below a "
-                                   "measured one)")
+                              note=f"memory.{level} has no paper bandwidth: compute-bound even at the fastest "
+                                   "measured one, predicted from the paper compute roof alone (a paper bandwidth is "
+                                   "never below a measured one)")
         return Prediction(None, None, compute.gflops, compute.where,
                           note=f"memory.{level} has no paper bandwidth: memory-bound, no paper prediction")
     memory_seconds = moved / (gbps * 1e9)
@@ -420,7 +422,7 @@ def notes(profile: Profile, report: dict) -> list[str]:
                          if (row["roofs"]["theoretical"]["note"] or "").startswith("memory.")}):
         reason = profile.data["memory"][level].get("theoretical_source") or "no reason given"
         lines.append(f"memory.{level} has no paper bandwidth ({reason}): the paper roofline bounds only workloads "
-                     "compute-bound even at the measured bandwidth; it gives the others no bound")
+                     "compute-bound even at the fastest measured bandwidth; it gives the others no bound")
     for row in report["workloads"]:
         if row["excluded"]:
             lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
