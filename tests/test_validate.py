@@ -162,7 +162,7 @@ def test_each_workload_is_predicted_with_the_roof_of_what_it_executes():
     assert tiled["predicted_seconds"] == pytest.approx({"calibrated": 0.02, "theoretical": 0.025,
                                                         "theoretical_at_measured_clock": 2e9 / 120e9})
     assert tiled["error_pct"]["calibrated"] == 10.0 and tiled["error_pct"]["theoretical"] == -12.0
-    assert tiled["roof"]["compute_kernel"] == "fma_fp64" and tiled["bound"]["calibrated"] == "compute"
+    assert tiled["roof"]["compute_kernel"] == "fma_fp64" and tiled["limited_by"]["calibrated"] == "compute"
     assert tiled["fraction_of_roof"]["calibrated"] == pytest.approx(0.02 / 0.022, abs=1e-4)
     # The same FLOPs of vector adds are bound by the add roof: 50 / 40 GFLOP/s.
     adds = v.workload_row(profile, run("matmul_blocked", (1000,), 0.044, roof="add"))
@@ -171,7 +171,7 @@ def test_each_workload_is_predicted_with_the_roof_of_what_it_executes():
     triad = v.workload_row(profile, run("triad_two_pass", (1_000_000,), 0.0015, roof="add"))  # 48e6 B at 40 / 50
     assert triad["predicted_seconds"]["calibrated"] == pytest.approx(0.0012)
     assert triad["predicted_seconds"]["theoretical"] == pytest.approx(0.00096)
-    assert triad["error_pct"]["calibrated"] == 25.0 and triad["bound"]["calibrated"] == "memory"
+    assert triad["error_pct"]["calibrated"] == 25.0 and triad["limited_by"]["calibrated"] == "memory"
     assert triad["excluded"] is None and triad["intensity"] == round(2 / 48, 4)
 
 
@@ -294,6 +294,53 @@ def test_the_bound_at_a_level_is_its_fastest_kernel_whatever_the_mix():
     assert all(roof.gbps <= fastest.gbps for roof in profile.memory_candidates("dram", "median"))
     with pytest.raises(ValueError, match="unknown statistic"):
         profile.memory_candidates("dram", "mean")
+
+
+def test_a_typical_memory_roof_is_a_median_never_above_its_ceiling():
+    """The prediction's memory roofs are medians: a median above its own ceiling (two samples) gives way to the
+    ceiling, named so; a ceiling never sits beside medians (it would win every tie of write share); a profile
+    before 0.2.0 (medians alone, no ceiling) offers its medians to the prediction and nothing to the bound."""
+    profile = Profile.load(CPU_PROFILE)
+    kernels = {k["name"]: k for k in profile.data["kernels"]}
+    kernels["dot"]["median"] = kernels["dot"]["ceiling"] * 1.5
+    read_only = [roof for roof in profile.memory_candidates("dram", "median") if roof.write_share == 0.0]
+    assert read_only == [] and profile.memory_roof("dram", 0.0, "median").typical  # another kernel's median
+    kernels["dot"]["median"] = kernels["dot"]["ceiling"] * 0.5
+    assert profile.memory_roof("dram", 0.0, "median").where == "kernels[dot].median"
+    assert profile.memory_roof("dram", 0.0, "median").gbps == pytest.approx(kernels["dot"]["ceiling"] * 0.5)
+    old = Profile.load(GPU_PROFILE)  # an H100 profile of hwbench 0.1: kernels with a median and no ceiling
+    assert old.memory_candidates("dram") == [] and old.memory_roof("dram", 0.0, "median").where.endswith(".median")
+
+
+def test_prediction_and_bound_leave_out_the_same_workloads():
+    """``summarize`` counts a roofline's missing bounds from ``bound_seconds`` and its tightness from
+    ``predicted_seconds``: both are None for exactly the same workloads, on a CPU and on a GPU profile."""
+    cpu, gpu = Profile.load(CPU_PROFILE), Profile.load(GPU_PROFILE)
+    runs = [(cpu, run(kind, shape, 0.02, roof=roof)) for kind, shape, roof in (
+        ("sum", (50_000_000,), "fma"), ("dot", (50_000_000,), "fma"), ("matmul_blocked", (1000,), "fma"),
+        ("stencil5", (4096, 4096), "fma"), ("nbody", (8192,), "fma"))]
+    runs += [(gpu, WorkloadRun(name, "gpu", kind, shape, "fp32", 4, "t", "t", 0.001, (0.001,), roof="fma"))
+             for name, kind, shape in (("axpy", "axpy", (1 << 26,)), ("nbody", "nbody", (1 << 15,)),
+                                       ("sum", "sum", (1 << 26,)))]
+    for profile, timed in runs:
+        row = v.workload_row(profile, timed)
+        for roofline in v.ROOFLINES:
+            assert (row["predicted_seconds"][roofline] is None) == (row["bound_seconds"][roofline] is None), \
+                (timed.name, roofline)
+
+
+def test_a_cache_level_without_a_paper_figure_has_no_paper_prediction():
+    """DRAM's paper figure does not depend on the core clock, so a compute-bound workload at DRAM keeps its paper
+    prediction without it; a cache's does, and in a VM its paper figure at the nominal clock can sit below what is
+    measured (the Zen 5 guest's L1: 997 GB/s on paper, 1160 measured), so none is made there."""
+    profile = hand_profile()
+    profile.data["memory"]["l2"]["theoretical_gbps"] = None
+    profile.data["memory"]["l2"]["working_set_bytes"] = [64 << 10, 1 << 20]
+    for level in ("l1",):
+        profile.data["memory"][level]["working_set_bytes"] = [4 << 10, 32 << 10]
+    row = v.workload_row(profile, run("matmul_blocked", (200,), 0.02))  # 3 x 200^2 x 8 B = 960 KB: L2
+    assert row["level"] == "l2" and row["predicted_seconds"]["theoretical"] is None
+    assert row["roofs"]["theoretical"]["note"] == "memory.l2 has no paper bandwidth: no paper prediction"
 
 
 def test_without_a_paper_bandwidth_the_paper_roofline_predicts_what_it_bounds():

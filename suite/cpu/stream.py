@@ -121,8 +121,7 @@ def measure_bandwidth(context: CpuContext, kernels: Sequence[Kernel], arrays: di
             fill_arrays(context.pool, arrays)
         state = dict(STREAM_INITIAL)
         for kernel, run, last, timed in zip(kernels, runs, lasts, timings):
-            if index == 0:
-                context.step(kernel.name)
+            context.step(f"{kernel.name} (pass {index + 1} of {passes})" if passes > 1 else kernel.name)
             timed.append(time_kernel(run, share))
             check_stream(kernel.form, arrays, state, sum(last), n)
     results = []
@@ -158,8 +157,8 @@ def sustain(context: CpuContext, kernel: Kernel, seconds: float, interval: float
 
 
 def planned_steps(context: CpuContext, kernels: Sequence[Kernel]) -> int:
-    """Progress steps of ``run``: allocation and one per kernel."""
-    return 1 + len(kernels)
+    """Progress steps of ``run``: allocation and one per kernel and pass."""
+    return 1 + PASSES * len(kernels)
 
 
 def run(context: CpuContext, kernels: Sequence[Kernel]) -> CpuFamilyResult:

@@ -53,6 +53,7 @@ class MemoryRoof:
     kernel: str
     write_share: float
     noise: float | None
+    typical: bool = False  # a median (Profile.memory_roof(..., "median")); False: a ceiling
 
 
 class Profile:
@@ -125,7 +126,9 @@ class Profile:
 
         ``statistic``: ``ceiling`` (the kernel's confirmed best, ``kernels[].ceiling``; a plateau's
         ``best_gbps``) or ``median`` (its typical figure, ``kernels[].median``; a plateau's ``median_gbps``), the
-        figure ``validate`` predicts a program's typical time with."""
+        figure ``validate`` predicts a program's typical time with. A median above its own ceiling (two samples: the
+        ceiling is then the slower) is no typical figure, and a kernel without one offers its ceiling, named so in
+        ``where``; where some candidates of the level have a median, only those are offered."""
         candidates = self.memory_candidates(level, statistic)
         if not candidates:
             return None
@@ -163,31 +166,34 @@ class Profile:
             best, median = positive(plateau.get("best_gbps")), positive(plateau.get("median_gbps"))
             if kernel is None or plateau.get("level") != level or plateau.get("threads") != threads or best is None:
                 continue
-            use_median = statistic == "median" and median is not None
+            use_median = statistic == "median" and median is not None and median <= best
             figure = median if use_median and median is not None else best
             rate = figure * kernel.bytes_traffic / kernel.bytes_stream if traffic else figure
             noise = (best - median) / best if median is not None and median <= best else None
             named = "median_gbps" if use_median else "best_gbps"
             candidates.append(MemoryRoof(float(rate), f"caches.plateaus: {kernel.name} {named} on {threads} threads "
                                          f"at {level}" + (" in traffic bytes" if traffic and kernel.writes else ""),
-                                         kernel.name, share(kernel), noise))
+                                         kernel.name, share(kernel), noise, use_median))
         for entry in self.data["kernels"]:
             kernel = known.get(entry["name"])
             ceiling, median = positive(entry.get("ceiling")), positive(entry.get("median"))
+            use_median = statistic == "median" and median is not None and (ceiling is None or median <= ceiling)
+            value = median if use_median else ceiling  # a profile before 0.2.0 records medians alone
             if (kernel is None or entry.get("level") != level or entry.get("unit") != "GB/s" or kernel.nontemporal
-                    or ceiling is None):
+                    or value is None):
                 continue
-            use_median = statistic == "median" and median is not None
-            figure = median if use_median and median is not None else ceiling
-            rate = figure * kernel.bytes_traffic / kernel.bytes_stream if traffic else figure
+            rate = value * kernel.bytes_traffic / kernel.bytes_stream if traffic else value
             cv = entry.get("cv")
             noise = float(cv) if isinstance(cv, (int, float)) else None
             candidates.append(MemoryRoof(float(rate), f"kernels[{kernel.name}].{'median' if use_median else 'ceiling'}"
                                          + (" in traffic bytes" if traffic and kernel.writes else ""),
-                                         kernel.name, share(kernel), noise))
+                                         kernel.name, share(kernel), noise, use_median))
         stream = [roof for roof in candidates if known[roof.kernel].family == "stream"]
         if traffic and stream:  # a CPU's DRAM: the STREAM-sized kernels alone (docstring)
             candidates = stream
+        typical = [roof for roof in candidates if roof.typical]
+        if statistic == "median" and typical:  # never a ceiling beside medians: it would win every tie
+            candidates = typical
         return candidates
 
     def compute_roof(self, roof: str, precision: str, which: str = "measured") -> ComputeRoof | None:

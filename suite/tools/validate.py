@@ -17,9 +17,11 @@ scalar add, or the library's GEMM; Intel Advisor's and ERT's practice):
   fastest sample, ``stats.CEILING_RULE``) must not beat it;
 * theoretical (paper): that roof's paper figure at the nominal clock (what a datasheet gives) and
   ``memory.<level>.theoretical_gbps``, one figure each, for the prediction and the bound. Where the profile has no
-  paper bandwidth (a VM hides its SMBIOS tables), the prediction is still made when the workload is compute-bound
-  even at the fastest *measured* bandwidth of its level: a paper bandwidth is never below a measured one, so it
-  could only shorten the memory term, which is not the maximum. Otherwise the paper roofline gives that workload no
+  DRAM bandwidth (a VM hides its SMBIOS tables), the prediction is still made when the workload is compute-bound
+  even at the fastest *measured* DRAM bandwidth: DRAM's paper figure (channels x transfer rate x width) does not
+  depend on the core clock, so it is never below a measured rate and could only shorten the memory term, which is
+  not the maximum. Otherwise, and at a cache level without a paper figure (a cache's paper figure scales with the
+  clock, and at a VM's nominal one can sit below what is measured), the paper roofline gives that workload no
   bound (``theoretical: null``);
 * the paper figures at the measured clock are reported beside them, outside the verdict.
 
@@ -117,7 +119,7 @@ class Prediction:
     bounds it, the roofs used and where they come from, the roof's own noise, and why a figure is missing."""
 
     seconds: float | None
-    bound: str | None  # "compute" or "memory"
+    limited_by: str | None  # "compute" or "memory": which term of the max is the larger
     compute_gflops: float | None = None
     compute_source: str | None = None
     memory_gbps: float | None = None
@@ -139,7 +141,7 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
                  purpose: str = "prediction") -> Prediction:
     """max(F / peak, B / bandwidth) with ``roofline``'s roofs (module docstring): the compute roof of what the
     workload executes (``run.roof``) and a memory roof at ``level``; paper, the level's paper bandwidth, or none (then
-    the prediction stands only for a workload compute-bound even at the level's fastest measured bandwidth).
+    the prediction stands only for a workload at DRAM compute-bound even at the fastest measured bandwidth).
 
     ``purpose`` (calibrated only; a paper roofline has one figure per roof): ``prediction``, the typical figures
     (each roof kernel's median; at ``level`` the kernel nearest the workload's read/write mix), set against the
@@ -164,17 +166,21 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     else:
         gbps, source, memory_noise = _paper_bandwidth(profile, level, roofline), f"memory.{level} paper", None
     if gbps is None:
+        if level != "dram":  # a cache's paper figure scales with the clock: at the nominal one it can sit below a rate
+            return Prediction(None, None, compute.gflops, compute.where,  # measured at the real one (a VM's L1)
+                              note=f"memory.{level} has no paper bandwidth: no paper prediction")
         if compute_seconds >= moved / (measured_memory.gbps * 1e9):
             return Prediction(compute_seconds, "compute", compute.gflops, compute.where,
                               note=f"memory.{level} has no paper bandwidth: compute-bound even at the fastest "
-                                   "measured one, predicted from the paper compute roof alone (a paper bandwidth is "
-                                   "never below a measured one)")
+                                   "measured one, predicted from the paper compute roof alone (DRAM's paper figure "
+                                   "does not depend on the core clock, so it is never below a measured rate)")
         return Prediction(None, None, compute.gflops, compute.where,
                           note=f"memory.{level} has no paper bandwidth: memory-bound, no paper prediction")
     memory_seconds = moved / (gbps * 1e9)
-    bound = "compute" if compute_seconds >= memory_seconds else "memory"
-    noise = (compute.noise if bound == "compute" else memory_noise) if roofline == "calibrated" else None
-    return Prediction(max(compute_seconds, memory_seconds), bound, compute.gflops, compute.where, gbps, source, noise)
+    limited_by = "compute" if compute_seconds >= memory_seconds else "memory"
+    noise = (compute.noise if limited_by == "compute" else memory_noise) if roofline == "calibrated" else None
+    return Prediction(max(compute_seconds, memory_seconds), limited_by, compute.gflops, compute.where, gbps, source,
+                      noise)
 
 
 def _measured_memory(profile: Profile, level: str, write_share: float, purpose: str) -> MemoryRoof:
@@ -220,7 +226,9 @@ def violation(run: WorkloadRun, prediction: Prediction) -> tuple[bool | None, fl
 
 def exclusion(device: str, calibrated_seconds: float | None, run: WorkloadRun | None = None,
               compute_kernel: str | None = None) -> str | None:
-    """Why a workload is kept out of the verdict (one of EXCLUSION_REASONS, with its particulars), or None."""
+    """Why a workload is kept out of the verdict (one of EXCLUSION_REASONS, with its particulars), or None.
+    ``calibrated_seconds``: the calibrated prediction of its median time (the typical figures), which ``too_short``
+    reads."""
     if calibrated_seconds is None:
         return f"no_matching_roof: {EXCLUSION_REASONS['no_matching_roof']}"
     if run is not None and run.kind == "matmul" and compute_kernel and compute_kernel.startswith(("gemm_", "matmul_")):
@@ -282,7 +290,7 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
         "best_gbps": round(moved / best / 1e9, 3),
         "roofs": {roofline: _roofs(p) for roofline, p in predictions.items()},
         "predicted_seconds": {roofline: p.seconds for roofline, p in predictions.items()},
-        "bound": {roofline: p.bound for roofline, p in predictions.items()},
+        "limited_by": {roofline: p.limited_by for roofline, p in predictions.items()},
         "error_pct": {roofline: rounded(error_pct(median, p.seconds), 2) for roofline, p in predictions.items()},
         "bound_roofs": {roofline: _roofs(p) for roofline, p in bounds.items()},
         "bound_seconds": {roofline: p.seconds for roofline, p in bounds.items()},
@@ -302,7 +310,7 @@ def _median_abs(values: list[float]) -> float | None:
 def _tightness(rows: list[dict], roofline: str) -> dict:
     """Median |error| over the rows ``roofline`` predicts without violation: memory-bound, compute-bound, all."""
     fair = [row for row in rows if row["error_pct"][roofline] is not None and not row["violation"][roofline]]
-    by_bound = {bound: [row for row in fair if row["bound"][roofline] == bound] for bound in ("memory", "compute")}
+    by_bound = {bound: [row for row in fair if row["limited_by"][roofline] == bound] for bound in ("memory", "compute")}
     return {
         **{f"{bound}_bound": {"median_abs_error_pct": _median_abs([r["error_pct"][roofline] for r in chosen]),
                               "workloads": [r["name"] for r in chosen]} for bound, chosen in by_bound.items()},
@@ -365,13 +373,15 @@ def exit_code(report: dict) -> int:
 
 
 ROOF_RULES = {
-    "calibrated": "prediction (predicted_seconds, error_pct): the typical figures, each roof kernel's median; compute: "
-                  "the roof of what the workload executes (kernels[<compute.<precision>.kernel>] for FMA code, "
+    "calibrated": "prediction (predicted_seconds, error_pct): the typical figures, each roof kernel's median (its "
+                  "ceiling where the profile records no median, as the source names); compute: the roof of what the "
+                  "workload executes (kernels[<compute.<precision>.kernel>] for FMA code, "
                   "kernels[<add|mul|scalar_add|gemm>_<precision>] otherwise); memory: at <level>, the kernel whose "
-                  "share of written bytes is nearest the workload's (never a non-temporal one), else "
+                  "share of written bytes is nearest the workload's (never a non-temporal one), else the ceiling "
                   "memory.<level>.measured_gbps. bound (bound_seconds, violation): the ceilings, each roof's confirmed "
                   "best; compute: compute.<precision>.measured_gflops or instruction_peaks.peaks.<roof>_<precision>."
-                  "measured; memory: the fastest kernel's ceiling at <level>, whatever its mix",
+                  "measured; memory: the fastest kernel's ceiling at <level>, whatever its mix, else "
+                  "memory.<level>.measured_gbps",
     "theoretical": "the paper figures at the nominal clock: the same compute roof's theoretical figure and "
                    "memory.<level>.theoretical_gbps (what a datasheet gives); one figure each, for the prediction and "
                    "the bound",
@@ -421,8 +431,9 @@ def notes(profile: Profile, report: dict) -> list[str]:
     for level in sorted({row["level"] for row in report["workloads"]
                          if (row["roofs"]["theoretical"]["note"] or "").startswith("memory.")}):
         reason = profile.data["memory"][level].get("theoretical_source") or "no reason given"
-        lines.append(f"memory.{level} has no paper bandwidth ({reason}): the paper roofline bounds only workloads "
-                     "compute-bound even at the fastest measured bandwidth; it gives the others no bound")
+        lines.append(f"memory.{level} has no paper bandwidth ({reason}): " + (
+            "the paper roofline bounds only workloads compute-bound even at the fastest measured bandwidth; it gives "
+            "the others no bound" if level == "dram" else "the paper roofline gives workloads at this level no bound"))
     for row in report["workloads"]:
         if row["excluded"]:
             lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
