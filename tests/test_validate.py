@@ -332,7 +332,8 @@ def test_prediction_and_bound_leave_out_the_same_workloads():
 def test_a_cache_level_without_a_paper_figure_has_no_paper_prediction():
     """DRAM's paper figure does not depend on the core clock, so a compute-bound workload at DRAM keeps its paper
     prediction without it; a cache's does, and in a VM its paper figure at the nominal clock can sit below what is
-    measured (the Zen 5 guest's L1: 997 GB/s on paper, 1160 measured), so none is made there."""
+    measured (the Zen 5 guest's L1: 997 GB/s on paper, 1160 and 1285 measured in two profiles of 2026-12-02), so
+    none is made there."""
     profile = hand_profile()
     profile.data["memory"]["l2"]["theoretical_gbps"] = None
     profile.data["memory"]["l2"]["working_set_bytes"] = [64 << 10, 1 << 20]

@@ -33,11 +33,12 @@ error = 100 x (median time - predicted) / predicted seconds: positive when the w
 Why two readings. A ceiling is what the machine reached in its good moments (STREAM and BabelStream report each
 kernel's best time for that reason), so it is the bound, and a program's good moments are what must not beat it.
 But a confirmed best is a poor predictor on a host whose DRAM moves between two states: on the 2-vCPU Zen 5 KVM
-guest, 13-15% of 2-thread np.add and copy samples ran at 55-75 GB/s and the rest at 35-45 (2026-12-02 22:50 UTC,
-1445 samples each over 30 s), so the 10% quantile the ceiling rule reads sits on the boundary between the states:
-one kernel's ceiling lands in the fast state and the next one's, or the program's, in the slow one, and the
-memory-bound median |error| moved between 15% and 51% over six runs on two profiles of the same code. The medians
-sit far from that boundary, and the program's median time is what a user's run takes.
+guest, from 1% to 15% of 2-thread np.add and copy calls ran above 55 GB/s while their medians stayed at 35-42
+(scripts/dram_states.py, 2026-12-02; results/dram-states/). Where that share is near 10%, the 10% quantile the
+ceiling rule reads sits on the boundary between the states: one kernel's ceiling lands in the fast state and the
+next one's, or the program's, in the slow one, and the memory-bound median |error| moved between 15% and 51% over
+six runs on two profiles of the same code (docs/validation.md, "Two readings of one profile"). The medians sit far
+from that boundary, and the program's median time is what a user's run takes.
 """
 
 from __future__ import annotations
