@@ -12,7 +12,7 @@ from .validate import VERDICT_ROOFLINES
 COLUMNS = figure_columns("workload", "roof", "level", "F/B", "GFLOP/s", "median", "calibrated", "error", "best",
                          "of roof",
                          "paper", "error", "@clock", "flags", words=("workload", "roof", "level", "flags"))
-LATENCY_COLUMNS = figure_columns("workload", "loads", "ns/load", "measured", "median", "predicted", "error",
+LATENCY_COLUMNS = figure_columns("workload", "loads", "ns/load", "best", "median", "predicted", "error",
                                  "roofline", "error", words=("workload",))
 ROOF_LABELS = {"fma": "FMA", "add": "add", "mul": "mul", "scalar_add": "scalar", "gemm": "GEMM"}
 
@@ -65,8 +65,14 @@ def workloads_table(report: dict) -> Table:
 
 
 def summary_lines(report: dict) -> list[str]:
-    """The notes, then each roofline's bound test and tightness (each figure with its basis) and the verdict."""
-    lines = [f"note: {note}" for note in report["notes"]]
+    """The columns' legend, the notes, then each roofline's bound test and tightness (each figure with its basis)
+    and the verdict."""
+    lines = ["columns: median = the median time, GFLOP/s at it; calibrated = the prediction from the typical roofs "
+             "(their kernels' medians), error against the median; best = the confirmed-best time; of roof = the "
+             "calibrated bound (the ceilings) over it, above 100% without VIOLATES: past the bound within its "
+             "tolerance; paper = the datasheet roofline at the nominal clock, @clock = its error at the measured "
+             "clock"]
+    lines += [f"note: {note}" for note in report["notes"]]
     for roofline in VERDICT_ROOFLINES:
         entry = report["rooflines"][roofline]
         label = "calibrated" if roofline == "calibrated" else "paper"
