@@ -362,7 +362,7 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
             run("matmul_blocked", (2000,), 0.1), run("matmul", (100,), 1.0, roof="gemm")]
     report = v.build_report(profile, runs, "AMD EPYC", "hand-made.yaml", "2026-11-23T12:00:00+00:00")
-    assert report["hwbench_validation"] == 4 and report["threads"] == 2
+    assert report["hwbench_validation"] == 5 and report["threads"] == 2
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])
@@ -478,6 +478,56 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     assert all(r.seconds > 0 and len(r.samples) >= 2 for r in runs)
     assert [r.threads for r in runs] == [2] * len(roofline) + [1, 1]  # a dependent chain runs on one thread
     assert len({r.name for r in runs}) == len(runs)
+    # every roofline program carries the host's state just before it: each DRAM roof kernel's median, positive
+    assert all(set(r.details["host_stream_gbps"]) == {"copy", "scale", "add", "triad", "dot"}
+               and min(r.details["host_stream_gbps"].values()) > 0 for r in roofline)
+    assert all("host_stream_gbps" not in r.details for r in chains)
+
+
+def test_the_host_state_kernels_are_checked(monkeypatch):
+    """The re-timed STREAM kernels are validated like the profile's: a wrong element is a measurement error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwbench.kernels import cpu_stream
+    from hwbench.workloads import host_state
+
+    with ThreadPoolExecutor(2) as pool:
+        state = host_state.HostState(1000, pool, 2)
+        assert state.n == 992 and state.bounds == [(0, 496), (496, 992)]  # slices on 64-byte boundaries
+        rates = state.sample()
+        assert list(rates) == ["copy", "scale", "add", "triad", "dot"] and min(rates.values()) > 0
+        real = cpu_stream.TEMPORAL_KERNELS["add"]
+
+        def wrong_add(a, b, c, scalar, lo, hi):  # the second thread's slice left as copy wrote it
+            return real(a, b, c, scalar, lo, hi) if lo == 0 else 0.0
+
+        monkeypatch.setitem(cpu_stream.TEMPORAL_KERNELS, "add", wrong_add)
+        with pytest.raises(MeasurementError, match="host state add output check failed"):
+            state.sample()
+
+
+def test_the_host_state_reading_scales_the_memory_term_beside_the_verdict():
+    """A memory-bound program whose roof kernel ran at half its profile median just before it: predicted at the
+    host's state it takes twice the time; the verdict's figures are unchanged, and a compute-bound program or one
+    without the re-timed kernel has no host state."""
+    profile = Profile.load(CPU_PROFILE)
+    dot = profile.kernel_median("dot")
+    timed = run("sum", (50_000_000,), 0.02, roof="fma")
+    plain = v.workload_row(profile, timed)
+    assert plain["host_state"] is None and plain["roofs"]["calibrated"]["memory_source"] == "kernels[dot].median"
+    halved = WorkloadRun(**{**timed.__dict__, "details": {"host_stream_gbps": {"dot": dot / 2, "copy": 1.0}}})
+    row = v.workload_row(profile, halved)
+    assert row["error_pct"] == plain["error_pct"] and row["predicted_seconds"] == plain["predicted_seconds"]
+    state = row["host_state"]
+    assert state["kernel"] == "dot" and state["ratio"] == pytest.approx(0.5)
+    assert state["predicted_seconds"] == pytest.approx(2 * plain["predicted_seconds"]["calibrated"])
+    assert state["error_pct"] == pytest.approx(v.error_pct(0.02, state["predicted_seconds"]), abs=0.01)
+    compute_bound = WorkloadRun(**{**run("matmul_blocked", (1000,), 0.026).__dict__,
+                                   "details": {"host_stream_gbps": {"dot": 1.0, "copy": 1.0, "add": 1.0}}})
+    assert v.workload_row(profile, compute_bound)["host_state"] is None
+    summary = v.summarize([row, v.workload_row(profile, compute_bound)])
+    assert summary["at_host_state"] == {"median_abs_error_pct": round(abs(state["error_pct"]), 2),
+                                        "workloads": [row["name"]]}
 
 
 def test_a_wrong_matmul_entry_is_a_measurement_error():

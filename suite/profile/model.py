@@ -244,6 +244,11 @@ class Profile:
                 return entry
         return {}
 
+    def kernel_median(self, name: str | None) -> float | None:
+        """Kernel ``name``'s median rate (``kernels[].median``), or None where the profile has none."""
+        median = self._kernel_entry(name).get("median")
+        return float(median) if isinstance(median, (int, float)) and median > 0 else None
+
     def _kernel_cv(self, name: str | None) -> float | None:
         """The recorded coefficient of variation of kernel ``name``'s samples (``kernels[].cv``), or None."""
         cv = self._kernel_entry(name).get("cv")

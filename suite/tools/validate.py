@@ -57,7 +57,7 @@ from ..workloads.result import LATENCY_KINDS, WorkloadRun
 from .validate_latency import latency_bound
 from .workload_counts import Counts, byte_convention, counts
 
-REPORT_VERSION = 4  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
+REPORT_VERSION = 5  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
 CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none is predicted with dram
 
 # A workload predicted to take less than this is not one a roofline should be expected to predict: its fixed
@@ -127,6 +127,7 @@ class Prediction:
     memory_source: str | None = None
     roof_noise: float | None = None  # relative noise of the bounding roof (its samples' cv), None for paper figures
     note: str | None = None
+    memory_kernel: str | None = None  # the profile kernel of a calibrated memory roof ("" for a cache plateau)
 
 
 def _paper_bandwidth(profile: Profile, level: str, roofline: str) -> float | None:
@@ -181,7 +182,7 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     limited_by = "compute" if compute_seconds >= memory_seconds else "memory"
     noise = (compute.noise if limited_by == "compute" else memory_noise) if roofline == "calibrated" else None
     return Prediction(max(compute_seconds, memory_seconds), limited_by, compute.gflops, compute.where, gbps, source,
-                      noise)
+                      noise, memory_kernel=measured_memory.kernel if roofline == "calibrated" else None)
 
 
 def _measured_memory(profile: Profile, level: str, write_share: float, purpose: str) -> MemoryRoof:
@@ -257,6 +258,25 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
+def host_state(profile: Profile, run: WorkloadRun, prediction: Prediction) -> dict | None:
+    """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``): when its
+    memory roof is a STREAM kernel's median, that kernel's median re-timed just before the program over the
+    profile's median of it (``ratio``), the prediction's memory term divided by it, and the error against that.
+    None where the program is not memory-limited, the roof is no re-timed kernel, or the profile has no median.
+    Reported beside the verdict, never in it: it separates the roofline's error from the host's drift."""
+    now = (run.details.get("host_stream_gbps") or {}).get(prediction.memory_kernel or "")
+    if prediction.limited_by != "memory" or prediction.seconds is None or not now:
+        return None
+    then = profile.kernel_median(prediction.memory_kernel)
+    if then is None:
+        return None
+    ratio = now / then
+    predicted = prediction.seconds / ratio  # memory-limited: the memory term scales with the bandwidth
+    return {"kernel": prediction.memory_kernel, "profile_median_gbps": then, "now_gbps": now,
+            "ratio": round(ratio, 4), "predicted_seconds": predicted,
+            "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
+
+
 def _roofs(prediction: Prediction) -> dict:
     return {"compute_gflops": prediction.compute_gflops, "compute_source": prediction.compute_source,
             "memory_gbps": rounded(prediction.memory_gbps, 3), "memory_source": prediction.memory_source,
@@ -301,6 +321,7 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
         "tolerance_pct": {roofline: rounded(100 * tolerance, 2) if (tolerance := checks[roofline][1]) is not None
                           else None for roofline in ROOFLINES},
         "excluded": exclusion(run.device, predictions["calibrated"].seconds, run, compute.kernel if compute else None),
+        "host_state": host_state(profile, run, predictions["calibrated"]),
     }
 
 
@@ -362,7 +383,10 @@ def summarize(rows: list[dict]) -> dict:
         basis = (f"equal bound failures ({calibrated['bound_failures']}); median |error| over the {len(both)} "
                  f"workload(s) both predict without violation: calibrated {compared['calibrated']}% vs paper "
                  f"{compared['theoretical']}%")
+    at_host = [row for row in included if row["host_state"] and not row["violation"]["calibrated"]]
     return {"in_verdict": [row["name"] for row in included], "rooflines": per_roofline, "compared": compared,
+            "at_host_state": {"median_abs_error_pct": _median_abs([row["host_state"]["error_pct"] for row in at_host]),
+                              "workloads": [row["name"] for row in at_host]},
             "verdict": verdict, "verdict_basis": basis,
             "median_abs_error_pct": {r: per_roofline[r]["tightness"]["all"]["median_abs_error_pct"]
                                      for r in VERDICT_ROOFLINES}}

@@ -1,6 +1,6 @@
 """Read the report ``hwbench validate -o FILE`` writes for the roofline chart: its workloads as marks.
 
-The format (``hwbench_validation: 1`` to ``4``; docs/validation.md, "The report") is a mapping with ``workloads``,
+The format (``hwbench_validation: 1`` to ``5``; docs/validation.md, "The report") is a mapping with ``workloads``,
 a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
 ``measured_gflops``, ``precision``, ``level``, ``error_pct`` ({calibrated, theoretical, ...}), ``excluded`` (null,
 or why it is kept out of the verdict) and, from version 2, ``violation`` ({roofline: true when the workload ran
@@ -20,10 +20,11 @@ from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
 from .validate import REPORT_VERSION
 
-# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with; 3
-# reads each workload's ``seconds`` (and so ``measured_gflops``) as its confirmed-best time, where 1, 2 and 4 have the
-# median (4 judges violations on ``best_seconds``, so its red crosses stand at the median rate of a program whose
-# good moments beat a bound): a chart of version 3 reports beside others mixes the two.
+# Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with;
+# 3 reads each workload's ``seconds`` (and so ``measured_gflops``) as its confirmed-best time, where 1, 2, 4 and 5
+# have the median (4 judges violations on ``best_seconds``, so its red crosses stand at the median rate of a
+# program whose good moments beat a bound): a chart of version 3 reports beside others mixes the two. 5 adds the
+# host's state beside each program (``host_state``, ``at_host_state``), which the chart does not read.
 FORMAT_VERSIONS = tuple(range(1, REPORT_VERSION + 1))
 VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 

@@ -84,6 +84,11 @@ def summary_lines(report: dict) -> list[str]:
     compared = report["compared"]
     lines.append(f"both predict {len(compared['workloads'])} workload(s) without violation: median |error| calibrated "
                  f"{compared['calibrated']}%, paper {compared['theoretical']}%")
+    at_host = report.get("at_host_state") or {}
+    if at_host.get("workloads"):  # reports before it carry no host state
+        lines.append(f"beside the verdict, at the host's state while each program ran (its DRAM roof kernel timed "
+                     f"again just before it): calibrated median |error| {at_host['median_abs_error_pct']}% over "
+                     f"{len(at_host['workloads'])} memory-bound workload(s)")
     lines.append(f"verdict on {report['device']['id']}: {report['verdict']}")
     return lines
 

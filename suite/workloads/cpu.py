@@ -27,6 +27,7 @@ from ..record import ProgressCallback
 from ..stats import RepetitionPolicy
 from . import cpu_numba as nb
 from .cpu_latency import LatencyPlan, run_latency_workloads
+from .host_state import HostState
 from .result import WorkloadRun, count_label
 from .workload import (
     ELEMENT_BYTES,
@@ -94,23 +95,26 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
                     lambda: _dot_fp32(n, blas), lambda: nb.saxpy(n), lambda: nb.stencil7(plan.cube_side),
                     lambda: nb.spmv(n // nb.SPMV_PER_ROW), lambda: _scan(n, pool, threads),
                     lambda: nb.blocked_matmul(plan.blocked_matmul_size), lambda: nb.nbody(plan.bodies)]
+        host = HostState(n, pool, threads)
         for index, build in enumerate(builders):
             workload = build()
             if progress:
                 progress(workload.name, index, len(builders) + 2)
-            runs.append(_timed(workload, policy, threads))
+            host_stream_gbps = host.sample()  # the host's state just before the program (host_state.py)
+            runs.append(_timed(workload, policy, threads, {"host_stream_gbps": host_stream_gbps}))
+        del host  # its arrays freed before the latency programs allocate theirs
     # The latency-bound programs (one thread each), over the vectors' footprint: hwbench.workloads.cpu_latency.
     runs += run_latency_workloads(LatencyPlan.for_bytes(plan.vector_elements * 8), policy, progress, len(builders),
                                   len(builders) + 2)
     return runs
 
 
-def _timed(workload: Workload, policy: RepetitionPolicy, threads: int) -> WorkloadRun:
+def _timed(workload: Workload, policy: RepetitionPolicy, threads: int, details: dict) -> WorkloadRun:
     samples = time_calls(workload.call, policy)
     workload.check()
     return WorkloadRun(workload.name, "cpu", workload.kind, workload.shape, workload.precision,
                        ELEMENT_BYTES[workload.precision], workload.library, workload.description,
-                       float(np.median(samples)), samples, threads, roof=workload.roof)
+                       float(np.median(samples)), samples, threads, details, roof=workload.roof)
 
 
 def _matmul(n: int, blas: str) -> Workload:
