@@ -159,6 +159,13 @@ TEMPORAL_KERNELS: dict[str, StreamKernel] = {
 }
 
 
+def chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    """Split [0, n) into ``parts`` ranges, one per thread; with n a multiple of 8 x parts every bound is a multiple
+    of 8 elements (64 bytes: the cache line and the widest vector), which the ``*_nt`` kernels need."""
+    size = n // parts
+    return [(i * size, (i + 1) * size) for i in range(parts)]
+
+
 def aligned_empty(n: int, dtype: type = np.float64) -> np.ndarray:
     """An uninitialised array of ``n`` elements starting on a 64-byte boundary.
 

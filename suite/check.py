@@ -3,7 +3,8 @@ closeness check. A result that fails is a MeasurementError: no figure is reporte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .errors import MeasurementError
 
@@ -35,3 +36,18 @@ def check_close(name: str, values: Sequence[float], expected: float, rel_tol: fl
         if not abs(float(value) - expected) <= rel_tol * abs(expected):
             raise MeasurementError(f"{name} output check failed: result {float(value)!r}, expected {expected!r} "
                                    f"(relative tolerance {rel_tol:g}); no figure is reported")
+
+
+def check_stream(form: str, arrays: Mapping[str, Any], state: dict[str, float], dot_sum: float, n: int,
+                 deviation: Callable[[Any, float], float]) -> None:
+    """Check every element a CPU STREAM kernel wrote (or dot's sum) against the scalar replay (``replay_stream``,
+    which advances ``state``); raise on mismatch. ``deviation(array, value)``: the largest |array[i] - value|,
+    infinite on a NaN (``hwbench.kernels.cpu_stream.max_deviation``, compiled: no temporary array)."""
+    if form == "dot":
+        check_close("dot", [dot_sum], n * state["a"] * state["b"], 1e-9)
+        return
+    target, value = replay_stream(form, state)
+    worst = deviation(arrays[target], value)
+    if not worst <= 1e-12 * abs(value):
+        raise MeasurementError(f"{form} output check failed: array {target} deviates from {value} by "
+                               f"{worst:g}; the kernel computed a wrong result, so no figure is reported")

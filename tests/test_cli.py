@@ -93,6 +93,8 @@ def test_real_quick_run_writes_a_valid_profile(tmp_path):
     assert all(k["validated"] and k["best"] > 0 and k["repetitions"] >= 10 for k in data["kernels"])
     from hwbench.cpu.stream import PASSES  # the STREAM kernels are timed in interleaved passes
     assert all(k["details"]["passes"] == PASSES for k in data["kernels"] if k["level"] == "dram")
+    assert all(len(k["details"]["samples_per_pass"]) == PASSES and sum(k["details"]["samples_per_pass"])
+               == len(k["samples"]) for k in data["kernels"] if k["level"] == "dram")
     assert data["compute"]["fp32"]["measured_gflops"] > 0 and data["compute"]["fp64"]["measured_gflops"] > 0
     assert data["memory"]["dram"]["measured_gbps"] > 0
     fp64 = data["compute"]["fp64"]

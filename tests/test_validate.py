@@ -26,7 +26,7 @@ from hwbench.stats import RepetitionPolicy
 from hwbench.tools import validate as v
 from hwbench.tools.export import to_markdown
 from hwbench.tools.validate_report import load_validation_report
-from hwbench.tools.validate_table import validate_document
+from hwbench.tools.validate_table import summary_lines, validate_document
 from hwbench.workloads import cpu as cpu_workloads
 from hwbench.workloads import cpu_numba as numba_workloads
 from hwbench.workloads import gpu as gpu_workloads
@@ -374,6 +374,12 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     assert "| matmul_blocked_1000 | FMA fp64 | dram |" in to_markdown(validate_document(report))
     assert json.loads(json.dumps(report)) == report
     assert report["verdict_basis"] in report["notes"][-1]
+    # No DRAM kernel in the hand-made profile: no host state, and no line for it; with one, its own line.
+    assert report["at_host_state"] == {"median_abs_error_pct": None, "workloads": []}
+    assert not any("host's state" in line for line in summary_lines(report))
+    report["at_host_state"] = {"median_abs_error_pct": 4.2, "workloads": ["triad_two_pass_1000000"]}
+    assert any(line.endswith("calibrated median |error| 4.2% over 1 memory-bound workload(s)")
+               for line in summary_lines(report))
 
 
 # The CLI, with the workload runner replaced by hand-made timings ------------------------------------------------
@@ -484,8 +490,9 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     assert all("host_stream_gbps" not in r.details for r in chains)
 
 
-def test_the_host_state_kernels_are_checked(monkeypatch):
-    """The re-timed STREAM kernels are validated like the profile's: a wrong element is a measurement error."""
+def test_the_host_state_kernels_are_counted_and_checked(monkeypatch):
+    """The re-timed STREAM kernels: STREAM's bytes per element over each call's time (a clock that advances 1 ms
+    per call), and validated like the profile's: a wrong element, or a wrong dot, is a measurement error."""
     from concurrent.futures import ThreadPoolExecutor
 
     from hwbench.kernels import cpu_stream
@@ -494,38 +501,61 @@ def test_the_host_state_kernels_are_checked(monkeypatch):
     with ThreadPoolExecutor(2) as pool:
         state = host_state.HostState(1000, pool, 2)
         assert state.n == 992 and state.bounds == [(0, 496), (496, 992)]  # slices on 64-byte boundaries
-        rates = state.sample()
-        assert list(rates) == ["copy", "scale", "add", "triad", "dot"] and min(rates.values()) > 0
-        real = cpu_stream.TEMPORAL_KERNELS["add"]
+        ticks = iter(range(10_000))
+        monkeypatch.setattr(host_state.time, "perf_counter", lambda: next(ticks) * 1e-3)  # read twice a call: 1 ms
+        rates = state.sample()  # GB/s rounded to 3 decimals
+        assert rates == {form: round(per_element * 992 / 1e-3 / 1e9, 3) for form, per_element in
+                         (("copy", 16), ("scale", 16), ("add", 24), ("triad", 24), ("dot", 16))}
+        real_add, real_dot = cpu_stream.TEMPORAL_KERNELS["add"], cpu_stream.TEMPORAL_KERNELS["dot"]
 
         def wrong_add(a, b, c, scalar, lo, hi):  # the second thread's slice left as copy wrote it
-            return real(a, b, c, scalar, lo, hi) if lo == 0 else 0.0
+            return real_add(a, b, c, scalar, lo, hi) if lo == 0 else 0.0
 
         monkeypatch.setitem(cpu_stream.TEMPORAL_KERNELS, "add", wrong_add)
-        with pytest.raises(MeasurementError, match="host state add output check failed"):
+        with pytest.raises(MeasurementError, match="add output check failed"):
+            state.sample()
+        monkeypatch.setitem(cpu_stream.TEMPORAL_KERNELS, "add", real_add)
+        monkeypatch.setitem(cpu_stream.TEMPORAL_KERNELS, "dot", lambda *args: real_dot(*args) + 1.0)
+        with pytest.raises(MeasurementError, match="dot output check failed"):
             state.sample()
 
 
-def test_the_host_state_reading_scales_the_memory_term_beside_the_verdict():
+def test_the_host_state_reading_scales_the_memory_roof_beside_the_verdict():
     """A memory-bound program whose roof kernel ran at half its profile median just before it: predicted at the
-    host's state it takes twice the time; the verdict's figures are unchanged, and a compute-bound program or one
-    without the re-timed kernel has no host state."""
+    host's state it takes twice the time, and the verdict's figures are unchanged. A host 1.9x faster than the
+    profile moves the program past the ridge: the compute roof then sets the time. None without the re-timed
+    kernel, for a compute-bound program, or where the roof is a ceiling; a violated row is left out of the
+    median."""
     profile = Profile.load(CPU_PROFILE)
     dot = profile.kernel_median("dot")
+
+    def with_state(timed: WorkloadRun, **gbps: float) -> WorkloadRun:
+        return WorkloadRun(**{**timed.__dict__, "details": {"host_stream_gbps": gbps}})
+
     timed = run("sum", (50_000_000,), 0.02, roof="fma")
     plain = v.workload_row(profile, timed)
     assert plain["host_state"] is None and plain["roofs"]["calibrated"]["memory_source"] == "kernels[dot].median"
-    halved = WorkloadRun(**{**timed.__dict__, "details": {"host_stream_gbps": {"dot": dot / 2, "copy": 1.0}}})
-    row = v.workload_row(profile, halved)
+    row = v.workload_row(profile, with_state(timed, dot=dot / 2, copy=1.0))
     assert row["error_pct"] == plain["error_pct"] and row["predicted_seconds"] == plain["predicted_seconds"]
     state = row["host_state"]
-    assert state["kernel"] == "dot" and state["ratio"] == pytest.approx(0.5)
+    assert state["kernel"] == "dot" and state["now_over_profile"] == pytest.approx(0.5)
     assert state["predicted_seconds"] == pytest.approx(2 * plain["predicted_seconds"]["calibrated"])
     assert state["error_pct"] == pytest.approx(v.error_pct(0.02, state["predicted_seconds"]), abs=0.01)
-    compute_bound = WorkloadRun(**{**run("matmul_blocked", (1000,), 0.026).__dict__,
-                                   "details": {"host_stream_gbps": {"dot": 1.0, "copy": 1.0, "add": 1.0}}})
+    assert v.workload_row(profile, with_state(timed, copy=1.0))["host_state"] is None  # no re-timed dot
+    # Intensity 0.5 FLOP/byte: memory-bound at the profile's dot median, compute-bound on a host 1.9x faster.
+    roofs = plain["roofs"]["calibrated"]
+    flops_per_byte = 0.5 * roofs["compute_gflops"] / roofs["memory_gbps"]
+    near_ridge = WorkloadRun("near_ridge", "cpu", "dot", (10_000_000,), "fp64", 8, "test", "hand-made", 0.02,
+                             (0.02,), 2, {"host_stream_gbps": {"dot": 1.9 * dot}}, roof="fma")
+    work = v.counts(near_ridge)
+    ridge_row = v.workload_row(profile, near_ridge)
+    if ridge_row["limited_by"]["calibrated"] == "memory" and flops_per_byte < work.flops / ridge_row["bytes"]:
+        compute_seconds = work.flops / (roofs["compute_gflops"] * 1e9)
+        assert ridge_row["host_state"]["predicted_seconds"] == pytest.approx(compute_seconds)
+    compute_bound = with_state(run("matmul_blocked", (1000,), 0.026), dot=1.0, copy=1.0, add=1.0)
     assert v.workload_row(profile, compute_bound)["host_state"] is None
-    summary = v.summarize([row, v.workload_row(profile, compute_bound)])
+    violated = dict(row, name="violated", violation={**row["violation"], "calibrated": True})
+    summary = v.summarize([row, v.workload_row(profile, compute_bound), violated])
     assert summary["at_host_state"] == {"median_abs_error_pct": round(abs(state["error_pct"]), 2),
                                         "workloads": [row["name"]]}
 

@@ -24,11 +24,11 @@ from ..errors import MeasurementError
 from ..kernel_spec import CpuIntensityLaunch, chains_on
 from ..kernels import cpu_intensity, cpu_stream
 from ..kernels.cpu_llvm import MACHINE
+from ..kernels.cpu_stream import chunks
 from ..record import IntensityCurve
 from ..stats import RepetitionPolicy, summarize
 from ..timing import time_kernel
 from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
-from .stream import chunks
 
 POLICY = RepetitionPolicy(warmups=1, min_repetitions=5, min_seconds=0.05, max_repetitions=20)
 QUICK_POLICY = RepetitionPolicy(warmups=1, min_repetitions=3, min_seconds=0.02, max_repetitions=10)

@@ -12,7 +12,9 @@ traffic, which on the 2-vCPU Zen 5 KVM guest moved DRAM bandwidth between about 
 the next) then falls on every kernel alike, so the kernels' ceilings, and the roofs ``validate`` picks among them by
 read/write mix, are comparable. Each pass starts from the initial values (the arrays refilled, untimed), and each
 kernel's calls are checked against the replay of what the same pass's earlier kernels left (no kernel reads the
-array it writes, so its calls within a pass give one result).
+array it writes, so its calls within a pass give one result). A kernel's samples are kept in time order, and
+``details.samples_per_pass`` says where each pass starts: a host whose DRAM state moved during the run shows as
+passes whose medians disagree.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from functools import partial
 
 import numpy as np
 
+from .. import check
 from ..catalog import Kernel
-from ..check import STREAM_INITIAL, STREAM_SCALAR, check_close, replay_stream
-from ..errors import MeasurementError
+from ..check import STREAM_INITIAL, STREAM_SCALAR
 from ..kernels import cpu_stream
+from ..kernels.cpu_stream import chunks
 from ..stats import KernelResult, Timeline
 from ..timing import Timing, Work, joined, pass_policy, time_kernel, timed_result
 from .family import CpuContext, CpuFamily, CpuFamilyResult, pool_runner
@@ -59,12 +62,6 @@ def array_elements(cpu: CpuInfo, threads: int, array_bytes: int | None) -> tuple
     return max(granule, wanted // 8 // granule * granule), warnings
 
 
-def chunks(n: int, parts: int) -> list[tuple[int, int]]:
-    """Split [0, n) into ``parts`` ranges whose bounds are multiples of 8 (n is a multiple of 8*parts)."""
-    size = n // parts
-    return [(i * size, (i + 1) * size) for i in range(parts)]
-
-
 def allocate_arrays(pool: PinnedPool, n: int) -> dict[str, np.ndarray]:
     """The three STREAM arrays, 64-byte aligned, each worker first-touching (filling) its own slice."""
     arrays = {name: cpu_stream.aligned_empty(n) for name in STREAM_INITIAL}
@@ -91,15 +88,8 @@ def stream_tasks(kernel: Kernel, arrays: dict[str, np.ndarray], workers: int, si
 
 def check_stream(form: str, arrays: dict[str, np.ndarray], state: dict[str, float], dot_sum: float,
                  n: int) -> None:
-    """Check every element the kernel wrote (or dot's sum) against the scalar replay; raise on mismatch."""
-    if form == "dot":
-        check_close("dot", [dot_sum], n * state["a"] * state["b"], 1e-9)
-        return
-    target, value = replay_stream(form, state)
-    deviation = cpu_stream.max_deviation(arrays[target], value)
-    if not deviation <= 1e-12 * abs(value):
-        raise MeasurementError(f"{form} output check failed: array {target} deviates from {value} by "
-                               f"{deviation:g}; the kernel computed a wrong result, so no figure is reported")
+    """``hwbench.check.check_stream`` with the compiled deviation of ``kernels/cpu_stream.py``."""
+    check.check_stream(form, arrays, state, dot_sum, n, cpu_stream.max_deviation)
 
 
 def measure_bandwidth(context: CpuContext, kernels: Sequence[Kernel], arrays: dict[str, np.ndarray],
@@ -128,7 +118,7 @@ def measure_bandwidth(context: CpuContext, kernels: Sequence[Kernel], arrays: di
     for kernel, timed in zip(kernels, timings):
         details = {"elements": n, "nontemporal": kernel.nontemporal, "bytes_per_element_stream": kernel.bytes_stream,
                    "bytes_per_element_traffic": kernel.bytes_traffic, "traffic_model": kernel.traffic_model(),
-                   "passes": passes}
+                   "passes": passes, "samples_per_pass": [len(timing.samples) for timing in timed]}
         results.append(timed_result(kernel, joined(timed), Work.of_stream(kernel, n), details).result)
     return results
 

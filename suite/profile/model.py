@@ -247,7 +247,9 @@ class Profile:
     def kernel_median(self, name: str | None) -> float | None:
         """Kernel ``name``'s median rate (``kernels[].median``), or None where the profile has none."""
         median = self._kernel_entry(name).get("median")
-        return float(median) if isinstance(median, (int, float)) and median > 0 else None
+        if isinstance(median, bool) or not isinstance(median, (int, float)):
+            return None
+        return float(median) if math.isfinite(median) and median > 0 else None
 
     def _kernel_cv(self, name: str | None) -> float | None:
         """The recorded coefficient of variation of kernel ``name``'s samples (``kernels[].cv``), or None."""

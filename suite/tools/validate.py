@@ -30,6 +30,9 @@ noise (violations) or that it cannot bound, then compares the median |error| of 
 
 error = 100 x (median time - predicted) / predicted seconds: positive when the workload ran slower than predicted.
 
+Beside the verdict, never in it: the prediction at the host's state while each CPU program ran
+(``prediction_at_host_state``, from the DRAM roof kernels ``hwbench.workloads.host_state`` timed just before it).
+
 Why two readings. A ceiling is what the machine reached in its good moments (STREAM and BabelStream report each
 kernel's best time for that reason), so it is the bound, and a program's good moments are what must not beat it.
 But a confirmed best is a poor predictor on a host whose DRAM moves between two states: on the 2-vCPU Zen 5 KVM
@@ -127,7 +130,7 @@ class Prediction:
     memory_source: str | None = None
     roof_noise: float | None = None  # relative noise of the bounding roof (its samples' cv), None for paper figures
     note: str | None = None
-    memory_kernel: str | None = None  # the profile kernel of a calibrated memory roof ("" for a cache plateau)
+    memory_median_of: str | None = None  # the kernel whose median is the calibrated memory roof, else None
 
 
 def _paper_bandwidth(profile: Profile, level: str, roofline: str) -> float | None:
@@ -182,7 +185,8 @@ def predict_with(profile: Profile, run: WorkloadRun, work: Counts, level: str, r
     limited_by = "compute" if compute_seconds >= memory_seconds else "memory"
     noise = (compute.noise if limited_by == "compute" else memory_noise) if roofline == "calibrated" else None
     return Prediction(max(compute_seconds, memory_seconds), limited_by, compute.gflops, compute.where, gbps, source,
-                      noise, memory_kernel=measured_memory.kernel if roofline == "calibrated" else None)
+                      noise, memory_median_of=measured_memory.kernel
+                      if roofline == "calibrated" and measured_memory.typical else None)
 
 
 def _measured_memory(profile: Profile, level: str, write_share: float, purpose: str) -> MemoryRoof:
@@ -258,22 +262,25 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
-def host_state(profile: Profile, run: WorkloadRun, prediction: Prediction) -> dict | None:
-    """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``): when its
-    memory roof is a STREAM kernel's median, that kernel's median re-timed just before the program over the
-    profile's median of it (``ratio``), the prediction's memory term divided by it, and the error against that.
-    None where the program is not memory-limited, the roof is no re-timed kernel, or the profile has no median.
-    Reported beside the verdict, never in it: it separates the roofline's error from the host's drift."""
-    now = (run.details.get("host_stream_gbps") or {}).get(prediction.memory_kernel or "")
-    if prediction.limited_by != "memory" or prediction.seconds is None or not now:
+def prediction_at_host_state(profile: Profile, run: WorkloadRun, work: Counts, moved: float,
+                              prediction: Prediction) -> dict | None:
+    """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``), for a
+    memory-limited prediction whose memory roof is a kernel's median: that kernel's median re-timed just before the
+    program over its median in the profile (``now_over_profile``), the prediction redone with the memory roof
+    scaled by it, max(F / compute roof, B / (memory roof x now_over_profile)), and the error against that. None
+    otherwise (compute-limited, a ceiling, a cache plateau, a GPU, a profile kernel without a median). Reported
+    beside the verdict, never in it: it separates the roofline's error from the host's drift."""
+    kernel = prediction.memory_median_of
+    now = (run.details.get("host_stream_gbps") or {}).get(kernel or "")
+    then = profile.kernel_median(kernel)
+    if (prediction.limited_by != "memory" or not now or then is None or prediction.compute_gflops is None
+            or prediction.memory_gbps is None):
         return None
-    then = profile.kernel_median(prediction.memory_kernel)
-    if then is None:
-        return None
-    ratio = now / then
-    predicted = prediction.seconds / ratio  # memory-limited: the memory term scales with the bandwidth
-    return {"kernel": prediction.memory_kernel, "profile_median_gbps": then, "now_gbps": now,
-            "ratio": round(ratio, 4), "predicted_seconds": predicted,
+    now_over_profile = now / then
+    predicted = max(work.flops / (prediction.compute_gflops * 1e9),
+                    moved / (prediction.memory_gbps * now_over_profile * 1e9))
+    return {"kernel": kernel, "profile_median_gbps": then, "now_gbps": now,
+            "now_over_profile": round(now_over_profile, 4), "predicted_seconds": predicted,
             "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
 
 
@@ -321,7 +328,7 @@ def workload_row(profile: Profile, run: WorkloadRun) -> dict:
         "tolerance_pct": {roofline: rounded(100 * tolerance, 2) if (tolerance := checks[roofline][1]) is not None
                           else None for roofline in ROOFLINES},
         "excluded": exclusion(run.device, predictions["calibrated"].seconds, run, compute.kernel if compute else None),
-        "host_state": host_state(profile, run, predictions["calibrated"]),
+        "host_state": prediction_at_host_state(profile, run, work, moved, predictions["calibrated"]),
     }
 
 
