@@ -490,6 +490,28 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     assert all("host_stream_gbps" not in r.details for r in chains)
 
 
+def test_a_memory_roof_whose_passes_disagree_gets_a_note():
+    """The medians of a roof kernel's passes (its samples split at details.samples_per_pass) 1.5x apart: the note
+    names the kernel and the range; passes within PASS_SPREAD, or not recorded, give none."""
+    data = yaml.safe_load(CPU_PROFILE.read_text())
+    dot = next(k for k in data["kernels"] if k["name"] == "dot")
+    slow, fast = 14.0, 21.0  # under the CI profile's dot ceiling (22.2), so the median is a typical roof
+    assert dot["ceiling"] > fast
+    dot["samples"], dot["details"] = [slow] * 4 + [fast] * 4 + [slow] * 2, {"samples_per_pass": [4, 4, 2]}
+    dot["median"] = slow
+    profile = Profile(data, "passes.yaml")
+    assert profile.kernel_pass_medians("dot") == [slow, fast, slow]
+    row = v.workload_row(profile, run("sum", (50_000_000,), 0.02, roof="fma"))
+    assert row["roofs"]["calibrated"]["memory_median_of"] == "dot"
+    assert v.moving_roof_notes(profile, [row]) == [
+        "the profile's dot median (14.0 GB/s) comes from 3 passes whose medians ran 14.0-21.0 GB/s: the host's memory "
+        "moved while the profile ran; each program's host_state says what it met"]
+    dot["samples"] = [slow] * 4 + [1.1 * slow] * 4 + [slow] * 2  # 10% apart
+    assert v.moving_roof_notes(Profile(data, "steady.yaml"), [row]) == []
+    dot["details"] = {}
+    assert Profile(data, "unrecorded.yaml").kernel_pass_medians("dot") is None
+
+
 def test_the_host_state_kernels_are_counted_and_checked(monkeypatch):
     """The re-timed STREAM kernels: STREAM's bytes per element over each call's time (a clock that advances 1 ms
     per call), and validated like the profile's: a wrong element, or a wrong dot, is a measurement error."""

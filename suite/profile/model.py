@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,21 @@ class Profile:
         if isinstance(median, bool) or not isinstance(median, (int, float)):
             return None
         return float(median) if math.isfinite(median) and median > 0 else None
+
+    def kernel_pass_medians(self, name: str | None) -> list[float] | None:
+        """The median rate of each interleaved pass of kernel ``name`` (its ``samples`` in time order, split at
+        ``details.samples_per_pass``), or None where the profile does not record the passes (before hwbench
+        recorded them, or a kernel timed in one block)."""
+        entry = self._kernel_entry(name)
+        counts = (entry.get("details") or {}).get("samples_per_pass")
+        samples = entry.get("samples") or []
+        if not isinstance(counts, list) or len(counts) < 2 or sum(counts) != len(samples) or min(counts) < 1:
+            return None
+        medians, start = [], 0
+        for count in counts:
+            medians.append(statistics.median(samples[start:start + count]))
+            start += count
+        return medians
 
     def _kernel_cv(self, name: str | None) -> float | None:
         """The recorded coefficient of variation of kernel ``name``'s samples (``kernels[].cv``), or None."""
