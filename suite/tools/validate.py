@@ -463,7 +463,7 @@ def moving_roof_notes(profile: Profile, rows: list[dict]) -> list[str]:
     for kernel in used:
         passes = profile.kernel_pass_medians(kernel)
         if passes and min(passes) > 0 and max(passes) / min(passes) >= PASS_SPREAD:
-            lines.append(f"the profile's {kernel} median ({profile.kernel_median(kernel)} GB/s) comes from "
+            lines.append(f"the profile's {kernel} median ({profile.kernel_median(kernel) or 0:.1f} GB/s) comes from "
                          f"{len(passes)} passes whose medians ran {min(passes):.1f}-{max(passes):.1f} GB/s: the "
                          "host's memory moved while the profile ran; each program's host_state says what it met")
     return lines
