@@ -68,12 +68,13 @@ def test_show_refuses_a_file_that_is_not_a_profile(tmp_path):
 
 
 def test_validation_failure_exits_1_without_a_file(tmp_path, monkeypatch):
+    from hwbench import check
     from hwbench.cpu import stream
 
     def wrong_replay(form, state, scalar=3.0):
         return "a", 123.0  # not what the kernel wrote
 
-    monkeypatch.setattr(stream, "replay_stream", wrong_replay)
+    monkeypatch.setattr(check, "replay_stream", wrong_replay)  # the STREAM check's replay (check.check_stream)
     monkeypatch.setattr(stream, "MIN_ARRAY_BYTES", 1 << 20)
     out = tmp_path / "p.yaml"
     result = invoke("run", "--device", "cpu", "--quick", "--kernels", "copy", "-o", str(out))

@@ -274,12 +274,20 @@ class SustainedSection(_SustainedRequired, total=False):
 # caches ----------------------------------------------------------------------------------------------------------
 
 class CacheSweepInfo(TypedDict, total=False):
-    """``caches.sweep``: how the working-set sweep ran."""
+    """``caches.sweep``: how the working-set sweep ran (``hwbench.cpu.caches``, its ``definition``)."""
 
     threads: list[int]
     top_bytes: int
     seconds: float
     call_seconds: float
+    sizes_per_thread_bytes: dict[str, list[int]]  # thread count -> the working sets per thread, in bytes
+    llc_multiple: int
+    vector_bits: int
+    unroll: int
+    pad_bytes: int
+    repetitions: dict[str, Any]  # the repetition policy (RepetitionPolicy.as_dict)
+    counting: str
+    method: str
 
 
 class PlateauRule(TypedDict, total=False):
