@@ -362,7 +362,7 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     runs = [run("matmul_blocked", (1000,), 0.022), run("triad_two_pass", (1_000_000,), 0.0015, roof="add"),
             run("matmul_blocked", (2000,), 0.1), run("matmul", (100,), 1.0, roof="gemm")]
     report = v.build_report(profile, runs, "AMD EPYC", "hand-made.yaml", "2026-11-23T12:00:00+00:00")
-    assert report["hwbench_validation"] == 5 and report["threads"] == 2
+    assert report["hwbench_validation"] == 6 and report["threads"] == 2
     assert any("memory.dram has no paper bandwidth" in note for note in report["notes"])
     assert any(note == "calibrated roofline violated by 1 workload(s) in the verdict: matmul_blocked_2000"
                for note in report["notes"])
@@ -375,11 +375,18 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
     assert json.loads(json.dumps(report)) == report
     assert report["verdict_basis"] in report["notes"][-1]
     # No DRAM kernel in the hand-made profile: no host state, and no line for it; with one, its own line.
-    assert report["at_host_state"] == {"median_abs_error_pct": None, "workloads": []}
+    assert report["at_host_state"] == {"median_abs_error_pct": None, "workloads": [],
+                                       "compute_bound": {"median_abs_error_pct": None, "workloads": []}}
     assert not any("host's state" in line for line in summary_lines(report))
-    report["at_host_state"] = {"median_abs_error_pct": 4.2, "workloads": ["triad_two_pass_1000000"]}
+    report["at_host_state"]["median_abs_error_pct"] = 4.2
+    report["at_host_state"]["workloads"] = ["triad_two_pass_1000000"]
     assert any(line.endswith("calibrated median |error| 4.2% over 1 memory-bound workload(s)")
                for line in summary_lines(report))
+    report["at_host_state"]["compute_bound"] = {"median_abs_error_pct": 12.0, "workloads": ["matmul_blocked_1000"]}
+    assert any(line.endswith("4.2% over 1 memory-bound workload(s); 12.0% over 1 compute-bound workload(s)")
+               for line in summary_lines(report))
+    del report["at_host_state"]["compute_bound"]  # a format-5 report: the memory-bound line alone
+    assert any(line.endswith("4.2% over 1 memory-bound workload(s)") for line in summary_lines(report))
 
 
 # The CLI, with the workload runner replaced by hand-made timings ------------------------------------------------
@@ -388,7 +395,12 @@ def test_report_renders_roofs_flags_markdown_and_json_ready():
 def hand_made_runs(monkeypatch):
     """``run_cpu_workloads`` returns the given timings; the CI profile's fp64 and DRAM roofs are set round."""
     timings: list[WorkloadRun] = []
-    monkeypatch.setattr(cpu_workloads, "run_cpu_workloads", lambda threads, plan, policy, progress=None: timings)
+    def runner(threads, plan, policy, progress=None, clock=None):
+        runner.clocks.append(clock)
+        return timings
+
+    runner.clocks = []
+    monkeypatch.setattr(cpu_workloads, "run_cpu_workloads", runner)
     return timings
 
 
@@ -405,6 +417,9 @@ def test_cli_exit_0_writes_the_report_and_reads_it_back(hand_made_runs, tmp_path
     result = invoke(str(profile), "-o", str(report))
     assert result.exit_code == 0, result.output
     assert "calibrated_better" in result.output and "matmul_blocked_1000" in result.output
+    # the CLI hands the runner the clock probe of hwbench.cpu.clock_now, on the profile's threads
+    (clock,) = cpu_workloads.run_cpu_workloads.clocks
+    assert clock.__self__.__class__.__name__ == "ClockNow" and clock.__self__.threads == 2
     written = yaml.safe_load(report.read_text())
     assert written["profile"] == str(profile) and written["verdict"] == "calibrated_better"
     marks = load_validation_report(report).workloads  # what `hwbench roofline --validation` reads
@@ -473,7 +488,14 @@ def test_cpu_plan_sizes_working_sets_from_the_last_level_cache():
 
 def test_cpu_workloads_run_and_validate_on_small_sizes():
     plan = cpu_workloads.CpuPlan((32,), 64, 4096, 8, 128, 64)
-    runs = cpu_workloads.run_cpu_workloads(2, plan, RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0))
+    clock_calls = []
+
+    def clock(pool) -> float:  # stands in for hwbench.cpu.clock_now.ClockNow.sample: called with the programs' pool
+        clock_calls.append(pool)
+        return 3000.0 + len(clock_calls)
+
+    runs = cpu_workloads.run_cpu_workloads(2, plan, RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0),
+                                           clock=clock)
     roofline, chains = runs[:-2], runs[-2:]
     assert [(r.kind, r.roof, r.precision) for r in roofline] == [
         ("matmul", "gemm", "fp64"), ("stencil5", "add", "fp64"), ("dot", "fma", "fp64"), ("sum", "scalar_add", "fp64"),
@@ -488,6 +510,9 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     assert all(set(r.details["host_stream_gbps"]) == {"copy", "scale", "add", "triad", "dot"}
                and min(r.details["host_stream_gbps"].values()) > 0 for r in roofline)
     assert all("host_stream_gbps" not in r.details for r in chains)
+    # and the cores' clock, probed once just before each of them on the pool that runs them
+    assert [r.details["host_clock_mhz"] for r in roofline] == [3001.0 + i for i in range(len(roofline))]
+    assert len(clock_calls) == len(roofline) and len(set(map(id, clock_calls))) == 1
 
 
 def test_a_memory_roof_whose_passes_disagree_gets_a_note():
@@ -575,11 +600,85 @@ def test_the_host_state_reading_scales_the_memory_roof_beside_the_verdict():
         compute_seconds = work.flops / (roofs["compute_gflops"] * 1e9)
         assert ridge_row["host_state"]["predicted_seconds"] == pytest.approx(compute_seconds)
     compute_bound = with_state(run("matmul_blocked", (1000,), 0.026), dot=1.0, copy=1.0, add=1.0)
-    assert v.workload_row(profile, compute_bound)["host_state"] is None
+    assert v.workload_row(profile, compute_bound)["host_state"] is None  # no clock probed: no compute-bound state
     violated = dict(row, name="violated", violation={**row["violation"], "calibrated": True})
     summary = v.summarize([row, v.workload_row(profile, compute_bound), violated])
     assert summary["at_host_state"] == {"median_abs_error_pct": round(abs(state["error_pct"]), 2),
-                                        "workloads": [row["name"]]}
+                                        "workloads": [row["name"]],
+                                        "compute_bound": {"median_abs_error_pct": None, "workloads": []}}
+
+
+def test_the_clock_probed_beside_a_program_scales_its_compute_roof():
+    """A compute-bound program whose cores ran 10% faster than the profile's add chain alone: at the host's state
+    its compute roof is 1.1x, so it is predicted in 1/1.1 of the time; its memory term keeps the profile's roof
+    without a re-timed kernel. A memory-bound program takes the clock into its compute term only. The verdict's
+    figures never move; the median over compute-bound programs stands apart; a note names the clock's range."""
+    profile = Profile.load(CPU_PROFILE)
+    profile_mhz = profile.data["clock"]["scalar_mhz"]
+    assert profile_mhz
+
+    def with_state(timed: WorkloadRun, clock_mhz: float | None, **gbps: float) -> WorkloadRun:
+        return WorkloadRun(**{**timed.__dict__, "details": {"host_stream_gbps": gbps, "host_clock_mhz": clock_mhz}})
+
+    timed = run("matmul_blocked", (1000,), 0.026)
+    plain = v.workload_row(profile, timed)
+    assert plain["limited_by"]["calibrated"] == "compute" and plain["host_state"] is None
+    row = v.workload_row(profile, with_state(timed, 1.1 * profile_mhz))
+    assert row["predicted_seconds"] == plain["predicted_seconds"] and row["error_pct"] == plain["error_pct"]
+    state = row["host_state"]
+    assert state["clock_now_over_profile"] == pytest.approx(1.1)
+    assert state["clock_mhz_profile"] == profile_mhz and state["clock_mhz_now"] == pytest.approx(1.1 * profile_mhz)
+    assert state["kernel"] is None and state["now_over_profile"] is None  # no bandwidth ratio was used
+    assert state["predicted_seconds"] == pytest.approx(plain["predicted_seconds"]["calibrated"] / 1.1)
+    assert state["error_pct"] == pytest.approx(v.error_pct(0.026, state["predicted_seconds"]), abs=0.01)
+    # A clock the probe could not believe (None) gives no state, as no probe does.
+    assert v.workload_row(profile, with_state(timed, None))["host_state"] is None
+    # Memory-bound: the bandwidth ratio sets the time; the clock ratio is reported beside it.
+    dot = profile.kernel_median("dot")
+    memory = v.workload_row(profile, with_state(run("sum", (50_000_000,), 0.02), 0.9 * profile_mhz, dot=dot / 2))
+    assert memory["host_state"]["now_over_profile"] == pytest.approx(0.5)
+    assert memory["host_state"]["clock_now_over_profile"] == pytest.approx(0.9)
+    assert memory["host_state"]["predicted_seconds"] == pytest.approx(2 * memory["predicted_seconds"]["calibrated"])
+    summary = v.summarize([row, memory])
+    assert summary["at_host_state"]["compute_bound"] == {
+        "median_abs_error_pct": round(abs(state["error_pct"]), 2), "workloads": [row["name"]]}
+    assert summary["at_host_state"]["workloads"] == [memory["name"]]
+    assert v.moving_clock_note([row, memory]) == [
+        f"the cores' clock beside the programs (the add chain alone, just before each) ran {0.9 * profile_mhz:.0f}-"
+        f"{1.1 * profile_mhz:.0f} MHz, 0.90-1.10x the profile's {profile_mhz:.0f} MHz: every compute roof moves with "
+        "it; each program's host_state scales its compute roof by its ratio"]
+    steady = v.workload_row(profile, with_state(timed, 1.01 * profile_mhz))
+    assert v.moving_clock_note([steady]) == []  # within CLOCK_MOVED
+
+
+def test_the_clock_probe_beside_a_program_refuses_chains_that_disagree(monkeypatch):
+    """``ClockNow.sample`` runs the add and multiply chains on every thread of the pool it is given and returns
+    the add chain's clock, or None when the two chains disagree (the profile's own check, clock.probe_problem)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwbench.cpu import clock_now
+    from hwbench.kernels.cpu_llvm import CLOCK_SUPPORTED
+
+    if not CLOCK_SUPPORTED:
+        pytest.skip("no timestamp intrinsic for this machine: the probe gives None")
+    probe = clock_now.ClockNow(2, nominal_mhz=None)
+    seen = []
+
+    def chains(counts, buffers, tsc_hz):
+        seen.append((list(counts), len(buffers)))
+        return chains.reply
+
+    monkeypatch.setattr(clock_now, "chain_clocks", chains)
+    with ThreadPoolExecutor(2) as pool:
+        chains.reply = (3600.04, 3590.0)
+        assert probe.sample(pool) == 3600.0
+        chains.reply = (3600.0, 2400.0)  # the multiply chain 33% slower: one chain was folded or fused
+        assert probe.sample(pool) is None
+    # each thread ran the whole probe: every add and multiply step of every round, counted by the kernel itself
+    rounds = probe.rounds
+    adds = clock_now.CLOCK_PROBE_BLOCKS * clock_now.ADDS_PER_BLOCK * rounds
+    muls = clock_now.MUL_BLOCKS * clock_now.ADDS_PER_BLOCK * rounds
+    assert all(counts == [(adds, muls)] * 2 and threads == 2 for counts, threads in seen)
 
 
 def test_a_wrong_matmul_entry_is_a_measurement_error():

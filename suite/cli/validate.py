@@ -53,12 +53,14 @@ def run_validation(profile: Any, label: str, target: str, quick: bool,
     check_profile_fits(profile, target)
     policy, device = RepetitionPolicy.for_mode(quick), profile.data["device"]
     if target == "cpu":
+        from ..cpu.clock_now import ClockNow
         from ..cpu.machine import inspect_cpu
         from ..workloads.cpu import CpuPlan, run_cpu_workloads
 
         threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
         llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
-        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress)
+        clock = ClockNow(int(threads), (profile.data.get("clock") or {}).get("nominal_mhz"))
+        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress, clock.sample)
         name = inspect_cpu().name
     else:
         from ..gpu.failures import checked_cupy

@@ -31,7 +31,8 @@ noise (violations) or that it cannot bound, then compares the median |error| of 
 error = 100 x (median time - predicted) / predicted seconds: positive when the workload ran slower than predicted.
 
 Beside the verdict, never in it: the prediction at the host's state while each CPU program ran
-(``prediction_at_host_state``, from the DRAM roof kernels ``hwbench.workloads.host_state`` timed just before it).
+(``prediction_at_host_state``, from the DRAM roof kernels ``hwbench.workloads.host_state`` timed just before it
+and the cores' clock probed just before it, ``hwbench.cpu.clock_now``).
 
 Why two readings. A ceiling is what the machine reached in its good moments (STREAM and BabelStream report each
 kernel's best time for that reason), so it is the bound, and a program's good moments are what must not beat it.
@@ -60,7 +61,7 @@ from ..workloads.result import LATENCY_KINDS, WorkloadRun
 from .validate_latency import latency_bound
 from .workload_counts import Counts, byte_convention, counts
 
-REPORT_VERSION = 5  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
+REPORT_VERSION = 6  # ``hwbench_validation`` in the report file (format: docs/validation.md, "The report")
 CACHE_LEVELS = ("l1", "l2", "l3")  # nearest first; a working set that fits none is predicted with dram
 
 # A workload predicted to take less than this is not one a roofline should be expected to predict: its fixed
@@ -106,6 +107,9 @@ PURPOSES = ("prediction", "bound")
 # Pass medians of a memory roof kernel this far apart (max / min) get a note: twice the 10% the memory-bound
 # predictions are asked to meet (docs/validation.md), so the profile's median alone can miss by more than that.
 PASS_SPREAD = 1.2
+# The clock probed beside the programs this far from the profile's gets a note: above the 1-2% the profile's own
+# clock readings spread by on a quiet machine (clock.noise).
+CLOCK_MOVED = 0.03
 # The violation test's floor: a workload faster than its roof by less than this is within the clock's and the
 # timer's granularity (as the profile builder's LIMIT_TOLERANCE), whatever its samples' spread.
 MIN_NOISE = 0.01
@@ -267,24 +271,41 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
 
 def prediction_at_host_state(profile: Profile, run: WorkloadRun, work: Counts, moved: float,
                               prediction: Prediction) -> dict | None:
-    """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``), for a
-    memory-limited prediction whose memory roof is a kernel's median: that kernel's median re-timed just before the
-    program over its median in the profile (``now_over_profile``), the prediction redone with the memory roof
-    scaled by it, max(F / compute roof, B / (memory roof x now_over_profile)), and the error against that. None
-    otherwise (compute-limited, a ceiling, a cache plateau, a GPU, a profile kernel without a median). Reported
-    beside the verdict, never in it: it separates the roofline's error from the host's drift."""
+    """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``), each roof
+    scaled by how far the host had moved from the profile just before the program:
+
+    * bandwidth: for a memory roof that is a kernel's median, that kernel re-timed over its median in the profile
+      (``now_over_profile``);
+    * clock: the add chain alone on the programs' threads (``hwbench.cpu.clock_now``) over the profile's
+      ``clock.scalar_mhz``, the same chain alone (``clock_now_over_profile``): a compute roof is FLOP per cycle x
+      cycles per second, and the first does not move with the host.
+
+    predicted = max(F / (compute roof x clock ratio), B / (memory roof x bandwidth ratio)), a missing ratio read as
+    1, and the error against it. Given when the ratio of the term that limits the calibrated prediction is known
+    (memory-limited: the bandwidth's; compute-limited: the clock's); None otherwise (a ceiling or a cache plateau as
+    the memory roof, no probe, a GPU). Reported beside the verdict, never in it: it separates the roofline's error
+    from the host's drift."""
+    if prediction.compute_gflops is None or prediction.memory_gbps is None:
+        return None
     kernel = prediction.memory_median_of
     now = (run.details.get("host_stream_gbps") or {}).get(kernel or "")
     then = profile.kernel_median(kernel)
-    if (prediction.limited_by != "memory" or not now or then is None or prediction.compute_gflops is None
-            or prediction.memory_gbps is None):
+    bandwidth_ratio = now / then if now and then else None
+    clock_now = run.details.get("host_clock_mhz")
+    clock_then = (profile.data.get("clock") or {}).get("scalar_mhz")
+    clock_ratio = clock_now / clock_then if clock_now and clock_then else None
+    limiting_ratio = bandwidth_ratio if prediction.limited_by == "memory" else clock_ratio
+    if limiting_ratio is None:
         return None
-    now_over_profile = now / then
-    predicted = max(work.flops / (prediction.compute_gflops * 1e9),
-                    moved / (prediction.memory_gbps * now_over_profile * 1e9))
-    return {"kernel": kernel, "profile_median_gbps": then, "now_gbps": now,
-            "now_over_profile": round(now_over_profile, 4), "predicted_seconds": predicted,
-            "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
+    predicted = max(work.flops / (prediction.compute_gflops * (clock_ratio or 1.0) * 1e9),
+                    moved / (prediction.memory_gbps * (bandwidth_ratio or 1.0) * 1e9))
+    return {"kernel": kernel if bandwidth_ratio else None, "profile_median_gbps": then if bandwidth_ratio else None,
+            "now_gbps": now if bandwidth_ratio else None,
+            "now_over_profile": round(bandwidth_ratio, 4) if bandwidth_ratio else None,
+            "clock_mhz_profile": clock_then if clock_ratio else None,
+            "clock_mhz_now": clock_now if clock_ratio else None,
+            "clock_now_over_profile": round(clock_ratio, 4) if clock_ratio else None,
+            "predicted_seconds": predicted, "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
 
 
 def _roofs(prediction: Prediction) -> dict:
@@ -351,6 +372,21 @@ def _tightness(rows: list[dict], roofline: str) -> dict:
     }
 
 
+def _at_host_state(included: list[dict]) -> dict:
+    """Median |error| at the host's state over the rows in the verdict that have one and no calibrated violation:
+    the memory-limited ones at the top level (as report format 5 had it), the compute-limited ones under
+    ``compute_bound``."""
+    fair = [row for row in included if row["host_state"] and not row["violation"]["calibrated"]]
+    by_bound = {bound: [row for row in fair if row["limited_by"]["calibrated"] == bound]
+                for bound in ("memory", "compute")}
+
+    def median_of(rows: list[dict]) -> dict:
+        return {"median_abs_error_pct": _median_abs([row["host_state"]["error_pct"] for row in rows]),
+                "workloads": [row["name"] for row in rows]}
+
+    return {**median_of(by_bound["memory"]), "compute_bound": median_of(by_bound["compute"])}
+
+
 def summarize(rows: list[dict]) -> dict:
     """The verdict in two steps over the workloads not excluded (docs/validation.md, "The verdict").
 
@@ -393,10 +429,8 @@ def summarize(rows: list[dict]) -> dict:
         basis = (f"equal bound failures ({calibrated['bound_failures']}); median |error| over the {len(both)} "
                  f"workload(s) both predict without violation: calibrated {compared['calibrated']}% vs paper "
                  f"{compared['theoretical']}%")
-    at_host = [row for row in included if row["host_state"] and not row["violation"]["calibrated"]]
     return {"in_verdict": [row["name"] for row in included], "rooflines": per_roofline, "compared": compared,
-            "at_host_state": {"median_abs_error_pct": _median_abs([row["host_state"]["error_pct"] for row in at_host]),
-                              "workloads": [row["name"] for row in at_host]},
+            "at_host_state": _at_host_state(included),
             "verdict": verdict, "verdict_basis": basis,
             "median_abs_error_pct": {r: per_roofline[r]["tightness"]["all"]["median_abs_error_pct"]
                                      for r in VERDICT_ROOFLINES}}
@@ -469,6 +503,22 @@ def moving_roof_notes(profile: Profile, rows: list[dict]) -> list[str]:
     return lines
 
 
+def moving_clock_note(rows: list[dict]) -> list[str]:
+    """A note when the cores' clock probed beside the programs (``host_state.clock_mhz_now``) moved CLOCK_MOVED or
+    more from the profile's: every compute roof moves with it."""
+    states = [row["host_state"] for row in rows if row["host_state"] and row["host_state"]["clock_now_over_profile"]]
+    if not states:
+        return []
+    ratios = [state["clock_now_over_profile"] for state in states]
+    if max(abs(ratio - 1.0) for ratio in ratios) < CLOCK_MOVED:
+        return []
+    clocks = [state["clock_mhz_now"] for state in states]
+    profile_clock = states[0]["clock_mhz_profile"]
+    return [f"the cores' clock beside the programs (the add chain alone, just before each) ran {min(clocks):.0f}-"
+            f"{max(clocks):.0f} MHz, {min(ratios):.2f}-{max(ratios):.2f}x the profile's {profile_clock:.0f} MHz: "
+            "every compute roof moves with it; each program's host_state scales its compute roof by its ratio"]
+
+
 def notes(profile: Profile, report: dict) -> list[str]:
     """What a reader must know to read the verdict: threads, missing paper figures, exclusions, the basis."""
     lines = []
@@ -489,6 +539,7 @@ def notes(profile: Profile, report: dict) -> list[str]:
         if row["excluded"]:
             lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
     lines += moving_roof_notes(profile, [row for row in report["workloads"] if not row["excluded"]])
+    lines += moving_clock_note(report["workloads"])
     for roofline in VERDICT_ROOFLINES:
         violated = report["rooflines"][roofline]["violations"]
         label = "calibrated" if roofline == "calibrated" else "paper"

@@ -24,7 +24,8 @@ from .validate import REPORT_VERSION
 # 3 reads each workload's ``seconds`` (and so ``measured_gflops``) as its confirmed-best time, where 1, 2, 4 and 5
 # have the median (4 judges violations on ``best_seconds``, so its red crosses stand at the median rate of a
 # program whose good moments beat a bound): a chart of version 3 reports beside others mixes the two. 5 adds the
-# host's state beside each program (``host_state``, ``at_host_state``), which the chart does not read.
+# host's state beside each program (``host_state``, ``at_host_state``), and 6 the cores' clock in it
+# (``host_state.clock_*``, ``at_host_state.compute_bound``); the chart reads neither.
 FORMAT_VERSIONS = tuple(range(1, REPORT_VERSION + 1))
 VIOLATION_LABELS = {"calibrated": "calibrated", "theoretical": "paper"}
 

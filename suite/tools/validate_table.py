@@ -85,10 +85,13 @@ def summary_lines(report: dict) -> list[str]:
     lines.append(f"both predict {len(compared['workloads'])} workload(s) without violation: median |error| calibrated "
                  f"{compared['calibrated']}%, paper {compared['theoretical']}%")
     at_host = report.get("at_host_state") or {}
-    if at_host.get("workloads"):  # reports before it carry no host state
-        lines.append(f"beside the verdict, at the host's state while each program ran (its DRAM roof kernel timed "
-                     f"again just before it): calibrated median |error| {at_host['median_abs_error_pct']}% over "
-                     f"{len(at_host['workloads'])} memory-bound workload(s)")
+    compute = at_host.get("compute_bound") or {}  # report format 6 on
+    parts = [f"{entry['median_abs_error_pct']}% over {len(entry['workloads'])} {kind} workload(s)"
+             for entry, kind in ((at_host, "memory-bound"), (compute, "compute-bound")) if entry.get("workloads")]
+    if parts:  # reports before format 5 carry no host state
+        lines.append("beside the verdict, at the host's state while each program ran (its DRAM roof kernel timed "
+                     "again and the cores' clock probed just before it): calibrated median |error| "
+                     + "; ".join(parts))
     lines.append(f"verdict on {report['device']['id']}: {report['verdict']}")
     return lines
 

@@ -75,9 +75,14 @@ def blas_library() -> str:
     return f"numpy {np.__version__} ({', '.join(blas) or 'BLAS not found by threadpoolctl'})"
 
 
+ClockProbe = Callable[[ThreadPoolExecutor], float | None]  # the cores' clock now, in MHz (hwbench.cpu.clock_now)
+
+
 def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
-                      progress: ProgressCallback | None = None) -> list[WorkloadRun]:
-    """Set up, time and validate every CPU workload of ``plan`` on ``threads`` cores."""
+                      progress: ProgressCallback | None = None, clock: ClockProbe | None = None) -> list[WorkloadRun]:
+    """Set up, time and validate every CPU workload of ``plan`` on ``threads`` cores. Just before each program the
+    host's state is read: the profile's DRAM roof kernels timed again (``HostState``) and, given ``clock``, the
+    cores' clock on the pool's threads (None where the probe cannot be believed)."""
     if threads < 1:
         raise ValueError(f"threads {threads} must be at least 1")
     # numba.config sets its NUMBA_* names at run time (from the environment), which its stubs do not declare
@@ -100,8 +105,9 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
             workload = build()
             if progress:
                 progress(workload.name, index, len(builders) + 2)
-            host_stream_gbps = host.sample()  # the host's state just before the program (host_state.py)
-            runs.append(_timed(workload, policy, threads, {"host_stream_gbps": host_stream_gbps}))
+            state = {"host_stream_gbps": host.sample(),  # the host's state just before the program (host_state.py)
+                     "host_clock_mhz": clock(pool) if clock else None}
+            runs.append(_timed(workload, policy, threads, state))
         del host  # its arrays freed before the latency programs allocate theirs
     # The latency-bound programs (one thread each), over the vectors' footprint: hwbench.workloads.cpu_latency.
     runs += run_latency_workloads(LatencyPlan.for_bytes(plan.vector_elements * 8), policy, progress, len(builders),
