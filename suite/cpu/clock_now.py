@@ -3,8 +3,9 @@
 The profile's ``clock.scalar_mhz`` is the add chain alone on every selected core (``fma.measure_clock``). On a
 shared host that clock moves with the other guests' load (a boost clock is a share of the package's power), so a
 compute roof measured minutes earlier can be off by the ratio of the two clocks: on the 2-vCPU Zen 5 KVM guest,
-NumPy's 2048 x 2048 matmul ran 124.6 GFLOP/s in a ``validate`` run against the profile's 104.8 of the same call 40 s
-before (``docs/validation.md``). ``ClockNow.sample`` runs the same two chains (``cpu_fma.scalar_clock_kernel``: the
+NumPy's 2048 x 2048 matmul ran at 124.6 GFLOP/s (median) in a ``validate`` run about 90 s after the profile had
+timed the same call at 102.5 (median; series E, ``docs/validation.md``), and in series F the clock probed beside
+the programs ran 0.97-1.05x the profile's. ``ClockNow.sample`` runs the same two chains (``cpu_fma.scalar_clock_kernel``: the
 add chain, cross-checked by the multiply chain, timed by the time-stamp counter) on the programs' threads, not pinned
 as the programs are not, for about ``PROBE_SECONDS``, and applies the profile's check (``clock.probe_problem``): a
 clock that cannot be believed is None, never a figure. ``hwbench.tools.validate`` scales the compute roof by the
