@@ -490,9 +490,11 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
     plan = cpu_workloads.CpuPlan((32,), 64, 4096, 8, 128, 64)
     clock_calls = []
 
-    def clock(pool) -> float:  # stands in for hwbench.cpu.clock_now.ClockNow.sample: called with the programs' pool
+    def clock(pool) -> tuple[float | None, str | None]:  # stands in for ClockNow.sample, called with the programs' pool
         clock_calls.append(pool)
-        return 3000.0 + len(clock_calls)
+        if len(clock_calls) == 2:
+            return None, "beside a program, the chains disagree"
+        return 3000.0 + len(clock_calls), None
 
     runs = cpu_workloads.run_cpu_workloads(2, plan, RepetitionPolicy(warmups=0, min_repetitions=2, min_seconds=0),
                                            clock=clock)
@@ -511,7 +513,10 @@ def test_cpu_workloads_run_and_validate_on_small_sizes():
                and min(r.details["host_stream_gbps"].values()) > 0 for r in roofline)
     assert all("host_stream_gbps" not in r.details for r in chains)
     # and the cores' clock, probed once just before each of them on the pool that runs them
-    assert [r.details["host_clock_mhz"] for r in roofline] == [3001.0 + i for i in range(len(roofline))]
+    assert [r.details["host_clock_mhz"] for r in roofline] == [3001.0, None] + [3003.0 + i
+                                                                              for i in range(len(roofline) - 2)]
+    assert [r.details.get("host_clock_problem") for r in roofline[:3]] == [
+        None, "beside a program, the chains disagree", None]  # a refused clock keeps its reason, never a figure
     assert len(clock_calls) == len(roofline) and len(set(map(id, clock_calls))) == 1
 
 
@@ -647,8 +652,46 @@ def test_the_clock_probed_beside_a_program_scales_its_compute_roof():
         f"the cores' clock beside the programs (the add chain alone, just before each) ran {0.9 * profile_mhz:.0f}-"
         f"{1.1 * profile_mhz:.0f} MHz, 0.90-1.10x the profile's {profile_mhz:.0f} MHz: every compute roof moves with "
         "it; each program's host_state scales its compute roof by its ratio"]
+    assert row["host_state"]["limited_by"] == "compute" and memory["host_state"]["limited_by"] == "memory"
     steady = v.workload_row(profile, with_state(timed, 1.01 * profile_mhz))
     assert v.moving_clock_note([steady]) == []  # within CLOCK_MOVED
+    edge = v.workload_row(profile, with_state(timed, (1 + v.CLOCK_MOVED) * profile_mhz))
+    assert len(v.moving_clock_note([edge])) == 1  # CLOCK_MOVED itself gets the note
+    # A profile without its own clock (clock.scalar_mhz): nothing to compare the probe with, no state.
+    unclocked = Profile({**profile.data, "clock": {**profile.data["clock"], "scalar_mhz": None}}, "unclocked.yaml")
+    assert v.workload_row(unclocked, with_state(timed, 1.1 * profile_mhz))["host_state"] is None
+    # The report's notes carry the clock's range, and a refused probe with its reason.
+    refused = WorkloadRun(**{**timed.__dict__, "name": "refused",
+                             "details": {"host_clock_mhz": None, "host_clock_problem": "the chains disagree"}})
+    report = v.build_report(profile, [with_state(timed, 1.1 * profile_mhz), refused], "AMD EPYC", "p.yaml",
+                            "2026-12-03T00:00:00+00:00")
+    assert any(note.startswith("the cores' clock beside the programs") for note in report["notes"])
+    assert ("the clock probed beside 1 program(s) was refused (refused: the chains disagree): their compute roofs "
+            "are not scaled at the host's state") in report["notes"]
+
+
+def test_a_host_faster_than_the_profile_moves_a_program_past_the_ridge_at_its_state():
+    """Memory-limited against the profile, compute-limited at the host's state (its roof kernel re-timed 1.5x as
+    fast as moving the ridge below the program needs, far beyond any real host: the arithmetic alone; the clock
+    unchanged): host_state.limited_by says so, and the at_host_state split follows it."""
+    profile = Profile.load(CPU_PROFILE)
+    dot = profile.kernel_median("dot")
+    profile_mhz = profile.data["clock"]["scalar_mhz"]
+    probe = run("sum", (50_000_000,), 0.02)  # read-only, at DRAM: the dot median is its roof
+    roofs = v.workload_row(profile, probe)["roofs"]["calibrated"]
+    assert roofs["memory_median_of"] == "dot"
+    work = v.counts(probe)
+    intensity, ridge = work.flops / work.bytes_moved("traffic"), roofs["compute_gflops"] / roofs["memory_gbps"]
+    assert intensity < ridge  # memory-limited at the profile's figures
+    faster = 1.5 * ridge / intensity  # past the ridge at the host's state
+    moved = WorkloadRun(**{**probe.__dict__, "details": {"host_stream_gbps": {"dot": faster * dot},
+                                                         "host_clock_mhz": profile_mhz}})
+    row = v.workload_row(profile, moved)
+    assert row["limited_by"]["calibrated"] == "memory" and row["host_state"]["limited_by"] == "compute"
+    assert row["host_state"]["predicted_seconds"] == pytest.approx(work.flops / (roofs["compute_gflops"] * 1e9))
+    summary = v.summarize([row])
+    assert summary["at_host_state"]["workloads"] == [] and summary["at_host_state"]["compute_bound"]["workloads"] == [
+        row["name"]]
 
 
 def test_the_clock_probe_beside_a_program_refuses_chains_that_disagree(monkeypatch):
@@ -671,9 +714,10 @@ def test_the_clock_probe_beside_a_program_refuses_chains_that_disagree(monkeypat
     monkeypatch.setattr(clock_now, "chain_clocks", chains)
     with ThreadPoolExecutor(2) as pool:
         chains.reply = (3600.04, 3590.0)
-        assert probe.sample(pool) == 3600.0
+        assert probe.sample(pool) == (3600.0, None)
         chains.reply = (3600.0, 2400.0)  # the multiply chain 33% slower: one chain was folded or fused
-        assert probe.sample(pool) is None
+        mhz, problem = probe.sample(pool)
+        assert mhz is None and problem.startswith("beside a program, the add chain gives 3600 MHz and the multiply")
     # each thread ran the whole probe: every add and multiply step of every round, counted by the kernel itself
     rounds = probe.rounds
     adds = clock_now.CLOCK_PROBE_BLOCKS * clock_now.ADDS_PER_BLOCK * rounds

@@ -59,8 +59,11 @@ def run_validation(profile: Any, label: str, target: str, quick: bool,
 
         threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
         llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
-        clock = ClockNow(int(threads), (profile.data.get("clock") or {}).get("nominal_mhz"))
-        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress, clock.sample)
+        clock_record = profile.data.get("clock") or {}
+        # Without the profile's own clock (clock.scalar_mhz) there is nothing to compare a probe with.
+        clock = ClockNow(int(threads), clock_record.get("nominal_mhz")) if clock_record.get("scalar_mhz") else None
+        runs = run_cpu_workloads(int(threads), CpuPlan.for_machine(int(llc), quick), policy, progress,
+                                 clock.sample if clock else None)
         name = inspect_cpu().name
     else:
         from ..gpu.failures import checked_cupy

@@ -5,11 +5,12 @@ shared host that clock moves with the other guests' load (a boost clock is a sha
 compute roof measured minutes earlier can be off by the ratio of the two clocks: on the 2-vCPU Zen 5 KVM guest,
 NumPy's 2048 x 2048 matmul ran at 124.6 GFLOP/s (median) in a ``validate`` run about 90 s after the profile had
 timed the same call at 102.5 (median; series E, ``docs/validation.md``), and in series F the clock probed beside
-the programs ran 0.97-1.05x the profile's. ``ClockNow.sample`` runs the same two chains (``cpu_fma.scalar_clock_kernel``: the
-add chain, cross-checked by the multiply chain, timed by the time-stamp counter) on the programs' threads, not pinned
-as the programs are not, for about ``PROBE_SECONDS``, and applies the profile's check (``clock.probe_problem``): a
-clock that cannot be believed is None, never a figure. ``hwbench.tools.validate`` scales the compute roof by the
-ratio of this clock to the profile's; the verdict never reads it.
+the programs ran 0.97-1.05x the profile's. ``ClockNow.sample`` runs the same two chains
+(``cpu_fma.scalar_clock_kernel``: the add chain, cross-checked by the multiply chain, timed by the time-stamp
+counter) on the programs' threads, not pinned as the programs are not, for about ``PROBE_SECONDS``, and applies
+the profile's check (``clock.probe_problem``): a clock that cannot be believed is never a figure, only the reason
+it was refused. ``hwbench.tools.validate`` scales the compute roof by the ratio of this clock to the profile's; the
+verdict never reads it.
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ class ClockNow:
         if CLOCK_SUPPORTED:
             cpu_fma.scalar_clock_kernel(1, 1, *new_ticks(1))  # compile outside any probe
 
-    def sample(self, pool: ThreadPoolExecutor) -> float | None:
-        """The add chain's MHz now (median over rounds, then over threads), or None where the chains cannot run
-        (no timestamp intrinsic for this machine) or disagree (``probe_problem``)."""
+    def sample(self, pool: ThreadPoolExecutor) -> tuple[float | None, str | None]:
+        """(the add chain's MHz now, median over rounds and then over threads; None) or (None, why the clock
+        cannot be given: no timestamp intrinsic for this machine, or the profile's check refuses it,
+        ``probe_problem``)."""
         if self.tsc_hz is None:
-            return None
+            return None, "no time-stamp counter intrinsic for this machine's architecture (kernels/cpu_llvm.py)"
         buffers = [new_ticks(self.rounds) for _ in range(self.threads)]
         counts = list(pool.map(lambda ticks: cpu_fma.scalar_clock_kernel(CLOCK_PROBE_BLOCKS, MUL_BLOCKS, *ticks),
                                buffers))
         add_mhz, mul_mhz = chain_clocks(counts, buffers, self.tsc_hz)
-        if probe_problem("beside a program", add_mhz, mul_mhz, self.nominal_mhz):
-            return None
-        return round(add_mhz, 1)
+        problem = probe_problem("beside a program", add_mhz, mul_mhz, self.nominal_mhz)
+        return (None, problem) if problem else (round(add_mhz, 1), None)

@@ -281,10 +281,12 @@ def prediction_at_host_state(profile: Profile, run: WorkloadRun, work: Counts, m
       cycles per second, and the first does not move with the host.
 
     predicted = max(F / (compute roof x clock ratio), B / (memory roof x bandwidth ratio)), a missing ratio read as
-    1, and the error against it. Given when the ratio of the term that limits the calibrated prediction is known
-    (memory-limited: the bandwidth's; compute-limited: the clock's); None otherwise (a ceiling or a cache plateau as
-    the memory roof, no probe, a GPU). Reported beside the verdict, never in it: it separates the roofline's error
-    from the host's drift."""
+    1, the term that limits it (``limited_by``: a host faster than the profile can move a program past the ridge),
+    and the error against it. Given when the ratio of the term that limits the calibrated prediction is known
+    (memory-limited: the bandwidth's; compute-limited: the clock's). None otherwise: a memory-limited prediction
+    whose memory roof is a ceiling or a cache plateau; a compute-limited one without a clock believed beside the
+    program or without ``clock.scalar_mhz`` in the profile; a GPU. Reported beside the verdict, never in it: it
+    separates the roofline's error from the host's drift."""
     if prediction.compute_gflops is None or prediction.memory_gbps is None:
         return None
     kernel = prediction.memory_median_of
@@ -297,15 +299,17 @@ def prediction_at_host_state(profile: Profile, run: WorkloadRun, work: Counts, m
     limiting_ratio = bandwidth_ratio if prediction.limited_by == "memory" else clock_ratio
     if limiting_ratio is None:
         return None
-    predicted = max(work.flops / (prediction.compute_gflops * (clock_ratio or 1.0) * 1e9),
-                    moved / (prediction.memory_gbps * (bandwidth_ratio or 1.0) * 1e9))
+    compute_seconds = work.flops / (prediction.compute_gflops * (clock_ratio or 1.0) * 1e9)
+    memory_seconds = moved / (prediction.memory_gbps * (bandwidth_ratio or 1.0) * 1e9)
+    predicted = max(compute_seconds, memory_seconds)
     return {"kernel": kernel if bandwidth_ratio else None, "profile_median_gbps": then if bandwidth_ratio else None,
             "now_gbps": now if bandwidth_ratio else None,
             "now_over_profile": round(bandwidth_ratio, 4) if bandwidth_ratio else None,
             "clock_mhz_profile": clock_then if clock_ratio else None,
             "clock_mhz_now": clock_now if clock_ratio else None,
             "clock_now_over_profile": round(clock_ratio, 4) if clock_ratio else None,
-            "predicted_seconds": predicted, "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
+            "predicted_seconds": predicted, "limited_by": "compute" if compute_seconds >= memory_seconds else "memory",
+            "error_pct": rounded(error_pct(run.seconds, predicted), 2)}
 
 
 def _roofs(prediction: Prediction) -> dict:
@@ -373,11 +377,11 @@ def _tightness(rows: list[dict], roofline: str) -> dict:
 
 
 def _at_host_state(included: list[dict]) -> dict:
-    """Median |error| at the host's state over the rows in the verdict that have one and no calibrated violation:
-    the memory-limited ones at the top level (as report format 5 had it), the compute-limited ones under
-    ``compute_bound``."""
+    """Median |error| at the host's state over the rows in the verdict that have one and no calibrated violation,
+    split by what limits the prediction at that state (``host_state.limited_by``): the memory-limited ones at the top
+    level (as report format 5 had it), the compute-limited ones under ``compute_bound``."""
     fair = [row for row in included if row["host_state"] and not row["violation"]["calibrated"]]
-    by_bound = {bound: [row for row in fair if row["limited_by"]["calibrated"] == bound]
+    by_bound = {bound: [row for row in fair if row["host_state"]["limited_by"] == bound]
                 for bound in ("memory", "compute")}
 
     def median_of(rows: list[dict]) -> dict:
@@ -483,7 +487,7 @@ def build_report(profile: Profile, runs: list[WorkloadRun], device_name: str, pr
         "workloads": rows,
         **summarize(rows), **latency_bound(profile, runs),
     }
-    report["notes"] = notes(profile, report)
+    report["notes"] = notes(profile, report, runs)
     return report
 
 
@@ -504,8 +508,9 @@ def moving_roof_notes(profile: Profile, rows: list[dict]) -> list[str]:
 
 
 def moving_clock_note(rows: list[dict]) -> list[str]:
-    """A note when the cores' clock probed beside the programs (``host_state.clock_mhz_now``) moved CLOCK_MOVED or
-    more from the profile's: every compute roof moves with it."""
+    """A note when the cores' clock probed beside the programs with a host's state (``host_state.clock_mhz_now``;
+    excluded programs too: a clock is the host's, whatever the program) moved CLOCK_MOVED or more from the
+    profile's: every compute roof moves with it."""
     states = [row["host_state"] for row in rows if row["host_state"] and row["host_state"]["clock_now_over_profile"]]
     if not states:
         return []
@@ -519,7 +524,17 @@ def moving_clock_note(rows: list[dict]) -> list[str]:
             "every compute roof moves with it; each program's host_state scales its compute roof by its ratio"]
 
 
-def notes(profile: Profile, report: dict) -> list[str]:
+def refused_clock_note(runs: list[WorkloadRun]) -> list[str]:
+    """A note when the clock probe beside some programs was refused (``details.host_clock_problem``): their compute
+    roofs are not scaled at the host's state, and a compute-limited one has no host's state."""
+    refused = [run for run in runs if run.details.get("host_clock_problem")]
+    if not refused:
+        return []
+    return [f"the clock probed beside {len(refused)} program(s) was refused ({refused[0].name}: "
+            f"{refused[0].details['host_clock_problem']}): their compute roofs are not scaled at the host's state"]
+
+
+def notes(profile: Profile, report: dict, runs: list[WorkloadRun] | None = None) -> list[str]:
     """What a reader must know to read the verdict: threads, missing paper figures, exclusions, the basis."""
     lines = []
     measured_on = profile.data["device"].get("name")
@@ -539,7 +554,7 @@ def notes(profile: Profile, report: dict) -> list[str]:
         if row["excluded"]:
             lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
     lines += moving_roof_notes(profile, [row for row in report["workloads"] if not row["excluded"]])
-    lines += moving_clock_note(report["workloads"])
+    lines += moving_clock_note(report["workloads"]) + refused_clock_note(runs or [])
     for roofline in VERDICT_ROOFLINES:
         violated = report["rooflines"][roofline]["violations"]
         label = "calibrated" if roofline == "calibrated" else "paper"

@@ -1,6 +1,6 @@
 """Read the report ``hwbench validate -o FILE`` writes for the roofline chart: its workloads as marks.
 
-The format (``hwbench_validation: 1`` to ``5``; docs/validation.md, "The report") is a mapping with ``workloads``,
+The format (``hwbench_validation: 1`` to ``6``; docs/validation.md, "The report") is a mapping with ``workloads``,
 a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
 ``measured_gflops``, ``precision``, ``level``, ``error_pct`` ({calibrated, theoretical, ...}), ``excluded`` (null,
 or why it is kept out of the verdict) and, from version 2, ``violation`` ({roofline: true when the workload ran

@@ -75,14 +75,15 @@ def blas_library() -> str:
     return f"numpy {np.__version__} ({', '.join(blas) or 'BLAS not found by threadpoolctl'})"
 
 
-ClockProbe = Callable[[ThreadPoolExecutor], float | None]  # the cores' clock now, in MHz (hwbench.cpu.clock_now)
+# The cores' clock now: (MHz, None), or (None, why it was refused) (hwbench.cpu.clock_now.ClockNow.sample).
+ClockProbe = Callable[[ThreadPoolExecutor], tuple[float | None, str | None]]
 
 
 def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
                       progress: ProgressCallback | None = None, clock: ClockProbe | None = None) -> list[WorkloadRun]:
     """Set up, time and validate every CPU workload of ``plan`` on ``threads`` cores. Just before each program the
     host's state is read: the profile's DRAM roof kernels timed again (``HostState``) and, given ``clock``, the
-    cores' clock on the pool's threads (None where the probe cannot be believed)."""
+    cores' clock on the pool's threads (None, and ``host_clock_problem`` saying why, where it cannot be believed)."""
     if threads < 1:
         raise ValueError(f"threads {threads} must be at least 1")
     # numba.config sets its NUMBA_* names at run time (from the environment), which its stubs do not declare
@@ -105,8 +106,11 @@ def run_cpu_workloads(threads: int, plan: CpuPlan, policy: RepetitionPolicy,
             workload = build()
             if progress:
                 progress(workload.name, index, len(builders) + 2)
-            state = {"host_stream_gbps": host.sample(),  # the host's state just before the program (host_state.py)
-                     "host_clock_mhz": clock(pool) if clock else None}
+            host_clock_mhz, clock_problem = clock(pool) if clock else (None, None)
+            state: dict[str, object] = {"host_stream_gbps": host.sample(),  # just before the program (host_state.py)
+                                        "host_clock_mhz": host_clock_mhz}
+            if clock_problem:
+                state["host_clock_problem"] = clock_problem
             runs.append(_timed(workload, policy, threads, state))
         del host  # its arrays freed before the latency programs allocate theirs
     # The latency-bound programs (one thread each), over the vectors' footprint: hwbench.workloads.cpu_latency.
