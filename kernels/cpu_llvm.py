@@ -193,9 +193,9 @@ def float_chains_intrinsic(name: str, precision: str, value_type: ir.Type, chain
 # instruction ..., it can execute LFENCE immediately after RDTSC"; AMD's LFENCE is dispatch-serializing on every
 # Zen (Linux sets it, X86_FEATURE_LFENCE_RDTSC); Arm ARM D12 (generic timer): an ISB before and after orders the
 # CNTVCT_EL0 read. Measured on the 2-vCPU Zen 5 KVM guest (2026-12-03, 3000 rounds of the probe's 30k-cycle
-# chains, median of 5): unfenced, the add chain read 2.65% below the multiply chain that follows it, a bias of
-# ~800 cycles per chain, and every profile of that guest flagged ceilings 1-3% above the core's FLOP per cycle;
-# fenced, the two chains agreed to 0.00%.
+# chains, median of 5): unfenced, the add chain read 2.65% below the multiply chain that follows it (~800 of
+# 30k cycles), and three profiles of that guest flagged ceilings 1-3% above the core's FLOP per cycle; fenced, the
+# two chains agreed to 0.00%.
 _FENCED_TIMESTAMP = {
     "x86_64": ("lfence\nrdtsc\nlfence\nshlq $$32, %rdx\norq %rdx, %rax", "={rax},~{rdx},~{dirflag},~{fpsr},~{flags}"),
     "aarch64": ("isb\nmrs $0, cntvct_el0\nisb", "=r"),

@@ -251,8 +251,8 @@ def measure_clock(context: CpuContext, kernels: Sequence[Kernel]) -> ClockResult
     return ClockResult(
         method=f"dependent chain of 1-cycle register-register integer adds ({blocks * ADDS_PER_BLOCK} per probe), "
                f"cross-checked by a chain of {chain_latency('mul')}-cycle multiplies "
-               f"({MUL_BLOCKS * ADDS_PER_BLOCK} per probe), timed with the invariant time-stamp counter, "
-               "interleaved with the FMA kernel on every selected core",
+               f"({MUL_BLOCKS * ADDS_PER_BLOCK} per probe), timed with the invariant time-stamp counter read between "
+               "fences (lfence; rdtsc; lfence on x86-64), interleaved with the FMA kernel on every selected core",
         tsc_mhz=tsc_hz / 1e6, scalar_mhz=scalar, under_load_mhz=under_load, cross_check_mhz=cross, failure=failure,
         under_load_gflops=rates, probed=runs)
 
