@@ -34,7 +34,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .cpu_llvm import I64, emit_counted_loop, read_timestamp
+from .cpu_llvm import I64, emit_counted_loop, read_timestamp, read_timestamp_unfenced
 
 LINE_BYTES = 64  # x86-64 and Arm server cores; one pointer per line, at its start
 WORDS_PER_LINE = LINE_BYTES // 8
@@ -196,15 +196,15 @@ def injector(traffic: str) -> Callable[..., tuple[int, float, int]]:
         span = a.size // streams
         started = read_timestamp()
         _store_release(ready_address, 1)
-        while _load_acquire(stop_address) == 0 and read_timestamp() < deadline_ticks:
+        while _load_acquire(stop_address) == 0 and read_timestamp_unfenced() < deadline_ticks:
             total += burst_of(a, b, c, position, position + burst)
             bursts += 1
             position += burst
             if position + burst > span:
                 position = 0
             if delay_ticks > 0:
-                began = read_timestamp()
-                while read_timestamp() - began < delay_ticks:
+                began = read_timestamp_unfenced()
+                while read_timestamp_unfenced() - began < delay_ticks:
                     pass
         return bursts, total, started
 
@@ -217,7 +217,7 @@ def wait_for_all(address: int, count: int, deadline_ticks: int) -> bool:
     False once the time-stamp counter passes ``deadline_ticks``."""
     for k in range(count):
         while _load_acquire(address + 8 * k) == 0:  # type: ignore[call-arg]  # numba stub, see _load_acquire
-            if read_timestamp() > deadline_ticks:
+            if read_timestamp_unfenced() > deadline_ticks:
                 return False
     return True
 
@@ -263,7 +263,7 @@ def _wait_for(address: int, value: int, deadline_ticks: int) -> bool:
     spins = 0
     while _load_acquire(address) != value:  # type: ignore[call-arg]  # numba stub, see _load_acquire
         spins += 1
-        if spins % SPIN_CHECK == 0 and read_timestamp() > deadline_ticks:
+        if spins % SPIN_CHECK == 0 and read_timestamp_unfenced() > deadline_ticks:
             return False
     return True
 

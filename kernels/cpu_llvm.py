@@ -191,11 +191,14 @@ def float_chains_intrinsic(name: str, precision: str, value_type: ir.Type, chain
 # requires RDTSC to be executed only after all previous instructions have executed ..., it can execute LFENCE
 # immediately before RDTSC. If software requires RDTSC to be executed prior to execution of any subsequent
 # instruction ..., it can execute LFENCE immediately after RDTSC"; AMD's LFENCE is dispatch-serializing on every
-# Zen (Linux sets it, X86_FEATURE_LFENCE_RDTSC); Arm ARM D12 (generic timer): an ISB before and after orders the
-# CNTVCT_EL0 read. Measured on the 2-vCPU Zen 5 KVM guest (2026-12-03, 3000 rounds of the probe's 30k-cycle
-# chains, median of 5): unfenced, the add chain read 2.65% below the multiply chain that follows it (~800 of
-# 30k cycles), and three profiles of that guest flagged ceilings 1-3% above the core's FLOP per cycle; fenced, the
-# two chains agreed to 0.00%.
+# Zen (Linux sets it, X86_FEATURE_LFENCE_RDTSC); the Arm ARM's generic-timer chapter: an ISB before and after
+# orders the CNTVCT_EL0 read. Unfenced, each stamp of the clock probe was taken while the chain before it still
+# ran, further ahead after the 3-cycle multiply chain than after the add chain: the add chain's interval started
+# early (too long: its clock read low), the multiply chain's ended early (too short: read high). Measured on the
+# 2-vCPU Zen 5 KVM guest (2026-12-03, 3000 rounds of the probe's 30k-cycle chains, median of 5): unfenced, the add
+# chain read 2.65% below the multiply chain (~800 of 30k cycles), and three profiles of that guest flagged
+# ceilings 1-4% above the core's FLOP per cycle; fenced, the two chains agreed to 0.00%. Deadlines and spin loops
+# read the counter unfenced (``read_timestamp_unfenced``): a fence there would only slow the work it interrupts.
 _FENCED_TIMESTAMP = {
     "x86_64": ("lfence\nrdtsc\nlfence\nshlq $$32, %rdx\norq %rdx, %rax", "={rax},~{rdx},~{dirflag},~{fpsr},~{flags}"),
     "aarch64": ("isb\nmrs $0, cntvct_el0\nisb", "=r"),
@@ -217,6 +220,22 @@ def read_timestamp(typingctx):
         if MACHINE in _FENCED_TIMESTAMP:
             body, constraints = _FENCED_TIMESTAMP[MACHINE]
             return builder.asm(ir.FunctionType(I64, []), body, constraints, [], side_effect=True)
+        counter = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(I64, []))
+        return builder.call(counter, [])
+
+    return sig, codegen
+
+
+@intrinsic
+def read_timestamp_unfenced(typingctx):
+    """The same counter without fences (LLVM's ``readcyclecounter``; ``cntvct_el0`` on AArch64): for deadlines and
+    spin loops, where a read a few hundred cycles early changes nothing and a fence would drain the loads of the
+    work between two reads (the loaded-latency injectors check their deadline after every burst)."""
+    sig = types.int64()
+
+    def codegen(context, builder, signature, args):
+        if MACHINE in ("aarch64", "arm64"):
+            return builder.asm(ir.FunctionType(I64, []), "mrs $0, cntvct_el0", "=r", [], side_effect=True)
         counter = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(I64, []))
         return builder.call(counter, [])
 

@@ -90,8 +90,8 @@ def test_clock_result_of_a_good_probe_is_trusted():
 @pytest.mark.skipif(MACHINE not in ("x86_64", "amd64"), reason="the x86-64 fences: lfence around rdtsc")
 def test_every_timestamp_of_the_probe_is_fenced():
     """The probe's time stamps are ordered with the chains they bracket: each ``rdtsc`` of the compiled probe sits
-    between two ``lfence`` (kernels/cpu_llvm.py, _FENCED_TIMESTAMP). Unfenced, rdtsc ran ahead of the add chain it
-    closes and the add chain read 2.65% below the multiply chain on the Zen 5 guest."""
+    between two ``lfence`` (kernels/cpu_llvm.py, _FENCED_TIMESTAMP). Unfenced, each stamp was taken while the chain
+    before it still ran, and the add chain read 2.65% below the multiply chain on the Zen 5 guest."""
     add_ticks, mul_ticks = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
     assert cpu_fma.scalar_clock_kernel(1, 1, add_ticks, mul_ticks) == (ADDS_PER_BLOCK, ADDS_PER_BLOCK)
     assert add_ticks[0] > 0 and mul_ticks[0] > 0

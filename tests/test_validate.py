@@ -666,8 +666,14 @@ def test_the_clock_probed_beside_a_program_scales_its_compute_roof():
     report = v.build_report(profile, [with_state(timed, 1.1 * profile_mhz), refused], "AMD EPYC", "p.yaml",
                             "2026-12-03T00:00:00+00:00")
     assert any(note.startswith("the cores' clock beside the programs") for note in report["notes"])
-    assert ("the clock probed beside 1 program(s) was refused (refused: the chains disagree): their compute roofs "
-            "are not scaled at the host's state") in report["notes"]
+    assert ("no clock beside 1 program(s) (refused: the chains disagree): their compute roofs are not scaled at the "
+            "host's state") in report["notes"]
+    unclocked_report = v.build_report(unclocked, [timed], "AMD EPYC", "p.yaml", "2026-12-03T00:00:00+00:00")
+    assert any(note.startswith("the profile has no clock.scalar_mhz") for note in unclocked_report["notes"])
+    # A compute-limited row that a faster clock moves onto its memory roof, which was not timed again (a cache
+    # plateau or a ceiling): its host's state is the profile's memory term, so neither median counts it.
+    moved_onto_memory = dict(row, name="moved", host_state={**state, "limited_by": "memory", "now_over_profile": None})
+    assert v.summarize([moved_onto_memory])["at_host_state"]["workloads"] == []
 
 
 def test_a_host_faster_than_the_profile_moves_a_program_past_the_ridge_at_its_state():

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +51,12 @@ from .naming import record_job
 from .osu import measure_pairs
 from .sync import MpiSteps
 
+# The pause between a failing rank's last line on stderr and MPI_Abort. The launcher forwards each rank's stderr
+# through a pipe and stops reading it when it tears the job down, so a line written and flushed just before the
+# abort can be lost (flux-framework/flux-core#3894; with MPICH's hydra, the hostile probe "Ctrl-C to one rank
+# while measuring" lost its "aborting every rank" line once in a dozen runs on the CI guest, 2026-12-03). A quarter
+# second lets the forwarding drain; the job is ending anyway.
+ABORT_GRACE_SECONDS = 0.25
 MPI_INSTALL_HINT = "pip install 'hwbench[mpi]' (mpi4py; and an MPI library: the 'mpich' wheel, or the cluster's)"
 
 
@@ -198,6 +205,7 @@ def run_mpi(spec: str, setup: Callable[[bool], list[str]], options: RunOptions, 
         what = process.reason_of(error) if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
         sys.stderr.write(f"hwbench: error on rank {rank} of {size}: {printable(what)}; aborting every rank\n")
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)  # let the launcher forward that line before it tears the job down
         comm.Abort(process.exit_code_of(error) if isinstance(error, KeyboardInterrupt) else
                    1 if isinstance(error, MeasurementError) else 2 if isinstance(error, UsageError) else 70)
         raise

@@ -379,10 +379,13 @@ def _tightness(rows: list[dict], roofline: str) -> dict:
 def _at_host_state(included: list[dict]) -> dict:
     """Median |error| at the host's state over the rows in the verdict that have one and no calibrated violation,
     split by what limits the prediction at that state (``host_state.limited_by``): the memory-limited ones at the top
-    level (as report format 5 had it), the compute-limited ones under ``compute_bound``."""
+    level (as report format 5 had it), the compute-limited ones under ``compute_bound``. A row counts only where the
+    term that limits it there was measured again (its bandwidth ratio, its clock ratio): one that a faster clock
+    moved onto an unscaled memory roof is the profile's prediction, not the host's state."""
+    measured = {"memory": "now_over_profile", "compute": "clock_now_over_profile"}
     fair = [row for row in included if row["host_state"] and not row["violation"]["calibrated"]]
-    by_bound = {bound: [row for row in fair if row["host_state"]["limited_by"] == bound]
-                for bound in ("memory", "compute")}
+    by_bound = {bound: [row for row in fair if row["host_state"]["limited_by"] == bound
+                        and row["host_state"][ratio] is not None] for bound, ratio in measured.items()}
 
     def median_of(rows: list[dict]) -> dict:
         return {"median_abs_error_pct": _median_abs([row["host_state"]["error_pct"] for row in rows]),
@@ -524,13 +527,18 @@ def moving_clock_note(rows: list[dict]) -> list[str]:
             "every compute roof moves with it; each program's host_state scales its compute roof by its ratio"]
 
 
-def refused_clock_note(runs: list[WorkloadRun]) -> list[str]:
-    """A note when the clock probe beside some programs was refused (``details.host_clock_problem``): their compute
-    roofs are not scaled at the host's state, and a compute-limited one has no host's state."""
-    refused = [run for run in runs if run.details.get("host_clock_problem")]
+def refused_clock_note(profile: Profile, runs: list[WorkloadRun]) -> list[str]:
+    """A note when no clock is given beside some CPU programs (``details.host_clock_problem``: the probe could not
+    run or was refused), or none at all because the profile has no ``clock.scalar_mhz`` to compare it with: their
+    compute roofs are not scaled at the host's state, and a compute-limited one has no host's state."""
+    cpu = [run for run in runs if run.device == "cpu" and run.kind not in LATENCY_KINDS]
+    if cpu and not (profile.data.get("clock") or {}).get("scalar_mhz"):
+        return ["the profile has no clock.scalar_mhz (its clock probe failed or did not run): no clock was probed "
+                "beside the programs, and no compute roof is scaled at the host's state"]
+    refused = [run for run in cpu if run.details.get("host_clock_problem")]
     if not refused:
         return []
-    return [f"the clock probed beside {len(refused)} program(s) was refused ({refused[0].name}: "
+    return [f"no clock beside {len(refused)} program(s) ({refused[0].name}: "
             f"{refused[0].details['host_clock_problem']}): their compute roofs are not scaled at the host's state"]
 
 
@@ -554,7 +562,7 @@ def notes(profile: Profile, report: dict, runs: list[WorkloadRun] | None = None)
         if row["excluded"]:
             lines.append(f"kept out of the verdict: {row['name']} ({row['excluded'].split(':')[0]})")
     lines += moving_roof_notes(profile, [row for row in report["workloads"] if not row["excluded"]])
-    lines += moving_clock_note(report["workloads"]) + refused_clock_note(runs or [])
+    lines += moving_clock_note(report["workloads"]) + refused_clock_note(profile, runs or [])
     for roofline in VERDICT_ROOFLINES:
         violated = report["rooflines"][roofline]["violations"]
         label = "calibrated" if roofline == "calibrated" else "paper"
