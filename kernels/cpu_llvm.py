@@ -220,8 +220,7 @@ def read_timestamp(typingctx):
         if MACHINE in _FENCED_TIMESTAMP:
             body, constraints = _FENCED_TIMESTAMP[MACHINE]
             return builder.asm(ir.FunctionType(I64, []), body, constraints, [], side_effect=True)
-        counter = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(I64, []))
-        return builder.call(counter, [])
+        return _unfenced_counter(builder)
 
     return sig, codegen
 
@@ -234,12 +233,18 @@ def read_timestamp_unfenced(typingctx):
     sig = types.int64()
 
     def codegen(context, builder, signature, args):
-        if MACHINE in ("aarch64", "arm64"):
-            return builder.asm(ir.FunctionType(I64, []), "mrs $0, cntvct_el0", "=r", [], side_effect=True)
-        counter = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(I64, []))
-        return builder.call(counter, [])
+        return _unfenced_counter(builder)
 
     return sig, codegen
+
+
+def _unfenced_counter(builder: ir.IRBuilder) -> ir.Value:
+    """The counter read with nothing around it: ``cntvct_el0`` on AArch64, LLVM's ``readcyclecounter``
+    (``rdtsc`` on x86-64) elsewhere."""
+    if MACHINE in ("aarch64", "arm64"):
+        return builder.asm(ir.FunctionType(I64, []), "mrs $0, cntvct_el0", "=r", [], side_effect=True)
+    counter = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(I64, []))
+    return builder.call(counter, [])
 
 
 def _chain_intrinsic(kind: str):
