@@ -29,6 +29,11 @@ def main() -> None:
     except BrokenPipeError:
         process.quiet_broken_pipe()
         code = process.BROKEN_PIPE
+    except Exception as error:  # a Ctrl-C that an import wrapped (process.interruption_in); anything else is a bug
+        interruption = process.interruption_in(error)
+        if interruption is None:
+            raise
+        code = process.report_interruption(interruption)
     except SystemExit as end:
         code = end.code
     number = code if isinstance(code, int) else 0 if code is None else 1

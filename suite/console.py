@@ -91,6 +91,12 @@ def domain_errors(command: F) -> F:
             raise typer.Exit(process.BROKEN_PIPE) from None
         except MemoryError:
             raise fail("out of memory; close other programs or measure fewer kernels with --kernels", 1) from None
+        except Exception as error:  # a Ctrl-C wrapped by a lazy import (process.interruption_in); else a bug
+            interruption = process.interruption_in(error)
+            if interruption is None:
+                raise
+            _reported.append(process.report_interruption(interruption, final=False))
+            raise typer.Exit(_reported[-1]) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -84,6 +84,20 @@ def exit_code_of(error: BaseException) -> int:
     return getattr(error, "exit_code", INTERRUPT) if isinstance(error, KeyboardInterrupt) else INTERRUPT
 
 
+def interruption_in(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (SIGTERM, SIGHUP) that caused ``error``, or None. Python wraps an exception raised while a class
+    body is being set up: on 3.11 a Ctrl-C landing in ``dataclasses``' ``__set_name__`` during an import arrives
+    as ``RuntimeError("Error calling __set_name__ ...")`` with the KeyboardInterrupt as its ``__cause__``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:  # a cycle in the chain is possible, never followed twice
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def reason_of(error: BaseException | None) -> str:
     return getattr(error, "reason", "interrupted")
 

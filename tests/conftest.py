@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 
 import pytest
 
@@ -89,3 +90,11 @@ def find_nvcc() -> str | None:
     if found is None and os.environ.get("CI") == "true":
         pytest.fail("nvcc is required in CI: pip install nvidia-cuda-nvcc (see .ci/run)")
     return found
+
+
+def default_signal_dispositions() -> None:
+    """In a test's child process, before exec: INT, TERM and HUP at their defaults, whatever the test run inherited
+    (a harness started under nohup ignores HUP, a shell's background job ignores INT, and Python keeps an ignored
+    SIGINT ignored), as a user's shell gives them. Without it a signal test can pass without a signal arriving."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)

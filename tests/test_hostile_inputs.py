@@ -18,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import default_signal_dispositions
 from hwbench import Profile, cli
 from hwbench.errors import UsageError
 from hwbench.run import path as run_path
@@ -226,6 +227,56 @@ def test_ctrl_c_during_the_imports_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == INTERRUPTED + "\n"
 
 
+def _wrapped_interruption() -> RuntimeError:
+    """What Python 3.11 raises when Ctrl-C lands in ``dataclasses``' ``__set_name__`` while a module is imported
+    (seen in CI: ``RuntimeError: Error calling __set_name__ on 'Field' instance 'details' in 'KernelResult'``)."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'details'") from interrupt
+    except RuntimeError as wrapped:
+        return wrapped
+
+
+def test_interruption_in_finds_a_wrapped_ctrl_c_and_nothing_else():
+    from hwbench import process
+
+    wrapped = _wrapped_interruption()
+    assert isinstance(process.interruption_in(wrapped), KeyboardInterrupt)
+    assert process.interruption_in(RuntimeError("a bug")) is None
+    looped = ValueError("a")
+    looped.__context__ = ValueError("b")
+    looped.__context__.__context__ = looped  # a cycle ends the walk
+    assert process.interruption_in(looped) is None
+
+
+def test_ctrl_c_wrapped_by_an_import_is_one_line(monkeypatch, capsys):
+    import hwbench.__main__ as entry
+
+    def interrupted():
+        raise _wrapped_interruption()
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            entry.main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exit_info.value.code == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
+
+
+def test_ctrl_c_wrapped_inside_a_command_is_one_line(tmp_path, monkeypatch):
+    def measure(*args, **kwargs):
+        raise _wrapped_interruption()
+
+    monkeypatch.setattr(run_path, "measure", measure)
+    result = invoke("run", "--device", "cpu", "-o", str(tmp_path / "p.yaml"))
+    assert result.exit_code == 130 and one_error_line(result) == INTERRUPTED
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_while_parsing_is_one_line(monkeypatch, capsys):
     def app(*args, **kwargs):
         raise KeyboardInterrupt
@@ -285,9 +336,11 @@ def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
     floor = 3 * _startup_seconds()
     out = tmp_path / "p.yaml"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    interrupted = 0
     for delay in (0.0, 0.02, 0.05, 0.1, 0.15, 0.25, 0.4, 0.7, 1.2):
         child = subprocess.Popen([*command, "run", "--device", "cpu", "--quick", "-o", str(out)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                 preexec_fn=default_signal_dispositions)
         time.sleep(floor + delay)
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=120)
@@ -297,9 +350,11 @@ def test_sigint_soon_after_start_is_one_line_and_exit_130(tmp_path):
         if child.returncode == 0:  # finished before the signal (a very fast machine): nothing to check
             out.unlink()
             continue
+        interrupted += 1
         assert child.returncode == 130, (delay, child.returncode, err[-2000:])
         assert err.strip().splitlines()[-1] == INTERRUPTED, (delay, err[-2000:])
         assert list(tmp_path.iterdir()) == [], delay
+    assert interrupted, "no run was interrupted after hwbench's handler existed: the test checked nothing"
 
 
 def test_only_a_traceback_outside_hwbench_counts_as_interpreter_startup():

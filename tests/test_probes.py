@@ -39,6 +39,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import default_signal_dispositions
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "cpu-profile.yaml"
 HWBENCH = [sys.executable, "-m", "hwbench"]
@@ -607,13 +609,6 @@ def unmount_all(d: Path) -> None:
     for name in ("full", "ro"):
         if os.path.ismount(d / name):
             subprocess.run(["umount", "-l", str(d / name)], check=False)
-
-
-def default_signal_dispositions() -> None:
-    """In the probe's child, before exec: INT, TERM and HUP at their defaults, whatever the test run inherited (a
-    harness started under nohup ignores HUP, a shell's background job ignores INT), as a user's shell gives them."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def command_of(probe: Probe, d: Path, user: pwd.struct_passwd | None) -> list[str]:

@@ -92,6 +92,8 @@ def _main() -> None:
     except typer.Abort as abort:  # click's form of a KeyboardInterrupt outside the command (while parsing)
         sys.exit(process.report_interruption(abort.__context__))
     except Exception as error:
+        if (interruption := process.interruption_in(error)) is not None:  # a Ctrl-C wrapped by a lazy import
+            sys.exit(process.report_interruption(interruption))
         # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
         exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
         if not isinstance(exit_code, int) or message is None:
