@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -209,24 +210,6 @@ def test_history_marks_a_regression_with_a_style_not_markup(tmp_path, profile_da
 # Ctrl-C -------------------------------------------------------------------------------------------------
 
 
-def test_ctrl_c_during_the_imports_is_one_line(monkeypatch, capsys):
-    """KeyboardInterrupt before any command runs (here: while the command line is being imported)."""
-    import hwbench.__main__ as entry
-
-    def interrupted():
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "main", interrupted)
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            entry.main()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert exit_info.value.code == 130
-    assert capsys.readouterr().err == INTERRUPTED + "\n"
-
-
 def _wrapped_interruption() -> RuntimeError:
     """What Python 3.11 raises when Ctrl-C lands in ``dataclasses``' ``__set_name__`` while a module is imported
     (seen in CI: ``RuntimeError: Error calling __set_name__ on 'Field' instance 'details' in 'KernelResult'``)."""
@@ -239,11 +222,15 @@ def _wrapped_interruption() -> RuntimeError:
         return wrapped
 
 
+# Ctrl-C as Python raises it, and as an import wraps it
+INTERRUPTIONS = pytest.mark.parametrize("interruption", [KeyboardInterrupt, _wrapped_interruption],
+                                        ids=["plain", "wrapped-by-an-import"])
+
+
 def test_interruption_in_finds_a_wrapped_ctrl_c_and_nothing_else():
     from hwbench import process
 
-    wrapped = _wrapped_interruption()
-    assert isinstance(process.interruption_in(wrapped), KeyboardInterrupt)
+    assert isinstance(process.interruption_in(_wrapped_interruption()), KeyboardInterrupt)
     assert process.interruption_in(RuntimeError("a bug")) is None
     looped = ValueError("a")
     looped.__context__ = ValueError("b")
@@ -251,54 +238,46 @@ def test_interruption_in_finds_a_wrapped_ctrl_c_and_nothing_else():
     assert process.interruption_in(looped) is None
 
 
-def test_ctrl_c_wrapped_by_an_import_is_one_line(monkeypatch, capsys):
+def _exit_code(main: Callable[[], None]) -> int:
+    """``main``'s exit code; the SIGINT disposition it changes (a second Ctrl-C ignored) is put back."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return exit_info.value.code
+
+
+@INTERRUPTIONS
+def test_ctrl_c_during_the_imports_is_one_line(interruption, monkeypatch, capsys):
+    """KeyboardInterrupt before any command runs (here: while the command line is being imported)."""
     import hwbench.__main__ as entry
 
     def interrupted():
-        raise _wrapped_interruption()
+        raise interruption()
 
     monkeypatch.setattr(cli, "main", interrupted)
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            entry.main()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert exit_info.value.code == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
+    assert _exit_code(entry.main) == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
 
 
-def test_ctrl_c_wrapped_inside_a_command_is_one_line(tmp_path, monkeypatch):
-    def measure(*args, **kwargs):
-        raise _wrapped_interruption()
-
-    monkeypatch.setattr(run_path, "measure", measure)
-    result = invoke("run", "--device", "cpu", "-o", str(tmp_path / "p.yaml"))
-    assert result.exit_code == 130 and one_error_line(result) == INTERRUPTED
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_ctrl_c_while_parsing_is_one_line(monkeypatch, capsys):
+@INTERRUPTIONS
+def test_ctrl_c_while_parsing_is_one_line(interruption, monkeypatch, capsys):
     def app(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise interruption()
 
     monkeypatch.setattr(cli, "app", app)
     monkeypatch.setattr(sys, "argv", ["hwbench", "show", "x.yaml"])
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert exit_info.value.code == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
+    assert _exit_code(cli.main) == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
 
 
-def test_ctrl_c_while_measuring_writes_nothing(tmp_path, monkeypatch):
+@INTERRUPTIONS
+def test_ctrl_c_while_measuring_writes_nothing(interruption, tmp_path, monkeypatch):
     def measure(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise interruption()
 
     monkeypatch.setattr(run_path, "measure", measure)
-    out = tmp_path / "p.yaml"
-    result = invoke("run", "--device", "cpu", "-o", str(out))
+    result = invoke("run", "--device", "cpu", "-o", str(tmp_path / "p.yaml"))
     assert result.exit_code == 130 and one_error_line(result) == INTERRUPTED
     assert list(tmp_path.iterdir()) == []
 
