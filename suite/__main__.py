@@ -14,6 +14,7 @@ def main() -> None:
 
     code: int | str | None = 0
     try:  # everything after the standard library's imports: a Ctrl-C at any instant is caught below
+        process.hold_closed_standard_streams()
         process.install_handlers()
         process.written.clear()
         problem = process.stdout_problem()
@@ -36,7 +37,11 @@ def main() -> None:
         code = process.report_interruption(interruption)
     except SystemExit as end:
         code = end.code
+    process.ending()
     number = code if isinstance(code, int) else 0 if code is None else 1
+    flushed = process.flush_stdout()
+    if flushed is not None and number == 0:
+        code = number = flushed
     if process.mpi_requested(sys.argv[1:]):
         process.abort_mpi_job(number)
     sys.exit(code)

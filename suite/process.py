@@ -1,9 +1,11 @@
-"""How the hwbench process ends: signals, a broken pipe, a closed stdout, ``--timeout``, and an MPI job.
+"""How the hwbench process ends: signals, a broken pipe, closed or full standard streams, ``--timeout``, and an
+MPI job.
 
 The exit codes are a contract (docs/reliability.md):
 
     0    clean
-    1    the answer is no (a regression, a slow device, calibrated_worse) or a measurement failed
+    1    the answer is no (a regression, a slow device, calibrated_worse), a measurement failed, or an output
+         could not be written (a full disk, ``> /dev/full``)
     2    bad input or an unusable environment (stdout closed, a limit exceeded)
     70   a bug in hwbench (EX_SOFTWARE, sysexits.h)
     129  SIGHUP, 130 Ctrl-C (SIGINT), 143 SIGTERM: 128 + the signal's number, as a shell reports a process the
@@ -24,6 +26,7 @@ Nothing here imports more than the standard library and ``safe_text`` (it runs b
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -123,6 +126,65 @@ def quiet_broken_pipe() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def hold_closed_standard_streams() -> None:
+    """A standard stream closed at start (``<&-``, ``2>&-``): /dev/null takes its descriptor, so that no file
+    hwbench opens later gets number 0 or 2 (a profile opened as fd 2 would receive every library's warnings).
+    Standard input stays ``None`` (``profile.reading`` refuses ``-`` then). Standard error becomes a quiet
+    stream, as under ``2>/dev/null``: the exit code still tells the outcome. Standard output is refused
+    (``stdout_problem``), not held."""
+    for fd in (0, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            held = os.open(os.devnull, os.O_RDWR)
+            if held != fd:  # fd 1 was closed too and got it: it stays closed, and stdout_problem says so
+                os.dup2(held, fd)
+                os.close(held)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+
+
+# What a write to a stream (stdout) fails with when the stream itself cannot take the data, as opposed to a bug
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EAGAIN}
+
+
+def stream_write_problem(error: BaseException) -> str | None:
+    """The one line for a write to standard output that failed (``> /dev/full``, a full disk under ``>``), or
+    None for any other error. Files named with ``-o`` report their own failures (``profile.files``), so an
+    ``OSError`` without a file name and with one of ``WRITE_FAILURES`` comes from a stream."""
+    if isinstance(error, OSError) and error.filename is None and error.errno in WRITE_FAILURES:
+        return f"could not write standard output: {error.strerror}; {written_summary()}"
+    return None
+
+
+def ending() -> None:
+    """The command's outcome is decided: a Ctrl-C from here on would land in the interpreter's shutdown (numba's
+    and matplotlib's clean-up take up to a second), where Python has put SIGINT back to its default, and kill
+    the process by the signal after its result line. It is ignored instead; an ignored handler is one Python
+    leaves in place at shutdown."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def flush_stdout() -> int | None:
+    """Flush standard output before the process ends, where a failure can still become one line: the exit
+    code (1, or 141 for a broken pipe), or None when all went out. Unflushed at exit, Python would print
+    "Exception ignored" and end with 120."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return BROKEN_PIPE
+    except OSError as error:
+        quiet_broken_pipe()  # the unwritten data stays in the buffer: point fd 1 at /dev/null for the final flush
+        problem = stream_write_problem(error) or f"could not write standard output: {error.strerror}"
+        if sys.stderr is not None:
+            sys.stderr.write(f"hwbench: error: {printable(problem)}\n")
+            sys.stderr.flush()
+        return 1
+    return None
 
 
 def stdout_problem() -> str | None:

@@ -261,6 +261,21 @@ def test_ctrl_c_during_the_imports_is_one_line(interruption, monkeypatch, capsys
     assert _exit_code(entry.main) == 130 and capsys.readouterr().err == INTERRUPTED + "\n"
 
 
+def test_a_finished_command_ignores_a_late_ctrl_c(monkeypatch):
+    """Once the outcome is decided, Ctrl-C is ignored: in the interpreter's shutdown Python has put SIGINT back to
+    its default, and the signal would kill the process after its success line (process.ending)."""
+    import hwbench.__main__ as entry
+
+    monkeypatch.setattr(cli, "main", lambda: sys.exit(0))
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            entry.main()
+        assert exit_info.value.code == 0 and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @INTERRUPTIONS
 def test_ctrl_c_while_parsing_is_one_line(interruption, monkeypatch, capsys):
     def app(*args, **kwargs):

@@ -214,6 +214,19 @@ def many_profiles(d: Path) -> None:
 # Checks ----------------------------------------------------------------------------------------------------
 
 
+def table_written(d: Path) -> None:
+    assert "GFLOP/s" in (d / "table.txt").read_text()
+
+
+def one_stderr_line(result: subprocess.CompletedProcess) -> None:
+    """Only hwbench's own line: no library warning (matplotlib's "Glyph 27 missing from font") got through."""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+
+
+WRONG_TYPE_REPORT = ("hwbench_validation: 6\nworkloads:\n- {name: w, intensity: 1.0, measured_gflops: 2.0, "
+                     "error_pct: bad}\n")
+
+
 def stderr_has(text: str) -> Callable[[Path, subprocess.CompletedProcess], None]:
     def check(d: Path, result: subprocess.CompletedProcess) -> None:
         assert text in result.stderr, result.stderr[-2000:]
@@ -362,6 +375,17 @@ PROBES: list[Probe] = [
     P("broken pipe: show | head -c1", None, 141, "", None,
       shell=f"$HWBENCH show {GOLDEN} | head -c1 >/dev/null; exit ${{PIPESTATUS[0]}}"),
     P("stdout closed at start", None, 2, "standard output is closed", shell=f"$HWBENCH show {GOLDEN} >&-"),
+    P("stdout full: a table", None, 1, "could not write standard output: No space left on device",
+      shell=f"$HWBENCH show {GOLDEN} > /dev/full"),
+    P("stdout full: --version", None, 1, "could not write standard output: No space left on device",
+      shell="$HWBENCH --version > /dev/full"),
+    P("stdout full after the profile is written", None, 1, "could not write standard output: .*out.yaml was written",
+      old_profile, writes=("out.yaml",), shell="$HWBENCH " + " ".join(RUN) + " -o {d}/out.yaml > /dev/full"),
+    P("stderr closed: a valid request still answers", None, 0, "", writes=("table.txt",),
+      shell=f"$HWBENCH show {GOLDEN} 2>&- > {{d}}/table.txt", check=lambda d, r: table_written(d)),
+    P("stderr closed: bad input is still exit 2", None, 2, "", shell=f"$HWBENCH predict {GOLDEN} --flops -1 "
+      "--bytes 1 2>&-"),
+    P("stdin closed, profile '-'", None, 2, "standard input is closed", shell="$HWBENCH show - <&-"),
     P("NUMBA_DISABLE_JIT=1", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_DISABLE_JIT='1' makes the kernels run as "
       "Python", old_profile, env={"NUMBA_DISABLE_JIT": "1"}),
     P("NUMBA_NUM_THREADS=0", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_NUM_THREADS='0' must be a whole number",
@@ -436,6 +460,17 @@ PROBES: list[Probe] = [
     P("-o into /proc", RUN + ["-o", "/proc/version"], 2, r"/proc/version"),
     P("-o into /sys", RUN + ["-o", "/sys/kernel/hwbench.yaml"], 2, r"/sys/kernel"),
     P("-o names a folder", RUN + ["-o", "{d}/"], 2, "is a directory"),
+    P("-o ''", RUN + ["-o", ""], 2, "-o '': the name is empty; give a file name such as profile.yaml"),
+    P("-o a loop of symbolic links", ["roofline", G, "-o", "{d}/loop1.png"], 2, "loop of symbolic links",
+      both(link("loop1.png", "loop2.png"), link("loop2.png", "loop1.png"))),
+    P("roofline -o a folder suggests a picture's name", ["roofline", G, "-o", "{d}"], 2, r"roofline\.png"),
+    P("--prometheus a folder names its option", ["fleet", "{d}/fleet", "--prometheus", "{d}"], 2,
+      r"^hwbench: error: --prometheus .*fleet\.prom", fleet_dir()),
+    P("control characters in --title and --point", ["roofline", G, "-o", "{d}/r.png", "--title", ESCAPES, "--point",
+      "k\x1b[2J\x07:1e9:1e9"], 0, "roofline written", writes=("r.png",),
+      check=lambda d, r: one_stderr_line(r)),
+    P("--validation: a wrong type is refused, not dropped", ["roofline", G, "--validation", "{d}/v.yaml", "-o",
+      "{d}/r.svg"], 2, r"workloads\[0\] \(w\)\.error_pct is 'bad'", put("v.yaml", WRONG_TYPE_REPORT)),
     P("a non-UTF-8 -o name", ["fleet", "{d}/fleet", "--prometheus", "{d}/\udcff.prom"], 0, "", fleet_dir(),
       writes=("\udcff.prom",)),
     P("two concurrent writes (--prometheus) to one file", None, 0, "", fleet_dir(), writes=("m.prom",),

@@ -33,7 +33,7 @@ def fleet(
 
     limit = parse_threshold(threshold)
     if prometheus is not None:
-        check_writable(prometheus)
+        check_writable(prometheus, option="--prometheus", example="fleet.prom")
     members, skipped = load_fleet(directories)
     for note in skipped:
         warn(note)

@@ -46,7 +46,7 @@ def roofline(
     from ..tools.roofs import parse_names
     from ..tools.validate_report import load_validation_report
 
-    check_writable(output)
+    check_writable(output, example="roofline.png")
     fmt = output_format(output, stream=is_stream(output))
     points = [parse_point(text) for text in point or []]
     for text, mark in zip(point or [], points):
@@ -54,7 +54,7 @@ def roofline(
     chosen_precisions = parse_names(precisions, "--precisions")
     if precision:
         chosen_precisions = (chosen_precisions or []) + [name.strip().lower() for name in precision]
-    chosen_levels = parse_names(levels, "--levels")
+    chosen_levels = parse_names(levels, "--levels", example="l1,dram")
     report = load_validation_report(validation) if validation is not None else None
     loaded = [Profile.load(path) for path in profiles]
     import_pyplot()

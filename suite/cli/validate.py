@@ -105,7 +105,7 @@ def validate(
         raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
                          "choose one (or give -o a file name)")
     if output is not None:
-        check_writable(output)
+        check_writable(output, example="validation.yaml")
     loaded = Profile.load(profile) if profile is not None else None
     target = validation_target(loaded, device)
     if loaded is None:

@@ -68,6 +68,10 @@ def _kind(path: Path) -> str:
         return "none"  # nothing there, or a dangling link (its target will be created)
     except (NotADirectoryError, PermissionError):
         return "none"  # a parent is not a directory, or cannot be searched: the directory checks report it
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "loop of symbolic links"
+        raise
     if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
@@ -108,17 +112,22 @@ def _target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
-def check_writable(path: str | os.PathLike[str], create_parents: bool = False, option: str = "-o") -> None:
+def check_writable(path: str | os.PathLike[str], create_parents: bool = False, option: str = "-o",
+                   example: str = "profile.yaml") -> None:
     """Fail before measuring, not after, when the output cannot be written (the rules are in the module
     docstring). With ``create_parents``, the missing directories of ``path`` will be created at write time:
-    check the nearest one that exists. Every refusal is a ``UsageError`` naming the problem and the fix."""
+    check the nearest one that exists. Every refusal is a ``UsageError`` naming the problem and the fix;
+    ``example`` is the file name the fix suggests (what the option writes: a profile, a picture, metrics)."""
     text = os.fspath(path)
     if text == STDOUT:
         return
+    if not text:
+        raise UsageError(f"{option} '': the name is empty; give a file name such as {example}, or '-' for standard "
+                         "output")
     if text.endswith(os.sep):
         where = Path(text)
         if os.path.isdir(where):
-            raise UsageError(f"{option} {text}: is a directory; give a file name such as {where / 'profile.yaml'}")
+            raise UsageError(f"{option} {text}: is a directory; give a file name such as {where / example}")
         raise UsageError(f"{option} {text}: the name ends in '/', so it names a directory, and {where} does not "
                          "exist; give a file name without the trailing '/'")
     fd = inherited_fd(text)
@@ -137,7 +146,7 @@ def check_writable(path: str | os.PathLike[str], create_parents: bool = False, o
             raise UsageError(f"{option} {path}: not writable; choose another path")
         return
     if kind == "directory":
-        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'profile.yaml'}")
+        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / example}")
     if kind not in ("none", "file"):
         raise UsageError(f"{option} {path}: is a {kind}, which hwbench will not replace; give a regular file's "
                          "name, or '-' for standard output")

@@ -164,7 +164,8 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
                          f"{SCHEMA_VERSION}: re-run 'hwbench run' or use a matching hwbench")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
-        raise UsageError(f"{source} is not a complete hwbench profile: missing {', '.join(missing)}")
+        raise UsageError(f"{source} is not a complete hwbench profile: missing {', '.join(missing)}; re-run "
+                         "'hwbench run' or fix the file")
     bad = _bad_number(data)
     if bad is not None:
         raise UsageError(f"{source}: {yaml_path(bad[0])} {bad[1]}: re-run 'hwbench run' or fix the file")
@@ -188,4 +189,4 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
                          f"{_show(error.validator_value)}: re-run 'hwbench run' or fix the file")
     slashed = "/".join(str(p) for p in error.absolute_path) or "(top level)"
     raise UsageError(f"{source} does not match the profile schema at {_one_line(slashed, 80)}: "
-                     f"{_one_line(error.message, 160)}")
+                     f"{_one_line(error.message, 160)}; re-run 'hwbench run' or fix the file")

@@ -122,6 +122,9 @@ def read_text(path: str | os.PathLike[str], what: str = "profile", fix: str = "g
     """The text of the regular file ``path`` (``-``: standard input), at most ``MAX_FILE_BYTES``, as UTF-8."""
     source = os.fspath(path)
     if source == STDIN:
+        if sys.stdin is None:  # closed at start (<&-): process.hold_closed_standard_streams
+            raise UsageError(f"-: standard input is closed; give the {what}'s path, or redirect it in with "
+                             f"'< FILE'")
         return _decode(_read_bounded(sys.stdin.buffer.raw.fileno() if hasattr(sys.stdin.buffer, "raw")
                                      else sys.stdin.fileno(), source, what), source, what, fix)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)

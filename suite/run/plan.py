@@ -104,7 +104,7 @@ def check_save(save_root: Path | None) -> None:
 
 def one_device_output(target: str, output: str | None, save_root: Path | None) -> Output:
     """``-o FILE`` (default hwbench-<device>.yaml) or ``-o -``, and ``--save``, each checked writable."""
-    file = None if output == "-" else output if output else str(default_output(target))
+    file = None if output == "-" else str(default_output(target)) if output is None else output
     if file is not None:
         check_writable(file)
     check_save(save_root)

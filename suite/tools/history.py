@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..limits import DEFAULT_SAVE_DIR
 from ..profile import Profile
 from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
 from .export import Cell, Column, Document, Lines, Table
@@ -56,7 +57,7 @@ def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
     """Every profile under ``directory`` and a note for each YAML file that is not one."""
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory; give the folder 'hwbench run --save' writes to "
-                         "(results/ by default)")
+                         f"({DEFAULT_SAVE_DIR}/ by default)")
     profiles, skipped = [], []
     for path in sorted(directory.rglob("*.yaml")):
         try:

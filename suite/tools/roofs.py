@@ -74,13 +74,14 @@ def number(entry: object, key: str) -> float | None:
     return float(value) if value > 0 and math.isfinite(value) else None
 
 
-def parse_names(text: str | None, option: str) -> list[str] | None:
-    """'fp64,fp32' -> ['fp64', 'fp32']; None (option not given) stays None; 'all' is kept as ['all']."""
+def parse_names(text: str | None, option: str, example: str = "fp64,fp32") -> list[str] | None:
+    """'fp64,fp32' -> ['fp64', 'fp32']; None (option not given) stays None; 'all' is kept as ['all'].
+    ``example``: names of the option's kind for the message (precisions, or levels such as 'l1,dram')."""
     if text is None:
         return None
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not names:
-        raise UsageError(f"{option} {text!r}: give comma-separated names, e.g. {option} fp64,fp32, or 'all'")
+        raise UsageError(f"{option} {text!r}: give comma-separated names, e.g. {option} {example}, or 'all'")
     return names
 
 

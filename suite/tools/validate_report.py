@@ -4,8 +4,8 @@ The format (``hwbench_validation: 1`` to ``6``; docs/validation.md, "The report"
 a list of mappings each with a unique ``name``, ``intensity`` (FLOP/byte; flops / bytes when null),
 ``measured_gflops``, ``precision``, ``level``, ``error_pct`` ({calibrated, theoretical, ...}), ``excluded`` (null,
 or why it is kept out of the verdict) and, from version 2, ``violation`` ({roofline: true when the workload ran
-faster than that roofline allows beyond the measured noise}). Only what the chart needs is read and checked; a
-damaged file is refused with one line naming the problem.
+faster than that roofline allows beyond the measured noise}). What the chart reads is checked, types included (a
+wrong type is never dropped silently); a damaged file is refused with one line naming the problem.
 """
 
 from __future__ import annotations
@@ -51,9 +51,14 @@ class ValidationReport:
 
 
 def _positive(value: object) -> float | None:
+    number = _finite(value)
+    return number if number is not None and number > 0 else None
+
+
+def _finite(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) and value > 0 else None
+    return float(value) if math.isfinite(value) else None
 
 
 def load_validation_report(path: str | Path) -> ValidationReport:
@@ -105,17 +110,23 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         if excluded is not None and not isinstance(excluded, str):
             raise refuse(f"{where} ({name}).excluded is {excluded!r}: give null or a reason")
         errors = entry.get("error_pct")
-        calibrated = errors.get("calibrated") if isinstance(errors, dict) else None
-        calibrated = float(calibrated) if isinstance(calibrated, (int, float)) and not isinstance(calibrated, bool) \
-            and math.isfinite(calibrated) else None
+        if errors is not None and not isinstance(errors, dict):
+            raise refuse(f"{where} ({name}).error_pct is {errors!r}: give a mapping of roofline to a number or null")
+        calibrated = (errors or {}).get("calibrated")
+        if calibrated is not None and _finite(calibrated) is None:
+            raise refuse(f"{where} ({name}).error_pct.calibrated is {calibrated!r}: give a finite number or null")
         precision = entry.get("precision")
+        if precision is not None and not isinstance(precision, str):
+            raise refuse(f"{where} ({name}).precision is {precision!r}: give a precision's name (fp64, ...) or null")
         flags = entry.get("violation")
         well_formed = isinstance(flags, dict) and all(v in (True, False, None) for v in flags.values())
         if flags is not None and not well_formed:
             raise refuse(f"{where} ({name}).violation is {flags!r}: give a mapping of roofline to true, false or null")
         violates = tuple(VIOLATION_LABELS[key] for key in VIOLATION_LABELS if (flags or {}).get(key) is True)
-        marks.append(WorkloadMark(name, checked["intensity"], checked["measured_gflops"],
-                                  precision if isinstance(precision, str) else None, calibrated, excluded, violates))
+        marks.append(WorkloadMark(name, checked["intensity"], checked["measured_gflops"], precision,
+                                  _finite(calibrated), excluded, violates))
     device = data.get("device")
-    device_name = device.get("name") if isinstance(device, dict) and isinstance(device.get("name"), str) else None
+    device_name = device.get("name") if isinstance(device, dict) else None
+    if device is not None and (not isinstance(device, dict) or not isinstance(device_name, (str, type(None)))):
+        raise refuse(f"device is {device!r}: give a mapping with the device's name")
     return ValidationReport(source, device_name, marks)
