@@ -37,13 +37,13 @@ def main() -> None:
         code = process.report_interruption(interruption)
     except SystemExit as end:
         code = end.code
-    process.ending()
     number = code if isinstance(code, int) else 0 if code is None else 1
-    flushed = process.flush_stdout()
-    if flushed is not None and number == 0:
+    flushed = process.flush_stdout(number)
+    if flushed != number:
         code = number = flushed
     if process.mpi_requested(sys.argv[1:]):
         process.abort_mpi_job(number)
+    process.ending()
     sys.exit(code)
 
 

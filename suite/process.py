@@ -4,9 +4,8 @@ MPI job.
 The exit codes are a contract (docs/reliability.md):
 
     0    clean
-    1    the answer is no (a regression, a slow device, calibrated_worse), a measurement failed, or an output
-         could not be written (a full disk, ``> /dev/full``)
-    2    bad input or an unusable environment (stdout closed, a limit exceeded)
+    1    the answer is no (a regression, a slow device, calibrated_worse) or a measurement failed
+    2    bad input or an unusable environment (stdout closed or full, a limit exceeded)
     70   a bug in hwbench (EX_SOFTWARE, sysexits.h)
     129  SIGHUP, 130 Ctrl-C (SIGINT), 143 SIGTERM: 128 + the signal's number, as a shell reports a process the
          signal ended, but only after the cleanup has run (temporary files removed, nothing half-written)
@@ -97,7 +96,7 @@ def interruption_in(error: BaseException) -> KeyboardInterrupt | None:
         if isinstance(current, KeyboardInterrupt):
             return current
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__  # not __context__: a bug raised while Ctrl-C's cleanup ran is still a bug
     return None
 
 
@@ -138,53 +137,77 @@ def hold_closed_standard_streams() -> None:
         try:
             os.fstat(fd)
         except OSError:
-            held = os.open(os.devnull, os.O_RDWR)
+            try:
+                held = os.open(os.devnull, os.O_RDWR)
+            except OSError:  # no /dev/null, or no descriptor left: the stream stays closed
+                continue
             if held != fd:  # fd 1 was closed too and got it: it stays closed, and stdout_problem says so
-                os.dup2(held, fd)
+                os.dup2(held, fd)  # inheritable, as a standard stream is
                 os.close(held)
+            else:
+                os.set_inheritable(fd, True)  # os.open's descriptors are not: a child would see it closed
     if sys.stderr is None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
 
 
-# What a write to a stream (stdout) fails with when the stream itself cannot take the data, as opposed to a bug
-WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EAGAIN}
+# What a write fails with when the stream itself cannot take the data (a full disk or device, a dead disk)
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+STDOUT_FAILED = 2  # an unusable environment, as a closed stdout: never 1, which the gates read as "the answer is no"
 
 
 def stream_write_problem(error: BaseException) -> str | None:
     """The one line for a write to standard output that failed (``> /dev/full``, a full disk under ``>``), or
-    None for any other error. Files named with ``-o`` report their own failures (``profile.files``), so an
-    ``OSError`` without a file name and with one of ``WRITE_FAILURES`` comes from a stream."""
+    None for any other error. Files hwbench opens report their own failures with their name (``profile.files``;
+    reads of a file carry its name too), so an ``OSError`` without a file name and with one of
+    ``WRITE_FAILURES`` comes from a standard stream; stdout is the one that carries results."""
     if isinstance(error, OSError) and error.filename is None and error.errno in WRITE_FAILURES:
-        return f"could not write standard output: {error.strerror}; {written_summary()}"
+        return _stdout_failed(error)
     return None
 
 
+def _stdout_failed(error: OSError) -> str:
+    return (f"could not write standard output: {error.strerror}; free some space, or send standard output "
+            f"elsewhere; {written_summary()}")
+
+
+def report_stdout_failure(problem: str) -> int:
+    """Say ``problem`` once and point fd 1 at /dev/null: what stays in stdout's buffer can then not fail (and
+    be reported) again at the final flush."""
+    quiet_broken_pipe()
+    if sys.stderr is not None:
+        try:
+            sys.stderr.write(f"hwbench: error: {printable(problem)}\n")
+            sys.stderr.flush()
+        except OSError:  # stderr full too: the exit code alone tells it
+            pass
+    return STDOUT_FAILED
+
+
 def ending() -> None:
-    """The command's outcome is decided: a Ctrl-C from here on would land in the interpreter's shutdown (numba's
+    """The process is about to exit: a Ctrl-C from here on would land in the interpreter's shutdown (numba's
     and matplotlib's clean-up take up to a second), where Python has put SIGINT back to its default, and kill
     the process by the signal after its result line. It is ignored instead; an ignored handler is one Python
     leaves in place at shutdown."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def flush_stdout() -> int | None:
-    """Flush standard output before the process ends, where a failure can still become one line: the exit
-    code (1, or 141 for a broken pipe), or None when all went out. Unflushed at exit, Python would print
-    "Exception ignored" and end with 120."""
+def flush_stdout(code: int) -> int:
+    """Flush standard output before the process ends, where a failure can still be said: the exit code to end
+    with. A failure is reported only when ``code`` is 0 (the outcome must not be hidden by a second line);
+    otherwise what is left unwritten goes to /dev/null. Unflushed at exit, Python would print "Exception ignored"
+    and end with 120."""
     try:
         if sys.stdout is not None:
             sys.stdout.flush()
     except BrokenPipeError:
         quiet_broken_pipe()
-        return BROKEN_PIPE
+        return BROKEN_PIPE if code == 0 else code
     except OSError as error:
-        quiet_broken_pipe()  # the unwritten data stays in the buffer: point fd 1 at /dev/null for the final flush
-        problem = stream_write_problem(error) or f"could not write standard output: {error.strerror}"
-        if sys.stderr is not None:
-            sys.stderr.write(f"hwbench: error: {printable(problem)}\n")
-            sys.stderr.flush()
-        return 1
-    return None
+        if code != 0:
+            quiet_broken_pipe()
+            return code
+        return report_stdout_failure(_stdout_failed(error))
+    return code
 
 
 def stdout_problem() -> str | None:

@@ -233,9 +233,12 @@ def test_interruption_in_finds_a_wrapped_ctrl_c_and_nothing_else():
     assert isinstance(process.interruption_in(_wrapped_interruption()), KeyboardInterrupt)
     assert process.interruption_in(RuntimeError("a bug")) is None
     looped = ValueError("a")
-    looped.__context__ = ValueError("b")
-    looped.__context__.__context__ = looped  # a cycle ends the walk
+    looped.__cause__ = ValueError("b")
+    looped.__cause__.__cause__ = looped  # a cycle ends the walk
     assert process.interruption_in(looped) is None
+    during_cleanup = RuntimeError("a bug in the cleanup Ctrl-C ran")
+    during_cleanup.__context__ = KeyboardInterrupt()  # raised while handling it, not caused by it: still a bug
+    assert process.interruption_in(during_cleanup) is None
 
 
 def _exit_code(main: Callable[[], None]) -> int:

@@ -352,3 +352,16 @@ def test_a_failed_write_says_what_was_written_before(tmp_path, monkeypatch):
     with pytest.raises(HwbenchError, match=r"could not write /dev/full: No space left on device; .*a\.yaml was "
                                            r"written, nothing else"):
         write_atomic("/dev/full", "b\n")
+
+
+@pytest.mark.parametrize("output", ["", "-"])
+def test_several_profiles_need_a_folder_not_an_empty_name_or_stdout(output):
+    from hwbench.run.plan import check_folder
+
+    with pytest.raises(UsageError, match="the name is empty" if output == "" else "-o -: cuda:all writes one"):
+        check_folder(output, "cuda:all")
+
+
+def test_an_empty_output_name_is_refused_with_an_example_of_what_the_option_writes():
+    with pytest.raises(UsageError, match=r"^--prometheus '': the name is empty; give a file name such as fleet\.prom"):
+        check_writable("", option="--prometheus", example="fleet.prom")

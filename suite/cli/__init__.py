@@ -95,8 +95,7 @@ def _main() -> None:
         if (interruption := process.interruption_in(error)) is not None:  # a Ctrl-C wrapped by a lazy import
             sys.exit(process.report_interruption(interruption))
         if (problem := process.stream_write_problem(error)) is not None:  # > /dev/full, a full disk
-            stderr.print(f"hwbench: error: {printable(problem)}", markup=False, soft_wrap=True)
-            sys.exit(1)
+            sys.exit(process.report_stdout_failure(problem))
         # click's UsageError and ClickException (vendored by recent typer, so matched by their interface).
         exit_code, message = getattr(error, "exit_code", None), getattr(error, "format_message", None)
         if not isinstance(exit_code, int) or message is None:

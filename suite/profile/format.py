@@ -29,11 +29,11 @@ from importlib import resources
 from typing import Any
 
 from ..errors import UsageError
+from ..safe_text import one_line, shown
 from .schema_check import ErrorSource
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "device", "compute", "memory", "kernels")
-_SHOWN = 60  # characters of a bad value shown in a message
 
 
 @lru_cache(maxsize=1)
@@ -85,28 +85,16 @@ def _check_sample_arrays(data: dict[str, Any], source: str) -> None:
             for position, value in enumerate(values if isinstance(values, list) else ()):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                     raise UsageError(f"{source}: {yaml_path(('kernels', index, name, position))} is "
-                                     f"{_show(value)}; it must be a number greater than 0: re-run 'hwbench run' "
+                                     f"{shown(value)}; it must be a number greater than 0: re-run 'hwbench run' "
                                      "or fix the file")
-
-
-def _one_line(text: str, limit: int = _SHOWN) -> str:
-    """``text`` made safe for a one-line message: control characters escaped, long text shortened."""
-    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def yaml_path(parts: Iterable[str | int]) -> str:
     """A location in the profile as its YAML keys: ``compute.fp64.measured_gflops``, ``kernels[0].best``."""
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + _one_line(str(part), 40)
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + one_line(str(part), 40)
     return text or "(top level)"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return _one_line(repr(value) if isinstance(value, str) else str(value))
 
 
 # Bounds on every number of a profile, checked before any arithmetic: a float beyond them overflows to
@@ -160,7 +148,7 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
                          "'hwbench run'")
     version = data["schema_version"]
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise UsageError(f"{source} is a schema_version {_show(version)} profile; this hwbench reads version "
+        raise UsageError(f"{source} is a schema_version {shown(version)} profile; this hwbench reads version "
                          f"{SCHEMA_VERSION}: re-run 'hwbench run' or use a matching hwbench")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
@@ -171,7 +159,7 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
         raise UsageError(f"{source}: {yaml_path(bad[0])} {bad[1]}: re-run 'hwbench run' or fix the file")
     threads = data.get("run", {}).get("threads") if isinstance(data.get("run"), dict) else None
     if isinstance(threads, (int, float)) and not isinstance(threads, bool) and threads > MAX_RUN_THREADS:
-        raise UsageError(f"{source}: run.threads is {_show(threads)}; at most {MAX_RUN_THREADS} threads: re-run "
+        raise UsageError(f"{source}: run.threads is {shown(threads)}; at most {MAX_RUN_THREADS} threads: re-run "
                          "'hwbench run' or fix the file")
     _check_sample_arrays(data, source)
     from jsonschema.exceptions import best_match
@@ -185,8 +173,8 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
     where = yaml_path(error.absolute_path)
     bound = {"exclusiveMinimum": "greater than", "minimum": "at least"}.get(error.validator)
     if bound is not None:
-        raise UsageError(f"{source}: {where} is {_show(error.instance)}; it must be {bound} "
-                         f"{_show(error.validator_value)}: re-run 'hwbench run' or fix the file")
+        raise UsageError(f"{source}: {where} is {shown(error.instance)}; it must be {bound} "
+                         f"{shown(error.validator_value)}: re-run 'hwbench run' or fix the file")
     slashed = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-    raise UsageError(f"{source} does not match the profile schema at {_one_line(slashed, 80)}: "
-                     f"{_one_line(error.message, 160)}; re-run 'hwbench run' or fix the file")
+    raise UsageError(f"{source} does not match the profile schema at {one_line(slashed, 80)}: "
+                     f"{one_line(error.message, 160)}; re-run 'hwbench run' or fix the file")

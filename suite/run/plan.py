@@ -118,6 +118,9 @@ def check_folder(output: str | None, asked: str) -> Path | None:
         return None
     if output == "-":
         raise UsageError(f"-o -: {asked} writes one profile per device; give -o DIR (a folder) or --save [DIR]")
+    if not output:
+        raise UsageError(f"-o '': the name is empty; {asked} writes one profile per device: give -o DIR (a folder) "
+                         "or --save [DIR]")
     folder = Path(output)
     if not folder.is_dir():
         raise UsageError(f"-o {output}: {asked} writes one profile per device, named by host and device, so -o "

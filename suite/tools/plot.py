@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..profile import Profile
-from ..safe_text import printable
+from ..safe_text import without_controls
 from ..version import __version__
 from .labels import LabelPlacer, Place, along, around, display_angle, leader, spread
 from .marks import KernelMark, KernelPoint, kernel_marks, sweep_curves
@@ -70,9 +70,9 @@ def import_pyplot():
 
 def _plain(text: object) -> str:
     """``text`` shown as written: matplotlib would read a pair of '$' as mathematics (and fail on bad TeX), and a
-    control character (from a --title, a --point name, a report's workload) is escaped, as on the terminal
-    (``safe_text.printable``), not drawn as a missing glyph with a warning."""
-    return printable(str(text)).replace("$", r"\$")
+    control character (from a --title, a --point name, a report's workload) is escaped, not drawn as a missing
+    glyph with a warning; the rest of the text, in any script, is drawn as it is."""
+    return without_controls(str(text)).replace("$", r"\$")
 
 
 def _slug(text: str) -> str:

@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import UsageError
 from ..profile.reading import BoundedLoader, read_text
+from ..safe_text import one_line, shown
 from .validate import REPORT_VERSION
 
 # Every version up to the one hwbench writes: 2 added per-workload violations and the roof each is predicted with;
@@ -82,7 +83,7 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         raise refuse("not a validation report (no hwbench_validation key)")
     version = data["hwbench_validation"]
     if version not in FORMAT_VERSIONS or isinstance(version, bool):
-        raise refuse(f"format version {version!r} is not one this hwbench reads "
+        raise refuse(f"format version {shown(version)} is not one this hwbench reads "
                      f"({', '.join(map(str, FORMAT_VERSIONS))})")
     workloads = data.get("workloads")
     if not isinstance(workloads, list):
@@ -96,7 +97,8 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         if not isinstance(name, str) or not name.strip():
             raise refuse(f"{where}.name is missing or not text")
         if any(mark.name == name for mark in marks):
-            raise refuse(f"{where}: workload name {name!r} is used twice")
+            raise refuse(f"{where}: workload name {shown(name)} is used twice")
+        where = f"{where} ({one_line(name, 40)})"
         numbers = {key: _positive(entry.get(key)) for key in ("intensity", "measured_gflops")}
         flops, moved = _positive(entry.get("flops")), _positive(entry.get("bytes"))
         if entry.get("intensity") is None and flops and moved:  # the writer leaves it null only if it could
@@ -104,29 +106,29 @@ def load_validation_report(path: str | Path) -> ValidationReport:
         checked: dict[str, float] = {}
         for key, value in numbers.items():
             if value is None:
-                raise refuse(f"{where} ({name}).{key} is {entry.get(key)!r}, not a positive finite number")
+                raise refuse(f"{where}.{key} is {shown(entry.get(key))}, not a positive finite number")
             checked[key] = value
         excluded = entry.get("excluded")
         if excluded is not None and not isinstance(excluded, str):
-            raise refuse(f"{where} ({name}).excluded is {excluded!r}: give null or a reason")
+            raise refuse(f"{where}.excluded is {shown(excluded)}: give null or a reason")
         errors = entry.get("error_pct")
         if errors is not None and not isinstance(errors, dict):
-            raise refuse(f"{where} ({name}).error_pct is {errors!r}: give a mapping of roofline to a number or null")
+            raise refuse(f"{where}.error_pct is {shown(errors)}: give a mapping of roofline to a number or null")
         calibrated = (errors or {}).get("calibrated")
         if calibrated is not None and _finite(calibrated) is None:
-            raise refuse(f"{where} ({name}).error_pct.calibrated is {calibrated!r}: give a finite number or null")
+            raise refuse(f"{where}.error_pct.calibrated is {shown(calibrated)}: give a finite number or null")
         precision = entry.get("precision")
         if precision is not None and not isinstance(precision, str):
-            raise refuse(f"{where} ({name}).precision is {precision!r}: give a precision's name (fp64, ...) or null")
+            raise refuse(f"{where}.precision is {shown(precision)}: give a precision's name (fp64, ...) or null")
         flags = entry.get("violation")
         well_formed = isinstance(flags, dict) and all(v in (True, False, None) for v in flags.values())
         if flags is not None and not well_formed:
-            raise refuse(f"{where} ({name}).violation is {flags!r}: give a mapping of roofline to true, false or null")
+            raise refuse(f"{where}.violation is {shown(flags)}: give a mapping of roofline to true, false or null")
         violates = tuple(VIOLATION_LABELS[key] for key in VIOLATION_LABELS if (flags or {}).get(key) is True)
         marks.append(WorkloadMark(name, checked["intensity"], checked["measured_gflops"], precision,
                                   _finite(calibrated), excluded, violates))
     device = data.get("device")
     device_name = device.get("name") if isinstance(device, dict) else None
     if device is not None and (not isinstance(device, dict) or not isinstance(device_name, (str, type(None)))):
-        raise refuse(f"device is {device!r}: give a mapping with the device's name")
+        raise refuse(f"device is {shown(device)}: give a mapping with the device's name")
     return ValidationReport(source, device_name, marks)
