@@ -418,6 +418,9 @@ PROBES: list[Probe] = [
       "--bytes 1 2>&-"),
     P("stdout and stderr closed", None, 2, "", shell=f"$HWBENCH show {GOLDEN} >&- 2>&-"),
     P("stdin closed, profile '-'", None, 2, "standard input is closed", shell="$HWBENCH show - <&-"),
+    P("'-' twice: compare", None, 2, "given more than once", shell=f"$HWBENCH compare - - < {GOLDEN}"),
+    P("'-' twice: roofline", None, 2, "given more than once",
+      shell=f"$HWBENCH roofline - --validation - -o {{d}}/r.png < {GOLDEN}"),
     P("NUMBA_DISABLE_JIT=1", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_DISABLE_JIT='1' makes the kernels run as "
       "Python", old_profile, env={"NUMBA_DISABLE_JIT": "1"}),
     P("NUMBA_NUM_THREADS=0", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_NUM_THREADS='0' must be a whole number",

@@ -27,10 +27,12 @@ def compare(
 ) -> None:
     """Every ceiling side by side with its change; exit 1 when one regressed beyond the threshold and the noise."""
     from ..profile import Profile
+    from ..profile.reading import check_stdin_once
     from ..tools.compare import compare_profiles, comparison_document, parse_threshold
     from ..tools.export import write
     from ..tools.history import load_history
 
+    check_stdin_once([baseline, current])
     stored = None
     if history:
         stored, skipped = load_history(history)

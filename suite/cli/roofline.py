@@ -41,12 +41,14 @@ def roofline(
     line; measured solid, theoretical dashed; ridge points; sweep, validation and --point marks."""
     from ..profile import Profile
     from ..profile.files import STDOUT, check_writable, is_stream, write_atomic
+    from ..profile.reading import check_stdin_once
     from ..tools.marks import parse_point
     from ..tools.plot import import_pyplot, output_format, render_roofline
     from ..tools.roofs import parse_names
     from ..tools.validate_report import load_validation_report
 
     check_writable(output, example="roofline.png")
+    check_stdin_once([*profiles, validation])
     fmt = output_format(output, stream=is_stream(output))
     points = [parse_point(text) for text in point or []]
     for text, mark in zip(point or [], points):

@@ -18,6 +18,7 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,14 @@ _WHY = {errno.ENOENT: "no such file", errno.EACCES: "permission denied", errno.E
         errno.EISDIR: "it is a directory", errno.ELOOP: "too many levels of symbolic links",
         errno.ENAMETOOLONG: "the name is too long", errno.ENOTDIR: "a part of the path is not a directory",
         errno.ENXIO: "no such device", errno.EAGAIN: "it would block"}
+
+
+def check_stdin_once(paths: Iterable[str | os.PathLike[str] | None]) -> None:
+    """``-`` (standard input) given for two inputs of one command: the second read would find it empty and
+    blame the file. Refused before anything is read."""
+    if sum(1 for path in paths if path is not None and os.fspath(path) == STDIN) > 1:
+        raise UsageError("'-' (standard input) is given more than once, and it can be read only once; give the "
+                         "other inputs as files")
 
 
 def read_text(path: str | os.PathLike[str], what: str = "profile", fix: str = "give a YAML file written by "
