@@ -365,3 +365,19 @@ def test_several_profiles_need_a_folder_not_an_empty_name_or_stdout(output):
 def test_an_empty_output_name_is_refused_with_an_example_of_what_the_option_writes():
     with pytest.raises(UsageError, match=r"^--prometheus '': the name is empty; give a file name such as fleet\.prom"):
         check_writable("", option="--prometheus", example="fleet.prom")
+
+
+def test_a_write_that_fails_removes_the_folders_it_made_and_only_those(tmp_path, monkeypatch):
+    from hwbench.profile import files
+
+    (tmp_path / "kept").mkdir()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, "_temporary", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_new(tmp_path / "kept" / "host" / "cpu" / "run.yaml", "text")
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "kept" / "new" / "p.yaml", "text", create_parents=True)
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]

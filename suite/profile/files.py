@@ -23,6 +23,7 @@ Output paths (``run -o``, ``run --save``, ``roofline -o``) follow one set of rul
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -30,7 +31,7 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -301,28 +302,48 @@ def _write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parent
         _write_stream(path, text)
         return
     path = Path(path)
-    if create_parents:
-        _make_parents(path)
-    check_writable(path)
-    target = _target(path)
-    tmp = _temporary(path, target, text)
-    try:
-        os.replace(tmp, target)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _new_parents(path if create_parents else None):
+        check_writable(path)
+        target = _target(path)
+        tmp = _temporary(path, target, text)
+        try:
+            os.replace(tmp, target)
+        except OSError as error:
+            Path(tmp).unlink(missing_ok=True)
+            raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     process.record_written(str(path))
 
 
-def _make_parents(path: Path) -> None:
+@contextlib.contextmanager
+def _new_parents(path: Path | None) -> Iterator[None]:
+    """Create the missing folders above ``path`` (None: none to create) for the write in the ``with`` block; if
+    that write fails or is interrupted, the folders it created are removed again (the innermost first, and
+    only while empty: nothing is left behind by a write that did not happen)."""
+    if path is None:
+        yield
+        return
     directory = _target(path).parent
+    created = []
+    while not os.path.lexists(directory) and directory != directory.parent:
+        created.append(directory)
+        directory = directory.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        _target(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise HwbenchError(f"could not create {directory}: {error.strerror}; {process.written_summary()}") from None
+        raise HwbenchError(f"could not create {_target(path).parent}: {error.strerror}; "
+                           f"{process.written_summary()}") from None
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
 
 
 def _claim(tmp: str, name: Path) -> bool:
@@ -352,21 +373,22 @@ def write_new(path: str | os.PathLike[str], text: str | bytes) -> Path:
     each name is claimed atomically (``_claim``), so two runs that chose one name at once both keep their file.
     Returns the name written."""
     path = Path(path)
-    _make_parents(path)
-    check_writable(path, option="--save")
-    tmp = _temporary(path, path, text)
-    candidate = path
-    try:
-        os.chmod(tmp, _new_file_mode())
-        for number in range(1, MAX_SAVE_SUFFIX + 1):
-            if _claim(tmp, candidate):
-                break
-            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        else:
-            raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; {process.written_summary()}")
-    except OSError as error:
-        raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # the claimed name is a second link to it, or it was renamed
+    with _new_parents(path):
+        check_writable(path, option="--save")
+        tmp = _temporary(path, path, text)
+        candidate = path
+        try:
+            os.chmod(tmp, _new_file_mode())
+            for number in range(1, MAX_SAVE_SUFFIX + 1):
+                if _claim(tmp, candidate):
+                    break
+                candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+            else:
+                raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; "
+                                   f"{process.written_summary()}")
+        except OSError as error:
+            raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # the claimed name is a second link to it, or it was renamed
     process.record_written(str(candidate))
     return candidate
