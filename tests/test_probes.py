@@ -241,6 +241,11 @@ def _report(workload: str = "", device: str = "") -> str:
     return f"hwbench_validation: 6\n{device}workloads:\n- {{name: w, intensity: 1.0, measured_gflops: 2.0{workload}}}\n"
 
 
+def glyphs_warned_once(d: Path, result: subprocess.CompletedProcess) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("hwbench: warning: the chart's font has no glyph for 3"), lines
+
+
 WRONG_TYPE_REPORTS = [
     ("error_pct", r"workloads\[0\] \(w\)\.error_pct is 'bad'", _report(", error_pct: bad")),
     ("calibrated error", r"error_pct\.calibrated is '12%'", _report(", error_pct: {calibrated: '12%'}")),
@@ -504,6 +509,8 @@ PROBES: list[Probe] = [
     P("control characters in --title and --point", ["roofline", G, "-o", "{d}/r.png", "--title", ESCAPES, "--point",
       "k\x1b[2J\x07:1e9:1e9"], 0, "roofline written", writes=("r.png",),
       check=lambda d, r: one_stderr_line(r)),
+    P("characters the chart's font lacks: one hwbench warning", ["roofline", G, "-o", "{d}/r.png", "--title",
+      "\u4e2d\u6587 \U0005399c"], 0, "roofline written", writes=("r.png",), check=glyphs_warned_once),
     *(P(f"--validation: a wrong {what} is refused, not dropped", ["roofline", G, "--validation", "{d}/v.yaml", "-o",
         "{d}/r.svg"], 2, line, put("v.yaml", report)) for what, line, report in WRONG_TYPE_REPORTS),
     P("a non-UTF-8 -o name", ["fleet", "{d}/fleet", "--prometheus", "{d}/\udcff.prom"], 0, "", fleet_dir(),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import limits
-from ..console import domain_errors, stderr
+from ..console import domain_errors, stderr, warn
 
 
 @domain_errors
@@ -62,6 +62,9 @@ def roofline(
     import_pyplot()
     stems = [path.stem for path in profiles]
     labels = stems if len(set(stems)) == len(stems) else [str(path) for path in profiles]
-    image = render_roofline(loaded, labels, points, chosen_precisions, title, fmt, chosen_levels, report)
+    notes: list[str] = []
+    image = render_roofline(loaded, labels, points, chosen_precisions, title, fmt, chosen_levels, report, notes)
+    for note in notes:
+        warn(note)
     write_atomic(output, image)
     stderr.print(f"hwbench: roofline written to {'standard output' if output == STDOUT else output}", markup=False)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import textwrap
+import warnings
 from pathlib import Path
 
 from ..errors import UsageError
@@ -82,14 +84,32 @@ def _slug(text: str) -> str:
 
 def render_roofline(profiles: list[Profile], labels: list[str], points: list[KernelPoint],
                     precisions: list[str] | None = None, title: str | None = None, fmt: str = "png",
-                    levels: list[str] | None = None, validation: ValidationReport | None = None) -> bytes:
-    """The roofline chart as image bytes in ``fmt`` (``draw_roofline``'s figure, saved)."""
+                    levels: list[str] | None = None, validation: ValidationReport | None = None,
+                    notes: list[str] | None = None) -> bytes:
+    """The roofline chart as image bytes in ``fmt`` (``draw_roofline``'s figure, saved). Characters the font
+    cannot draw (a name in a script DejaVu Sans lacks, an unassigned code point) are drawn as boxes; matplotlib
+    would warn once per character with a Python warning on stderr, so they are gathered into one note in
+    ``notes`` for the command to print as a hwbench warning."""
     plt = import_pyplot()
-    figure = draw_roofline(profiles, labels, points, precisions, title, levels, validation)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-    plt.close(figure)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = draw_roofline(profiles, labels, points, precisions, title, levels, validation)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        plt.close(figure)
+    missing = sorted({match.group(1) for warning in caught
+                      if (match := _MISSING_GLYPH.search(str(warning.message))) is not None})
+    if missing and notes is not None:
+        notes.append(f"the chart's font has no glyph for {len(missing)} character(s) of its text, drawn as boxes: "
+                     f"{', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}")
+    for warning in caught:  # anything else matplotlib says is shown as it would have been
+        if _MISSING_GLYPH.search(str(warning.message)) is None:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     return buffer.getvalue()
+
+
+# matplotlib's text for a character its font lacks: "Glyph 342428 (\U0005399c) missing from font(s) DejaVu Sans."
+_MISSING_GLYPH = re.compile(r"Glyph \d+ \((.+?)\) missing from font")
 
 
 def draw_roofline(profiles: list[Profile], labels: list[str], points: list[KernelPoint],
