@@ -14,7 +14,7 @@ def main() -> None:
 
     code: int | str | None = 0
     try:  # everything after the standard library's imports: a Ctrl-C at any instant is caught below
-        process.hold_closed_standard_streams()
+        process.prepare_standard_streams()
         process.install_handlers()
         process.written.clear()
         problem = process.stdout_problem()

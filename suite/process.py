@@ -25,6 +25,7 @@ Nothing here imports more than the standard library and ``safe_text`` (it runs b
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -127,12 +128,14 @@ def quiet_broken_pipe() -> None:
         pass
 
 
-def hold_closed_standard_streams() -> None:
-    """A standard stream closed at start (``<&-``, ``2>&-``): /dev/null takes its descriptor, so that no file
-    hwbench opens later gets number 0 or 2 (a profile opened as fd 2 would receive every library's warnings).
-    Standard input stays ``None`` (``profile.reading`` refuses ``-`` then). Standard error becomes a quiet
-    stream, as under ``2>/dev/null``: the exit code still tells the outcome. Standard output is refused
-    (``stdout_problem``), not held."""
+def prepare_standard_streams() -> None:
+    """The standard streams made safe to use, first thing.
+    - A stream closed at start (``<&-``, ``2>&-``): /dev/null takes its descriptor, so that no file hwbench
+      opens later gets number 0 or 2 (a profile opened as fd 2 would receive every library's warnings).
+      Standard input stays ``None`` (``profile.reading`` refuses ``-`` then); standard error becomes a quiet
+      stream, as under ``2>/dev/null``: the exit code still tells the outcome. A closed standard output is
+      refused (``stdout_problem``), not held.
+    - Standard output in a narrow encoding writes what it lacks as escapes."""
     for fd in (0, 2):
         try:
             os.fstat(fd)
@@ -148,6 +151,11 @@ def hold_closed_standard_streams() -> None:
                 os.set_inheritable(fd, True)  # os.open's descriptors are not: a child would see it closed
     if sys.stderr is None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    if sys.stdout is not None and getattr(sys.stdout, "errors", None) == "strict":
+        # An encoding narrower than the tables (PYTHONIOENCODING=ascii: no '±', '→'): a character it lacks is
+        # written as its escape, as stderr's always are, not an UnicodeEncodeError half-way through a table.
+        with contextlib.suppress(AttributeError, ValueError):
+            sys.stdout.reconfigure(errors="backslashreplace")
 
 
 # What a write fails with when the stream itself cannot take the data (a full disk or device, a dead disk)

@@ -226,6 +226,17 @@ def profile_ok(d: Path) -> None:
     assert yaml.safe_load((d / "out.yaml").read_text())["schema_version"] == 1
 
 
+def numba_warned_once(d: Path, result: subprocess.CompletedProcess) -> None:
+    """numba's own warning (a traceback in its text) is one hwbench line; every stderr line is hwbench's."""
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith("hwbench: ") for line in lines), lines
+    assert sum("numba: Environment variable 'NUMBA_OPT'" in line for line in lines) == 1, lines
+
+
+def escaped_arrow(result: subprocess.CompletedProcess) -> None:
+    assert "\\u2192" in result.stdout, result.stdout[:500]
+
+
 def one_error_line(d: Path, result: subprocess.CompletedProcess) -> None:
     """A shell row's stderr holds one hwbench error line (rows run by hwbench alone are checked so anyway)."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("hwbench: error:")]
@@ -422,12 +433,19 @@ PROBES: list[Probe] = [
     P("stderr closed: bad input is still exit 2", None, 2, "", shell=f"$HWBENCH predict {GOLDEN} --flops -1 "
       "--bytes 1 2>&-"),
     P("stdout and stderr closed", None, 2, "", shell=f"$HWBENCH show {GOLDEN} >&- 2>&-"),
+    P("PYTHONIOENCODING=ascii: a markdown table with '→'", ["compare", G, G, "-f", "markdown"], 0, "",
+      env={"PYTHONIOENCODING": "ascii"}, check=lambda d, r: escaped_arrow(r)),
+    P("PYTHONIOENCODING=ascii: a table", ["compare", G, G], 0, "", env={"PYTHONIOENCODING": "ascii"}),
+    P("-o /dev/stdout > file: the file is the profile alone", None, 0, "", old_profile, writes=("out.yaml",),
+      shell="$HWBENCH " + " ".join(RUN) + " -o /dev/stdout > {d}/out.yaml", check=lambda d, r: profile_ok(d)),
     P("stdin closed, profile '-'", None, 2, "standard input is closed", shell="$HWBENCH show - <&-"),
     P("'-' twice: compare", None, 2, "given more than once", shell=f"$HWBENCH compare - - < {GOLDEN}"),
     P("'-' twice: roofline", None, 2, "given more than once",
       shell=f"$HWBENCH roofline - --validation - -o {{d}}/r.png < {GOLDEN}"),
     P("NUMBA_DISABLE_JIT=1", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_DISABLE_JIT='1' makes the kernels run as "
       "Python", old_profile, env={"NUMBA_DISABLE_JIT": "1"}),
+    P("NUMBA_OPT=abc: numba's complaint is one hwbench warning", RUN + ["-o", "{d}/out.yaml"], 0, "", old_profile,
+      writes=("out.yaml",), env={"NUMBA_OPT": "abc"}, check=numba_warned_once),
     P("NUMBA_NUM_THREADS=0", RUN + ["-o", "{d}/out.yaml"], 2, "NUMBA_NUM_THREADS='0' must be a whole number",
       old_profile, env={"NUMBA_NUM_THREADS": "0"}),
     P("SLURM_PROCID=²", RUN + ["-o", "{d}/out.yaml"], 2, "SLURM_PROCID='²' is not a non-negative integer",

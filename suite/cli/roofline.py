@@ -40,7 +40,7 @@ def roofline(
     """Draw the hierarchical roofline: memory levels as diagonals, precisions as flat roofs, each named on its
     line; measured solid, theoretical dashed; ridge points; sweep, validation and --point marks."""
     from ..profile import Profile
-    from ..profile.files import STDOUT, check_writable, is_stream, write_atomic
+    from ..profile.files import check_writable, is_stdout, is_stream, write_atomic
     from ..profile.reading import check_stdin_once
     from ..tools.marks import parse_point
     from ..tools.plot import import_pyplot, output_format, render_roofline
@@ -67,4 +67,4 @@ def roofline(
     for note in notes:
         warn(note)
     write_atomic(output, image)
-    stderr.print(f"hwbench: roofline written to {'standard output' if output == STDOUT else output}", markup=False)
+    stderr.print(f"hwbench: roofline written to {'standard output' if is_stdout(output) else output}", markup=False)

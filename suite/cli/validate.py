@@ -96,14 +96,14 @@ def validate(
     calibrated and on paper: first which roofline each program beats (a violation) or escapes (no bound), then the
     median |error|; exit 1 when the calibrated roofline is the worse."""
     from ..profile import Profile
-    from ..profile.files import check_writable, dump_yaml, write_atomic
+    from ..profile.files import check_writable, dump_yaml, is_stdout, write_atomic
     from ..tools import validate as report_of
     from ..tools.export import write
     from ..tools.validate_table import validate_document
 
-    if output == "-" and output_format.value != "table":
-        raise UsageError(f"-o - writes the YAML report to standard output, and so does -f {output_format.value}: "
-                         "choose one (or give -o a file name)")
+    if output is not None and is_stdout(output) and output_format.value != "table":
+        raise UsageError(f"-o {output} writes the YAML report to standard output, and so does -f "
+                         f"{output_format.value}: choose one (or give -o a file name)")
     if output is not None:
         check_writable(output, example="validation.yaml")
     loaded = Profile.load(profile) if profile is not None else None
@@ -118,6 +118,7 @@ def validate(
     if output is not None:
         write_atomic(output, dump_yaml(report))
         stderr.print(f"hwbench: validation report written to {output}", markup=False)
-    # With -o - the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
-    write(validate_document(report), output_format.value, stderr if output == "-" else stdout_console())
+    # With -o - (or /dev/stdout) the YAML report is standard output: the table goes to stderr, as 'run -o -' does.
+    write(validate_document(report), output_format.value,
+          stderr if output is not None and is_stdout(output) else stdout_console())
     raise typer.Exit(report_of.exit_code(report))

@@ -102,6 +102,12 @@ def inherited_fd(path: str | os.PathLike[str]) -> int | None:
     return None
 
 
+def is_stdout(path: str | os.PathLike[str]) -> bool:
+    """True for ``-``, ``/dev/stdout``, ``/dev/fd/1`` and ``/proc/self/fd/1``: the file goes to standard output,
+    so the tables that would go there go to stderr instead (the file stays parseable)."""
+    return os.fspath(path) == STDOUT or inherited_fd(path) == 1
+
+
 def is_stream(path: str | os.PathLike[str]) -> bool:
     """True for ``-`` (standard output), an inherited descriptor, a character device or a FIFO: written
     through, never replaced."""

@@ -131,7 +131,7 @@ def read_text(path: str | os.PathLike[str], what: str = "profile", fix: str = "g
     """The text of the regular file ``path`` (``-``: standard input), at most ``MAX_FILE_BYTES``, as UTF-8."""
     source = os.fspath(path)
     if source == STDIN:
-        if sys.stdin is None:  # closed at start (<&-): process.hold_closed_standard_streams
+        if sys.stdin is None:  # closed at start (<&-): process.prepare_standard_streams
             raise UsageError(f"-: standard input is closed; give the {what}'s path, or redirect it in with "
                              f"'< FILE'")
         return _decode(_read_bounded(sys.stdin.buffer.raw.fileno() if hasattr(sys.stdin.buffer, "raw")

@@ -17,7 +17,7 @@ from ..cluster.job import JobContext
 from ..cluster.naming import profile_file, saved_file
 from ..console import stderr, stdout_console, warn
 from ..profile import Profile
-from ..profile.files import dump_yaml, write_atomic, write_new
+from ..profile.files import dump_yaml, is_stdout, write_atomic, write_new
 from ..profile.types import ProfileMapping
 from ..tools.render import print_profile
 from .plan import Output
@@ -67,7 +67,8 @@ def write_and_print(data: dict, output: Output, job: JobContext, taken: set[str]
         warn(f"{device}: {message}" if output.several else message)
     text = dump_yaml(data)
     path = write_main(data, text, output, job, taken)
-    print_profile(data, stderr if output.file is None and not output.several else stdout_console())
+    yaml_on_stdout = output.file is None or is_stdout(output.file)  # -o -, or -o /dev/stdout
+    print_profile(data, stderr if yaml_on_stdout and not output.several else stdout_console())
     name = f" of {device}" if output.several else ""
     if path is not None:
         said(name, "written to", path)
