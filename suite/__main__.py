@@ -37,6 +37,7 @@ def main() -> None:
         code = process.report_interruption(interruption)
     except SystemExit as end:
         code = end.code
+    process.cancel_timeout()
     number = code if isinstance(code, int) else 0 if code is None else 1
     flushed = process.flush_stdout(number)
     if flushed != number:

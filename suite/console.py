@@ -90,7 +90,8 @@ def domain_errors(command: F) -> F:
             process.quiet_broken_pipe()
             raise typer.Exit(process.BROKEN_PIPE) from None
         except MemoryError:
-            raise fail("out of memory; close other programs or measure fewer kernels with --kernels", 1) from None
+            raise fail("out of memory; close other programs, or measure less ('run': fewer --kernels; 'validate': "
+                       "--quick)", 1) from None
         except Exception as error:  # a Ctrl-C wrapped by a lazy import (process.interruption_in); else a bug
             interruption = process.interruption_in(error)
             if interruption is None:

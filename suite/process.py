@@ -151,9 +151,10 @@ def prepare_standard_streams() -> None:
                 os.set_inheritable(fd, True)  # os.open's descriptors are not: a child would see it closed
     if sys.stderr is None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-    if sys.stdout is not None and getattr(sys.stdout, "errors", None) == "strict":
-        # An encoding narrower than the tables (PYTHONIOENCODING=ascii: no '±', '→'): a character it lacks is
-        # written as its escape, as stderr's always are, not an UnicodeEncodeError half-way through a table.
+    if sys.stdout is not None and getattr(sys.stdout, "errors", None) in ("strict", "surrogateescape"):
+        # An encoding narrower than the tables (PYTHONIOENCODING=ascii, or the C locale with PYTHONUTF8=0 and no
+        # coercion: no '±', '→'): a character it lacks is written as its escape, as stderr's always are, not an
+        # UnicodeEncodeError half-way through a table.
         with contextlib.suppress(AttributeError, ValueError):
             sys.stdout.reconfigure(errors="backslashreplace")
 
@@ -254,7 +255,8 @@ def start_measuring() -> None:
 def _timed_out(signum: int, frame: object) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     when = "while measuring" if state.measuring else "before measuring started"
-    state.stopped = Stopped(f"--timeout {state.timeout:g} s ran out {when}", 1 if state.measuring else 2)
+    fix = "give a longer --timeout" if state.measuring else "give a longer --timeout, or find what it waited for"
+    state.stopped = Stopped(f"--timeout {state.timeout:g} s ran out {when} ({fix})", 1 if state.measuring else 2)
     raise state.stopped
 
 
@@ -263,6 +265,14 @@ def start_timeout(seconds: float) -> None:
     state.timeout = seconds
     signal.signal(signal.SIGALRM, _timed_out)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def cancel_timeout() -> None:
+    """The command has ended: ``--timeout`` no longer applies. A timer left running would fire in the
+    interpreter's shutdown, where SIGALRM is back at its default, and kill the process after its result line."""
+    if state.timeout is not None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
 
 
 def mpi_requested(argv: list[str]) -> bool:

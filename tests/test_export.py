@@ -68,3 +68,11 @@ def test_prometheus_writes_only_gauges_with_samples_and_escapes_labels():
 def test_a_row_with_a_missing_cell_is_refused():
     with pytest.raises(ValueError, match="one cell per column"):
         Table("t", COLUMNS, (cells("a", "1.0"),))
+
+
+def test_a_prometheus_label_shows_a_control_character_as_its_escape():
+    metrics = (Metric("hwbench_x", "An x.", (({"host": "esc\x1b[31mred\x00"}, 1.0),)),)
+    text = to_prometheus(document(metrics=metrics))
+    assert "\x1b" not in text and "\x00" not in text
+    (family,) = text_string_to_metric_families(text)
+    assert family.samples[0].labels["host"] == "esc\\x1b[31mred\\x00"

@@ -279,6 +279,29 @@ def test_a_finished_command_ignores_a_late_ctrl_c(monkeypatch):
         signal.signal(signal.SIGINT, previous)
 
 
+def test_a_finished_command_cancels_its_timeout(monkeypatch):
+    """--timeout covers the command, not the interpreter's shutdown, where SIGALRM at its default would kill the
+    process after its result line (exit 142)."""
+    import hwbench.__main__ as entry
+    from hwbench import process
+
+    def command():
+        process.start_timeout(60)
+        sys.exit(0)
+
+    monkeypatch.setattr(cli, "main", command)
+    monkeypatch.setattr(process.state, "timeout", None)
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGALRM)
+    try:
+        with pytest.raises(SystemExit):
+            entry.main()
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
+
+
 @INTERRUPTIONS
 def test_ctrl_c_while_parsing_is_one_line(interruption, monkeypatch, capsys):
     def app(*args, **kwargs):

@@ -192,6 +192,13 @@ def locked_subfolder(d: Path) -> None:
     os.chmod(d / "fleet" / "locked", 0)
 
 
+def locked_only(d: Path) -> None:
+    """The only profiles sit in a subfolder the probe user cannot list."""
+    (d / "fleet" / "locked").mkdir(parents=True)
+    (d / "fleet" / "locked" / "hidden.yaml").write_text(GOOD)
+    os.chmod(d / "fleet" / "locked", 0)
+
+
 def big_fleet(d: Path) -> None:
     """3,007 profiles: 2,702 good (three hosts' worth of models), 300 broken, 5 unreadable to the probe user."""
     (d / "fleet").mkdir()
@@ -483,10 +490,11 @@ PROBES: list[Probe] = [
     P("--threads 64", RUN + ["--threads", "64", "-o", "{d}/out.yaml"], 2, "exceeds the .* CPUs", old_profile),
     P("--timeout 0", ["--timeout", "0", "show", GOLDEN.as_posix()], 2, "--timeout 0 must be a positive number"),
     P("--timeout runs out before measuring", ["--timeout", "0.5", *RUN, "-o", "{d}/out.yaml"], 2,
-      r"--timeout 0.5 s ran out before measuring started; nothing was written", old_profile,
+      r"--timeout 0.5 s ran out before measuring started \(give a longer --timeout, or find what it waited "
+      r"for\); nothing was written", old_profile,
       env={"HWBENCH_TEST_PAUSE_AT": "before-measuring"}),
     P("--timeout runs out while measuring", ["--timeout", "5", *RUN, "-o", "{d}/out.yaml"], 1,
-      r"--timeout 5 s ran out while measuring; nothing was written", old_profile,
+      r"--timeout 5 s ran out while measuring \(give a longer --timeout\); nothing was written", old_profile,
       env={"HWBENCH_TEST_PAUSE_AT": "measuring"}),
     # Signals at chosen instants (the pause point; no sleep)
     P("SIGINT while measuring", RUN + ["-o", "{d}/out.yaml"], 130, "interrupted; nothing was written", old_profile,
@@ -583,6 +591,10 @@ PROBES: list[Probe] = [
     # Fleets
     P("a mode-000 subfolder is noted", ["fleet", "{d}/fleet"], 0, "", locked_subfolder, needs=("user",),
       check=stderr_has("cannot list it")),
+    P("a mode-000 subfolder is noted: history", ["history", "{d}/fleet"], 0, "", locked_subfolder, needs=("user",),
+      check=stderr_has("cannot list it")),
+    P("an unlistable folder is named as the problem", ["history", "{d}/fleet"], 2,
+      r"no hwbench profiles read; the folder .*locked: cannot list it", locked_only, needs=("user",)),
     P("a 3,007-file fleet: 300 broken, 5 unreadable", ["fleet", "{d}/fleet"], 0, "", big_fleet, needs=("user",),
       check=noted_broken_and_unreadable, timeout=180),
     P("SIGINT to fleet's process group", ["fleet", "{d}/fleet"], 130, "interrupted", many_profiles,

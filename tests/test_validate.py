@@ -401,7 +401,19 @@ def hand_made_runs(monkeypatch):
 
     runner.clocks = []
     monkeypatch.setattr(cpu_workloads, "run_cpu_workloads", runner)
+    # The hand-made profile is the CI Zen 3's; the runs are made up, so this host need not be that CPU.
+    monkeypatch.setattr(v, "check_same_cpu", lambda *args: None)
     return timings
+
+
+def test_a_profile_of_another_cpu_or_more_threads_is_refused_before_anything_runs():
+    profile = hand_profile()  # AuthenticAMD family 25 model 1 (Zen 3), 2 threads
+    v.check_same_cpu(profile, "AuthenticAMD", 25, 1, 2)  # the same CPU: accepted
+    with pytest.raises(UsageError, match=r"measured on another CPU \(AuthenticAMD family 25 model 1, Zen 3\); "
+                                         r"this host's is AuthenticAMD family 26 model 2: validate on the machine"):
+        v.check_same_cpu(profile, "AuthenticAMD", 26, 2, 2)
+    with pytest.raises(UsageError, match="measured with 2 threads; this process may use 1 CPU"):
+        v.check_same_cpu(profile, "AuthenticAMD", 25, 1, 1)
 
 
 def invoke(*args: str):
@@ -894,9 +906,19 @@ def test_gpu_plan_fits_in_free_memory():
 @pytest.mark.slow
 def test_real_quick_validate_on_this_cpu(tmp_path):
     """Every workload (2 NumPy matmuls with --quick, 13 others) runs for real and validates; the verdict is whatever
-    this machine gives (exit 0 or 1)."""
+    this machine gives (exit 0 or 1). The committed profile's roofs, labelled with this host's CPU (CI machines
+    vary, and validate refuses a profile of another CPU)."""
+    import os
+
+    from hwbench.cpu.machine import inspect_cpu
+
+    data, host = yaml.safe_load(CPU_PROFILE.read_text()), inspect_cpu()
+    data["device"].update(vendor=host.vendor, family=host.family, model=host.model)
+    data["run"]["threads"] = min(data["run"]["threads"], len(os.sched_getaffinity(0)))
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump(data, sort_keys=False))
     report = tmp_path / "report.yaml"
-    result = invoke(str(CPU_PROFILE), "--quick", "-o", str(report))
+    result = invoke(str(profile), "--quick", "-o", str(report))
     assert result.exit_code in (0, 1), result.output
     written = yaml.safe_load(report.read_text())
     assert len(written["workloads"]) == 15 and all(w["seconds"] > 0 and w["threads"] == written["threads"]

@@ -104,6 +104,10 @@ def _main() -> None:
             internal_error(error)
         context = getattr(error, "ctx", None)
         command = f" {context.info_name}" if context is not None and context.parent is not None else ""
+        if getattr(error, "option_name", None) == "--timeout" and command:  # a global option after the command
+            stderr.print(f"hwbench: error: --timeout goes before the command: hwbench --timeout SECONDS{command} ...",
+                         markup=False, soft_wrap=True)
+            sys.exit(exit_code)
         text = f"hwbench: error: {printable(message().rstrip('.'))}; see 'hwbench{command} --help'"
         stderr.print(text, markup=False, soft_wrap=True)
         sys.exit(exit_code)

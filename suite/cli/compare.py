@@ -32,7 +32,7 @@ def compare(
     from ..tools.export import write
     from ..tools.history import load_history
 
-    check_stdin_once([baseline, current])
+    check_stdin_once([baseline, current, *(history or [])])
     stored = None
     if history:
         stored, skipped = load_history(history)

@@ -26,7 +26,7 @@ def fleet(
                                                     "(written atomically).")] = None,
 ) -> None:
     """Compare devices of the same model across hosts; exit 1 when one is slower than its siblings."""
-    from ..profile.files import check_writable, write_atomic
+    from ..profile.files import check_writable, is_stdout, write_atomic
     from ..tools.compare import parse_threshold
     from ..tools.export import to_prometheus, write
     from ..tools.fleet import fleet_document, fleet_report, load_fleet
@@ -41,7 +41,9 @@ def fleet(
     document = fleet_document(report)
     if prometheus is not None:  # a write that fails is the environment's fault (2), never "a slow device" (1)
         write_atomic(prometheus, to_prometheus(document), failure=UsageError)
-    write(document, output_format.value, stdout_console())  # host names are user text: printed as text, never markup
+    # Host names are user text: printed as text, never markup. With the metrics on stdout the table goes to stderr.
+    metrics_on_stdout = prometheus is not None and is_stdout(prometheus)
+    write(document, output_format.value, stderr if metrics_on_stdout else stdout_console())
     if prometheus is not None:
         stderr.print(f"hwbench: Prometheus metrics written to {prometheus}", markup=False)
     if report.flagged:

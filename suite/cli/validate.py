@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import process
 from ..console import OutputFormat, Progress, domain_errors, stderr, stdout_console
 from ..errors import UsageError
 from ..record import ProgressCallback
@@ -34,9 +35,19 @@ def validation_target(profile: Any, device: str | None) -> str:
     from ..run.plan import resolve_device
     from ..tools.validate import check_profile_fits
 
+    if device is not None and not device.strip():
+        raise UsageError("--device '': give a device (cpu, cuda, cuda:N), or leave --device out for the profile's")
     target = resolve_device(profile.device_id if device is None and profile is not None else device or "auto")
     if profile is not None:
         check_profile_fits(profile, target)
+        if target == "cpu":
+            import os
+
+            from ..cpu.machine import inspect_cpu
+            from ..tools.validate import check_same_cpu
+
+            host = inspect_cpu()
+            check_same_cpu(profile, host.vendor, host.family, host.model, len(os.sched_getaffinity(0)))
     return target
 
 
@@ -108,6 +119,7 @@ def validate(
         check_writable(output, example="validation.yaml")
     loaded = Profile.load(profile) if profile is not None else None
     target = validation_target(loaded, device)
+    process.start_measuring()  # from here --timeout running out is a failed measurement (exit 1)
     if loaded is None:
         stderr.print(f"hwbench: no PROFILE given: measuring {target} first with a quick 'hwbench run' (not saved)",
                      markup=False)

@@ -21,6 +21,7 @@ measured_gflops is nan``), before the schema check.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Iterable
@@ -139,6 +140,18 @@ def _bad_number(data: Any, parts: tuple[str | int, ...] = ()) -> tuple[tuple[str
     return None
 
 
+def _check_created_at(created: Any, source: str) -> None:
+    """``created_at`` is an ISO 8601 time (``history`` orders runs by it): "2026-13-45T99:00:00Z" is refused, not
+    sorted as text."""
+    if not isinstance(created, str):
+        return  # the schema names the wrong type
+    try:
+        dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{source}: created_at {shown(created)} is not a date and time (ISO 8601, e.g. "
+                         "2026-12-03T06:56:26Z): re-run 'hwbench run' or fix the file") from None
+
+
 def check_profile(data: Any, source: str, validator: ErrorSource | None = None) -> None:
     """Refuse anything that is not a schema-1 profile with finite numbers in their bounds, with a one-line
     reason that names the key. ``validator``: a jsonschema validator of another schema than the profile's
@@ -162,6 +175,7 @@ def check_profile(data: Any, source: str, validator: ErrorSource | None = None) 
         raise UsageError(f"{source}: run.threads is {shown(threads)}; at most {MAX_RUN_THREADS} threads: re-run "
                          "'hwbench run' or fix the file")
     _check_sample_arrays(data, source)
+    _check_created_at(data.get("created_at"), source)
     from jsonschema.exceptions import best_match
 
     try:

@@ -97,9 +97,10 @@ class Profile:
     def peak_gflops(self, precision: str = "fp64", theoretical: bool = False) -> float:
         entry = self.data["compute"].get(precision)
         if entry is None:
-            have = ", ".join(self.precisions) or "none (its run measured memory kernels only)"
-            raise UsageError(f"{self.source} has no {precision} compute ceiling (it has: {have}); measure it with "
-                             "'hwbench run' without --kernels, or with --kernels fma")
+            have = ", ".join(self.precisions)
+            raise UsageError(f"{self.source} has no {precision or repr(precision)} compute ceiling; " + (
+                f"choose one it has: {have}" if have else "it has none (its run measured memory kernels only): "
+                "measure them with 'hwbench run' without --kernels, or with --kernels fma"))
         key = "theoretical_gflops" if theoretical else "measured_gflops"
         value = entry.get("theoretical_gflops") if theoretical else entry.get("measured_gflops")
         if value is None:

@@ -135,12 +135,12 @@ def rich_table(table: Table) -> RichTable:
 
     shown = new_table(table.title)
     for column in table.columns:
-        shown.add_column(styled(column.header), justify="left" if column.words else "right",
+        shown.add_column(styled(column.header, breaks=True), justify="left" if column.words else "right",
                          no_wrap=not column.words)
     for row in table.rows:
         shown.add_row(*(styled(cell.text, cell.style) for cell in row))
     if table.caption:
-        shown.caption = styled(table.caption)
+        shown.caption = styled(table.caption, breaks=True)
         shown.caption_justify = "left"
     return shown
 
@@ -197,8 +197,12 @@ def to_json(document: Document) -> str:
 
 
 def _label(value: str) -> str:
-    """A label value of the Prometheus text format: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value of the Prometheus text format: backslash, double quote and newline escaped as the format
+    requires (a newline reads back as one); any other control character (ESC, NUL, tab: a host name is user
+    text) is first shown as its escape (``safe_text.printable``), so ``\\x1b`` reads back as the four characters
+    it shows, never as a byte that acts on a terminal."""
+    shown = "\n".join(printable(part) for part in value.split("\n"))
+    return shown.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _number(value: float) -> str:

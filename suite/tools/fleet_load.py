@@ -263,6 +263,15 @@ def load_fleet(directories: Sequence[Path], workers: int | None = None,
     members = [r for r in results if isinstance(r, Member)]
     skipped = notes + [r for r in results if isinstance(r, str)]
     if not members:
-        where = ", ".join(str(d) for d in directories)
-        raise UsageError(f"{where}: no hwbench profiles found; save some with 'hwbench run --save'")
+        raise no_profiles_found(directories, skipped)
     return members, skipped
+
+
+def no_profiles_found(directories: Sequence[Path], notes: list[str]) -> UsageError:
+    """The one line when no profile was read: why, where a folder could not be listed (the first such note)."""
+    where = ", ".join(str(d) for d in directories)
+    unlisted = [note for note in notes if note.startswith("skipped the folder")]
+    if unlisted:
+        return UsageError(f"{where}: no hwbench profiles read; {unlisted[0].removeprefix('skipped ')}: give this user "
+                          "read access to it, or another folder")
+    return UsageError(f"{where}: no hwbench profiles found; save some with 'hwbench run --save'")

@@ -21,7 +21,7 @@ from ..profile import Profile
 from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
 from .export import Cell, Column, Document, Lines, Table
 from .figures import Ceiling
-from .fleet_load import node_name
+from .fleet_load import no_profiles_found, node_name, profile_paths
 from .noise import history_runs, model_of, widened
 
 
@@ -58,14 +58,15 @@ def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory; give the folder 'hwbench run --save' writes to "
                          f"({DEFAULT_SAVE_DIR}/ by default)")
-    profiles, skipped = [], []
-    for path in sorted(directory.rglob("*.yaml")):
+    profiles: list[Profile] = []
+    skipped: list[str] = []
+    for path in profile_paths([directory], skipped):  # a folder that cannot be listed is a note, not silence
         try:
             profiles.append(Profile.load(path))
         except UsageError as error:
             skipped.append(f"skipped {error}")
     if not profiles:
-        raise UsageError(f"{directory}: no hwbench profiles found; save some with 'hwbench run --save'")
+        raise no_profiles_found([directory], skipped)
     return profiles, skipped
 
 

@@ -270,6 +270,27 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
     profile.bandwidth_gbps("dram")
 
 
+def check_same_cpu(profile: Profile, vendor: str | None, family: int | None, model: int | None,
+                   usable_cpus: int) -> None:
+    """UsageError (exit 2) unless this host's CPU is the profile's (vendor, family and model, as /proc/cpuinfo
+    gives them) and the profile's thread count fits in the CPUs this process may use: a roofline predicts programs
+    on the machine it measured, and the programs run on the profile's threads. A profile without the identity
+    (an older one) is not refused for it."""
+    device = profile.data["device"]
+    theirs = (device.get("vendor"), device.get("family"), device.get("model"))
+    if None not in theirs and theirs != (vendor, family, model):
+        core = (device.get("core_model") or {}).get("name")
+        raise UsageError(f"{profile.source} was measured on another CPU ({theirs[0]} family {theirs[1]} model "
+                         f"{theirs[2]}{f', {core}' if core else ''}); this host's is {vendor} family {family} model "
+                         f"{model}: validate on the machine the profile comes from, or measure this one with "
+                         "'hwbench run' and validate that profile")
+    threads = (profile.data.get("run") or {}).get("threads")
+    if isinstance(threads, int) and threads > usable_cpus:
+        raise UsageError(f"{profile.source} was measured with {threads} threads; this process may use "
+                         f"{usable_cpus} CPU(s): validate on the machine the profile comes from, or measure this one "
+                         "with 'hwbench run' and validate that profile")
+
+
 def prediction_at_host_state(profile: Profile, run: WorkloadRun, work: Counts, moved: float,
                               prediction: Prediction) -> dict | None:
     """The calibrated prediction at the host's state while ``run`` ran (``hwbench.workloads.host_state``), each roof
