@@ -155,8 +155,10 @@ def prepare_standard_streams() -> None:
         # An encoding narrower than the tables (PYTHONIOENCODING=ascii, or the C locale with PYTHONUTF8=0 and no
         # coercion: no '±', '→'): a character it lacks is written as its escape, as stderr's always are, not an
         # UnicodeEncodeError half-way through a table.
-        with contextlib.suppress(AttributeError, ValueError):
-            sys.stdout.reconfigure(errors="backslashreplace")
+        reconfigure = getattr(sys.stdout, "reconfigure", None)  # io.TextIOWrapper's; a replaced stdout may lack it
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError):
+                reconfigure(errors="backslashreplace")
 
 
 # What a write fails with when the stream itself cannot take the data (a full disk or device, a dead disk)

@@ -268,20 +268,28 @@ def _temporary(path: str | os.PathLike[str], target: Path, text: str | bytes) ->
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
         raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
-    try:
+    with _removed_on_failure(tmp, path):
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         _keep_mode_and_owner(tmp, target)
         process.test_pause("writing")
+    return tmp
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp: str, path: str | os.PathLike[str]) -> Iterator[None]:
+    """The temporary file ``tmp`` is removed if the block fails (an OSError becomes one line naming ``path``) or
+    is interrupted (Ctrl-C, SIGTERM, --timeout): nothing half-written is left."""
+    try:
+        yield
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)
         raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return tmp
 
 
 def write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parents: bool = False,
@@ -312,14 +320,8 @@ def _write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parent
         check_writable(path)
         target = _target(path)
         tmp = _temporary(path, target, text)
-        try:
+        with _removed_on_failure(tmp, path):
             os.replace(tmp, target)
-        except OSError as error:
-            Path(tmp).unlink(missing_ok=True)
-            raise HwbenchError(f"could not write {path}: {error.strerror}; {process.written_summary()}") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     process.record_written(str(path))
 
 
