@@ -37,11 +37,12 @@ def main() -> None:
         code = process.report_interruption(interruption)
     except SystemExit as end:
         code = end.code
-    process.cancel_timeout()
     number = code if isinstance(code, int) else 0 if code is None else 1
+    process.timeout_ends_with(number)
     flushed = process.flush_stdout(number)
     if flushed != number:
         code = number = flushed
+        process.timeout_ends_with(number)
     if process.mpi_requested(sys.argv[1:]):
         process.abort_mpi_job(number)
     process.ending()

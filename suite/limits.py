@@ -129,19 +129,6 @@ def check_kernel_environment(environ: Mapping[str, str] | None = None) -> None:
                              "unset it (hwbench sets the threads itself)")
 
 
-def numba_environment_notes() -> list[str]:
-    """numba reads its ``NUMBA_*`` variables when it is first imported and warns about a value it cannot parse
-    (``NUMBA_OPT=abc``) with a Python warning whose text holds a whole traceback. Imported here, before any
-    kernel, under a catch: each warning becomes one line for the command to print as a hwbench warning (numba
-    then uses its default, so the run goes on)."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        import numba  # noqa: F401  (imported for its warnings; the kernels import it again, from the cache)
-    return [f"numba: {(str(w.message).strip().splitlines() or [''])[0]}" for w in caught]
-
-
 def measuring_command(argv: Sequence[str]) -> bool:
     """Whether the command line runs the kernels (``run``, ``validate``): the first word that is no option."""
     words = list(argv)

@@ -198,8 +198,9 @@ def ending() -> None:
     """The process is about to exit: a Ctrl-C from here on would land in the interpreter's shutdown (numba's
     and matplotlib's clean-up take up to a second), where Python has put SIGINT back to its default, and kill
     the process by the signal after its result line. It is ignored instead; an ignored handler is one Python
-    leaves in place at shutdown."""
+    leaves in place at shutdown. ``--timeout``'s timer is cancelled for the same reason."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _cancel_timeout()
 
 
 def flush_stdout(code: int) -> int:
@@ -269,9 +270,18 @@ def start_timeout(seconds: float) -> None:
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def cancel_timeout() -> None:
-    """The command has ended: ``--timeout`` no longer applies. A timer left running would fire in the
-    interpreter's shutdown, where SIGALRM is back at its default, and kill the process after its result line."""
+def timeout_ends_with(code: int) -> None:
+    """The command has ended with ``code``: ``--timeout`` still bounds what is left (a final flush into a pipe no
+    one reads, MPI's abort), and running out there ends the process at once with the command's own code, not
+    with "--timeout ran out" over an outcome already said."""
+    if state.timeout is not None:
+        signal.signal(signal.SIGALRM, lambda signum, frame: os._exit(code))
+
+
+def _cancel_timeout() -> None:
+    """Just before exit: a timer left running would fire in the interpreter's shutdown, where Python has put
+    SIGALRM back to its default, and kill the process after its result line (exit 142). An ignored signal is
+    one Python leaves in place."""
     if state.timeout is not None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_IGN)

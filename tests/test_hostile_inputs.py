@@ -280,8 +280,8 @@ def test_a_finished_command_ignores_a_late_ctrl_c(monkeypatch):
 
 
 def test_a_finished_command_cancels_its_timeout(monkeypatch):
-    """--timeout covers the command, not the interpreter's shutdown, where SIGALRM at its default would kill the
-    process after its result line (exit 142)."""
+    """--timeout covers the command and its final flush, not the interpreter's shutdown, where SIGALRM at its
+    default would kill the process after its result line (exit 142)."""
     import hwbench.__main__ as entry
     from hwbench import process
 

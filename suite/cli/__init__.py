@@ -26,7 +26,7 @@ from typing import Annotated
 import typer
 
 from .. import limits, process
-from ..console import internal_error, interruption_reported, stderr, warn
+from ..console import internal_error, interruption_reported, stderr
 from ..errors import UsageError
 from ..safe_text import printable
 from ..version import __version__
@@ -85,8 +85,6 @@ def _main() -> None:
     try:
         if limits.measuring_command(sys.argv[1:]):
             limits.check_kernel_environment()
-            for note in limits.numba_environment_notes():
-                warn(note)
         code = app(standalone_mode=False)
     except UsageError as error:
         stderr.print(f"hwbench: error: {printable(str(error))}", markup=False, soft_wrap=True)

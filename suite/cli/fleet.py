@@ -33,6 +33,9 @@ def fleet(
 
     limit = parse_threshold(threshold)
     if prometheus is not None:
+        if is_stdout(prometheus) and output_format.value != "table":
+            raise UsageError(f"--prometheus {prometheus} writes the metrics to standard output, and so does -f "
+                             f"{output_format.value}: choose one (or give --prometheus a file name)")
         check_writable(prometheus, option="--prometheus", example="fleet.prom")
     members, skipped = load_fleet(directories)
     for note in skipped:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import process
-from ..console import OutputFormat, Progress, domain_errors, stderr, stdout_console
+from ..console import OutputFormat, Progress, domain_errors, stderr, stdout_console, warn
 from ..errors import UsageError
 from ..record import ProgressCallback
 
@@ -35,9 +35,7 @@ def validation_target(profile: Any, device: str | None) -> str:
     from ..run.plan import resolve_device
     from ..tools.validate import check_profile_fits
 
-    if device is not None and not device.strip():
-        raise UsageError("--device '': give a device (cpu, cuda, cuda:N), or leave --device out for the profile's")
-    target = resolve_device(profile.device_id if device is None and profile is not None else device or "auto")
+    target = resolve_device(device if device is not None else profile.device_id if profile is not None else "auto")
     if profile is not None:
         check_profile_fits(profile, target)
         if target == "cpu":
@@ -66,8 +64,11 @@ def run_validation(profile: Any, label: str, target: str, quick: bool,
     if target == "cpu":
         from ..cpu.clock_now import ClockNow
         from ..cpu.machine import inspect_cpu
+        from ..cpu.numba_environment import numba_environment_notes
         from ..workloads.cpu import CpuPlan, run_cpu_workloads
 
+        for note in numba_environment_notes():
+            warn(note)
         threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
         llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
         clock_record = profile.data.get("clock") or {}

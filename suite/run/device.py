@@ -40,7 +40,12 @@ def measure_device(target: str, options: RunOptions, progress: ProgressCallback 
     from ..record import Host
 
     if target == "cpu":
+        from ..console import warn
+        from ..cpu.numba_environment import numba_environment_notes
         from ..cpu.session import CpuOptions, measure_cpu
+
+        for note in numba_environment_notes():
+            warn(note)
 
         cpu_options = CpuOptions(kernels=catalog.select("cpu", options.kernels, options.quick), threads=options.threads,
                                  cpus=options.cpus, pinning=options.pinning, quick=options.quick,

@@ -9,7 +9,6 @@ is said on stderr. Under ``--mpi`` rank 0 prints the fleet report of what it gat
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ..cluster.job import JobContext
 from ..cluster.naming import profile_file, saved_file
 from ..console import stderr, stdout_console, warn
 from ..profile import Profile
-from ..profile.files import dump_yaml, is_stdout, write_atomic, write_new
+from ..profile.files import STDOUT, dump_yaml, is_stdout, write_atomic, write_new
 from ..profile.types import ProfileMapping
 from ..tools.render import print_profile
 from .plan import Output
@@ -37,8 +36,8 @@ def write_main(data: ProfileMapping, text: str, output: Output, job: JobContext,
     """Write one profile (``text``, its YAML) to ``-o``'s file, standard output or folder; return the path
     written, or None (standard output, or several devices with only --save)."""
     if not output.several:
-        if output.file is None:
-            sys.stdout.write(text)
+        if output.file is None:  # UTF-8 bytes on fd 1, whatever stdout's text encoding (a narrow one escapes)
+            write_atomic(STDOUT, text)
             return None
         write_atomic(output.file, text)
         return output.file

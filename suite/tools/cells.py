@@ -16,7 +16,7 @@ from ..safe_text import printable
 def styled(value: object, style: str = "", breaks: bool = False) -> Text:
     """Cells and titles hold file text (device, host and kernel names): every control character is escaped, a
     newline too (an ESC sequence in a device name would act on the terminal, a newline would split its row).
-    ``breaks``: hwbench's own column headers and captions, whose line breaks are kept."""
+    ``breaks``: hwbench's own column headers, whose line breaks are kept (captions hold file text too)."""
     if not breaks:
         return Text(printable(str(value)), style=style)
     return Text("\n".join(printable(line) for line in str(value).split("\n")), style=style)

@@ -140,7 +140,7 @@ def rich_table(table: Table) -> RichTable:
     for row in table.rows:
         shown.add_row(*(styled(cell.text, cell.style) for cell in row))
     if table.caption:
-        shown.caption = styled(table.caption, breaks=True)
+        shown.caption = styled(table.caption)
         shown.caption_justify = "left"
     return shown
 

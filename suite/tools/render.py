@@ -58,7 +58,7 @@ def ceilings_table(data: ProfileMapping) -> Table:
         if device["id"] == "cpu" else
         f"max SM clock {number(clock.get('nominal_mhz'), 0)} MHz ({clock.get('nominal_source')}); "
         f"observed {number(clock.get('measured_mhz'), 0)} MHz. per cycle: FLOP per cycle per SM"
-    ), breaks=True)
+    ))
     table.caption_justify = "left"
     return table
 
@@ -112,7 +112,7 @@ def kernels_table(data: ProfileMapping) -> Table:
              number(k["best"]), number(k["median"]), f"{k['cv']:.1%}", k["repetitions"],
              "yes" if k["validated"] else "NO")
     table.caption = styled(f"ceiling: {headline(data)}; traffic: the ceiling in bytes actually moved (x bytes_traffic "
-                          "/ bytes_stream); best: the single best sample", breaks=True)
+                          "/ bytes_stream); best: the single best sample")
     table.caption_justify = "left"
     return table
 
@@ -135,7 +135,7 @@ def sustained_table(section: dict, kernels: list | tuple = ()) -> Table:
              entry.get("samples", "-"))
     definitions = section.get("definitions", "")
     table.caption = styled(definitions + ("" if "ceiling" in definitions else
-                                          "; of ceiling: sustained / the same kernel's ceiling"), breaks=True)
+                                          "; of ceiling: sustained / the same kernel's ceiling"))
     table.caption_justify = "left"
     return table
 
@@ -177,7 +177,7 @@ def caches_table(data: ProfileMapping) -> Table:
     table.caption = styled("plateau: the working sets (all threads) over which the rate stays within the plateau "
                           "rule (caches.plateau_rule); B/cyc/core at the level's clock_mhz (the probe alone: "
                           "clock.scalar_mhz); paper: the core "
-                          "table's load/store or fill width (theoretical_source)", breaks=True)
+                          "table's load/store or fill width (theoretical_source)")
     table.caption_justify = "left"
     return table
 

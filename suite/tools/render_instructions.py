@@ -26,7 +26,7 @@ def instruction_peaks_table(section: dict) -> Table:
     notes = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
     table.caption = styled("eff: measured per cycle / the documented per cycle, both at the clock measured under the "
                           "kernel's own load (FLOP or OP per cycle per core). " + section.get("counting", "") + "."
-                          + (f" Not run: {notes}." if notes else ""), breaks=True)
+                          + (f" Not run: {notes}." if notes else ""))
     table.caption_justify = "left"
     return table
 
@@ -41,6 +41,6 @@ def clock_classes_table(classes: dict) -> Table:
         add_row(table, name, number(entry.get("mhz"), 0), "" if drop is None else f"{drop:.1f}%",
              ", ".join(entry.get("under", ())))
     table.caption = styled("drop: below the scalar clock (add and multiply chains alone); each class's clock is the "
-                          "lowest measured under its kernels", breaks=True)
+                          "lowest measured under its kernels")
     table.caption_justify = "left"
     return table

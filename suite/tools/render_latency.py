@@ -50,6 +50,6 @@ def latency_table(data: ProfileMapping) -> Table:
         "ns: the K-th fastest sample (a confirmed best; a loaded point: its median); spread: (median - ns) / median; "
         f"cycles at {number(clock, 0)} MHz (latency_clock_source). loaded: {loaded.get('injecting_cores', 0)} core(s) "
         f"injecting {loaded.get('traffic', 'read')} traffic (MLC's method; profiles before the traffic key: reads)."
-        if section else "no latency section", breaks=True)
+        if section else "no latency section")
     table.caption_justify = "left"
     return table

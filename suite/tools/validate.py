@@ -266,7 +266,10 @@ def check_profile_fits(profile: Profile, device: str, precisions: tuple[str, ...
                          f"{device} (hwbench run --device {device}) or --device {profile.device_id}")
     kind = "cpu" if device == "cpu" else "gpu"
     for precision in precisions or required_precisions(kind):
-        profile.peak_gflops(precision)  # UsageError naming the missing roof
+        if precision not in profile.precisions:
+            raise UsageError(f"{profile.source} has no {precision} compute ceiling, which validate needs; measure a "
+                             "profile with 'hwbench run' without --kernels (or with --kernels fma)")
+        profile.peak_gflops(precision)  # UsageError naming a ceiling that is there but unknown
     profile.bandwidth_gbps("dram")
 
 
@@ -274,11 +277,11 @@ def check_same_cpu(profile: Profile, vendor: str | None, family: int | None, mod
                    usable_cpus: int) -> None:
     """UsageError (exit 2) unless this host's CPU is the profile's (vendor, family and model, as /proc/cpuinfo
     gives them) and the profile's thread count fits in the CPUs this process may use: a roofline predicts programs
-    on the machine it measured, and the programs run on the profile's threads. A profile without the identity
-    (an older one) is not refused for it."""
+    on the machine it measured, and the programs run on the profile's threads. An identity unknown on either
+    side (an older profile; AArch64, whose /proc/cpuinfo has no family) is not refused for it."""
     device = profile.data["device"]
     theirs = (device.get("vendor"), device.get("family"), device.get("model"))
-    if None not in theirs and theirs != (vendor, family, model):
+    if None not in theirs and None not in (vendor, family, model) and theirs != (vendor, family, model):
         core = (device.get("core_model") or {}).get("name")
         raise UsageError(f"{profile.source} was measured on another CPU ({theirs[0]} family {theirs[1]} model "
                          f"{theirs[2]}{f', {core}' if core else ''}); this host's is {vendor} family {family} model "
