@@ -36,6 +36,11 @@ def validation_target(profile: Any, device: str | None) -> str:
     from ..tools.validate import check_profile_fits
 
     target = resolve_device(device if device is not None else profile.device_id if profile is not None else "auto")
+    if target == "cpu":
+        from ..cpu.numba_environment import numba_environment_notes
+
+        for note in numba_environment_notes():  # before anything of the CPU path imports numba
+            warn(note)
     if profile is not None:
         check_profile_fits(profile, target)
         if target == "cpu":
@@ -64,11 +69,8 @@ def run_validation(profile: Any, label: str, target: str, quick: bool,
     if target == "cpu":
         from ..cpu.clock_now import ClockNow
         from ..cpu.machine import inspect_cpu
-        from ..cpu.numba_environment import numba_environment_notes
         from ..workloads.cpu import CpuPlan, run_cpu_workloads
 
-        for note in numba_environment_notes():
-            warn(note)
         threads = (profile.data.get("run") or {}).get("threads") or len(os.sched_getaffinity(0))
         llc = device.get("l3_total_bytes") or (device.get("caches") or {}).get("l3") or 32 << 20
         clock_record = profile.data.get("clock") or {}

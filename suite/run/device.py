@@ -42,10 +42,10 @@ def measure_device(target: str, options: RunOptions, progress: ProgressCallback 
     if target == "cpu":
         from ..console import warn
         from ..cpu.numba_environment import numba_environment_notes
-        from ..cpu.session import CpuOptions, measure_cpu
 
-        for note in numba_environment_notes():
+        for note in numba_environment_notes():  # first: the session's modules import numba
             warn(note)
+        from ..cpu.session import CpuOptions, measure_cpu
 
         cpu_options = CpuOptions(kernels=catalog.select("cpu", options.kernels, options.quick), threads=options.threads,
                                  cpus=options.cpus, pinning=options.pinning, quick=options.quick,
