@@ -206,3 +206,17 @@ def test_clock_row_follows_the_fma_ceiling_not_the_lowest_kernel():
     base = Profile.load(REAL / "h100-sxm-full-1.yaml")
     assert base.data["clock"]["measured_mhz"] == 1380.0  # the old definition: lowest over every kernel
     assert reference_clock_mhz(base.data) == base.data["compute"]["fp32"]["clock_mhz"] == 1980.0
+
+
+def test_two_cpus_of_one_name_but_another_family_are_different_devices(tmp_path):
+    """"AMD EPYC" names the CI's Zen 3 (family 25 model 1) and Zen 5 (family 26 model 2) alike: the gate tells
+    them apart by the family and model numbers, and history keeps them as two series."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    zen3, zen5 = results / "ci-kvm-amd-epyc-zen3-2c.yaml", results / "ci-kvm-amd-epyc-zen5-2c.yaml"
+    result = CliRunner().invoke(app, ["compare", str(zen3), str(zen5)])
+    assert result.exit_code == 2
+    assert "'AMD EPYC (family 25 model 1)' but" in result.stderr and "--force" in result.stderr
+    from hwbench.tools.history import build_history
+
+    series = build_history([Profile.load(zen3), Profile.load(zen5)], 0.05)
+    assert sorted(s.name for s in series) == ["AMD EPYC (family 25 model 1)", "AMD EPYC (family 26 model 2)"]

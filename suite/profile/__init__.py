@@ -12,7 +12,7 @@ are out of bounds (an import-linter contract in pyproject.toml).
 """
 
 from .format import SCHEMA_VERSION, json_schema
-from .model import Profile
+from .model import Profile, device_model
 from .types import ProfileData
 
-__all__ = ["Profile", "ProfileData", "SCHEMA_VERSION", "json_schema"]
+__all__ = ["Profile", "ProfileData", "SCHEMA_VERSION", "device_model", "json_schema"]

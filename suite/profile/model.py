@@ -314,3 +314,13 @@ class Profile:
 def _check_work(value: float, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
         raise UsageError(f"{what} {value!r} must be a finite non-negative number")
+
+
+def device_model(device: Mapping[str, Any]) -> str:
+    """A device's model as the gates tell models apart (``compare``'s same-device check, ``history``'s series,
+    ``fleet``'s groups): its name, and for a CPU the family and model numbers the profile records, since the
+    name alone ("AMD EPYC") is the same for a Zen 3 and a Zen 5."""
+    name, family, model = str(device.get("name", "")), device.get("family"), device.get("model")
+    if type(family) is int and type(model) is int:  # not bool, which is an int too
+        return f"{name} (family {family} model {model})"
+    return name

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UsageError
-from ..profile import Profile
+from ..profile import Profile, device_model
 from ..profile.types import ProfileMapping
 from ..stats import CEILING_RULE, SPREAD_RULE, top_spread
 from .export import Document, Lines, Table, cells, figure_columns
@@ -327,15 +327,15 @@ def compare_profiles(baseline: Profile, current: Profile, threshold: float = DEF
     ``force``. With ``history`` (stored profiles of the same machine), each figure's noise is widened by its
     run-to-run noise over them (noise.py; the pair itself is left out)."""
     base_device, current_device = baseline.data["device"], current.data["device"]
-    same_device = (base_device["id"] == current_device["id"] and base_device.get("name") == current_device.get("name"))
+    base_model, current_model = device_model(base_device), device_model(current_device)
+    same_device = base_device["id"] == current_device["id"] and base_model == current_model
     if not same_device and not force:
-        raise UsageError(f"{baseline.source} is {base_device['id']} '{base_device.get('name')}' but "
-                         f"{current.source} is {current_device['id']} '{current_device.get('name')}': profiles "
-                         "of different devices are not comparable; add --force to compare them anyway")
+        raise UsageError(f"{baseline.source} is {base_device['id']} '{base_model}' but {current.source} is "
+                         f"{current_device['id']} '{current_model}': profiles of different devices are not "
+                         "comparable; add --force to compare them anyway")
     notes = []
     if not same_device:
-        notes.append(f"different devices compared (--force): {base_device.get('name')} -> "
-                     f"{current_device.get('name')}")
+        notes.append(f"different devices compared (--force): {base_model} -> {current_model}")
     base_quick, current_quick = baseline.data["run"].get("quick"), current.data["run"].get("quick")
     if base_quick != current_quick:
         notes.append("one profile is a --quick run and the other is not: fewer repetitions usually give a "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..process import test_pause
-from ..profile import Profile
+from ..profile import Profile, device_model
 from ..profile.subset import KeepTree, load_subset
 from ..profile.types import ProfileMapping
 from .compare import reference_clock_mhz
@@ -48,7 +48,7 @@ class Member:
 
     host: str  # the node: its host name, and its node_label where it has one ("vm (quiet-1)")
     device: str  # cpu, cuda:0
-    model: str  # device.name
+    model: str  # profile.device_model: device.name, and a CPU's family and model
     kind: str  # cpu or cuda
     threads: int | None
     source: str
@@ -66,7 +66,7 @@ _CEILING_KEYS: KeepTree = {"kernel": True, "clock_mhz": True, "throttled": True}
 _REASONS: KeepTree = {"clock_event_reasons": True, "reasons": True}
 FLEET_KEYS: KeepTree = {
     "schema_version": True, "created_at": True, "host": True, "node_label": True,
-    "device": {"id": True, "name": True},
+    "device": {"id": True, "name": True, "family": True, "model": True},
     "run": {"threads": True, "quick": True},
     "clock": {"measured_mhz": True},
     "compute": {"*": {**_CEILING_KEYS, "measured_gflops": True, "flop_per_cycle": True}},
@@ -159,7 +159,7 @@ def member_from_data(data: ProfileMapping, source: str) -> Member:
                 None, _telemetry_reasons(data, entry.get("kernel"), source))
     kind = "cpu" if device["id"] == "cpu" else "cuda"
     run = data.get("run") or {}
-    return Member(node_name(data), str(device["id"]), str(device.get("name", "")), kind,
+    return Member(node_name(data), str(device["id"]), device_model(device), kind,
                   run.get("threads") if kind == "cpu" else None, source, str(data.get("created_at", "")),
                   run.get("quick"), readings)
 

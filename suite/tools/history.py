@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..limits import DEFAULT_SAVE_DIR
-from ..profile import Profile
+from ..profile import Profile, device_model
 from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
 from .export import Cell, Column, Document, Lines, Table
 from .figures import Ceiling
@@ -129,15 +129,20 @@ def build_history(profiles: list[Profile], threshold: float, baseline: Profile |
         device = profile.data["device"]
         # node_name: the host and its node_label, so the ranks of one host (--save under srun or --mpi: "rank N")
         # or labelled runs are separate series, as in 'hwbench fleet'
-        key = (node_name(profile.data), str(device["id"]), str(device.get("name", "")))
+        key = (node_name(profile.data), str(device["id"]), device_model(device))  # "AMD EPYC" alone: Zen 3 = Zen 5
         groups.setdefault(key, []).append(profile)
     if baseline is not None:
         device = baseline.data["device"]
-        if not any(key[1] == device["id"] and key[2] == device.get("name", "") for key in groups):
-            raise UsageError(f"--baseline {baseline.source} is {device['id']} '{device.get('name')}', a device "
+        if not any(key[1] == device["id"] and key[2] == device_model(device) for key in groups):
+            raise UsageError(f"--baseline {baseline.source} is {device['id']} '{device_model(device)}', a device "
                              "with no profile in the history; choose a profile of the same device")
     history = []
-    for (host, device_id, name), runs in sorted(groups.items()):
+    names = [(host, device_id, str(runs[0].data["device"].get("name", ""))) for (host, device_id, _), runs in
+             groups.items()]
+    for (host, device_id, model), runs in sorted(groups.items()):
+        # Shown by its name; by its model (family and model numbers too) where two series share host and name.
+        name = str(runs[0].data["device"].get("name", ""))
+        name = model if names.count((host, device_id, name)) > 1 else name
         runs.sort(key=lambda p: str(p.data["created_at"]))
         base = runs[0]
         if baseline is not None and baseline.data["device"]["id"] == device_id:
