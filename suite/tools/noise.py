@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..profile import Profile
+from ..profile import Profile, device_model
 from ..profile.types import ProfileMapping
 from .figures import Ceiling, figures_of
 
@@ -74,10 +74,11 @@ def quiet(data: ProfileMapping) -> bool:
 
 
 def _same_kind(a: ProfileMapping, b: ProfileMapping) -> bool:
-    """Same device (id and name), same run mode and thread count: runs whose figures are one population."""
+    """Same device (id and model: ``device_model``), same run mode and thread count: runs whose figures are one
+    population."""
     da, db = a["device"], b["device"]
     ra, rb = a.get("run") or {}, b.get("run") or {}
-    return (da.get("id") == db.get("id") and da.get("name") == db.get("name")
+    return (da.get("id") == db.get("id") and device_model(da) == device_model(db)
             and bool(ra.get("quick")) == bool(rb.get("quick")) and ra.get("threads") == rb.get("threads"))
 
 
