@@ -140,16 +140,20 @@ def _bad_number(data: Any, parts: tuple[str | int, ...] = ()) -> tuple[tuple[str
     return None
 
 
+def parse_created_at(created: str) -> dt.datetime | None:
+    """A profile's ``created_at`` (ISO 8601, UTC: ``2026-12-03T06:56:26Z``) as a time, or None if it is none."""
+    try:
+        return dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def _check_created_at(created: Any, source: str) -> None:
     """``created_at`` is an ISO 8601 time (``history`` orders runs by it): "2026-13-45T99:00:00Z" is refused, not
     sorted as text."""
-    if not isinstance(created, str):
-        return  # the schema names the wrong type
-    try:
-        dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
+    if isinstance(created, str) and parse_created_at(created) is None:  # a wrong type: the schema names it
         raise UsageError(f"{source}: created_at {shown(created)} is not a date and time (ISO 8601, e.g. "
-                         "2026-12-03T06:56:26Z): re-run 'hwbench run' or fix the file") from None
+                         "2026-12-03T06:56:26Z): re-run 'hwbench run' or fix the file")
 
 
 def check_profile(data: Any, source: str, validator: ErrorSource | None = None) -> None:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 from ..profile import Profile
+from ..profile.format import parse_created_at
 from .compare import DEFAULT_THRESHOLD
 from .export import Document, Lines, Metric, Table, cells, figure_columns
 from .fleet_load import Member, Reading, load_fleet, member_of, profile_paths
@@ -230,10 +230,8 @@ def summary_line(report: FleetReport) -> str:
 
 
 def _epoch(created_at: str) -> float | None:
-    try:
-        return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    created = parse_created_at(created_at)
+    return created.timestamp() if created is not None else None
 
 
 def metrics(report: FleetReport) -> tuple[Metric, ...]:

@@ -186,6 +186,9 @@ def read_member_full(path: Path) -> Member | str:
         return f"skipped {error}"
 
 
+UNLISTED = "skipped the folder "  # how a note about a folder that cannot be listed begins (no_profiles_found)
+
+
 def profile_paths(directories: Sequence[Path], notes: list[str] | None = None) -> list[Path]:
     """Every ``*.yaml`` under the directories, once each (a folder given twice or nested is read once). A
     subfolder that cannot be listed (mode 000) is not skipped silently: a note for it goes to ``notes``."""
@@ -198,8 +201,8 @@ def profile_paths(directories: Sequence[Path], notes: list[str] | None = None) -
 
         def unreadable(error: OSError) -> None:
             if notes is not None:
-                notes.append(f"skipped the folder {error.filename}: cannot list it ({error.strerror}); its "
-                             "profiles were not read")
+                notes.append(f"{UNLISTED}{error.filename}: cannot list it ({error.strerror}); its profiles were "
+                             "not read")
 
         found = [Path(root) / name for root, _, files in os.walk(directory, onerror=unreadable)
                  for name in files if name.endswith(".yaml")]
@@ -270,7 +273,7 @@ def load_fleet(directories: Sequence[Path], workers: int | None = None,
 def no_profiles_found(directories: Sequence[Path], notes: list[str]) -> UsageError:
     """The one line when no profile was read: why, where a folder could not be listed (the first such note)."""
     where = ", ".join(str(d) for d in directories)
-    unlisted = [note for note in notes if note.startswith("skipped the folder")]
+    unlisted = [note for note in notes if note.startswith(UNLISTED)]
     if unlisted:
         return UsageError(f"{where}: no hwbench profiles read; {unlisted[0].removeprefix('skipped ')}: give this user "
                           "read access to it, or another folder")
