@@ -30,6 +30,9 @@ import errno
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from .safe_text import printable
 
@@ -80,6 +83,47 @@ def install_handlers() -> None:
     for signum in SIGNAL_NAMES:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _stop)
+
+
+# The signals that end a command early (Ctrl-C, SIGTERM, SIGHUP, --timeout's SIGALRM)
+ENDING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM})
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back ``ENDING_SIGNALS`` for the ``with`` block: one that arrives inside it is kept and delivered just
+    after the block, to the handler that was in place. For steps that must not be cut in two: a file renamed
+    into place and recorded as written, so an interruption's line never says "nothing was written" over a file
+    that exists. Keep the block short: a held Ctrl-C waits for it.
+
+    Python runs a signal's handler in the main thread, whichever thread the kernel delivered it to (numba's
+    workers can take a Ctrl-C sent to the process group), so the handlers are swapped rather than the thread's
+    signal mask (``pthread_sigmask`` would hold a signal back from this thread only). A signal ignored stays
+    ignored; off the main thread, where handlers cannot be set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def keep(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in ENDING_SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python, left alone
+                previous[signum] = signal.signal(signum, keep)
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        if arrived:  # the first one ends the command, as it would have without the hold
+            handler = previous[arrived[0]]
+            if callable(handler):
+                handler(arrived[0], None)
+            else:  # SIG_DFL: the signal's own action, now that it is back
+                signal.raise_signal(arrived[0])
 
 
 def exit_code_of(error: BaseException) -> int:

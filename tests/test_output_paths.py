@@ -381,3 +381,84 @@ def test_a_write_that_fails_removes_the_folders_it_made_and_only_those(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         write_atomic(tmp_path / "kept" / "new" / "p.yaml", "text", create_parents=True)
     assert [p.name for p in tmp_path.rglob("*")] == ["kept"]
+
+
+class _Interrupted(KeyboardInterrupt):
+    pass
+
+
+@pytest.fixture
+def ctrl_c_raises(monkeypatch):
+    """SIGINT raises ``_Interrupted`` for the test's duration (not pytest's own handling of Ctrl-C)."""
+    import signal
+
+    def handler(signum, frame):
+        raise _Interrupted()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_the_rename_lands_after_the_file_is_recorded(tmp_path, monkeypatch, ctrl_c_raises):
+    """CI once saw "interrupted; nothing was written" beside a whole profile: the Ctrl-C had landed between the
+    rename and its record. The two are one step now (process.signals_held): the interruption is raised after
+    both, and its line names the file."""
+    import signal
+
+    from hwbench import process
+    from hwbench.profile import files
+
+    real_replace = os.replace
+
+    def replace_under_ctrl_c(source, target):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the rename runs
+        real_replace(source, target)
+
+    monkeypatch.setattr(files.os, "replace", replace_under_ctrl_c)
+    monkeypatch.setattr(process, "written", [])
+    target = tmp_path / "p.yaml"
+    with pytest.raises(_Interrupted):
+        write_atomic(target, "a: 1\n")
+    assert target.read_text() == "a: 1\n"
+    assert process.written_summary() == f"{target} was written, nothing else"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]  # no temporary file left
+
+
+def test_ctrl_c_while_save_claims_a_name_lands_after_the_name_is_recorded(tmp_path, monkeypatch, ctrl_c_raises):
+    import signal
+
+    from hwbench import process
+    from hwbench.profile import files
+
+    real_claim = files._claim
+
+    def claim_under_ctrl_c(tmp, name):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_claim(tmp, name)
+
+    monkeypatch.setattr(files, "_claim", claim_under_ctrl_c)
+    monkeypatch.setattr(process, "written", [])
+    (tmp_path / "p.yaml").write_text("taken\n")
+    with pytest.raises(_Interrupted):
+        files.write_new(tmp_path / "p.yaml", "a: 1\n")
+    assert (tmp_path / "p-1.yaml").read_text() == "a: 1\n"
+    assert process.written_summary() == f"{tmp_path / 'p-1.yaml'} was written, nothing else"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p-1.yaml", "p.yaml"]
+
+
+def test_signals_held_restores_the_handlers_it_found_and_keeps_an_ignored_signal_ignored():
+    import signal
+
+    from hwbench import process
+
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        before = {signum: signal.getsignal(signum) for signum in process.ENDING_SIGNALS}
+        with process.signals_held():
+            os.kill(os.getpid(), signal.SIGHUP)  # ignored before: not kept, not delivered after
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) is not before[signal.SIGINT]
+        assert {signum: signal.getsignal(signum) for signum in process.ENDING_SIGNALS} == before
+    finally:
+        signal.signal(signal.SIGHUP, previous_hup)

@@ -320,9 +320,9 @@ def _write_atomic(path: str | os.PathLike[str], text: str | bytes, create_parent
         check_writable(path)
         target = _target(path)
         tmp = _temporary(path, target, text)
-        with _removed_on_failure(tmp, path):
+        with _removed_on_failure(tmp, path), process.signals_held():  # renamed and recorded, or neither
             os.replace(tmp, target)
-    process.record_written(str(path))
+            process.record_written(str(path))
 
 
 @contextlib.contextmanager
@@ -387,16 +387,17 @@ def write_new(path: str | os.PathLike[str], text: str | bytes) -> Path:
         candidate = path
         try:
             os.chmod(tmp, _new_file_mode())
-            for number in range(1, MAX_SAVE_SUFFIX + 1):
-                if _claim(tmp, candidate):
-                    break
-                candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-            else:
-                raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; "
-                                   f"{process.written_summary()}")
+            with process.signals_held():  # a name claimed is recorded as written before an interruption lands
+                for number in range(1, MAX_SAVE_SUFFIX + 1):
+                    if _claim(tmp, candidate):
+                        process.record_written(str(candidate))
+                        break
+                    candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+                else:
+                    raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; "
+                                       f"{process.written_summary()}")
         except OSError as error:
             raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
         finally:
             Path(tmp).unlink(missing_ok=True)  # the claimed name is a second link to it, or it was renamed
-    process.record_written(str(candidate))
     return candidate
