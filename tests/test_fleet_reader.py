@@ -365,6 +365,39 @@ def test_fuzz_the_compiled_check_agrees_with_jsonschema(data):
         compiled.validator.schema).is_valid(doc)
 
 
+def _damaged(data, doc):
+    """``doc`` with one to three values replaced by ``VALUES`` or deleted, at random depths."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        node, parents = doc, []
+        while isinstance(node, (dict, list)) and node and (not parents or data.draw(st.integers(0, 4))):
+            key = data.draw(st.sampled_from(list(node) if isinstance(node, dict) else list(range(len(node)))))
+            parents.append((node, key))
+            node = node[key]
+        if parents:
+            parent, key = parents[-1]
+            if data.draw(st.integers(0, 5)) == 0 and isinstance(parent, dict):
+                del parent[key]
+            else:
+                parent[key] = copy.deepcopy(data.draw(st.sampled_from(VALUES)))
+    return doc
+
+
+@settings(FUZZ, max_examples=400)
+@given(data=st.data())
+def test_fuzz_the_compiled_check_of_whole_profiles_agrees_with_jsonschema(data):
+    """The check every profile read goes through (format._validator): the whole schema, $ref, maximum and the
+    item counts included, compiled; jsonschema on the same schema must give the same answer."""
+    import jsonschema
+
+    from hwbench.profile.format import _validator
+
+    doc = _damaged(data, copy.deepcopy(data.draw(st.sampled_from(BASES))))
+    compiled = _validator()
+    assert hasattr(compiled, "check"), "the whole profile schema is checked by the compiled schema"
+    assert compiled.check(doc) == compiled.validator.is_valid(doc) == jsonschema.Draft202012Validator(
+        compiled.validator.schema).is_valid(doc)
+
+
 def test_compile_schema_refuses_what_it_does_not_know():
     from hwbench.profile.schema_check import Unsupported, compile_schema, json_equal
 
@@ -375,3 +408,10 @@ def test_compile_schema_refuses_what_it_does_not_know():
     assert not json_equal(True, 1) and json_equal(1, 1.0) and not json_equal([True], [1])
     check = compile_schema({"type": "integer", "minimum": 1})
     assert check(2) and check(2.0) and not check(2.5) and not check(True) and not check(0)
+    with pytest.raises(Unsupported):  # a recursive schema
+        compile_schema({"$defs": {"a": {"items": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"})
+    with pytest.raises(Unsupported):  # a reference outside the schema
+        compile_schema({"$ref": "other.json#/a"})
+    bounded = compile_schema({"$defs": {"unit": {"maximum": 1}}, "type": "array", "minItems": 1, "maxItems": 2,
+                              "items": {"$ref": "#/$defs/unit"}})
+    assert bounded([1]) and bounded([0.5, 1.0]) and not bounded([]) and not bounded([1, 1, 1]) and not bounded([1.5])

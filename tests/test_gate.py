@@ -67,6 +67,12 @@ def test_proc_stat_gives_other_work_and_steal(tmp_path):
     assert found.other_work == pytest.approx(0.25) and found.steal == pytest.approx(0.05)
     assert found.throttled == pytest.approx(0.25) and found.seconds == pytest.approx(2.0)
     assert read_ticks(tmp_path / "missing") is None and contention_between(None, after, [0]) is None
+    # a window of a few ticks: one tick's rounding would be a large share, so the shares are unknown (throttled,
+    # read in microseconds from cpu.stat, stays); and a share is never above all of the cores
+    short = contention_between(before, dataclasses.replace(after, wall=100.05), [0, 1], throttled_s=0.01)
+    assert short.other_work is None and short.steal is None and short.throttled == pytest.approx(0.2)
+    busy = dataclasses.replace(after, busy={0: 900.0, 1: 900.0})
+    assert contention_between(before, busy, [0, 1]).other_work == 1.0
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -399,6 +399,31 @@ def test_only_a_traceback_outside_hwbench_counts_as_interpreter_startup():
 # Bounded reads, bounded flags, printable text (mechanisms; tests/test_probes.py runs them as processes) ------
 
 
+SCALARS = ["1.5", "-1.5", "+1.", "1.5e+3", "1.5E-3", "1.5e3", "1e5", "1_000", "1_0.5", "0x1F", "0o17", "017", "1:30",
+           "1:30.5", ".5", "-.5", ".inf", "-.Inf", ".nan", "yes", "No", "on", "~", "null", "", "2026-12-03",
+           "2026-12-03T06:56:26Z", "12", "-0", "-0.0", "0.0", "1.", "=", "<<", "'1.5'", '"1.5"', "!!str 1.5",
+           "!!float 1", "1.5 # c", "1.2.3", "1.5e", "1.5e+"]
+
+
+def test_the_loaders_faster_tag_resolution_gives_what_pyyaml_gives():
+    """BoundedLoader memoises tags and takes plain decimals by a shorter pattern: every scalar, as a value and as
+    a key, loads to the same type and value as PyYAML's own safe loader."""
+    from hwbench.profile.reading import load_yaml
+
+    for loader in {yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)}:
+        for text in SCALARS:
+            document = f"value: {text}\nagain: {text}\nlist: [{text}]\n"
+            if text not in ("", "~", "null", "<<", "1.5 # c") and not text.startswith("!!"):
+                document += f"{text}: key\n"
+            try:
+                expected = repr(yaml.load(document, Loader=loader))  # repr: 1, 1.0 and True differ
+            except yaml.YAMLError:  # '=' (the value tag has no constructor): refused by both
+                with pytest.raises(UsageError):
+                    load_yaml(document, "t.yaml")
+                continue
+            assert repr(load_yaml(document, "t.yaml")) == expected, text
+
+
 def test_the_loader_refuses_duplicate_keys_and_alias_bombs_but_keeps_plain_aliases():
     from hwbench.profile.reading import load_yaml
 

@@ -389,7 +389,7 @@ class _Interrupted(KeyboardInterrupt):
 
 @pytest.fixture
 def ctrl_c_raises(monkeypatch):
-    """SIGINT raises ``_Interrupted`` for the test's duration (not pytest's own handling of Ctrl-C)."""
+    """SIGINT raises ``_Interrupted`` for the test's duration (a background job inherits SIGINT ignored)."""
     import signal
 
     def handler(signum, frame):
@@ -447,7 +447,7 @@ def test_ctrl_c_while_save_claims_a_name_lands_after_the_name_is_recorded(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p-1.yaml", "p.yaml"]
 
 
-def test_signals_held_restores_the_handlers_it_found_and_keeps_an_ignored_signal_ignored():
+def test_signals_held_restores_the_handlers_it_found_and_keeps_an_ignored_signal_ignored(ctrl_c_raises):
     import signal
 
     from hwbench import process

@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 PROC_STAT = Path("/proc/stat")
+# /proc/stat counts whole clock ticks (USER_HZ, 100 a second), and each reading may be up to a tick behind per
+# CPU: over a window of N ticks a share can be off by 1/N. Windows shorter than this give no share (a 0.1 ms
+# window once read as "other processes used 6727% of the cores"); a measured kernel's window is about a second.
+MIN_WINDOW_TICKS = 20
 PROC_CGROUP = Path("/proc/self/cgroup")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 T = TypeVar("T")
@@ -92,12 +96,14 @@ def contention_between(before: CpuTicks | None, after: CpuTicks | None, cpus: Se
     seconds = after.wall - before.wall
     if seconds <= 0:
         return None
+    throttled = None if throttled_s is None else throttled_s / seconds
+    if seconds < MIN_WINDOW_TICKS / os.sysconf("SC_CLK_TCK"):  # shorter than /proc/stat can resolve: unknown
+        return Contention(None, None, throttled, seconds)
     capacity = seconds * len(cpus)
     busy = sum(after.busy.get(c, 0.0) - before.busy.get(c, 0.0) for c in cpus)
     stolen = sum(after.steal.get(c, 0.0) - before.steal.get(c, 0.0) for c in cpus)
     other = max(0.0, busy - (after.own - before.own)) / capacity
-    throttled = None if throttled_s is None else throttled_s / seconds
-    return Contention(other, stolen / capacity, throttled, seconds)
+    return Contention(min(other, 1.0), min(stolen / capacity, 1.0), throttled, seconds)  # a share: at most all
 
 
 # CPU quota (CFS bandwidth control) -----------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """A JSON Schema compiled into nested Python checks, for schemas that use only the plain keywords.
 
 ``jsonschema`` walks the schema for every value it checks (about 10 microseconds a value on this machine), which
-is most of the time of reading a fleet's profiles once the text is pruned (``subset``). The few keywords a profile
-schema restricted to the keys fleet reads uses have simple meanings (JSON Schema 2020-12, "Validation" sections
-6.1-6.5 and "Core" 10.2-10.3), so ``compile_schema`` turns them into closures once. A schema with any other
-keyword raises ``Unsupported`` and the caller keeps ``jsonschema``. The closures only answer valid or not; for a
-message, the caller asks ``jsonschema`` (``CompiledValidator``). tests/test_fleet_reader.py checks the two agree
-on fuzzed profiles.
+is most of the time of reading a fleet's profiles once the text is pruned (``subset``), and was a third of
+reading a whole profile (``format.check_profile``). The few keywords the profile schema uses have simple meanings
+(JSON Schema 2020-12, "Validation" sections 6.1-6.5 and "Core" 8.2.3.1 for a local ``$ref``, 10.2-10.3), so
+``compile_schema`` turns them into closures once. A schema with any other keyword raises ``Unsupported`` and the
+caller keeps ``jsonschema``. The closures only answer valid or not; for a message, the caller asks
+``jsonschema`` (``CompiledValidator``). tests/test_fleet_reader.py and tests/test_fuzz_profiles.py check the two
+agree on fuzzed profiles (the fleet's keys, and whole profiles).
 
 Type rules as jsonschema's default type checker: booleans are not numbers, an integer may be a float with no
 fraction (1.0), ``enum`` and ``const`` tell ``True`` from ``1``.
@@ -55,14 +56,34 @@ def json_equal(a: Any, b: Any) -> bool:
     return a == b and type(a) in (int, float, str, type(None)) and type(b) in (int, float, str, type(None))
 
 
-def compile_schema(schema: Any) -> Check:
-    """``schema`` as one function: value -> valid. Raises ``Unsupported`` for a keyword it does not know."""
+def _pointed(root: Any, reference: Any) -> Any:
+    """The subschema a local ``$ref`` (``#/properties/a/items``, RFC 6901 JSON Pointer) names in ``root``."""
+    if not isinstance(reference, str) or not reference.startswith("#"):
+        raise Unsupported(f"$ref {reference!r}: only a reference inside the schema")
+    node = root
+    for token in filter(None, reference[1:].split("/")):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise Unsupported(f"$ref {reference!r} names nothing in the schema")
+    return node
+
+
+def compile_schema(schema: Any, root: Any = None, following: frozenset[str] = frozenset()) -> Check:
+    """``schema`` as one function: value -> valid. Raises ``Unsupported`` for a keyword it does not know.
+    ``root``: the document a ``$ref`` points into (None: ``schema`` itself); ``following``: the references
+    being compiled above this one (a recursive schema is not supported)."""
+    root = schema if root is None else root
     if schema is True:
         return lambda value: True
     if not isinstance(schema, dict):
         raise Unsupported(f"schema {schema!r}")
     unknown = set(schema) - IGNORED - {"type", "enum", "const", "pattern", "minLength", "minimum", "exclusiveMinimum",
-                                       "properties", "additionalProperties", "required", "items"}
+                                       "maximum", "minItems", "maxItems", "properties", "additionalProperties",
+                                       "required", "items", "$ref"}
     if unknown:
         raise Unsupported(", ".join(sorted(unknown)))
     if isinstance(schema.get("items", {}), list) or isinstance(schema.get("additionalProperties", {}), bool):
@@ -89,11 +110,26 @@ def compile_schema(schema: Any) -> Check:
     if "exclusiveMinimum" in schema:
         above = schema["exclusiveMinimum"]
         checks.append(lambda v: not _is_number(v) or not v <= above)
+    if "maximum" in schema:
+        high = schema["maximum"]
+        checks.append(lambda v: not _is_number(v) or not v > high)
+    if "minItems" in schema:
+        fewest = schema["minItems"]
+        checks.append(lambda v: not isinstance(v, list) or len(v) >= fewest)
+    if "maxItems" in schema:
+        most = schema["maxItems"]
+        checks.append(lambda v: not isinstance(v, list) or len(v) <= most)
+    if "$ref" in schema:  # 2020-12: applied beside the other keywords
+        reference = schema["$ref"]
+        if reference in following:
+            raise Unsupported(f"$ref {reference!r} refers to itself")
+        checks.append(compile_schema(_pointed(root, reference), root, following | {reference}))
     if "required" in schema:
         required = list(schema["required"])
         checks.append(lambda v: not isinstance(v, dict) or all(key in v for key in required))
-    properties = {key: compile_schema(rule) for key, rule in schema.get("properties", {}).items()}
-    other = compile_schema(schema["additionalProperties"]) if "additionalProperties" in schema else None
+    properties = {key: compile_schema(rule, root, following) for key, rule in schema.get("properties", {}).items()}
+    other = (compile_schema(schema["additionalProperties"], root, following) if "additionalProperties" in schema
+             else None)
     if properties or other:
         def members(v: Any) -> bool:
             if not isinstance(v, dict):
@@ -105,7 +141,7 @@ def compile_schema(schema: Any) -> Check:
             return True
         checks.append(members)
     if "items" in schema:
-        item = compile_schema(schema["items"])
+        item = compile_schema(schema["items"], root, following)
         checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
     return lambda value: all(check(value) for check in checks)
 
