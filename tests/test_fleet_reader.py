@@ -415,3 +415,21 @@ def test_compile_schema_refuses_what_it_does_not_know():
     bounded = compile_schema({"$defs": {"unit": {"maximum": 1}}, "type": "array", "minItems": 1, "maxItems": 2,
                               "items": {"$ref": "#/$defs/unit"}})
     assert bounded([1]) and bounded([0.5, 1.0]) and not bounded([]) and not bounded([1, 1, 1]) and not bounded([1.5])
+
+
+def test_history_reads_in_workers_what_it_reads_alone(tmp_path):
+    """``read_in_workers`` (fleet's pool, which history uses too) gives each path's result in order, a broken
+    file's note included, as reading them one by one does."""
+    from hwbench.tools.fleet_load import read_in_workers
+    from hwbench.tools.history import read_profile
+
+    paths = [tmp_path / f"p{index}.yaml" for index in range(4)]
+    for index, path in enumerate(paths):
+        text = (ROOT / "tests" / "golden" / "cpu-profile.yaml").read_text()
+        path.write_text(text[: len(text) // 2] if index == 2 else text)  # the third cut in half
+    alone = read_in_workers(paths, read_profile, workers=1)
+    pooled = read_in_workers(paths, read_profile, workers=2)
+    assert [type(r) for r in pooled] == [Profile, Profile, str, Profile]
+    assert pooled[2] == alone[2] and pooled[2].startswith(f"skipped {paths[2]}")
+    assert [r.data for r in pooled if isinstance(r, Profile)] == [r.data for r in alone if isinstance(r, Profile)]
+    assert [r.source for r in pooled if isinstance(r, Profile)] == [str(p) for i, p in enumerate(paths) if i != 2]

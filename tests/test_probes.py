@@ -212,7 +212,7 @@ def big_fleet(d: Path) -> None:
 
 
 def many_profiles(d: Path) -> None:
-    """70 profiles: over fleet_load.PARALLEL_FROM (64), so fleet reads them in worker processes."""
+    """70 profiles: over fleet_load.PARALLEL_FROM (64), so fleet and history read them in worker processes."""
     (d / "fleet").mkdir()
     for index in range(70):
         (d / "fleet" / f"p{index}.yaml").write_text(GOOD.replace("host: testhost", f"host: node{index}", 1))
@@ -609,6 +609,11 @@ PROBES: list[Probe] = [
       signal_at=("worker", signal.SIGKILL, "parent"), timeout=90),
     P("SIGTERM to fleet's process group", ["fleet", "{d}/fleet"], 143, "terminated", many_profiles,
       signal_at=("worker", signal.SIGTERM, "group"), timeout=90),
+    P("a 70-profile history read in workers", ["history", "{d}/fleet"], 0, "", many_profiles, timeout=90),
+    P("SIGINT to history's process group", ["history", "{d}/fleet"], 130, "interrupted", many_profiles,
+      signal_at=("worker", signal.SIGINT, "group"), timeout=90),
+    P("history's parent killed: no worker left", ["history", "{d}/fleet"], -9, "", many_profiles,
+      signal_at=("worker", signal.SIGKILL, "parent"), timeout=90),
     # A non-root user
     P("user: -o onto root's 0666 file in a sticky folder", RUN + ["-o", "{d}/sticky/shared.yaml"], 2,
       "belongs to another user in a sticky folder", sticky_dir, needs=("user",)),

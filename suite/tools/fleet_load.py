@@ -6,7 +6,7 @@ not its thousands of per-sample figures, so ``read_member`` reads only those (``
 the text cut to the kept keys, parsed by libyaml, checked against the profile's schema restricted to them;
 anything it cannot vouch for goes through ``Profile.load`` and gets the full loader's message).
 ``read_member_full`` is the full loader's way, kept for comparison (tests, ``scripts/bench_fleet.py``).
-``load_fleet`` spreads the files over processes.
+``load_fleet`` spreads the files over processes (``read_in_workers``, which ``history`` uses too).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import UsageError
 from ..process import test_pause
@@ -26,6 +27,7 @@ from ..profile.types import ProfileMapping
 from .compare import reference_clock_mhz
 
 PARALLEL_FROM = 64  # files; below that a process pool costs more than it saves
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -243,26 +245,32 @@ def _quiet_cancelled_race(previous: Callable) -> Callable:
     return hook
 
 
+def read_in_workers(paths: Sequence[Path], reader: Callable[[Path], T], workers: int | None = None) -> list[T]:
+    """``reader(path)`` for every path, in order, in ``workers`` processes (default: one per CPU from
+    ``PARALLEL_FROM`` files on): parsing and the schema check are CPU-bound. ``reader`` is a module-level
+    function (it pickles) whose result is small to send back, and it reports a bad file in its result, never by
+    raising. The workers die with this process, and a Ctrl-C is reported once, by this process
+    (``_die_with_parent``)."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
+    if workers <= 1:
+        return [reader(path) for path in paths]
+    previous_hook = threading.excepthook
+    threading.excepthook = _quiet_cancelled_race(previous_hook)
+    try:
+        with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            return list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
+    finally:
+        threading.excepthook = previous_hook
+
+
 def load_fleet(directories: Sequence[Path], workers: int | None = None,
                reader: Callable[[Path], Member | str] = read_member) -> tuple[list[Member], list[str]]:
     """Every profile under ``directories`` as a ``Member``, and a note for each YAML file that is not a
-    profile. Files are parsed in ``workers`` processes (default: one per CPU from ``PARALLEL_FROM`` files on):
-    parsing and the schema check are CPU-bound, and a Member is small to send back. ``reader`` (a module-level
-    function, so that it pickles): ``read_member`` or ``read_member_full``."""
+    profile, read by ``read_in_workers`` (a Member is small to send back). ``reader``: ``read_member`` or
+    ``read_member_full``."""
     notes: list[str] = []
-    paths = profile_paths(directories, notes)
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
-    if workers > 1:
-        previous_hook = threading.excepthook
-        threading.excepthook = _quiet_cancelled_race(previous_hook)
-        try:
-            with ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-                results = list(pool.map(reader, paths, chunksize=max(1, len(paths) // (workers * 8))))
-        finally:
-            threading.excepthook = previous_hook
-    else:
-        results = [reader(path) for path in paths]
+    results = read_in_workers(profile_paths(directories, notes), reader, workers)
     members = [r for r in results if isinstance(r, Member)]
     skipped = notes + [r for r in results if isinstance(r, str)]
     if not members:

@@ -21,7 +21,7 @@ from ..profile import Profile, device_model
 from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
 from .export import Cell, Column, Document, Lines, Table
 from .figures import Ceiling
-from .fleet_load import no_profiles_found, node_name, profile_paths
+from .fleet_load import no_profiles_found, node_name, profile_paths, read_in_workers
 from .noise import history_runs, model_of, widened
 
 
@@ -53,18 +53,24 @@ class Series:
         return first
 
 
+def read_profile(path: Path) -> Profile | str:
+    """The profile at ``path``, or the note saying why it was skipped (a worker's result: ``read_in_workers``)."""
+    try:
+        return Profile.load(path)
+    except UsageError as error:
+        return f"skipped {error}"
+
+
 def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
     """Every profile under ``directory`` and a note for each YAML file that is not one."""
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory; give the folder 'hwbench run --save' writes to "
                          f"({DEFAULT_SAVE_DIR}/ by default)")
-    profiles: list[Profile] = []
     skipped: list[str] = []
-    for path in profile_paths([directory], skipped):  # a folder that cannot be listed is a note, not silence
-        try:
-            profiles.append(Profile.load(path))
-        except UsageError as error:
-            skipped.append(f"skipped {error}")
+    paths = profile_paths([directory], skipped)  # a folder that cannot be listed is a note, not silence
+    results = read_in_workers(paths, read_profile)  # in worker processes from fleet_load.PARALLEL_FROM files on
+    profiles = [result for result in results if isinstance(result, Profile)]
+    skipped += [result for result in results if isinstance(result, str)]
     if not profiles:
         raise no_profiles_found([directory], skipped)
     return profiles, skipped
