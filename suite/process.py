@@ -91,10 +91,10 @@ ENDING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold back ``ENDING_SIGNALS`` for the ``with`` block: one that arrives inside it is kept and delivered just
-    after the block, to the handler that was in place. For steps that must not be cut in two: a file renamed
-    into place and recorded as written, so an interruption's line never says "nothing was written" over a file
-    that exists. Keep the block short: a held Ctrl-C waits for it.
+    """Hold back ``ENDING_SIGNALS`` for the ``with`` block: each that arrives inside it is kept and delivered
+    (once, in the order they came) just after the block, to the handler that was in place. For steps that must
+    not be cut in two: a file renamed into place and recorded as written, so an interruption's line never says
+    "nothing was written" over a file that exists. Keep the block short: a held Ctrl-C waits for it.
 
     Python runs a signal's handler in the main thread, whichever thread the kernel delivered it to (numba's
     workers can take a Ctrl-C sent to the process group), so the handlers are swapped rather than the thread's
@@ -103,12 +103,24 @@ def signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    arrived: list[int] = []
+    arrived: list[int] = []  # each held signal once, in the order it came
+    previous: dict[int, Any] = {}
+    released = False
+
+    def deliver(signum: int) -> None:
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)
+        else:  # SIG_DFL: the signal's own action, with the default back in place first
+            signal.signal(signum, handler)
+            signal.raise_signal(signum)
 
     def keep(signum: int, frame: object) -> None:
-        arrived.append(signum)
+        if released:  # signal.signal() runs a pending handler before it installs: a restore still to come
+            deliver(signum)
+        elif signum not in arrived:
+            arrived.append(signum)
 
-    previous: dict[int, Any] = {}
     try:
         for signum in ENDING_SIGNALS:
             handler = signal.getsignal(signum)
@@ -116,14 +128,11 @@ def signals_held() -> Iterator[None]:
                 previous[signum] = signal.signal(signum, keep)
         yield
     finally:
+        released = True  # from here a signal goes to its own handler, even while the restores below run
         for held, handler in previous.items():
             signal.signal(held, handler)
-        if arrived:  # the first one ends the command, as it would have without the hold
-            handler = previous[arrived[0]]
-            if callable(handler):
-                handler(arrived[0], None)
-            else:  # SIG_DFL: the signal's own action, now that it is back
-                signal.raise_signal(arrived[0])
+        for held_signal in arrived:  # in order; the first handler that raises ends the command, as it would have
+            deliver(held_signal)
 
 
 def exit_code_of(error: BaseException) -> int:

@@ -337,7 +337,8 @@ def test_member_of_a_profile_object_is_the_same_as_from_a_file():
 
 READ = {**FLEET_KEYS, LAST_KEY: True}
 KEPT = [prune_data(base, READ) for base in BASES]
-VALUES = [*HOSTILE, 1.0, 2.5, -0.0, 2**70, "", "x\n", "cpu", "cuda:1", "cuda:x", "cpu\n", "GB/s", "GFLOP/s", 1, 2,
+VALUES = [*HOSTILE, 1.0, 2.5, -0.0, 2**70, "", "x\n", "cpu", "cuda:1", "cuda:x", "cpu\n", "GB/s", "GFLOP/s", 1, 2, 0.5,
+          [1, 2, 3], [0.5, 1.5],
           "2026-11-23T12:00:00Z", "2026-11-23T12:00:00.5Z", "2026-11-23", {"name": 5}, [{"name": "k"}]]
 
 
@@ -389,13 +390,17 @@ def test_fuzz_the_compiled_check_of_whole_profiles_agrees_with_jsonschema(data):
     item counts included, compiled; jsonschema on the same schema must give the same answer."""
     import jsonschema
 
-    from hwbench.profile.format import _validator
+    from hwbench.profile.format import _check_sample_arrays, _validator, json_schema
 
     doc = _damaged(data, copy.deepcopy(data.draw(st.sampled_from(BASES))))
     compiled = _validator()
     assert hasattr(compiled, "check"), "the whole profile schema is checked by the compiled schema"
-    assert compiled.check(doc) == compiled.validator.is_valid(doc) == jsonschema.Draft202012Validator(
-        compiled.validator.schema).is_valid(doc)
+    assert compiled.check(doc) == compiled.validator.is_valid(doc)
+    try:  # the shipped schema, its $refs in place, says the same where the sample arrays (checked apart) hold
+        _check_sample_arrays(doc, "fuzz") if isinstance(doc, dict) else None
+    except UsageError:
+        return
+    assert compiled.check(doc) == jsonschema.Draft202012Validator(json_schema()).is_valid(doc)
 
 
 def test_compile_schema_refuses_what_it_does_not_know():
@@ -410,8 +415,14 @@ def test_compile_schema_refuses_what_it_does_not_know():
     assert check(2) and check(2.0) and not check(2.5) and not check(True) and not check(0)
     with pytest.raises(Unsupported):  # a recursive schema
         compile_schema({"$defs": {"a": {"items": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"})
-    with pytest.raises(Unsupported):  # a reference outside the schema
-        compile_schema({"$ref": "other.json#/a"})
+    for reference in ("other.json#/a", "#a", "#/$defs//x", "#/$defs/²"):  # elsewhere, an anchor, names nothing
+        with pytest.raises(Unsupported):
+            compile_schema({"$defs": {"x": {}, "a": {}}, "$ref": reference})
+    with pytest.raises(Unsupported):  # a new base under the root
+        compile_schema({"properties": {"a": {"$id": "https://example.com/a", "$ref": "#/b"}}, "b": {}})
+    escaped = compile_schema({"$defs": {"a b": {"type": "string"}, "c/d": {"type": "integer"}},
+                              "properties": {"x": {"$ref": "#/$defs/a%20b"}, "y": {"$ref": "#/$defs/c~1d"}}})
+    assert escaped({"x": "s", "y": 1}) and not escaped({"x": 1}) and not escaped({"y": "s"})
     bounded = compile_schema({"$defs": {"unit": {"maximum": 1}}, "type": "array", "minItems": 1, "maxItems": 2,
                               "items": {"$ref": "#/$defs/unit"}})
     assert bounded([1]) and bounded([0.5, 1.0]) and not bounded([]) and not bounded([1, 1, 1]) and not bounded([1.5])

@@ -69,8 +69,8 @@ def test_proc_stat_gives_other_work_and_steal(tmp_path):
     assert read_ticks(tmp_path / "missing") is None and contention_between(None, after, [0]) is None
     # a window of a few ticks: one tick's rounding would be a large share, so the shares are unknown (throttled,
     # read in microseconds from cpu.stat, stays); and a share is never above all of the cores
-    short = contention_between(before, dataclasses.replace(after, wall=100.05), [0, 1], throttled_s=0.01)
-    assert short.other_work is None and short.steal is None and short.throttled == pytest.approx(0.2)
+    short = contention_between(before, dataclasses.replace(after, wall=100.02), [0, 1], throttled_s=0.01)
+    assert short.other_work is None and short.steal is None and short.throttled == pytest.approx(0.5)
     busy = dataclasses.replace(after, busy={0: 900.0, 1: 900.0})
     assert contention_between(before, busy, [0, 1]).other_work == 1.0
 
@@ -149,6 +149,15 @@ def test_a_probed_run_agrees_only_between_median_and_ceiling():
 def test_the_likely_cause_comes_from_the_run_s_evidence(windows, on_cpu, cause):
     evidence = [Evidence((on_cpu,) * 10, w) for w in windows]
     assert likely_cause(evidence, [ProbedRate(110.0, 3689.0, 3690.0)]).startswith(cause)
+
+
+def test_placement_says_when_other_processes_share_was_unknown():
+    probes = [ProbedRate(110.0, 3689.0, 3690.0)]
+    known = likely_cause([Evidence((1.0,) * 10, Contention(0.0, 0.0, None, 1.0))], probes)
+    short = likely_cause([Evidence((1.0,) * 10, Contention(None, None, None, 0.01))], probes)
+    assert short.startswith("placement") and short.endswith("(other processes' share of a batch is unknown: too "
+                                                             "short to read)")
+    assert "unknown" not in known
 
 
 def test_stability_record_of_an_unstable_ceiling():

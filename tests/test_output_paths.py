@@ -412,7 +412,7 @@ def test_ctrl_c_during_the_rename_lands_after_the_file_is_recorded(tmp_path, mon
     real_replace = os.replace
 
     def replace_under_ctrl_c(source, target):
-        os.kill(os.getpid(), signal.SIGINT)  # arrives while the rename runs
+        os.kill(os.getpid(), signal.SIGINT)  # arrives just before the rename, inside the held block
         real_replace(source, target)
 
     monkeypatch.setattr(files.os, "replace", replace_under_ctrl_c)
@@ -434,7 +434,8 @@ def test_ctrl_c_while_save_claims_a_name_lands_after_the_name_is_recorded(tmp_pa
     real_claim = files._claim
 
     def claim_under_ctrl_c(tmp, name):
-        os.kill(os.getpid(), signal.SIGINT)
+        if name.name == "p-1.yaml":  # the claim that succeeds (p.yaml is taken)
+            os.kill(os.getpid(), signal.SIGINT)
         return real_claim(tmp, name)
 
     monkeypatch.setattr(files, "_claim", claim_under_ctrl_c)
@@ -462,3 +463,70 @@ def test_signals_held_restores_the_handlers_it_found_and_keeps_an_ignored_signal
         assert {signum: signal.getsignal(signum) for signum in process.ENDING_SIGNALS} == before
     finally:
         signal.signal(signal.SIGHUP, previous_hup)
+
+
+@pytest.fixture
+def recorded_signals(ctrl_c_raises):
+    """SIGTERM, SIGHUP and SIGALRM recorded (their handlers return); SIGINT raises ``_Interrupted``."""
+    import signal
+
+    seen: list[int] = []
+    others = (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: seen.append(signum)) for signum in others}
+    yield seen
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_signals_held_delivers_each_held_signal_once_in_order(recorded_signals):
+    import signal
+
+    from hwbench import process
+
+    with pytest.raises(_Interrupted):
+        with process.signals_held():
+            for signum in (signal.SIGALRM, signal.SIGHUP, signal.SIGALRM, signal.SIGINT):
+                os.kill(os.getpid(), signum)
+            assert recorded_signals == []  # held
+    assert recorded_signals == [signal.SIGALRM, signal.SIGHUP]  # then SIGINT raised
+
+
+def test_a_signal_during_the_restores_leaves_every_signal_reaching_its_handler(recorded_signals, monkeypatch):
+    """signal.signal() runs a pending handler before it installs the new one: a Ctrl-C then raises in the middle
+    of the restores, and a signal not yet restored must still reach its own handler afterwards."""
+    import signal
+
+    from hwbench import process
+
+    real_signal = signal.signal
+    restored: list[int] = []
+    order = [int(signum) for signum in process.ENDING_SIGNALS]
+    later = order[order.index(signal.SIGINT) + 1:]  # restored after SIGINT's own handler is back
+    assert later, "SIGINT is restored last: this test needs a restore after it"
+
+    def restore_under_ctrl_c(signum, handler):
+        if not restored and signum == later[0]:
+            restored.append(signum)
+            os.kill(os.getpid(), signal.SIGINT)  # runs now: SIGINT's own handler raises, in the middle of the loop
+        return real_signal(signum, handler)
+
+    with pytest.raises(_Interrupted):
+        with process.signals_held():
+            monkeypatch.setattr(process.signal, "signal", restore_under_ctrl_c)
+    monkeypatch.setattr(process.signal, "signal", real_signal)
+    assert restored, "the Ctrl-C was sent during a restore"
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        os.kill(os.getpid(), signum)
+    assert recorded_signals == [signal.SIGTERM, signal.SIGHUP, signal.SIGALRM]
+
+
+def test_a_held_signal_whose_action_is_the_default_ends_the_process_after_the_block():
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, signal\nfrom hwbench import process\nsignal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+            "with process.signals_held():\n    os.kill(os.getpid(), signal.SIGTERM)\n    print('inside', flush=True)\n"
+            "print('after', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM and done.stdout == "inside\n", (done.returncode, done.stderr)

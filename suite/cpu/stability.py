@@ -82,8 +82,10 @@ def likely_cause(evidence: Sequence[Evidence], probes: Sequence[ProbedRate]) -> 
     if lowest < CONTENDED_ON_CPU or other >= OTHER_WORK_SHARE:
         return (f"contention: other work on the measured cores (a measuring thread was on its CPU {lowest:.0%} of "
                 f"a sample's time; other processes used up to {other:.0%} of the cores)")
+    unknown = any(w.other_work is None for w in windows)  # a batch too short for /proc/stat (contention.py)
     return ("placement: the threads ran the whole time and the clock held, yet the FMA rate moved: the hypervisor "
-            "placed the vCPUs on shared physical cores (SMT siblings) or moved them")
+            "placed the vCPUs on shared physical cores (SMT siblings) or moved them" +
+            (" (other processes' share of a batch is unknown: too short to read)" if unknown else ""))
 
 
 def spread(values: Sequence[float]) -> float:

@@ -387,15 +387,15 @@ def write_new(path: str | os.PathLike[str], text: str | bytes) -> Path:
         candidate = path
         try:
             os.chmod(tmp, _new_file_mode())
-            with process.signals_held():  # a name claimed is recorded as written before an interruption lands
-                for number in range(1, MAX_SAVE_SUFFIX + 1):
+            for number in range(1, MAX_SAVE_SUFFIX + 1):
+                with process.signals_held():  # a name claimed is recorded as written before an interruption lands
                     if _claim(tmp, candidate):
                         process.record_written(str(candidate))
                         break
-                    candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-                else:
-                    raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; "
-                                       f"{process.written_summary()}")
+                candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+            else:
+                raise HwbenchError(f"could not write {path}: {MAX_SAVE_SUFFIX} names taken; "
+                                   f"{process.written_summary()}")
         except OSError as error:
             raise HwbenchError(f"could not write {candidate}: {error.strerror}; {process.written_summary()}") from None
         finally:

@@ -34,8 +34,9 @@ STDIN = "-"
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML has it (~10x faster)
 
 
-# A plain scalar this matches is a float under YAML 1.1's rules as PyYAML applies them (SafeResolver tries the
-# float pattern first for a leading sign or digit, and this is a subset of it): the decimals dump_yaml writes.
+# A plain scalar this matches is a float under YAML 1.1's rules as PyYAML applies them: the resolver of both
+# safe loaders (yaml.resolver.Resolver) tries the float pattern first for a leading sign or digit, and this is
+# a subset of it. It matches the decimals dump_yaml writes.
 _PLAIN_DECIMAL = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
 _FLOAT_TAG, _STR_TAG = "tag:yaml.org,2002:float", "tag:yaml.org,2002:str"
 
@@ -46,7 +47,7 @@ class BoundedLoader(_BASE):  # type: ignore[misc,valid-type]
     expanded size is computed once (memoised by identity), so a bomb is measured in time linear in its text.
 
     Tag resolution is PyYAML's, made cheaper: a scalar's tag depends on its text and style alone (the safe
-    loader has no path resolvers), so it is memoised per document, and a plain decimal skips the pattern walk.
+    loader has no path resolvers), so it is memoised for each load, and a plain decimal skips the pattern walk.
     Resolving took about half the time of reading a profile (``hwbench history`` reads thousands)."""
 
     def __init__(self, stream: Any) -> None:

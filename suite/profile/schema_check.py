@@ -16,6 +16,7 @@ fraction (1.0), ``enum`` and ``const`` tell ``True`` from ``1``.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,15 +58,17 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 def _pointed(root: Any, reference: Any) -> Any:
-    """The subschema a local ``$ref`` (``#/properties/a/items``, RFC 6901 JSON Pointer) names in ``root``."""
-    if not isinstance(reference, str) or not reference.startswith("#"):
-        raise Unsupported(f"$ref {reference!r}: only a reference inside the schema")
+    """The subschema a local ``$ref`` (``#`` or ``#/properties/a/items``: a JSON Pointer, RFC 6901, in a URI
+    fragment, RFC 3986 percent-escapes decoded) names in ``root``. Anything else is ``Unsupported``: another
+    document, an anchor (``#name``), a pointer that names nothing."""
+    if not isinstance(reference, str) or not (reference == "#" or reference.startswith("#/")):
+        raise Unsupported(f"$ref {reference!r}: only a JSON Pointer into this schema")
     node = root
-    for token in filter(None, reference[1:].split("/")):
+    for token in urllib.parse.unquote(reference[2:]).split("/") if reference != "#" else ():
         token = token.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and token in node:
             node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+        elif isinstance(node, list) and re.fullmatch(r"0|[1-9][0-9]*", token) and int(token) < len(node):
             node = node[int(token)]
         else:
             raise Unsupported(f"$ref {reference!r} names nothing in the schema")
@@ -81,6 +84,8 @@ def compile_schema(schema: Any, root: Any = None, following: frozenset[str] = fr
         return lambda value: True
     if not isinstance(schema, dict):
         raise Unsupported(f"schema {schema!r}")
+    if "$id" in schema and schema is not root:  # a new base for the references under it: not followed here
+        raise Unsupported("$id below the root")
     unknown = set(schema) - IGNORED - {"type", "enum", "const", "pattern", "minLength", "minimum", "exclusiveMinimum",
                                        "maximum", "minItems", "maxItems", "properties", "additionalProperties",
                                        "required", "items", "$ref"}
@@ -161,3 +166,12 @@ class CompiledValidator:
 
     def iter_errors(self, data: Any, /) -> Iterator[ValidationError]:
         return iter(()) if self.check(data) else self.validator.iter_errors(data)
+
+
+def compiled_or_plain(schema: Any, validator: ErrorSource) -> ErrorSource:
+    """``schema`` compiled, with ``validator`` (jsonschema's, for that schema) for the messages; ``validator``
+    alone where the schema uses a keyword ``compile_schema`` does not know."""
+    try:
+        return CompiledValidator(compile_schema(schema), validator)
+    except Unsupported:
+        return validator

@@ -36,7 +36,7 @@ import yaml
 from .format import _inline_scalar_refs, check_profile, json_schema
 from .model import Profile
 from .reading import BoundedLoader, read_text
-from .schema_check import CompiledValidator, ErrorSource, Unsupported, compile_schema
+from .schema_check import ErrorSource, compiled_or_plain
 
 # A keep tree: key -> True (the whole value) or a nested tree; "*" matches any key of that mapping. A tree
 # applied to a list applies to each item.
@@ -246,11 +246,7 @@ def _validator_for(frozen: Any) -> ErrorSource:
         return value if value is True else {key: thaw(sub) for key, sub in value}
 
     restricted = restricted_schema(_inline_scalar_refs(json_schema(), json_schema()["$defs"]), thaw(frozen))
-    validator = jsonschema.Draft202012Validator(restricted)
-    try:
-        return CompiledValidator(compile_schema(restricted), validator)
-    except Unsupported:  # a keyword the compiler does not know: jsonschema checks every file
-        return validator
+    return compiled_or_plain(restricted, jsonschema.Draft202012Validator(restricted))
 
 
 @lru_cache(maxsize=1)

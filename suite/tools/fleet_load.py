@@ -214,7 +214,7 @@ def profile_paths(directories: Sequence[Path], notes: list[str] | None = None) -
 
 
 def _die_with_parent(parent: int) -> None:
-    """A worker of ``load_fleet``'s pool: killed when the hwbench process dies (Linux prctl(2)
+    """A worker of ``read_in_workers``' pool (fleet, history): killed when the hwbench process dies (Linux prctl(2)
     PR_SET_PDEATHSIG), so killing fleet never leaves its workers running; elsewhere, and if the parent is
     already gone, the worker checks its parent id. Ctrl-C, SIGTERM and SIGHUP end a worker silently (the
     default action): the parent, in the same process group, reports the interruption once."""
@@ -246,10 +246,10 @@ def _quiet_cancelled_race(previous: Callable) -> Callable:
 
 
 def read_in_workers(paths: Sequence[Path], reader: Callable[[Path], T], workers: int | None = None) -> list[T]:
-    """``reader(path)`` for every path, in order, in ``workers`` processes (default: one per CPU from
-    ``PARALLEL_FROM`` files on): parsing and the schema check are CPU-bound. ``reader`` is a module-level
-    function (it pickles) whose result is small to send back, and it reports a bad file in its result, never by
-    raising. The workers die with this process, and a Ctrl-C is reported once, by this process
+    """``reader(path)`` for every path, in order, in ``workers`` processes (default: one per CPU, at most 32,
+    from ``PARALLEL_FROM`` files on): parsing and the schema check are CPU-bound. ``reader`` is a module-level
+    function (it pickles) whose result pickles too (a Member, a Profile), and it reports a bad file in its
+    result, never by raising. The workers die with this process, and a Ctrl-C is reported once, by this process
     (``_die_with_parent``)."""
     if workers is None:
         workers = min(os.cpu_count() or 1, 32) if len(paths) >= PARALLEL_FROM else 1
