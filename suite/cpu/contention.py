@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 PROC_STAT = Path("/proc/stat")
 # /proc/stat counts whole clock ticks (USER_HZ, 100 a second), and each reading may be up to a tick behind per
-# CPU: over a window of N ticks a share can be off by 1/N. Windows shorter than this give no share (a 0.1 ms
-# window once read as "other processes used 6727% of the cores"). A measured kernel's window is about a second
+# CPU: over a window of N ticks a share can be off by 1/N. Windows shorter than this give no share (a window
+# far under a tick once read as "other processes used 6727% of the cores"). A measured kernel's window is ~1 s
 # in a full run and 0.13-0.6 s under --quick (the CI guest, 2026-12-03); this keeps them all.
 MIN_WINDOW_TICKS = 5
 PROC_CGROUP = Path("/proc/self/cgroup")
