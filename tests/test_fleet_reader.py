@@ -419,8 +419,7 @@ def test_compile_schema_refuses_what_it_does_not_know():
 def test_history_reads_in_workers_what_it_reads_alone(tmp_path):
     """``read_in_workers`` (fleet's pool, which history uses too) gives each path's result in order, a broken
     file's note included, as reading them one by one does."""
-    from hwbench.tools.fleet_load import read_in_workers
-    from hwbench.tools.history import read_profile
+    from hwbench.tools.fleet_load import read_in_workers, read_profile
 
     paths = [tmp_path / f"p{index}.yaml" for index in range(4)]
     for index, path in enumerate(paths):

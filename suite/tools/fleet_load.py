@@ -180,6 +180,15 @@ def read_member(path: Path) -> Member | str:
         return f"skipped {error}"
 
 
+def read_profile(path: Path) -> Profile | str:
+    """The whole profile at ``path`` (``Profile.load``), or the note saying why it was skipped: history's reader
+    for ``read_in_workers``."""
+    try:
+        return Profile.load(path)
+    except UsageError as error:
+        return f"skipped {error}"
+
+
 def read_member_full(path: Path) -> Member | str:
     """The same through ``Profile.load``: every key parsed and checked (slower; for comparison)."""
     try:

@@ -21,7 +21,7 @@ from ..profile import Profile, device_model
 from .compare import IMPROVED, INCONCLUSIVE, REGRESSED, Row, compare_row, figures_of
 from .export import Cell, Column, Document, Lines, Table
 from .figures import Ceiling
-from .fleet_load import no_profiles_found, node_name, profile_paths, read_in_workers
+from .fleet_load import no_profiles_found, node_name, profile_paths, read_in_workers, read_profile
 from .noise import history_runs, model_of, widened
 
 
@@ -51,14 +51,6 @@ class Series:
                 break
             first = run
         return first
-
-
-def read_profile(path: Path) -> Profile | str:
-    """The profile at ``path``, or the note saying why it was skipped (a worker's result: ``read_in_workers``)."""
-    try:
-        return Profile.load(path)
-    except UsageError as error:
-        return f"skipped {error}"
 
 
 def load_profiles(directory: Path) -> tuple[list[Profile], list[str]]:
